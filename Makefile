@@ -1,0 +1,52 @@
+# runpod-facade — every target bootstraps its own virtualenv on a fresh machine.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: help install demo test unit lint typecheck regen regen-check spec-check bench clean
+
+help:
+	@echo "make demo         the SDK driving a local endpoint (or the real API with RUNPOD_API_KEY + RUNPOD_ENDPOINT_ID)"
+	@echo "make test         regen check, spec validation, ruff, mypy --strict, then the test suite"
+	@echo "make bench        side-by-side benchmarks, written to benchmarks/results.md"
+	@echo "make regen        regenerate generated/ from openapi/"
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m runpod_facade.demo
+
+regen:
+	scripts/regen.sh
+
+regen-check:
+	scripts/regen.sh --check
+
+spec-check: $(STAMP)
+	$(VENV)/bin/openapi-spec-validator openapi/runpod-serverless.yaml
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check runpod_facade tests examples benchmarks
+	$(VENV)/bin/ruff format --check runpod_facade
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+unit: $(STAMP)
+	$(PY) -m pytest
+
+test: regen-check spec-check lint typecheck unit
+
+bench: $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check 'runpod==1.12.0'
+	$(PY) -m benchmarks.run
+
+clean:
+	rm -rf $(VENV) .venv-gen .pytest_cache .mypy_cache .ruff_cache

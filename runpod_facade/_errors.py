@@ -1,0 +1,264 @@
+"""The exception tree. Every error the SDK raises derives from :class:`RunpodError`.
+
+```
+RunpodError
+├── InvalidInputError (also ValueError)   bad input, raised before any request is sent
+├── APIError                              the API answered with an error
+│   ├── BadRequestError           400
+│   ├── AuthenticationError       401, 403
+│   ├── NotFoundError             404 (unknown job, expired result, unknown endpoint)
+│   ├── PayloadTooLargeError      413
+│   ├── RateLimitError            429 (``retry_after`` in seconds, when the server said)
+│   ├── ServerError               5xx and non-IANA codes (Cloudflare 520/524 …)
+│   └── APIResponseValidationError  a 2xx whose body is not what the contract says
+├── APIConnectionError                    no HTTP answer (``request_sent`` says if it left)
+│   └── APITimeoutError
+├── JobError                              the job reached a terminal state other than COMPLETED
+│   ├── JobFailed      FAILED (``error``, ``error_details``)
+│   ├── JobCancelled   CANCELLED
+│   └── JobTimedOut    TIMED_OUT (server-side execution timeout or TTL)
+└── WaitTimeout (also TimeoutError)       the client-side deadline passed; the job goes on
+    └── StreamIdleTimeout                 no chunk arrived within ``idle_timeout``
+```
+
+Every error tied to a job carries ``job_id``: once the server has issued an id the caller
+always gets it back, in the return value or on the exception.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._types import JobState
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIResponseValidationError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "InvalidInputError",
+    "JobCancelled",
+    "JobError",
+    "JobFailed",
+    "JobTimedOut",
+    "NotFoundError",
+    "PayloadTooLargeError",
+    "RateLimitError",
+    "RunpodError",
+    "ServerError",
+    "StreamIdleTimeout",
+    "WaitTimeout",
+]
+
+_BODY_PREVIEW = 300
+
+
+class RunpodError(Exception):
+    """Base class of every error raised by runpod_facade."""
+
+    job_id: str | None = None
+
+
+class InvalidInputError(RunpodError, ValueError):
+    """An argument was rejected before any request was sent."""
+
+
+class APIError(RunpodError):
+    """The API answered with an HTTP error status (or an unusable 2xx body).
+
+    Attributes:
+        status_code: the HTTP status code (an ``int``, also for non-IANA codes).
+        body: the raw response body, decoded as text.
+        message: the server's message, parsed best-effort from a JSON ``error``/``message``.
+        headers: the response headers.
+        operation: the API operation (``run``, ``status`` …).
+        job_id: the job concerned, when there is one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        body: str = "",
+        headers: Mapping[str, str] | None = None,
+        operation: str = "",
+        job_id: str | None = None,
+    ) -> None:
+        self.message = message
+        self.status_code = status_code
+        self.body = body
+        self.headers: Mapping[str, str] = dict(headers or {})
+        self.operation = operation
+        self.job_id = job_id
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        where = f"{self.operation} " if self.operation else ""
+        job = f" (job {self.job_id})" if self.job_id else ""
+        return f"{where}failed with HTTP {self.status_code}{job}: {self.message}"
+
+
+class BadRequestError(APIError):
+    """400: the API rejected the request."""
+
+
+class AuthenticationError(APIError):
+    """401/403: the API key is missing, wrong, or not allowed on this endpoint."""
+
+
+class NotFoundError(APIError):
+    """404: unknown endpoint or job, or a job whose result expired (TTL or retention)."""
+
+
+class PayloadTooLargeError(APIError):
+    """413: the request body is over the API's limit."""
+
+
+class RateLimitError(APIError):
+    """429: too many requests. ``retry_after`` is the server's hint in seconds, if any."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        status_code: int = 429,
+        body: str = "",
+        headers: Mapping[str, str] | None = None,
+        operation: str = "",
+        job_id: str | None = None,
+    ) -> None:
+        self.retry_after = retry_after
+        super().__init__(
+            message,
+            status_code=status_code,
+            body=body,
+            headers=headers,
+            operation=operation,
+            job_id=job_id,
+        )
+
+
+class ServerError(APIError):
+    """5xx or a non-IANA status (Cloudflare 520/524): the service or a proxy failed."""
+
+
+class APIResponseValidationError(APIError):
+    """A success status whose body does not match the contract (not JSON, missing ``id`` …)."""
+
+
+class APIConnectionError(RunpodError):
+    """No HTTP answer was received.
+
+    Attributes:
+        request_sent: ``False`` when the request provably never reached the server (the
+            connection could not be made), ``True`` when it may have been processed.
+        operation: the API operation.
+        job_id: the job concerned, when there is one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        operation: str = "",
+        job_id: str | None = None,
+        request_sent: bool = True,
+    ) -> None:
+        self.message = message
+        self.operation = operation
+        self.job_id = job_id
+        self.request_sent = request_sent
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        where = f"{self.operation}: " if self.operation else ""
+        job = f" (job {self.job_id})" if self.job_id else ""
+        return f"{where}{self.message}{job}"
+
+
+class APITimeoutError(APIConnectionError):
+    """The HTTP request timed out (connect, write, read or waiting for a pooled connection)."""
+
+
+class JobError(RunpodError):
+    """The job ended in a terminal state other than COMPLETED. ``state`` is the whole snapshot."""
+
+    def __init__(self, state: JobState) -> None:
+        self.state = state
+        self.job_id = state.id
+        super().__init__(self._describe())
+
+    def _describe(self) -> str:
+        return f"job {self.state.id} ended {self.state.status}"
+
+
+class JobFailed(JobError):
+    """The handler failed. ``error`` is the server's error text; ``error_details`` its JSON."""
+
+    @property
+    def error(self) -> str | None:
+        return self.state.error
+
+    @property
+    def error_details(self) -> dict[str, object] | None:
+        return self.state.error_details
+
+    def _describe(self) -> str:
+        details = self.state.error_details
+        text = self.state.error
+        if details is not None:
+            kind = details.get("error_type")
+            msg = details.get("error_message")
+            if msg is not None:
+                text = f"{kind}: {msg}" if kind else str(msg)
+        if text and len(text) > _BODY_PREVIEW:
+            text = text[:_BODY_PREVIEW] + "…"
+        return f"job {self.state.id} FAILED: {text or 'no error message'}"
+
+
+class JobCancelled(JobError):
+    """The job was cancelled."""
+
+
+class JobTimedOut(JobError):
+    """The job timed out on the server (execution timeout, or expired before a worker took it)."""
+
+
+class WaitTimeout(RunpodError, TimeoutError):
+    """The client-side deadline passed before the job finished. The job itself goes on
+    (unless ``cancelled`` is true: then a cancel was sent on the caller's behalf).
+
+    Attributes:
+        job_id: the job.
+        last_state: the last snapshot seen, or ``None`` if none arrived.
+        timeout: the deadline in seconds.
+        cancelled: whether the remote job was cancelled because of this timeout.
+    """
+
+    def __init__(
+        self,
+        job_id: str,
+        *,
+        timeout: float | None,
+        last_state: JobState | None = None,
+        cancelled: bool = False,
+        reason: str = "did not finish",
+    ) -> None:
+        self.job_id = job_id
+        self.timeout = timeout
+        self.last_state = last_state
+        self.cancelled = cancelled
+        status = last_state.status if last_state is not None else "unknown"
+        limit = f" within {timeout:g}s" if timeout is not None else ""
+        tail = "; the job was cancelled" if cancelled else ""
+        super().__init__(f"job {job_id} {reason}{limit} (last status {status}){tail}")
+
+
+class StreamIdleTimeout(WaitTimeout):
+    """The stream produced no chunk within ``idle_timeout`` seconds."""

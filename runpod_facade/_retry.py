@@ -1,0 +1,155 @@
+"""When to retry a request, and how long to wait first. Pure decisions, no I/O.
+
+Safety rules (the whole point of this module):
+
+* Reads (``status``, ``stream``, ``health`` …) and ``cancel``/``purge-queue`` are retried on
+  connection errors, timeouts, 408, 429, 5xx and non-IANA codes.
+* A submit (``run``, ``runsync``) — and ``retry``, which requeues a job — is re-sent only when
+  the request provably never reached the server (the connection could not be made, or no
+  pooled connection was free) or when the server refused it unprocessed (429). Anything else
+  could create a duplicate job, so the error goes to the caller instead.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from http import HTTPStatus
+
+__all__ = [
+    "Delivery",
+    "RetryPolicy",
+    "Safety",
+    "is_retryable_status",
+    "parse_retry_after",
+]
+
+
+class Safety(Enum):
+    """How freely a request may be sent again."""
+
+    REPEATABLE = "repeatable"
+    SUBMIT = "submit"
+
+
+class Delivery(Enum):
+    """What is known about a request that got no HTTP answer."""
+
+    NOT_SENT = "not_sent"  # connect failure or pool timeout: the server never saw it
+    MAYBE_SENT = "maybe_sent"  # it may have been processed; the answer was lost
+
+
+_IANA_CODES = frozenset(s.value for s in HTTPStatus)
+
+
+def is_retryable_status(status_code: int) -> bool:
+    """408, 429, every 5xx, and codes outside the IANA registry (Cloudflare 520-527, nginx 499)."""
+    return status_code in (408, 429) or status_code >= 500 or status_code not in _IANA_CODES
+
+
+def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
+    """Seconds from ``Retry-After`` (delta-seconds or an HTTP-date) or ``retry-after-ms``."""
+    ms = headers.get("retry-after-ms")
+    if ms is not None:
+        try:
+            value = float(ms) / 1000.0
+        except ValueError:
+            value = -1.0
+        if value >= 0 and value == value:
+            return value
+    raw = headers.get("retry-after")
+    if raw is None:
+        return None
+    raw = raw.strip()
+    try:
+        seconds = float(raw)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(raw)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when is None:
+            return None
+        seconds = when.timestamp() - (time.time() if now is None else now)
+        return max(0.0, seconds)
+    if seconds != seconds or seconds < 0 or seconds == float("inf"):
+        return None
+    return seconds
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Retry settings shared by every call of a client.
+
+    Args:
+        max_retries: retries after the first attempt, per call.
+        initial_delay: first backoff in seconds; it doubles on each retry...
+        max_delay: ...up to this cap.
+        jitter: fraction of each delay taken off at random, so clients do not retry in step.
+        max_retry_after: the longest ``Retry-After`` honoured; a longer hint means "give up now"
+            (the error carries ``retry_after`` so the caller can decide).
+        budget: the most seconds one call may spend sleeping between retries in total.
+    """
+
+    max_retries: int = 3
+    initial_delay: float = 0.5
+    max_delay: float = 8.0
+    jitter: float = 0.25
+    max_retry_after: float = 60.0
+    budget: float = 60.0
+    rng: Callable[[], float] = field(default=random.random, repr=False, compare=False)
+
+    def backoff(self, retry_index: int) -> float:
+        base: float = min(self.max_delay, self.initial_delay * 2.0**retry_index)
+        return base * (1.0 - self.jitter * self.rng())
+
+    def delay_for_status(
+        self,
+        *,
+        status_code: int,
+        headers: Mapping[str, str],
+        safety: Safety,
+        retries_done: int,
+        slept: float,
+        remaining: float | None,
+    ) -> float | None:
+        """Seconds to wait before retrying an HTTP error reply, or ``None`` to give up."""
+        if not is_retryable_status(status_code):
+            return None
+        if safety is Safety.SUBMIT and status_code != 429:
+            # A 5xx or 408 on a submit may come after the job was created: never duplicate it.
+            return None
+        hint = parse_retry_after(headers)
+        if hint is not None and hint > self.max_retry_after:
+            return None
+        delay = hint if hint is not None else self.backoff(retries_done)
+        return self._admit(delay, retries_done, slept, remaining)
+
+    def delay_for_transport_error(
+        self,
+        *,
+        delivery: Delivery,
+        safety: Safety,
+        retries_done: int,
+        slept: float,
+        remaining: float | None,
+    ) -> float | None:
+        """Seconds to wait before retrying after no HTTP answer, or ``None`` to give up."""
+        if safety is Safety.SUBMIT and delivery is not Delivery.NOT_SENT:
+            return None
+        return self._admit(self.backoff(retries_done), retries_done, slept, remaining)
+
+    def _admit(
+        self, delay: float, retries_done: int, slept: float, remaining: float | None
+    ) -> float | None:
+        if retries_done >= self.max_retries:
+            return None
+        if slept + delay > self.budget:
+            return None
+        if remaining is not None and delay >= remaining:
+            return None
+        return delay

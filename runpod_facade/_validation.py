@@ -1,0 +1,105 @@
+"""Checks that run before any request is sent, each with a message that says what to fix."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from typing import Any
+from urllib.parse import urlsplit
+
+from ._errors import InvalidInputError
+
+__all__ = [
+    "check_base_url",
+    "check_id",
+    "check_webhook",
+    "encode_body",
+    "is_loopback_host",
+]
+
+_MAX_ID_LENGTH = 512
+
+
+def check_id(value: object, what: str) -> str:
+    """An endpoint or job id: a non-empty string without whitespace or control characters.
+
+    Ids are opaque (slugs may contain dots and dashes) and are path-escaped when sent, so
+    ``/`` or ``?`` cannot change the route; blank and control characters are always mistakes.
+    """
+    if not isinstance(value, str):
+        raise InvalidInputError(f"{what} must be a string, got {type(value).__name__}")
+    if not value or not value.strip():
+        raise InvalidInputError(f"{what} must not be empty")
+    if len(value) > _MAX_ID_LENGTH:
+        raise InvalidInputError(f"{what} is too long ({len(value)} characters)")
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise InvalidInputError(f"{what} must not contain whitespace or control characters")
+    if value in {".", ".."}:
+        raise InvalidInputError(f"{what} must not be {value!r}")
+    return value
+
+
+def is_loopback_host(host: str) -> bool:
+    if host.lower() in {"localhost", "localhost."}:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_base_url(url: object, *, allow_insecure_http: bool) -> str:
+    """The API base URL (``https://api.runpod.ai/v2`` by default), without a trailing slash.
+
+    Plain ``http://`` would send the API key in clear text, so it is refused for any host but
+    loopback unless ``allow_insecure_http`` is set.
+    """
+    if not isinstance(url, str) or not url.strip():
+        raise InvalidInputError(
+            "base_url must be a non-empty string such as https://api.runpod.ai/v2"
+        )
+    parts = urlsplit(url.strip())
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise InvalidInputError(f"base_url must be an http(s) URL with a host, got {url!r}")
+    if parts.query or parts.fragment:
+        raise InvalidInputError("base_url must not have a query or a fragment")
+    if parts.username or parts.password:
+        raise InvalidInputError("base_url must not contain credentials; pass api_key instead")
+    if parts.scheme == "http" and not allow_insecure_http and not is_loopback_host(parts.hostname):
+        raise InvalidInputError(
+            f"refusing plain http:// to non-loopback host {parts.hostname!r}: the API key would "
+            "travel unencrypted. Use https://, or pass allow_insecure_http=True if you must."
+        )
+    return url.strip().rstrip("/")
+
+
+def check_webhook(url: object) -> str:
+    """A webhook must be an absolute http(s) URL; RunPod POSTs the job to it when it finishes."""
+    if not isinstance(url, str) or not url.strip():
+        raise InvalidInputError("webhook must be a non-empty URL string")
+    if url != url.strip() or any(ord(ch) < 33 for ch in url):
+        raise InvalidInputError("webhook must not contain whitespace or control characters")
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise InvalidInputError(f"webhook must be an absolute http(s) URL, got {url!r}")
+    return url
+
+
+def encode_body(body: dict[str, Any], *, limit: int, operation: str) -> bytes:
+    """Serialize the request body once, strictly, and enforce the API's payload limit."""
+    try:
+        data = json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(
+            f"input must be JSON-serializable (dicts, lists, str, int, float, bool, None; "
+            f"no NaN or infinity): {exc}"
+        ) from None
+    except RecursionError:
+        raise InvalidInputError("input is nested too deeply (or contains a cycle)") from None
+    encoded = data.encode("utf-8")
+    if len(encoded) > limit:
+        raise InvalidInputError(
+            f"{operation} payload is {len(encoded):,} bytes; the API accepts at most {limit:,} "
+            f"bytes. Upload large data elsewhere (e.g. S3) and pass a URL in the input."
+        )
+    return encoded
