@@ -30,6 +30,7 @@ from ._errors import (
     StreamIdleTimeout,
     WaitTimeout,
 )
+from ._logging import redact
 from ._retry import Delivery, RetryPolicy
 from ._status import JobStatus, is_terminal
 from ._types import Health, JobState, PurgeResult
@@ -168,7 +169,7 @@ class EndpointCore:
     @staticmethod
     def _transport_error(request: ApiRequest, failure: TransportFailure) -> APIConnectionError:
         sent = failure.delivery is not Delivery.NOT_SENT
-        message = failure.message
+        message = redact(failure.message)
         if request.operation in ("run", "runsync") and sent:
             message += (
                 "; the request may have reached the server, so it was not re-sent "

@@ -50,6 +50,7 @@ from ._errors import (
     RateLimitError,
     ServerError,
 )
+from ._logging import redact
 from ._policy import ExecutionPolicy, S3Config
 from ._retry import Safety, parse_retry_after
 from ._status import JobStatus, parse_status
@@ -225,9 +226,9 @@ def _invalid(
     response: ApiResponse, request: ApiRequest, why: str, job_id: str | None = None
 ) -> APIResponseValidationError:
     return APIResponseValidationError(
-        f"unexpected reply: {why}; body starts {_preview(response.text)!r}",
+        redact(f"unexpected reply: {why}; body starts {_preview(response.text)!r}"),
         status_code=response.status_code,
-        body=response.text,
+        body=redact(response.text),
         headers=response.headers,
         operation=request.operation,
         job_id=job_id or request.job_id,
@@ -396,10 +397,11 @@ def _server_message(response: ApiResponse) -> str:
 def error_from_response(response: ApiResponse, request: ApiRequest) -> APIError:
     """The typed exception for an HTTP error reply."""
     code = response.status_code
-    message = _server_message(response)
+    # A server or proxy may echo the Authorization header back: mask the key everywhere.
+    message = redact(_server_message(response))
     common: dict[str, Any] = {
         "status_code": code,
-        "body": response.text,
+        "body": redact(response.text),
         "headers": response.headers,
         "operation": request.operation,
         "job_id": request.job_id,

@@ -1,0 +1,153 @@
+"""Waiting: long-poll first, /status fallback, one deadline, terminal states, cancel on expiry."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from runpod_facade import (
+    JobCancelled,
+    JobFailed,
+    JobStatus,
+    JobTimedOut,
+    NotFoundError,
+    WaitTimeout,
+)
+
+from .fakeapi import FakeApi, job
+
+
+def test_wait_uses_long_poll_with_read_timeout_beyond_the_hold() -> None:
+    api = FakeApi().on("status-sync", job("COMPLETED", output={"ok": True}))
+    output = api.endpoint().job("job-1").wait(timeout=120)
+    assert output == {"ok": True}
+    (request,) = api.requests
+    assert request.url.path == "/v2/ep-1/status-sync/job-1"
+    wait_s = int(request.url.params["wait"]) / 1000
+    assert 1 <= wait_s <= 90
+    assert request.extensions["timeout"]["read"] > wait_s
+
+
+def test_wait_falls_back_to_status_polling_when_long_poll_is_missing() -> None:
+    api = FakeApi().on("status-sync", httpx.Response(404, text="Not Found"))
+    api.on("status", job("IN_QUEUE"), job("IN_PROGRESS"), job("COMPLETED", output=3))
+    ep = api.endpoint()
+    assert ep.job("job-1").wait(timeout=30) == 3
+    assert api.ops() == ["status-sync", "status", "status", "status"]
+    # Remembered: the next wait goes straight to /status.
+    api.requests.clear()
+    api.routes["status"] = [job("COMPLETED", output=4)]
+    assert ep.job("job-1").wait(timeout=30) == 4
+    assert api.ops() == ["status"]
+
+
+def test_wait_on_405_also_falls_back() -> None:
+    api = FakeApi().on("status-sync", httpx.Response(405))
+    api.on("status", job("COMPLETED", output=1))
+    assert api.endpoint().job("job-1").wait(timeout=30) == 1
+
+
+def test_wait_for_an_unknown_job_raises_not_found_with_the_id() -> None:
+    api = FakeApi().on("status-sync", httpx.Response(404, json={"error": "job not found"}))
+    api.on("status", httpx.Response(404, json={"error": "job not found"}))
+    with pytest.raises(NotFoundError) as info:
+        api.endpoint().job("gone-1").wait(timeout=30)
+    assert info.value.job_id == "gone-1"
+    assert info.value.status_code == 404
+    assert "job not found" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [("FAILED", JobFailed), ("CANCELLED", JobCancelled), ("TIMED_OUT", JobTimedOut)],
+)
+def test_wait_raises_with_the_whole_snapshot(status: str, error: type) -> None:
+    api = FakeApi().on(
+        "status-sync", job(status, error="why", delayTime=10, executionTime=20, retries=1)
+    )
+    with pytest.raises(error) as info:
+        api.endpoint().job("job-1").wait(timeout=30)
+    state = info.value.state
+    assert state.status == status
+    assert state.error == "why"
+    assert state.retries == 1
+    assert state.raw["executionTime"] == 20
+
+
+def test_wait_timeout_covers_the_whole_wait_and_keeps_last_state() -> None:
+    api = FakeApi().on("status", job("IN_PROGRESS", output={"progress": 40}))
+    ep = api.endpoint(long_poll=False)
+    handle = ep.job("job-1")
+    started = time.monotonic()
+    with pytest.raises(WaitTimeout) as info:
+        handle.wait(timeout=0.3)
+    elapsed = time.monotonic() - started
+    assert 0.25 <= elapsed < 3.0
+    assert info.value.job_id == "job-1"
+    assert info.value.cancelled is False
+    assert info.value.last_state is not None
+    assert info.value.last_state.output == {"progress": 40}
+    assert isinstance(info.value, TimeoutError)
+    assert handle.last_state is not None and handle.last_state.status is JobStatus.IN_PROGRESS
+    assert "cancel" not in api.ops()
+
+
+def test_cancel_on_timeout_cancels_the_remote_job() -> None:
+    api = FakeApi().on("status", job("IN_QUEUE")).on("cancel", job("CANCELLED"))
+    with pytest.raises(WaitTimeout) as info:
+        api.endpoint(long_poll=False).job("job-1").wait(timeout=0.1, cancel_on_timeout=True)
+    assert info.value.cancelled is True
+    assert api.ops()[-1] == "cancel"
+    assert api.requests[-1].url.path == "/v2/ep-1/cancel/job-1"
+
+
+def test_unknown_status_is_not_terminal_and_reaches_the_caller() -> None:
+    api = FakeApi().on("status", job("PAUSED"), job("COMPLETED", output="done"))
+    seen: list[object] = []
+    out = (
+        api.endpoint(long_poll=False)
+        .job("job-1")
+        .wait(timeout=10, on_status=lambda s: seen.append(s.status))
+    )
+    assert out == "done"
+    assert seen == ["PAUSED", JobStatus.COMPLETED]
+    assert type(seen[0]) is str
+
+
+def test_transient_errors_while_waiting_are_retried() -> None:
+    api = FakeApi().on(
+        "status-sync",
+        httpx.Response(503, text="<html>unavailable</html>"),
+        httpx.ReadTimeout("slow"),
+        httpx.Response(520, text=""),
+        job("COMPLETED", output=1),
+    )
+    assert api.endpoint().job("job-1").wait(timeout=30) == 1
+    assert api.ops() == ["status-sync"] * 4
+
+
+def test_a_hung_server_ends_as_wait_timeout_not_a_read_error() -> None:
+    def hang(request: httpx.Request) -> httpx.Response:
+        timeout = request.extensions["timeout"]["read"]
+        assert timeout is not None and timeout <= 1.0  # capped by the deadline
+        time.sleep(timeout)  # what a real hung server costs
+        raise httpx.ReadTimeout("hung")
+
+    api = FakeApi().on("status-sync", hang).on("status", hang)
+    with pytest.raises(WaitTimeout):
+        api.endpoint().job("job-1").wait(timeout=0.5)
+
+
+def test_ids_are_path_escaped() -> None:
+    api = FakeApi().on("status", job("COMPLETED", "a/b?c"))
+    state = api.endpoint().status("a/b?c")
+    assert state.id == "a/b?c"
+    assert api.requests[0].url.raw_path.decode() == "/v2/ep-1/status/a%2Fb%3Fc"
+
+
+def test_status_ttl_is_sent_in_ms() -> None:
+    api = FakeApi().on("status", job("COMPLETED"))
+    api.endpoint().status("job-1", ttl=6)
+    assert api.requests[0].url.params["ttl"] == "6000"
