@@ -28,11 +28,11 @@ ENV_BASE_URL = "RUNPOD_BASE_URL"
 class ApiKey:
     """The API key. Its ``repr``/``str`` never show it, and the logger masks it."""
 
-    __slots__ = ("_token", "_value")
+    __slots__ = ("_value",)
 
     def __init__(self, value: str) -> None:
         self._value = value
-        self._token = register_secret(value)
+        register_secret(value)
 
     def reveal(self) -> str:
         return self._value

@@ -7,7 +7,6 @@ import logging
 import os
 import sys
 import threading
-import weakref
 
 __all__ = ["logger", "redact", "register_secret", "setup_from_env"]
 
@@ -15,29 +14,22 @@ logger = logging.getLogger("runpod_facade")
 logger.addHandler(logging.NullHandler())
 
 _lock = threading.Lock()
-_secrets: weakref.WeakSet[_SecretHolder] = weakref.WeakSet()
+# Kept for the life of the process: a key may still surface in a log line after its client
+# is gone (a user's own log call, a late retry message), and the set stays tiny.
+_secrets: set[str] = set()
 _MIN_SECRET = 4
 
 
-class _SecretHolder:
-    __slots__ = ("__weakref__", "value")
-
-    def __init__(self, value: str) -> None:
-        self.value = value
-
-
-def register_secret(value: str) -> object:
-    """Mask ``value`` in log records while the returned token is alive."""
-    holder = _SecretHolder(value)
+def register_secret(value: str) -> None:
+    """Mask ``value`` in every record of the ``runpod_facade`` logger and in error text."""
     if len(value) >= _MIN_SECRET:
         with _lock:
-            _secrets.add(holder)
-    return holder
+            _secrets.add(value)
 
 
 def redact(text: str) -> str:
     with _lock:
-        values = [h.value for h in _secrets]
+        values = sorted(_secrets, key=len, reverse=True)
     for value in values:
         if value in text:
             text = text.replace(value, "<redacted>")
