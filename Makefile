@@ -44,9 +44,18 @@ unit: $(STAMP)
 
 test: regen-check spec-check lint typecheck unit
 
-bench: $(STAMP)
-	$(PY) -m pip install --quiet --disable-pip-version-check 'runpod==1.12.0'
-	$(PY) -m benchmarks.run
+# runpod-python (the peer measured against) lives only in the benchmark environment.
+BENCH_VENV  := .venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.installed
+
+$(BENCH_STAMP): pyproject.toml
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[local]' 'runpod==1.12.0'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(BENCH_VENV)/bin/python -m benchmarks.run
 
 clean:
-	rm -rf $(VENV) .venv-gen .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-gen $(BENCH_VENV) .pytest_cache .mypy_cache .ruff_cache
