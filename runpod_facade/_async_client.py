@@ -14,7 +14,7 @@ from typing import Any, Self
 import httpx
 
 from ._client import DEFAULT_RUN_SYNC_TIMEOUT
-from ._common import EndpointBase, optional_seconds
+from ._common import EndpointBase, check_retry_failed, optional_seconds
 from ._constants import DEFAULT_LIMITS, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
 from ._core import PollPolicy, StreamProgress
 from ._drivers import AsyncDriver
@@ -107,12 +107,18 @@ class AsyncEndpoint(EndpointBase):
         webhook: str | None = None,
         s3_config: S3Config | None = None,
         cancel_on_timeout: bool = False,
+        retry_failed: int = 0,
     ) -> JobState:
         """Run a job and wait for it; see ``Endpoint.run_sync``."""
         seconds = optional_seconds(timeout, "timeout")
         body = self._job_body(input, policy, webhook, s3_config)
         return await self._driver.run(
-            self._core.run_sync(body, timeout=seconds, cancel_on_timeout=cancel_on_timeout)
+            self._core.run_sync(
+                body,
+                timeout=seconds,
+                cancel_on_timeout=cancel_on_timeout,
+                retry_failed=check_retry_failed(retry_failed),
+            )
         )
 
     def job(self, job_id: str) -> AsyncJob:
@@ -131,9 +137,13 @@ class AsyncEndpoint(EndpointBase):
         timeout: float | timedelta | None = None,
         cancel_on_timeout: bool = False,
         on_status: Callable[[JobState], None] | None = None,
+        retry_failed: int = 0,
     ) -> JobState:
         return await self.job(job_id).wait_state(
-            timeout=timeout, cancel_on_timeout=cancel_on_timeout, on_status=on_status
+            timeout=timeout,
+            cancel_on_timeout=cancel_on_timeout,
+            on_status=on_status,
+            retry_failed=retry_failed,
         )
 
     def stream(
@@ -190,6 +200,7 @@ class AsyncJob:
         cancel_on_timeout: bool = False,
         cancel_on_interrupt: bool = False,
         on_status: Callable[[JobState], None] | None = None,
+        retry_failed: int = 0,
     ) -> JobState:
         """Wait until the job finishes; see ``Job.wait_state``. With ``cancel_on_interrupt``,
         cancelling the awaiting task also cancels the remote job."""
@@ -204,7 +215,11 @@ class AsyncJob:
         try:
             return await self.endpoint._driver.run(
                 core.wait(
-                    self.id, timeout=seconds, cancel_on_timeout=cancel_on_timeout, on_state=seen
+                    self.id,
+                    timeout=seconds,
+                    cancel_on_timeout=cancel_on_timeout,
+                    on_state=seen,
+                    retry_failed=check_retry_failed(retry_failed),
                 )
             )
         except (asyncio.CancelledError, KeyboardInterrupt):
@@ -224,6 +239,7 @@ class AsyncJob:
         cancel_on_timeout: bool = False,
         cancel_on_interrupt: bool = False,
         on_status: Callable[[JobState], None] | None = None,
+        retry_failed: int = 0,
     ) -> Any:
         """Wait until the job finishes and return its output."""
         state = await self.wait_state(
@@ -231,6 +247,7 @@ class AsyncJob:
             cancel_on_timeout=cancel_on_timeout,
             cancel_on_interrupt=cancel_on_interrupt,
             on_status=on_status,
+            retry_failed=retry_failed,
         )
         return state.output
 

@@ -9,7 +9,7 @@ from typing import Any, Self
 
 import httpx
 
-from ._common import EndpointBase, optional_seconds
+from ._common import EndpointBase, check_retry_failed, optional_seconds
 from ._constants import DEFAULT_LIMITS, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
 from ._core import PollPolicy, StreamProgress
 from ._drivers import SyncDriver
@@ -126,6 +126,7 @@ class Endpoint(EndpointBase):
         webhook: str | None = None,
         s3_config: S3Config | None = None,
         cancel_on_timeout: bool = False,
+        retry_failed: int = 0,
     ) -> JobState:
         """Run a job and wait for it: ``/runsync`` holds up to 90 s, then long-polls.
 
@@ -135,7 +136,12 @@ class Endpoint(EndpointBase):
         seconds = optional_seconds(timeout, "timeout")
         body = self._job_body(input, policy, webhook, s3_config)
         return self._driver.run(
-            self._core.run_sync(body, timeout=seconds, cancel_on_timeout=cancel_on_timeout)
+            self._core.run_sync(
+                body,
+                timeout=seconds,
+                cancel_on_timeout=cancel_on_timeout,
+                retry_failed=check_retry_failed(retry_failed),
+            )
         )
 
     def job(self, job_id: str) -> Job:
@@ -155,10 +161,14 @@ class Endpoint(EndpointBase):
         timeout: float | timedelta | None = None,
         cancel_on_timeout: bool = False,
         on_status: Callable[[JobState], None] | None = None,
+        retry_failed: int = 0,
     ) -> JobState:
         """Wait for the job to finish; see :meth:`Job.wait_state`."""
         return self.job(job_id).wait_state(
-            timeout=timeout, cancel_on_timeout=cancel_on_timeout, on_status=on_status
+            timeout=timeout,
+            cancel_on_timeout=cancel_on_timeout,
+            on_status=on_status,
+            retry_failed=retry_failed,
         )
 
     def stream(
@@ -227,11 +237,14 @@ class Job:
         cancel_on_timeout: bool = False,
         cancel_on_interrupt: bool = False,
         on_status: Callable[[JobState], None] | None = None,
+        retry_failed: int = 0,
     ) -> JobState:
         """Wait until the job finishes and return its COMPLETED state.
 
         Long-polls the server (``/status-sync``), falling back to ``/status`` polling with
         capped, jittered backoff. ``timeout`` is one deadline for the whole wait.
+        ``retry_failed=N`` requeues a FAILED or TIMED_OUT job (``/retry``, same id) up to N
+        times within that deadline; the error finally raised lists every attempt.
 
         Raises:
             JobFailed / JobCancelled / JobTimedOut: the job ended otherwise (``.state`` has it).
@@ -249,7 +262,11 @@ class Job:
         try:
             state = self.endpoint._driver.run(
                 core.wait(
-                    self.id, timeout=seconds, cancel_on_timeout=cancel_on_timeout, on_state=seen
+                    self.id,
+                    timeout=seconds,
+                    cancel_on_timeout=cancel_on_timeout,
+                    on_state=seen,
+                    retry_failed=check_retry_failed(retry_failed),
                 )
             )
         except KeyboardInterrupt:
@@ -265,6 +282,7 @@ class Job:
         cancel_on_timeout: bool = False,
         cancel_on_interrupt: bool = False,
         on_status: Callable[[JobState], None] | None = None,
+        retry_failed: int = 0,
     ) -> Any:
         """Wait until the job finishes and return its output. Raises as :meth:`wait_state`."""
         return self.wait_state(
@@ -272,6 +290,7 @@ class Job:
             cancel_on_timeout=cancel_on_timeout,
             cancel_on_interrupt=cancel_on_interrupt,
             on_status=on_status,
+            retry_failed=retry_failed,
         ).output
 
     def stream(

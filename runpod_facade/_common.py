@@ -16,7 +16,13 @@ from ._retry import RetryPolicy
 from ._validation import check_id
 from ._wire import build_job_body
 
-__all__ = ["EndpointBase", "optional_seconds"]
+__all__ = ["EndpointBase", "check_retry_failed", "optional_seconds"]
+
+
+def check_retry_failed(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidInputError(f"retry_failed must be a non-negative int, got {value!r}")
+    return value
 
 
 def optional_seconds(value: float | timedelta | None, name: str) -> float | None:

@@ -213,7 +213,12 @@ class EndpointCore:
     # --- waiting --------------------------------------------------------------------------
 
     def run_sync(
-        self, body: Any, *, timeout: float | None, cancel_on_timeout: bool
+        self,
+        body: Any,
+        *,
+        timeout: float | None,
+        cancel_on_timeout: bool,
+        retry_failed: int = 0,
     ) -> Operation[JobState]:
         """``/runsync?wait=`` first, then :meth:`wait` on what is left of the deadline."""
         deadline = self.deadline(timeout)
@@ -228,9 +233,11 @@ class EndpointCore:
         )
         response = yield from self.call(request)
         state = _wire.parse_job(response, request)
-        if state.is_terminal:
-            return _check_terminal(state)
-        return (yield from self._wait(state.id, deadline, state, cancel_on_timeout))
+        return (
+            yield from self._settle(
+                state.id, deadline, state, cancel_on_timeout, None, retry_failed
+            )
+        )
 
     def wait(
         self,
@@ -239,11 +246,48 @@ class EndpointCore:
         timeout: float | None,
         cancel_on_timeout: bool,
         on_state: Callable[[JobState], None] | None = None,
+        retry_failed: int = 0,
     ) -> Operation[JobState]:
         """Wait until the job is terminal; return it if COMPLETED, raise JobError otherwise."""
         return (
-            yield from self._wait(job_id, self.deadline(timeout), None, cancel_on_timeout, on_state)
+            yield from self._settle(
+                job_id, self.deadline(timeout), None, cancel_on_timeout, on_state, retry_failed
+            )
         )
+
+    def _settle(
+        self,
+        job_id: str,
+        deadline: Deadline,
+        known: JobState | None,
+        cancel_on_timeout: bool,
+        on_state: Callable[[JobState], None] | None,
+        retry_failed: int,
+    ) -> Operation[JobState]:
+        """Wait for the end; on FAILED/TIMED_OUT requeue with ``/retry`` up to ``retry_failed``
+        times within the same deadline. The error raised at last lists every attempt."""
+        attempts: list[JobState] = []
+        while True:
+            try:
+                if known is not None and known.is_terminal:
+                    return _check_terminal(known)
+                return (yield from self._wait(job_id, deadline, known, cancel_on_timeout, on_state))
+            except (JobFailed, JobTimedOut) as exc:
+                attempts.append(exc.state)
+                exc.attempts = tuple(attempts)
+                if len(attempts) > retry_failed or deadline.expired():
+                    raise
+                logger.info(
+                    "job %s ended %s; requeueing it (retry %d of %d)",
+                    job_id,
+                    exc.state.status,
+                    len(attempts),
+                    retry_failed,
+                )
+                try:
+                    known = yield from self.retry_job(job_id)
+                except APIError as retry_error:
+                    raise exc from retry_error
 
     def _wait(
         self,

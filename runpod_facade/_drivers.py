@@ -30,11 +30,14 @@ def _timeout_for(default: httpx.Timeout, send: Send) -> httpx.Timeout:
         floor = max(send.cap, 0.05)
         return floor if value is None else min(value, floor)
 
+    # A long-poll waiting for a pooled connection is still waiting for its job: let it queue
+    # for as long as the deadline allows, so thousands of waiters share a bounded pool.
+    pool = None if send.request.read_timeout is not None else default.pool
     return httpx.Timeout(
         connect=capped(default.connect),
         read=capped(read),
         write=capped(default.write),
-        pool=capped(default.pool),
+        pool=capped(pool),
     )
 
 

@@ -151,3 +151,50 @@ def test_status_ttl_is_sent_in_ms() -> None:
     api = FakeApi().on("status", job("COMPLETED"))
     api.endpoint().status("job-1", ttl=6)
     assert api.requests[0].url.params["ttl"] == "6000"
+
+
+def test_retry_failed_requeues_and_succeeds() -> None:
+    api = FakeApi().on(
+        "status-sync", job("FAILED", error="flaky"), job("COMPLETED", output="second time")
+    )
+    api.on("retry", job("IN_QUEUE"))
+    assert api.endpoint().job("job-1").wait(timeout=30, retry_failed=2) == "second time"
+    assert api.ops() == ["status-sync", "retry", "status-sync"]
+
+
+def test_retry_failed_gives_up_with_every_attempt() -> None:
+    api = FakeApi().on(
+        "status-sync",
+        job("FAILED", error="e1"),
+        job("TIMED_OUT", error="e2"),
+        job("FAILED", error="e3"),
+    )
+    api.on("retry", job("IN_QUEUE"))
+    with pytest.raises(JobFailed) as info:
+        api.endpoint().job("job-1").wait(timeout=30, retry_failed=2)
+    assert [a.error for a in info.value.attempts] == ["e1", "e2", "e3"]
+    assert api.ops().count("retry") == 2
+
+
+def test_retry_failed_does_not_retry_cancelled() -> None:
+    api = FakeApi().on("status-sync", job("CANCELLED")).on("retry", job("IN_QUEUE"))
+    with pytest.raises(JobCancelled):
+        api.endpoint().job("job-1").wait(timeout=30, retry_failed=3)
+    assert "retry" not in api.ops()
+
+
+def test_retry_failed_when_retry_is_refused_raises_the_job_error() -> None:
+    api = FakeApi().on("status-sync", job("FAILED", error="e1"))
+    api.on("retry", httpx.Response(400, json={"error": "expired"}))
+    with pytest.raises(JobFailed) as info:
+        api.endpoint().job("job-1").wait(timeout=30, retry_failed=1)
+    assert "expired" in str(info.value.__cause__)
+
+
+def test_run_sync_retry_failed() -> None:
+    api = FakeApi().on("runsync", job("FAILED", "sync-9", error="first"))
+    api.on("retry", job("IN_QUEUE", "sync-9")).on(
+        "status-sync", job("COMPLETED", "sync-9", output=1)
+    )
+    assert api.endpoint().run_sync({}, retry_failed=1).output == 1
+    assert api.ops() == ["runsync", "retry", "status-sync"]

@@ -179,3 +179,11 @@ def test_stream_idle_timeout_over_loopback(ep: Endpoint) -> None:
     with pytest.raises(StreamIdleTimeout):
         list(job.stream(idle_timeout=1.5))
     job.cancel()
+
+
+def test_retry_failed_over_loopback_keeps_the_history(ep: Endpoint) -> None:
+    job = ep.run({"task": "fail", "message": "always"})
+    with pytest.raises(JobFailed) as info:
+        job.wait(timeout=30, retry_failed=2)
+    assert len(info.value.attempts) == 3
+    assert all("always" in (a.error or "") for a in info.value.attempts)
