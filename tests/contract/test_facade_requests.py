@@ -1,0 +1,322 @@
+"""Every request the façade sends conforms to the spec (checked by openapi-core on the wire),
+for the sync and the async endpoint, including the edges of each parameter's range."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from runpod_facade import (
+    AsyncEndpoint,
+    Endpoint,
+    ExecutionPolicy,
+    JobStatus,
+    PollPolicy,
+    RetryPolicy,
+    S3Config,
+)
+from runpod_facade._constants import MAX_WAIT_MS, MIN_WAIT_MS
+
+from ._openapi_httpx import SERVER_URL, ContractTransport, find_operation
+
+API_KEY = "rp_contract_test_key"
+ENDPOINT = "ep-contract"
+JOB = "5c1b2e7a-0d4f-4c8e-9a61-2f3e4d5c6b7a-u1"
+FAST_POLL = PollPolicy(initial=0.001, maximum=0.002)
+FAST_RETRY = RetryPolicy(max_retries=1, initial_delay=0.001, max_delay=0.002)
+S3 = S3Config("AKIA0000", "secret", "bucket", "https://s3.example.com", "out/")
+
+
+def job(status: str, job_id: str = JOB, **extra: Any) -> httpx.Response:
+    return httpx.Response(200, json={"id": job_id, "status": status, **extra})
+
+
+DEFAULT_REPLIES: dict[str, Callable[[], httpx.Response]] = {
+    "runJob": lambda: job("IN_QUEUE"),
+    "runJobSync": lambda: job("COMPLETED", output={"text": "done"}),
+    "getJobStatus": lambda: job("COMPLETED", output=1),
+    "waitJobStatus": lambda: job("COMPLETED", output=2),
+    "streamJob": lambda: httpx.Response(200, json={"status": "COMPLETED", "stream": []}),
+    "cancelJob": lambda: job("CANCELLED"),
+    "retryJob": lambda: job("IN_QUEUE"),
+    "purgeQueue": lambda: httpx.Response(200, json={"removed": 0, "status": "completed"}),
+    "getEndpointHealth": lambda: httpx.Response(200, json={"workers": {"idle": 1}}),
+}
+
+
+class ScriptedApi:
+    """Replies per operation: queued ones first (the last one repeats), else a default."""
+
+    def __init__(self, **queued: list[httpx.Response]) -> None:
+        self.queued = queued
+        self.transport = ContractTransport(self.reply)
+
+    def reply(self, request: httpx.Request) -> httpx.Response:
+        found = find_operation(request.method, request.url.raw_path.split(b"?")[0].decode())
+        assert found is not None
+        queue = self.queued.get(found[0])
+        if queue:
+            return queue.pop(0) if len(queue) > 1 else queue[0]
+        return DEFAULT_REPLIES[found[0]]()
+
+    @property
+    def operations(self) -> list[str]:
+        return self.transport.operations
+
+    def requests(self, operation_id: str) -> list[httpx.Request]:
+        return [e.request for e in self.transport.exchanges if e.operation_id == operation_id]
+
+
+@pytest.fixture
+def sync_endpoint() -> Iterator[Callable[..., Endpoint]]:
+    clients: list[httpx.Client] = []
+
+    def build(api: ScriptedApi, endpoint_id: str = ENDPOINT, **options: Any) -> Endpoint:
+        http = httpx.Client(transport=api.transport)
+        clients.append(http)
+        options.setdefault("poll_policy", FAST_POLL)
+        options.setdefault("retry_policy", FAST_RETRY)
+        return Endpoint(
+            endpoint_id, api_key=API_KEY, base_url=SERVER_URL, http_client=http, **options
+        )
+
+    yield build
+    for client in clients:
+        client.close()
+
+
+def body_of(request: httpx.Request) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(request.content)
+    return data
+
+
+def wait_of(request: httpx.Request) -> int:
+    return int(request.url.params["wait"])
+
+
+# --- submitting ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [
+        ExecutionPolicy(execution_timeout=300, ttl=timedelta(hours=1), low_priority=True),
+        ExecutionPolicy(execution_timeout=5, ttl=10),  # the spec's minimum of each
+        ExecutionPolicy(execution_timeout=timedelta(days=7), ttl=timedelta(days=7)),  # maximum
+        ExecutionPolicy(low_priority=False),
+        ExecutionPolicy(),
+    ],
+    ids=["typical", "minimum", "maximum", "low-priority-only", "empty"],
+)
+def test_run_with_policy_webhook_and_s3(
+    sync_endpoint: Callable[..., Endpoint], policy: ExecutionPolicy
+) -> None:
+    api = ScriptedApi()
+    handle = sync_endpoint(api).run(
+        {"prompt": "Hello, World!", "ünï": "côdé"},
+        policy=policy,
+        webhook="https://example.com/hook?x=1",
+        s3_config=S3,
+    )
+    assert handle.id == JOB
+    assert api.operations == ["runJob"]
+    (request,) = api.requests("runJob")
+    sent = body_of(request)
+    assert sent["webhook"] == "https://example.com/hook?x=1"
+    assert sent["s3Config"]["objectPath"] == "out/"
+    assert sent.get("policy", {}) == policy.to_wire()
+    assert request.headers["content-type"] == "application/json"
+
+
+@pytest.mark.parametrize("value", [None, "text", 0, [1, 2], {}, {"nested": {"deep": [None]}}])
+def test_run_with_any_json_input(sync_endpoint: Callable[..., Endpoint], value: Any) -> None:
+    api = ScriptedApi()
+    sync_endpoint(api).run(value)
+    (request,) = api.requests("runJob")
+    assert body_of(request) == {"input": value}
+
+
+@pytest.mark.parametrize("timeout", [None, 0.01, 1.2, 30, 90, 600])
+def test_run_sync_sends_wait_in_range(
+    sync_endpoint: Callable[..., Endpoint], timeout: float | None
+) -> None:
+    api = ScriptedApi()
+    state = sync_endpoint(api).run_sync(
+        {"prompt": "hi"}, timeout=timeout, policy=ExecutionPolicy(ttl=60), webhook=None
+    )
+    assert state.status is JobStatus.COMPLETED
+    (request,) = api.requests("runJobSync")
+    assert MIN_WAIT_MS <= wait_of(request) <= MAX_WAIT_MS
+    assert body_of(request) == {"input": {"prompt": "hi"}, "policy": {"ttl": 60_000}}
+
+
+def test_run_sync_that_outlasts_its_wait_continues_with_status_sync(
+    sync_endpoint: Callable[..., Endpoint],
+) -> None:
+    api = ScriptedApi(runJobSync=[job("IN_PROGRESS", "sync-" + JOB)])
+    api.queued["waitJobStatus"] = [
+        job("IN_PROGRESS", "sync-" + JOB),
+        job("COMPLETED", "sync-" + JOB),
+    ]
+    state = sync_endpoint(api).run_sync({"prompt": "hi"}, timeout=120, s3_config=S3)
+    assert state.status is JobStatus.COMPLETED
+    assert api.operations == ["runJobSync", "waitJobStatus", "waitJobStatus"]
+    for request in api.requests("waitJobStatus"):
+        assert request.url.path == f"/v2/{ENDPOINT}/status-sync/sync-{JOB}"
+        assert MIN_WAIT_MS <= wait_of(request) <= MAX_WAIT_MS
+
+
+# --- by job id ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("ttl", "expected_ms"),
+    [(None, None), (0.001, 1), (6, 6000), (timedelta(days=7), 604_800_000)],
+)
+def test_status_with_ttl(
+    sync_endpoint: Callable[..., Endpoint], ttl: Any, expected_ms: int | None
+) -> None:
+    api = ScriptedApi()
+    sync_endpoint(api).status(JOB, ttl=ttl)
+    (request,) = api.requests("getJobStatus")
+    assert request.url.params.get("ttl") == (None if expected_ms is None else str(expected_ms))
+
+
+@pytest.mark.parametrize("timeout", [None, 0.6, 1.6, 30, 3600])
+def test_wait_long_polls_status_sync_with_wait(
+    sync_endpoint: Callable[..., Endpoint], timeout: float | None
+) -> None:
+    api = ScriptedApi(
+        waitJobStatus=[job("IN_QUEUE"), job("COMPLETED", output="x")],
+        getJobStatus=[job("IN_QUEUE"), job("COMPLETED", output="x")],
+    )
+    state = sync_endpoint(api).wait(JOB, timeout=timeout)
+    assert state.output == "x"
+    # Below one second left, a long-poll cannot ask for the minimum wait: /status is polled.
+    expected = "getJobStatus" if timeout is not None and timeout < 1.5 else "waitJobStatus"
+    assert set(api.operations) == {expected}
+    for request in api.requests("waitJobStatus"):
+        assert MIN_WAIT_MS <= wait_of(request) <= MAX_WAIT_MS
+
+
+def test_wait_falls_back_to_status_when_status_sync_is_gone(
+    sync_endpoint: Callable[..., Endpoint],
+) -> None:
+    api = ScriptedApi(
+        waitJobStatus=[httpx.Response(404, json={"error": "not found"})],
+        getJobStatus=[job("IN_PROGRESS"), job("COMPLETED", output=3)],
+    )
+    state = sync_endpoint(api).wait(JOB, timeout=30)
+    assert state.output == 3
+    assert api.operations == ["waitJobStatus", "getJobStatus", "getJobStatus"]
+
+
+def test_wait_without_long_poll_polls_status(sync_endpoint: Callable[..., Endpoint]) -> None:
+    api = ScriptedApi(getJobStatus=[job("IN_QUEUE"), job("IN_PROGRESS"), job("COMPLETED")])
+    sync_endpoint(api, long_poll=False).wait(JOB, timeout=30)
+    assert api.operations == ["getJobStatus"] * 3
+
+
+@pytest.mark.parametrize(
+    ("timeout", "idle_timeout"), [(None, None), (30, 0.2), (0.7, None), (600, 600)]
+)
+def test_stream_sends_wait_in_range(
+    sync_endpoint: Callable[..., Endpoint], timeout: float | None, idle_timeout: float | None
+) -> None:
+    api = ScriptedApi(
+        streamJob=[
+            httpx.Response(200, json={"status": "IN_PROGRESS", "stream": [{"output": "H"}]}),
+            httpx.Response(200, json={"status": "COMPLETED", "stream": [{"output": "i"}]}),
+        ]
+    )
+    outputs = list(sync_endpoint(api).stream(JOB, timeout=timeout, idle_timeout=idle_timeout))
+    assert outputs == ["H", "i"]
+    assert api.operations == ["streamJob", "streamJob"]
+    for request in api.requests("streamJob"):
+        assert MIN_WAIT_MS <= wait_of(request) <= MAX_WAIT_MS
+
+
+def test_cancel_and_retry_send_no_body(sync_endpoint: Callable[..., Endpoint]) -> None:
+    api = ScriptedApi()
+    endpoint = sync_endpoint(api)
+    assert endpoint.cancel(JOB).status is JobStatus.CANCELLED
+    assert endpoint.retry(JOB).id == JOB
+    assert api.operations == ["cancelJob", "retryJob"]
+    for exchange in api.transport.exchanges:
+        assert exchange.request.content == b""
+
+
+def test_purge_queue_and_health(sync_endpoint: Callable[..., Endpoint]) -> None:
+    api = ScriptedApi()
+    endpoint = sync_endpoint(api)
+    assert endpoint.purge_queue().removed == 0
+    assert endpoint.health().workers.idle == 1
+    assert api.operations == ["purgeQueue", "getEndpointHealth"]
+
+
+@pytest.mark.parametrize(
+    ("endpoint_id", "job_id", "raw_path"),
+    [
+        ("black-forest-labs-flux-1-dev", "sync-1-u1", b"/v2/black-forest-labs-flux-1-dev/status/sync-1-u1"),
+        ("ibm-granite-granite-4.0-h-small", "a/b?c#d", b"/v2/ibm-granite-granite-4.0-h-small/status/a%2Fb%3Fc%23d"),
+        ("ep", "%2e%2e", b"/v2/ep/status/%252e%252e"),
+    ],
+)  # fmt: skip
+def test_ids_are_escaped_into_single_path_segments(
+    sync_endpoint: Callable[..., Endpoint], endpoint_id: str, job_id: str, raw_path: bytes
+) -> None:
+    api = ScriptedApi(getJobStatus=[job("IN_QUEUE", job_id)])
+    assert sync_endpoint(api, endpoint_id=endpoint_id).status(job_id).id == job_id
+    (request,) = api.requests("getJobStatus")
+    assert request.url.raw_path == raw_path
+
+
+# --- the same requests from the asyncio endpoint ----------------------------------------------------
+
+
+async def test_async_endpoint_requests_conform() -> None:
+    api = ScriptedApi(
+        runJobSync=[job("IN_QUEUE")],
+        streamJob=[
+            httpx.Response(200, json={"status": "IN_PROGRESS", "stream": [{"output": 1}]}),
+            httpx.Response(200, json={"status": "COMPLETED", "stream": []}),
+        ],
+    )
+    async with (
+        httpx.AsyncClient(transport=api.transport) as http,
+        AsyncEndpoint(
+            ENDPOINT,
+            api_key=API_KEY,
+            base_url=SERVER_URL,
+            http_client=http,
+            poll_policy=FAST_POLL,
+            retry_policy=FAST_RETRY,
+        ) as endpoint,
+    ):
+        await endpoint.run({"p": 1}, policy=ExecutionPolicy(execution_timeout=60), webhook="https://example.com/h", s3_config=S3)  # fmt: skip
+        await endpoint.run_sync({"p": 2}, timeout=10)
+        await endpoint.status(JOB, ttl=6)
+        await endpoint.wait(JOB, timeout=5)
+        assert [chunk async for chunk in endpoint.stream(JOB, timeout=5)] == [1]
+        await endpoint.cancel(JOB)
+        await endpoint.retry(JOB)
+        await endpoint.purge_queue()
+        await endpoint.health()
+    assert api.operations == [
+        "runJob",
+        "runJobSync",
+        "waitJobStatus",
+        "getJobStatus",
+        "waitJobStatus",
+        "streamJob",
+        "streamJob",
+        "cancelJob",
+        "retryJob",
+        "purgeQueue",
+        "getEndpointHealth",
+    ]

@@ -1,0 +1,55 @@
+"""Things a user gets from the installed package, independent of any server."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from importlib import resources
+
+import runpod_facade
+
+
+def test_typed_markers_ship_with_both_packages() -> None:
+    assert resources.files("runpod_facade").joinpath("py.typed").is_file()
+    assert resources.files("runpod_generated").joinpath("py.typed").is_file()
+
+
+def test_public_surface_is_exported() -> None:
+    for name in runpod_facade.__all__:
+        assert hasattr(runpod_facade, name), name
+    assert {"Endpoint", "AsyncEndpoint", "ExecutionPolicy", "S3Config", "JobStatus"} <= set(
+        runpod_facade.__all__
+    )
+
+
+def test_importing_the_facade_does_not_import_the_server_stack() -> None:
+    code = "import sys, runpod_facade; print('starlette' in sys.modules, 'uvicorn' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
+
+
+def test_log_env_switch_turns_on_redacted_debug_logging() -> None:
+    key = "rp_envlog_secret_123456"
+    code = (
+        "import httpx, runpod_facade\n"
+        "t = httpx.MockTransport(lambda r: httpx.Response(200, json={'id': 'j', 'status': 'COMPLETED'}))\n"
+        f"ep = runpod_facade.Endpoint('ep', api_key={key!r}, http_client=httpx.Client(transport=t))\n"
+        "ep.status('j')\n"
+        f"import logging; logging.getLogger('runpod_facade').debug('key is %s', {key!r})\n"
+    )
+    env = {**os.environ, "RUNPOD_FACADE_LOG": "debug"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    assert "GET /ep/status/j -> HTTP 200" in out.stderr
+    assert key not in out.stderr
+    assert "<redacted>" in out.stderr
+    quiet = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in env.items() if k != "RUNPOD_FACADE_LOG"},
+        check=True,
+    )
+    assert quiet.stderr == ""
