@@ -294,7 +294,8 @@ def test_generated_html_429_gives_parsed_none_and_keeps_the_body(operation_id: s
     assert response.parsed is None
     assert response.content.decode() == HTML_429
     assert response.headers["retry-after"] == "7"
-    assert "text/html" in transport.exchanges[0].response_errors[0]
+    # The spec's Error response admits any media type, so a proxy's HTML page is in contract.
+    assert transport.exchanges[0].response_errors == []
 
 
 def test_generated_non_json_200_gives_parsed_none() -> None:
