@@ -225,6 +225,7 @@ class EndpointCore:
         hold = deadline.cap(LONG_POLL_WAIT_MS / 1000) - _REPLY_GRACE
         wait_ms = _wait_ms(max(hold, 0.0))
         # Sent even with a tiny deadline: the job must exist before there is anything to wait on.
+        # The server holds at least 1 s, so a timeout under ~1.5 s can overrun by that much.
         request = _wire.runsync_request(
             self.endpoint_id,
             body,

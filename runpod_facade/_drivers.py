@@ -11,7 +11,7 @@ import httpx
 
 from ._effects import Emit, Operation, Send, Sleep, TransportFailure
 from ._logging import logger
-from ._retry import Delivery
+from ._retry import Delivery, Safety
 from ._wire import ApiRequest, ApiResponse
 
 __all__ = ["AsyncDriver", "SyncDriver"]
@@ -33,9 +33,13 @@ def _timeout_for(default: httpx.Timeout, send: Send) -> httpx.Timeout:
     # A long-poll waiting for a pooled connection is still waiting for its job: let it queue
     # for as long as the deadline allows, so thousands of waiters share a bounded pool.
     pool = None if send.request.read_timeout is not None else default.pool
+    # A submit's reply carries the job id: never cut it short, or the caller loses the job.
+    # (Its long-poll hold is already fitted to the deadline by the core.)
+    if send.request.safety is not Safety.SUBMIT:
+        read = capped(read)
     return httpx.Timeout(
         connect=capped(default.connect),
-        read=capped(read),
+        read=read,
         write=capped(default.write),
         pool=capped(pool),
     )

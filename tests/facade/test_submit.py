@@ -175,3 +175,19 @@ def test_failed_job_exposes_worker_error_details() -> None:
         "error_traceback": "...",
     }
     assert "ValueError: bad prompt" in str(info.value)
+
+
+def test_run_sync_tiny_timeout_still_returns_the_job_id() -> None:
+    import time as _time
+
+    def slow_hold(request: httpx.Request) -> httpx.Response:
+        # The read timeout of a submit is never cut below the server's hold.
+        assert request.extensions["timeout"]["read"] > int(request.url.params["wait"]) / 1000
+        _time.sleep(0.3)
+        return job("IN_QUEUE", "sync-5")
+
+    api = FakeApi().on("runsync", slow_hold).on("status", job("IN_QUEUE", "sync-5"))
+    with pytest.raises(WaitTimeout) as info:
+        api.endpoint().run_sync({}, timeout=0.1)
+    assert info.value.job_id == "sync-5"
+    assert api.ops()[0] == "runsync"
