@@ -31,7 +31,7 @@ from ._errors import (
     WaitTimeout,
 )
 from ._logging import redact
-from ._retry import Delivery, RetryPolicy
+from ._retry import Delivery, RetryPolicy, Spent
 from ._status import JobStatus, is_terminal
 from ._types import Health, JobState, PurgeResult
 from ._wire import ApiRequest, ApiResponse
@@ -124,44 +124,26 @@ class EndpointCore:
         while True:
             cap = None if deadline is None else deadline.remaining()
             outcome: ApiResponse | TransportFailure = yield Send(request, cap=cap, attempt=retries)
-            remaining = None if deadline is None else deadline.remaining()
+            if isinstance(outcome, ApiResponse) and 200 <= outcome.status_code < 300:
+                return outcome
+            spent = Spent(retries, slept, None if deadline is None else deadline.remaining())
+            error: RunpodError
             if isinstance(outcome, TransportFailure):
                 delay = self.retry.delay_for_transport_error(
-                    delivery=outcome.delivery,
-                    safety=request.safety,
-                    retries_done=retries,
-                    slept=slept,
-                    remaining=remaining,
+                    outcome.delivery, request.safety, spent
                 )
-                if delay is None:
-                    raise self._transport_error(request, outcome)
-                logger.info(
-                    "%s: %s; retrying in %.2fs (retry %d)",
-                    request.operation,
-                    outcome.message,
-                    delay,
-                    retries + 1,
-                )
-            elif 200 <= outcome.status_code < 300:
-                return outcome
+                error, why = self._transport_error(request, outcome), outcome.message
             else:
                 delay = self.retry.delay_for_status(
-                    status_code=outcome.status_code,
-                    headers=outcome.headers,
-                    safety=request.safety,
-                    retries_done=retries,
-                    slept=slept,
-                    remaining=remaining,
+                    outcome.status_code, outcome.headers, request.safety, spent
                 )
-                if delay is None:
-                    raise _wire.error_from_response(outcome, request)
-                logger.info(
-                    "%s: HTTP %d; retrying in %.2fs (retry %d)",
-                    request.operation,
-                    outcome.status_code,
-                    delay,
-                    retries + 1,
-                )
+                error = _wire.error_from_response(outcome, request)
+                why = f"HTTP {outcome.status_code}"
+            if delay is None:
+                raise error
+            logger.info(
+                "%s: %s; retrying in %.2fs (retry %d)", request.operation, why, delay, retries + 1
+            )
             yield Sleep(delay)
             slept += delay
             retries += 1

@@ -24,6 +24,7 @@ __all__ = [
     "Delivery",
     "RetryPolicy",
     "Safety",
+    "Spent",
     "is_retryable_status",
     "parse_retry_after",
 ]
@@ -81,6 +82,15 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -
     return seconds
 
 
+@dataclass(frozen=True, slots=True)
+class Spent:
+    """What one call has used so far: retries made, seconds slept, seconds left (or None)."""
+
+    retries: int
+    slept: float
+    remaining: float | None
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """Retry settings shared by every call of a client.
@@ -108,14 +118,7 @@ class RetryPolicy:
         return base * (1.0 - self.jitter * self.rng())
 
     def delay_for_status(
-        self,
-        *,
-        status_code: int,
-        headers: Mapping[str, str],
-        safety: Safety,
-        retries_done: int,
-        slept: float,
-        remaining: float | None,
+        self, status_code: int, headers: Mapping[str, str], safety: Safety, spent: Spent
     ) -> float | None:
         """Seconds to wait before retrying an HTTP error reply, or ``None`` to give up."""
         if not is_retryable_status(status_code):
@@ -126,30 +129,21 @@ class RetryPolicy:
         hint = parse_retry_after(headers)
         if hint is not None and hint > self.max_retry_after:
             return None
-        delay = hint if hint is not None else self.backoff(retries_done)
-        return self._admit(delay, retries_done, slept, remaining)
+        return self._admit(hint if hint is not None else self.backoff(spent.retries), spent)
 
     def delay_for_transport_error(
-        self,
-        *,
-        delivery: Delivery,
-        safety: Safety,
-        retries_done: int,
-        slept: float,
-        remaining: float | None,
+        self, delivery: Delivery, safety: Safety, spent: Spent
     ) -> float | None:
         """Seconds to wait before retrying after no HTTP answer, or ``None`` to give up."""
         if safety is Safety.SUBMIT and delivery is not Delivery.NOT_SENT:
             return None
-        return self._admit(self.backoff(retries_done), retries_done, slept, remaining)
+        return self._admit(self.backoff(spent.retries), spent)
 
-    def _admit(
-        self, delay: float, retries_done: int, slept: float, remaining: float | None
-    ) -> float | None:
-        if retries_done >= self.max_retries:
+    def _admit(self, delay: float, spent: Spent) -> float | None:
+        if spent.retries >= self.max_retries:
             return None
-        if slept + delay > self.budget:
+        if spent.slept + delay > self.budget:
             return None
-        if remaining is not None and delay >= remaining:
+        if spent.remaining is not None and delay >= spent.remaining:
             return None
         return delay
