@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import timedelta
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Literal, Self, overload
 
 import httpx
 
@@ -18,11 +18,12 @@ from ._common import EndpointBase, check_retry_failed, optional_seconds
 from ._constants import DEFAULT_LIMITS, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
 from ._core import PollPolicy, StreamProgress
 from ._drivers import AsyncDriver
-from ._errors import InvalidInputError
+from ._errors import InvalidInputError, RunpodError
 from ._policy import ExecutionPolicy, S3Config
 from ._retry import RetryPolicy
 from ._status import JobStatus
 from ._types import Health, JobState, PurgeResult
+from ._wire import ApiRequest
 
 __all__ = ["AsyncEndpoint", "AsyncJob", "AsyncJobStream"]
 
@@ -120,6 +121,85 @@ class AsyncEndpoint(EndpointBase):
                 retry_failed=check_retry_failed(retry_failed),
             )
         )
+
+    @overload
+    async def run_many(
+        self,
+        inputs: Iterable[Any],
+        *,
+        concurrency: int = ...,
+        timeout: float | timedelta | None = ...,
+        policy: ExecutionPolicy | None = ...,
+        webhook: str | None = ...,
+        s3_config: S3Config | None = ...,
+        retry_failed: int = ...,
+        return_exceptions: Literal[False] = ...,
+    ) -> list[JobState]: ...
+
+    @overload
+    async def run_many(
+        self,
+        inputs: Iterable[Any],
+        *,
+        concurrency: int = ...,
+        timeout: float | timedelta | None = ...,
+        policy: ExecutionPolicy | None = ...,
+        webhook: str | None = ...,
+        s3_config: S3Config | None = ...,
+        retry_failed: int = ...,
+        return_exceptions: Literal[True],
+    ) -> list[JobState | RunpodError]: ...
+
+    async def run_many(
+        self,
+        inputs: Iterable[Any],
+        *,
+        concurrency: int = 16,
+        timeout: float | timedelta | None = None,
+        policy: ExecutionPolicy | None = None,
+        webhook: str | None = None,
+        s3_config: S3Config | None = None,
+        retry_failed: int = 0,
+        return_exceptions: bool = False,
+    ) -> list[JobState] | list[JobState | RunpodError]:
+        """Run each input as its own job, at most ``concurrency`` at a time, and return the
+        final states in input order. ``timeout`` is one deadline for the whole batch.
+
+        Every input is checked before anything is sent. By default the first error cancels
+        the rest — the local tasks and the remote jobs already submitted — and is raised;
+        with ``return_exceptions=True`` each failed item's error takes its place instead.
+        """
+        batch = self._batch(inputs, concurrency, timeout, policy, webhook, s3_config, retry_failed)
+        semaphore = asyncio.Semaphore(batch.concurrency)
+        unfinished: set[str] = set()
+
+        async def one(request: ApiRequest) -> JobState:
+            async with semaphore:
+                job_id = (await self._driver.run(self._core.submit(request))).id
+                unfinished.add(job_id)
+                state = await self._driver.run(batch.wait(job_id))
+                unfinished.discard(job_id)
+                return state
+
+        tasks = [asyncio.ensure_future(one(request)) for request in batch.requests]
+        if return_exceptions:
+            results: list[JobState | RunpodError] = []
+            for item in await asyncio.gather(*tasks, return_exceptions=True):
+                if not isinstance(item, (JobState, RunpodError)):
+                    raise item  # a bug or a cancellation, not a job's outcome
+                results.append(item)
+            return results
+        try:
+            return list(await asyncio.gather(*tasks))
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(
+                *(self._driver.run(self._core._cancel_quietly(j)) for j in list(unfinished)),
+                return_exceptions=True,
+            )
+            raise
 
     def job(self, job_id: str) -> AsyncJob:
         """A handle to an existing job."""

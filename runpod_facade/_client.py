@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from datetime import timedelta
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Literal, Self, overload
 
 import httpx
 
@@ -13,6 +14,7 @@ from ._common import EndpointBase, check_retry_failed, optional_seconds
 from ._constants import DEFAULT_LIMITS, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
 from ._core import PollPolicy, StreamProgress
 from ._drivers import SyncDriver
+from ._errors import RunpodError
 from ._policy import ExecutionPolicy, S3Config
 from ._retry import RetryPolicy
 from ._status import JobStatus
@@ -143,6 +145,89 @@ class Endpoint(EndpointBase):
                 retry_failed=check_retry_failed(retry_failed),
             )
         )
+
+    @overload
+    def run_many(
+        self,
+        inputs: Iterable[Any],
+        *,
+        concurrency: int = ...,
+        timeout: float | timedelta | None = ...,
+        policy: ExecutionPolicy | None = ...,
+        webhook: str | None = ...,
+        s3_config: S3Config | None = ...,
+        retry_failed: int = ...,
+        return_exceptions: Literal[False] = ...,
+    ) -> list[JobState]: ...
+
+    @overload
+    def run_many(
+        self,
+        inputs: Iterable[Any],
+        *,
+        concurrency: int = ...,
+        timeout: float | timedelta | None = ...,
+        policy: ExecutionPolicy | None = ...,
+        webhook: str | None = ...,
+        s3_config: S3Config | None = ...,
+        retry_failed: int = ...,
+        return_exceptions: Literal[True],
+    ) -> list[JobState | RunpodError]: ...
+
+    def run_many(
+        self,
+        inputs: Iterable[Any],
+        *,
+        concurrency: int = 16,
+        timeout: float | timedelta | None = None,
+        policy: ExecutionPolicy | None = None,
+        webhook: str | None = None,
+        s3_config: S3Config | None = None,
+        retry_failed: int = 0,
+        return_exceptions: bool = False,
+    ) -> list[JobState] | list[JobState | RunpodError]:
+        """Run each input as its own job, at most ``concurrency`` in flight, and return the
+        final states in input order. ``timeout`` is one deadline for the whole batch.
+
+        Jobs run in parallel on the endpoint while this thread waits on the oldest one (a
+        sliding window). Every input is checked before anything is sent. By default the first
+        error cancels the jobs still in flight and is raised; with ``return_exceptions=True``
+        each failed item's error takes its place instead.
+        """
+        batch = self._batch(inputs, concurrency, timeout, policy, webhook, s3_config, retry_failed)
+        results: list[JobState | RunpodError] = []
+        # Submitted jobs not yet settled, oldest first; a failed submit holds its error.
+        window: deque[str | RunpodError] = deque()
+        pending = deque(batch.requests)
+        try:
+            while pending or window:
+                while pending and len(window) < batch.concurrency:
+                    request = pending.popleft()
+                    try:
+                        window.append(self._driver.run(self._core.submit(request)).id)
+                    except RunpodError as exc:
+                        if not return_exceptions:
+                            raise
+                        window.append(exc)
+                head = window[0]
+                outcome: JobState | RunpodError
+                if isinstance(head, RunpodError):
+                    outcome = head
+                else:
+                    try:
+                        outcome = self._driver.run(batch.wait(head))
+                    except RunpodError as exc:
+                        if not return_exceptions:
+                            raise
+                        outcome = exc
+                window.popleft()
+                results.append(outcome)
+        except BaseException:
+            for job_id in window:
+                if isinstance(job_id, str):
+                    self._driver.run(self._core._cancel_quietly(job_id))
+            raise
+        return results
 
     def job(self, job_id: str) -> Job:
         """A handle to an existing job, e.g. one submitted by another process."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -10,13 +12,35 @@ import httpx
 from ._config import Settings, resolve_settings
 from ._constants import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
 from ._core import EndpointCore, PollPolicy
+from ._deadline import Deadline
+from ._effects import Operation
 from ._errors import InvalidInputError
 from ._policy import ExecutionPolicy, S3Config, to_seconds
 from ._retry import RetryPolicy
+from ._types import JobState
 from ._validation import check_id
-from ._wire import build_job_body
+from ._wire import ApiRequest, build_job_body
 
-__all__ = ["EndpointBase", "check_retry_failed", "optional_seconds"]
+__all__ = ["Batch", "EndpointBase", "check_retry_failed", "optional_seconds"]
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A validated ``run_many``: the encoded requests and one deadline shared by every wait."""
+
+    requests: list[ApiRequest]
+    concurrency: int
+    deadline: Deadline
+    core: EndpointCore
+    retry_failed: int
+
+    def wait(self, job_id: str) -> Operation[JobState]:
+        return self.core.wait(
+            job_id,
+            timeout=self.deadline.remaining(),
+            cancel_on_timeout=False,
+            retry_failed=self.retry_failed,
+        )
 
 
 def check_retry_failed(value: object) -> int:
@@ -87,6 +111,34 @@ class EndpointBase:
         s3_config: S3Config | None,
     ) -> Any:
         return build_job_body(input, policy=policy, webhook=webhook, s3_config=s3_config)
+
+    def _batch(
+        self,
+        inputs: Iterable[Any],
+        concurrency: int,
+        timeout: float | timedelta | None,
+        policy: ExecutionPolicy | None,
+        webhook: str | None,
+        s3_config: S3Config | None,
+        retry_failed: int,
+    ) -> Batch:
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            raise InvalidInputError(f"concurrency must be a positive int, got {concurrency!r}")
+        if isinstance(inputs, (str, bytes, dict)):
+            raise InvalidInputError("inputs must be an iterable of inputs, one per job")
+        seconds = optional_seconds(timeout, "timeout")
+        # Encode and check every input before the first is sent: a bad batch sends nothing.
+        requests = [
+            self._core.run_request(self._job_body(item, policy, webhook, s3_config))
+            for item in inputs
+        ]
+        return Batch(
+            requests=requests,
+            concurrency=concurrency,
+            deadline=self._core.deadline(seconds),
+            core=self._core,
+            retry_failed=check_retry_failed(retry_failed),
+        )
 
     @staticmethod
     def _job_id(job_id: object) -> str:

@@ -163,7 +163,13 @@ class EndpointCore:
     # --- simple operations ---------------------------------------------------------------
 
     def run(self, body: Any) -> Operation[JobState]:
-        request = _wire.run_request(self.endpoint_id, body)
+        return self.submit(self.run_request(body))
+
+    def run_request(self, body: Any) -> ApiRequest:
+        """The encoded, size-checked ``/run`` request for ``body`` (raises before any I/O)."""
+        return _wire.run_request(self.endpoint_id, body)
+
+    def submit(self, request: ApiRequest) -> Operation[JobState]:
         response = yield from self.call(request)
         return _wire.parse_submitted(response, request)
 

@@ -122,3 +122,26 @@ async def test_async_task_cancel_cancels_remote_job(local: LocalEndpoint) -> Non
         with pytest.raises(asyncio.CancelledError):
             await waiter
         assert (await job.status()).status is JobStatus.CANCELLED
+
+
+async def test_run_many_over_loopback(local: LocalEndpoint) -> None:
+    local.faults.clear()
+    async with AsyncEndpoint(
+        local.endpoint_id,
+        base_url=local.base_url,
+        api_key=local.api_key,
+        retry_policy=FAST_RETRY,
+        poll_policy=FAST_POLL,
+    ) as ep:
+        states = await ep.run_many(
+            [{"task": "echo", "i": i} for i in range(30)], concurrency=10, timeout=60
+        )
+    assert [s.output["i"] for s in states] == list(range(30))
+
+
+def test_sync_run_many_fail_fast_over_loopback(local: LocalEndpoint, ep: Endpoint) -> None:
+    from runpod_facade import JobFailed
+
+    inputs = [{"task": "sleep", "seconds": 3}, {"task": "fail"}, {"task": "sleep", "seconds": 3}]
+    with pytest.raises(JobFailed):
+        ep.run_many(list(reversed(inputs)), concurrency=3, timeout=30)
