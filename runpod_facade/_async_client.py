@@ -109,6 +109,7 @@ class AsyncEndpoint(EndpointBase):
         s3_config: S3Config | None = None,
         cancel_on_timeout: bool = False,
         retry_failed: int = 0,
+        on_status: Callable[[JobState], None] | None = None,
     ) -> JobState:
         """Run a job and wait for it; see ``Endpoint.run_sync``."""
         seconds = optional_seconds(timeout, "timeout")
@@ -118,6 +119,7 @@ class AsyncEndpoint(EndpointBase):
                 body,
                 timeout=seconds,
                 cancel_on_timeout=cancel_on_timeout,
+                on_state=on_status,
                 retry_failed=check_retry_failed(retry_failed),
             )
         )

@@ -129,6 +129,7 @@ class Endpoint(EndpointBase):
         s3_config: S3Config | None = None,
         cancel_on_timeout: bool = False,
         retry_failed: int = 0,
+        on_status: Callable[[JobState], None] | None = None,
     ) -> JobState:
         """Run a job and wait for it: ``/runsync`` holds up to 90 s, then long-polls.
 
@@ -142,6 +143,7 @@ class Endpoint(EndpointBase):
                 body,
                 timeout=seconds,
                 cancel_on_timeout=cancel_on_timeout,
+                on_state=on_status,
                 retry_failed=check_retry_failed(retry_failed),
             )
         )

@@ -206,6 +206,7 @@ class EndpointCore:
         *,
         timeout: float | None,
         cancel_on_timeout: bool,
+        on_state: Callable[[JobState], None] | None = None,
         retry_failed: int = 0,
     ) -> Operation[JobState]:
         """``/runsync?wait=`` first, then :meth:`wait` on what is left of the deadline."""
@@ -220,13 +221,14 @@ class EndpointCore:
             wait_ms=wait_ms,
             read_timeout=wait_ms / 1000 + LONG_POLL_READ_MARGIN,
         )
-        response = yield from self.call(request)
+        # The deadline bounds connecting and queueing for a connection, not the reply: the
+        # drivers never cut a submit's read short, since the reply carries the job id.
+        response = yield from self.call(request, deadline)
         state = _wire.parse_job(response, request)
-        return (
-            yield from self._settle(
-                state.id, deadline, state, cancel_on_timeout, None, retry_failed
-            )
-        )
+        if on_state is not None:
+            on_state(state)
+        settle = self._settle(state.id, deadline, state, cancel_on_timeout, on_state, retry_failed)
+        return (yield from settle)
 
     def wait(
         self,

@@ -244,6 +244,8 @@ class WaitTimeout(RunpodError, TimeoutError):
         cancelled: whether the remote job was cancelled because of this timeout.
     """
 
+    job_id: str
+
     def __init__(
         self,
         job_id: str,

@@ -1,0 +1,452 @@
+"""A guided tour of runpod-facade: ``python -m runpod_facade.demo`` (``make demo``).
+
+Without credentials it starts a local RunPod-compatible endpoint (``runpod_facade.local``)
+running :func:`demo_handler`, a handler that dispatches on ``input["task"]``, and walks through
+every operation with :class:`~runpod_facade.Endpoint`, then again with
+:class:`~runpod_facade.AsyncEndpoint`:
+
+    health · run_sync · run + wait (progress) · stream · status · cancel · a failing job and
+    retry · execution policy (timeout) · purge queue · asyncio (20 jobs at once)
+
+With ``RUNPOD_API_KEY`` and ``RUNPOD_ENDPOINT_ID`` set it runs the parts that work with any
+handler against the real API (``RUNPOD_BASE_URL`` is honoured): health, run_sync, run + wait,
+status, a stream attempt, cancel, and the async client. ``purge-queue`` removes every queued
+job of the endpoint, so it only runs with ``--purge``. ``--input JSON`` sets the job input
+used against the real API (default ``{"prompt": "Hello, World!"}``).
+
+Exit status 0 when the tour completed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from ._async_client import AsyncEndpoint
+from ._client import Endpoint
+from ._core import PollPolicy
+from ._errors import JobCancelled, JobFailed, JobTimedOut, RunpodError
+from ._policy import ExecutionPolicy
+from ._status import JobStatus
+from ._types import JobState
+
+__all__ = ["demo_handler", "main", "run_local_tour", "run_remote_tour"]
+
+DEFAULT_REMOTE_INPUT: dict[str, Any] = {"prompt": "Hello, World!"}
+LOCAL_WORKERS = 4
+
+# --- the demo handler -------------------------------------------------------------------
+
+_flaky_lock = threading.Lock()
+_flaky_seen: set[str] = set()
+
+
+def demo_handler(job: dict[str, Any]) -> Any:
+    """A handler that dispatches on ``input["task"]`` to the sample handlers.
+
+    ``echo`` (default) returns the input; ``stream`` yields the words of ``prompt``
+    (``delay`` s apart); ``sleep`` sleeps ``seconds``; ``progress`` publishes ``steps``
+    progress updates; ``fail`` raises ``ValueError(message)``; ``flaky`` fails on its first
+    attempt and succeeds when the job is retried.
+    """
+    from .local import sample_handlers
+
+    data = job.get("input")
+    task = data.get("task", "echo") if isinstance(data, dict) else "echo"
+    if task == "echo":
+        return sample_handlers.echo(job)
+    if task == "stream":
+        return sample_handlers.text_stream(job)
+    if task == "sleep":
+        return sample_handlers.sleep(job)
+    if task == "progress":
+        return sample_handlers.progress(job)
+    if task == "fail":
+        return sample_handlers.fail(job)
+    if task == "flaky":
+        with _flaky_lock:
+            first_attempt = job["id"] not in _flaky_seen
+            _flaky_seen.add(job["id"])
+        if first_attempt:
+            raise RuntimeError("flaky: the first attempt always fails; retry me")
+        return {"attempt": "retried", "ok": True}
+    raise ValueError(f"unknown task {task!r}: use echo, stream, sleep, progress, fail or flaky")
+
+
+# --- printing ---------------------------------------------------------------------------
+
+
+class _Printer:
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.sections = 0
+
+    def say(self, text: str = "", *, end: str = "\n") -> None:
+        sys.stdout.write(text + end)
+        sys.stdout.flush()
+
+    @contextmanager
+    def section(self, title: str) -> Iterator[None]:
+        self.sections += 1
+        self.say(f"\n== {self.sections}. {title} ==")
+        began = time.monotonic()
+        yield
+        self.say(f"   ({time.monotonic() - began:.1f} s)")
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+
+def _secs(value: timedelta | None) -> str:
+    return "-" if value is None else f"{value.total_seconds():.2f} s"
+
+
+def _short(value: Any, limit: int = 100) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _describe(state: JobState) -> str:
+    return (
+        f"job {state.id} {state.status} (queue {_secs(state.delay_time)}, "
+        f"run {_secs(state.execution_time)})"
+    )
+
+
+def _status_printer(p: _Printer) -> Callable[[JobState], None]:
+    """An ``on_status`` callback printing each change of status or progress."""
+    last: list[tuple[str, str]] = []
+    began = time.monotonic()
+
+    def on_status(state: JobState) -> None:
+        shown = "" if state.output is None or state.is_terminal else _short(state.output)
+        key = (str(state.status), shown)
+        if last and last[-1] == key:
+            return
+        last.append(key)
+        progress = f"  progress {shown}" if shown else ""
+        p.say(f"   {time.monotonic() - began:5.2f} s  {state.status}{progress}")
+
+    return on_status
+
+
+def _print_health(p: _Printer, endpoint: Endpoint) -> None:
+    health = endpoint.health()
+    w, j = health.workers, health.jobs
+    p.say(f"   workers: {w.ready} ready, {w.idle} idle, {w.running} running")
+    p.say(
+        f"   jobs:    {j.in_queue} in queue, {j.in_progress} in progress, "
+        f"{j.completed} completed, {j.failed} failed, {j.retried} retried"
+    )
+
+
+def _wait_until_running(endpoint: Endpoint, job_id: str, timeout: float = 10.0) -> JobState:
+    deadline = time.monotonic() + timeout
+    state = endpoint.status(job_id)
+    while state.status == JobStatus.IN_QUEUE and time.monotonic() < deadline:
+        time.sleep(0.05)
+        state = endpoint.status(job_id)
+    return state
+
+
+# --- the local tour ---------------------------------------------------------------------
+
+
+def run_local_tour(p: _Printer, *, workers: int = LOCAL_WORKERS) -> None:
+    """Every operation, against a local endpoint running :func:`demo_handler`."""
+    from .local import LocalEndpoint
+
+    with LocalEndpoint(demo_handler, workers=workers) as local:
+        p.say(
+            f"mode: LOCAL endpoint at {local.base_url} (endpoint id {local.endpoint_id!r}, "
+            f"{workers} workers, handler runpod_facade.demo:demo_handler)"
+        )
+        p.say("      set RUNPOD_API_KEY and RUNPOD_ENDPOINT_ID to tour the real API instead")
+        connect = _Connect(local.endpoint_id, local.base_url, local.api_key)
+        with connect.endpoint() as endpoint:
+            _local_sync_tour(p, endpoint, connect)
+        with (
+            p.section("purge queue (a second endpoint with 1 worker)"),
+            LocalEndpoint(demo_handler, workers=1) as single,
+            Endpoint(single.endpoint_id, base_url=single.base_url, api_key=single.api_key) as one,
+        ):
+            _purge_tour(p, one)
+        asyncio.run(_local_async_tour(p, connect))
+
+
+@dataclass(frozen=True)
+class _Connect:
+    """Where the local endpoint listens, to open more clients on it."""
+
+    endpoint_id: str
+    base_url: str
+    api_key: str | None
+
+    def endpoint(self, **options: Any) -> Endpoint:
+        return Endpoint(self.endpoint_id, base_url=self.base_url, api_key=self.api_key, **options)
+
+    def async_endpoint(self) -> AsyncEndpoint:
+        return AsyncEndpoint(self.endpoint_id, base_url=self.base_url, api_key=self.api_key)
+
+
+def _local_sync_tour(p: _Printer, endpoint: Endpoint, connect: _Connect) -> None:
+    with p.section("health"):
+        _print_health(p, endpoint)
+
+    # The execution-policy job takes 5 s of server time: start it now so it runs while the
+    # next sections do, and collect it near the end.
+    policy = ExecutionPolicy(execution_timeout=5)
+    slow = endpoint.run({"task": "sleep", "seconds": 8}, policy=policy)
+
+    with p.section("run_sync: run a job and wait for its result"):
+        state = endpoint.run_sync({"task": "echo", "prompt": "Hello, World!"}, timeout=30)
+        p.say(f"   {_describe(state)}")
+        p.say(f"   output: {_short(state.output)}")
+
+    with p.section("run + wait, with on_status progress updates"):
+        job = endpoint.run({"task": "progress", "steps": 4, "delay": 0.3})
+        p.say(f"   queued job {job.id}; waiting (polling /status to see progress)")
+        # Long-polling /status-sync only answers at the end; polling /status shows progress.
+        with connect.endpoint(
+            long_poll=False, poll_policy=PollPolicy(initial=0.1, factor=1.0, maximum=0.1)
+        ) as poller:
+            output = poller.job(job.id).wait(timeout=30, on_status=_status_printer(p))
+        p.say(f"   output: {_short(output)}")
+
+    with p.section("stream: chunks of a generator handler as they are yielded"):
+        job = endpoint.run(
+            {"task": "stream", "prompt": "streaming text, word by word", "delay": 0.15}
+        )
+        p.say("   ", end="")
+        with job.stream(timeout=30) as chunks:
+            for chunk in chunks:
+                p.say(str(chunk), end=" ")
+        p.say()
+        p.say(f"   stream ended: {chunks.status}, {chunks.progress.chunks} chunks")
+
+    with p.section("status of a job"):
+        job = endpoint.run({"task": "sleep", "seconds": 1})
+        p.say(f"   just queued: {_describe(job.status())}")
+        job.wait(timeout=30)
+        p.say(f"   finished:    {_describe(endpoint.status(job.id))}")
+        p.say(f"   output:      {_short(endpoint.status(job.id).output)}")
+
+    with p.section("cancel a running job"):
+        job = endpoint.run({"task": "sleep", "seconds": 60})
+        running = _wait_until_running(endpoint, job.id)
+        p.say(f"   before: {running.status}")
+        state = job.cancel()
+        p.say(f"   cancel() -> {state.status}")
+        try:
+            job.wait(timeout=10)
+        except JobCancelled as exc:
+            p.say(f"   wait() raised JobCancelled: {exc}")
+
+    with p.section("a failing job raises JobFailed; retry() requeues it under the same id"):
+        try:
+            endpoint.run_sync({"task": "flaky"}, timeout=30)
+        except JobFailed as exc:
+            details = exc.error_details or {}
+            p.say(f"   JobFailed: job {exc.job_id}")
+            p.say(f"   error_type={details.get('error_type')!r}")
+            p.say(f"   error_message={details.get('error_message')!r}")
+            failed_id = exc.job_id
+        else:  # pragma: no cover - the handler always fails first
+            raise RuntimeError("the flaky job should have failed")
+        assert failed_id is not None
+        retried = endpoint.retry(failed_id)
+        p.say(f"   retry() -> job {retried.id} {retried.last_state and retried.last_state.status}")
+        state = retried.wait_state(timeout=30)
+        p.say(f"   after retry: {_describe(state)}")
+        p.say(f"   output: {_short(state.output)}")
+
+    with p.section("execution policy: execution_timeout=5 s on a job that sleeps 8 s"):
+        p.say(f"   job {slow.id} was submitted after section 1 with")
+        p.say(f"   {policy} (sent as policy {policy.to_wire()})")
+        try:
+            slow.wait(timeout=30)
+        except JobTimedOut as exc:
+            p.say(f"   JobTimedOut: {exc}")
+            p.say(f"   server error: {exc.state.error}")
+
+    with p.section("health again"):
+        _print_health(p, endpoint)
+
+
+def _purge_tour(p: _Printer, endpoint: Endpoint) -> None:
+    jobs = [endpoint.run({"task": "sleep", "seconds": 5}) for _ in range(4)]
+    _wait_until_running(endpoint, jobs[0].id)
+    p.say(f"   queued 4 sleeping jobs on 1 worker: {endpoint.health().jobs.in_queue} waiting")
+    result = endpoint.purge_queue()
+    p.say(f"   purge_queue() -> removed {result.removed} ({result.status})")
+    for job in jobs:
+        p.say(f"   {job.id}: {job.status().status}")
+    jobs[0].cancel()  # the running job is not purged; stop it so the tour goes on
+
+
+async def _local_async_tour(p: _Printer, connect: _Connect) -> None:
+    with p.section("the same with AsyncEndpoint (asyncio)"):
+        async with connect.async_endpoint() as endpoint:
+            health = await endpoint.health()
+            p.say(f"   health: {health.workers.ready} ready workers")
+            state = await endpoint.run_sync({"task": "echo", "n": 1}, timeout=30)
+            p.say(f"   run_sync -> {state.status}, output {_short(state.output)}")
+            job = await endpoint.run({"task": "echo", "n": 2})
+            p.say(f"   run + wait -> {_short(await job.wait(timeout=30))}")
+            p.say(f"   status -> {(await job.status()).status}")
+            streamed = await endpoint.run({"task": "stream", "prompt": "async words too"})
+            words = [chunk async for chunk in streamed.stream(timeout=30)]
+            p.say(f"   stream -> {words}")
+            sleeper = await endpoint.run({"task": "sleep", "seconds": 60})
+            cancelled = await sleeper.cancel()
+            p.say(f"   cancel -> {cancelled.status}")
+            try:
+                await endpoint.run_sync({"task": "fail", "message": "async boom"}, timeout=30)
+            except JobFailed as exc:
+                p.say(f"   failing job -> JobFailed: {exc}")
+
+            began = time.monotonic()
+            states = await asyncio.gather(
+                *(
+                    endpoint.run_sync({"task": "sleep", "seconds": 0.2, "n": n}, timeout=60)
+                    for n in range(20)
+                )
+            )
+            took = time.monotonic() - began
+            done = sum(1 for s in states if s.is_completed)
+            p.say(
+                f"   asyncio.gather of 20 run_sync jobs: {done} completed in {took:.1f} s "
+                f"({LOCAL_WORKERS} workers, 0.2 s each)"
+            )
+
+
+# --- the real API -----------------------------------------------------------------------
+
+
+def run_remote_tour(p: _Printer, *, payload: Any, purge: bool) -> None:
+    """The operations that work with any handler, against the real API."""
+    with Endpoint() as endpoint:  # RUNPOD_ENDPOINT_ID / RUNPOD_API_KEY / RUNPOD_BASE_URL
+        p.say(
+            f"mode: API at {endpoint.base_url} (endpoint id {endpoint.endpoint_id!r}, "
+            "credentials from RUNPOD_ENDPOINT_ID / RUNPOD_API_KEY)"
+        )
+        p.say(f"      job input: {_short(payload)}")
+        with p.section("health"):
+            _print_health(p, endpoint)
+
+        with p.section("run_sync: run a job and wait for its result"):
+            state = endpoint.run_sync(payload, timeout=300)
+            p.say(f"   {_describe(state)}")
+            p.say(f"   output: {_short(state.output)}")
+
+        with p.section("run + wait, with on_status updates"):
+            job = endpoint.run(payload)
+            p.say(f"   queued job {job.id}")
+            output = job.wait(timeout=300, on_status=_status_printer(p))
+            p.say(f"   output: {_short(output)}")
+
+        with p.section("status of a job"):
+            p.say(f"   {_describe(endpoint.status(job.id))}")
+
+        with p.section("stream (chunks only if the handler is a generator)"):
+            job = endpoint.run(payload)
+            count = 0
+            with job.stream(timeout=300) as chunks:
+                for chunk in chunks:
+                    count += 1
+                    p.say(f"   chunk {count}: {_short(chunk)}")
+            p.say(f"   stream ended: {chunks.status}, {count} chunks")
+
+        with p.section("cancel a job right after queueing it"):
+            job = endpoint.run(payload)
+            state = job.cancel()
+            p.say(f"   cancel() -> job {state.id} {state.status}")
+
+        with p.section("purge queue"):
+            if purge:
+                result = endpoint.purge_queue()
+                p.say(f"   removed {result.removed} queued jobs ({result.status})")
+            else:
+                p.say("   skipped: it removes every queued job of the endpoint (use --purge)")
+
+    asyncio.run(_remote_async_tour(p, payload))
+
+
+async def _remote_async_tour(p: _Printer, payload: Any) -> None:
+    with p.section("the same with AsyncEndpoint (asyncio)"):
+        async with AsyncEndpoint() as endpoint:
+            health = await endpoint.health()
+            p.say(f"   health: {health.workers.ready} ready workers")
+            jobs = await asyncio.gather(endpoint.run(payload), endpoint.run(payload))
+            outputs = await asyncio.gather(*(job.wait(timeout=300) for job in jobs))
+            for job, output in zip(jobs, outputs, strict=True):
+                p.say(f"   {job.id}: {_short(output)}")
+
+
+# --- entry point ------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m runpod_facade.demo",
+        description="A tour of runpod-facade against a local endpoint, or the real API when "
+        "RUNPOD_API_KEY and RUNPOD_ENDPOINT_ID are set.",
+    )
+    parser.add_argument(
+        "--purge", action="store_true", help="real API only: also purge the endpoint's queue"
+    )
+    parser.add_argument(
+        "--input",
+        metavar="JSON",
+        help=f"real API only: the job input (default {json.dumps(DEFAULT_REMOTE_INPUT)})",
+    )
+    parser.add_argument("--local", action="store_true", help="use a local endpoint regardless")
+    args = parser.parse_args(argv)
+    try:
+        payload = DEFAULT_REMOTE_INPUT if args.input is None else json.loads(args.input)
+    except json.JSONDecodeError as exc:
+        parser.error(f"--input is not valid JSON: {exc}")
+
+    remote = (
+        not args.local
+        and bool(os.environ.get("RUNPOD_API_KEY"))
+        and bool(os.environ.get("RUNPOD_ENDPOINT_ID"))
+    )
+    p = _Printer()
+    p.say("runpod-facade demo")
+    try:
+        if remote:
+            run_remote_tour(p, payload=payload, purge=args.purge)
+        else:
+            try:
+                import starlette  # noqa: F401
+                import uvicorn  # noqa: F401
+            except ImportError:
+                sys.stderr.write(
+                    "error: the local endpoint needs starlette and uvicorn: "
+                    "pip install 'runpod-facade[local]'\n"
+                )
+                return 2
+            run_local_tour(p)
+    except KeyboardInterrupt:
+        sys.stderr.write("\ninterrupted\n")
+        return 130
+    except RunpodError as exc:
+        sys.stderr.write(f"error: the demo stopped: {type(exc).__name__}: {exc}\n")
+        return 1
+    p.say(f"\ndemo finished: {p.sections} sections in {p.elapsed():.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
