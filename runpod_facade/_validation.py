@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -18,6 +19,8 @@ __all__ = [
 ]
 
 _MAX_ID_LENGTH = 512
+# Checked on every call, so one compiled scan instead of a per-character loop.
+_BLANK_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")
 
 
 def check_id(value: object, what: str) -> str:
@@ -32,7 +35,7 @@ def check_id(value: object, what: str) -> str:
         raise InvalidInputError(f"{what} must not be empty")
     if len(value) > _MAX_ID_LENGTH:
         raise InvalidInputError(f"{what} is too long ({len(value)} characters)")
-    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in value):
+    if _BLANK_OR_CONTROL.search(value):
         raise InvalidInputError(f"{what} must not contain whitespace or control characters")
     if value in {".", ".."}:
         raise InvalidInputError(f"{what} must not be {value!r}")
