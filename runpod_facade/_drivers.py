@@ -18,6 +18,8 @@ __all__ = ["AsyncDriver", "SyncDriver"]
 
 T = TypeVar("T")
 
+_SUBMIT_READ_GRACE = 2.0
+
 
 def _timeout_for(default: httpx.Timeout, send: Send) -> httpx.Timeout:
     """The client's timeout, with a long-poll's read override, every phase capped at ``cap``."""
@@ -33,9 +35,12 @@ def _timeout_for(default: httpx.Timeout, send: Send) -> httpx.Timeout:
     # A long-poll waiting for a pooled connection is still waiting for its job: let it queue
     # for as long as the deadline allows, so thousands of waiters share a bounded pool.
     pool = None if send.request.read_timeout is not None else default.pool
-    # A submit's reply carries the job id: never cut it short, or the caller loses the job.
-    # (Its long-poll hold is already fitted to the deadline by the core.)
-    if send.request.safety is not Safety.SUBMIT:
+    # A submit's reply carries the job id, so its read gets a grace period past the deadline
+    # (the core already fits the server's hold inside it): a late reply still yields the id,
+    # while a hung server costs at most the grace.
+    if send.request.safety is Safety.SUBMIT and send.cap is not None and read is not None:
+        read = min(read, send.cap + _SUBMIT_READ_GRACE)
+    else:
         read = capped(read)
     return httpx.Timeout(
         connect=capped(default.connect),

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol, Self, TypeVar
 
 from runpod_generated.api.endpoint import get_endpoint_health, purge_queue
 from runpod_generated.api.jobs import (
@@ -222,6 +222,25 @@ def _json_object(response: ApiResponse, request: ApiRequest) -> dict[str, Any]:
     return data
 
 
+class _Model(Protocol):
+    @classmethod
+    def from_dict(cls, src_dict: Mapping[str, Any]) -> Self: ...
+
+
+M = TypeVar("M", bound=_Model)
+
+
+def _parse_model(
+    model: type[M], response: ApiResponse, request: ApiRequest, data: dict[str, Any]
+) -> M:
+    """The generated model's ``from_dict``, with its failures (a missing required key, a
+    wrong type) reported as APIResponseValidationError instead of a bare KeyError."""
+    try:
+        return model.from_dict(data)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise _invalid(response, request, f"{type(exc).__name__}: {exc}") from None
+
+
 def _invalid(
     response: ApiResponse, request: ApiRequest, why: str, job_id: str | None = None
 ) -> APIResponseValidationError:
@@ -277,9 +296,11 @@ def parse_job(response: ApiResponse, request: ApiRequest) -> JobState:
     """A ``Job`` reply (status, runsync, status-sync) or a cancel reply, as a :class:`JobState`."""
     data = _json_object(response, request)
     job_id, status = _check_identity(data, response, request)
-    model = (CancelResponse if request.operation == "cancel" else Job).from_dict(
-        {**data, "id": job_id}
-    )
+    model: Job | CancelResponse
+    if request.operation == "cancel":
+        model = _parse_model(CancelResponse, response, request, {**data, "id": job_id})
+    else:
+        model = _parse_model(Job, response, request, {**data, "id": job_id})
     output = getattr(model, "output", UNSET)
     return JobState(
         id=job_id,
@@ -298,7 +319,7 @@ def parse_submitted(response: ApiResponse, request: ApiRequest) -> JobState:
     """A ``JobSubmitted`` reply (run, retry): at least the id and the status."""
     data = _json_object(response, request)
     job_id, status = _check_identity(data, response, request)
-    JobSubmitted.from_dict({**data, "id": job_id})
+    _parse_model(JobSubmitted, response, request, {**data, "id": job_id})
     return JobState(id=job_id, status=status, raw=MappingProxyType(data))
 
 
@@ -322,7 +343,7 @@ def parse_stream(response: ApiResponse, request: ApiRequest) -> StreamBatch:
         chunks = []
     if not isinstance(chunks, list) or not all(isinstance(c, dict) for c in chunks):
         raise _invalid(response, request, "`stream` is not a list of chunk objects")
-    model = StreamResponse.from_dict(data)
+    model = _parse_model(StreamResponse, response, request, data)
     stream = [] if isinstance(model.stream, Unset) else model.stream
     outputs = tuple(None if chunk.output is UNSET else chunk.output for chunk in stream)
     return StreamBatch(
@@ -343,7 +364,7 @@ def parse_health(response: ApiResponse, request: ApiRequest) -> Health:
     for key in ("jobs", "workers"):
         if key in data and not isinstance(data[key], dict):
             raise _invalid(response, request, f"`{key}` is not an object")
-    model = EndpointHealth.from_dict(data)
+    model = _parse_model(EndpointHealth, response, request, data)
     jobs, workers = model.jobs, model.workers
     return Health(
         jobs=HealthJobs(
@@ -370,7 +391,9 @@ def parse_purge(response: ApiResponse, request: ApiRequest) -> PurgeResult:
     removed = _opt_int(data.get("removed"))
     if removed is None:
         raise _invalid(response, request, "no `removed` count in the reply")
-    model = PurgeQueueResponse.from_dict(data)
+    if not isinstance(data.get("status"), str):
+        raise _invalid(response, request, "no `status` in the reply")
+    model = _parse_model(PurgeQueueResponse, response, request, data)
     return PurgeResult(removed=removed, status=str(model.status), raw=MappingProxyType(data))
 
 

@@ -170,3 +170,27 @@ def test_retryable_status_table() -> None:
         520,
         599,
     ]
+
+
+@pytest.mark.parametrize(
+    ("operation", "body"),
+    [
+        ("purge-queue", {"removed": 1}),
+        ("purge-queue", {"status": "completed"}),
+        ("health", {"jobs": [1, 2]}),
+        ("stream", {"status": "IN_PROGRESS", "stream": "oops"}),
+        ("stream", {"stream": []}),
+    ],
+)
+def test_off_contract_success_bodies_never_leak_generated_errors(
+    operation: str, body: dict[str, object]
+) -> None:
+    api = FakeApi().on(operation, httpx.Response(200, json=body))
+    ep = api.endpoint()
+    call = {
+        "purge-queue": ep.purge_queue,
+        "health": ep.health,
+        "stream": lambda: list(ep.stream("job-1")),
+    }[operation]
+    with pytest.raises(APIResponseValidationError):
+        call()

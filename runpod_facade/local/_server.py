@@ -1,0 +1,284 @@
+"""Running the local endpoint under uvicorn: :func:`serve` (blocking) and :class:`LocalEndpoint`.
+
+:class:`LocalEndpoint` runs uvicorn in a background thread on a free loopback port, for tests::
+
+    with LocalEndpoint(sample_handlers.echo, workers=4) as ep:
+        httpx.post(f"{ep.base_url}/{ep.endpoint_id}/runsync", json={"input": 1}, headers=ep.headers)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import socket
+import sys
+import threading
+import time
+from collections.abc import Iterable
+from types import EllipsisType, TracebackType
+from typing import Any, Self
+
+import uvicorn
+
+from . import _limits
+from ._app import LocalEndpointApp
+from ._create import create_app
+from ._faults import Fault, FaultSet
+from ._handler import Handler
+from ._protocol import AbortableH11Protocol
+from ._records import RequestRecord, WebhookAttempt
+
+__all__ = ["LocalEndpoint", "serve"]
+
+
+def _uvicorn_config(
+    app: LocalEndpointApp, *, host: str, port: int, log_level: str, quiet: bool
+) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        http=AbortableH11Protocol,
+        ws="none",
+        lifespan="on",
+        log_level=log_level,
+        # Leave the host application's logging alone when embedded in tests.
+        log_config=None if quiet else uvicorn.config.LOGGING_CONFIG,
+        access_log=not quiet,
+        # Requests still open at shutdown (hangs, long-polls) are cancelled after 1 s.
+        timeout_graceful_shutdown=1,
+    )
+
+
+def serve(
+    handler: Handler | str,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    api_key: str | None = None,
+    workers: int = 1,
+    *,
+    endpoint_id: str | None = None,
+    log_level: str = "info",
+    faults: Iterable[Fault] = (),
+    return_aggregate_stream: bool | None = None,
+    run_retention_s: float = _limits.RUN_RESULT_RETENTION_S,
+    runsync_retention_s: float = _limits.RUNSYNC_RESULT_RETENTION_S,
+    execution_timeout_s: float = _limits.DEFAULT_EXECUTION_TIMEOUT_MS / 1000,
+    webhook_retry_delay_s: float = _limits.WEBHOOK_RETRY_DELAY_S,
+) -> None:
+    """Serve ``handler`` as a RunPod serverless endpoint until interrupted (Ctrl-C).
+
+    This is what ``runpod-facade serve HANDLER [--host] [--port] [--api-key] [--workers]``
+    calls. Routes live at ``http://HOST:PORT/v2/{endpoint_id}/...``; any endpoint id is
+    accepted unless ``endpoint_id`` is given. ``api_key=None`` disables auth. Listens on
+    loopback by default.
+    """
+    app = create_app(
+        handler,
+        api_key=api_key,
+        workers=workers,
+        endpoint_id=endpoint_id,
+        faults=faults,
+        return_aggregate_stream=return_aggregate_stream,
+        run_retention_s=run_retention_s,
+        runsync_retention_s=runsync_retention_s,
+        execution_timeout_s=execution_timeout_s,
+        webhook_retry_delay_s=webhook_retry_delay_s,
+    )
+    config = _uvicorn_config(app, host=host, port=port, log_level=log_level, quiet=False)
+    # To stderr, not a logger: under uvicorn's logging setup this package's logger has no
+    # handler, and the address is the one line a person starting a server needs to see.
+    print(
+        f"RunPod local endpoint: http://{host}:{port}/v2/{endpoint_id or '<any-endpoint-id>'}/run "
+        f"(auth {'on' if api_key else 'off'}, {workers} workers)",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        uvicorn.Server(config).run()
+    except KeyboardInterrupt:
+        pass  # uvicorn re-raises Ctrl-C after its clean shutdown; stopping is the normal end
+    finally:
+        app.close()
+
+
+class LocalEndpoint:
+    """A local RunPod serverless endpoint on a loopback port, served from a background thread.
+
+    ``with LocalEndpoint(handler, workers=4) as ep:`` starts uvicorn on a free port of
+    ``host`` and stops it (within about a second) on exit; ``async with`` works too.
+    ``api_key`` defaults to a random key (so auth is exercised; see :attr:`headers`); pass
+    ``None`` to disable auth. Other keyword arguments are those of
+    :func:`runpod_facade.local.create_app`; ``accept_any_endpoint_id=False`` makes other
+    endpoint ids than :attr:`endpoint_id` answer 404.
+    """
+
+    def __init__(
+        self,
+        handler: Handler | str,
+        *,
+        workers: int = 1,
+        api_key: str | EllipsisType | None = ...,
+        endpoint_id: str = "local-endpoint",
+        accept_any_endpoint_id: bool = True,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        faults: Iterable[Fault] = (),
+        fault_seed: int | None = 0,
+        return_aggregate_stream: bool | None = None,
+        run_retention_s: float = _limits.RUN_RESULT_RETENTION_S,
+        runsync_retention_s: float = _limits.RUNSYNC_RESULT_RETENTION_S,
+        execution_timeout_s: float = _limits.DEFAULT_EXECUTION_TIMEOUT_MS / 1000,
+        ttl_s: float = _limits.DEFAULT_TTL_MS / 1000,
+        webhook_retries: int = _limits.WEBHOOK_RETRIES,
+        webhook_retry_delay_s: float = _limits.WEBHOOK_RETRY_DELAY_S,
+        log_level: str = "warning",
+        startup_timeout_s: float = 10.0,
+    ) -> None:
+        self.api_key: str | None = (
+            f"rpl_{secrets.token_urlsafe(24)}" if isinstance(api_key, EllipsisType) else api_key
+        )
+        self.endpoint_id = endpoint_id
+        self.host = host
+        self.port = port
+        self.app = create_app(
+            handler,
+            api_key=self.api_key,
+            workers=workers,
+            endpoint_id=None if accept_any_endpoint_id else endpoint_id,
+            faults=faults,
+            fault_seed=fault_seed,
+            return_aggregate_stream=return_aggregate_stream,
+            run_retention_s=run_retention_s,
+            runsync_retention_s=runsync_retention_s,
+            execution_timeout_s=execution_timeout_s,
+            ttl_s=ttl_s,
+            webhook_retries=webhook_retries,
+            webhook_retry_delay_s=webhook_retry_delay_s,
+        )
+        self._log_level = log_level
+        self._startup_timeout_s = startup_timeout_s
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._socket: socket.socket | None = None
+
+    # ----------------------------------------------------------------- addresses
+
+    @property
+    def base_url(self) -> str:
+        """``http://HOST:PORT/v2``; routes are ``{base_url}/{endpoint_id}/run`` etc."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/v2"
+
+    @property
+    def url(self) -> str:
+        """``{base_url}/{endpoint_id}``."""
+        return f"{self.base_url}/{self.endpoint_id}"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """``{"Authorization": "Bearer <api_key>"}``, or ``{}`` when auth is off."""
+        return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+
+    # ----------------------------------------------------------------- inspection
+
+    @property
+    def faults(self) -> FaultSet:
+        """The armed faults: ``ep.faults.add(Fault(...))``, ``ep.faults.clear()``."""
+        return self.app.faults
+
+    @property
+    def requests(self) -> list[RequestRecord]:
+        """Every request received so far, oldest first."""
+        return self.app.requests
+
+    def clear_requests(self) -> None:
+        """Forget the recorded requests."""
+        self.app.request_log.clear()
+
+    @property
+    def webhook_attempts(self) -> list[WebhookAttempt]:
+        """Every webhook POST made so far, oldest first."""
+        return self.app.webhook_attempts
+
+    def health(self) -> dict[str, Any]:
+        """The ``/health`` body, read directly (no HTTP, no request record, no faults)."""
+        engine = self.app.engine
+        return engine.call_sync(engine.health())
+
+    def job_ids(self) -> list[str]:
+        """Ids of the jobs the endpoint still knows (queued, running or retained)."""
+        engine = self.app.engine
+        return engine.call_sync(engine.job_ids())
+
+    # ----------------------------------------------------------------- lifecycle
+
+    def start(self) -> Self:
+        """Bind the port and start serving; returns when the server accepts connections."""
+        if self._thread is not None:
+            raise RuntimeError("LocalEndpoint already started")
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        # proto=IPPROTO_TCP: asyncio only sets TCP_NODELAY on accepted sockets whose proto says
+        # TCP; without it keep-alive requests stall ~40 ms on Nagle + delayed ACK.
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.host, self.port))
+        except OSError:
+            sock.close()
+            raise
+        self._socket = sock
+        self.port = sock.getsockname()[1]
+        config = _uvicorn_config(
+            self.app, host=self.host, port=self.port, log_level=self._log_level, quiet=True
+        )
+        server = uvicorn.Server(config)
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [sock]}, name="runpod-local-server", daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + self._startup_timeout_s
+        while not server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("the local endpoint failed to start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        """Stop serving: release hung requests, stop uvicorn and the workers; idempotent."""
+        self.app.begin_shutdown()
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(10.0)
+        self.app.close()
+        if self._socket is not None:
+            with contextlib.suppress(OSError):
+                self._socket.close()
+        self._server = None
+        self._socket = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    async def __aenter__(self) -> Self:
+        return await asyncio.to_thread(self.start)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await asyncio.to_thread(self.stop)
