@@ -4,12 +4,13 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: help install demo test unit lint typecheck regen regen-check spec-check bench clean
+.PHONY: help install demo test unit lint typecheck regen regen-check spec-check bench interop clean
 
 help:
 	@echo "make demo         the SDK driving a local endpoint (or the real API with RUNPOD_API_KEY + RUNPOD_ENDPOINT_ID)"
 	@echo "make test         regen check, spec validation, ruff, mypy --strict, then the test suite"
 	@echo "make bench        side-by-side benchmarks, written to benchmarks/results.md"
+	@echo "make interop      the official runpod-python client against the local endpoint"
 	@echo "make regen        regenerate generated/ from openapi/"
 
 $(STAMP): pyproject.toml
@@ -51,11 +52,17 @@ BENCH_STAMP := $(BENCH_VENV)/.installed
 $(BENCH_STAMP): pyproject.toml
 	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[local]' 'runpod==1.12.0'
+	$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[local]' 'runpod==1.12.0' \
+	  'pytest==9.2.0' 'pytest-asyncio==1.5.0' 'pytest-timeout==2.4.0'
 	touch $(BENCH_STAMP)
 
 bench: $(BENCH_STAMP)
 	$(BENCH_VENV)/bin/python -m benchmarks.run
+
+# The official runpod-python Endpoint client against the local endpoint (opt-in interop check).
+interop: $(BENCH_STAMP)
+	RUNPOD_FACADE_TEST_RUNPOD_PYTHON=1 $(BENCH_VENV)/bin/python -m pytest -q -p no:cacheprovider \
+	  tests/local/test_local_runpod_python.py
 
 clean:
 	rm -rf $(VENV) .venv-gen $(BENCH_VENV) .pytest_cache .mypy_cache .ruff_cache
