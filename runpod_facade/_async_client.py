@@ -67,7 +67,11 @@ class AsyncEndpoint(EndpointBase):
         self._owns_client = http_client is None
         self._http = http_client or httpx.AsyncClient(limits=DEFAULT_LIMITS, follow_redirects=False)
         self._driver = AsyncDriver(
-            self._http, self._settings.base_url, self._settings.headers(), self._settings.timeout
+            self._http,
+            self._settings.base_url,
+            self._settings.headers(),
+            self._settings.timeout,
+            max_in_flight=DEFAULT_LIMITS.max_connections or 100,
         )
 
     async def aclose(self) -> None:

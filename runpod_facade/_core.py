@@ -13,7 +13,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from . import _wire
 from ._constants import LONG_POLL_READ_MARGIN, LONG_POLL_WAIT_MS, MIN_WAIT_MS
@@ -22,6 +22,7 @@ from ._effects import Emit, Operation, Send, Sleep, TransportFailure
 from ._errors import (
     APIConnectionError,
     APIError,
+    APIResponseValidationError,
     APITimeoutError,
     JobCancelled,
     JobFailed,
@@ -39,6 +40,8 @@ from ._wire import ApiRequest, ApiResponse
 logger = logging.getLogger("runpod_facade")
 
 __all__ = ["EndpointCore", "PollPolicy", "StreamProgress"]
+
+T = TypeVar("T")
 
 # Hold of one /stream long-poll. Short enough that idle and total deadlines act promptly.
 _STREAM_HOLD = 10.0
@@ -117,15 +120,20 @@ class EndpointCore:
 
     # --- one request, with retries --------------------------------------------------------
 
-    def call(self, request: ApiRequest, deadline: Deadline | None = None) -> Operation[ApiResponse]:
-        """Send ``request`` until it gets a 2xx, retrying what is safe to retry; raise otherwise."""
+    def call(
+        self,
+        request: ApiRequest,
+        parse: Callable[[ApiResponse, ApiRequest], T],
+        deadline: Deadline | None = None,
+    ) -> Operation[T]:
+        """Send ``request`` until a 2xx reply parses, retrying what is safe to retry; raise
+        the typed error otherwise. A read whose 2xx body is unusable (a proxy's HTML page, a
+        truncated body) is retried like a 5xx; a submit's never is: its job exists."""
         retries = 0
         slept = 0.0
         while True:
             cap = None if deadline is None else deadline.remaining()
             outcome: ApiResponse | TransportFailure = yield Send(request, cap=cap, attempt=retries)
-            if isinstance(outcome, ApiResponse) and 200 <= outcome.status_code < 300:
-                return outcome
             spent = Spent(retries, slept, None if deadline is None else deadline.remaining())
             error: RunpodError
             if isinstance(outcome, TransportFailure):
@@ -133,6 +141,12 @@ class EndpointCore:
                     outcome.delivery, request.safety, spent
                 )
                 error, why = self._transport_error(request, outcome), outcome.message
+            elif 200 <= outcome.status_code < 300:
+                try:
+                    return parse(outcome, request)
+                except APIResponseValidationError as exc:
+                    delay = self.retry.delay_for_unusable_reply(request.safety, spent)
+                    error, why = exc, "unusable reply body"
             else:
                 delay = self.retry.delay_for_status(
                     outcome.status_code, outcome.headers, request.safety, spent
@@ -170,33 +184,27 @@ class EndpointCore:
         return _wire.run_request(self.endpoint_id, body)
 
     def submit(self, request: ApiRequest) -> Operation[JobState]:
-        response = yield from self.call(request)
-        return _wire.parse_submitted(response, request)
+        return (yield from self.call(request, _wire.parse_submitted))
 
     def status(self, job_id: str, *, ttl_ms: int | None = None) -> Operation[JobState]:
         request = _wire.status_request(self.endpoint_id, job_id, ttl_ms=ttl_ms)
-        response = yield from self.call(request)
-        return _wire.parse_job(response, request)
+        return (yield from self.call(request, _wire.parse_job))
 
     def cancel(self, job_id: str) -> Operation[JobState]:
         request = _wire.cancel_request(self.endpoint_id, job_id)
-        response = yield from self.call(request)
-        return _wire.parse_job(response, request)
+        return (yield from self.call(request, _wire.parse_job))
 
     def retry_job(self, job_id: str) -> Operation[JobState]:
         request = _wire.retry_request(self.endpoint_id, job_id)
-        response = yield from self.call(request)
-        return _wire.parse_submitted(response, request)
+        return (yield from self.call(request, _wire.parse_submitted))
 
     def health(self) -> Operation[Health]:
         request = _wire.health_request(self.endpoint_id)
-        response = yield from self.call(request)
-        return _wire.parse_health(response, request)
+        return (yield from self.call(request, _wire.parse_health))
 
     def purge_queue(self) -> Operation[PurgeResult]:
         request = _wire.purge_request(self.endpoint_id)
-        response = yield from self.call(request)
-        return _wire.parse_purge(response, request)
+        return (yield from self.call(request, _wire.parse_purge))
 
     # --- waiting --------------------------------------------------------------------------
 
@@ -223,8 +231,7 @@ class EndpointCore:
         )
         # The deadline bounds connecting and queueing for a connection, not the reply: the
         # drivers never cut a submit's read short, since the reply carries the job id.
-        response = yield from self.call(request, deadline)
-        state = _wire.parse_job(response, request)
+        state = yield from self.call(request, _wire.parse_job, deadline)
         if on_state is not None:
             on_state(state)
         settle = self._settle(state.id, deadline, state, cancel_on_timeout, on_state, retry_failed)
@@ -323,7 +330,7 @@ class EndpointCore:
             )
             started = self.clock()
             try:
-                response = yield from self.call(request, deadline)
+                state = yield from self.call(request, _wire.parse_job, deadline)
             except APIError as exc:
                 if exc.status_code not in (404, 405):
                     raise
@@ -333,16 +340,14 @@ class EndpointCore:
                 logger.info("/status-sync unavailable (HTTP %d); polling /status", exc.status_code)
                 return state, True
             # A server that did not hold the poll must not be hammered: treat it as a poll.
-            return _wire.parse_job(response, request), self.clock() - started < 0.05
+            return state, self.clock() - started < 0.05
         request = _wire.status_request(self.endpoint_id, job_id)
-        response = yield from self.call(request, deadline)
-        return _wire.parse_job(response, request), True
+        return (yield from self.call(request, _wire.parse_job, deadline)), True
 
     def _cancel_quietly(self, job_id: str) -> Operation[bool]:
         try:
-            yield from self.call(
-                _wire.cancel_request(self.endpoint_id, job_id), self.deadline(_CANCEL_TIMEOUT)
-            )
+            request = _wire.cancel_request(self.endpoint_id, job_id)
+            yield from self.call(request, _wire.parse_job, self.deadline(_CANCEL_TIMEOUT))
         except RunpodError as exc:
             logger.warning("could not cancel job %s: %s", job_id, exc)
             return False
@@ -381,12 +386,11 @@ class EndpointCore:
             )
             started = self.clock()
             try:
-                response = yield from self.call(request, deadline)
+                batch = yield from self.call(request, _wire.parse_stream, deadline)
             except APIConnectionError:
                 if deadline.expired():
                     raise WaitTimeout(job_id, timeout=timeout, last_state=progress.state) from None
                 raise
-            batch = _wire.parse_stream(response, request)
             progress.status = batch.status
             for output in batch.outputs:
                 progress.chunks += 1

@@ -176,20 +176,34 @@ class AsyncDriver(_DriverBase):
         headers: Mapping[str, str],
         timeout: httpx.Timeout,
         sleep: Callable[[float], Any] = asyncio.sleep,
+        max_in_flight: int = 100,
     ) -> None:
         super().__init__(base_url, headers, timeout)
         self.client = client
         self.sleep = sleep
+        self._gate = asyncio.Semaphore(max_in_flight)
 
     async def send(self, send: Send) -> ApiResponse | TransportFailure:
         started = time.perf_counter()
+        request = self._build(self.client, send)
+        # Queue here, not in httpx: httpcore's pool rescans every pending request on each
+        # event, which costs O(n²) CPU with thousands of calls pending on one client.
         try:
-            response = await self.client.send(self._build(self.client, send))
-            outcome: ApiResponse | TransportFailure = ApiResponse(
-                response.status_code, response.headers, response.content
+            async with asyncio.timeout(request.extensions["timeout"].get("pool")):
+                await self._gate.acquire()
+        except TimeoutError:
+            outcome: ApiResponse | TransportFailure = TransportFailure(
+                delivery=Delivery.NOT_SENT, timeout=True, message="PoolTimeout: no connection free"
             )
+            self._log(send, outcome, started)
+            return outcome
+        try:
+            response = await self.client.send(request)
+            outcome = ApiResponse(response.status_code, response.headers, response.content)
         except httpx.TransportError as exc:
             outcome = _classify(exc)
+        finally:
+            self._gate.release()
         self._log(send, outcome, started)
         return outcome
 

@@ -139,6 +139,13 @@ class RetryPolicy:
             return None
         return self._admit(self.backoff(spent.retries), spent)
 
+    def delay_for_unusable_reply(self, safety: Safety, spent: Spent) -> float | None:
+        """Seconds to wait before re-reading after a 2xx whose body broke the contract (a
+        proxy's page, a truncated body), or ``None`` to give up. Never for a submit."""
+        if safety is Safety.SUBMIT:
+            return None
+        return self._admit(self.backoff(spent.retries), spent)
+
     def _admit(self, delay: float, spent: Spent) -> float | None:
         if spent.retries >= self.max_retries:
             return None

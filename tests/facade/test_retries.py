@@ -194,3 +194,17 @@ def test_off_contract_success_bodies_never_leak_generated_errors(
     }[operation]
     with pytest.raises(APIResponseValidationError):
         call()
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        httpx.Response(200, text="<html>captive portal</html>"),
+        httpx.Response(200, text='{"id": "job-1", "sta'),
+        httpx.Response(200, text=""),
+    ],
+)
+def test_reads_retry_an_unusable_success_body(reply: httpx.Response) -> None:
+    api = FakeApi().on("status", reply, job("COMPLETED"))
+    assert api.endpoint().status("job-1").status == "COMPLETED"
+    assert api.ops() == ["status", "status"]
