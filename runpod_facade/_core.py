@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from . import _wire
-from ._constants import LONG_POLL_READ_MARGIN, LONG_POLL_WAIT_MS, MIN_WAIT_MS
+from ._constants import LONG_POLL_WAIT_MS, MIN_WAIT_MS
 from ._deadline import Deadline
 from ._effects import Emit, Operation, Send, Sleep, TransportFailure
 from ._errors import (
@@ -32,7 +32,7 @@ from ._errors import (
     WaitTimeout,
 )
 from ._logging import redact
-from ._retry import Delivery, RetryPolicy, Spent
+from ._retry import Delivery, RetryPolicy, Spent, jittered_backoff
 from ._status import JobStatus, is_terminal
 from ._types import Health, JobState, PurgeResult
 from ._wire import ApiRequest, ApiResponse
@@ -66,8 +66,9 @@ class PollPolicy:
     rng: Callable[[], float] = field(default=random.random, repr=False, compare=False)
 
     def interval(self, index: int) -> float:
-        base = min(self.maximum, self.initial * (self.factor**index))
-        return base * (1.0 - self.jitter * self.rng())
+        return jittered_backoff(
+            index, self.initial, self.factor, self.maximum, self.jitter, self.rng
+        )
 
 
 @dataclass
@@ -227,7 +228,6 @@ class EndpointCore:
             self.endpoint_id,
             body,
             wait_ms=wait_ms,
-            read_timeout=wait_ms / 1000 + LONG_POLL_READ_MARGIN,
         )
         # The deadline bounds connecting and queueing for a connection, not the reply: the
         # drivers never cut a submit's read short, since the reply carries the job id.
@@ -326,7 +326,6 @@ class EndpointCore:
                 self.endpoint_id,
                 job_id,
                 wait_ms=wait_ms,
-                read_timeout=wait_ms / 1000 + LONG_POLL_READ_MARGIN,
             )
             started = self.clock()
             try:
@@ -382,7 +381,6 @@ class EndpointCore:
                 self.endpoint_id,
                 job_id,
                 wait_ms=wait_ms,
-                read_timeout=wait_ms / 1000 + LONG_POLL_READ_MARGIN,
             )
             started = self.clock()
             try:

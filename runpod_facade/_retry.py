@@ -26,6 +26,7 @@ __all__ = [
     "Safety",
     "Spent",
     "is_retryable_status",
+    "jittered_backoff",
     "parse_retry_after",
 ]
 
@@ -45,6 +46,20 @@ class Delivery(Enum):
 
 
 _IANA_CODES = frozenset(s.value for s in HTTPStatus)
+
+
+def jittered_backoff(
+    index: int,
+    initial: float,
+    factor: float,
+    maximum: float,
+    jitter: float,
+    rng: Callable[[], float],
+) -> float:
+    """``initial * factor**index`` capped at ``maximum``, less up to ``jitter`` of it at random
+    so that many clients do not retry or poll in step."""
+    base: float = min(maximum, initial * factor**index)
+    return base * (1.0 - jitter * rng())
 
 
 def is_retryable_status(status_code: int) -> bool:
@@ -114,8 +129,9 @@ class RetryPolicy:
     rng: Callable[[], float] = field(default=random.random, repr=False, compare=False)
 
     def backoff(self, retry_index: int) -> float:
-        base: float = min(self.max_delay, self.initial_delay * 2.0**retry_index)
-        return base * (1.0 - self.jitter * self.rng())
+        return jittered_backoff(
+            retry_index, self.initial_delay, 2.0, self.max_delay, self.jitter, self.rng
+        )
 
     def delay_for_status(
         self, status_code: int, headers: Mapping[str, str], safety: Safety, spent: Spent

@@ -39,7 +39,7 @@ from runpod_generated.models import ExecutionPolicy as WireExecutionPolicy
 from runpod_generated.models import S3Config as WireS3Config
 from runpod_generated.types import UNSET, Unset
 
-from ._constants import MAX_RUN_PAYLOAD_BYTES, MAX_RUNSYNC_PAYLOAD_BYTES
+from ._constants import LONG_POLL_READ_MARGIN, MAX_RUN_PAYLOAD_BYTES, MAX_RUNSYNC_PAYLOAD_BYTES
 from ._errors import (
     APIError,
     APIResponseValidationError,
@@ -156,12 +156,17 @@ def run_request(endpoint_id: str, body: JobRequest) -> ApiRequest:
     return _request("run", kwargs, Safety.SUBMIT, content=content)
 
 
-def runsync_request(
-    endpoint_id: str, body: JobRequest, *, wait_ms: int, read_timeout: float
-) -> ApiRequest:
+def _long_poll_read(wait_ms: int) -> float:
+    # The client must never give up before the server's hold ends.
+    return wait_ms / 1000 + LONG_POLL_READ_MARGIN
+
+
+def runsync_request(endpoint_id: str, body: JobRequest, *, wait_ms: int) -> ApiRequest:
     kwargs = run_job_sync._get_kwargs(endpoint_id, body=body, wait=wait_ms)
     content = encode_body(kwargs["json"], limit=MAX_RUNSYNC_PAYLOAD_BYTES, operation="runsync")
-    return _request("runsync", kwargs, Safety.SUBMIT, content=content, read_timeout=read_timeout)
+    return _request(
+        "runsync", kwargs, Safety.SUBMIT, content=content, read_timeout=_long_poll_read(wait_ms)
+    )
 
 
 def status_request(endpoint_id: str, job_id: str, *, ttl_ms: int | None = None) -> ApiRequest:
@@ -171,20 +176,22 @@ def status_request(endpoint_id: str, job_id: str, *, ttl_ms: int | None = None) 
     return _request("status", kwargs, Safety.REPEATABLE, job_id=job_id)
 
 
-def status_sync_request(
-    endpoint_id: str, job_id: str, *, wait_ms: int, read_timeout: float
-) -> ApiRequest:
+def status_sync_request(endpoint_id: str, job_id: str, *, wait_ms: int) -> ApiRequest:
     kwargs = wait_job_status._get_kwargs(endpoint_id, job_id, wait=wait_ms)
     return _request(
-        "status-sync", kwargs, Safety.REPEATABLE, job_id=job_id, read_timeout=read_timeout
+        "status-sync",
+        kwargs,
+        Safety.REPEATABLE,
+        job_id=job_id,
+        read_timeout=_long_poll_read(wait_ms),
     )
 
 
-def stream_request(
-    endpoint_id: str, job_id: str, *, wait_ms: int, read_timeout: float
-) -> ApiRequest:
+def stream_request(endpoint_id: str, job_id: str, *, wait_ms: int) -> ApiRequest:
     kwargs = stream_job._get_kwargs(endpoint_id, job_id, wait=wait_ms)
-    return _request("stream", kwargs, Safety.REPEATABLE, job_id=job_id, read_timeout=read_timeout)
+    return _request(
+        "stream", kwargs, Safety.REPEATABLE, job_id=job_id, read_timeout=_long_poll_read(wait_ms)
+    )
 
 
 def cancel_request(endpoint_id: str, job_id: str) -> ApiRequest:

@@ -73,16 +73,10 @@ def api_request(operation_id: str, job_id: str = "job-1") -> _wire.ApiRequest:
     body = _wire.build_job_body({"prompt": "hi"}, policy=None, webhook=None, s3_config=None)
     builders = {
         "runJob": lambda: _wire.run_request(ENDPOINT, body),
-        "runJobSync": lambda: _wire.runsync_request(
-            ENDPOINT, body, wait_ms=90_000, read_timeout=100.0
-        ),
+        "runJobSync": lambda: _wire.runsync_request(ENDPOINT, body, wait_ms=90_000),
         "getJobStatus": lambda: _wire.status_request(ENDPOINT, job_id),
-        "waitJobStatus": lambda: _wire.status_sync_request(
-            ENDPOINT, job_id, wait_ms=90_000, read_timeout=100.0
-        ),
-        "streamJob": lambda: _wire.stream_request(
-            ENDPOINT, job_id, wait_ms=10_000, read_timeout=20.0
-        ),
+        "waitJobStatus": lambda: _wire.status_sync_request(ENDPOINT, job_id, wait_ms=90_000),
+        "streamJob": lambda: _wire.stream_request(ENDPOINT, job_id, wait_ms=10_000),
         "cancelJob": lambda: _wire.cancel_request(ENDPOINT, job_id),
         "retryJob": lambda: _wire.retry_request(ENDPOINT, job_id),
         "purgeQueue": lambda: _wire.purge_request(ENDPOINT),
