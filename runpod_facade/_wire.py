@@ -10,6 +10,7 @@ pinned exactly and tests/contract re-checks this bridge against the spec on ever
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -251,14 +252,22 @@ def _parse_model(
 def _invalid(
     response: ApiResponse, request: ApiRequest, why: str, job_id: str | None = None
 ) -> APIResponseValidationError:
+    job_id = job_id or request.job_id
+    if job_id is None and request.safety is Safety.SUBMIT:
+        # The job exists; a cut-short body often still names it. Nothing is lost if it does.
+        found = _ID_IN_BODY.search(response.text)
+        job_id = found.group(1) if found else None
     return APIResponseValidationError(
         redact(f"unexpected reply: {why}; body starts {_preview(response.text)!r}"),
         status_code=response.status_code,
         body=redact(response.text),
         headers=response.headers,
         operation=request.operation,
-        job_id=job_id or request.job_id,
+        job_id=job_id,
     )
+
+
+_ID_IN_BODY = re.compile(r'"id"\s*:\s*"([^"\\]{1,512})"')
 
 
 def _preview(text: str, limit: int = 200) -> str:

@@ -208,3 +208,11 @@ def test_reads_retry_an_unusable_success_body(reply: httpx.Response) -> None:
     api = FakeApi().on("status", reply, job("COMPLETED"))
     assert api.endpoint().status("job-1").status == "COMPLETED"
     assert api.ops() == ["status", "status"]
+
+
+def test_truncated_submit_reply_still_yields_the_job_id() -> None:
+    api = FakeApi().on("run", httpx.Response(200, text='{"id": "abc-u1", "status": "IN_QU'))
+    with pytest.raises(APIResponseValidationError) as info:
+        api.endpoint().run({})
+    assert info.value.job_id == "abc-u1"
+    assert api.ops() == ["run"]
