@@ -14,7 +14,7 @@ from ._common import EndpointBase, check_retry_failed, optional_seconds
 from ._constants import DEFAULT_LIMITS, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
 from ._core import PollPolicy, StreamProgress
 from ._drivers import SyncDriver
-from ._errors import RunpodError
+from ._errors import InvalidInputError, RunpodError
 from ._policy import ExecutionPolicy, S3Config
 from ._retry import RetryPolicy
 from ._status import JobStatus
@@ -71,8 +71,6 @@ class Endpoint(EndpointBase):
             allow_insecure_http=allow_insecure_http,
         )
         if http_client is not None and not isinstance(http_client, httpx.Client):
-            from ._errors import InvalidInputError
-
             raise InvalidInputError(
                 "http_client must be an httpx.Client (use AsyncEndpoint for httpx.AsyncClient)"
             )

@@ -46,6 +46,7 @@ from ._errors import (
     APIResponseValidationError,
     AuthenticationError,
     BadRequestError,
+    InvalidInputError,
     NotFoundError,
     PayloadTooLargeError,
     RateLimitError,
@@ -143,8 +144,6 @@ def build_job_body(
 
 
 def _bad_option(name: str, expected: str, value: object) -> Exception:
-    from ._errors import InvalidInputError
-
     return InvalidInputError(f"{name} must be {expected}, got {type(value).__name__}")
 
 
