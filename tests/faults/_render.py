@@ -217,8 +217,7 @@ def render(root: Path, session: Any) -> str:
             f"{load['rounds']} rounds of {load['jobs_per_round']:,} jobs each against a local "
             f"endpoint in a child process ({load['server_workers']} workers): all submitted, "
             "then all waited on from one `AsyncEndpoint` with `asyncio.gather` (every waiting "
-            "task started at once; the test lets 100 calls at a time into the client, see "
-            "the known bug below)."
+            "task started at once, ungated: the client itself queues calls beyond its pool)."
         )
         add("")
         add("| measure | value |")
@@ -242,16 +241,16 @@ def render(root: Path, session: Any) -> str:
                 f"(delta {load['rss_delta_mb']} MB, limit 20 MB)",
             ),
             ("5,000-job test runtime (both rounds)", f"{load['total_s']} s"),
-            ("all load tests, with the xfail below", f"{durations.get('load', 0.0):.1f} s"),
+            ("all load tests", f"{durations.get('load', 0.0):.1f} s"),
         ]
         for name, value in rows:
             add(f"| {name} | {value} |")
         add("")
         add(
-            "Known bug: without that gate, N calls pending at once on one `AsyncEndpoint` "
-            "cost O(N²) CPU in httpcore's connection-pool queue (1,000 concurrent `run` calls "
-            "take ~19 s against ~1.6 s gated at 100; 5,000 ungated waits did not finish within "
-            "their 60 s timeout). Pinned by `test_ungated_concurrency_scales` (xfail)."
+            "`AsyncEndpoint` admits at most 100 requests into httpx at a time and queues the "
+            "rest itself: handed to httpcore's pool all at once, N pending requests cost O(N²) "
+            "CPU (1,000 concurrent `run` calls took ~19 s, 5,000 waits did not finish in 60 s). "
+            "`test_ungated_concurrency_scales` keeps that fixed."
         )
         add("")
     add("## Secrets")
