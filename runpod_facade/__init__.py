@@ -7,11 +7,16 @@ with Endpoint("ENDPOINT_ID") as ep:            # api key from RUNPOD_API_KEY
     job = ep.run({"prompt": "hi"}, policy=ExecutionPolicy(execution_timeout=300))
     print(job.wait(timeout=60))
 ```
+
+The asyncio classes (``AsyncEndpoint``, ``AsyncJob``, ``AsyncJobStream``) are imported on
+first use, so blocking code never pays for asyncio.
 """
 
-from ._async_client import AsyncEndpoint, AsyncJob, AsyncJobStream
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from ._client import Endpoint, Job, JobStream
-from ._core import PollPolicy
 from ._errors import (
     APIConnectionError,
     APIError,
@@ -19,6 +24,7 @@ from ._errors import (
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    ClientClosedError,
     InvalidInputError,
     JobCancelled,
     JobError,
@@ -33,13 +39,29 @@ from ._errors import (
     WaitTimeout,
 )
 from ._logging import setup_from_env as _setup_logging
-from ._policy import ExecutionPolicy, S3Config
-from ._retry import RetryPolicy
+from ._options import ExecutionPolicy, Input, S3Config
+from ._retry import PollPolicy, RetryPolicy
 from ._status import TERMINAL_STATUSES, JobStatus
 from ._types import Health, HealthJobs, HealthWorkers, JobState, PurgeResult
 from ._version import __version__
 
+if TYPE_CHECKING:
+    from ._async_client import AsyncEndpoint, AsyncJob, AsyncJobStream
+
 _setup_logging()
+
+_LAZY = {"AsyncEndpoint", "AsyncJob", "AsyncJobStream"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from . import _async_client
+
+        value = getattr(_async_client, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'runpod_facade' has no attribute {name!r}")
+
 
 __all__ = [
     "TERMINAL_STATUSES",
@@ -52,11 +74,13 @@ __all__ = [
     "AsyncJobStream",
     "AuthenticationError",
     "BadRequestError",
+    "ClientClosedError",
     "Endpoint",
     "ExecutionPolicy",
     "Health",
     "HealthJobs",
     "HealthWorkers",
+    "Input",
     "InvalidInputError",
     "Job",
     "JobCancelled",

@@ -1,48 +1,57 @@
-"""The blocking client: :class:`Endpoint`, its :class:`Job` handles and :class:`JobStream`."""
+"""The blocking client: :class:`Endpoint`, :class:`Job`, :class:`JobStream`.
+
+Every method that does not hand back a handle is defined once on the shared bases
+(``_base``, ``_handles``); these classes add how operations run (a blocking driver over
+httpx) and the methods whose return type differs between blocking and asyncio use.
+"""
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from datetime import timedelta
 from types import TracebackType
-from typing import Any, Literal, Self, overload
+from typing import Any, Literal, Self, TypeVar, overload
 
 import httpx
 
-from ._common import EndpointBase, check_retry_failed, optional_seconds
-from ._constants import DEFAULT_LIMITS, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
-from ._core import PollPolicy, StreamProgress
+from ._api import SyncRunner
+from ._base import EndpointBase
+from ._batch import Batch, prepare_batch
+from ._constants import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
 from ._drivers import SyncDriver
+from ._effects import Operation
 from ._errors import InvalidInputError, RunpodError
-from ._policy import ExecutionPolicy, S3Config
-from ._retry import RetryPolicy
-from ._status import JobStatus
-from ._types import Health, JobState, PurgeResult
+from ._handles import JobBase, StreamBase
+from ._httpx import HttpxTransport, to_timeouts
+from ._options import ExecutionPolicy, S3Config
+from ._retry import PollPolicy, RetryPolicy
+from ._types import JobState
 
 __all__ = ["Endpoint", "Job", "JobStream"]
 
-DEFAULT_RUN_SYNC_TIMEOUT = 90.0
+T = TypeVar("T")
 
 
-class Endpoint(EndpointBase):
+class Endpoint(EndpointBase, SyncRunner):
     """A RunPod serverless endpoint, used from blocking code.
 
     Args:
-        endpoint_id: the endpoint's id; defaults to ``RUNPOD_ENDPOINT_ID``.
-        api_key: defaults to ``RUNPOD_API_KEY``. Required unless ``base_url`` is loopback.
-        base_url: defaults to ``RUNPOD_BASE_URL``, then ``https://api.runpod.ai/v2``.
-        timeout: per-request HTTP timeout (seconds or ``httpx.Timeout``). Long-polls extend
-            the read timeout past their server-side hold by themselves.
-        max_retries: retries per call for transient failures (see ``RetryPolicy``).
-        retry_policy: full control over retries; overrides ``max_retries``.
-        poll_policy: the ``/status`` polling cadence used when long-poll is not available.
-        long_poll: use the server's long-poll (``/status-sync``) while waiting.
-        http_client: your own ``httpx.Client`` (its timeouts are replaced per request; you
-            close it).
+        endpoint_id: the endpoint's id (default: ``RUNPOD_ENDPOINT_ID``).
+        api_key: the API key (default: ``RUNPOD_API_KEY``). Never logged or shown in a repr.
+        base_url: the API root (default: ``RUNPOD_BASE_URL`` or ``https://api.runpod.ai/v2``).
+        timeout: per-request HTTP timeout in seconds or an ``httpx.Timeout`` (long-polls get a
+            read timeout derived from their hold). Deadlines of waits are separate arguments.
+        max_retries: retries per request on connection errors, 408/429/5xx (submits only
+            when provably safe: see the README).
+        retry_policy: full retry settings; overrides ``max_retries``.
+        poll_policy: ``/status`` polling interval when server long-poll is unavailable.
+        long_poll: use ``/status-sync`` long-polls to wait (default). ``False`` polls.
+        http_client: an ``httpx.Client`` to use (its pool, proxies, TLS); not closed by us.
         allow_insecure_http: allow ``http://`` to a non-loopback host.
 
-    Use it as a context manager, or call :meth:`close`, to release connections.
+    Use it as a context manager, or call :meth:`close`, to release connections. One
+    ``Endpoint`` may be shared by many threads.
     """
 
     def __init__(
@@ -74,18 +83,18 @@ class Endpoint(EndpointBase):
             raise InvalidInputError(
                 "http_client must be an httpx.Client (use AsyncEndpoint for httpx.AsyncClient)"
             )
-        self._owns_client = http_client is None
-        self._http = http_client or httpx.Client(limits=DEFAULT_LIMITS, follow_redirects=False)
-        self._driver = SyncDriver(
-            self._http, self._settings.base_url, self._settings.headers(), self._settings.timeout
-        )
+        transport = HttpxTransport(self._settings.base_url, self._settings.headers(), http_client)
+        self._driver = SyncDriver(transport, to_timeouts(self._settings.timeout))
+
+    def _perform(self, operation: Operation[T]) -> T:
+        return self._driver.run(operation)
 
     # --- lifecycle ------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Release pooled connections (not those of an ``http_client`` you passed in)."""
-        if self._owns_client:
-            self._http.close()
+        """Release pooled connections (not those of an ``http_client`` you passed in). Any
+        later call raises ClientClosedError."""
+        self._driver.close()
 
     def __enter__(self) -> Self:
         return self
@@ -98,7 +107,7 @@ class Endpoint(EndpointBase):
     ) -> None:
         self.close()
 
-    # --- submitting -----------------------------------------------------------------------
+    # --- methods returning handles --------------------------------------------------------
 
     def run(
         self,
@@ -113,38 +122,29 @@ class Endpoint(EndpointBase):
         ``input`` is any JSON-serializable value; it is sent as the request's ``input``.
         Raises InvalidInputError before sending if it is not serializable or over 10 MiB.
         """
-        body = self._job_body(input, policy, webhook, s3_config)
-        state = self._driver.run(self._core.run(body))
+        state = self._perform(self._submit(input, policy, webhook, s3_config))
         return Job(self, state.id, state)
 
-    def run_sync(
-        self,
-        input: Any,
-        *,
-        timeout: float | timedelta | None = DEFAULT_RUN_SYNC_TIMEOUT,
-        policy: ExecutionPolicy | None = None,
-        webhook: str | None = None,
-        s3_config: S3Config | None = None,
-        cancel_on_timeout: bool = False,
-        retry_failed: int = 0,
-        on_status: Callable[[JobState], None] | None = None,
-    ) -> JobState:
-        """Run a job and wait for it: ``/runsync`` holds up to 90 s, then long-polls.
+    def job(self, job_id: str) -> Job:
+        """A handle to an existing job, e.g. one submitted by another process."""
+        return Job(self, self._job_id(job_id))
 
-        Returns the COMPLETED state. Raises JobFailed / JobCancelled / JobTimedOut with the
-        state, or WaitTimeout (with the job id) when ``timeout`` passes first.
-        """
-        seconds = optional_seconds(timeout, "timeout")
-        body = self._job_body(input, policy, webhook, s3_config)
-        return self._driver.run(
-            self._core.run_sync(
-                body,
-                timeout=seconds,
-                cancel_on_timeout=cancel_on_timeout,
-                on_state=on_status,
-                retry_failed=check_retry_failed(retry_failed),
-            )
-        )
+    def retry(self, job_id: str) -> Job:
+        """Requeue a FAILED or TIMED_OUT job under the same id (``/retry``)."""
+        return self.job(job_id).retry()
+
+    def stream(
+        self,
+        job_id: str,
+        *,
+        timeout: float | timedelta | None = None,
+        idle_timeout: float | timedelta | None = None,
+        raw: bool = False,
+    ) -> JobStream:
+        """Iterate the outputs of a generator handler: ``ep.job(job_id).stream(...)``."""
+        return self.job(job_id).stream(timeout=timeout, idle_timeout=idle_timeout, raw=raw)
+
+    # --- batches --------------------------------------------------------------------------
 
     @overload
     def run_many(
@@ -189,12 +189,18 @@ class Endpoint(EndpointBase):
         """Run each input as its own job, at most ``concurrency`` in flight, and return the
         final states in input order. ``timeout`` is one deadline for the whole batch.
 
-        Jobs run in parallel on the endpoint while this thread waits on the oldest one (a
-        sliding window). Every input is checked before anything is sent. By default the first
-        error cancels the jobs still in flight and is raised; with ``return_exceptions=True``
-        each failed item's error takes its place instead.
+        Every input is checked before anything is sent. By default the first error cancels
+        the jobs still in flight and is raised; with ``return_exceptions=True`` each failed
+        item's error takes its place instead.
         """
-        batch = self._batch(inputs, concurrency, timeout, policy, webhook, s3_config, retry_failed)
+        batch = prepare_batch(
+            self, inputs, concurrency, timeout, policy, webhook, s3_config, retry_failed
+        )
+        return self._run_batch(batch, return_exceptions)
+
+    def _run_batch(
+        self, batch: Batch, return_exceptions: bool
+    ) -> list[JobState] | list[JobState | RunpodError]:
         results: list[JobState | RunpodError] = []
         # Submitted jobs not yet settled, oldest first; a failed submit holds its error.
         window: deque[str | RunpodError] = deque()
@@ -204,7 +210,7 @@ class Endpoint(EndpointBase):
                 while pending and len(window) < batch.concurrency:
                     request = pending.popleft()
                     try:
-                        window.append(self._driver.run(self._core.submit(request)).id)
+                        window.append(self._perform(self._core.call(request)).id)
                     except RunpodError as exc:
                         if not return_exceptions:
                             raise
@@ -215,7 +221,7 @@ class Endpoint(EndpointBase):
                     outcome = head
                 else:
                     try:
-                        outcome = self._driver.run(batch.wait(head))
+                        outcome = self._perform(batch.wait(head))
                     except RunpodError as exc:
                         if not return_exceptions:
                             raise
@@ -225,206 +231,56 @@ class Endpoint(EndpointBase):
         except BaseException:
             for job_id in window:
                 if isinstance(job_id, str):
-                    self._driver.run(self._core._cancel_quietly(job_id))
+                    self._perform(self._core.cancel_quietly(job_id))
             raise
         return results
 
-    def job(self, job_id: str) -> Job:
-        """A handle to an existing job, e.g. one submitted by another process."""
-        return Job(self, self._job_id(job_id))
 
-    # --- by job id ------------------------------------------------------------------------
+class Job(JobBase, SyncRunner):
+    """A handle to one job, for blocking code. Every method but :meth:`stream` sends a
+    request; the wait methods block until the job ends or their deadline passes."""
 
-    def status(self, job_id: str, *, ttl: float | timedelta | None = None) -> JobState:
-        """The job's current state. ``ttl`` shortens how long the server keeps the result."""
-        return self._driver.run(self._core.status(self._job_id(job_id), ttl_ms=self._ttl_ms(ttl)))
+    __slots__ = ()
 
-    def wait(
-        self,
-        job_id: str,
-        *,
-        timeout: float | timedelta | None = None,
-        cancel_on_timeout: bool = False,
-        on_status: Callable[[JobState], None] | None = None,
-        retry_failed: int = 0,
-    ) -> JobState:
-        """Wait for the job to finish; see :meth:`Job.wait_state`."""
-        return self.job(job_id).wait_state(
-            timeout=timeout,
-            cancel_on_timeout=cancel_on_timeout,
-            on_status=on_status,
-            retry_failed=retry_failed,
-        )
+    endpoint: Endpoint
 
-    def stream(
-        self,
-        job_id: str,
-        *,
-        timeout: float | timedelta | None = None,
-        idle_timeout: float | timedelta | None = None,
-    ) -> JobStream:
-        """Iterate the outputs of a generator handler; see :meth:`Job.stream`."""
-        return self.job(job_id).stream(timeout=timeout, idle_timeout=idle_timeout)
+    def _perform(self, operation: Operation[T]) -> T:
+        return self.endpoint._perform(operation)
 
-    def cancel(self, job_id: str) -> JobState:
-        """Cancel a queued or running job; returns its state as the API reports it."""
-        return self._driver.run(self._core.cancel(self._job_id(job_id)))
-
-    def retry(self, job_id: str) -> Job:
-        """Requeue a FAILED or TIMED_OUT job under the same id (``/retry``)."""
-        job_id = self._job_id(job_id)
-        state = self._driver.run(self._core.retry_job(job_id))
-        return Job(self, state.id, state)
-
-    # --- endpoint -------------------------------------------------------------------------
-
-    def health(self) -> Health:
-        """Job and worker counters of the endpoint."""
-        return self._driver.run(self._core.health())
-
-    def purge_queue(self) -> PurgeResult:
-        """Remove every queued job; jobs in progress keep running."""
-        return self._driver.run(self._core.purge_queue())
-
-
-class Job:
-    """A handle to one job. Cheap: it holds the id, the endpoint and the last state seen."""
-
-    __slots__ = ("_last_state", "endpoint", "id")
-
-    def __init__(self, endpoint: Endpoint, job_id: str, state: JobState | None = None) -> None:
-        self.endpoint = endpoint
-        self.id = job_id
-        self._last_state = state
-
-    def __repr__(self) -> str:
-        status = self._last_state.status if self._last_state else "unknown"
-        return f"Job(id={self.id!r}, last_status={str(status)!r})"
-
-    @property
-    def last_state(self) -> JobState | None:
-        """The most recent state this handle has seen (no request)."""
-        return self._last_state
-
-    def _seen(self, state: JobState) -> None:
-        self._last_state = state
-
-    def status(self) -> JobState:
-        """Fetch the job's current state."""
-        state = self.endpoint.status(self.id)
-        self._seen(state)
-        return state
-
-    def wait_state(
-        self,
-        timeout: float | timedelta | None = None,
-        *,
-        cancel_on_timeout: bool = False,
-        cancel_on_interrupt: bool = False,
-        on_status: Callable[[JobState], None] | None = None,
-        retry_failed: int = 0,
-    ) -> JobState:
-        """Wait until the job finishes and return its COMPLETED state.
-
-        Long-polls the server (``/status-sync``), falling back to ``/status`` polling with
-        capped, jittered backoff. ``timeout`` is one deadline for the whole wait.
-        ``retry_failed=N`` requeues a FAILED or TIMED_OUT job (``/retry``, same id) up to N
-        times within that deadline; the error finally raised lists every attempt.
-
-        Raises:
-            JobFailed / JobCancelled / JobTimedOut: the job ended otherwise (``.state`` has it).
-            WaitTimeout: ``timeout`` passed; with ``cancel_on_timeout`` the job is cancelled.
-            KeyboardInterrupt: re-raised after cancelling the job if ``cancel_on_interrupt``.
-        """
-        seconds = optional_seconds(timeout, "timeout")
-
-        def seen(state: JobState) -> None:
-            self._seen(state)
-            if on_status is not None:
-                on_status(state)
-
-        core = self.endpoint._core
-        try:
-            state = self.endpoint._driver.run(
-                core.wait(
-                    self.id,
-                    timeout=seconds,
-                    cancel_on_timeout=cancel_on_timeout,
-                    on_state=seen,
-                    retry_failed=check_retry_failed(retry_failed),
-                )
-            )
-        except KeyboardInterrupt:
-            if cancel_on_interrupt:
-                self.endpoint._driver.run(core._cancel_quietly(self.id))
-            raise
-        return state
-
-    def wait(
-        self,
-        timeout: float | timedelta | None = None,
-        *,
-        cancel_on_timeout: bool = False,
-        cancel_on_interrupt: bool = False,
-        on_status: Callable[[JobState], None] | None = None,
-        retry_failed: int = 0,
-    ) -> Any:
-        """Wait until the job finishes and return its output. Raises as :meth:`wait_state`."""
-        return self.wait_state(
-            timeout,
-            cancel_on_timeout=cancel_on_timeout,
-            cancel_on_interrupt=cancel_on_interrupt,
-            on_status=on_status,
-            retry_failed=retry_failed,
-        ).output
+    def retry(self) -> Job:
+        """Requeue this FAILED or TIMED_OUT job (``/retry``); the id stays the same."""
+        self._perform(self._retry_op())
+        return self
 
     def stream(
         self,
         timeout: float | timedelta | None = None,
         *,
         idle_timeout: float | timedelta | None = None,
+        raw: bool = False,
     ) -> JobStream:
         """Iterate the outputs a generator handler yields, as they arrive.
 
         ``timeout`` bounds the whole stream; ``idle_timeout`` the gap between chunks. Ends on
-        COMPLETED or CANCELLED (see ``JobStream.status``); raises JobFailed or JobTimedOut.
+        COMPLETED or CANCELLED (then ``stream.state`` is the job's final state, its ``output``
+        the handler's result — also when the handler streamed nothing); raises JobFailed or
+        JobTimedOut. ``raw=True`` yields each chunk object whole (``output`` and e.g.
+        ``metrics``) instead of its ``output``.
         """
-        return JobStream(
-            self,
-            optional_seconds(timeout, "timeout"),
-            optional_seconds(idle_timeout, "idle_timeout"),
-        )
-
-    def cancel(self) -> JobState:
-        state = self.endpoint.cancel(self.id)
-        self._seen(state)
-        return state
-
-    def retry(self) -> Job:
-        """Requeue this FAILED or TIMED_OUT job; the id stays the same."""
-        job = self.endpoint.retry(self.id)
-        if job.last_state is not None:
-            self._seen(job.last_state)
-        return self
+        return JobStream(self, *self._stream_args(timeout, idle_timeout), raw)
 
 
-class JobStream:
+class JobStream(StreamBase):
     """An iterator over a job's streamed outputs. Use it in a ``for`` loop or ``with`` block;
     breaking out early is safe (no request is left open between chunks)."""
 
-    def __init__(self, job: Job, timeout: float | None, idle_timeout: float | None) -> None:
-        self.job = job
-        self.progress = StreamProgress(job.id)
-        core = job.endpoint._core
-        operation = core.stream(
-            job.id, timeout=timeout, idle_timeout=idle_timeout, progress=self.progress
-        )
-        self._iterator = job.endpoint._driver.iterate(operation)
+    job: Job
 
-    @property
-    def status(self) -> JobStatus | str | None:
-        """The job status the stream last reported (terminal once iteration ends)."""
-        return self.progress.status
+    def __init__(
+        self, job: Job, timeout: float | None, idle_timeout: float | None, raw: bool = False
+    ) -> None:
+        super().__init__(job, timeout, idle_timeout, raw)
+        self._iterator = job.endpoint._driver.iterate(self._operation)
 
     def __iter__(self) -> Iterator[Any]:
         return self
@@ -433,6 +289,7 @@ class JobStream:
         return next(self._iterator)
 
     def close(self) -> None:
+        """Stop iterating; nothing is left open."""
         self._iterator.close()  # type: ignore[attr-defined]
 
     def __enter__(self) -> Self:

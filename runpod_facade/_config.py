@@ -5,20 +5,27 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass
+from typing import NoReturn
 from urllib.parse import urlsplit
 
 import httpx
 
 from ._constants import DEFAULT_BASE_URL, DEFAULT_TIMEOUT
-from ._core import PollPolicy
 from ._errors import InvalidInputError
 from ._logging import register_secret
-from ._policy import to_seconds
-from ._retry import RetryPolicy
+from ._options import to_seconds
+from ._retry import PollPolicy, RetryPolicy
 from ._validation import check_base_url, check_id, is_loopback_host
 from ._version import __version__
 
-__all__ = ["ApiKey", "Settings", "resolve_settings"]
+__all__ = [
+    "ENV_API_KEY",
+    "ENV_BASE_URL",
+    "ENV_ENDPOINT_ID",
+    "ApiKey",
+    "Settings",
+    "resolve_settings",
+]
 
 ENV_API_KEY = "RUNPOD_API_KEY"
 ENV_ENDPOINT_ID = "RUNPOD_ENDPOINT_ID"
@@ -41,6 +48,9 @@ class ApiKey:
         return "ApiKey('<redacted>')"
 
     __str__ = __repr__
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("the API key is not picklable: read it from the environment instead")
 
 
 @dataclass(frozen=True)

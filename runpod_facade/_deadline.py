@@ -34,6 +34,15 @@ class Deadline:
         remaining = self.remaining()
         return remaining is not None and remaining <= 0.0
 
+    @classmethod
+    def earliest(cls, first: Deadline, second: Deadline) -> Deadline:
+        """Whichever of two deadlines (on the same clock) ends first."""
+        if second._expires_at is None or (
+            first._expires_at is not None and first._expires_at <= second._expires_at
+        ):
+            return first
+        return second
+
     def cap(self, seconds: float) -> float:
         """``seconds``, shortened so it ends no later than the deadline."""
         remaining = self.remaining()

@@ -3,6 +3,7 @@
 ```
 RunpodError
 ├── InvalidInputError (also ValueError)   bad input, raised before any request is sent
+├── ClientClosedError                     the client was closed
 ├── APIError                              the API answered with an error
 │   ├── BadRequestError           400
 │   ├── AuthenticationError       401, 403
@@ -12,7 +13,7 @@ RunpodError
 │   ├── ServerError               5xx and non-IANA codes (Cloudflare 520/524 …)
 │   └── APIResponseValidationError  a 2xx whose body is not what the contract says
 ├── APIConnectionError                    no HTTP answer (``request_sent`` says if it left)
-│   └── APITimeoutError
+│   └── APITimeoutError (also TimeoutError)
 ├── JobError                              the job reached a terminal state other than COMPLETED
 │   ├── JobFailed      FAILED (``error``, ``error_details``)
 │   ├── JobCancelled   CANCELLED
@@ -40,6 +41,7 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "ClientClosedError",
     "InvalidInputError",
     "JobCancelled",
     "JobError",
@@ -61,6 +63,10 @@ class RunpodError(Exception):
     """Base class of every error raised by runpod_facade."""
 
     job_id: str | None = None
+
+
+class ClientClosedError(RunpodError):
+    """The client was closed (``close()``/``aclose()`` or the end of its ``with`` block)."""
 
 
 class InvalidInputError(RunpodError, ValueError):
@@ -182,7 +188,7 @@ class APIConnectionError(RunpodError):
         return f"{where}{self.message}{job}"
 
 
-class APITimeoutError(APIConnectionError):
+class APITimeoutError(APIConnectionError, TimeoutError):
     """The HTTP request timed out (connect, write, read or waiting for a pooled connection)."""
 
 

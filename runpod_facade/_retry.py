@@ -1,4 +1,4 @@
-"""When to retry a request, and how long to wait first. Pure decisions, no I/O.
+"""When to retry a request or poll again, and how long to wait first. Pure decisions, no I/O.
 
 Safety rules (the whole point of this module):
 
@@ -22,6 +22,7 @@ from http import HTTPStatus
 
 __all__ = [
     "Delivery",
+    "PollPolicy",
     "RetryPolicy",
     "Safety",
     "Spent",
@@ -170,3 +171,24 @@ class RetryPolicy:
         if spent.remaining is not None and delay >= spent.remaining:
             return None
         return delay
+
+
+@dataclass(frozen=True)
+class PollPolicy:
+    """Polling of ``/status`` when server long-poll is off, unavailable, or too long for
+    what remains of a deadline.
+
+    The interval starts at ``initial``, grows by ``factor`` up to ``maximum``, with ``jitter``
+    (a fraction taken off at random) so many waiters do not poll in step.
+    """
+
+    initial: float = 0.25
+    factor: float = 1.5
+    maximum: float = 5.0
+    jitter: float = 0.2
+    rng: Callable[[], float] = field(default=random.random, repr=False, compare=False)
+
+    def interval(self, index: int) -> float:
+        return jittered_backoff(
+            index, self.initial, self.factor, self.maximum, self.jitter, self.rng
+        )

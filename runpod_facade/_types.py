@@ -1,4 +1,10 @@
-"""Typed, immutable snapshots of what the API returns. No ``Unset``: absent means ``None``."""
+"""Typed, immutable snapshots of what the API returns. No ``Unset``: absent means ``None``.
+
+Each snapshot keeps the reply exactly as received (``raw_json``, the body's bytes): ``raw``
+and ``to_dict()`` decode a fresh copy on every call, so nothing a caller does to one value —
+mutating ``state.output``, say — can change another. Snapshots are plain data: they pickle,
+deep-copy and compare by value, and hold no client and no secret.
+"""
 
 from __future__ import annotations
 
@@ -13,12 +19,32 @@ from ._status import JobStatus, is_terminal
 
 __all__ = ["Health", "HealthJobs", "HealthWorkers", "JobState", "PurgeResult"]
 
-_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+def encode_raw(raw: Mapping[str, Any] | None) -> bytes:
+    """``raw`` as JSON bytes (what the ``raw_json`` field holds)."""
+    return b"{}" if raw is None else json.dumps(dict(raw), separators=(",", ":")).encode()
+
+
+class _RawReply:
+    """``raw``/``to_dict()`` over the ``raw_json`` field of a snapshot."""
+
+    __slots__ = ()
+    raw_json: bytes
+
+    @property
+    def raw(self) -> Mapping[str, Any]:
+        """The reply as received, unknown fields included (a fresh read-only copy)."""
+        return MappingProxyType(self.to_dict())
+
+    def to_dict(self) -> dict[str, Any]:
+        """The reply as received: plain JSON-able data, a fresh copy on every call."""
+        value = json.loads(self.raw_json)
+        return value if isinstance(value, dict) else {}
 
 
 @dataclass(frozen=True, slots=True)
-class JobState:
-    """One snapshot of a job, as ``/status``, ``/runsync`` or ``/cancel`` returned it.
+class JobState(_RawReply):
+    """One snapshot of a job, as ``/status``, ``/runsync``, ``/cancel`` or a webhook sent it.
 
     Attributes:
         id: the job id.
@@ -29,7 +55,7 @@ class JobState:
         execution_time: time spent running.
         worker_id: the worker that ran the job.
         retries: how many times the platform retried the job.
-        raw: the reply exactly as received, unknown fields included.
+        raw_json: the reply's body, byte for byte (``raw`` and ``to_dict()`` decode it).
     """
 
     id: str
@@ -40,7 +66,12 @@ class JobState:
     execution_time: timedelta | None = None
     worker_id: str | None = None
     retries: int | None = None
-    raw: Mapping[str, Any] = field(default_factory=lambda: _EMPTY, repr=False, compare=False)
+    raw_json: bytes = field(default=b"{}", repr=False, compare=False)
+
+    @classmethod
+    def from_raw(cls, raw: Mapping[str, Any], **fields: Any) -> JobState:
+        """A snapshot whose ``raw`` is ``raw`` (for states assembled by the SDK itself)."""
+        return cls(raw_json=encode_raw(raw), **fields)
 
     @property
     def is_terminal(self) -> bool:
@@ -66,40 +97,41 @@ class JobState:
 
 @dataclass(frozen=True, slots=True)
 class HealthJobs:
-    """Job counters of an endpoint. Counters the API left out are 0."""
+    """Job counters of an endpoint. ``None``: the API did not report that counter."""
 
-    completed: int = 0
-    failed: int = 0
-    in_progress: int = 0
-    in_queue: int = 0
-    retried: int = 0
+    completed: int | None = None
+    failed: int | None = None
+    in_progress: int | None = None
+    in_queue: int | None = None
+    retried: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class HealthWorkers:
-    """Worker counters of an endpoint. Counters the API left out are 0."""
+    """Worker counters of an endpoint. ``None``: the API did not report that counter."""
 
-    idle: int = 0
-    initializing: int = 0
-    ready: int = 0
-    running: int = 0
-    throttled: int = 0
-    unhealthy: int = 0
+    idle: int | None = None
+    initializing: int | None = None
+    ready: int | None = None
+    running: int | None = None
+    throttled: int | None = None
+    unhealthy: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class Health:
-    """The endpoint's ``/health`` reply."""
+class Health(_RawReply):
+    """The endpoint's ``/health`` reply. A counter the reply left out — or a whole group — is
+    ``None``: unknown, not zero."""
 
     jobs: HealthJobs
     workers: HealthWorkers
-    raw: Mapping[str, Any] = field(default_factory=lambda: _EMPTY, repr=False, compare=False)
+    raw_json: bytes = field(default=b"{}", repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
-class PurgeResult:
+class PurgeResult(_RawReply):
     """The ``/purge-queue`` reply: how many queued jobs were removed."""
 
     removed: int
     status: str
-    raw: Mapping[str, Any] = field(default_factory=lambda: _EMPTY, repr=False, compare=False)
+    raw_json: bytes = field(default=b"{}", repr=False, compare=False)

@@ -88,7 +88,7 @@ def check_webhook(url: object) -> str:
     return url
 
 
-def encode_body(body: dict[str, Any], *, limit: int, operation: str) -> bytes:
+def encode_body(body: dict[str, Any], *, limit: int | None, operation: str) -> bytes:
     """Serialize the request body once, strictly, and enforce the API's payload limit."""
     try:
         data = json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
@@ -100,7 +100,7 @@ def encode_body(body: dict[str, Any], *, limit: int, operation: str) -> bytes:
     except RecursionError:
         raise InvalidInputError("input is nested too deeply (or contains a cycle)") from None
     encoded = data.encode("utf-8")
-    if len(encoded) > limit:
+    if limit is not None and len(encoded) > limit:
         raise InvalidInputError(
             f"{operation} payload is {len(encoded):,} bytes; the API accepts at most {limit:,} "
             f"bytes. Upload large data elsewhere (e.g. S3) and pass a URL in the input."

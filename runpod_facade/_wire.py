@@ -1,46 +1,34 @@
-"""The bridge to the generated client: requests are described by the generated operation
-modules and replies are parsed by the generated models, then turned into façade types.
+"""The bridge to the generated client: one table-driven request builder and one parser per
+reply schema.
 
-This is the only module that touches ``runpod_generated``. It relies on each generated
-operation's ``_get_kwargs`` (method, route and query, with path parameters escaped) because
-the generated client cannot take a per-call timeout, which long-polls need; the generator is
-pinned exactly and tests/contract re-checks this bridge against the spec on every run.
+Requests are built by the generated operation modules (``build_request``: method, route with
+path parameters escaped, query, JSON body) as listed in ``runpod_generated.operations``, the
+table ``scripts/regen.sh`` writes from the spec. Adding an operation to the spec therefore
+adds it here too; only a new *reply schema* needs a parser below.
+
+Replies are parsed straight from JSON into façade types, checking each field against the
+spec's schema, instead of through the generated models: those add a second pass per reply
+and accept wrong types silently. tests/contract checks both parsers agree on every recorded
+reply.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from types import MappingProxyType
-from typing import Any, Protocol, Self, TypeVar
+from typing import Any
 
-from runpod_generated.api.endpoint import get_endpoint_health, purge_queue
-from runpod_generated.api.jobs import (
-    cancel_job,
-    get_job_status,
-    retry_job,
-    run_job,
-    run_job_sync,
-    stream_job,
-    wait_job_status,
-)
-from runpod_generated.models import (
-    CancelResponse,
-    EndpointHealth,
-    Job,
-    JobRequest,
-    JobSubmitted,
-    PurgeQueueResponse,
-    StreamResponse,
-)
 from runpod_generated.models import ExecutionPolicy as WireExecutionPolicy
+from runpod_generated.models import JobRequest
 from runpod_generated.models import S3Config as WireS3Config
-from runpod_generated.types import UNSET, Unset
+from runpod_generated.operations import OPERATIONS, OperationInfo
+from runpod_generated.types import UNSET
 
-from ._constants import LONG_POLL_READ_MARGIN, MAX_RUN_PAYLOAD_BYTES, MAX_RUNSYNC_PAYLOAD_BYTES
+from ._constants import LONG_POLL_READ_MARGIN
 from ._errors import (
     APIError,
     APIResponseValidationError,
@@ -53,33 +41,40 @@ from ._errors import (
     ServerError,
 )
 from ._logging import redact
-from ._policy import ExecutionPolicy, S3Config
+from ._options import ExecutionPolicy, Input, S3Config
 from ._retry import Safety, parse_retry_after
-from ._status import JobStatus, parse_status
+from ._status import JobStatus, is_terminal, parse_status
 from ._types import Health, HealthJobs, HealthWorkers, JobState, PurgeResult
 from ._validation import check_webhook, encode_body
 
 __all__ = [
     "ApiRequest",
     "ApiResponse",
+    "JobRequest",
     "StreamBatch",
     "build_job_body",
+    "build_request",
     "error_from_response",
+    "job_in_error_reply",
+    "parse_reply",
 ]
 
 
 @dataclass(frozen=True, slots=True)
 class ApiRequest:
-    """One HTTP request, ready to send. ``read_timeout`` overrides the client's for long-polls."""
+    """One HTTP request, ready to send. ``read_timeout`` overrides the client's for long-polls
+    (the server's hold plus a margin); ``reply`` names the schema of a 2xx body."""
 
     operation: str
     method: str
     path: str
     safety: Safety
+    reply: str
     params: Mapping[str, int] = field(default_factory=dict)
     content: bytes | None = None
     job_id: str | None = None
     read_timeout: float | None = None
+    hold: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,25 +90,61 @@ class ApiResponse:
         return self.content.decode("utf-8", errors="replace")
 
 
-def _request(
+_EMPTY_PARAMS: Mapping[str, int] = MappingProxyType({})
+
+
+def build_request(
     operation: str,
-    kwargs: dict[str, Any],
-    safety: Safety,
+    endpoint_id: str,
     *,
     job_id: str | None = None,
-    content: bytes | None = None,
-    read_timeout: float | None = None,
+    body: JobRequest | None = None,
+    wait_ms: int | None = None,
+    **query: int | None,
 ) -> ApiRequest:
+    """The request for ``operation`` (a name from the spec's ``x-runpod-operation``).
+
+    ``wait_ms`` is the server-side hold of an operation that takes ``wait``; ``query`` the
+    other query parameters (``None`` leaves one out). The body is encoded once and checked
+    against the operation's payload limit: InvalidInputError before any I/O.
+    """
+    info = OPERATIONS[operation]
+    args: dict[str, Any] = {"endpoint_id": endpoint_id}
+    if info.job_scoped:
+        args["job_id"] = job_id
+    if info.has_body:
+        args["body"] = body
+    if info.holds:
+        args["wait"] = UNSET if wait_ms is None else wait_ms
+    for name, value in query.items():
+        args[name] = UNSET if value is None else value
+    kwargs = info.build_request(**args)
+    content = None
+    if info.has_body:
+        limit = info.max_payload_bytes
+        content = encode_body(kwargs["json"], limit=limit, operation=operation)
+    params = kwargs.get("params")
+    hold = None if wait_ms is None else wait_ms / 1000
     return ApiRequest(
         operation=operation,
-        method=str(kwargs["method"]).upper(),
-        path=str(kwargs["url"]),
-        safety=safety,
-        params=MappingProxyType(dict(kwargs.get("params") or {})),
+        method=info.method,
+        path=kwargs["url"],
+        safety=_SAFETY[info.safety],
+        reply=info.reply_schema,
+        params=MappingProxyType(params) if params else _EMPTY_PARAMS,
         content=content,
         job_id=job_id,
-        read_timeout=read_timeout,
+        # The client must never give up before the server's hold ends.
+        read_timeout=None if hold is None else hold + LONG_POLL_READ_MARGIN,
+        hold=hold,
     )
+
+
+_SAFETY = {"repeatable": Safety.REPEATABLE, "submit": Safety.SUBMIT}
+
+
+def operation_info(operation: str) -> OperationInfo:
+    return OPERATIONS[operation]
 
 
 # --- request bodies --------------------------------------------------------------------------
@@ -131,7 +162,7 @@ def build_job_body(
         raise _bad_option("policy", "an ExecutionPolicy", policy)
     if s3_config is not None and not isinstance(s3_config, S3Config):
         raise _bad_option("s3_config", "an S3Config", s3_config)
-    body = JobRequest(input_=input)
+    body = JobRequest(input_=_check_input(input))
     if webhook is not None:
         body.webhook = check_webhook(webhook)
     if policy is not None:
@@ -143,77 +174,21 @@ def build_job_body(
     return body
 
 
+def _check_input(value: Any) -> Any:
+    if isinstance(value, Input):
+        return value.value
+    if isinstance(value, dict) and len(value) == 1 and "input" in value:
+        # The JS/Go SDKs take the whole request body; this SDK takes the input itself.
+        raise InvalidInputError(
+            'input is {"input": ...}: the SDK already sends your value as the request\'s '
+            '"input", so the worker would receive {"input": {"input": ...}}. Pass the inner '
+            "value (ep.run({...})), or wrap it as runpod_facade.Input({...}) to send it as is."
+        )
+    return value
+
+
 def _bad_option(name: str, expected: str, value: object) -> Exception:
     return InvalidInputError(f"{name} must be {expected}, got {type(value).__name__}")
-
-
-# --- requests, one per operation --------------------------------------------------------------
-
-
-def run_request(endpoint_id: str, body: JobRequest) -> ApiRequest:
-    kwargs = run_job._get_kwargs(endpoint_id, body=body)
-    content = encode_body(kwargs["json"], limit=MAX_RUN_PAYLOAD_BYTES, operation="run")
-    return _request("run", kwargs, Safety.SUBMIT, content=content)
-
-
-def _long_poll_read(wait_ms: int) -> float:
-    # The client must never give up before the server's hold ends.
-    return wait_ms / 1000 + LONG_POLL_READ_MARGIN
-
-
-def runsync_request(endpoint_id: str, body: JobRequest, *, wait_ms: int) -> ApiRequest:
-    kwargs = run_job_sync._get_kwargs(endpoint_id, body=body, wait=wait_ms)
-    content = encode_body(kwargs["json"], limit=MAX_RUNSYNC_PAYLOAD_BYTES, operation="runsync")
-    return _request(
-        "runsync", kwargs, Safety.SUBMIT, content=content, read_timeout=_long_poll_read(wait_ms)
-    )
-
-
-def status_request(endpoint_id: str, job_id: str, *, ttl_ms: int | None = None) -> ApiRequest:
-    kwargs = get_job_status._get_kwargs(
-        endpoint_id, job_id, ttl=UNSET if ttl_ms is None else ttl_ms
-    )
-    return _request("status", kwargs, Safety.REPEATABLE, job_id=job_id)
-
-
-def status_sync_request(endpoint_id: str, job_id: str, *, wait_ms: int) -> ApiRequest:
-    kwargs = wait_job_status._get_kwargs(endpoint_id, job_id, wait=wait_ms)
-    return _request(
-        "status-sync",
-        kwargs,
-        Safety.REPEATABLE,
-        job_id=job_id,
-        read_timeout=_long_poll_read(wait_ms),
-    )
-
-
-def stream_request(endpoint_id: str, job_id: str, *, wait_ms: int) -> ApiRequest:
-    kwargs = stream_job._get_kwargs(endpoint_id, job_id, wait=wait_ms)
-    return _request(
-        "stream", kwargs, Safety.REPEATABLE, job_id=job_id, read_timeout=_long_poll_read(wait_ms)
-    )
-
-
-def cancel_request(endpoint_id: str, job_id: str) -> ApiRequest:
-    # Cancelling twice is harmless, so lost replies may be retried.
-    return _request(
-        "cancel", cancel_job._get_kwargs(endpoint_id, job_id), Safety.REPEATABLE, job_id=job_id
-    )
-
-
-def retry_request(endpoint_id: str, job_id: str) -> ApiRequest:
-    # A second /retry after a lost reply could requeue a job that already ran again.
-    return _request(
-        "retry", retry_job._get_kwargs(endpoint_id, job_id), Safety.SUBMIT, job_id=job_id
-    )
-
-
-def health_request(endpoint_id: str) -> ApiRequest:
-    return _request("health", get_endpoint_health._get_kwargs(endpoint_id), Safety.REPEATABLE)
-
-
-def purge_request(endpoint_id: str) -> ApiRequest:
-    return _request("purge-queue", purge_queue._get_kwargs(endpoint_id), Safety.REPEATABLE)
 
 
 # --- replies ----------------------------------------------------------------------------------
@@ -229,33 +204,10 @@ def _json_object(response: ApiResponse, request: ApiRequest) -> dict[str, Any]:
     return data
 
 
-class _Model(Protocol):
-    @classmethod
-    def from_dict(cls, src_dict: Mapping[str, Any]) -> Self: ...
-
-
-M = TypeVar("M", bound=_Model)
-
-
-def _parse_model(
-    model: type[M], response: ApiResponse, request: ApiRequest, data: dict[str, Any]
-) -> M:
-    """The generated model's ``from_dict``, with its failures (a missing required key, a
-    wrong type) reported as APIResponseValidationError instead of a bare KeyError."""
-    try:
-        return model.from_dict(data)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise _invalid(response, request, f"{type(exc).__name__}: {exc}") from None
-
-
 def _invalid(
     response: ApiResponse, request: ApiRequest, why: str, job_id: str | None = None
 ) -> APIResponseValidationError:
-    job_id = job_id or request.job_id
-    if job_id is None and request.safety is Safety.SUBMIT:
-        # The job exists; a cut-short body often still names it. Nothing is lost if it does.
-        found = _ID_IN_BODY.search(response.text)
-        job_id = found.group(1) if found else None
+    job_id = job_id or request.job_id or _id_in_text(response.text)
     return APIResponseValidationError(
         redact(f"unexpected reply: {why}; body starts {_preview(response.text)!r}"),
         status_code=response.status_code,
@@ -266,7 +218,13 @@ def _invalid(
     )
 
 
+# A cut-short or off-contract body often still names the job: nothing is lost if it does.
 _ID_IN_BODY = re.compile(r'"id"\s*:\s*"([^"\\]{1,512})"')
+
+
+def _id_in_text(text: str) -> str | None:
+    found = _ID_IN_BODY.search(text)
+    return found.group(1) if found else None
 
 
 def _preview(text: str, limit: int = 200) -> str:
@@ -275,13 +233,13 @@ def _preview(text: str, limit: int = 200) -> str:
 
 
 def _opt_str(value: Any) -> str | None:
-    if value is UNSET or value is None:
+    if value is None:
         return None
     return value if isinstance(value, str) else json.dumps(value)
 
 
 def _opt_int(value: Any) -> int | None:
-    if value is UNSET or value is None or isinstance(value, bool):
+    if value is None or isinstance(value, bool):
         return None
     if isinstance(value, int):
         return value
@@ -295,57 +253,77 @@ def _opt_ms(value: Any) -> timedelta | None:
     return None if ms is None else timedelta(milliseconds=ms)
 
 
-def _check_identity(
+def _identity(
     data: dict[str, Any], response: ApiResponse, request: ApiRequest
 ) -> tuple[str, JobStatus | str]:
     job_id = data.get("id", request.job_id)
     if not isinstance(job_id, str) or not job_id:
         raise _invalid(response, request, "no job id in the reply")
+    if request.job_id is not None and job_id != request.job_id:
+        raise _invalid(
+            response, request, f"the reply is for job {job_id!r}, not {request.job_id!r}"
+        )
     status = data.get("status")
     if not isinstance(status, str) or not status:
         raise _invalid(response, request, "no job status in the reply", job_id=job_id)
     return job_id, parse_status(status)
 
 
-def parse_job(response: ApiResponse, request: ApiRequest) -> JobState:
-    """A ``Job`` reply (status, runsync, status-sync) or a cancel reply, as a :class:`JobState`."""
-    data = _json_object(response, request)
-    job_id, status = _check_identity(data, response, request)
-    model: Job | CancelResponse
-    if request.operation == "cancel":
-        model = _parse_model(CancelResponse, response, request, {**data, "id": job_id})
-    else:
-        model = _parse_model(Job, response, request, {**data, "id": job_id})
-    output = getattr(model, "output", UNSET)
+def _typed(data: dict[str, Any], response: ApiResponse, request: ApiRequest, job_id: str) -> None:
+    """Reject fields whose type breaks the ``Job`` schema (``delayTime`` as text, ...)."""
+    for key, kind in _JOB_FIELD_TYPES:
+        value = data.get(key)
+        if value is not None and not isinstance(value, kind):
+            raise _invalid(response, request, f"`{key}` is {type(value).__name__}", job_id)
+
+
+_JOB_FIELD_TYPES: tuple[tuple[str, type | tuple[type, ...]], ...] = (
+    ("delayTime", (int, float)),
+    ("executionTime", (int, float)),
+    ("workerId", str),
+    ("retries", (int, float)),
+)
+
+
+def _job_state(data: dict[str, Any], response: ApiResponse, request: ApiRequest) -> JobState:
+    job_id, status = _identity(data, response, request)
+    _typed(data, response, request, job_id)
     return JobState(
         id=job_id,
         status=status,
-        output=None if output is UNSET else output,
-        error=_opt_str(model.error),
-        delay_time=_opt_ms(model.delay_time),
-        execution_time=_opt_ms(model.execution_time),
-        worker_id=_opt_str(getattr(model, "worker_id", UNSET)),
-        retries=_opt_int(getattr(model, "retries", UNSET)),
-        raw=MappingProxyType(data),
+        output=data.get("output"),
+        error=_opt_str(data.get("error")),
+        delay_time=_opt_ms(data.get("delayTime")),
+        execution_time=_opt_ms(data.get("executionTime")),
+        worker_id=_opt_str(data.get("workerId")),
+        retries=_opt_int(data.get("retries")),
+        raw_json=response.content,
     )
+
+
+def parse_job(response: ApiResponse, request: ApiRequest) -> JobState:
+    """A ``Job`` or ``CancelResponse`` reply (status, runsync, status-sync, cancel)."""
+    return _job_state(_json_object(response, request), response, request)
 
 
 def parse_submitted(response: ApiResponse, request: ApiRequest) -> JobState:
     """A ``JobSubmitted`` reply (run, retry): at least the id and the status."""
-    data = _json_object(response, request)
-    job_id, status = _check_identity(data, response, request)
-    _parse_model(JobSubmitted, response, request, {**data, "id": job_id})
-    return JobState(id=job_id, status=status, raw=MappingProxyType(data))
+    return _job_state(_json_object(response, request), response, request)
 
 
 @dataclass(frozen=True, slots=True)
 class StreamBatch:
-    """One ``/stream`` reply: the chunks drained by this call and the job's status."""
+    """One ``/stream`` reply: the chunks drained by this call and the job's status.
+    ``chunks`` are the chunk objects whole (``output`` plus e.g. ``metrics``)."""
 
     status: JobStatus | str
-    outputs: tuple[Any, ...]
+    chunks: tuple[dict[str, Any], ...]
     error: str | None
-    raw: Mapping[str, Any]
+    raw_json: bytes
+
+    @property
+    def outputs(self) -> tuple[Any, ...]:
+        return tuple(chunk.get("output") for chunk in self.chunks)
 
 
 def parse_stream(response: ApiResponse, request: ApiRequest) -> StreamBatch:
@@ -353,77 +331,106 @@ def parse_stream(response: ApiResponse, request: ApiRequest) -> StreamBatch:
     status = data.get("status")
     if not isinstance(status, str) or not status:
         raise _invalid(response, request, "no job status in the stream reply")
-    chunks = data.get("stream", [])
+    found = data.get("id")
+    if isinstance(found, str) and request.job_id is not None and found != request.job_id:
+        raise _invalid(response, request, f"the reply is for job {found!r}")
+    chunks = data.get("stream")
     if chunks is None:
         chunks = []
     if not isinstance(chunks, list) or not all(isinstance(c, dict) for c in chunks):
         raise _invalid(response, request, "`stream` is not a list of chunk objects")
-    model = _parse_model(StreamResponse, response, request, data)
-    stream = [] if isinstance(model.stream, Unset) else model.stream
-    outputs = tuple(None if chunk.output is UNSET else chunk.output for chunk in stream)
     return StreamBatch(
         status=parse_status(status),
-        outputs=outputs,
-        error=_opt_str(model.error),
-        raw=MappingProxyType(data),
+        chunks=tuple(chunks),
+        error=_opt_str(data.get("error")),
+        raw_json=response.content,
     )
 
 
-def _counter(container: Any, name: str) -> int:
-    value = _opt_int(getattr(container, name, UNSET)) if container is not UNSET else None
-    return value if value is not None and value >= 0 else 0
+def _counters(
+    data: dict[str, Any], key: str, response: ApiResponse, request: ApiRequest
+) -> dict[str, int | None] | None:
+    group = data.get(key)
+    if group is None:
+        return None
+    if not isinstance(group, dict):
+        raise _invalid(response, request, f"`{key}` is not an object")
+    counters: dict[str, int | None] = {}
+    for wire_name, value in group.items():
+        number = _opt_int(value)
+        counters[wire_name] = number if number is not None and number >= 0 else None
+    return counters
 
 
 def parse_health(response: ApiResponse, request: ApiRequest) -> Health:
     data = _json_object(response, request)
-    for key in ("jobs", "workers"):
-        if key in data and not isinstance(data[key], dict):
-            raise _invalid(response, request, f"`{key}` is not an object")
-    model = _parse_model(EndpointHealth, response, request, data)
-    jobs, workers = model.jobs, model.workers
+    jobs = _counters(data, "jobs", response, request) or {}
+    workers = _counters(data, "workers", response, request) or {}
     return Health(
         jobs=HealthJobs(
-            completed=_counter(jobs, "completed"),
-            failed=_counter(jobs, "failed"),
-            in_progress=_counter(jobs, "in_progress"),
-            in_queue=_counter(jobs, "in_queue"),
-            retried=_counter(jobs, "retried"),
+            completed=jobs.get("completed"),
+            failed=jobs.get("failed"),
+            in_progress=jobs.get("inProgress"),
+            in_queue=jobs.get("inQueue"),
+            retried=jobs.get("retried"),
         ),
         workers=HealthWorkers(
-            idle=_counter(workers, "idle"),
-            initializing=_counter(workers, "initializing"),
-            ready=_counter(workers, "ready"),
-            running=_counter(workers, "running"),
-            throttled=_counter(workers, "throttled"),
-            unhealthy=_counter(workers, "unhealthy"),
+            idle=workers.get("idle"),
+            initializing=workers.get("initializing"),
+            ready=workers.get("ready"),
+            running=workers.get("running"),
+            throttled=workers.get("throttled"),
+            unhealthy=workers.get("unhealthy"),
         ),
-        raw=MappingProxyType(data),
+        raw_json=response.content,
     )
 
 
 def parse_purge(response: ApiResponse, request: ApiRequest) -> PurgeResult:
     data = _json_object(response, request)
     removed = _opt_int(data.get("removed"))
-    if removed is None:
+    if removed is None or removed < 0:
         raise _invalid(response, request, "no `removed` count in the reply")
-    if not isinstance(data.get("status"), str):
+    status = data.get("status")
+    if not isinstance(status, str):
         raise _invalid(response, request, "no `status` in the reply")
-    model = _parse_model(PurgeQueueResponse, response, request, data)
-    return PurgeResult(removed=removed, status=str(model.status), raw=MappingProxyType(data))
+    return PurgeResult(removed=removed, status=status, raw_json=response.content)
+
+
+#: The parser of each 2xx reply schema named in the spec.
+PARSERS: Mapping[str, Callable[[ApiResponse, ApiRequest], Any]] = MappingProxyType(
+    {
+        "Job": parse_job,
+        "JobSubmitted": parse_submitted,
+        "CancelResponse": parse_job,
+        "StreamResponse": parse_stream,
+        "EndpointHealth": parse_health,
+        "PurgeQueueResponse": parse_purge,
+    }
+)
+
+
+def parse_reply(response: ApiResponse, request: ApiRequest) -> Any:
+    """The façade value of a 2xx reply to ``request``; APIResponseValidationError if the body
+    breaks the contract."""
+    return PARSERS[request.reply](response, request)
 
 
 # --- errors -----------------------------------------------------------------------------------
 
 
-def _server_message(response: ApiResponse) -> str:
+def _error_data(response: ApiResponse) -> Any:
+    try:
+        return json.loads(response.content)
+    except ValueError:
+        return None
+
+
+def _server_message(response: ApiResponse, data: Any) -> str:
     """The server's own words: JSON ``error``/``message`` if there, else the text itself."""
     text = response.text.strip()
     if not text:
         return "(empty body)"
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return _preview(text)
     if isinstance(data, dict):
         for key in ("error", "message", "detail"):
             value = data.get(key)
@@ -432,31 +439,60 @@ def _server_message(response: ApiResponse) -> str:
     return _preview(text)
 
 
+def job_in_error_reply(response: ApiResponse, request: ApiRequest) -> JobState | None:
+    """The job an error reply describes, if its body is a terminal job.
+
+    RunPod's public endpoints answer a failed ``/runsync`` with HTTP 400 and the failed job
+    (``{"id": …, "status": "FAILED", "error": …}``); that is the job's outcome, not a
+    rejected request."""
+    if request.reply not in ("Job", "JobSubmitted", "CancelResponse"):
+        return None
+    data = _error_data(response)
+    if not isinstance(data, dict) or not isinstance(data.get("id"), str):
+        return None
+    status = data.get("status")
+    if not isinstance(status, str) or not is_terminal(parse_status(status)):
+        return None
+    try:
+        return _job_state(data, response, request)
+    except APIResponseValidationError:
+        return None
+
+
 def error_from_response(response: ApiResponse, request: ApiRequest) -> APIError:
-    """The typed exception for an HTTP error reply."""
+    """The typed exception for an HTTP error reply. Its ``job_id`` is the request's job, or
+    the one the body names."""
     code = response.status_code
+    data = _error_data(response)
     # A server or proxy may echo the Authorization header back: mask the key everywhere.
-    message = redact(_server_message(response))
+    message = redact(_server_message(response, data))
+    job_id = request.job_id
+    if job_id is None:
+        named = data.get("id") if isinstance(data, dict) else _id_in_text(response.text)
+        job_id = named if isinstance(named, str) and named else None
     common: dict[str, Any] = {
         "status_code": code,
         "body": redact(response.text),
         "headers": response.headers,
         "operation": request.operation,
-        "job_id": request.job_id,
+        "job_id": job_id,
     }
     if code == 429:
         return RateLimitError(message, retry_after=parse_retry_after(response.headers), **common)
-    cls: type[APIError]
-    if code == 400:
-        cls = BadRequestError
-    elif code in (401, 403):
-        cls = AuthenticationError
-    elif code == 404:
-        cls = NotFoundError
-    elif code == 413:
-        cls = PayloadTooLargeError
-    elif code >= 500 or code < 100 or code >= 600 or code == 499:
-        cls = ServerError
-    else:
-        cls = APIError
-    return cls(message, **common)
+    return _ERROR_CLASSES.get(code, _fallback_class(code))(message, **common)
+
+
+_ERROR_CLASSES: Mapping[int, type[APIError]] = MappingProxyType(
+    {
+        400: BadRequestError,
+        401: AuthenticationError,
+        403: AuthenticationError,
+        404: NotFoundError,
+        413: PayloadTooLargeError,
+        499: ServerError,
+    }
+)
+
+
+def _fallback_class(code: int) -> type[APIError]:
+    return ServerError if code >= 500 or code < 100 else APIError

@@ -58,7 +58,6 @@ from datetime import timedelta
 from typing import IO, Any, NoReturn
 
 from ._client import Endpoint, Job
-from ._core import PollPolicy
 from ._errors import (
     APIConnectionError,
     APIError,
@@ -70,7 +69,8 @@ from ._errors import (
     RunpodError,
     WaitTimeout,
 )
-from ._policy import ExecutionPolicy
+from ._options import ExecutionPolicy
+from ._retry import PollPolicy
 from ._status import JobStatus
 from ._types import Health, JobState, PurgeResult
 from ._version import __version__

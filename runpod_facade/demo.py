@@ -34,9 +34,9 @@ from typing import Any
 
 from ._async_client import AsyncEndpoint
 from ._client import Endpoint
-from ._core import PollPolicy
 from ._errors import JobCancelled, JobFailed, JobTimedOut, RunpodError
-from ._policy import ExecutionPolicy
+from ._options import ExecutionPolicy
+from ._retry import PollPolicy
 from ._status import JobStatus
 from ._types import JobState
 

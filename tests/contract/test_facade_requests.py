@@ -141,7 +141,17 @@ def test_run_with_any_json_input(sync_endpoint: Callable[..., Endpoint], value: 
     assert body_of(request) == {"input": value}
 
 
-@pytest.mark.parametrize("timeout", [None, 0.01, 1.2, 30, 90, 600])
+@pytest.mark.parametrize("timeout", [0, 0.01, 1.2])
+def test_run_sync_under_the_minimum_hold_submits_with_run(
+    sync_endpoint: Callable[..., Endpoint], timeout: float
+) -> None:
+    api = ScriptedApi()
+    sync_endpoint(api).run_sync({"prompt": "hi"}, timeout=timeout)
+    assert api.operations[0] == "runJob"
+    assert "runJobSync" not in api.operations
+
+
+@pytest.mark.parametrize("timeout", [None, 1.6, 30, 90, 600])
 def test_run_sync_sends_wait_in_range(
     sync_endpoint: Callable[..., Endpoint], timeout: float | None
 ) -> None:
@@ -195,8 +205,7 @@ def test_wait_long_polls_status_sync_with_wait(
         waitJobStatus=[job("IN_QUEUE"), job("COMPLETED", output="x")],
         getJobStatus=[job("IN_QUEUE"), job("COMPLETED", output="x")],
     )
-    state = sync_endpoint(api).wait(JOB, timeout=timeout)
-    assert state.output == "x"
+    assert sync_endpoint(api).wait(JOB, timeout=timeout) == "x"
     # Below one second left, a long-poll cannot ask for the minimum wait: /status is polled.
     expected = "getJobStatus" if timeout is not None and timeout < 1.5 else "waitJobStatus"
     assert set(api.operations) == {expected}
@@ -211,8 +220,7 @@ def test_wait_falls_back_to_status_when_status_sync_is_gone(
         waitJobStatus=[httpx.Response(404, json={"error": "not found"})],
         getJobStatus=[job("IN_PROGRESS"), job("COMPLETED", output=3)],
     )
-    state = sync_endpoint(api).wait(JOB, timeout=30)
-    assert state.output == 3
+    assert sync_endpoint(api).wait(JOB, timeout=30) == 3
     assert api.operations == ["waitJobStatus", "getJobStatus", "getJobStatus"]
 
 
@@ -236,7 +244,8 @@ def test_stream_sends_wait_in_range(
     )
     outputs = list(sync_endpoint(api).stream(JOB, timeout=timeout, idle_timeout=idle_timeout))
     assert outputs == ["H", "i"]
-    assert api.operations == ["streamJob", "streamJob"]
+    # The stream's end is followed by one /status for the job's whole final state.
+    assert api.operations == ["streamJob", "streamJob", "getJobStatus"]
     for request in api.requests("streamJob"):
         assert MIN_WAIT_MS <= wait_of(request) <= MAX_WAIT_MS
 
@@ -315,6 +324,7 @@ async def test_async_endpoint_requests_conform() -> None:
         "waitJobStatus",
         "streamJob",
         "streamJob",
+        "getJobStatus",
         "cancelJob",
         "retryJob",
         "purgeQueue",

@@ -17,6 +17,7 @@ from openapi_schema_validator import OAS31Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 from runpod_generated import models
+from runpod_generated.operations import BY_OPERATION_ID
 from runpod_generated.types import UNSET
 
 from runpod_facade import _wire
@@ -69,20 +70,18 @@ def load(name: str) -> dict[str, Any]:
 
 
 def api_request(operation_id: str, job_id: str = "job-1") -> _wire.ApiRequest:
-    """The façade's request for ``operation_id``, built by the ``_wire`` builders."""
-    body = _wire.build_job_body({"prompt": "hi"}, policy=None, webhook=None, s3_config=None)
-    builders = {
-        "runJob": lambda: _wire.run_request(ENDPOINT, body),
-        "runJobSync": lambda: _wire.runsync_request(ENDPOINT, body, wait_ms=90_000),
-        "getJobStatus": lambda: _wire.status_request(ENDPOINT, job_id),
-        "waitJobStatus": lambda: _wire.status_sync_request(ENDPOINT, job_id, wait_ms=90_000),
-        "streamJob": lambda: _wire.stream_request(ENDPOINT, job_id, wait_ms=10_000),
-        "cancelJob": lambda: _wire.cancel_request(ENDPOINT, job_id),
-        "retryJob": lambda: _wire.retry_request(ENDPOINT, job_id),
-        "purgeQueue": lambda: _wire.purge_request(ENDPOINT),
-        "getEndpointHealth": lambda: _wire.health_request(ENDPOINT),
-    }
-    return builders[operation_id]()
+    """The façade's request for ``operation_id``, built from the spec's operation table."""
+    info = BY_OPERATION_ID[operation_id]
+    args: dict[str, Any] = {}
+    if info.job_scoped:
+        args["job_id"] = job_id
+    if info.has_body:
+        args["body"] = _wire.build_job_body(
+            {"prompt": "hi"}, policy=None, webhook=None, s3_config=None
+        )
+    if info.holds:
+        args["wait_ms"] = 10_000
+    return _wire.build_request(info.name, ENDPOINT, **args)
 
 
 def http_request(request: _wire.ApiRequest) -> httpx.Request:
@@ -168,7 +167,8 @@ def check_facade_result(kind: Kind, data: dict[str, Any], result: Any) -> None:
             names = {camel(f.name): f.name for f in dataclasses.fields(parsed)}
             assert set(counters) <= set(names), f"{group}: counters the façade drops"
             for wire_name, attr in names.items():
-                assert getattr(parsed, attr) == counters.get(wire_name, 0), (group, wire_name)
+                # A counter the reply left out is unknown (None), never a made-up 0.
+                assert getattr(parsed, attr) == counters.get(wire_name), (group, wire_name)
         assert dict(result.raw) == reply
     elif kind.parser == "parse_purge":
         assert (result.removed, result.status) == (data["removed"], data["status"])
@@ -286,8 +286,9 @@ def test_health_with_only_idle_and_running_workers() -> None:
         api_response(json.dumps(data).encode()), api_request("getEndpointHealth")
     )
     assert (health.workers.idle, health.workers.running) == (0, 2)
-    assert health.workers.ready == health.workers.initializing == health.workers.unhealthy == 0
-    assert health.jobs.in_queue == health.jobs.completed == 0
+    # Left out means unknown: None, not 0.
+    assert health.workers.ready is health.workers.initializing is health.workers.unhealthy is None
+    assert health.jobs.in_queue is health.jobs.completed is None
 
 
 def test_failed_job_error_text_is_kept_and_decodable() -> None:

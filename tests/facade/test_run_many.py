@@ -30,7 +30,7 @@ def numbered_api(fail_on: int | None = None) -> FakeApi:
         return job("COMPLETED", job_id, output=n)
 
     return (
-        FakeApi().on("run", run).on("status-sync", settle).on("cancel", lambda r: job("CANCELLED"))
+        FakeApi().on("run", run).on("status-sync", settle).on("cancel", lambda r: job("CANCELLED", r.url.path.rsplit("/", 1)[1]))
     )
 
 

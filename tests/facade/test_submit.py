@@ -11,6 +11,8 @@ from runpod_facade import (
     APIConnectionError,
     APITimeoutError,
     ExecutionPolicy,
+    Input,
+    InvalidInputError,
     JobCancelled,
     JobFailed,
     JobStatus,
@@ -58,11 +60,26 @@ def test_run_sends_body_policy_webhook_s3_and_auth() -> None:
     ]
 
 
-@pytest.mark.parametrize("value", [None, 0, "text", [1, 2], {"input": {}}])
+@pytest.mark.parametrize("value", [None, 0, "text", [1, 2], {"input": {}, "other": 1}])
 def test_run_sends_input_verbatim_never_rewrapped(value: object) -> None:
     api = FakeApi().on("run", job("IN_QUEUE"))
     api.endpoint().run(value)
     assert api.bodies("run") == [{"input": value}]
+
+
+@pytest.mark.parametrize("call", ["run", "run_sync"])
+def test_an_already_wrapped_input_is_refused_before_sending(call: str) -> None:
+    # The JS/Go SDKs take {"input": ...}; passing that here would send {"input": {"input": ...}}.
+    api = FakeApi().on("run", job("IN_QUEUE")).on("runsync", job("COMPLETED"))
+    with pytest.raises(InvalidInputError, match=r"runpod_facade\.Input"):
+        getattr(api.endpoint(), call)({"input": {"prompt": "hi"}})
+    assert api.requests == []
+
+
+def test_input_wrapper_sends_a_single_input_key_on_purpose() -> None:
+    api = FakeApi().on("run", job("IN_QUEUE"))
+    api.endpoint().run(Input({"input": {"prompt": "hi"}}))
+    assert api.bodies("run") == [{"input": {"input": {"prompt": "hi"}}}]
 
 
 def test_run_is_not_resent_after_a_5xx() -> None:
@@ -158,7 +175,7 @@ def test_run_sync_raises_for_unsuccessful_terminal_states(status: str, error: ty
 def test_run_sync_wait_timeout_carries_the_job_id() -> None:
     api = FakeApi().on("runsync", job("IN_QUEUE", "sync-4")).on("status", job("IN_QUEUE", "sync-4"))
     with pytest.raises(WaitTimeout) as info:
-        api.endpoint(long_poll=False).run_sync({}, timeout=0.2)
+        api.endpoint(long_poll=False).run_sync({}, timeout=1.6)
     assert info.value.job_id == "sync-4"
     assert info.value.last_state is not None
     assert info.value.last_state.status == "IN_QUEUE"
@@ -180,14 +197,23 @@ def test_failed_job_exposes_worker_error_details() -> None:
 def test_run_sync_tiny_timeout_still_returns_the_job_id() -> None:
     import time as _time
 
-    def slow_hold(request: httpx.Request) -> httpx.Response:
-        # The read timeout of a submit is never cut below the server's hold.
-        assert request.extensions["timeout"]["read"] > int(request.url.params["wait"]) / 1000
+    def slow_submit(request: httpx.Request) -> httpx.Response:
         _time.sleep(0.3)
         return job("IN_QUEUE", "sync-5")
 
-    api = FakeApi().on("runsync", slow_hold).on("status", job("IN_QUEUE", "sync-5"))
+    # Under the server's minimum hold, run_sync submits with /run: the id comes back at once,
+    # and a slow submit is still read to the end (the id is in its reply).
+    api = FakeApi().on("run", slow_submit).on("status", job("IN_QUEUE", "sync-5"))
     with pytest.raises(WaitTimeout) as info:
         api.endpoint().run_sync({}, timeout=0.1)
     assert info.value.job_id == "sync-5"
-    assert api.ops()[0] == "runsync"
+    assert api.ops()[0] == "run"
+
+
+def test_run_sync_submit_read_is_never_cut_below_the_server_hold() -> None:
+    api = FakeApi().on("runsync", job("COMPLETED", "sync-6"))
+    api.endpoint().run_sync({}, timeout=5)
+    (request,) = api.requests
+    hold_s = int(request.url.params["wait"]) / 1000
+    assert 4.4 < hold_s <= 4.5  # the deadline less the reply grace
+    assert request.extensions["timeout"]["read"] >= hold_s

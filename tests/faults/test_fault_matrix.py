@@ -238,7 +238,7 @@ def act(cell: Cell, ep: Endpoint) -> Any:
         return ep.run_sync({"task": "echo", "cell": cell.fault}, timeout=cell.wait_timeout)
     assert job_id is not None or op in ("health", "purge_queue")
     if op == "wait":
-        return ep.wait(job_id, timeout=cell.wait_timeout)  # type: ignore[arg-type]
+        return ep.wait_state(job_id, timeout=cell.wait_timeout)  # type: ignore[arg-type]
     if op == "stream":
         return list(ep.stream(job_id, timeout=cell.wait_timeout))  # type: ignore[arg-type]
     if op == "status":

@@ -37,7 +37,7 @@ async def _act(cell: Cell, ep: AsyncEndpoint) -> Any:
         return await ep.purge_queue()
     assert job_id is not None
     if op == "wait":
-        return await ep.wait(job_id, timeout=cell.wait_timeout)
+        return await ep.wait_state(job_id, timeout=cell.wait_timeout)
     if op == "stream":
         return [chunk async for chunk in ep.stream(job_id, timeout=cell.wait_timeout)]
     if op == "status":

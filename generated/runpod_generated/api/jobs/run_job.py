@@ -35,6 +35,22 @@ def _get_kwargs(
     return _kwargs
 
 
+def build_request(
+    endpoint_id: str,
+    *,
+    body: JobRequest,
+) -> dict[str, Any]:
+    """The method, URL, query and JSON body of one request, without sending it.
+
+    runpod-facade override: a public name for the generator's private ``_get_kwargs``, so a
+    caller that sends requests itself (with its own timeouts) needs no private import.
+    """
+    return _get_kwargs(
+        endpoint_id=endpoint_id,
+        body=body,
+    )
+
+
 def _parse_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
 ) -> ErrorBody | JobSubmitted | None:

@@ -1,15 +1,17 @@
-"""Request options: the server-side execution policy and S3 credentials for the worker."""
+"""Request options: the server-side execution policy, S3 credentials for the worker, and the
+``Input`` wrapper for an input that must be sent exactly as given."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from ._constants import MAX_POLICY_MS, MIN_EXECUTION_TIMEOUT_MS, MIN_TTL_MS
 from ._errors import InvalidInputError
 
-__all__ = ["Duration", "ExecutionPolicy", "S3Config", "to_seconds"]
+__all__ = ["Duration", "ExecutionPolicy", "Input", "S3Config", "to_seconds"]
 
 Duration = float | int | timedelta
 """Seconds as a number, or a :class:`datetime.timedelta`."""
@@ -114,3 +116,16 @@ class S3Config:
         if self.object_path is not None:
             wire["objectPath"] = self.object_path
         return wire
+
+
+@dataclass(frozen=True, slots=True)
+class Input:
+    """A job input sent exactly as given.
+
+    Only needed for an input whose single key is ``"input"``, which the SDK otherwise
+    rejects because it is almost always a request body passed by mistake (the JS and Go SDKs
+    take the whole body): ``ep.run(Input({"input": x}))`` makes the worker receive
+    ``job["input"] == {"input": x}`` on purpose.
+    """
+
+    value: Any

@@ -1,0 +1,103 @@
+"""The asyncio driver: the same effects as ``SyncDriver``, awaited on the running loop.
+
+Kept apart from ``_drivers`` so that blocking users never import asyncio.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+from ._drivers import AsyncTransport, DriverBase, Timeouts, effective_timeouts, log_outcome
+from ._effects import Emit, Operation, Send, Sleep
+
+__all__ = ["AsyncDriver"]
+
+T = TypeVar("T")
+
+
+class AsyncDriver(DriverBase):
+    """Performs effects with an async transport and ``asyncio.sleep``.
+
+    A task cancellation (or Ctrl-C under ``asyncio.run``) while an effect is awaited is
+    thrown into the operation, which may still send its clean-up requests (each bounded by
+    its own deadline) before the cancellation propagates.
+    """
+
+    def __init__(
+        self,
+        transport: AsyncTransport,
+        timeouts: Timeouts,
+        *,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        what: str = "AsyncEndpoint",
+    ) -> None:
+        super().__init__(timeouts, what)
+        self.transport = transport
+        self.sleep = sleep
+
+    async def aclose(self) -> None:
+        if not self.closed:
+            self.closed = True
+            await self.transport.aclose()
+
+    async def _perform(self, effect: object) -> Any:
+        if isinstance(effect, Send):
+            self._check_open()
+            started = time.perf_counter()
+            outcome = await self.transport.send(
+                effect.request, effective_timeouts(self.timeouts, effect)
+            )
+            log_outcome(effect, outcome, started)
+            return outcome
+        if isinstance(effect, Sleep):
+            if effect.seconds > 0:
+                await self.sleep(effect.seconds)
+            return None
+        raise TypeError(f"unexpected effect {effect!r}")
+
+    async def run(self, operation: Operation[T]) -> T:
+        """Run ``operation`` to its end and return its value."""
+        value: Any = None
+        interrupt: BaseException | None = None
+        try:
+            while True:
+                try:
+                    effect = (
+                        operation.send(value) if interrupt is None else operation.throw(interrupt)
+                    )
+                except StopIteration as stop:
+                    result: T = stop.value
+                    return result
+                interrupt, value = None, None
+                try:
+                    value = await self._perform(effect)
+                except (asyncio.CancelledError, KeyboardInterrupt) as exc:
+                    interrupt = exc
+        finally:
+            operation.close()
+
+    async def iterate(self, operation: Operation[None]) -> AsyncIterator[Any]:
+        """Iterate the values ``operation`` emits (stream chunks)."""
+        value: Any = None
+        interrupt: BaseException | None = None
+        try:
+            while True:
+                try:
+                    effect = (
+                        operation.send(value) if interrupt is None else operation.throw(interrupt)
+                    )
+                except StopIteration:
+                    return
+                interrupt, value = None, None
+                if isinstance(effect, Emit):
+                    yield effect.value
+                    continue
+                try:
+                    value = await self._perform(effect)
+                except (asyncio.CancelledError, KeyboardInterrupt) as exc:
+                    interrupt = exc
+        finally:
+            operation.close()

@@ -1,0 +1,96 @@
+"""What an operation does when Ctrl-C or a task cancellation interrupts it.
+
+The drivers throw the interrupt (``KeyboardInterrupt``, ``asyncio.CancelledError``) into the
+operation where it stands. :func:`interruptible` catches it there, optionally cancels the
+jobs the operation had started (one more request each, bounded by ``CANCEL_TIMEOUT``), and
+re-raises it with a PEP 678 note naming every job left running — or saying plainly that a
+submit was in flight and the server had not sent its id yet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from ._core import EndpointCore
+from ._effects import Operation
+
+__all__ = ["JobTracker", "interruptible", "is_interrupt"]
+
+T = TypeVar("T")
+
+NOTE_PREFIX = "runpod-facade: "
+
+
+def is_interrupt(exc: BaseException) -> bool:
+    """Ctrl-C, a task cancellation, ``SystemExit``: anything that is not an error of the code
+    itself. ``GeneratorExit`` is the operation being closed, not interrupted."""
+    return not isinstance(exc, (Exception, GeneratorExit))
+
+
+@dataclass
+class JobTracker:
+    """The jobs an operation has started and not yet seen end."""
+
+    running: dict[str, None] = field(default_factory=dict)  # insertion-ordered set
+    #: Submits in flight whose reply — and job id — has not arrived.
+    awaiting_id: int = 0
+
+    def started(self, job_id: str) -> None:
+        self.running[job_id] = None
+
+    def ended(self, job_id: str) -> None:
+        self.running.pop(job_id, None)
+
+
+def interruptible(
+    core: EndpointCore, operation: Operation[T], tracker: JobTracker, *, cancel: bool
+) -> Operation[T]:
+    """Run ``operation``; on an interrupt, cancel the tracked jobs if ``cancel``, then re-raise
+    the interrupt with notes saying what was left running."""
+    try:
+        return (yield from operation)
+    except BaseException as exc:
+        if not is_interrupt(exc):
+            raise
+        cancelled: list[str] = []
+        failed: list[str] = []
+        if cancel:
+            for job_id in list(tracker.running):
+                done = yield from core.cancel_quietly(job_id)
+                (cancelled if done else failed).append(job_id)
+        for note in _notes(tracker, cancelled, failed, cancel=cancel):
+            exc.add_note(NOTE_PREFIX + note)
+        raise
+
+
+def _ids(job_ids: list[str]) -> str:
+    return ", ".join(job_ids)
+
+
+def _notes(
+    tracker: JobTracker, cancelled: list[str], failed: list[str], *, cancel: bool
+) -> list[str]:
+    notes: list[str] = []
+    if cancelled:
+        noun = "job" if len(cancelled) == 1 else "jobs"
+        notes.append(f"{noun} {_ids(cancelled)} cancelled on interrupt (cancel_on_interrupt=True)")
+    left = failed if cancel else list(tracker.running)
+    if left:
+        first = left[0]
+        noun = "job" if len(left) == 1 else "jobs"
+        why = " (cancelling failed)" if cancel else ""
+        notes.append(
+            f"{noun} {_ids(left)} left running on the endpoint{why}; resume with "
+            f"ep.job({first!r}).wait() or cancel with ep.cancel({first!r})"
+        )
+    if tracker.awaiting_id:
+        notes.append(
+            "interrupted while a submit was in flight: the server sends the job id only "
+            "with its reply, so a job may be running that cannot be named or cancelled "
+            "(run_sync(..., cancel_on_interrupt=True) submits with /run, which returns the "
+            "id at once)"
+        )
+    if not notes:
+        notes.append("no job was left running")
+    return notes
