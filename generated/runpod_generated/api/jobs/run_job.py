@@ -5,7 +5,6 @@ from urllib.parse import quote
 
 import httpx
 
-from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.error_body import ErrorBody
 from ...models.job_request import JobRequest
@@ -51,9 +50,7 @@ def build_request(
     )
 
 
-def _parse_response(
-    *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> ErrorBody | JobSubmitted | None:
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> ErrorBody | JobSubmitted:
     if response.status_code == 200:
         response_200 = JobSubmitted.from_dict(response.json())
 
@@ -68,6 +65,11 @@ def _parse_response(
         response_401 = ErrorBody.from_dict(response.json())
 
         return response_401
+
+    if response.status_code == 403:
+        response_403 = ErrorBody.from_dict(response.json())
+
+        return response_403
 
     if response.status_code == 404:
         response_404 = ErrorBody.from_dict(response.json())
@@ -84,15 +86,14 @@ def _parse_response(
 
         return response_429
 
-    if response.status_code == 500:
-        response_500 = ErrorBody.from_dict(response.json())
+    if 500 <= response.status_code <= 599:
+        response_5xx = ErrorBody.from_dict(response.json())
 
-        return response_500
+        return response_5xx
 
-    if client.raise_on_unexpected_status:
-        raise errors.UnexpectedStatus(response.status_code, response.content)
-    else:
-        return None
+    response_default = ErrorBody.from_dict(response.json())
+
+    return response_default
 
 
 def _build_response(

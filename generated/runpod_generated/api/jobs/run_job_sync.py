@@ -5,7 +5,6 @@ from urllib.parse import quote
 
 import httpx
 
-from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.error_body import ErrorBody
 from ...models.job import Job
@@ -61,14 +60,32 @@ def build_request(
     )
 
 
-def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> ErrorBody | Job | None:
+def _parse_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> ErrorBody | ErrorBody | Job | Job:
     if response.status_code == 200:
         response_200 = Job.from_dict(response.json())
 
         return response_200
 
     if response.status_code == 400:
-        response_400 = ErrorBody.from_dict(response.json())
+
+        def _parse_response_400(data: object) -> ErrorBody | Job:
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                response_400_type_0 = Job.from_dict(data)
+
+                return response_400_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            if not isinstance(data, dict):
+                raise TypeError()
+            response_400_type_1 = ErrorBody.from_dict(data)
+
+            return response_400_type_1
+
+        response_400 = _parse_response_400(response.json())
 
         return response_400
 
@@ -76,6 +93,11 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
         response_401 = ErrorBody.from_dict(response.json())
 
         return response_401
+
+    if response.status_code == 403:
+        response_403 = ErrorBody.from_dict(response.json())
+
+        return response_403
 
     if response.status_code == 404:
         response_404 = ErrorBody.from_dict(response.json())
@@ -92,18 +114,19 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
 
         return response_429
 
-    if response.status_code == 500:
-        response_500 = ErrorBody.from_dict(response.json())
+    if 500 <= response.status_code <= 599:
+        response_5xx = ErrorBody.from_dict(response.json())
 
-        return response_500
+        return response_5xx
 
-    if client.raise_on_unexpected_status:
-        raise errors.UnexpectedStatus(response.status_code, response.content)
-    else:
-        return None
+    response_default = ErrorBody.from_dict(response.json())
+
+    return response_default
 
 
-def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[ErrorBody | Job]:
+def _build_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> Response[ErrorBody | ErrorBody | Job | Job]:
     # runpod-facade override: a non-IANA status (Cloudflare 520/524) or a body that is not the
     # documented JSON (an HTML 429 page, an unknown shape) must reach the caller as data.
     status_code: HTTPStatus | int
@@ -129,7 +152,7 @@ def sync_detailed(
     client: AuthenticatedClient,
     body: JobRequest,
     wait: int | Unset = UNSET,
-) -> Response[ErrorBody | Job]:
+) -> Response[ErrorBody | ErrorBody | Job | Job]:
     """Submit a job and hold the request until it finishes or `wait` elapses.
 
      When the job finishes within `wait` the reply is the terminal job. Otherwise the reply is
@@ -146,7 +169,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[ErrorBody | Job]
+        Response[ErrorBody | ErrorBody | Job | Job]
     """
 
     kwargs = _get_kwargs(
@@ -168,7 +191,7 @@ def sync(
     client: AuthenticatedClient,
     body: JobRequest,
     wait: int | Unset = UNSET,
-) -> ErrorBody | Job | None:
+) -> ErrorBody | ErrorBody | Job | Job | None:
     """Submit a job and hold the request until it finishes or `wait` elapses.
 
      When the job finishes within `wait` the reply is the terminal job. Otherwise the reply is
@@ -185,7 +208,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        ErrorBody | Job
+        ErrorBody | ErrorBody | Job | Job
     """
 
     return sync_detailed(
@@ -202,7 +225,7 @@ async def asyncio_detailed(
     client: AuthenticatedClient,
     body: JobRequest,
     wait: int | Unset = UNSET,
-) -> Response[ErrorBody | Job]:
+) -> Response[ErrorBody | ErrorBody | Job | Job]:
     """Submit a job and hold the request until it finishes or `wait` elapses.
 
      When the job finishes within `wait` the reply is the terminal job. Otherwise the reply is
@@ -219,7 +242,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[ErrorBody | Job]
+        Response[ErrorBody | ErrorBody | Job | Job]
     """
 
     kwargs = _get_kwargs(
@@ -239,7 +262,7 @@ async def asyncio(
     client: AuthenticatedClient,
     body: JobRequest,
     wait: int | Unset = UNSET,
-) -> ErrorBody | Job | None:
+) -> ErrorBody | ErrorBody | Job | Job | None:
     """Submit a job and hold the request until it finishes or `wait` elapses.
 
      When the job finishes within `wait` the reply is the terminal job. Otherwise the reply is
@@ -256,7 +279,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        ErrorBody | Job
+        ErrorBody | ErrorBody | Job | Job
     """
 
     return (
