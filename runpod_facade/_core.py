@@ -157,15 +157,18 @@ class EndpointCore:
         """Build and :meth:`call` one operation."""
         return (yield from self.call(self.request(operation, **args), deadline))
 
-    def cancel_quietly(self, job_id: str) -> Operation[bool]:
-        """Cancel on the caller's behalf, within :data:`CANCEL_TIMEOUT`; ``False`` (logged) if
-        it could not be done. Used after a timeout, an interrupt or a failed batch."""
+    def cancel_quietly(self, job_id: str) -> Operation[JobState | None]:
+        """Cancel on the caller's behalf, within :data:`CANCEL_TIMEOUT`: the job's state as the
+        cancel reply reports it, or ``None`` (logged) if the cancel failed. Used after a
+        timeout, an interrupt or a failed batch."""
         try:
-            yield from self.perform("cancel", self.deadline(CANCEL_TIMEOUT), job_id=job_id)
+            state: JobState = yield from self.perform(
+                "cancel", self.deadline(CANCEL_TIMEOUT), job_id=job_id
+            )
         except (RunpodError, DeadlineReached) as exc:
             logger.warning("could not cancel job %s: %s", job_id, exc)
-            return False
-        return True
+            return None
+        return state
 
     # --- the simple operations ------------------------------------------------------------
 

@@ -154,5 +154,10 @@ class AsyncHttpxTransport(_Base):
         return ApiResponse(response.status_code, response.headers, response.content)
 
     async def aclose(self) -> None:
-        if self.owns_client:
-            await self.client.aclose()
+        if not self.owns_client:
+            return
+        if self._loop is not None and self._loop is not asyncio.get_running_loop():
+            # Its connections belong to a loop that is gone; they cannot be closed from here
+            # (the sockets close when collected).
+            return
+        await self.client.aclose()

@@ -14,6 +14,7 @@ from typing import TypeVar
 
 from ._core import EndpointCore
 from ._effects import Operation
+from ._status import JobStatus
 
 __all__ = ["JobTracker", "interruptible", "is_interrupt"]
 
@@ -55,11 +56,17 @@ def interruptible(
             raise
         cancelled: list[str] = []
         failed: list[str] = []
+        ended: list[tuple[str, str]] = []
         if cancel:
             for job_id in list(tracker.running):
-                done = yield from core.cancel_quietly(job_id)
-                (cancelled if done else failed).append(job_id)
-        for note in _notes(tracker, cancelled, failed, cancel=cancel):
+                state = yield from core.cancel_quietly(job_id)
+                if state is None:
+                    failed.append(job_id)
+                elif state.status == JobStatus.CANCELLED:
+                    cancelled.append(job_id)
+                else:  # it ended on its own just before the cancel arrived
+                    ended.append((job_id, str(state.status)))
+        for note in _notes(tracker, cancelled, failed, ended, cancel=cancel):
             exc.add_note(NOTE_PREFIX + note)
         raise
 
@@ -69,9 +76,14 @@ def _ids(job_ids: list[str]) -> str:
 
 
 def _notes(
-    tracker: JobTracker, cancelled: list[str], failed: list[str], *, cancel: bool
+    tracker: JobTracker,
+    cancelled: list[str],
+    failed: list[str],
+    ended: list[tuple[str, str]],
+    *,
+    cancel: bool,
 ) -> list[str]:
-    notes: list[str] = []
+    notes: list[str] = [f"job {job_id} had already ended {status}" for job_id, status in ended]
     if cancelled:
         noun = "job" if len(cancelled) == 1 else "jobs"
         notes.append(f"{noun} {_ids(cancelled)} cancelled on interrupt (cancel_on_interrupt=True)")

@@ -136,13 +136,17 @@ def _run_sync(
         request = core.request("runsync", body=body, wait_ms=wait_ms(hold))
     # The job must exist before there is anything to wait for: the submit is sent whatever
     # remains of the deadline, and its read is never cut before the server's hold ends.
+    # Counted until the reply arrives; an interrupt leaves it counted, for the note.
     tracker.awaiting_id += 1
     try:
         state: JobState = yield from core.call(request, deadline, floor=LOOK_FLOOR)
     except DeadlineReached as reached:
-        raise reached.error from None
-    finally:
         tracker.awaiting_id -= 1
+        raise reached.error from None
+    except Exception:
+        tracker.awaiting_id -= 1
+        raise
+    tracker.awaiting_id -= 1
     tracker.started(state.id)
     if on_state is not None:
         on_state(state)
@@ -233,7 +237,8 @@ def _wait(
             polls += 1
     cancelled = False
     if cancel_on_timeout:
-        cancelled = yield from core.cancel_quietly(job_id)
+        reply = yield from core.cancel_quietly(job_id)
+        cancelled = reply is not None and reply.status == JobStatus.CANCELLED
     raise WaitTimeout(
         job_id, timeout=deadline.timeout, last_state=last, cancelled=cancelled
     ) from cause

@@ -253,6 +253,7 @@ def render(root: Path, session: Any) -> str:
             "`test_ungated_concurrency_scales` keeps that fixed."
         )
         add("")
+    out.extend(_promises())
     add("## Secrets")
     add("")
     total = sum(STORE.secrets.values())
@@ -275,8 +276,87 @@ def render(root: Path, session: Any) -> str:
     return "\n".join(out)
 
 
+# Every promise of the SDK at its edges, and the test that proves it (tests/faults/test_promises.py
+# unless another file is named).
+PROMISES = [
+    (
+        "`timeout=0` (and 1e-6) looks once: one request, the output if the job is done, else WaitTimeout with the id",
+        "test_timeout_zero_on_a_finished_job_returns_its_output, test_wait_meets_its_deadline[0]",
+    ),
+    (
+        "Sub-second deadlines are met (no 1 s floor from the server's minimum hold): wait, run_sync, stream idle and total, sync and async",
+        "test_wait_meets_its_deadline, test_run_sync_meets_its_deadline_and_names_the_job, test_stream_*_timeout_is_met, test_async_*",
+    ),
+    (
+        "A 429 whose Retry-After outlasts the deadline ends as WaitTimeout (job id, the RateLimitError as cause)",
+        "test_a_rate_limit_longer_than_the_deadline_ends_as_the_deadline",
+    ),
+    (
+        "Ctrl-C during wait / stream names the job in a PEP 678 note",
+        "test_ctrl_c_during_wait_names_the_job, test_ctrl_c_during_a_stream_names_the_job",
+    ),
+    (
+        "`cancel_on_interrupt=True` cancels the job (wait, and run_sync, which then submits with /run)",
+        "test_ctrl_c_with_cancel_on_interrupt_cancels_the_job",
+    ),
+    (
+        "Ctrl-C during a /runsync hold says plainly that no id had arrived",
+        "test_ctrl_c_during_a_runsync_hold_says_no_id_had_arrived",
+    ),
+    (
+        "Task cancellation: the note names the job; cancel_on_interrupt cancels it",
+        "test_task_cancellation_names_and_can_cancel_the_job, test_task_cancellation_of_run_sync_without_an_id_says_so",
+    ),
+    (
+        "/runsync's HTTP 400 with a FAILED job is JobFailed with the id; every APIError whose body names an id carries it",
+        "tests/contract/test_error_replies.py",
+    ),
+    (
+        "A stream of a plain handler ends with its result in `stream.state`; `raw=True` yields whole chunks",
+        "test_a_stream_of_a_plain_handler_ends_with_its_result, test_raw_stream_chunks_are_whole_objects",
+    ),
+    (
+        "JobState/Health pickle and deep-copy; frozen is deep; clients and handles refuse to pickle; the key is never in a pickle",
+        "test_states_travel_and_clients_do_not",
+    ),
+    (
+        "A closed client raises ClientClosedError; an AsyncEndpoint works on one event loop after another",
+        "test_a_closed_client_says_so, test_an_async_endpoint_works_on_one_loop_after_another",
+    ),
+    (
+        "A submit that fails after it may have been sent is never re-sent; its id is on the error when the reply named it",
+        "fault matrix above; tests/contract/test_error_replies.py",
+    ),
+]
+
+
+def _promises() -> list[str]:
+    out = ["## Promises", ""]
+    out.append("| promise | proved by |")
+    out.append("| --- | --- |")
+    out.extend(f"| {promise} | {test} |" for promise, test in PROMISES)
+    out.append("")
+    out.append(
+        "Measured overshoot of each waiting operation past its `timeout`, over loopback "
+        "against a job that outlives it (target ≤ 50 ms; the tests assert only a loose bound):"
+    )
+    out.append("")
+    out.append("| operation | client | timeouts tried (s) | worst overshoot | median overshoot |")
+    out.append("| --- | --- | --- | --: | --: |")
+    for (operation, client), runs in sorted(STORE.deadlines.items()):
+        over = sorted(elapsed - timeout for timeout, elapsed in runs)
+        tried = ", ".join(f"{t:g}" for t in sorted({t for t, _ in runs}))
+        median = over[len(over) // 2]
+        out.append(
+            f"| `{operation}` | {client} | {tried} | {over[-1] * 1000:.0f} ms | "
+            f"{median * 1000:.0f} ms |"
+        )
+    out.append("")
+    return out
+
+
 def write_report(root: Path, session: Any) -> None:
-    if not STORE.cells or not STORE.load or not STORE.secrets:
+    if not STORE.cells or not STORE.load or not STORE.secrets or not STORE.deadlines:
         return
     text = render(root, session)
     target = root / "docs" / "reliability.md"

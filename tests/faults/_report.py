@@ -11,7 +11,14 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["STORE", "CellResult", "record_cell", "record_load", "record_secrets"]
+__all__ = [
+    "STORE",
+    "CellResult",
+    "record_cell",
+    "record_deadline",
+    "record_load",
+    "record_secrets",
+]
 
 
 @dataclass(frozen=True)
@@ -33,6 +40,8 @@ class Store:
     cells: dict[str, CellResult] = field(default_factory=dict)
     load: dict[str, Any] = field(default_factory=dict)
     secrets: dict[str, int] = field(default_factory=dict)
+    # (operation, client) -> [(timeout, elapsed seconds)]
+    deadlines: dict[tuple[str, str], list[tuple[float, float]]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -53,3 +62,9 @@ def record_secrets(check: str, count: int = 1) -> None:
     """Count ``count`` places searched for the key under the heading ``check``."""
     with STORE.lock:
         STORE.secrets[check] = STORE.secrets.get(check, 0) + count
+
+
+def record_deadline(operation: str, client: str, timeout: float, elapsed: float) -> None:
+    """One waiting call that ended at its deadline: how long it took for ``timeout``."""
+    with STORE.lock:
+        STORE.deadlines.setdefault((operation, client), []).append((timeout, elapsed))
