@@ -19,6 +19,7 @@ checkers see the right signature on each: the overloads of ``__get__`` pick by t
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable, Coroutine
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
@@ -48,12 +49,30 @@ class AsyncRunner:
         raise NotImplementedError
 
 
-class api(Generic[P, T]):
+class api(Generic[P, T]):  # noqa: N801 - used as a decorator, like property
     """Turn ``def name(self, ...) -> Operation[T]`` into a blocking or awaitable method."""
 
     def __init__(self, build: Callable[Concatenate[Any, P], Operation[T]]) -> None:
         self._build = build
-        functools.update_wrapper(self, build)  # type: ignore[arg-type]
+        self._signatures: dict[bool, inspect.Signature] = {}
+        functools.update_wrapper(self, build)
+
+    def _signature(self, is_async: bool) -> inspect.Signature:
+        """The bound method's signature as a caller sees it: no ``self``, and the value of the
+        operation (or a coroutine of it) as the return annotation."""
+        found = self._signatures.get(is_async)
+        if found is None:
+            signature = inspect.signature(self._build)
+            returns = str(signature.return_annotation)
+            if returns.startswith("Operation[") and returns.endswith("]"):
+                returns = returns[len("Operation[") : -1]
+            if is_async:
+                returns = f"Coroutine[Any, Any, {returns}]"
+            found = signature.replace(
+                parameters=list(signature.parameters.values())[1:], return_annotation=returns
+            )
+            self._signatures[is_async] = found
+        return found
 
     @overload
     def __get__(self, obj: None, owner: type[Any]) -> api[P, T]: ...
@@ -70,18 +89,25 @@ class api(Generic[P, T]):
         if obj is None:
             return self
         build = self._build
+        method: Any
         if isinstance(obj, AsyncRunner):
 
-            async def run_async(*args: P.args, **kwargs: P.kwargs) -> T:
+            async def method(*args: P.args, **kwargs: P.kwargs) -> T:
                 return await obj._perform(build(obj, *args, **kwargs))
 
-            functools.update_wrapper(run_async, build)
-            return run_async
-        if isinstance(obj, SyncRunner):
+        elif isinstance(obj, SyncRunner):
 
-            def run(*args: P.args, **kwargs: P.kwargs) -> T:
+            def method(*args: P.args, **kwargs: P.kwargs) -> T:
                 return obj._perform(build(obj, *args, **kwargs))
 
-            functools.update_wrapper(run, build)
-            return run
-        raise TypeError(f"{type(obj).__name__} is neither a SyncRunner nor an AsyncRunner")
+        else:
+            raise TypeError(f"{type(obj).__name__} is neither a SyncRunner nor an AsyncRunner")
+        method.__name__ = build.__name__
+        method.__qualname__ = f"{type(obj).__qualname__}.{build.__name__}"
+        method.__doc__ = build.__doc__
+        method.__signature__ = self._signature(isinstance(obj, AsyncRunner))
+        return method
+
+    def __call__(self, obj: Any, *args: Any, **kwargs: Any) -> Any:
+        """``Endpoint.status(ep, job_id)``: the method called through the class."""
+        return self.__get__(obj, type(obj))(*args, **kwargs)
