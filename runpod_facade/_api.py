@@ -49,7 +49,7 @@ class AsyncRunner:
         raise NotImplementedError
 
 
-class api(Generic[P, T]):  # noqa: N801 - used as a decorator, like property
+class api(Generic[P, T]):  # lower case: used as a decorator, like property
     """Turn ``def name(self, ...) -> Operation[T]`` into a blocking or awaitable method."""
 
     def __init__(self, build: Callable[Concatenate[Any, P], Operation[T]]) -> None:
