@@ -10,7 +10,14 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
-from ._drivers import AsyncTransport, DriverBase, Timeouts, effective_timeouts, log_outcome
+from ._drivers import (
+    AsyncTransport,
+    DriverBase,
+    Steps,
+    Timeouts,
+    effective_timeouts,
+    log_outcome,
+)
 from ._effects import Emit, Operation, Send, Sleep
 
 __all__ = ["AsyncDriver"]
@@ -60,44 +67,28 @@ class AsyncDriver(DriverBase):
 
     async def run(self, operation: Operation[T]) -> T:
         """Run ``operation`` to its end and return its value."""
-        value: Any = None
-        interrupt: BaseException | None = None
+        steps = Steps(operation)
         try:
-            while True:
+            while (effect := steps.next_effect()) is not None:
                 try:
-                    effect = (
-                        operation.send(value) if interrupt is None else operation.throw(interrupt)
-                    )
-                except StopIteration as stop:
-                    result: T = stop.value
-                    return result
-                interrupt, value = None, None
-                try:
-                    value = await self._perform(effect)
+                    steps.answer(await self._perform(effect))
                 except (asyncio.CancelledError, KeyboardInterrupt) as exc:
-                    interrupt = exc
+                    steps.interrupt(exc)
+            return steps.result
         finally:
-            operation.close()
+            steps.close()
 
     async def iterate(self, operation: Operation[None]) -> AsyncIterator[Any]:
         """Iterate the values ``operation`` emits (stream chunks)."""
-        value: Any = None
-        interrupt: BaseException | None = None
+        steps = Steps(operation)
         try:
-            while True:
-                try:
-                    effect = (
-                        operation.send(value) if interrupt is None else operation.throw(interrupt)
-                    )
-                except StopIteration:
-                    return
-                interrupt, value = None, None
+            while (effect := steps.next_effect()) is not None:
                 if isinstance(effect, Emit):
                     yield effect.value
                     continue
                 try:
-                    value = await self._perform(effect)
+                    steps.answer(await self._perform(effect))
                 except (asyncio.CancelledError, KeyboardInterrupt) as exc:
-                    interrupt = exc
+                    steps.interrupt(exc)
         finally:
-            operation.close()
+            steps.close()

@@ -13,9 +13,9 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
-from ._effects import Emit, Operation, Send, Sleep, TransportFailure
+from ._effects import Effect, Emit, Operation, Send, Sleep, TransportFailure
 from ._errors import ClientClosedError
 from ._retry import Safety
 from ._wire import ApiRequest, ApiResponse
@@ -23,6 +23,7 @@ from ._wire import ApiRequest, ApiResponse
 __all__ = [
     "AsyncTransport",
     "DriverBase",
+    "Steps",
     "SyncDriver",
     "SyncTransport",
     "Timeouts",
@@ -107,6 +108,43 @@ def log_outcome(send: Send, outcome: ApiResponse | TransportFailure, started: fl
     )
 
 
+class Steps(Generic[T]):
+    """Walks an operation effect by effect: what both drivers do between performing effects.
+
+    ``next_effect()`` resumes the operation with the last answer — or throws the interrupt
+    that arrived while the effect was performed, so the operation can clean up where it
+    stands — and returns its next effect, or ``None`` once it has returned ``result``.
+    """
+
+    __slots__ = ("_answer", "_interrupt", "_operation", "result")
+
+    def __init__(self, operation: Operation[T]) -> None:
+        self._operation = operation
+        self._answer: Any = None
+        self._interrupt: BaseException | None = None
+        self.result: T
+
+    def next_effect(self) -> Effect | None:
+        interrupt, self._interrupt = self._interrupt, None
+        answer, self._answer = self._answer, None
+        try:
+            if interrupt is not None:
+                return self._operation.throw(interrupt)
+            return self._operation.send(answer)
+        except StopIteration as stop:
+            self.result = stop.value
+            return None
+
+    def answer(self, value: Any) -> None:
+        self._answer = value
+
+    def interrupt(self, exc: BaseException) -> None:
+        self._interrupt = exc
+
+    def close(self) -> None:
+        self._operation.close()
+
+
 class DriverBase:
     def __init__(self, timeouts: Timeouts, what: str) -> None:
         self.timeouts = timeouts
@@ -155,45 +193,28 @@ class SyncDriver(DriverBase):
 
     def run(self, operation: Operation[T]) -> T:
         """Run ``operation`` to its end and return its value."""
-        value: Any = None
-        interrupt: BaseException | None = None
+        steps = Steps(operation)
         try:
-            while True:
+            while (effect := steps.next_effect()) is not None:
                 try:
-                    effect = (
-                        operation.send(value) if interrupt is None else operation.throw(interrupt)
-                    )
-                except StopIteration as stop:
-                    result: T = stop.value
-                    return result
-                interrupt, value = None, None
-                try:
-                    value = self._perform(effect)
+                    steps.answer(self._perform(effect))
                 except KeyboardInterrupt as exc:
-                    # Let the operation clean up where it stands (see _interrupts).
-                    interrupt = exc
+                    steps.interrupt(exc)
+            return steps.result
         finally:
-            operation.close()
+            steps.close()
 
     def iterate(self, operation: Operation[None]) -> Iterator[Any]:
         """Iterate the values ``operation`` emits (stream chunks)."""
-        value: Any = None
-        interrupt: BaseException | None = None
+        steps = Steps(operation)
         try:
-            while True:
-                try:
-                    effect = (
-                        operation.send(value) if interrupt is None else operation.throw(interrupt)
-                    )
-                except StopIteration:
-                    return
-                interrupt, value = None, None
+            while (effect := steps.next_effect()) is not None:
                 if isinstance(effect, Emit):
                     yield effect.value
                     continue
                 try:
-                    value = self._perform(effect)
+                    steps.answer(self._perform(effect))
                 except KeyboardInterrupt as exc:
-                    interrupt = exc
+                    steps.interrupt(exc)
         finally:
-            operation.close()
+            steps.close()
