@@ -102,13 +102,8 @@ class JobBase:
             KeyboardInterrupt / CancelledError: re-raised with a note naming the job; with
                 ``cancel_on_interrupt`` the job is cancelled first.
         """
-        return self.endpoint._wait_op(
-            self.id,
-            timeout,
-            cancel_on_timeout,
-            cancel_on_interrupt,
-            self._observer(on_status),
-            check_retry_failed(retry_failed),
+        return self._wait_op(
+            timeout, cancel_on_timeout, cancel_on_interrupt, on_status, retry_failed
         )
 
     @api
@@ -123,14 +118,24 @@ class JobBase:
     ) -> Operation[Any]:
         """Wait until the job finishes and return its output. Raises as :meth:`wait_state`."""
         return output_of(
-            self.endpoint._wait_op(
-                self.id,
-                timeout,
-                cancel_on_timeout,
-                cancel_on_interrupt,
-                self._observer(on_status),
-                check_retry_failed(retry_failed),
-            )
+            self._wait_op(timeout, cancel_on_timeout, cancel_on_interrupt, on_status, retry_failed)
+        )
+
+    def _wait_op(
+        self,
+        timeout: float | timedelta | None,
+        cancel_on_timeout: bool,
+        cancel_on_interrupt: bool,
+        on_status: OnStatus | None,
+        retry_failed: int,
+    ) -> Operation[JobState]:
+        return self.endpoint._wait_op(
+            self.id,
+            timeout,
+            cancel_on_timeout,
+            cancel_on_interrupt,
+            self._observer(on_status),
+            check_retry_failed(retry_failed),
         )
 
     @api
