@@ -435,7 +435,7 @@ def test_options_reach_the_wire(
             client = httpx.Client(event_hooks={"request": [record]})
             super().__init__(*args, http_client=client, **kwargs)
 
-    monkeypatch.setattr(cli_module, "Endpoint", Recording)
+    monkeypatch.setattr("runpod_facade.cli._context.Endpoint", Recording)
     code, _, err = cli(
         capsys,
         "run",
@@ -504,16 +504,17 @@ def test_status_line_only_on_a_terminal(
 ) -> None:
     code, _, err = cli(capsys, "run", "--wait", "--input", '{"task": "sleep", "seconds": 0.5}')
     assert code == 0
-    assert "\r" not in err
+    assert "\r" not in err and "\x1b[" not in err
 
+    monkeypatch.setenv("TERM", "xterm-256color")
     terminal = _Terminal()
     monkeypatch.setattr("sys.stderr", terminal)
     code = main(["run", "--wait", "--input", '{"task": "progress", "steps": 3, "delay": 0.6}'])
     assert code == 0
     text = terminal.getvalue()
-    assert "\r" in text and "\x1b[K" in text
-    assert " s" in text and "IN_" in text
-    assert text.endswith("\r\x1b[K")  # the line is cleared at the end
+    assert "\r\x1b[2K" in text  # redrawn in place (by rich)
+    assert " s  IN_PROGRESS · progress {" in text
+    assert text.endswith("\x1b[2K")  # the line is erased at the end
     out, _ = capsys.readouterr()
     assert "COMPLETED" in out
 
