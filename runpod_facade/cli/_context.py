@@ -77,9 +77,10 @@ class Context:
     def wait(self, job: Job) -> JobState:
         """Wait for ``job`` with a status line; returns its COMPLETED state."""
         self.job_id = job.id
-        with self.status_line(f"job {job.id}") as line:
-            if job.last_state is not None:
-                line.update(job.last_state)
+        line = self.status_line(f"job {job.id}")
+        if job.last_state is not None:
+            line.update(job.last_state)  # before it shows: no "waiting" line to replace
+        with line:
             return job.wait_state(
                 self.args.timeout,
                 cancel_on_timeout=self.args.cancel_on_timeout,

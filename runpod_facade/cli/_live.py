@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Any
 
-from .._status import JobStatus
+from .._status import TERMINAL_STATUSES, JobStatus
 from .._types import JobState
 from ._output import compact
 from ._term import Display, Ticker, choose_display, rich_console
@@ -22,6 +22,7 @@ from ._term import Display, Ticker, choose_display, rich_console
 if TYPE_CHECKING:
     from rich.console import RenderableType
     from rich.live import Live
+    from rich.spinner import Spinner
 
 __all__ = ["StatusLine"]
 
@@ -58,6 +59,7 @@ class StatusLine:
         self._started = clock()
         self._lock = threading.Lock()
         self._live: Live | None = None
+        self._spinner: Spinner | None = None
         self._ticker: Ticker | None = None
         self._last_plain: tuple[str, str] | None = None
         self._closed = False
@@ -113,6 +115,8 @@ class StatusLine:
             key = (self.status, self.detail)
             if changed_only and key == self._last_plain:
                 return
+            if self.status in TERMINAL_STATUSES:
+                return  # the result (or the error) printed next says it
             self._last_plain = key
             elapsed = self._clock() - self._started
             detail = f" · {self.detail}" if self.detail else ""
@@ -126,20 +130,19 @@ class StatusLine:
     # --- rich -----------------------------------------------------------------------------
 
     def _renderable(self) -> RenderableType:
-        from rich.table import Table
         from rich.text import Text
 
-        grid = Table.grid(padding=(0, 1))
-        grid.add_column(no_wrap=True, width=1)  # the spinner keeps its cell on narrow terminals
-        grid.add_column(no_wrap=True, overflow="ellipsis", ratio=1)
-        grid.add_row(self._spinner, Text(self.text()))
-        return grid
+        assert self._spinner is not None
+        frames, interval = self._spinner.frames, self._spinner.interval / 1000
+        frame = frames[int((self._clock() - self._started) / interval) % len(frames)]
+        # One line, cut with an ellipsis: a wrapped status line would scroll the terminal.
+        return Text.assemble((frame, "cyan"), " ", self.text(), no_wrap=True, overflow="ellipsis")
 
     def _start_rich(self) -> None:
         from rich.live import Live
         from rich.spinner import Spinner
 
-        self._spinner = Spinner("dots", style="cyan")
+        self._spinner = Spinner("dots")  # for its frames and pace
         self._live = Live(
             console=rich_console(self._stream),
             get_renderable=self._renderable,

@@ -7,6 +7,7 @@ import os
 import sys
 import traceback
 
+from .._errors import JobError
 from ._context import Context
 from ._errors import UsageError, report
 from ._exit import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
@@ -46,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
             os.dup2(devnull, sys.stdout.fileno())
         return EXIT_OK
     except Exception as exc:
-        if ctx.debug and not isinstance(exc, UsageError):
+        # A job's own failure shows the worker's traceback (see report()); the CLI's stack
+        # would only say where it noticed.
+        if ctx.debug and not isinstance(exc, UsageError | JobError):
             output.note("".join(traceback.format_exception(exc)).rstrip())
         return report(exc, output, command=args.command, debug=ctx.debug)

@@ -211,6 +211,9 @@ def served() -> Iterator[tuple[str, str]]:
     assert key not in stderr
     assert "serving runpod_facade.local.sample_handlers:echo" in stderr
     assert "server stopped" in stderr
+    # One banner: the address is printed once (uvicorn's own log line aside, which has no /v2).
+    assert stderr.count(f":{port}/v2") == 1, stderr
+    assert stderr.count("serving runpod_facade") == 1, stderr
 
 
 def test_serve_then_use_it(served: tuple[str, str], clean_env: None) -> None:
@@ -256,3 +259,102 @@ def test_serve_rejects_bad_options(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["serve", "x:y", "--workers", "0"]) == 2
     _, err = capsys.readouterr()
     assert err.count("error: ") == 2
+
+
+def test_sigint_during_run_sync_says_no_id_had_arrived(local: LocalEndpoint) -> None:
+    assert local.api_key is not None
+    environment = {k: v for k, v in os.environ.items() if k not in ENV_NAMES}
+    environment.update(
+        RUNPOD_ENDPOINT_ID=local.endpoint_id,
+        RUNPOD_API_KEY=local.api_key,
+        RUNPOD_BASE_URL=local.base_url,
+    )
+
+    def runsyncs() -> int:
+        return sum(r.operation == "runsync" for r in local.requests)
+
+    sent, known = runsyncs(), set(local.job_ids())
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "runpod_facade",
+            "run-sync",
+            "--input",
+            '{"task": "sleep", "seconds": 30}',
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environment,
+        cwd=ROOT,
+    )
+    try:
+        # Interrupt during the /runsync hold: the server has the job, the client no id yet.
+        deadline = time.monotonic() + 30
+        while runsyncs() == sent:
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        time.sleep(0.2)  # the request is in; let the CLI settle into the hold
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        with Endpoint(local.endpoint_id, base_url=local.base_url, api_key=local.api_key) as ep:
+            for job_id in set(local.job_ids()) - known:  # the job the CLI never learnt of
+                ep.cancel(job_id)
+    assert proc.returncode == 130, stderr
+    assert "error: interrupted" in stderr
+    assert "no job id had arrived yet" in stderr and "/runsync" in stderr
+
+
+def test_serve_finds_a_module_in_the_current_directory(tmp_path: Path) -> None:
+    (tmp_path / "my_module.py").write_text(
+        "def handler(job):\n    return {'from': 'my_module', 'input': job['input']}\n",
+        encoding="utf-8",
+    )
+    port = free_port()
+    environment = {k: v for k, v in os.environ.items() if k not in ENV_NAMES}
+    environment.pop("PYTHONPATH", None)
+    # -P: like the console script, the interpreter puts no current directory on sys.path.
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-P",
+            "-m",
+            "runpod_facade",
+            "serve",
+            "my_module:handler",
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environment,
+        cwd=tmp_path,
+    )
+    base_url = f"http://127.0.0.1:{port}/v2"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert proc.poll() is None, proc.communicate()
+            try:
+                reply = httpx.post(f"{base_url}/any/runsync", json={"input": 7}, timeout=10)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "serve did not start"
+                time.sleep(0.1)
+        assert reply.json()["output"] == {"from": "my_module", "input": 7}
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            _, stderr = proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            raise
+    assert proc.returncode == 0, stderr
