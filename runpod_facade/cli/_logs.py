@@ -11,13 +11,14 @@ import sys
 from collections.abc import Iterator, Sequence
 
 from .._config import ENV_API_KEY
-from .._logging import redact, register_secret
+from .._logging import _RedactingFilter, register_secret
 
 __all__ = ["debug_logging", "register_secrets"]
 
 _KEY_OPTION = "--api-key"
-# argparse accepts any unambiguous prefix of a long option ("--api", "--api-k").
-_SHORTEST_PREFIX = len("--api")
+# argparse accepts any unambiguous prefix of a long option ("--a", "--api-k"); registering
+# a value that turns out not to be a key costs nothing.
+_SHORTEST_PREFIX = len("--a")
 
 
 def _is_key_option(arg: str) -> bool:
@@ -40,17 +41,6 @@ def register_secrets(argv: Sequence[str]) -> None:
             register_secret(arg.partition("=")[2])
         elif index + 1 < len(argv):
             register_secret(argv[index + 1])
-
-
-class _Redacting(logging.Filter):
-    """Masks registered secrets in records of any logger (httpx's too) on their way out."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        cleaned = redact(message)
-        if cleaned != message:
-            record.msg, record.args = cleaned, None
-        return True
 
 
 class _StderrHandler(logging.Handler):
@@ -83,7 +73,8 @@ def debug_logging(enabled: bool) -> Iterator[None]:
         return
     handler = _StderrHandler()
     handler.setFormatter(logging.Formatter("debug: %(name)s: %(message)s"))
-    handler.addFilter(_Redacting())
+    # The façade's own filter: its logger has it already, httpx's records need it here.
+    handler.addFilter(_RedactingFilter())
     loggers = [logging.getLogger("runpod_facade"), logging.getLogger("httpx")]
     saved = []
     for lg in loggers:

@@ -16,23 +16,9 @@ from runpod_facade import cli as cli_module
 from runpod_facade.cli import main
 from runpod_facade.local import LocalEndpoint, sample_handlers
 
-from .conftest import point_env_at
+from .conftest import cli, one_error_line, point_env_at
 
 pytestmark = pytest.mark.usefixtures("env")
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_error_line(err: str) -> str:
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    assert lines[0].startswith("error: "), err
-    assert "Traceback" not in err
-    return lines[0]
 
 
 def wait_until(predicate: Any, timeout: float = 20.0) -> None:

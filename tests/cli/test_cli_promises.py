@@ -14,22 +14,9 @@ from runpod_facade import Endpoint, JobState, JobStatus
 from runpod_facade.cli import main
 from runpod_facade.local import LocalEndpoint
 
-from .conftest import run_module
+from .conftest import cli, one_error_line, run_module
 
 pytestmark = pytest.mark.usefixtures("env")
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def error_line(err: str) -> str:
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    assert lines[0].startswith("error: ") and "Traceback" not in err
-    return lines[0]
 
 
 # --- run-sync: Ctrl-C says which job was left, or that no id had arrived -------------------
@@ -139,7 +126,7 @@ def test_error_messages_name_cli_flags(
 ) -> None:
     code, out, err = cli(capsys, *args)
     assert code == 2 and out == ""
-    line = error_line(err)
+    line = one_error_line(err)
     assert flag in line
     assert not PYTHON_NAME.search(outside_quotes(line)), line
 
@@ -151,7 +138,7 @@ def test_missing_api_key_names_the_flag(
     monkeypatch.setenv("RUNPOD_BASE_URL", "https://api.runpod.ai/v2")
     code, _, err = cli(capsys, "health")
     assert code == 2
-    assert "pass --api-key or set RUNPOD_API_KEY" in error_line(err)
+    assert "pass --api-key or set RUNPOD_API_KEY" in one_error_line(err)
 
 
 # --- an empty option is a usage error, never a silent fallback to the environment ----------
@@ -175,7 +162,7 @@ def test_empty_option_is_a_usage_error(
     code, out, err = cli(capsys, *args)
     assert code == 2 and out == ""
     flag = next(a for a in args if a.startswith("--") and a != "--input").rstrip("=")
-    line = error_line(err)
+    line = one_error_line(err)
     assert f"argument {flag}: must not be empty" in line
     assert len(env.requests) == sent  # nothing was sent
 
@@ -183,7 +170,7 @@ def test_empty_option_is_a_usage_error(
 def test_serve_rejects_an_empty_api_key(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = cli(capsys, "serve", "runpod_facade.local.sample_handlers:echo", "--api-key", "")
     assert code == 2
-    assert "--api-key: must not be empty" in error_line(err)
+    assert "--api-key: must not be empty" in one_error_line(err)
 
 
 # --- serve: startup failures have their own exit code --------------------------------------
@@ -198,7 +185,7 @@ def test_serve_on_a_taken_port_exits_9_with_a_clear_message() -> None:
             "serve", "runpod_facade.local.sample_handlers:echo", "--port", str(port)
         )
     assert result.returncode == 9, result.stderr
-    line = error_line(result.stderr)
+    line = one_error_line(result.stderr)
     assert f"127.0.0.1:{port}" in line and "already in use" in line
 
 

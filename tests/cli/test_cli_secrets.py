@@ -106,3 +106,14 @@ def test_the_serve_key_never_shows(case: str, capsys: pytest.CaptureFixture[str]
     out, err = capsys.readouterr()
     assert code in (2, 9)
     assert key not in out + err
+
+
+@pytest.mark.parametrize("spelling", ["--api-key", "--api-k", "--a", "--api-key="])
+def test_keys_given_with_any_option_prefix_are_masked(spelling: str) -> None:
+    from runpod_facade._logging import redact
+    from runpod_facade.cli._logs import register_secrets
+
+    key = f"rpa_{secrets.token_urlsafe(24)}"
+    argv = [spelling + key] if spelling.endswith("=") else [spelling, key]
+    register_secrets(["health", *argv])
+    assert redact(f"x {key} y") == "x <redacted> y"
