@@ -41,6 +41,7 @@ class StatusLine:
         *,
         stream: IO[str],
         status: str = "waiting",
+        detail: str = "",
         plain: bool = False,
         status_source: Callable[[], object] | None = None,
         refresh: float = 0.2,
@@ -49,7 +50,7 @@ class StatusLine:
     ) -> None:
         self.label = label
         self.status = status
-        self.detail = ""
+        self.detail = detail
         self.display = choose_display(stream, off_unless_terminal=True, plain=plain)
         self._stream = stream
         self._source = status_source
@@ -91,8 +92,7 @@ class StatusLine:
         status = self._source()
         if status is not None:
             with self._lock:
-                if str(status) != self.status:
-                    self.status, self.detail = str(status), ""
+                self.status = str(status)
 
     def text(self) -> str:
         """The line as a redraw shows it: elapsed time first, since a narrow terminal cuts

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from ._context import Context
 from ._errors import StartupError, UsageError
-from ._exit import EXIT_OK, EXIT_STARTUP_FAILED, EXIT_USAGE, exit_code_table
+from ._exit import EXIT_OK, EXIT_STARTUP_FAILED, EXIT_USAGE
 from ._options import add_command, non_empty, port, positive_int
 
 if TYPE_CHECKING:
@@ -22,9 +22,12 @@ if TYPE_CHECKING:
 
 __all__ = ["register"]
 
-_EPILOG = exit_code_table((EXIT_OK, EXIT_USAGE, EXIT_STARTUP_FAILED)).replace(
-    "exit codes:", "exit codes (Ctrl-C stops the server: exit 0):", 1
-)
+_EPILOG = f"""\
+exit codes:
+  {EXIT_OK:<4} stopped with Ctrl-C
+  {EXIT_USAGE:<4} bad HANDLER or option, or the [local] extra is missing
+  {EXIT_STARTUP_FAILED:<4} serve could not start (port already in use, address not available)
+"""
 
 
 def _cwd_on_path() -> None:

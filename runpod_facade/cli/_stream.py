@@ -75,7 +75,7 @@ def _stream(ctx: Context) -> int:
             # progress, and stdout may share the terminal with it.
             with ctx.status_line(
                 f"job {job.id}",
-                status="waiting for the first chunk",
+                detail="waiting for the first chunk",
                 status_source=lambda: chunks.progress.status,
             ):
                 first = next(iterator, _END)
