@@ -8,7 +8,7 @@ import os
 import sys
 import threading
 
-__all__ = ["logger", "redact", "register_secret", "setup_from_env"]
+__all__ = ["RedactingFilter", "logger", "redact", "register_secret", "setup_from_env"]
 
 logger = logging.getLogger("runpod_facade")
 logger.addHandler(logging.NullHandler())
@@ -28,6 +28,7 @@ def register_secret(value: str) -> None:
 
 
 def redact(text: str) -> str:
+    """``text`` with every registered secret replaced by ``<redacted>``."""
     with _lock:
         values = sorted(_secrets, key=len, reverse=True)
     for value in values:
@@ -36,7 +37,9 @@ def redact(text: str) -> str:
     return text
 
 
-class _RedactingFilter(logging.Filter):
+class RedactingFilter(logging.Filter):
+    """Masks registered secrets in every record it sees (install it on any handler)."""
+
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         cleaned = redact(message)
@@ -45,7 +48,7 @@ class _RedactingFilter(logging.Filter):
         return True
 
 
-logger.addFilter(_RedactingFilter())
+logger.addFilter(RedactingFilter())
 
 
 def setup_from_env() -> None:

@@ -16,23 +16,9 @@ from runpod_facade import cli as cli_module
 from runpod_facade.cli import main
 from runpod_facade.local import LocalEndpoint, sample_handlers
 
-from .conftest import point_env_at
+from .conftest import cli, one_error_line, point_env_at
 
 pytestmark = pytest.mark.usefixtures("env")
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_error_line(err: str) -> str:
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    assert lines[0].startswith("error: "), err
-    assert "Traceback" not in err
-    return lines[0]
 
 
 def wait_until(predicate: Any, timeout: float = 20.0) -> None:
@@ -435,7 +421,7 @@ def test_options_reach_the_wire(
             client = httpx.Client(event_hooks={"request": [record]})
             super().__init__(*args, http_client=client, **kwargs)
 
-    monkeypatch.setattr(cli_module, "Endpoint", Recording)
+    monkeypatch.setattr("runpod_facade.cli._context.Endpoint", Recording)
     code, _, err = cli(
         capsys,
         "run",
@@ -504,16 +490,17 @@ def test_status_line_only_on_a_terminal(
 ) -> None:
     code, _, err = cli(capsys, "run", "--wait", "--input", '{"task": "sleep", "seconds": 0.5}')
     assert code == 0
-    assert "\r" not in err
+    assert "\r" not in err and "\x1b[" not in err
 
+    monkeypatch.setenv("TERM", "xterm-256color")
     terminal = _Terminal()
     monkeypatch.setattr("sys.stderr", terminal)
     code = main(["run", "--wait", "--input", '{"task": "progress", "steps": 3, "delay": 0.6}'])
     assert code == 0
     text = terminal.getvalue()
-    assert "\r" in text and "\x1b[K" in text
-    assert " s" in text and "IN_" in text
-    assert text.endswith("\r\x1b[K")  # the line is cleared at the end
+    assert "\r\x1b[2K" in text  # redrawn in place (by rich)
+    assert " s  IN_PROGRESS · progress {" in text
+    assert text.endswith("\x1b[2K")  # the line is erased at the end
     out, _ = capsys.readouterr()
     assert "COMPLETED" in out
 

@@ -5,11 +5,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,20 +18,13 @@ from runpod_facade import Endpoint
 from runpod_facade.cli import main
 from runpod_facade.local import LocalEndpoint, sample_handlers
 
-from .conftest import ENV_NAMES, ROOT, run_module
+from .conftest import interrupt, one_error_line, run_module, start_cli, wait_for, wait_for_server
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def single_error_line(stderr: str) -> str:
-    lines = [line for line in stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, stderr
-    assert lines[0].startswith("error: ") and "Traceback" not in stderr
-    return lines[0]
 
 
 def test_completed_exits_0_with_stdin_input(local: LocalEndpoint) -> None:
@@ -52,20 +43,20 @@ def test_failed_exits_1(local: LocalEndpoint) -> None:
 def test_invalid_json_exits_2_with_one_line(local: LocalEndpoint) -> None:
     result = run_module("run", ep=local, stdin="{not json")
     assert result.returncode == 2
-    assert "stdin is not valid JSON" in single_error_line(result.stderr)
+    assert "stdin is not valid JSON" in one_error_line(result.stderr)
     assert result.stdout == ""
 
 
 def test_missing_endpoint_id_exits_2() -> None:
     result = run_module("health")
     assert result.returncode == 2
-    assert "no endpoint id" in single_error_line(result.stderr)
+    assert "no endpoint id" in one_error_line(result.stderr)
 
 
 def test_argparse_usage_error_exits_2() -> None:
     result = run_module("wait")
     assert result.returncode == 2
-    single_error_line(result.stderr)
+    one_error_line(result.stderr)
 
 
 def test_cancelled_exits_3_and_wait_timeout_exits_5(local: LocalEndpoint) -> None:
@@ -89,13 +80,13 @@ def test_server_timeout_exits_4() -> None:
 def test_api_error_exits_6_and_connection_error_exits_7(local: LocalEndpoint) -> None:
     result = run_module("cancel", "no-such-job", ep=local)
     assert result.returncode == 6
-    assert "HTTP 404" in single_error_line(result.stderr)
+    assert "HTTP 404" in one_error_line(result.stderr)
     url = f"http://127.0.0.1:{free_port()}/v2"
     result = run_module(
         "--max-retries", "0", "health", ep=local, extra_env={"RUNPOD_BASE_URL": url}
     )
     assert result.returncode == 7
-    assert single_error_line(result.stderr).startswith("error: cannot reach the API")
+    assert one_error_line(result.stderr).startswith("error: cannot reach the API")
 
 
 def test_debug_output_never_contains_the_key(local: LocalEndpoint) -> None:
@@ -113,37 +104,18 @@ def test_debug_output_never_contains_the_key(local: LocalEndpoint) -> None:
 def test_sigint_exits_130(local: LocalEndpoint) -> None:
     with Endpoint(local.endpoint_id, base_url=local.base_url, api_key=local.api_key) as client:
         job = client.run({"task": "sleep", "seconds": 30})
-        assert local.api_key is not None
-        environment = {k: v for k, v in os.environ.items() if k not in ENV_NAMES}
-        environment.update(
-            RUNPOD_ENDPOINT_ID=local.endpoint_id,
-            RUNPOD_API_KEY=local.api_key,
-            RUNPOD_BASE_URL=local.base_url,
-        )
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "runpod_facade", "wait", job.id],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=environment,
-            cwd=ROOT,
-        )
+        proc = start_cli("wait", job.id, ep=local)
         try:
             # Interrupt only once the command is waiting (its long-poll reached the server).
-            deadline = time.monotonic() + 30
-            while not any(
-                r.operation == "status-sync" and r.job_id == job.id for r in local.requests
-            ):
-                assert proc.poll() is None, proc.communicate()
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
-            proc.send_signal(signal.SIGINT)
-            _, stderr = proc.communicate(timeout=30)
+            wait_for(
+                proc,
+                lambda: any(
+                    r.operation == "status-sync" and r.job_id == job.id for r in local.requests
+                ),
+            )
+            stderr = interrupt(proc)
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-        job.cancel()
+            job.cancel()
     assert proc.returncode == 130, stderr
     assert "error: interrupted" in stderr and f"runpod-facade wait {job.id}" in stderr
 
@@ -166,51 +138,21 @@ def served() -> Iterator[tuple[str, str]]:
     """``runpod-facade serve`` of the echo sample handler, with an API key."""
     port = free_port()
     key = "serve-test-key-123456"
-    environment = {k: v for k, v in os.environ.items() if k not in ENV_NAMES}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "runpod_facade",
-            "serve",
-            "runpod_facade.local.sample_handlers:echo",
-            "--port",
-            str(port),
-            "--api-key",
-            key,
-            "--workers",
-            "2",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=environment,
-        cwd=ROOT,
-    )
+    handler = "runpod_facade.local.sample_handlers:echo"
+    proc = start_cli("serve", handler, "--port", str(port), "--api-key", key, "--workers", "2")
     base_url = f"http://127.0.0.1:{port}/v2"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, proc.communicate()
-            try:
-                httpx.get(f"{base_url}/any/health", timeout=1)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "serve did not start"
-                time.sleep(0.1)
+        wait_for_server(proc, base_url)
         yield base_url, key
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            _, stderr = proc.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
-            raise
+        stderr = interrupt(proc, timeout=20)
     assert proc.returncode == 0, stderr  # Ctrl-C is how a server is stopped: not an error
     assert key not in stderr
     assert "serving runpod_facade.local.sample_handlers:echo" in stderr
     assert "server stopped" in stderr
+    # One banner: the address is printed once (uvicorn's own log line aside, which has no /v2).
+    assert stderr.count(f":{port}/v2") == 1, stderr
+    assert stderr.count("serving runpod_facade") == 1, stderr
 
 
 def test_serve_then_use_it(served: tuple[str, str], clean_env: None) -> None:
@@ -229,10 +171,10 @@ def test_serve_with_a_bad_handler_exits_2(
 ) -> None:
     assert main(["serve", str(tmp_path / "missing.py")]) == 2
     _, err = capsys.readouterr()
-    assert "cannot load handler" in single_error_line(err)
+    assert "cannot load handler" in one_error_line(err)
     assert main(["serve", "runpod_facade.local.sample_handlers:nope"]) == 2
     _, err = capsys.readouterr()
-    assert "has no attribute 'nope'" in single_error_line(err)
+    assert "has no attribute 'nope'" in one_error_line(err)
 
 
 def test_serve_without_the_local_extra_prints_a_hint(
@@ -248,7 +190,7 @@ def test_serve_without_the_local_extra_prints_a_hint(
     monkeypatch.setattr(importlib.util, "find_spec", find_spec)
     assert main(["serve", "runpod_facade.local.sample_handlers:echo"]) == 2
     _, err = capsys.readouterr()
-    assert "pip install 'runpod-facade[local]'" in single_error_line(err)
+    assert "pip install 'runpod-facade[local]'" in one_error_line(err)
 
 
 def test_serve_rejects_bad_options(capsys: pytest.CaptureFixture[str]) -> None:
@@ -256,3 +198,72 @@ def test_serve_rejects_bad_options(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["serve", "x:y", "--workers", "0"]) == 2
     _, err = capsys.readouterr()
     assert err.count("error: ") == 2
+
+
+def test_sigint_during_run_sync_says_no_id_had_arrived(local: LocalEndpoint) -> None:
+    def runsyncs() -> int:
+        return sum(r.operation == "runsync" for r in local.requests)
+
+    sent, known = runsyncs(), set(local.job_ids())
+    proc = start_cli("run-sync", "--input", '{"task": "sleep", "seconds": 30}', ep=local)
+    try:
+        # Interrupt during the /runsync hold: the server has the job, the client no id yet.
+        wait_for(proc, lambda: runsyncs() > sent)
+        stderr = interrupt(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        with Endpoint(local.endpoint_id, base_url=local.base_url, api_key=local.api_key) as ep:
+            for job_id in set(local.job_ids()) - known:  # the job the CLI never learnt of
+                ep.cancel(job_id)
+    assert proc.returncode == 130, stderr
+    assert "error: interrupted" in stderr
+    assert "no job id had arrived yet" in stderr and "/runsync" in stderr
+
+
+def test_sigint_during_run_sync_with_cancel_on_interrupt_cancels_the_job(
+    local: LocalEndpoint,
+) -> None:
+    known = set(local.job_ids())
+    proc = start_cli(
+        "run-sync",
+        "--cancel-on-interrupt",
+        "--input",
+        '{"task": "sleep", "seconds": 30}',
+        ep=local,
+    )
+    try:
+        # --cancel-on-interrupt submits with /run: the id is known before the wait starts.
+        wait_for(proc, lambda: bool(set(local.job_ids()) - known))
+        wait_for(proc, lambda: any(r.operation == "status-sync" for r in local.requests))
+        stderr = interrupt(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    (job_id,) = set(local.job_ids()) - known
+    assert proc.returncode == 130, stderr
+    assert f"job {job_id} cancelled on interrupt" in stderr
+    with Endpoint(local.endpoint_id, base_url=local.base_url, api_key=local.api_key) as ep:
+        assert ep.status(job_id).status == "CANCELLED"
+
+
+def test_serve_finds_a_module_in_the_current_directory(tmp_path: Path) -> None:
+    (tmp_path / "my_module.py").write_text(
+        "def handler(job):\n    return {'from': 'my_module', 'input': job['input']}\n",
+        encoding="utf-8",
+    )
+    port = free_port()
+    # -P: like the console script, the interpreter puts no current directory on sys.path.
+    proc = start_cli(
+        "serve", "my_module:handler", "--port", str(port), cwd=tmp_path, python_flags=("-P",)
+    )
+    base_url = f"http://127.0.0.1:{port}/v2"
+    try:
+        wait_for_server(proc, base_url)
+        reply = httpx.post(f"{base_url}/any/runsync", json={"input": 7}, timeout=10)
+        assert reply.json()["output"] == {"from": "my_module", "input": 7}
+    finally:
+        stderr = interrupt(proc, timeout=20)
+    assert proc.returncode == 0, stderr

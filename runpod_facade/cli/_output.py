@@ -1,0 +1,111 @@
+"""What the command line prints: results on stdout (human text or JSON), notes and errors on
+stderr. Every write passes through the façade's secret masking.
+
+The live displays are beside this module: :mod:`._live` (a job's status line) and
+:mod:`._progress` (a batch's progress).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import timedelta
+from typing import IO, Any
+
+from .._logging import redact
+from .._types import JobState
+
+__all__ = ["Output", "compact", "headline", "state_json"]
+
+
+def _seconds(value: timedelta | None) -> str | None:
+    if value is None:
+        return None
+    seconds = value.total_seconds()
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s"
+
+
+def state_json(state: JobState) -> dict[str, Any]:
+    """The state as the API reported it (camelCase wire fields, unknown fields kept)."""
+    data = dict(state.raw)
+    data.pop("stream", None)  # a /stream reply's chunk list is not part of the job's state
+    data["id"] = state.id
+    data["status"] = str(state.status)
+    return data
+
+
+def headline(state: JobState) -> str:
+    """``job ID STATUS in 1.2 s (queue 30 ms)``: one line saying where a job stands."""
+    line = f"job {state.id} {state.status}"
+    run = _seconds(state.execution_time)
+    queue = _seconds(state.delay_time)
+    if run is not None and state.is_terminal:
+        line += f" in {run}"
+    if queue is not None:
+        line += f" (queue {queue})"
+    return line
+
+
+def _pretty(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+def compact(value: Any, limit: int = 60) -> str:
+    """``value`` on one line of at most ``limit`` characters (for status lines)."""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class Output:
+    """Where results go: stdout (human or JSON), stderr for notes and errors.
+
+    The streams are looked up on each write, so a test (or a live display) that swaps
+    ``sys.stdout``/``sys.stderr`` is honoured.
+    """
+
+    def __init__(self, *, as_json: bool) -> None:
+        self.as_json = as_json
+
+    @property
+    def out(self) -> IO[str]:
+        return sys.stdout
+
+    @property
+    def err(self) -> IO[str]:
+        return sys.stderr
+
+    def write(self, text: str) -> None:
+        """Raw text on stdout, flushed (token streams write without newlines)."""
+        self.out.write(redact(text))
+        self.out.flush()
+
+    def json(self, value: Any, *, indent: int | None = 2) -> None:
+        """``value`` as JSON on stdout (``indent=None``: one line, for JSON-lines output)."""
+        self.write(json.dumps(value, indent=indent, ensure_ascii=False) + "\n")
+
+    def line(self, text: str = "") -> None:
+        """One line of result on stdout."""
+        self.write(text + "\n")
+
+    def note(self, text: str) -> None:
+        """A remark for the human (stderr, so stdout stays clean for pipes)."""
+        self.err.write(redact(text) + "\n")
+        self.err.flush()
+
+    def error(self, text: str) -> None:
+        """``error: …`` on stderr."""
+        self.note("error: " + text)
+
+    def state(self, state: JobState) -> None:
+        """A job state: headline then output (or error), or the state as JSON."""
+        if self.as_json:
+            self.json(state_json(state))
+            return
+        self.line(headline(state))
+        if state.error:
+            self.line(_pretty(state.error_details or state.error))
+        if state.output is not None:
+            self.line(_pretty(state.output))

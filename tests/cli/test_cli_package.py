@@ -1,0 +1,56 @@
+"""The shape of ``runpod_facade.cli``: small modules, one per command group, one table of
+exit codes, one secret-masking mechanism (the façade's)."""
+
+from __future__ import annotations
+
+import argparse
+import ast
+from pathlib import Path
+
+import pytest
+
+import runpod_facade.cli as cli
+from runpod_facade.cli import _exit, _parser
+
+PACKAGE = Path(cli.__file__).parent
+MODULES = sorted(PACKAGE.glob("*.py"))
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: p.name)
+def test_modules_stay_small(path: Path) -> None:
+    assert len(path.read_text(encoding="utf-8").splitlines()) <= 300
+
+
+def test_each_command_group_registers_its_commands() -> None:
+    commands: set[str] = set()
+    for group in _parser._GROUPS:
+        parser = argparse.ArgumentParser()
+        subparsers = parser.add_subparsers()
+        group.register(subparsers)
+        commands |= set(subparsers.choices)
+    assert commands == {
+        "run", "run-sync", "status", "wait", "stream", "cancel", "retry",
+        "health", "purge-queue", "serve",
+    }  # fmt: skip
+
+
+def test_every_exit_code_is_documented_once() -> None:
+    assert cli.__doc__ is not None
+    parser_help = _parser.build_parser().format_help()
+    for code, meaning in _exit.EXIT_CODES:
+        assert f"\n    {code:<4} " in cli.__doc__, code
+        assert f"\n  {code:<4} {meaning}" in parser_help, code
+    codes = [code for code, _ in _exit.EXIT_CODES]
+    assert len(codes) == len(set(codes))
+
+
+def test_no_second_scrubber_and_no_second_env_names() -> None:
+    for path in MODULES:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef):
+                assert node.name not in {"_Secrets", "_Scrub"}, path.name
+            if isinstance(node, ast.Assign):
+                for target in node.targets:
+                    if isinstance(target, ast.Name):
+                        assert not target.id.startswith("ENV_"), (path.name, target.id)
