@@ -37,7 +37,8 @@ def _sync_factory() -> EndpointFactory:
     try:
         return EndpointFactory()
     except MissingExtraError as exc:
-        _missing(str(exc))
+        message = str(exc)
+    _missing(message)  # outside the except block: the message alone, no exception chain
 
 
 def _async_factory() -> AsyncEndpointFactory:
@@ -46,7 +47,8 @@ def _async_factory() -> AsyncEndpointFactory:
     try:
         return AsyncEndpointFactory()
     except MissingExtraError as exc:
-        _missing(str(exc))
+        message = str(exc)
+    _missing(message)
 
 
 @pytest.fixture
@@ -70,9 +72,11 @@ if pytest_asyncio is not None:
 
     @pytest_asyncio.fixture
     async def async_runpod_endpoint() -> AsyncIterator[AsyncEndpointFactory]:
-        """The asyncio twin of ``runpod_endpoint``: ``ep = await async_runpod_endpoint(handler,
-        ...)`` returns a started ``runpod_facade.testing.AsyncServedEndpoint`` (the server
-        starts in a thread, not on the event loop). Closed and stopped when the test ends.
+        """The asyncio twin of runpod_endpoint: endpoints for async tests (pytest-asyncio).
+
+        ``ep = await async_runpod_endpoint(handler, *, workers=1, **options)`` returns a
+        started ``runpod_facade.testing.AsyncServedEndpoint`` (the server starts in a thread,
+        not on the event loop). Every one is closed and stopped when the test ends.
         """
         factory = _async_factory()
         try:
@@ -84,7 +88,10 @@ else:
 
     @pytest.fixture
     def async_runpod_endpoint() -> NoReturn:
-        """The asyncio twin of ``runpod_endpoint``; needs pytest-asyncio."""
+        """The asyncio twin of runpod_endpoint: endpoints for async tests (pytest-asyncio).
+
+        pytest-asyncio is not installed, so this fixture only says so.
+        """
         _missing(
             "the async_runpod_endpoint fixture needs pytest-asyncio: pip install pytest-asyncio"
         )
