@@ -5,17 +5,16 @@ it is used: the webhook receiver receives a real delivery, the test file passes 
 from __future__ import annotations
 
 import re
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
 from runpod_facade.testing import EndpointFactory
+
+from .._asgi import serve_asgi
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -56,21 +55,8 @@ def served_app() -> Iterator[tuple[str, dict[str, Any]]]:
     """Runs the webhook snippet and serves its ``app`` on 127.0.0.1: (URL, its namespace)."""
     namespace: dict[str, Any] = {}
     exec(compile(snippets()["webhook-receiver"], "README.md[webhook-receiver]", "exec"), namespace)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(namespace["app"], log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}/runpod-webhook", namespace
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+    with serve_asgi(namespace["app"]) as base:
+        yield f"{base}/runpod-webhook", namespace
 
 
 def test_webhook_receiver_snippet_receives_a_delivery(

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -14,7 +12,6 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
-import uvicorn
 
 from runpod_facade import (
     InvalidInputError,
@@ -25,6 +22,8 @@ from runpod_facade import (
 )
 from runpod_facade._wire import ApiResponse, build_request, parse_reply
 from runpod_facade.testing import EndpointFactory
+
+from .._asgi import serve_asgi
 
 T = TypeVar("T")
 
@@ -296,22 +295,8 @@ def load_example() -> ModuleType:
 def receiver() -> Iterator[tuple[str, Any]]:
     """The example receiver app served by uvicorn on 127.0.0.1: (its URL, the app)."""
     app = load_example().app
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the receiver did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}/runpod-webhook", app
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+    with serve_asgi(app) as base:
+        yield f"{base}/runpod-webhook", app
 
 
 def eventually(get: Callable[[], T | None], timeout: float = 30.0) -> T:
