@@ -234,6 +234,16 @@ def test_fixtures_are_listed_with_their_docs(user_project: pytest.Pytester) -> N
     )
 
 
+def test_the_distribution_registers_the_plugin_module() -> None:
+    from importlib.metadata import distribution
+
+    (entry,) = [e for e in distribution("runpod-facade").entry_points if e.group == "pytest11"]
+    assert (entry.name, entry.value) == ("runpod_facade", "_runpod_facade_pytest")
+    module = entry.load()
+    assert module.__name__ == "_runpod_facade_pytest"  # not inside the runpod_facade package
+    assert callable(module.runpod_endpoint) and callable(module.async_runpod_endpoint)
+
+
 # --- what loading the plugin imports ----------------------------------------------------------
 
 LAZY_CHECK = """
