@@ -34,8 +34,8 @@ spec-check: $(STAMP)
 	$(VENV)/bin/openapi-spec-validator openapi/runpod-serverless.yaml
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check runpod_facade tests examples benchmarks
-	$(VENV)/bin/ruff format --check runpod_facade
+	$(VENV)/bin/ruff check runpod_facade _runpod_facade_pytest.py tests examples benchmarks
+	$(VENV)/bin/ruff format --check runpod_facade _runpod_facade_pytest.py
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy

@@ -37,6 +37,7 @@ from ._errors import (
     ServerError,
     StreamIdleTimeout,
     WaitTimeout,
+    WebhookPayloadError,
 )
 from ._logging import setup_from_env as _setup_logging
 from ._options import ExecutionPolicy, Input, S3Config
@@ -44,6 +45,7 @@ from ._retry import PollPolicy, RetryPolicy
 from ._status import TERMINAL_STATUSES, JobStatus
 from ._types import Health, HealthJobs, HealthWorkers, JobState, PurgeResult
 from ._version import __version__
+from ._webhook import parse_webhook
 
 if TYPE_CHECKING:
     from ._async_client import AsyncEndpoint, AsyncJob, AsyncJobStream
@@ -101,5 +103,7 @@ __all__ = [
     "ServerError",
     "StreamIdleTimeout",
     "WaitTimeout",
+    "WebhookPayloadError",
     "__version__",
+    "parse_webhook",
 ]

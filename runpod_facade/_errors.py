@@ -3,6 +3,7 @@
 ```
 RunpodError
 ├── InvalidInputError (also ValueError)   bad input, raised before any request is sent
+│   └── WebhookPayloadError               a webhook body that is not a RunPod job
 ├── ClientClosedError                     the client was closed
 ├── APIError                              the API answered with an error
 │   ├── BadRequestError           400
@@ -54,6 +55,7 @@ __all__ = [
     "ServerError",
     "StreamIdleTimeout",
     "WaitTimeout",
+    "WebhookPayloadError",
 ]
 
 _BODY_PREVIEW = 300
@@ -71,6 +73,16 @@ class ClientClosedError(RunpodError):
 
 class InvalidInputError(RunpodError, ValueError):
     """An argument was rejected before any request was sent."""
+
+
+class WebhookPayloadError(InvalidInputError):
+    """A body given to :func:`runpod_facade.parse_webhook` is not a RunPod job: not JSON, not
+    an object, no ``id`` or ``status`` string, or a field of the wrong type. A receiver
+    answers it with 400. ``job_id`` is the id the body named, when it was a valid id."""
+
+    def __init__(self, message: str, *, job_id: str | None = None) -> None:
+        self.job_id = job_id
+        super().__init__(message)
 
 
 class APIError(RunpodError):

@@ -48,15 +48,20 @@ from ._types import Health, HealthJobs, HealthWorkers, JobState, PurgeResult
 from ._validation import check_webhook, encode_body
 
 __all__ = [
+    "JOB_FIELD_TYPES",
     "ApiRequest",
     "ApiResponse",
+    "BodyShapeError",
     "JobRequest",
     "StreamBatch",
     "build_job_body",
     "build_request",
+    "decode_object",
     "error_from_response",
     "job_in_error_reply",
+    "job_state_from_object",
     "parse_reply",
+    "require_object",
 ]
 
 
@@ -194,14 +199,39 @@ def _bad_option(name: str, expected: str, value: object) -> Exception:
 # --- replies ----------------------------------------------------------------------------------
 
 
+class BodyShapeError(ValueError):
+    """A body that is not the JSON shape expected of it. ``why`` says what is wrong and
+    ``job_id`` is the job the body named, if any. Callers turn it into their own error:
+    APIResponseValidationError for a reply, WebhookPayloadError for a webhook."""
+
+    def __init__(self, why: str, job_id: str | None = None) -> None:
+        self.why = why
+        self.job_id = job_id
+        super().__init__(why)
+
+
+def decode_object(content: bytes | str) -> dict[str, Any]:
+    """``content`` decoded as one JSON object; BodyShapeError if it is not one."""
+    try:
+        data = json.loads(content)
+    except ValueError:  # also invalid UTF-8 (UnicodeDecodeError)
+        raise BodyShapeError("the body is not JSON") from None
+    except RecursionError:
+        raise BodyShapeError("the body is nested too deeply") from None
+    return require_object(data)
+
+
+def require_object(data: Any) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise BodyShapeError(f"expected a JSON object, got {type(data).__name__}")
+    return data
+
+
 def _json_object(response: ApiResponse, request: ApiRequest) -> dict[str, Any]:
     try:
-        data = json.loads(response.content)
-    except ValueError:
-        raise _invalid(response, request, "the body is not JSON") from None
-    if not isinstance(data, dict):
-        raise _invalid(response, request, f"expected a JSON object, got {type(data).__name__}")
-    return data
+        return decode_object(response.content)
+    except BodyShapeError as exc:
+        raise _invalid(response, request, exc.why) from None
 
 
 def _invalid(
@@ -253,31 +283,8 @@ def _opt_ms(value: Any) -> timedelta | None:
     return None if ms is None else timedelta(milliseconds=ms)
 
 
-def _identity(
-    data: dict[str, Any], response: ApiResponse, request: ApiRequest
-) -> tuple[str, JobStatus | str]:
-    job_id = data.get("id", request.job_id)
-    if not isinstance(job_id, str) or not job_id:
-        raise _invalid(response, request, "no job id in the reply")
-    if request.job_id is not None and job_id != request.job_id:
-        raise _invalid(
-            response, request, f"the reply is for job {job_id!r}, not {request.job_id!r}"
-        )
-    status = data.get("status")
-    if not isinstance(status, str) or not status:
-        raise _invalid(response, request, "no job status in the reply", job_id=job_id)
-    return job_id, parse_status(status)
-
-
-def _typed(data: dict[str, Any], response: ApiResponse, request: ApiRequest, job_id: str) -> None:
-    """Reject fields whose type breaks the ``Job`` schema (``delayTime`` as text, ...)."""
-    for key, kind in _JOB_FIELD_TYPES:
-        value = data.get(key)
-        if value is not None and not isinstance(value, kind):
-            raise _invalid(response, request, f"`{key}` is {type(value).__name__}", job_id)
-
-
-_JOB_FIELD_TYPES: tuple[tuple[str, type | tuple[type, ...]], ...] = (
+#: Types the ``Job`` schema gives its optional fields (``null`` is always allowed).
+JOB_FIELD_TYPES: tuple[tuple[str, type | tuple[type, ...]], ...] = (
     ("delayTime", (int, float)),
     ("executionTime", (int, float)),
     ("workerId", str),
@@ -285,20 +292,51 @@ _JOB_FIELD_TYPES: tuple[tuple[str, type | tuple[type, ...]], ...] = (
 )
 
 
-def _job_state(data: dict[str, Any], response: ApiResponse, request: ApiRequest) -> JobState:
-    job_id, status = _identity(data, response, request)
-    _typed(data, response, request, job_id)
+def job_state_from_object(
+    data: Mapping[str, Any],
+    raw_json: bytes,
+    *,
+    expected_id: str | None = None,
+    field_types: tuple[tuple[str, type | tuple[type, ...]], ...] = JOB_FIELD_TYPES,
+) -> JobState:
+    """The one parser of a job body (``Job``, ``JobSubmitted``, ``CancelResponse``, webhook).
+
+    ``data`` is the decoded body and ``raw_json`` its bytes (kept whole in the state).
+    ``expected_id`` is the job the body must describe; a body without ``id`` is taken to be
+    about it. ``field_types`` lists the optional fields to type-check. BodyShapeError when
+    there is no non-empty ``id``/``status`` string or a field has the wrong type.
+    """
+    job_id = data.get("id", expected_id)
+    if not isinstance(job_id, str) or not job_id:
+        raise BodyShapeError("no job id")
+    if expected_id is not None and job_id != expected_id:
+        raise BodyShapeError(f"the body is for job {job_id!r}, not {expected_id!r}")
+    status = data.get("status")
+    if not isinstance(status, str) or not status:
+        raise BodyShapeError("no job status", job_id)
+    for key, kind in field_types:
+        value = data.get(key)
+        # bool is an int to Python, not to JSON Schema: `"delayTime": true` is off-contract.
+        if value is not None and (isinstance(value, bool) or not isinstance(value, kind)):
+            raise BodyShapeError(f"`{key}` is {type(value).__name__}", job_id)
     return JobState(
         id=job_id,
-        status=status,
+        status=parse_status(status),
         output=data.get("output"),
         error=_opt_str(data.get("error")),
         delay_time=_opt_ms(data.get("delayTime")),
         execution_time=_opt_ms(data.get("executionTime")),
         worker_id=_opt_str(data.get("workerId")),
         retries=_opt_int(data.get("retries")),
-        raw_json=response.content,
+        raw_json=raw_json,
     )
+
+
+def _job_state(data: dict[str, Any], response: ApiResponse, request: ApiRequest) -> JobState:
+    try:
+        return job_state_from_object(data, response.content, expected_id=request.job_id)
+    except BodyShapeError as exc:
+        raise _invalid(response, request, exc.why, exc.job_id) from None
 
 
 def parse_job(response: ApiResponse, request: ApiRequest) -> JobState:

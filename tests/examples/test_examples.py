@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import queue
+import re
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -210,6 +213,54 @@ def test_a_script_runs_as_a_program(echo: LocalEndpoint) -> None:
     assert "COMPLETED" in proc.stdout
 
 
+def read_lines(stream: Any) -> queue.Queue[str]:
+    """The lines of a child's pipe, as they come (read by a thread, so waits can time out)."""
+    lines: queue.Queue[str] = queue.Queue()
+
+    def pump() -> None:
+        for line in stream:
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
+    return lines
+
+
+def next_match(lines: queue.Queue[str], pattern: str, timeout: float = 30.0) -> re.Match[str]:
+    deadline = time.monotonic() + timeout
+    while True:
+        line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+        if found := re.search(pattern, line):
+            return found
+
+
+def test_webhook_receiver(echo: LocalEndpoint) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-u", str(EXAMPLES / "webhook_receiver.py"), "0"],  # port 0: any free
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        stdout, stderr = read_lines(proc.stdout), read_lines(proc.stderr)
+        port = next_match(stderr, r"Uvicorn running on http://127\.0\.0\.1:(\d+)").group(1)
+        url = f"http://127.0.0.1:{port}/runpod-webhook"
+        with Endpoint(echo.endpoint_id, base_url=echo.base_url, api_key=echo.api_key) as c:
+            job = c.run({"prompt": "ring the bell"}, webhook=url)
+            assert job.wait(timeout=30) == {"prompt": "ring the bell"}
+        line = next_match(stdout, rf"^job {re.escape(job.id)} .*$").group(0)
+        assert line == f"job {job.id} COMPLETED: {{'prompt': 'ring the bell'}}"
+        deadline = time.monotonic() + 30
+        while not any(a.job_id == job.id for a in echo.webhook_attempts):
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        (attempt,) = [a for a in echo.webhook_attempts if a.job_id == job.id]
+        assert attempt.status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
 # --- coverage of the seeds --------------------------------------------------------------
 
 
@@ -221,6 +272,7 @@ def test_every_script_is_tested_and_documented() -> None:
         "cancel.py",
         "cancel_on_timeout.py",
         "purge_queue.py",
+        "webhook_receiver.py",
     }
     assert set(scripts) == tested
     for name in scripts:

@@ -7,7 +7,7 @@ import pytest
 from runpod_facade import Endpoint, PollPolicy, RetryPolicy
 from runpod_facade.local import LocalEndpoint
 
-from .handlers import dispatch, streamer
+from .handlers import dispatch
 
 FAST_RETRY = RetryPolicy(max_retries=3, initial_delay=0.01, max_delay=0.05)
 FAST_POLL = PollPolicy(initial=0.02, maximum=0.1)
@@ -16,12 +16,6 @@ FAST_POLL = PollPolicy(initial=0.02, maximum=0.1)
 @pytest.fixture(scope="module")
 def local() -> Iterator[LocalEndpoint]:
     with LocalEndpoint(dispatch, workers=4) as ep:
-        yield ep
-
-
-@pytest.fixture(scope="module")
-def local_stream() -> Iterator[LocalEndpoint]:
-    with LocalEndpoint(streamer, workers=4) as ep:
         yield ep
 
 

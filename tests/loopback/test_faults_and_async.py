@@ -14,8 +14,10 @@ from runpod_facade import (
     ServerError,
 )
 from runpod_facade.local import Fault, LocalEndpoint
+from runpod_facade.testing import AsyncEndpointFactory
 
 from .conftest import FAST_POLL, FAST_RETRY
+from .handlers import dispatch, streamer
 
 
 def runs_received(local: LocalEndpoint) -> int:
@@ -88,27 +90,18 @@ def test_missing_long_poll_route_falls_back_to_polling(local: LocalEndpoint) -> 
     assert "status" in ops
 
 
-async def test_async_flows_over_loopback(local: LocalEndpoint, local_stream: LocalEndpoint) -> None:
-    local.faults.clear()
-    async with AsyncEndpoint(
-        local.endpoint_id,
-        base_url=local.base_url,
-        api_key=local.api_key,
-        retry_policy=FAST_RETRY,
-        poll_policy=FAST_POLL,
-    ) as ep:
-        jobs = await asyncio.gather(*(ep.run({"task": "echo", "i": i}) for i in range(20)))
-        outputs = await asyncio.gather(*(job.wait(timeout=30) for job in jobs))
-        assert outputs == [{"task": "echo", "i": i} for i in range(20)]
-        state = await ep.run_sync({"task": "echo", "s": 1}, timeout=30)
-        assert state.output == {"task": "echo", "s": 1}
-        health = await ep.health()
-        assert health.jobs.completed >= 21
-    async with AsyncEndpoint(
-        local_stream.endpoint_id, base_url=local_stream.base_url, api_key=local_stream.api_key
-    ) as sep:
-        job = await sep.run({"count": 4, "delay": 0.02})
-        assert [c async for c in job.stream(timeout=30)] == [{"i": i} for i in range(4)]
+async def test_async_flows_over_loopback(async_runpod_endpoint: AsyncEndpointFactory) -> None:
+    ep = await async_runpod_endpoint(dispatch, workers=4)
+    jobs = await asyncio.gather(*(ep.run({"task": "echo", "i": i}) for i in range(20)))
+    outputs = await asyncio.gather(*(job.wait(timeout=30) for job in jobs))
+    assert outputs == [{"task": "echo", "i": i} for i in range(20)]
+    state = await ep.run_sync({"task": "echo", "s": 1}, timeout=30)
+    assert state.output == {"task": "echo", "s": 1}
+    health = await ep.health()
+    assert health.jobs.completed == 21  # a fresh endpoint: exactly this test's jobs
+    sep = await async_runpod_endpoint(streamer, workers=4)
+    job = await sep.run({"count": 4, "delay": 0.02})
+    assert [c async for c in job.stream(timeout=30)] == [{"i": i} for i in range(4)]
 
 
 async def test_async_task_cancel_cancels_remote_job(local: LocalEndpoint) -> None:
@@ -124,18 +117,11 @@ async def test_async_task_cancel_cancels_remote_job(local: LocalEndpoint) -> Non
         assert (await job.status()).status is JobStatus.CANCELLED
 
 
-async def test_run_many_over_loopback(local: LocalEndpoint) -> None:
-    local.faults.clear()
-    async with AsyncEndpoint(
-        local.endpoint_id,
-        base_url=local.base_url,
-        api_key=local.api_key,
-        retry_policy=FAST_RETRY,
-        poll_policy=FAST_POLL,
-    ) as ep:
-        states = await ep.run_many(
-            [{"task": "echo", "i": i} for i in range(30)], concurrency=10, timeout=60
-        )
+async def test_run_many_over_loopback(async_runpod_endpoint: AsyncEndpointFactory) -> None:
+    ep = await async_runpod_endpoint(dispatch, workers=4)
+    states = await ep.run_many(
+        [{"task": "echo", "i": i} for i in range(30)], concurrency=10, timeout=60
+    )
     assert [s.output["i"] for s in states] == list(range(30))
 
 

@@ -19,8 +19,10 @@ from runpod_facade import (
     WaitTimeout,
 )
 from runpod_facade.local import LocalEndpoint
+from runpod_facade.testing import EndpointFactory
 
 from .conftest import connect
+from .handlers import dispatch, streamer
 
 
 def test_run_then_wait(ep: Endpoint) -> None:
@@ -113,24 +115,22 @@ def test_reattach_by_id_from_another_client(ep: Endpoint, local: LocalEndpoint) 
         assert other.job(job.id).wait(timeout=30) == {"task": "echo", "v": 3}
 
 
-def test_health_and_purge_queue() -> None:
-    from .handlers import dispatch
-
-    with LocalEndpoint(dispatch, workers=1) as local, connect(local) as ep:
-        blocker = ep.run({"task": "sleep", "seconds": 3})
-        queued = [ep.run({"task": "echo", "i": i}) for i in range(4)]
-        time.sleep(0.3)
-        health = ep.health()
-        assert health.jobs.in_queue == 4
-        assert health.jobs.in_progress == 1
-        result = ep.purge_queue()
-        assert result.removed == 4
-        assert ep.health().jobs.in_queue == 0
-        # What the real API reports for a purged job is undocumented; the local endpoint ends
-        # it CANCELLED so that anyone waiting on it is told instead of waiting forever.
-        with pytest.raises(JobCancelled):
-            queued[0].wait(timeout=10)
-        blocker.cancel()
+def test_health_and_purge_queue(runpod_endpoint: EndpointFactory) -> None:
+    ep = runpod_endpoint(dispatch, workers=1)
+    blocker = ep.run({"task": "sleep", "seconds": 3})
+    queued = [ep.run({"task": "echo", "i": i}) for i in range(4)]
+    time.sleep(0.3)
+    health = ep.health()
+    assert health.jobs.in_queue == 4
+    assert health.jobs.in_progress == 1
+    result = ep.purge_queue()
+    assert result.removed == 4
+    assert ep.health().jobs.in_queue == 0
+    # What the real API reports for a purged job is undocumented; the local endpoint ends
+    # it CANCELLED so that anyone waiting on it is told instead of waiting forever.
+    with pytest.raises(JobCancelled):
+        queued[0].wait(timeout=10)
+    blocker.cancel()
 
 
 def test_wrong_api_key_is_an_authentication_error(local: LocalEndpoint) -> None:
@@ -140,36 +140,36 @@ def test_wrong_api_key_is_an_authentication_error(local: LocalEndpoint) -> None:
     assert info.value.status_code == 401
 
 
-def test_stream_generator_handler(local_stream: LocalEndpoint) -> None:
-    with connect(local_stream) as ep:
-        job = ep.run({"count": 6, "delay": 0.05})
-        stream = job.stream(timeout=30)
-        assert list(stream) == [{"i": i} for i in range(6)]
-        assert stream.status is JobStatus.COMPLETED
+def test_stream_generator_handler(runpod_endpoint: EndpointFactory) -> None:
+    ep = runpod_endpoint(streamer, workers=4)
+    job = ep.run({"count": 6, "delay": 0.05})
+    stream = job.stream(timeout=30)
+    assert list(stream) == [{"i": i} for i in range(6)]
+    assert stream.status is JobStatus.COMPLETED
 
 
-def test_stream_failure_raises_after_partial_output(local_stream: LocalEndpoint) -> None:
-    with connect(local_stream) as ep:
-        job = ep.run({"task": "fail"})
-        got: list[object] = []
-        with pytest.raises(JobFailed) as info:
-            for chunk in job.stream(timeout=30):
-                got.append(chunk)
-        assert got == ["partial"]
-        assert "stream broke" in (info.value.error or "")
-
-
-def test_stream_ends_when_cancelled(local_stream: LocalEndpoint) -> None:
-    with connect(local_stream) as ep:
-        job = ep.run({"count": 1000, "delay": 0.05})
-        stream = job.stream(timeout=30)
-        got = []
-        for chunk in stream:
+def test_stream_failure_raises_after_partial_output(runpod_endpoint: EndpointFactory) -> None:
+    ep = runpod_endpoint(streamer, workers=4)
+    job = ep.run({"task": "fail"})
+    got: list[object] = []
+    with pytest.raises(JobFailed) as info:
+        for chunk in job.stream(timeout=30):
             got.append(chunk)
-            if len(got) == 3:
-                ep.cancel(job.id)
-        assert stream.status is JobStatus.CANCELLED
-        assert 3 <= len(got) < 1000
+    assert got == ["partial"]
+    assert "stream broke" in (info.value.error or "")
+
+
+def test_stream_ends_when_cancelled(runpod_endpoint: EndpointFactory) -> None:
+    ep = runpod_endpoint(streamer, workers=4)
+    job = ep.run({"count": 1000, "delay": 0.05})
+    stream = job.stream(timeout=30)
+    got = []
+    for chunk in stream:
+        got.append(chunk)
+        if len(got) == 3:
+            ep.cancel(job.id)
+    assert stream.status is JobStatus.CANCELLED
+    assert 3 <= len(got) < 1000
 
 
 def test_stream_idle_timeout_over_loopback(ep: Endpoint) -> None:

@@ -1,0 +1,153 @@
+"""runpod_facade.testing without pytest's fixtures: served endpoints, factories, the extra check."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import threading
+from typing import Any
+
+import pytest
+
+from runpod_facade import ClientClosedError, InvalidInputError, JobStatus, PollPolicy, RetryPolicy
+from runpod_facade.testing import (
+    FAST_POLL_POLICY,
+    FAST_RETRY_POLICY,
+    AsyncServedEndpoint,
+    EndpointFactory,
+    MissingExtraError,
+    ServedEndpoint,
+    _extra,
+)
+
+
+def echo(job: dict[str, Any]) -> Any:
+    return job["input"]
+
+
+def server_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name.startswith("runpod-local")}
+
+
+def assert_stopped(ep: ServedEndpoint | AsyncServedEndpoint) -> None:
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection((ep.local.host, ep.local.port), timeout=5).close()
+
+
+def test_served_endpoint_is_a_context_manager_that_stops_its_server() -> None:
+    before = server_threads()
+    with ServedEndpoint(echo, workers=2) as ep:
+        assert ep.run_sync({"a": 1}).output == {"a": 1}
+        assert server_threads() - before
+    assert server_threads() == before
+    assert_stopped(ep)
+    with pytest.raises(ClientClosedError):
+        ep.health()
+    ep.close()  # idempotent
+
+
+def test_fast_policies_are_the_default_and_can_be_replaced() -> None:
+    # White-box: the policies are not observable without timing the calls.
+    with ServedEndpoint(echo) as ep:
+        assert ep._settings.retry == FAST_RETRY_POLICY
+        assert ep._settings.poll == FAST_POLL_POLICY
+    with ServedEndpoint(echo, retry_policy=RetryPolicy(), poll_policy=PollPolicy()) as ep:
+        assert ep._settings.retry == RetryPolicy()
+        assert ep._settings.poll == PollPolicy()
+
+
+def test_a_client_that_cannot_be_built_does_not_leave_its_server_running() -> None:
+    before = server_threads()
+    with pytest.raises(InvalidInputError, match="retry_policy"):
+        ServedEndpoint(echo, retry_policy="fast")  # type: ignore[arg-type]
+    assert server_threads() == before
+
+
+def test_auth_off_still_works_and_keeps_the_environments_key_home(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RUNPOD_API_KEY", "rp_real_key_that_must_stay_home")
+    with ServedEndpoint(echo, api_key=None) as ep:
+        assert ep.local.api_key is None
+        assert ep.run_sync("x").status is JobStatus.COMPLETED
+        key = ep._settings.api_key  # white-box: what the client sends as its bearer token
+        assert key is not None and "rp_real_key" not in key.reveal()
+
+
+def test_factory_closes_every_endpoint_even_when_one_fails(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    factory = EndpointFactory()
+    first, second, third = (factory(echo) for _ in range(3))
+    assert factory.started == (first, second, third)
+
+    def broken_close() -> None:
+        raise RuntimeError("close failed")
+
+    original_close = second.close
+    monkeypatch.setattr(second, "close", broken_close)
+    with pytest.raises(RuntimeError, match="close failed"):
+        factory.close()
+    assert_stopped(first)
+    assert_stopped(third)
+    original_close()
+    assert factory.started == ()
+    with pytest.raises(RuntimeError, match="closed"):
+        factory(echo)
+    factory.close()  # idempotent
+
+
+async def test_async_served_endpoint_without_the_fixture() -> None:
+    before = server_threads()
+    async with await AsyncServedEndpoint.start(echo) as ep:
+        job = await ep.run({"n": 1})
+        assert await job.wait(timeout=30) == {"n": 1}
+    assert server_threads() == before
+    assert_stopped(ep)
+
+
+def test_missing_extra_modules_name_the_install_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    def missing(name: str) -> None:
+        raise ModuleNotFoundError(f"No module named {name!r}", name="uvicorn.config")
+
+    monkeypatch.setattr(_extra.importlib, "import_module", missing)
+    with pytest.raises(MissingExtraError) as info:
+        _extra.require_local()
+    assert "pip install 'runpod-facade[local]'" in str(info.value)
+    assert "uvicorn is not installed" in str(info.value)
+    assert isinstance(info.value, ImportError)
+    with pytest.raises(MissingExtraError):
+        EndpointFactory()
+
+
+def test_other_missing_modules_are_not_blamed_on_the_extra(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(name: str) -> None:
+        raise ModuleNotFoundError("No module named 'numpy'", name="numpy")
+
+    monkeypatch.setattr(_extra.importlib, "import_module", broken)
+    with pytest.raises(ModuleNotFoundError) as info:
+        _extra.require_local()
+    assert not isinstance(info.value, MissingExtraError)
+
+
+def test_importing_the_package_does_not_import_the_local_endpoint() -> None:
+    code = (
+        "import sys, runpod_facade.testing as t\n"
+        "assert callable(t.EndpointFactory)\n"
+        "print(sorted(m for m in ('runpod_facade.local', 'starlette', 'uvicorn') "
+        "if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == "[]"
+
+
+def test_unknown_attribute_of_the_package() -> None:
+    import runpod_facade.testing as testing
+
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        testing.nothing  # noqa: B018
