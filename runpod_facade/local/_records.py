@@ -6,7 +6,7 @@ import threading
 from collections import deque
 from dataclasses import dataclass
 
-__all__ = ["RequestLog", "RequestRecord", "WebhookAttempt"]
+__all__ = ["RequestLog", "RequestRecord"]
 
 
 @dataclass
@@ -56,20 +56,3 @@ class RequestLog:
         """Forget every record."""
         with self._lock:
             self._records.clear()
-
-
-@dataclass(frozen=True)
-class WebhookAttempt:
-    """One POST of a job's status body to its ``webhook`` URL.
-
-    ``status_code`` is ``None`` when the request failed before a reply (``error`` says why);
-    ``attempt`` counts from 1 (RunPod makes up to 3 attempts).
-    """
-
-    url: str
-    job_id: str
-    attempt: int
-    status_code: int | None
-    ok: bool
-    error: str | None
-    timestamp: float
