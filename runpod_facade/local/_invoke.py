@@ -35,6 +35,32 @@ class _Abandoned(Exception):
     """The job stopped wanting chunks (cancelled or timed out while the handler ran)."""
 
 
+class _Raised(Exception):
+    """What a handler raised in a worker thread, carried across the ``await`` as a value."""
+
+    def __init__(self, exc: BaseException) -> None:
+        super().__init__(type(exc).__name__)
+        self.exc = exc
+
+
+def _capture(function: Callable[..., Any], *args: Any) -> tuple[bool, Any]:
+    try:
+        return True, function(*args)
+    except BaseException as exc:  # every exception becomes a value; see _in_thread
+        return False, exc
+
+
+async def _in_thread(function: Callable[..., Any], *args: Any) -> Any:
+    # A future whose exception is GeneratorExit does not stay catchable across nested awaits
+    # (CPython 3.11 turns the caller's own return into a GeneratorExit), and a CancelledError
+    # raised by the handler must not pass for the job's cancellation: so nothing the handler
+    # raises crosses the thread boundary as an exception.
+    ok, value = await asyncio.to_thread(_capture, function, *args)
+    if not ok:
+        raise _Raised(value)
+    return value
+
+
 @dataclass(frozen=True)
 class Outcome:
     """How one run of a handler ended: ``COMPLETED`` (with ``output`` or :data:`UNSET`) or
@@ -131,7 +157,7 @@ async def invoke(
         elif inspect.iscoroutinefunction(handler):
             result = await handler(payload)
         else:
-            result = await asyncio.to_thread(handler, payload)
+            result = await _in_thread(handler, payload)
         if inspect.isawaitable(result):
             result = await result
         if inspect.isasyncgen(result):
@@ -142,6 +168,8 @@ async def invoke(
         return _returned(result)
     except _Abandoned:
         return Outcome(JobStatus.CANCELLED)
+    except _Raised as raised:
+        return Outcome(JobStatus.FAILED, error=error_document(raised.exc))
     except asyncio.CancelledError as exc:
         if _being_cancelled():
             raise
@@ -188,5 +216,5 @@ async def _stream(
 
 async def _sync_chunks(generator: Iterator[Any]) -> AsyncIterator[Any]:
     # Each step runs in a worker thread: a blocking generator must not stall the engine loop.
-    while (chunk := await asyncio.to_thread(next, generator, _EXHAUSTED)) is not _EXHAUSTED:
+    while (chunk := await _in_thread(next, generator, _EXHAUSTED)) is not _EXHAUSTED:
         yield chunk

@@ -16,14 +16,16 @@ from urllib.parse import unquote
 
 from runpod_generated.operations import OPERATIONS, OperationInfo
 
-__all__ = ["PREFIX", "Match", "match"]
+__all__ = ["PREFIX", "ROUTES", "Match", "Route", "compile_routes", "match"]
 
 #: Where the API lives on the host (``https://api.runpod.ai/v2``).
 PREFIX: Final = "/v2"
 
 
 @dataclass(frozen=True)
-class _Route:
+class Route:
+    """One operation's route: its path template split into segments."""
+
     info: OperationInfo
     # One entry per path segment: the literal text, or None for a {parameter}.
     segments: tuple[str | None, ...]
@@ -48,7 +50,7 @@ class Match:
         return self.params.get("jobId")
 
 
-def _compile(info: OperationInfo) -> _Route:
+def _compile(info: OperationInfo) -> Route:
     segments: list[str | None] = []
     params: list[str] = []
     for part in info.path.strip("/").split("/"):
@@ -57,18 +59,24 @@ def _compile(info: OperationInfo) -> _Route:
             params.append(part[1:-1])
         else:
             segments.append(part)
-    return _Route(info, tuple(segments), tuple(params))
+    return Route(info, tuple(segments), tuple(params))
 
 
-_ROUTES: Final = tuple(_compile(info) for info in OPERATIONS.values())
+def compile_routes(operations: Mapping[str, OperationInfo]) -> tuple[Route, ...]:
+    """The route table of an operation table."""
+    return tuple(_compile(info) for info in operations.values())
 
 
-def match(path: str) -> Match | None:
-    """The operation a raw request path names, or ``None`` (a 404)."""
+#: The routes of the spec's operations.
+ROUTES: Final = compile_routes(OPERATIONS)
+
+
+def match(path: str, routes: tuple[Route, ...] = ROUTES) -> Match | None:
+    """The operation a raw request path names in ``routes``, or ``None`` (a 404)."""
     if not path.startswith(PREFIX + "/"):
         return None
     parts = [unquote(part) for part in path[len(PREFIX) + 1 :].split("/")]
-    for route in _ROUTES:
+    for route in routes:
         if len(parts) != len(route.segments):
             continue
         values: list[str] = []
