@@ -132,7 +132,8 @@ def openai_chat(job: dict[str, Any]) -> Any:
     ``chat.completion``; ``/v1/completions`` continues the prompt as a ``text_completion``.
     With ``"stream": true`` it returns a generator of ``chat.completion.chunk`` objects (a
     role delta, one delta per word, a ``finish_reason`` chunk) or of ``text_completion``
-    pieces, as a vLLM worker streams. ``max_tokens`` caps the reply in words.
+    pieces, as a vLLM worker streams. ``max_tokens`` caps the reply in words. A job without
+    ``openai_route`` fails; an unknown route gets an OpenAI error object (code 400).
     """
     data = _input(job)
     route = data.get("openai_route")
@@ -146,6 +147,9 @@ def openai_chat(job: dict[str, Any]) -> Any:
                 {"id": FAKE_MODEL, "object": "model", "created": created, "owned_by": "local"}
             ],
         }
+    if route is None:
+        # A native /run job: the job fails with this error.
+        return {"error": "openai_chat answers OpenAI-compatible requests (input.openai_route)"}
     if route not in ("/v1/chat/completions", "/v1/completions"):
         return {"object": "error", "message": f"unknown openai_route {route!r}", "code": 400}
     words, prompt_tokens = _openai_words(body, route)
