@@ -44,9 +44,12 @@ class Call:
         return await self.engine.call(coro)
 
     async def body(self) -> bytes:
-        """The request body; 413 over the operation's ``x-runpod-max-payload-bytes``."""
+        """The request body; 413 over the operation's ``x-runpod-max-payload-bytes`` (``/run``'s
+        10 MiB when the spec gives the operation none)."""
         limit = self.info.max_payload_bytes
-        return await self.exchange.read_body(limit if limit is not None else 0)
+        return await self.exchange.read_body(
+            limit if limit is not None else _limits.MAX_RUN_PAYLOAD_BYTES
+        )
 
     def wait_s(self, default_ms: int) -> float:
         """The ``wait`` query parameter (ms, within the spec's bounds), in seconds."""

@@ -63,8 +63,9 @@ async def _in_thread(function: Callable[..., Any], *args: Any) -> Any:
 
 @dataclass(frozen=True)
 class Outcome:
-    """How one run of a handler ended: ``COMPLETED`` (with ``output`` or :data:`UNSET`) or
-    ``FAILED`` (with ``error``, a string, and possibly an ``output``)."""
+    """How one run of a handler ended: ``COMPLETED`` (with ``output`` or :data:`UNSET`),
+    ``FAILED`` (with ``error``, a string, and possibly an ``output``), or ``CANCELLED`` when the
+    job stopped taking its chunks (already ended elsewhere: the outcome is dropped)."""
 
     status: JobStatus
     output: Any = UNSET

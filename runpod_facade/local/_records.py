@@ -13,11 +13,12 @@ __all__ = ["RequestLog", "RequestRecord"]
 class RequestRecord:
     """One request as the server saw it and what it did about it.
 
-    Logged on arrival and completed as the request is handled. ``operation`` is ``None`` for
-    paths outside the contract; ``status_code`` is ``None`` while no reply has been sent (in
-    flight, or dropped/hung by a fault); ``job_id`` is the job the request named or created;
-    ``fault`` is the kind of the injected fault, if any; ``timestamp`` is :func:`time.time` at
-    arrival.
+    Logged on arrival and completed as the request is handled. ``operation`` is the spec's
+    operation name (``"status"``...), ``"openai/v1/chat/completions"`` (or ``.../completions``,
+    ``.../models``) for the OpenAI-compatible routes, and ``None`` for other paths.
+    ``status_code`` is ``None`` while no reply has been sent (in flight, or dropped/hung by a
+    fault); ``job_id`` is the job the request named or created; ``fault`` is the kind of the
+    injected fault, if any; ``timestamp`` is :func:`time.time` at arrival.
     """
 
     method: str
