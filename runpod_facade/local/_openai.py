@@ -168,6 +168,8 @@ class OpenAIRoutes:
             await self._serve(exchange, authorized, endpoint_id)
         except _OpenAIError as exc:
             await exchange.reply_json(exc.status, exc.body)
+        except BadRequest as exc:  # the body over the size limit (413), or cut short
+            await exchange.reply_json(exc.status, _OpenAIError(exc.status, exc.message).body)
         except EngineClosed as exc:
             await exchange.reply_json(503, _OpenAIError(503, str(exc), "server_error").body)
 

@@ -297,6 +297,25 @@ def test_bad_bodies_are_400_and_create_no_job(
     assert local.requests[-1].status_code == 400
 
 
+def test_an_oversize_body_is_413_in_openai_shape(local: LocalEndpoint) -> None:
+    from runpod_facade.local import MAX_RUNSYNC_PAYLOAD_BYTES
+
+    jobs = set(local.job_ids())
+    text = "é" * (MAX_RUNSYNC_PAYLOAD_BYTES // 2)  # half the limit in characters, over in bytes
+    content = json.dumps(
+        {"model": "m", "messages": [{"role": "user", "content": text}]}, ensure_ascii=False
+    ).encode()
+    reply = httpx.post(
+        f"{base_url(local)}/chat/completions",
+        content=content,
+        headers={**local.headers, "Content-Type": "application/json"},
+        timeout=60,
+    )
+    assert reply.status_code == 413
+    assert "payload too large" in reply.json()["error"]["message"]
+    assert set(local.job_ids()) == jobs
+
+
 @pytest.mark.parametrize(
     ("method", "path", "status"),
     [
