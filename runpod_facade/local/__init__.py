@@ -3,9 +3,10 @@
 It serves the job API of ``openapi/runpod-serverless.yaml`` (run, runsync, status,
 status-sync, stream, cancel, retry, purge-queue, health) under
 ``http://HOST:PORT/v2/{endpoint_id}/...`` with a real queue, concurrent workers, execution
-policies, result retention, webhooks, bearer auth, and opt-in fault injection. Needs the
+policies, result retention, webhooks, bearer auth, and opt-in fault injection, plus the
+OpenAI-compatible routes under ``.../{endpoint_id}/openai/v1``. Needs the
 ``runpod-facade[local]`` extra (Starlette + uvicorn); nothing else in ``runpod_facade``
-imports this package eagerly.
+imports this package eagerly. ``docs/local-endpoint.md`` describes it in full.
 
 Three ways to start it:
 
@@ -25,18 +26,34 @@ generator or an async generator (streaming). Handlers publish interim output wit
 
 from __future__ import annotations
 
+try:
+    import starlette  # noqa: F401
+    import uvicorn  # noqa: F401
+except ModuleNotFoundError as _missing:
+    if (_missing.name or "").partition(".")[0] not in ("starlette", "uvicorn"):
+        raise
+    raise ImportError(
+        f"runpod_facade.local needs the 'local' extra ({_missing.name} is not installed): "
+        "pip install 'runpod-facade[local]'",
+        name=_missing.name,
+    ) from _missing
+
 from . import sample_handlers
-from ._app import ConnectionDropped, LocalEndpointApp
+from ._app import LocalEndpointApp
 from ._create import create_app
 from ._faults import OPERATIONS, Fault, FaultKind, FaultSet
 from ._handler import Handler, load_handler, progress_update
-from ._limits import MAX_RUN_PAYLOAD_BYTES, MAX_RUNSYNC_PAYLOAD_BYTES
-from ._records import RequestRecord, WebhookAttempt
+from ._inject import ConnectionDropped
+from ._limits import MAX_RUN_PAYLOAD_BYTES, MAX_RUNSYNC_PAYLOAD_BYTES, MAX_STREAM_CHUNK_BYTES
+from ._records import RequestRecord
+from ._runner import TimeoutStatus
 from ._server import LocalEndpoint, serve
+from ._webhooks import WebhookAttempt
 
 __all__ = [
     "MAX_RUNSYNC_PAYLOAD_BYTES",
     "MAX_RUN_PAYLOAD_BYTES",
+    "MAX_STREAM_CHUNK_BYTES",
     "OPERATIONS",
     "ConnectionDropped",
     "Fault",
@@ -46,6 +63,7 @@ __all__ = [
     "LocalEndpoint",
     "LocalEndpointApp",
     "RequestRecord",
+    "TimeoutStatus",
     "WebhookAttempt",
     "create_app",
     "load_handler",

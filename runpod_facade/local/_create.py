@@ -9,6 +9,7 @@ from ._app import LocalEndpointApp
 from ._engine import Engine
 from ._faults import Fault, FaultSet
 from ._handler import Handler, load_handler
+from ._runner import TimeoutStatus
 
 __all__ = ["create_app"]
 
@@ -25,9 +26,11 @@ def create_app(
     run_retention_s: float = _limits.RUN_RESULT_RETENTION_S,
     runsync_retention_s: float = _limits.RUNSYNC_RESULT_RETENTION_S,
     execution_timeout_s: float = _limits.DEFAULT_EXECUTION_TIMEOUT_MS / 1000,
+    timeout_status: TimeoutStatus = "TIMED_OUT",
     ttl_s: float = _limits.DEFAULT_TTL_MS / 1000,
     webhook_retries: int = _limits.WEBHOOK_RETRIES,
     webhook_retry_delay_s: float = _limits.WEBHOOK_RETRY_DELAY_S,
+    webhook_timeout_s: float = _limits.WEBHOOK_TIMEOUT_S,
 ) -> LocalEndpointApp:
     """Build the ASGI app of a local RunPod serverless endpoint running ``handler``.
 
@@ -38,7 +41,13 @@ def create_app(
     ``return_aggregate_stream`` overrides the handler's attribute of that name (a generator
     handler's final ``output`` is then the list of its chunks). Times are seconds:
     result retention after completion for ``/run`` and ``/runsync`` jobs, the default
-    ``policy.executionTimeout`` and ``policy.ttl``, and the pause between webhook retries.
+    ``policy.executionTimeout`` and ``policy.ttl``, the pause between webhook deliveries and
+    how long one delivery waits for its reply.
+
+    ``timeout_status`` says how an execution timeout ends a job: ``"TIMED_OUT"`` (the docs'
+    account, the default) or ``"FAILED"`` (what live RunPod reports: the job is run once more,
+    ``retries: 1``, and a second timeout ends it FAILED with ``"job timed out after 1
+    retries"``). ``webhook_retries`` re-deliveries follow a webhook POST that gets no 2xx.
 
     Usable with ``httpx.ASGITransport(app=...)`` (the URL path must start with ``/v2/``); call
     ``app.close()`` afterwards to stop its worker thread.
@@ -50,9 +59,11 @@ def create_app(
         run_retention_s=run_retention_s,
         runsync_retention_s=runsync_retention_s,
         execution_timeout_s=execution_timeout_s,
+        timeout_status=timeout_status,
         ttl_s=ttl_s,
         webhook_retries=webhook_retries,
         webhook_retry_delay_s=webhook_retry_delay_s,
+        webhook_timeout_s=webhook_timeout_s,
     )
     return LocalEndpointApp(
         engine,

@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 from email.utils import format_datetime
 from typing import Any, Final, Literal, get_args
 
+from runpod_generated.operations import OPERATIONS as SPEC_OPERATIONS
+
 __all__ = ["OPERATIONS", "Fault", "FaultKind", "FaultSet"]
 
 FaultKind = Literal[
@@ -52,18 +54,9 @@ FaultKind = Literal[
     "extra_fields",
 ]
 
-#: Operation names, as used by :class:`Fault.route` and :class:`RequestRecord.operation`.
-OPERATIONS: Final = (
-    "run",
-    "runsync",
-    "status",
-    "status-sync",
-    "stream",
-    "cancel",
-    "retry",
-    "purge-queue",
-    "health",
-)
+#: Operation names, as used by :class:`Fault.route` and :class:`RequestRecord.operation`: the
+#: spec's operation table, in its order.
+OPERATIONS: Final = tuple(SPEC_OPERATIONS)
 
 PRE_KINDS: Final = frozenset({"http_error", "html", "empty", "delay", "hang", "drop"})
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import sys
 import threading
 from collections.abc import Callable
@@ -32,7 +33,9 @@ def load_handler(target: Handler | str) -> Handler:
 
     ``target`` is a callable (returned as is), ``"package.module:function"``, or
     ``"path/to/file.py:function"``; the function name defaults to ``handler``. A file's
-    directory is put on ``sys.path`` so the handler can import its neighbours.
+    directory is put on ``sys.path`` so the handler can import its neighbours. A module is
+    looked up in the current directory too, as ``python -m`` and uvicorn do (a console script
+    such as ``runpod-facade`` does not have it on ``sys.path``).
     """
     if callable(target):
         return target
@@ -46,7 +49,7 @@ def load_handler(target: Handler | str) -> Handler:
     if location.endswith(".py") or "/" in location or "\\" in location:
         module = _import_file(Path(location))
     else:
-        module = importlib.import_module(location)
+        module = _import_module(location)
     try:
         handler = getattr(module, function)
     except AttributeError:
@@ -54,6 +57,20 @@ def load_handler(target: Handler | str) -> Handler:
     if not callable(handler):
         raise TypeError(f"{target!r} is not callable")
     return handler  # type: ignore[no-any-return]
+
+
+def _import_module(name: str) -> Any:
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        # Only a missing *top-level* module may be the cwd's; a missing import inside the
+        # handler's own module is the handler's error, reported as is.
+        cwd = os.getcwd()
+        if exc.name != name.partition(".")[0] or cwd in sys.path or "" in sys.path:
+            raise
+    sys.path.insert(0, cwd)
+    importlib.invalidate_caches()
+    return importlib.import_module(name)
 
 
 def _import_file(path: Path) -> Any:

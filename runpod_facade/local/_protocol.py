@@ -13,7 +13,7 @@ from typing import Any
 from starlette.types import Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from ._app import ABORT_EXTENSION
+from ._inject import ABORT_EXTENSION
 
 __all__ = ["AbortableH11Protocol"]
 

@@ -6,18 +6,19 @@ import threading
 from collections import deque
 from dataclasses import dataclass
 
-__all__ = ["RequestLog", "RequestRecord", "WebhookAttempt"]
+__all__ = ["RequestLog", "RequestRecord"]
 
 
 @dataclass
 class RequestRecord:
     """One request as the server saw it and what it did about it.
 
-    Logged on arrival and completed as the request is handled. ``operation`` is ``None`` for
-    paths outside the contract; ``status_code`` is ``None`` while no reply has been sent (in
-    flight, or dropped/hung by a fault); ``job_id`` is the job the request named or created;
-    ``fault`` is the kind of the injected fault, if any; ``timestamp`` is :func:`time.time` at
-    arrival.
+    Logged on arrival and completed as the request is handled. ``operation`` is the spec's
+    operation name (``"status"``...), ``"openai/v1/chat/completions"`` (or ``.../completions``,
+    ``.../models``) for the OpenAI-compatible routes, and ``None`` for other paths.
+    ``status_code`` is ``None`` while no reply has been sent (in flight, or dropped/hung by a
+    fault); ``job_id`` is the job the request named or created; ``fault`` is the kind of the
+    injected fault, if any; ``timestamp`` is :func:`time.time` at arrival.
     """
 
     method: str
@@ -56,20 +57,3 @@ class RequestLog:
         """Forget every record."""
         with self._lock:
             self._records.clear()
-
-
-@dataclass(frozen=True)
-class WebhookAttempt:
-    """One POST of a job's status body to its ``webhook`` URL.
-
-    ``status_code`` is ``None`` when the request failed before a reply (``error`` says why);
-    ``attempt`` counts from 1 (RunPod makes up to 3 attempts).
-    """
-
-    url: str
-    job_id: str
-    attempt: int
-    status_code: int | None
-    ok: bool
-    error: str | None
-    timestamp: float

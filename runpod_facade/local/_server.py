@@ -27,7 +27,9 @@ from ._create import create_app
 from ._faults import Fault, FaultSet
 from ._handler import Handler
 from ._protocol import AbortableH11Protocol
-from ._records import RequestRecord, WebhookAttempt
+from ._records import RequestRecord
+from ._runner import TimeoutStatus
+from ._webhooks import WebhookAttempt
 
 __all__ = ["LocalEndpoint", "serve"]
 
@@ -65,14 +67,19 @@ def serve(
     run_retention_s: float = _limits.RUN_RESULT_RETENTION_S,
     runsync_retention_s: float = _limits.RUNSYNC_RESULT_RETENTION_S,
     execution_timeout_s: float = _limits.DEFAULT_EXECUTION_TIMEOUT_MS / 1000,
+    timeout_status: TimeoutStatus = "TIMED_OUT",
+    webhook_retries: int = _limits.WEBHOOK_RETRIES,
     webhook_retry_delay_s: float = _limits.WEBHOOK_RETRY_DELAY_S,
+    webhook_timeout_s: float = _limits.WEBHOOK_TIMEOUT_S,
 ) -> None:
     """Serve ``handler`` as a RunPod serverless endpoint until interrupted (Ctrl-C).
 
     This is what ``runpod-facade serve HANDLER [--host] [--port] [--api-key] [--workers]``
     calls. Routes live at ``http://HOST:PORT/v2/{endpoint_id}/...``; any endpoint id is
     accepted unless ``endpoint_id`` is given. ``api_key=None`` disables auth. Listens on
-    loopback by default.
+    loopback by default. The other keyword arguments are those of
+    :func:`runpod_facade.local.create_app` (``timeout_status="FAILED"`` reports execution
+    timeouts as live RunPod does).
     """
     app = create_app(
         handler,
@@ -84,7 +91,10 @@ def serve(
         run_retention_s=run_retention_s,
         runsync_retention_s=runsync_retention_s,
         execution_timeout_s=execution_timeout_s,
+        timeout_status=timeout_status,
+        webhook_retries=webhook_retries,
         webhook_retry_delay_s=webhook_retry_delay_s,
+        webhook_timeout_s=webhook_timeout_s,
     )
     config = _uvicorn_config(app, host=host, port=port, log_level=log_level, quiet=False)
     # To stderr, not a logger: under uvicorn's logging setup this package's logger has no
@@ -130,9 +140,11 @@ class LocalEndpoint:
         run_retention_s: float = _limits.RUN_RESULT_RETENTION_S,
         runsync_retention_s: float = _limits.RUNSYNC_RESULT_RETENTION_S,
         execution_timeout_s: float = _limits.DEFAULT_EXECUTION_TIMEOUT_MS / 1000,
+        timeout_status: TimeoutStatus = "TIMED_OUT",
         ttl_s: float = _limits.DEFAULT_TTL_MS / 1000,
         webhook_retries: int = _limits.WEBHOOK_RETRIES,
         webhook_retry_delay_s: float = _limits.WEBHOOK_RETRY_DELAY_S,
+        webhook_timeout_s: float = _limits.WEBHOOK_TIMEOUT_S,
         log_level: str = "warning",
         startup_timeout_s: float = 10.0,
     ) -> None:
@@ -153,9 +165,11 @@ class LocalEndpoint:
             run_retention_s=run_retention_s,
             runsync_retention_s=runsync_retention_s,
             execution_timeout_s=execution_timeout_s,
+            timeout_status=timeout_status,
             ttl_s=ttl_s,
             webhook_retries=webhook_retries,
             webhook_retry_delay_s=webhook_retry_delay_s,
+            webhook_timeout_s=webhook_timeout_s,
         )
         self._log_level = log_level
         self._startup_timeout_s = startup_timeout_s
@@ -175,6 +189,12 @@ class LocalEndpoint:
     def url(self) -> str:
         """``{base_url}/{endpoint_id}``."""
         return f"{self.base_url}/{self.endpoint_id}"
+
+    @property
+    def openai_base_url(self) -> str:
+        """``{url}/openai/v1``: the ``base_url`` to hand to ``openai.OpenAI`` (with
+        :attr:`api_key`) for the OpenAI-compatible routes."""
+        return f"{self.url}/openai/v1"
 
     @property
     def headers(self) -> dict[str, str]:

@@ -24,7 +24,7 @@ def require_local() -> None:
     """
     try:
         importlib.import_module("runpod_facade.local")
-    except ModuleNotFoundError as exc:
+    except ImportError as exc:  # runpod_facade.local names the missing module on its error
         missing = (exc.name or "").partition(".")[0]
         if missing not in _EXTRA_MODULES:
             raise

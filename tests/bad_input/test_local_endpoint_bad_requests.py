@@ -193,6 +193,16 @@ CASES = [
         413,
         content=_body({"input": "x" * (MAX_RUNSYNC_PAYLOAD_BYTES - 10)}),
     ),
+    # Bytes, not characters: 5.6 M characters of 2-byte UTF-8 are 11.2 MB on the wire.
+    Bad(
+        "run-over-10MiB-in-bytes-not-characters",
+        "POST",
+        "/run",
+        413,
+        content=json.dumps(
+            {"input": "é" * (MAX_RUN_PAYLOAD_BYTES * 8 // 15)}, ensure_ascii=False
+        ).encode("utf-8"),
+    ),
 ]
 
 
@@ -211,6 +221,27 @@ def http() -> Iterator[httpx.Client]:
 def test_there_are_at_least_30_cases() -> None:
     assert len(CASES) >= 30
     assert len({case.name for case in CASES}) == len(CASES)
+
+
+def test_the_multibyte_case_is_under_the_limit_in_characters() -> None:
+    (case,) = [c for c in CASES if c.name == "run-over-10MiB-in-bytes-not-characters"]
+    assert case.content is not None
+    assert len(case.content.decode("utf-8")) < MAX_RUN_PAYLOAD_BYTES < len(case.content)
+
+
+def test_a_multibyte_body_just_under_the_limit_is_accepted(ep: LocalEndpoint) -> None:
+    # 2 bytes a character: right at the limit in bytes, though half of it in characters.
+    envelope = len(b'{"input":""}')
+    text = "é" * ((MAX_RUN_PAYLOAD_BYTES - envelope) // 2)
+    content = json.dumps({"input": text}, ensure_ascii=False, separators=(",", ":")).encode()
+    assert len(content) <= MAX_RUN_PAYLOAD_BYTES
+    reply = httpx.post(
+        f"{ep.url}/run",
+        content=content,
+        headers={**ep.headers, "Content-Type": "application/json"},
+        timeout=60,
+    )
+    assert reply.status_code == 200, reply.text
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])

@@ -1,6 +1,6 @@
 """The flows of the official JS/Go SDK docs (shared/seeds) against the local endpoint, over
 loopback with plain httpx: run then poll, runsync, stream, health, status, cancel, execution
-policy, purge queue — plus retry, retention, TTL, webhooks and handler flavours."""
+policy, purge queue — plus retry, retention, TTL and handler flavours (webhooks: test_webhooks.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import re
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -301,64 +300,6 @@ def test_result_retention_is_configurable() -> None:
         assert client.get(f"/status-sync/{job_id}").json()["status"] == "COMPLETED"
         wait_for(lambda: client.get(f"/status/{job_id}").status_code == 404, timeout=10)
         assert job_id not in ep.job_ids()
-
-
-class _Receiver:
-    """A webhook receiver that fails the first ``failures`` deliveries with 500."""
-
-    def __init__(self, failures: int) -> None:
-        self.bodies: list[dict[str, Any]] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers["Content-Length"])
-                receiver.bodies.append(json.loads(self.rfile.read(length)))
-                self.send_response(500 if len(receiver.bodies) <= failures else 200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> _Receiver:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join()
-
-
-def test_webhook_is_retried_twice() -> None:
-    with (
-        _Receiver(failures=2) as receiver,
-        LocalEndpoint(sample_handlers.echo, api_key=None, webhook_retry_delay_s=0.1) as ep,
-        httpx.Client(base_url=ep.url, timeout=30) as client,
-    ):
-        job = client.post("/runsync", json={"input": {"x": 1}, "webhook": receiver.url}).json()
-        wait_for(lambda: len(ep.webhook_attempts) == 3)
-        assert [a.status_code for a in ep.webhook_attempts] == [500, 500, 200]
-        assert receiver.bodies[-1]["id"] == job["id"]
-        assert receiver.bodies[-1]["status"] == "COMPLETED"
-        assert receiver.bodies[-1]["output"] == {"x": 1}
-
-
-def test_webhook_gives_up_after_three_attempts() -> None:
-    with (
-        _Receiver(failures=10) as receiver,
-        LocalEndpoint(sample_handlers.fail, api_key=None, webhook_retry_delay_s=0.05) as ep,
-        httpx.Client(base_url=ep.url, timeout=30) as client,
-    ):
-        client.post("/runsync", json={"input": {}, "webhook": receiver.url})
-        wait_for(lambda: len(ep.webhook_attempts) == 3)
-        time.sleep(0.3)
-        assert len(receiver.bodies) == 3 and receiver.bodies[0]["status"] == "FAILED"
 
 
 def test_progress_updates_visible_while_in_progress() -> None:

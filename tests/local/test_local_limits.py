@@ -39,4 +39,18 @@ def test_bounds_and_retention_match_spec() -> None:
         "run": _limits.RUN_RESULT_RETENTION_S,
         "runsync": _limits.RUNSYNC_RESULT_RETENTION_S,
     }
-    assert set(SPEC["x-runpod-terminal-statuses"]) == _limits.TERMINAL_STATUSES
+
+
+def test_webhook_facts_match_the_spec() -> None:
+    from runpod_facade.local._webhooks import DELIVERED_STATUSES
+
+    hook = SPEC["webhooks"]["jobFinished"]["post"]
+    assert hook["x-runpod-webhook-retries"] == _limits.WEBHOOK_RETRIES == 2
+    assert hook["x-runpod-webhook-retry-delay-seconds"] == _limits.WEBHOOK_RETRY_DELAY_S == 10
+    assert set(hook["x-runpod-webhook-statuses"]) == DELIVERED_STATUSES
+    assert set(SPEC["x-runpod-terminal-statuses"]) > DELIVERED_STATUSES
+
+
+def test_stream_chunk_limit_matches_spec() -> None:
+    stream = SPEC["paths"]["/{endpointId}/stream/{jobId}"]["get"]
+    assert stream["x-runpod-max-chunk-bytes"] == _limits.MAX_STREAM_CHUNK_BYTES == 1_048_576

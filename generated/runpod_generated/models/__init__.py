@@ -15,6 +15,7 @@ from .purge_queue_response import PurgeQueueResponse
 from .s3_config import S3Config
 from .stream_chunk import StreamChunk
 from .stream_response import StreamResponse
+from .webhook_payload import WebhookPayload
 
 __all__ = (
     "CancelResponse",
@@ -31,4 +32,5 @@ __all__ = (
     "S3Config",
     "StreamChunk",
     "StreamResponse",
+    "WebhookPayload",
 )
