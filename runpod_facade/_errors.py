@@ -248,7 +248,12 @@ class JobCancelled(JobError):
 
 
 class JobTimedOut(JobError):
-    """The job timed out on the server (execution timeout, or expired before a worker took it)."""
+    """The job timed out on the server (execution timeout, or expired before a worker took it).
+
+    Live RunPod often reports an execution timeout differently: it reruns the job once and
+    then ends it FAILED with ``"job timed out after 1 retries"`` (``retries: 1``), which
+    raises :class:`JobFailed`. ``exc.state.is_timeout`` is true for both forms.
+    """
 
 
 class WaitTimeout(RunpodError, TimeoutError):

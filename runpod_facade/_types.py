@@ -9,6 +9,7 @@ deep-copy and compare by value, and hold no client and no secret.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -18,6 +19,8 @@ from typing import Any
 from ._status import JobStatus, is_terminal
 
 __all__ = ["Health", "HealthJobs", "HealthWorkers", "JobState", "PurgeResult"]
+
+_TIMED_OUT_AFTER_RETRIES = re.compile(r"job timed out after \d+ retr(y|ies)\b", re.IGNORECASE)
 
 
 def encode_raw(raw: Mapping[str, Any] | None) -> bytes:
@@ -81,6 +84,17 @@ class JobState(_RawReply):
     @property
     def is_completed(self) -> bool:
         return self.status == JobStatus.COMPLETED
+
+    @property
+    def is_timeout(self) -> bool:
+        """True when the job ran out of time on the server: TIMED_OUT, or FAILED with
+        ``"job timed out after N retries"`` — how live RunPod reports an execution timeout
+        once it has rerun the job."""
+        if self.status == JobStatus.TIMED_OUT:
+            return True
+        return self.status == JobStatus.FAILED and bool(
+            self.error and _TIMED_OUT_AFTER_RETRIES.match(self.error)
+        )
 
     @property
     def error_details(self) -> dict[str, Any] | None:

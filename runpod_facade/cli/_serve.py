@@ -87,7 +87,14 @@ def _serve(ctx: Context) -> int:
     try:
         # uvicorn re-raises the Ctrl-C it shut down on; stopping the server is not an error.
         with contextlib.suppress(KeyboardInterrupt):
-            serve(handler, host=args.host, port=args.port, api_key=api_key, workers=args.workers)
+            serve(
+                handler,
+                host=args.host,
+                port=args.port,
+                api_key=api_key,
+                workers=args.workers,
+                timeout_status=args.timeout_status,
+            )
     except SystemExit as exc:
         # uvicorn exits (code 3) when it cannot start, e.g. the port was taken meanwhile.
         if exc.code not in (0, None):
@@ -123,6 +130,13 @@ def register(commands: Subparsers) -> None:
     )
     serve.add_argument(
         "--workers", type=positive_int, default=1, help="jobs run concurrently (default 1)"
+    )
+    serve.add_argument(
+        "--timeout-status",
+        choices=("TIMED_OUT", "FAILED"),
+        default="TIMED_OUT",
+        help="how a job past its execution timeout ends: TIMED_OUT (default), or FAILED after "
+        "one rerun with 'job timed out after 1 retries', as live RunPod reports it",
     )
     serve.add_argument(
         "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks"

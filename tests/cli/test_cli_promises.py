@@ -206,6 +206,23 @@ def test_serve_when_uvicorn_cannot_start_exits_9(
     assert "error: the server could not start" in err
 
 
+@pytest.mark.parametrize("status", [None, "FAILED"])
+def test_serve_passes_the_timeout_status_through(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, status: str | None
+) -> None:
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr("runpod_facade.local.serve", lambda *a, **kw: seen.update(kw))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    extra = [] if status is None else ["--timeout-status", status]
+    code, _, err = cli(
+        capsys, "serve", "runpod_facade.local.sample_handlers:echo", "--port", port, *extra
+    )
+    assert code == 0, err
+    assert seen["timeout_status"] == (status or "TIMED_OUT")
+
+
 def test_help_documents_the_startup_exit_code(capsys: pytest.CaptureFixture[str]) -> None:
     for args in (["--help"], ["serve", "--help"]):
         code, out, _ = cli(capsys, *args)

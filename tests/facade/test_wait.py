@@ -10,6 +10,7 @@ import pytest
 from runpod_facade import (
     JobCancelled,
     JobFailed,
+    JobState,
     JobStatus,
     JobTimedOut,
     NotFoundError,
@@ -198,3 +199,18 @@ def test_run_sync_retry_failed() -> None:
     )
     assert api.endpoint().run_sync({}, retry_failed=1).output == 1
     assert api.ops() == ["runsync", "retry", "status-sync"]
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "expected"),
+    [
+        ("TIMED_OUT", None, True),
+        ("FAILED", "job timed out after 1 retries", True),
+        ("FAILED", "Job timed out after 2 retries.", True),
+        ("FAILED", "ValueError: bad input", False),
+        ("FAILED", None, False),
+        ("COMPLETED", None, False),
+    ],
+)
+def test_is_timeout_reads_both_live_forms(status: str, error: str | None, expected: bool) -> None:
+    assert JobState(id="j", status=status, error=error).is_timeout is expected

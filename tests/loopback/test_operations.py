@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -187,3 +188,24 @@ def test_retry_failed_over_loopback_keeps_the_history(ep: Endpoint) -> None:
         job.wait(timeout=30, retry_failed=2)
     assert len(info.value.attempts) == 3
     assert all("always" in (a.error or "") for a in info.value.attempts)
+
+
+@pytest.mark.parametrize(
+    ("timeout_status", "error"), [("TIMED_OUT", JobTimedOut), ("FAILED", JobFailed)]
+)
+def test_an_execution_timeout_in_either_live_form_is_a_timeout(
+    timeout_status: str, error: type[Exception]
+) -> None:
+    async def slow(job: dict[str, object]) -> None:
+        await asyncio.sleep(5)
+
+    local = LocalEndpoint(slow, execution_timeout_s=0.2, timeout_status=timeout_status)  # type: ignore[arg-type]
+    with local, connect(local) as ep, pytest.raises(error) as caught:
+        ep.run_sync({}, timeout=30, retry_failed=1)
+    # retry_failed requeues either form once; both attempts are kept, each a timeout.
+    attempts = caught.value.attempts  # type: ignore[attr-defined]
+    assert len(attempts) == 2
+    assert all(state.is_timeout for state in attempts)
+    if timeout_status == "FAILED":
+        assert attempts[0].error == "job timed out after 1 retries"
+        assert attempts[0].retries == 1
