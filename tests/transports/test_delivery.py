@@ -11,6 +11,7 @@ row of the table in ``runpod_facade._aiohttp``) and through ``AsyncEndpoint.run`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import ssl
 from collections.abc import Awaitable, Callable, Iterator
@@ -31,7 +32,7 @@ from runpod_facade._retry import Delivery
 from runpod_facade._wire import ApiRequest, build_job_body, build_request
 from tests.backends import BACKENDS
 
-from .rawserver import Exchange, RawServer, job_reply
+from .rawserver import Exchange, RawServer
 
 TIMEOUTS = Timeouts(connect=1.0, read=0.5, write=0.5, pool=0.5)
 RETRY = RetryPolicy(max_retries=2, initial_delay=0.01, max_delay=0.02)
@@ -245,10 +246,8 @@ def unaccepting_url() -> Iterator[str]:
     for _ in range(4):
         filler = socket.socket()
         filler.setblocking(False)
-        try:
+        with contextlib.suppress(BlockingIOError):
             filler.connect(address)
-        except BlockingIOError:
-            pass
         fillers.append(filler)
     try:
         yield f"http://127.0.0.1:{address[1]}/v2"
@@ -267,10 +266,13 @@ async def test_refused_is_not_sent(backend: str, refused_url: str) -> None:
         await sender.aclose()
     assert isinstance(outcome, TransportFailure)
     assert (outcome.delivery, outcome.timeout) == (Delivery.NOT_SENT, False)
-    assert outcome.message.split(":")[0] == {
-        "httpx": "ConnectError",
-        "aiohttp": "ClientConnectorError",
-    }[backend]
+    assert (
+        outcome.message.split(":")[0]
+        == {
+            "httpx": "ConnectError",
+            "aiohttp": "ClientConnectorError",
+        }[backend]
+    )
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -282,10 +284,13 @@ async def test_connect_timeout_is_not_sent(backend: str, unaccepting_url: str) -
         await sender.aclose()
     assert isinstance(outcome, TransportFailure)
     assert (outcome.delivery, outcome.timeout) == (Delivery.NOT_SENT, True)
-    assert outcome.message.split(":")[0] == {
-        "httpx": "ConnectTimeout",
-        "aiohttp": "ConnectionTimeoutError",
-    }[backend]
+    assert (
+        outcome.message.split(":")[0]
+        == {
+            "httpx": "ConnectTimeout",
+            "aiohttp": "ConnectionTimeoutError",
+        }[backend]
+    )
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -328,10 +333,13 @@ async def test_stalled_upload_times_out_as_maybe_sent(backend: str) -> None:
             await sender.aclose()
     assert isinstance(outcome, TransportFailure)
     assert (outcome.delivery, outcome.timeout) == (Delivery.MAYBE_SENT, True)
-    assert outcome.message.split(":")[0] == {
-        "httpx": "WriteTimeout",
-        "aiohttp": "TimeoutError",
-    }[backend]
+    assert (
+        outcome.message.split(":")[0]
+        == {
+            "httpx": "WriteTimeout",
+            "aiohttp": "TimeoutError",
+        }[backend]
+    )
 
 
 # --- the aiohttp table, row by row, for failures no loopback socket can produce ----------------
@@ -357,7 +365,9 @@ _KEY = ConnectionKey("api.runpod.ai", 443, True, True, None, None, None, None)
     ],
     ids=lambda value: type(value).__name__ if isinstance(value, BaseException) else None,
 )  # fmt: skip
-def test_aiohttp_classification_table(exc: BaseException, delivery: Delivery, timeout: bool) -> None:
+def test_aiohttp_classification_table(
+    exc: BaseException, delivery: Delivery, timeout: bool
+) -> None:
     failure = classify(exc)
     assert (failure.delivery, failure.timeout) == (delivery, timeout)
     assert failure.message.startswith(type(exc).__name__ + ": ")

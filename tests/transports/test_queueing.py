@@ -61,9 +61,7 @@ async def test_status_does_not_queue_behind_pending_long_polls(
 
         def held() -> list[object]:
             return [
-                r
-                for r in local.requests
-                if r.operation == "status-sync" and r.status_code is None
+                r for r in local.requests if r.operation == "status-sync" and r.status_code is None
             ]
 
         try:
