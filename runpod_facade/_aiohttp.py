@@ -56,6 +56,9 @@ from ._wire import ApiRequest, ApiResponse
 __all__ = ["AiohttpTransport", "classify", "client_timeout"]
 
 _JSON = {"Content-Type": "application/json"}
+# aiohttp labels a bodiless POST (cancel, retry, purge-queue) application/octet-stream;
+# httpx, and the API's examples, send no Content-Type there.
+_NO_DEFAULT_TYPE = ("Content-Type",)
 
 
 def classify(exc: BaseException) -> TransportFailure:
@@ -158,6 +161,9 @@ class AiohttpTransport(GatedTransport[aiohttp.ClientSession]):
                 timeout=self._timeout_of(timeouts, has_body),
                 allow_redirects=False,
                 raise_for_status=False,
+                skip_auto_headers=_NO_DEFAULT_TYPE
+                if request.method == "POST" and not has_body
+                else None,
             ) as response:
                 content = await response.read()
         except (aiohttp.ClientError, OSError) as exc:  # TimeoutError is an OSError

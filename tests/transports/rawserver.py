@@ -13,6 +13,7 @@ import json
 import socket
 import struct
 import threading
+import urllib.parse
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -105,6 +106,7 @@ class RawServer:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
         self.stopping = asyncio.Event()
 
     @property
@@ -113,14 +115,17 @@ class RawServer:
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.accepts += 1
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
         exchange = Exchange(self, reader, writer)
         try:
             await self.behaviour(exchange)
-        except (ConnectionError, asyncio.IncompleteReadError):
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
             pass
         finally:
-            if not writer.is_closing():
-                writer.close()
+            writer.close()
 
     async def _start(self) -> None:
         self.stopping = asyncio.Event()
@@ -142,6 +147,9 @@ class RawServer:
             assert self._server is not None
             self._server.close()
             await asyncio.sleep(0.05)
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
 
         asyncio.run_coroutine_threadsafe(stop(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
@@ -156,4 +164,5 @@ def job_reply(request: Request) -> dict[str, Any]:
         return {"id": "job-raw-1", "status": "IN_QUEUE"}
     if path.endswith("/health"):
         return {"jobs": {}, "workers": {"idle": 1}}
-    return {"id": path.rsplit("/", 1)[-1], "status": "COMPLETED", "output": 1}
+    job_id = urllib.parse.unquote(path.rsplit("/", 1)[-1])
+    return {"id": job_id, "status": "COMPLETED", "output": 1}
