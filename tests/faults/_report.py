@@ -18,7 +18,7 @@ __all__ = ["STORE", "CellResult", "record_cell", "record_load", "record_secrets"
 class CellResult:
     """One operation × fault cell of the matrix, as observed."""
 
-    client: str  # "sync" or "async"
+    client: str  # "sync", "async" (httpx) or "async-aiohttp"
     operation: str
     fault: str
     outcome: str  # "recovered", "passed through", or the exception class name

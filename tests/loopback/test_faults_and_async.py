@@ -14,6 +14,7 @@ from runpod_facade import (
     ServerError,
 )
 from runpod_facade.local import Fault, LocalEndpoint
+from tests.backends import BACKENDS
 
 from .conftest import FAST_POLL, FAST_RETRY
 
@@ -88,7 +89,10 @@ def test_missing_long_poll_route_falls_back_to_polling(local: LocalEndpoint) -> 
     assert "status" in ops
 
 
-async def test_async_flows_over_loopback(local: LocalEndpoint, local_stream: LocalEndpoint) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_async_flows_over_loopback(
+    backend: str, local: LocalEndpoint, local_stream: LocalEndpoint
+) -> None:
     local.faults.clear()
     async with AsyncEndpoint(
         local.endpoint_id,
@@ -96,6 +100,7 @@ async def test_async_flows_over_loopback(local: LocalEndpoint, local_stream: Loc
         api_key=local.api_key,
         retry_policy=FAST_RETRY,
         poll_policy=FAST_POLL,
+        http_backend=backend,  # type: ignore[arg-type]
     ) as ep:
         jobs = await asyncio.gather(*(ep.run({"task": "echo", "i": i}) for i in range(20)))
         outputs = await asyncio.gather(*(job.wait(timeout=30) for job in jobs))
@@ -105,15 +110,22 @@ async def test_async_flows_over_loopback(local: LocalEndpoint, local_stream: Loc
         health = await ep.health()
         assert health.jobs.completed >= 21
     async with AsyncEndpoint(
-        local_stream.endpoint_id, base_url=local_stream.base_url, api_key=local_stream.api_key
+        local_stream.endpoint_id,
+        base_url=local_stream.base_url,
+        api_key=local_stream.api_key,
+        http_backend=backend,  # type: ignore[arg-type]
     ) as sep:
         job = await sep.run({"count": 4, "delay": 0.02})
         assert [c async for c in job.stream(timeout=30)] == [{"i": i} for i in range(4)]
 
 
-async def test_async_task_cancel_cancels_remote_job(local: LocalEndpoint) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_async_task_cancel_cancels_remote_job(backend: str, local: LocalEndpoint) -> None:
     async with AsyncEndpoint(
-        local.endpoint_id, base_url=local.base_url, api_key=local.api_key
+        local.endpoint_id,
+        base_url=local.base_url,
+        api_key=local.api_key,
+        http_backend=backend,  # type: ignore[arg-type]
     ) as ep:
         job = await ep.run({"task": "sleep", "seconds": 30})
         waiter = asyncio.create_task(job.wait(cancel_on_interrupt=True))
@@ -124,7 +136,8 @@ async def test_async_task_cancel_cancels_remote_job(local: LocalEndpoint) -> Non
         assert (await job.status()).status is JobStatus.CANCELLED
 
 
-async def test_run_many_over_loopback(local: LocalEndpoint) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_run_many_over_loopback(backend: str, local: LocalEndpoint) -> None:
     local.faults.clear()
     async with AsyncEndpoint(
         local.endpoint_id,
@@ -132,11 +145,35 @@ async def test_run_many_over_loopback(local: LocalEndpoint) -> None:
         api_key=local.api_key,
         retry_policy=FAST_RETRY,
         poll_policy=FAST_POLL,
+        http_backend=backend,  # type: ignore[arg-type]
     ) as ep:
         states = await ep.run_many(
             [{"task": "echo", "i": i} for i in range(30)], concurrency=10, timeout=60
         )
     assert [s.output["i"] for s in states] == list(range(30))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_async_submit_dropped_after_acceptance_is_reported_not_repeated(
+    backend: str, local: LocalEndpoint
+) -> None:
+    local.faults.clear()
+    async with AsyncEndpoint(
+        local.endpoint_id,
+        base_url=local.base_url,
+        api_key=local.api_key,
+        retry_policy=FAST_RETRY,
+        http_backend=backend,  # type: ignore[arg-type]
+    ) as ep:
+        for kind in ("drop", "drop_after", "drop_mid_body"):
+            before = runs_received(local)
+            local.faults.add(Fault("run", kind, times=1))
+            with pytest.raises(APIConnectionError) as info:
+                await ep.run({"task": "echo"})
+            assert info.value.request_sent is True, kind
+            assert runs_received(local) - before == 1, kind
+            job = await ep.run({"task": "echo", "after": kind})  # the client still works
+            assert await job.wait(timeout=30) == {"task": "echo", "after": kind}
 
 
 def test_sync_run_many_fail_fast_over_loopback(local: LocalEndpoint, ep: Endpoint) -> None:
