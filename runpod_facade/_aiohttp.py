@@ -152,6 +152,7 @@ class AiohttpTransport(GatedTransport[aiohttp.ClientSession]):
         self, client: aiohttp.ClientSession, request: ApiRequest, timeouts: Timeouts
     ) -> ApiResponse | TransportFailure:
         has_body = request.content is not None
+        skip = _NO_DEFAULT_TYPE if request.method == "POST" and not has_body else None
         try:
             async with client.request(
                 request.method,
@@ -161,9 +162,7 @@ class AiohttpTransport(GatedTransport[aiohttp.ClientSession]):
                 timeout=self._timeout_of(timeouts, has_body),
                 allow_redirects=False,
                 raise_for_status=False,
-                skip_auto_headers=_NO_DEFAULT_TYPE
-                if request.method == "POST" and not has_body
-                else None,
+                skip_auto_headers=skip,
             ) as response:
                 content = await response.read()
         except (aiohttp.ClientError, OSError) as exc:  # TimeoutError is an OSError
