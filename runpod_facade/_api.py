@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Coroutine
+from types import MethodType
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
 from ._effects import Operation
@@ -55,6 +56,17 @@ class api(Generic[P, T]):
         self._build = build
         functools.update_wrapper(self, build)  # type: ignore[arg-type]
 
+        # The two methods are made once, here; each access only binds one (a C-level
+        # MethodType), which keeps a call as cheap as that of a plain method.
+        async def run_async(runner: AsyncRunner, /, *args: P.args, **kwargs: P.kwargs) -> T:
+            return await runner._perform(build(runner, *args, **kwargs))
+
+        def run(runner: SyncRunner, /, *args: P.args, **kwargs: P.kwargs) -> T:
+            return runner._perform(build(runner, *args, **kwargs))
+
+        self._run_async = functools.update_wrapper(run_async, build)
+        self._run = functools.update_wrapper(run, build)
+
     @overload
     def __get__(self, obj: None, owner: type[Any]) -> api[P, T]: ...
 
@@ -69,19 +81,8 @@ class api(Generic[P, T]):
     def __get__(self, obj: object, owner: type[Any]) -> Any:
         if obj is None:
             return self
-        build = self._build
         if isinstance(obj, AsyncRunner):
-
-            async def run_async(*args: P.args, **kwargs: P.kwargs) -> T:
-                return await obj._perform(build(obj, *args, **kwargs))
-
-            functools.update_wrapper(run_async, build)
-            return run_async
+            return MethodType(self._run_async, obj)
         if isinstance(obj, SyncRunner):
-
-            def run(*args: P.args, **kwargs: P.kwargs) -> T:
-                return obj._perform(build(obj, *args, **kwargs))
-
-            functools.update_wrapper(run, build)
-            return run
+            return MethodType(self._run, obj)
         raise TypeError(f"{type(obj).__name__} is neither a SyncRunner nor an AsyncRunner")
