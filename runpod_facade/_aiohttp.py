@@ -41,9 +41,12 @@ server at most once per attempt the core makes.
 
 from __future__ import annotations
 
+import ssl
+import urllib.request
 from collections.abc import Mapping
 
 import aiohttp
+import httpx
 from yarl import URL
 
 from ._constants import KEEPALIVE_EXPIRY, MAX_IN_FLIGHT, SHORT_CALL_RESERVE
@@ -53,7 +56,7 @@ from ._gate import GatedTransport
 from ._retry import Delivery
 from ._wire import ApiRequest, ApiResponse
 
-__all__ = ["AiohttpTransport", "classify", "client_timeout"]
+__all__ = ["AiohttpTransport", "classify", "client_timeout", "env_proxy"]
 
 _JSON = {"Content-Type": "application/json"}
 # aiohttp labels a bodiless POST (cancel, retry, purge-queue) application/octet-stream;
@@ -91,15 +94,27 @@ def client_timeout(timeouts: Timeouts, *, has_body: bool) -> aiohttp.ClientTimeo
     )
 
 
+def env_proxy(base_url: str) -> str | None:
+    """The proxy the environment names for ``base_url`` (as httpx reads it), or ``None``."""
+    url = URL(base_url)
+    proxies = urllib.request.getproxies()
+    proxy = proxies.get(url.scheme or "") or proxies.get("all")
+    if not proxy or urllib.request.proxy_bypass(url.host or ""):
+        return None
+    return proxy
+
+
 class AiohttpTransport(GatedTransport[aiohttp.ClientSession]):
     """Requests through an ``aiohttp.ClientSession`` on the running event loop.
 
     Its own session is made on first use (aiohttp sessions belong to a running loop) and
     renewed on a new loop; a session passed in by the caller is used on its loop only and
-    never closed here. Ours keeps every idle connection for ``KEEPALIVE_EXPIRY`` seconds, does
-    not read proxy settings or ``.netrc`` from the environment (``trust_env=False``: those
-    lookups cost a thread hop per request; pass your own session to use them), and keeps
-    cookies the API sets, as httpx does.
+    never closed here, nor told which proxy to use. Ours behaves as httpx's client does:
+    every idle connection kept for ``KEEPALIVE_EXPIRY`` seconds, certificates checked against
+    the same roots (httpx's ``create_ssl_context``: certifi, or ``SSL_CERT_FILE``), a proxy
+    named by the environment (``HTTPS_PROXY``, ``ALL_PROXY``, minus ``NO_PROXY``) used, and
+    cookies the API sets kept. Unlike aiohttp's ``trust_env=True`` it reads no ``.netrc``
+    (a thread hop per request, and a Basic-auth header that would clash with the API key).
     """
 
     _what = "http_client (an aiohttp.ClientSession)"
@@ -119,10 +134,17 @@ class AiohttpTransport(GatedTransport[aiohttp.ClientSession]):
         self.headers = dict(headers)
         self._json_headers = {**self.headers, **_JSON}
         self._last: tuple[Timeouts | None, aiohttp.ClientTimeout | None] = (None, None)
+        self._proxy = None if session is not None else env_proxy(self.base_url)
+        self._ssl_context: ssl.SSLContext | None = None
 
     def _new_client(self) -> aiohttp.ClientSession:
+        if self._ssl_context is None:
+            self._ssl_context = httpx.create_ssl_context()
         connector = aiohttp.TCPConnector(
-            limit=self.max_in_flight, limit_per_host=0, keepalive_timeout=KEEPALIVE_EXPIRY
+            limit=self.max_in_flight,
+            limit_per_host=0,
+            keepalive_timeout=KEEPALIVE_EXPIRY,
+            ssl=self._ssl_context,
         )
         return aiohttp.ClientSession(connector=connector, trust_env=False)
 
@@ -163,6 +185,7 @@ class AiohttpTransport(GatedTransport[aiohttp.ClientSession]):
                 allow_redirects=False,
                 raise_for_status=False,
                 skip_auto_headers=skip,
+                proxy=self._proxy,
             ) as response:
                 content = await response.read()
         except (aiohttp.ClientError, OSError) as exc:  # TimeoutError is an OSError

@@ -196,3 +196,21 @@ def test_one_endpoint_serves_one_event_loop_after_another(
     assert closed(first) and closed(second)
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
     assert len(server.heads) == 10
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_proxy_named_by_the_environment_is_used(
+    backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with RawServer(answer) as proxy:
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.port}")
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        origin = "http://127.0.0.1:9/v2"  # nothing listens there: only the proxy can answer
+
+        async def call() -> str:
+            async with endpoint(origin, backend) as ep:
+                return (await ep.status("j1")).id
+
+        assert asyncio.run(call()) == "j1"
+    assert [h.target for h in proxy.heads] == ["http://127.0.0.1:9/v2/ep/status/j1"]
