@@ -133,7 +133,10 @@ class AiohttpTransport(GatedTransport[aiohttp.ClientSession]):
         self.base_url = str(URL(base_url))
         self.headers = dict(headers)
         self._json_headers = {**self.headers, **_JSON}
-        self._last: tuple[Timeouts | None, aiohttp.ClientTimeout | None] = (None, None)
+        self._last: dict[bool, tuple[Timeouts, aiohttp.ClientTimeout] | None] = {
+            False: None,
+            True: None,
+        }
         self._proxy = None if session is not None else env_proxy(self.base_url)
         self._ssl_context: ssl.SSLContext | None = None
 
@@ -152,14 +155,12 @@ class AiohttpTransport(GatedTransport[aiohttp.ClientSession]):
         await client.close()
 
     def _timeout_of(self, timeouts: Timeouts, has_body: bool) -> aiohttp.ClientTimeout:
-        if has_body:
-            return client_timeout(timeouts, has_body=True)
-        # Most requests use the client's default timeouts object: convert it once.
-        last = self._last
-        if last[0] is timeouts and last[1] is not None:
+        # Most requests use the client's default timeouts object: convert it once per kind.
+        last = self._last[has_body]
+        if last is not None and last[0] is timeouts:
             return last[1]
-        converted = client_timeout(timeouts, has_body=False)
-        self._last = (timeouts, converted)
+        converted = client_timeout(timeouts, has_body=has_body)
+        self._last[has_body] = (timeouts, converted)
         return converted
 
     def _url(self, request: ApiRequest) -> URL:
