@@ -4,8 +4,9 @@ Imported only when that backend is chosen (``pip install 'runpod-facade[aiohttp]
 Same contract as the httpx transport: one request in, one fully read reply or a classified
 failure out, gated by ``_gate``, redirects never followed.
 
-Failures, and what they say about delivery (only the first two prove the request never
-left this process, so only they let a submit be sent again):
+Failures, and what they say about delivery (only the ``NOT_SENT`` rows prove the request
+never left this process, so only they let a submit be sent again; tests/transports checks
+each row):
 
 ==========================================  ===========  ========  =============================
 aiohttp raises                              delivery     timeout   when
