@@ -234,7 +234,8 @@ def render(root: Path, session: Any) -> str:
             ("requests per second (submit + wait)", f"{load['requests_per_s']:,}"),
             ("peak open client connections (pool limit 100)", load["peak_connections"]),
             (
-                "distinct client sockets seen (keep-alive pool of 20 churns the rest)",
+                "distinct client sockets seen (a new AsyncEndpoint each round; idle "
+                "connections are kept, not churned)",
                 f"{load['distinct_connections']:,}",
             ),
             (
