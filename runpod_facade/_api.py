@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Coroutine
+from types import MethodType
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
 from ._effects import Operation
@@ -49,30 +50,23 @@ class AsyncRunner:
         raise NotImplementedError
 
 
-class api(Generic[P, T]):  # lower case: used as a decorator, like property
+class api(Generic[P, T]):
     """Turn ``def name(self, ...) -> Operation[T]`` into a blocking or awaitable method."""
 
     def __init__(self, build: Callable[Concatenate[Any, P], Operation[T]]) -> None:
         self._build = build
-        self._signatures: dict[bool, inspect.Signature] = {}
         functools.update_wrapper(self, build)
 
-    def _signature(self, is_async: bool) -> inspect.Signature:
-        """The bound method's signature as a caller sees it: no ``self``, and the value of the
-        operation (or a coroutine of it) as the return annotation."""
-        found = self._signatures.get(is_async)
-        if found is None:
-            signature = inspect.signature(self._build)
-            returns = str(signature.return_annotation)
-            if returns.startswith("Operation[") and returns.endswith("]"):
-                returns = returns[len("Operation[") : -1]
-            if is_async:
-                returns = f"Coroutine[Any, Any, {returns}]"
-            found = signature.replace(
-                parameters=list(signature.parameters.values())[1:], return_annotation=returns
-            )
-            self._signatures[is_async] = found
-        return found
+        # The two methods are made once, here; each access only binds one (a C-level
+        # MethodType), which keeps a call as cheap as that of a plain method.
+        async def run_async(runner: AsyncRunner, /, *args: P.args, **kwargs: P.kwargs) -> T:
+            return await runner._perform(build(runner, *args, **kwargs))
+
+        def run(runner: SyncRunner, /, *args: P.args, **kwargs: P.kwargs) -> T:
+            return runner._perform(build(runner, *args, **kwargs))
+
+        self._run_async = _shown_as(run_async, build, awaitable=True)
+        self._run = _shown_as(run, build, awaitable=False)
 
     @overload
     def __get__(self, obj: None, owner: type[Any]) -> api[P, T]: ...
@@ -88,26 +82,29 @@ class api(Generic[P, T]):  # lower case: used as a decorator, like property
     def __get__(self, obj: object, owner: type[Any]) -> Any:
         if obj is None:
             return self
-        build = self._build
-        method: Any
         if isinstance(obj, AsyncRunner):
-
-            async def method(*args: P.args, **kwargs: P.kwargs) -> T:
-                return await obj._perform(build(obj, *args, **kwargs))
-
-        elif isinstance(obj, SyncRunner):
-
-            def method(*args: P.args, **kwargs: P.kwargs) -> T:
-                return obj._perform(build(obj, *args, **kwargs))
-
-        else:
-            raise TypeError(f"{type(obj).__name__} is neither a SyncRunner nor an AsyncRunner")
-        method.__name__ = build.__name__
-        method.__qualname__ = f"{type(obj).__qualname__}.{build.__name__}"
-        method.__doc__ = build.__doc__
-        method.__signature__ = self._signature(isinstance(obj, AsyncRunner))
-        return method
+            return MethodType(self._run_async, obj)
+        if isinstance(obj, SyncRunner):
+            return MethodType(self._run, obj)
+        raise TypeError(f"{type(obj).__name__} is neither a SyncRunner nor an AsyncRunner")
 
     def __call__(self, obj: Any, *args: Any, **kwargs: Any) -> Any:
         """``Endpoint.status(ep, job_id)``: the method called through the class."""
         return self.__get__(obj, type(obj))(*args, **kwargs)
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _shown_as(method: F, build: Callable[..., Any], *, awaitable: bool) -> F:
+    """``method`` with ``build``'s name, docstring and signature, but returning what the
+    caller gets: the operation's value (or a coroutine of it), not the operation."""
+    functools.update_wrapper(method, build)
+    signature = inspect.signature(build)
+    returns = str(signature.return_annotation)
+    if returns.startswith("Operation[") and returns.endswith("]"):
+        returns = returns[len("Operation[") : -1]
+    if awaitable:
+        returns = f"Coroutine[Any, Any, {returns}]"
+    method.__signature__ = signature.replace(return_annotation=returns)  # type: ignore[attr-defined]
+    return method

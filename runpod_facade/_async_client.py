@@ -11,34 +11,83 @@ import asyncio
 from collections.abc import AsyncIterator, Iterable
 from datetime import timedelta
 from types import TracebackType
-from typing import Any, Literal, Self, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar, overload
 
 import httpx
 
 from ._api import AsyncRunner
 from ._async_driver import AsyncDriver
+from ._async_httpx import AsyncHttpxTransport
 from ._base import EndpointBase
 from ._batch import Batch, prepare_batch
-from ._constants import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
+from ._constants import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, HTTP_BACKENDS
+from ._drivers import AsyncTransport
 from ._effects import Operation
 from ._errors import InvalidInputError, RunpodError
 from ._handles import JobBase, StreamBase
-from ._httpx import AsyncHttpxTransport, to_timeouts
+from ._httpx import to_timeouts
 from ._options import ExecutionPolicy, S3Config
 from ._retry import PollPolicy, RetryPolicy
 from ._types import JobState
 
-__all__ = ["AsyncEndpoint", "AsyncJob", "AsyncJobStream"]
+if TYPE_CHECKING:
+    import aiohttp
+
+__all__ = ["AsyncEndpoint", "AsyncJob", "AsyncJobStream", "HttpBackend"]
 
 T = TypeVar("T")
 
+#: The HTTP libraries ``AsyncEndpoint`` can send with.
+HttpBackend = Literal["httpx", "aiohttp"]
+
+
+def _transport(
+    backend: object, base_url: str, headers: dict[str, str], http_client: object
+) -> AsyncTransport:
+    if backend == "httpx":
+        if http_client is not None and not isinstance(http_client, httpx.AsyncClient):
+            raise InvalidInputError(
+                "http_client must be an httpx.AsyncClient (use Endpoint for httpx.Client; "
+                'pass http_backend="aiohttp" for an aiohttp.ClientSession)'
+            )
+        return AsyncHttpxTransport(base_url, headers, http_client)
+    if backend == "aiohttp":
+        try:
+            import aiohttp
+
+            from ._aiohttp import AiohttpTransport
+        except ImportError as exc:
+            raise ImportError(
+                'http_backend="aiohttp" needs aiohttp: pip install "runpod-facade[aiohttp]"'
+            ) from exc
+        if http_client is not None and not isinstance(http_client, aiohttp.ClientSession):
+            raise InvalidInputError(
+                'with http_backend="aiohttp", http_client must be an aiohttp.ClientSession, '
+                f"got {type(http_client).__name__}"
+            )
+        return AiohttpTransport(base_url, headers, http_client)
+    raise InvalidInputError(
+        f"http_backend must be one of {', '.join(map(repr, HTTP_BACKENDS))}, got {backend!r}"
+    )
+
 
 class AsyncEndpoint(EndpointBase, AsyncRunner):
-    """A RunPod serverless endpoint, used from asyncio. Arguments as for ``Endpoint``;
-    ``http_client`` is an ``httpx.AsyncClient``. Use ``async with`` or ``await aclose()``.
+    """A RunPod serverless endpoint, used from asyncio. Arguments as for ``Endpoint``, and:
+
+    Args:
+        http_backend: the HTTP library: ``"httpx"`` (default) or ``"aiohttp"`` (faster under
+            load; ``pip install 'runpod-facade[aiohttp]'``). Both behave the same: timeouts,
+            retries, what counts as a request that may have reached the server.
+        http_client: an ``httpx.AsyncClient``, or with ``http_backend="aiohttp"`` an
+            ``aiohttp.ClientSession``, to send with (its TLS, proxies); not closed by us.
+
+    Use ``async with`` or ``await aclose()``. At most 100 requests are in flight at once
+    (more calls queue in the client), of which at most 90 long-polls (waits, ``run_sync``,
+    streams), so short calls such as ``status`` never queue behind pending waits.
 
     It may be used from one event loop after another (each ``asyncio.run()``): its own
-    connections are renewed on a new loop. A caller's ``http_client`` is bound to its loop.
+    connections are closed when a loop shuts down and made anew on the next. A caller's
+    ``http_client`` is bound to its loop.
     """
 
     def __init__(
@@ -52,8 +101,9 @@ class AsyncEndpoint(EndpointBase, AsyncRunner):
         retry_policy: RetryPolicy | None = None,
         poll_policy: PollPolicy | None = None,
         long_poll: bool = True,
-        http_client: httpx.AsyncClient | None = None,
+        http_client: httpx.AsyncClient | aiohttp.ClientSession | None = None,
         allow_insecure_http: bool = False,
+        http_backend: HttpBackend = "httpx",
     ) -> None:
         self._configure(
             endpoint_id,
@@ -66,12 +116,8 @@ class AsyncEndpoint(EndpointBase, AsyncRunner):
             long_poll=long_poll,
             allow_insecure_http=allow_insecure_http,
         )
-        if http_client is not None and not isinstance(http_client, httpx.AsyncClient):
-            raise InvalidInputError(
-                "http_client must be an httpx.AsyncClient (use Endpoint for httpx.Client)"
-            )
-        transport = AsyncHttpxTransport(
-            self._settings.base_url, self._settings.headers(), http_client
+        transport = _transport(
+            http_backend, self._settings.base_url, self._settings.headers(), http_client
         )
         self._driver = AsyncDriver(transport, to_timeouts(self._settings.timeout))
 

@@ -28,6 +28,23 @@ LONG_POLL_READ_MARGIN = 10.0
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0, pool=30.0)
 DEFAULT_MAX_RETRIES = 3
-DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+
+# Requests one client sends at once; an AsyncEndpoint queues the others itself (``_gate``).
+MAX_IN_FLIGHT = 100
+# Of those, slots a long-poll may never take, so that short calls (status, run, cancel ...)
+# always find one free however many waits are pending.
+SHORT_CALL_RESERVE = 10
+# An idle pooled connection is closed after this long (httpx's default).
+KEEPALIVE_EXPIRY = 5.0
+# Every connection may stay pooled while idle: with fewer keep-alive slots than connections,
+# httpcore closes each connection that becomes idle while more are open (counting busy ones),
+# so a steady load opened a new connection for almost every request.
+DEFAULT_LIMITS = httpx.Limits(
+    max_connections=MAX_IN_FLIGHT,
+    max_keepalive_connections=MAX_IN_FLIGHT,
+    keepalive_expiry=KEEPALIVE_EXPIRY,
+)
+# The HTTP libraries an AsyncEndpoint can send with (``http_backend=``).
+HTTP_BACKENDS = ("httpx", "aiohttp")
 
 TERMINAL_RETENTION_NOTE = "results of /run are kept 30 min, of /runsync 1 min"

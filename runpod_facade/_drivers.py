@@ -51,6 +51,10 @@ def effective_timeouts(default: Timeouts, send: Send) -> Timeouts:
     """The client's timeouts for one request: a long-poll's read override, and every phase
     capped at ``send.cap`` (what remains of the caller's deadline)."""
     request = send.request
+    if send.cap is None and request.read_timeout is None:
+        # Most requests: the client's own timeouts, as they are (the same object each time,
+        # so a transport converts it to its library's form once).
+        return default
     read = request.read_timeout if request.read_timeout is not None else default.read
 
     def capped(value: float | None) -> float | None:

@@ -3,23 +3,24 @@
 The failure classification is what keeps submits from being duplicated: only a failure that
 provably happened before the request left this process (no connection, no pooled
 connection free) is ``NOT_SENT``; everything else may have reached the server.
+
+This module is the blocking client's and imports no asyncio; the asyncio transport over
+httpx is ``_async_httpx``.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 import httpx
 
 from ._constants import DEFAULT_LIMITS
 from ._drivers import Timeouts
 from ._effects import TransportFailure
-from ._errors import RunpodError
 from ._retry import Delivery
 from ._wire import ApiRequest, ApiResponse
 
-__all__ = ["AsyncHttpxTransport", "HttpxTransport", "classify", "to_timeouts"]
+__all__ = ["HttpxRequests", "HttpxTransport", "classify", "to_timeouts"]
 
 _JSON = {"Content-Type": "application/json"}
 
@@ -27,12 +28,6 @@ _JSON = {"Content-Type": "application/json"}
 def to_timeouts(timeout: httpx.Timeout) -> Timeouts:
     return Timeouts(
         connect=timeout.connect, read=timeout.read, write=timeout.write, pool=timeout.pool
-    )
-
-
-def _httpx_timeout(timeouts: Timeouts) -> httpx.Timeout:
-    return httpx.Timeout(
-        connect=timeouts.connect, read=timeouts.read, write=timeouts.write, pool=timeouts.pool
     )
 
 
@@ -48,38 +43,59 @@ def classify(exc: httpx.TransportError) -> TransportFailure:
     )
 
 
-class _Base:
+class HttpxRequests:
+    """Builds the ``httpx.Request`` of an ``ApiRequest`` for one client."""
+
     def __init__(self, base_url: str, headers: Mapping[str, str]) -> None:
         self.base_url = base_url
         self.headers = dict(headers)
         self._json_headers = {**self.headers, **_JSON}
+        self._last: tuple[Timeouts | None, dict[str, float | None]] = (None, {})
 
-    def _build(
+    def _timeout_of(self, timeouts: Timeouts) -> dict[str, float | None]:
+        # Most requests use the client's default timeouts object: convert it once. (One
+        # tuple, replaced whole, so threads sharing a blocking client never mix two up.)
+        last = self._last
+        if last[0] is timeouts:
+            return last[1]
+        converted = {
+            "connect": timeouts.connect,
+            "read": timeouts.read,
+            "write": timeouts.write,
+            "pool": timeouts.pool,
+        }
+        self._last = (timeouts, converted)
+        return converted
+
+    def build(
         self, client: httpx.Client | httpx.AsyncClient, request: ApiRequest, timeouts: Timeouts
     ) -> httpx.Request:
-        return client.build_request(
+        built = client.build_request(
             request.method,
             self.base_url + request.path,
             params=request.params or None,
             content=request.content,
             headers=self._json_headers if request.content is not None else self.headers,
-            timeout=_httpx_timeout(timeouts),
         )
+        # The per-request timeouts, as httpx's transports read them (what ``timeout=`` on
+        # ``build_request`` sets, without building an ``httpx.Timeout`` per request).
+        built.extensions["timeout"] = self._timeout_of(timeouts)
+        return built
 
 
-class HttpxTransport(_Base):
+class HttpxTransport:
     """Blocking requests through an ``httpx.Client`` (the caller's, or one of our own)."""
 
     def __init__(
         self, base_url: str, headers: Mapping[str, str], client: httpx.Client | None = None
     ) -> None:
-        super().__init__(base_url, headers)
+        self._requests = HttpxRequests(base_url, headers)
         self.owns_client = client is None
         self.client = client or httpx.Client(limits=DEFAULT_LIMITS, follow_redirects=False)
 
     def send(self, request: ApiRequest, timeouts: Timeouts) -> ApiResponse | TransportFailure:
         try:
-            response = self.client.send(self._build(self.client, request, timeouts))
+            response = self.client.send(self._requests.build(self.client, request, timeouts))
         except httpx.TransportError as exc:
             return classify(exc)
         return ApiResponse(response.status_code, response.headers, response.content)
@@ -87,77 +103,3 @@ class HttpxTransport(_Base):
     def close(self) -> None:
         if self.owns_client:
             self.client.close()
-
-
-class AsyncHttpxTransport(_Base):
-    """Requests through an ``httpx.AsyncClient`` on the running event loop.
-
-    An ``httpx.AsyncClient`` belongs to the loop it first ran on. When the transport owns
-    its client and finds itself on a new loop (a second ``asyncio.run()``), it starts a new
-    client there; a client passed in by the caller cannot be replaced, so using it on another
-    loop is an error raised before anything is sent.
-    """
-
-    def __init__(
-        self,
-        base_url: str,
-        headers: Mapping[str, str],
-        client: httpx.AsyncClient | None = None,
-        *,
-        max_in_flight: int = DEFAULT_LIMITS.max_connections or 100,
-        new_client: Callable[[], httpx.AsyncClient] | None = None,
-    ) -> None:
-        super().__init__(base_url, headers)
-        self.owns_client = client is None
-        self._new_client = new_client or (
-            lambda: httpx.AsyncClient(limits=DEFAULT_LIMITS, follow_redirects=False)
-        )
-        self.client = client or self._new_client()
-        self._max_in_flight = max_in_flight
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._gate: asyncio.Semaphore | None = None
-
-    def _bind(self) -> asyncio.Semaphore:
-        loop = asyncio.get_running_loop()
-        if self._loop is not loop:
-            if self._loop is not None:
-                if not self.owns_client:
-                    raise RunpodError(
-                        "this AsyncEndpoint's http_client was used on another event loop; an "
-                        "httpx.AsyncClient works on one loop only (create the client and the "
-                        "AsyncEndpoint inside the same asyncio.run())"
-                    )
-                # The old client's connections belong to a loop that is gone: drop them.
-                self.client = self._new_client()
-            self._loop = loop
-            self._gate = asyncio.Semaphore(self._max_in_flight)
-        assert self._gate is not None
-        return self._gate
-
-    async def send(self, request: ApiRequest, timeouts: Timeouts) -> ApiResponse | TransportFailure:
-        gate = self._bind()
-        # Queue here, not in httpx: httpcore's pool rescans every pending request on each
-        # event, which costs O(n²) CPU with thousands of calls pending on one client.
-        try:
-            async with asyncio.timeout(timeouts.pool):
-                await gate.acquire()
-        except TimeoutError:
-            return TransportFailure(
-                delivery=Delivery.NOT_SENT, timeout=True, message="PoolTimeout: no connection free"
-            )
-        try:
-            response = await self.client.send(self._build(self.client, request, timeouts))
-        except httpx.TransportError as exc:
-            return classify(exc)
-        finally:
-            gate.release()
-        return ApiResponse(response.status_code, response.headers, response.content)
-
-    async def aclose(self) -> None:
-        if not self.owns_client:
-            return
-        if self._loop is not None and self._loop is not asyncio.get_running_loop():
-            # Its connections belong to a loop that is gone; they cannot be closed from here
-            # (the sockets close when collected).
-            return
-        await self.client.aclose()

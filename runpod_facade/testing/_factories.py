@@ -14,6 +14,7 @@ from ._defaults import FAST_POLL_POLICY, FAST_RETRY_POLICY, Handler
 from ._extra import require_local
 
 if TYPE_CHECKING:
+    from .._async_client import HttpBackend
     from ._served import AsyncServedEndpoint, ServedEndpoint
 
 __all__ = ["AsyncEndpointFactory", "EndpointFactory"]
@@ -116,6 +117,7 @@ class AsyncEndpointFactory:
         retry_policy: RetryPolicy = FAST_RETRY_POLICY,
         poll_policy: PollPolicy = FAST_POLL_POLICY,
         long_poll: bool = True,
+        http_backend: HttpBackend = "httpx",
         **local_options: Any,
     ) -> AsyncServedEndpoint:
         """A started :class:`AsyncServedEndpoint` running ``handler``, closed by
@@ -131,6 +133,7 @@ class AsyncEndpointFactory:
             retry_policy=retry_policy,
             poll_policy=poll_policy,
             long_poll=long_poll,
+            http_backend=http_backend,
             **local_options,
         )
         self._started.append(endpoint)

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from .._async_client import AsyncEndpoint
+from .._async_client import AsyncEndpoint, HttpBackend
 from .._client import Endpoint
 from .._constants import DEFAULT_TIMEOUT
 from .._retry import PollPolicy, RetryPolicy
@@ -131,6 +131,7 @@ class AsyncServedEndpoint(_Served, AsyncEndpoint):
 
     The constructor blocks while the server starts (well under a second); from a coroutine,
     ``await AsyncServedEndpoint.start(handler, ...)`` starts it in a thread instead.
+    ``http_backend`` picks the client's HTTP library, as for ``AsyncEndpoint``.
     :meth:`aclose` (or the end of ``async with``) closes the client and stops the server.
     """
 
@@ -143,6 +144,7 @@ class AsyncServedEndpoint(_Served, AsyncEndpoint):
         retry_policy: RetryPolicy = FAST_RETRY_POLICY,
         poll_policy: PollPolicy = FAST_POLL_POLICY,
         long_poll: bool = True,
+        http_backend: HttpBackend = "httpx",
         **local_options: Any,
     ) -> None:
         self._serve(
@@ -154,6 +156,7 @@ class AsyncServedEndpoint(_Served, AsyncEndpoint):
             retry_policy=retry_policy,
             poll_policy=poll_policy,
             long_poll=long_poll,
+            http_backend=http_backend,
         )
 
     @classmethod
@@ -166,6 +169,7 @@ class AsyncServedEndpoint(_Served, AsyncEndpoint):
         retry_policy: RetryPolicy = FAST_RETRY_POLICY,
         poll_policy: PollPolicy = FAST_POLL_POLICY,
         long_poll: bool = True,
+        http_backend: HttpBackend = "httpx",
         **local_options: Any,
     ) -> AsyncServedEndpoint:
         """Construct one without blocking the event loop while the server starts."""
@@ -179,6 +183,7 @@ class AsyncServedEndpoint(_Served, AsyncEndpoint):
                 retry_policy=retry_policy,
                 poll_policy=poll_policy,
                 long_poll=long_poll,
+                http_backend=http_backend,
                 **local_options,
             )
         )

@@ -3,13 +3,15 @@ for the sync and the async endpoint, including the edges of each parameter's ran
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
+from aiohttp import web
 
 from runpod_facade import (
     AsyncEndpoint,
@@ -21,8 +23,9 @@ from runpod_facade import (
     S3Config,
 )
 from runpod_facade._constants import MAX_WAIT_MS, MIN_WAIT_MS
+from tests.backends import BACKENDS
 
-from ._openapi_httpx import SERVER_URL, ContractTransport, find_operation
+from ._openapi_httpx import SERVER_URL, ContractTransport, ContractViolation, find_operation
 
 API_KEY = "rp_contract_test_key"
 ENDPOINT = "ep-contract"
@@ -285,28 +288,83 @@ def test_ids_are_escaped_into_single_path_segments(
     assert request.url.raw_path == raw_path
 
 
-# --- the same requests from the asyncio endpoint ----------------------------------------------------
+# --- the same requests from the asyncio endpoint, on each HTTP backend --------------------------
 
 
-async def test_async_endpoint_requests_conform() -> None:
+@contextlib.asynccontextmanager
+async def contract_server(api: ScriptedApi) -> AsyncIterator[str]:
+    """A loopback HTTP server that hands every request, as received, to ``api``'s contract
+    transport; the aiohttp backend cannot use an httpx transport, so it is checked on the
+    wire. Yields the base URL; a request that breaks the spec fails the test."""
+    violations: list[str] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        as_sent = httpx.Request(
+            request.method,
+            httpx.URL(SERVER_URL).copy_with(raw_path=request.raw_path.encode("ascii")),
+            headers=[(k, v) for k, v in request.headers.items() if k.lower() != "host"],
+            content=await request.read(),
+        )
+        try:
+            reply = api.transport.handle_request(as_sent)
+        except ContractViolation as exc:
+            violations.append(str(exc))
+            return web.Response(status=400, text=str(exc))
+        return web.Response(
+            status=reply.status_code, body=reply.content, content_type="application/json"
+        )
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        yield f"http://127.0.0.1:{port}{httpx.URL(SERVER_URL).path}"
+    finally:
+        await runner.cleanup()
+    assert violations == []
+
+
+@contextlib.asynccontextmanager
+async def async_endpoint(api: ScriptedApi, backend: str) -> AsyncIterator[AsyncEndpoint]:
+    options: dict[str, Any] = {"poll_policy": FAST_POLL, "retry_policy": FAST_RETRY}
+    if backend == "httpx":
+        async with (
+            httpx.AsyncClient(transport=api.transport) as http,
+            AsyncEndpoint(
+                ENDPOINT, api_key=API_KEY, base_url=SERVER_URL, http_client=http, **options
+            ) as endpoint,
+        ):
+            yield endpoint
+        return
+    async with (
+        contract_server(api) as base_url,
+        AsyncEndpoint(
+            ENDPOINT, api_key=API_KEY, base_url=base_url, http_backend="aiohttp", **options
+        ) as endpoint,
+    ):
+        yield endpoint
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_async_endpoint_requests_conform(backend: str) -> None:
+    odd_id = "a/b?c#d"
     api = ScriptedApi(
         runJobSync=[job("IN_QUEUE")],
         streamJob=[
             httpx.Response(200, json={"status": "IN_PROGRESS", "stream": [{"output": 1}]}),
             httpx.Response(200, json={"status": "COMPLETED", "stream": []}),
         ],
+        getJobStatus=[
+            job("COMPLETED", output=1),
+            job("COMPLETED", output=1),
+            job("IN_QUEUE", odd_id),
+        ],
     )
-    async with (
-        httpx.AsyncClient(transport=api.transport) as http,
-        AsyncEndpoint(
-            ENDPOINT,
-            api_key=API_KEY,
-            base_url=SERVER_URL,
-            http_client=http,
-            poll_policy=FAST_POLL,
-            retry_policy=FAST_RETRY,
-        ) as endpoint,
-    ):
+    async with async_endpoint(api, backend) as endpoint:
         await endpoint.run({"p": 1}, policy=ExecutionPolicy(execution_timeout=60), webhook="https://example.com/h", s3_config=S3)  # fmt: skip
         await endpoint.run_sync({"p": 2}, timeout=10)
         await endpoint.status(JOB, ttl=6)
@@ -316,6 +374,7 @@ async def test_async_endpoint_requests_conform() -> None:
         await endpoint.retry(JOB)
         await endpoint.purge_queue()
         await endpoint.health()
+        assert (await endpoint.status(odd_id)).id == odd_id
     assert api.operations == [
         "runJob",
         "runJobSync",
@@ -329,4 +388,13 @@ async def test_async_endpoint_requests_conform() -> None:
         "retryJob",
         "purgeQueue",
         "getEndpointHealth",
+        "getJobStatus",
     ]
+    assert (
+        api.requests("getJobStatus")[-1].url.raw_path
+        == f"/v2/{ENDPOINT}/status/a%2Fb%3Fc%23d".encode()
+    )
+    for exchange in api.transport.exchanges:
+        if exchange.operation_id in ("cancelJob", "retryJob"):
+            assert exchange.request.content == b""
+            assert "content-type" not in exchange.request.headers

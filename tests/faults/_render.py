@@ -125,7 +125,8 @@ def render(root: Path, session: Any) -> str:
         "Written by `pytest tests/faults tests/load tests/secrets` at the end of a run in "
         "which all of those tests passed, so every number below was measured by that run. "
         "It covers four things: the **fault matrix** (every operation of the blocking client, "
-        "and a slice through the asyncio client, against faults injected by the local "
+        "and the transport faults through the asyncio client on each HTTP backend, against "
+        "faults injected by the local "
         "endpoint over real loopback HTTP), **bad input** rejected before any request, "
         "**load** (thousands of jobs waited on from one `AsyncEndpoint`), and **secrets** "
         "(the API key never shows)."
@@ -138,7 +139,9 @@ def render(root: Path, session: Any) -> str:
     add("")
     add(
         f"{len(cells)} cells ({sum(1 for c in cells if c.client == 'sync')} blocking, "
-        f"{sum(1 for c in cells if c.client == 'async')} asyncio): **{recovered} recovered** "
+        f"{sum(1 for c in cells if c.client == 'async')} asyncio over httpx, "
+        f"{sum(1 for c in cells if c.client == 'async-aiohttp')} asyncio over aiohttp): "
+        f"**{recovered} recovered** "
         f"(the call returned the right value, after retries where needed), **{typed} ended "
         f"in the expected typed error**"
         + (f", {len(bugs)} show a known bug (xfail, listed below)" if bugs else "")
@@ -167,11 +170,15 @@ def render(root: Path, session: Any) -> str:
     add("")
     out.extend(_matrix(cells, "sync"))
     add("")
-    if any(c.client == "async" for c in cells):
-        add("The same cells through `AsyncEndpoint` (identical outcomes are asserted):")
-        add("")
-        out.extend(_matrix(cells, "async"))
-        add("")
+    for client, how in (
+        ("async", "`AsyncEndpoint`"),
+        ("async-aiohttp", '`AsyncEndpoint(http_backend="aiohttp")`'),
+    ):
+        if any(c.client == client for c in cells):
+            add(f"The same cells through {how} (identical outcomes are asserted):")
+            add("")
+            out.extend(_matrix(cells, client))
+            add("")
     add("Faults:")
     add("")
     for name, (description, _) in FAULTS.items():
@@ -227,7 +234,8 @@ def render(root: Path, session: Any) -> str:
             ("requests per second (submit + wait)", f"{load['requests_per_s']:,}"),
             ("peak open client connections (pool limit 100)", load["peak_connections"]),
             (
-                "distinct client sockets seen (keep-alive pool of 20 churns the rest)",
+                "distinct client sockets seen (a new AsyncEndpoint each round; idle "
+                "connections are kept, not churned)",
                 f"{load['distinct_connections']:,}",
             ),
             (

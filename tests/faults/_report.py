@@ -25,7 +25,7 @@ __all__ = [
 class CellResult:
     """One operation × fault cell of the matrix, as observed."""
 
-    client: str  # "sync" or "async"
+    client: str  # "sync", "async" (httpx) or "async-aiohttp"
     operation: str
     fault: str
     outcome: str  # "recovered", "passed through", or the exception class name

@@ -15,6 +15,7 @@ from runpod_facade import (
 )
 from runpod_facade.local import Fault, LocalEndpoint
 from runpod_facade.testing import AsyncEndpointFactory
+from tests.backends import BACKENDS
 
 from .conftest import FAST_POLL, FAST_RETRY
 from .handlers import dispatch, streamer
@@ -90,8 +91,11 @@ def test_missing_long_poll_route_falls_back_to_polling(local: LocalEndpoint) -> 
     assert "status" in ops
 
 
-async def test_async_flows_over_loopback(async_runpod_endpoint: AsyncEndpointFactory) -> None:
-    ep = await async_runpod_endpoint(dispatch, workers=4)
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_async_flows_over_loopback(
+    backend: str, async_runpod_endpoint: AsyncEndpointFactory
+) -> None:
+    ep = await async_runpod_endpoint(dispatch, workers=4, http_backend=backend)  # type: ignore[arg-type]
     jobs = await asyncio.gather(*(ep.run({"task": "echo", "i": i}) for i in range(20)))
     outputs = await asyncio.gather(*(job.wait(timeout=30) for job in jobs))
     assert outputs == [{"task": "echo", "i": i} for i in range(20)]
@@ -99,14 +103,18 @@ async def test_async_flows_over_loopback(async_runpod_endpoint: AsyncEndpointFac
     assert state.output == {"task": "echo", "s": 1}
     health = await ep.health()
     assert health.jobs.completed == 21  # a fresh endpoint: exactly this test's jobs
-    sep = await async_runpod_endpoint(streamer, workers=4)
+    sep = await async_runpod_endpoint(streamer, workers=4, http_backend=backend)  # type: ignore[arg-type]
     job = await sep.run({"count": 4, "delay": 0.02})
     assert [c async for c in job.stream(timeout=30)] == [{"i": i} for i in range(4)]
 
 
-async def test_async_task_cancel_cancels_remote_job(local: LocalEndpoint) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_async_task_cancel_cancels_remote_job(backend: str, local: LocalEndpoint) -> None:
     async with AsyncEndpoint(
-        local.endpoint_id, base_url=local.base_url, api_key=local.api_key
+        local.endpoint_id,
+        base_url=local.base_url,
+        api_key=local.api_key,
+        http_backend=backend,  # type: ignore[arg-type]
     ) as ep:
         job = await ep.run({"task": "sleep", "seconds": 30})
         waiter = asyncio.create_task(job.wait(cancel_on_interrupt=True))
@@ -117,12 +125,38 @@ async def test_async_task_cancel_cancels_remote_job(local: LocalEndpoint) -> Non
         assert (await job.status()).status is JobStatus.CANCELLED
 
 
-async def test_run_many_over_loopback(async_runpod_endpoint: AsyncEndpointFactory) -> None:
-    ep = await async_runpod_endpoint(dispatch, workers=4)
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_run_many_over_loopback(
+    backend: str, async_runpod_endpoint: AsyncEndpointFactory
+) -> None:
+    ep = await async_runpod_endpoint(dispatch, workers=4, http_backend=backend)  # type: ignore[arg-type]
     states = await ep.run_many(
         [{"task": "echo", "i": i} for i in range(30)], concurrency=10, timeout=60
     )
     assert [s.output["i"] for s in states] == list(range(30))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_async_submit_dropped_after_acceptance_is_reported_not_repeated(
+    backend: str, local: LocalEndpoint
+) -> None:
+    local.faults.clear()
+    async with AsyncEndpoint(
+        local.endpoint_id,
+        base_url=local.base_url,
+        api_key=local.api_key,
+        retry_policy=FAST_RETRY,
+        http_backend=backend,  # type: ignore[arg-type]
+    ) as ep:
+        for kind in ("drop", "drop_after", "drop_mid_body"):
+            before = runs_received(local)
+            local.faults.add(Fault("run", kind, times=1))
+            with pytest.raises(APIConnectionError) as info:
+                await ep.run({"task": "echo"})
+            assert info.value.request_sent is True, kind
+            assert runs_received(local) - before == 1, kind
+            job = await ep.run({"task": "echo", "after": kind})  # the client still works
+            assert await job.wait(timeout=30) == {"task": "echo", "after": kind}
 
 
 def test_sync_run_many_fail_fast_over_loopback(local: LocalEndpoint, ep: Endpoint) -> None:

@@ -25,6 +25,7 @@ from runpod_facade import (
     S3Config,
 )
 from runpod_facade.local import Fault, LocalEndpoint
+from tests.backends import BACKENDS
 from tests.faults._report import record_secrets
 from tests.faults.handlers import plain
 
@@ -40,6 +41,9 @@ LOGGERS = (
     "uvicorn.error",
     "uvicorn.access",
     "asyncio",
+    "aiohttp",
+    "aiohttp.client",
+    "aiohttp.internal",
 )
 
 
@@ -182,27 +186,49 @@ def test_key_absent_from_logs_reprs_and_errors(
         assert_clean("debug log lines", line, *keys)
 
 
-async def test_async_client_keeps_the_key_hidden(local: LocalEndpoint, logs: Capture) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_async_client_keeps_the_key_hidden(
+    backend: str, local: LocalEndpoint, logs: Capture
+) -> None:
     assert local.api_key is not None
     key = local.api_key
+    errors: list[BaseException] = []
     async with AsyncEndpoint(
         local.endpoint_id,
         base_url=local.base_url,
         api_key=key,
+        timeout=1.0,
         retry_policy=FAST_RETRY,
         poll_policy=FAST_POLL,
+        http_backend=backend,  # type: ignore[arg-type]
     ) as ep:
         job = await ep.run({"task": "echo"})
         await job.wait(timeout=10)
         stream = job.stream(timeout=1)
-        for obj in (ep, job, job.last_state, stream, ep._settings):
+        for obj in (ep, job, job.last_state, stream, ep._settings, ep._driver.transport):
             assert_clean("repr of public objects", repr(obj), key)
-        local.faults.add(Fault("status", "http_error", status=401, body=f"Bearer {key}"))
-        with pytest.raises(RunpodError) as info:
-            await ep.status(job.id)
-        check_error(info.value, key)
+        # Every fault that makes an error, through this backend's exception mapping.
+        faults = [("401 echo", Fault("status", "http_error", status=401, body=f"Bearer {key}"))]
+        for _, fault in [*faults, *_echoing(key)]:
+            local.faults.clear()
+            local.faults.add(fault)
+            try:
+                if fault.route == "run":
+                    await ep.run({"task": "echo"})
+                elif fault.route == "health":
+                    await ep.health()
+                else:
+                    await ep.status(job.id)
+            except RunpodError as exc:
+                errors.append(exc)
+            finally:
+                local.faults.clear()
         await stream.aclose()
     await asyncio.sleep(0)
+    assert len(errors) >= 10
+    for exc in errors:
+        check_error(exc, key)
+    assert logs.lines, "nothing was logged at DEBUG"
     for line in logs.lines:
         assert_clean("debug log lines", line, key)
 

@@ -1,0 +1,5 @@
+"""The HTTP backends of ``AsyncEndpoint``: tests of async behaviour run on each of them."""
+
+from __future__ import annotations
+
+BACKENDS = ("httpx", "aiohttp")

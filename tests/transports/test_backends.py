@@ -1,0 +1,216 @@
+"""Choosing the HTTP backend of ``AsyncEndpoint``, and what must not differ between them:
+the requests on the wire, redirects, a caller's own client, reuse across event loops."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import subprocess
+import sys
+import warnings
+from typing import Any
+
+import aiohttp
+import httpx
+import pytest
+
+from runpod_facade import APIError, AsyncEndpoint, InvalidInputError, RunpodError
+from tests.backends import BACKENDS
+
+from .rawserver import Exchange, RawServer, job_reply
+
+KEY = "rp_backend_test_key_0123456789"
+
+
+async def answer(x: Exchange) -> None:
+    while True:
+        request = await x.read_request()
+        await x.reply(200, job_reply(request))
+
+
+def endpoint(base_url: str, backend: str, **kwargs: Any) -> AsyncEndpoint:
+    return AsyncEndpoint(
+        "ep", base_url=base_url, api_key=KEY, http_backend=backend, max_retries=0, **kwargs
+    )
+
+
+# --- choosing ----------------------------------------------------------------------------------
+
+
+def test_an_unknown_backend_is_refused_before_anything_is_sent() -> None:
+    with pytest.raises(InvalidInputError, match="http_backend must be one of 'httpx', 'aiohttp'"):
+        AsyncEndpoint("ep", api_key=KEY, http_backend="requests")  # type: ignore[arg-type]
+
+
+def test_a_client_of_the_other_library_is_refused() -> None:
+    with pytest.raises(InvalidInputError, match=r"aiohttp\.ClientSession"):
+        AsyncEndpoint("ep", api_key=KEY, http_backend="aiohttp", http_client=httpx.AsyncClient())
+
+    async def with_session() -> None:
+        async with aiohttp.ClientSession() as session:
+            with pytest.raises(InvalidInputError, match=r"httpx\.AsyncClient"):
+                AsyncEndpoint("ep", api_key=KEY, http_client=session)
+
+    asyncio.run(with_session())
+
+
+def test_without_aiohttp_the_error_names_the_extra() -> None:
+    code = (
+        "import sys; sys.modules['aiohttp'] = None\n"
+        "from runpod_facade import AsyncEndpoint\n"
+        "AsyncEndpoint('ep', api_key='k' * 20)  # httpx still works\n"
+        "try:\n"
+        "    AsyncEndpoint('ep', api_key='k' * 20, http_backend='aiohttp')\n"
+        "except ImportError as exc:\n"
+        "    print(exc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert 'pip install "runpod-facade[aiohttp]"' in out.stdout
+
+
+def test_importing_the_facade_imports_neither_asyncio_nor_aiohttp() -> None:
+    code = (
+        "import sys, runpod_facade\n"
+        "print(*(m in sys.modules for m in ('asyncio', 'aiohttp', 'runpod_facade._aiohttp')))\n"
+        "runpod_facade.AsyncEndpoint('ep', api_key='k' * 20)\n"
+        "print(*(m in sys.modules for m in ('asyncio', 'aiohttp')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split("\n")[:2] == ["False False False", "True False"]
+
+
+# --- the same requests -------------------------------------------------------------------------
+
+
+def test_both_backends_send_the_same_requests() -> None:
+    sent: dict[str, list[tuple[str, str, dict[str, str], bytes]]] = {}
+    for backend in BACKENDS:
+        with RawServer(answer) as server:
+
+            async def calls(url: str = server.base_url, name: str = backend) -> None:
+                async with endpoint(url, name) as ep:
+                    await ep.run({"prompt": "hi"})
+                    await ep.status("job/1?#", ttl=61)
+                    await ep.cancel("job-1")
+
+            asyncio.run(calls())
+        sent[backend] = [
+            (h.method, h.target, {k.lower(): v for k, v in h.headers}, h.body) for h in server.heads
+        ]
+    httpx_sent, aiohttp_sent = sent["httpx"], sent["aiohttp"]
+    assert [(m, t, b) for m, t, _, b in httpx_sent] == [(m, t, b) for m, t, _, b in aiohttp_sent]
+    assert [t for _, t, _, _ in httpx_sent] == [
+        "/v2/ep/run",
+        "/v2/ep/status/job%2F1%3F%23?ttl=61000",
+        "/v2/ep/cancel/job-1",
+    ]
+    ours = ("authorization", "accept", "user-agent", "content-type", "content-length")
+    for (_, _, h1, _), (_, _, h2, _) in zip(httpx_sent, aiohttp_sent, strict=True):
+        assert {k: h1.get(k) for k in ours} == {k: h2.get(k) for k in ours}
+        assert h1["authorization"] == f"Bearer {KEY}"
+        assert "gzip" in h1["accept-encoding"] and "gzip" in h2["accept-encoding"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_redirects_are_never_followed(backend: str) -> None:
+    async def redirect(x: Exchange) -> None:
+        await x.read_request()
+        x.send(
+            b"HTTP/1.1 307 Temporary Redirect\r\nlocation: /v2/elsewhere\r\ncontent-length: 0\r\n\r\n"
+        )
+        await x.writer.drain()
+
+    with RawServer(redirect) as server:
+        async with endpoint(server.base_url, backend) as ep:
+            with pytest.raises(APIError) as info:
+                await ep.run({"a": 1})
+    assert info.value.status_code == 307
+    assert [h.target for h in server.heads] == ["/v2/ep/run"]
+
+
+# --- a caller's own client ---------------------------------------------------------------------
+
+
+async def test_a_callers_aiohttp_session_is_used_and_left_open() -> None:
+    with RawServer(answer) as server:
+        async with aiohttp.ClientSession(headers={"X-Caller": "yes"}) as session:
+            async with endpoint(server.base_url, "aiohttp", http_client=session) as ep:
+                assert (await ep.status("j1")).id == "j1"
+            assert not session.closed
+            async with session.get(f"{server.base_url}/ep/health") as response:
+                assert response.status == 200
+    (head, _) = server.heads
+    assert head.header("x-caller") == "yes"
+    assert head.header("authorization") == f"Bearer {KEY}"
+
+
+def test_a_callers_aiohttp_session_is_bound_to_its_loop() -> None:
+    with RawServer(answer) as server:
+        holder: dict[str, Any] = {}
+
+        async def first() -> None:
+            async with aiohttp.ClientSession() as session:
+                holder["ep"] = ep = endpoint(server.base_url, "aiohttp", http_client=session)
+                await ep.status("j1")
+
+        async def second() -> None:
+            # Refused before the session (closed with its loop) is touched.
+            with pytest.raises(RunpodError, match="another event loop"):
+                await holder["ep"].status("j1")
+
+        asyncio.run(first())
+        asyncio.run(second())
+    assert len(server.heads) == 1
+
+
+# --- one endpoint, several event loops ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_one_endpoint_serves_one_event_loop_after_another(
+    backend: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with RawServer(answer) as server:
+        ep = endpoint(server.base_url, backend)
+        clients: list[Any] = []
+
+        async def use(job_id: str) -> str:
+            results = await asyncio.gather(*(ep.status(f"{job_id}-{i}") for i in range(5)))
+            clients.append(ep._driver.transport.client)  # type: ignore[attr-defined]
+            return results[0].id
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", ResourceWarning)
+            with caplog.at_level(logging.WARNING):
+                assert asyncio.run(use("a")) == "a-0"
+                assert asyncio.run(use("b")) == "b-0"
+
+                async def close() -> None:
+                    await ep.aclose()
+
+                asyncio.run(close())
+    first, second = clients
+    assert first is not second
+    # Each loop's client was closed as that loop shut down: nothing left open, nothing logged.
+    closed = (lambda c: c.is_closed) if backend == "httpx" else (lambda c: c.closed)
+    assert closed(first) and closed(second)
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
+    assert len(server.heads) == 10
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_proxy_named_by_the_environment_is_used(
+    backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with RawServer(answer) as proxy:
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.port}")
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        origin = "http://127.0.0.1:9/v2"  # nothing listens there: only the proxy can answer
+
+        async def call() -> str:
+            async with endpoint(origin, backend) as ep:
+                return (await ep.status("j1")).id
+
+        assert asyncio.run(call()) == "j1"
+    assert [h.target for h in proxy.heads] == ["http://127.0.0.1:9/v2/ep/status/j1"]
