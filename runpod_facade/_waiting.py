@@ -141,8 +141,9 @@ def _run_sync(
         state: JobState = yield from core.call(request, deadline, floor=LOOK_FLOOR)
     except DeadlineReached as reached:
         raise reached.error from None
-    finally:
-        tracker.awaiting_id -= 1
+    # Only the reply ends the wait for the id (not a `finally`): an interrupt thrown into the
+    # submit leaves it counted, so the interrupt's note says a job may exist without an id.
+    tracker.awaiting_id -= 1
     tracker.started(state.id)
     if on_state is not None:
         on_state(state)
