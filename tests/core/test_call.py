@@ -536,3 +536,20 @@ def test_cancel_quietly_gives_up_at_its_deadline(core: EndpointCore, clock: Fake
     driver = ScriptedDriver(clock, [Reply(error(503), after=9.75)])
     assert driver.run(core.cancel_quietly("job-1")) is False
     assert driver.ops == ["cancel"]
+
+
+@pytest.mark.parametrize(
+    "reply", [job("IN_PROGRESS", code=300), html(300), job("IN_PROGRESS", code=299)]
+)
+def test_only_2xx_is_success_and_a_3xx_is_an_error_never_retried(
+    reply, core: EndpointCore, clock: FakeClock
+) -> None:  # type: ignore[no-untyped-def]
+    driver = ScriptedDriver(clock, [reply, job("COMPLETED")])
+    if reply.status_code == 299:
+        assert driver.run(status_call(core)).status is JobStatus.IN_PROGRESS
+        return
+    with pytest.raises(APIError) as info:
+        driver.run(status_call(core))
+    assert type(info.value) is APIError
+    assert info.value.status_code == 300
+    assert driver.ops == ["status"]

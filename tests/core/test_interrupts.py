@@ -229,4 +229,5 @@ def test_tracker_defaults() -> None:
     tracker.started("x")
     tracker.started("y")
     tracker.started("x")
+    assert tracker.running == {"x": None, "y": None}
     assert list(tracker.running) == ["x", "y"]

@@ -11,6 +11,7 @@ import traceback
 import httpx
 import pytest
 
+from runpod_facade import _drivers
 from runpod_facade._core import EndpointCore
 from runpod_facade._drivers import log_outcome
 from runpod_facade._effects import Send
@@ -82,6 +83,16 @@ def test_the_drivers_debug_log_of_a_reply(caplog: pytest.LogCaptureFixture) -> N
     send = Send(EndpointCore("ep-1", retry=None, poll=None).request("health"))  # type: ignore[arg-type]
     log_outcome(send, job("COMPLETED"), 0.0)
     assert caplog.records[0].getMessage().startswith("GET /ep-1/health -> HTTP 200 in ")
+
+
+def test_the_drivers_debug_log_gives_the_duration_in_milliseconds(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="runpod_facade")
+    monkeypatch.setattr(_drivers.time, "perf_counter", lambda: 11.5)
+    send = Send(make_core(FakeClock()).request("health"))
+    log_outcome(send, job("COMPLETED"), 10.0)
+    assert caplog.records[0].getMessage() == "GET /ep-1/health -> HTTP 200 in 1500 ms (attempt 1)"
 
 
 def test_no_debug_log_work_when_debug_is_off(caplog: pytest.LogCaptureFixture) -> None:

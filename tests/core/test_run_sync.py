@@ -188,3 +188,22 @@ def test_a_rate_limited_submit_is_re_sent_within_the_deadline(
     assert driver.ops == ["runsync", "runsync"]
     assert driver.sleeps == [1.0]
     assert [s.cap for s in driver.sent] == [30.0, 29.0]
+
+
+def test_cancel_on_timeout_cancels_the_submitted_job(core: EndpointCore, clock: FakeClock) -> None:
+    driver = ScriptedDriver(clock, [job("IN_QUEUE"), job("IN_QUEUE"), job("CANCELLED")])
+    with pytest.raises(WaitTimeout) as info:
+        driver.run(run_sync(core, BODY, timeout=0, cancel_on_timeout=True))
+    assert driver.ops == ["run", "status", "cancel"]
+    assert info.value.cancelled is True
+
+
+def test_a_wait_that_never_got_an_answer_reports_the_submits_state(
+    core: EndpointCore, clock: FakeClock
+) -> None:
+    driver = ScriptedDriver(clock, [job("IN_QUEUE"), error(429, retry_after="5")])
+    with pytest.raises(WaitTimeout) as info:
+        driver.run(run_sync(core, BODY, timeout=1.25))
+    assert info.value.last_state is not None
+    assert info.value.last_state.status is JobStatus.IN_QUEUE
+    assert isinstance(info.value.__cause__, RateLimitError)

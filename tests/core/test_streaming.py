@@ -282,3 +282,15 @@ def test_progress_tracks_status_and_count(core: EndpointCore, clock: FakeClock) 
     driver = ScriptedDriver(clock, script)
     driver.run(stream(core, "job-1", timeout=None, idle_timeout=None, progress=progress))
     assert (progress.status, progress.chunks) == (JobStatus.COMPLETED, 3)
+
+
+def test_an_empty_poll_held_exactly_the_not_held_threshold_counts_as_held() -> None:
+    from tests._support.scripted import make_core
+
+    clock = FakeClock(start=0.0)  # 0.0 + 0.05 - 0.0 is exactly 0.05 in binary floating point
+    core = make_core(clock)
+    driver = ScriptedDriver(
+        clock, [Reply(chunks("IN_QUEUE"), after=0.05), chunks("COMPLETED"), job("COMPLETED")]
+    )
+    run_stream(driver, core)
+    assert driver.sleeps == []

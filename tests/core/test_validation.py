@@ -69,6 +69,7 @@ def test_invalid_ids(value: Any, message: str) -> None:
         ("10.0.0.1", False),
         ("localhost.example.com", False),
         ("", False),
+        ("[::1]X", False),
     ],
 )
 def test_loopback_hosts(host: str, loopback: bool) -> None:
@@ -81,6 +82,7 @@ def test_loopback_hosts(host: str, loopback: bool) -> None:
         ("https://api.runpod.ai/v2", "https://api.runpod.ai/v2"),
         ("https://api.runpod.ai/v2/", "https://api.runpod.ai/v2"),
         ("  https://api.runpod.ai/v2//  ", "https://api.runpod.ai/v2"),
+        ("https://api.example/X/", "https://api.example/X"),
         ("http://127.0.0.1:8000/v2", "http://127.0.0.1:8000/v2"),
         ("http://localhost/v2", "http://localhost/v2"),
         ("http://[::1]:9/v2", "http://[::1]:9/v2"),

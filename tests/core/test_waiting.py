@@ -439,3 +439,35 @@ def test_a_requeue_is_logged(
     driver = ScriptedDriver(clock, [job("TIMED_OUT"), job("IN_QUEUE"), job("COMPLETED")])
     driver.run(wait(core, "job-1", timeout=None, retry_failed=2))
     assert "job job-1 ended TIMED_OUT; requeueing it (retry 1 of 2)" in caplog.messages
+
+
+def test_a_long_poll_answered_exactly_at_the_not_held_threshold_counts_as_held() -> None:
+    clock = FakeClock(start=0.0)
+    core = make_core(clock)
+    driver = ScriptedDriver(clock, [Reply(job("IN_QUEUE"), after=0.05), job("COMPLETED")])
+    driver.run(wait(core, "job-1", timeout=None))
+    assert driver.sleeps == []
+
+
+def test_the_fallback_status_is_capped_by_the_deadline(
+    core: EndpointCore, clock: FakeClock
+) -> None:
+    driver = ScriptedDriver(clock, [Reply(error(404), after=1.0), job("COMPLETED")])
+    driver.run(wait(core, "job-1", timeout=10.0))
+    assert [(s.op, s.path, s.cap) for s in driver.sent] == [
+        ("status-sync", "/ep-1/status-sync/job-1", 10.0),
+        ("status", "/ep-1/status/job-1", 9.0),
+    ]
+
+
+def test_polls_name_the_job_and_back_off_further_each_time(clock: FakeClock) -> None:
+    core = make_core(clock, long_poll=False)
+    script = [job("IN_QUEUE", job_id="job-9")] * 5 + [job("COMPLETED", job_id="job-9")]
+    driver = ScriptedDriver(clock, script)
+    driver.run(wait(core, "job-9", timeout=None))
+    assert {s.path for s in driver.sent} == {"/ep-1/status/job-9"}
+    assert driver.sleeps == POLLS
+
+
+def test_a_hold_just_under_one_second_is_not_a_long_poll(clock: FakeClock) -> None:
+    assert hold_for(Deadline(1.4995, clock=clock)) is None

@@ -191,8 +191,13 @@ def test_job_body_without_options_is_only_the_input() -> None:
 
 
 def test_an_input_shaped_like_a_request_body_is_refused_unless_wrapped() -> None:
-    with pytest.raises(InvalidInputError, match=r'^input is \{"input": \.\.\.\}: the SDK'):
+    with pytest.raises(InvalidInputError) as info:
         build_job_body({"input": 1}, policy=None, webhook=None, s3_config=None)
+    assert str(info.value) == (
+        'input is {"input": ...}: the SDK already sends your value as the request\'s "input", '
+        'so the worker would receive {"input": {"input": ...}}. Pass the inner value '
+        "(ep.run({...})), or wrap it as runpod_facade.Input({...}) to send it as is."
+    )
     model = build_job_body(Input({"input": 1}), policy=None, webhook=None, s3_config=None)
     assert model.to_dict() == {"input": {"input": 1}}
     # Only the lone "input" key is suspicious.
@@ -423,6 +428,8 @@ def test_purge_replies_breaking_the_contract(data: dict[str, Any], why: str) -> 
         (503, ServerError),
         (520, ServerError),
         (99, ServerError),
+        (100, APIError),
+        (101, APIError),
         (409, APIError),
         (418, APIError),
         (302, APIError),
@@ -510,3 +517,41 @@ def test_error_replies_that_are_not_a_terminal_job(
 def test_job_replies_in_errors_are_read_for_every_job_schema(name: str) -> None:
     state = job_in_error_reply(job("FAILED", code=400), request_for(name))
     assert state is not None and state.id == "job-1"
+
+
+QUOTED_ID = 'id"with\\quotes'  # no regex over the text can find this one: only the JSON can
+
+
+@pytest.mark.parametrize(
+    ("extra", "why"),
+    [
+        ({}, "no job status in the reply"),
+        ({"status": "IN_QUEUE", "workerId": 1}, "`workerId` is int"),
+    ],
+)
+def test_a_broken_reply_names_the_job_its_json_names(extra: dict[str, Any], why: str) -> None:
+    with pytest.raises(APIResponseValidationError) as info:
+        parse_reply(body(200, {"id": QUOTED_ID, **extra}), RUN)
+    assert info.value.job_id == QUOTED_ID
+    assert info.value.message.startswith(f"unexpected reply: {why}; ")
+
+
+def test_an_error_body_naming_its_job_in_json() -> None:
+    assert error_from_response(body(500, {"id": QUOTED_ID}), RUN).job_id == QUOTED_ID
+    # Only the body's own top-level id counts, not one nested in a detail.
+    nested = body(500, {"error": "x", "detail": {"id": "nested-1"}})
+    assert error_from_response(nested, RUN).job_id is None
+
+
+def test_a_validation_error_keeps_the_reply_headers() -> None:
+    reply = ApiResponse(200, {"x-request-id": "r-1"}, b"<html/>")
+    with pytest.raises(APIResponseValidationError) as info:
+        parse_reply(reply, RUN)
+    assert info.value.headers == {"x-request-id": "r-1"}
+
+
+def test_a_preview_of_exactly_200_characters_is_whole() -> None:
+    text = "y" * 200
+    with pytest.raises(APIResponseValidationError) as info:
+        parse_reply(ApiResponse(200, {}, text.encode()), RUN)
+    assert info.value.message == f"unexpected reply: the body is not JSON; body starts {text!r}"
