@@ -86,7 +86,7 @@ def main() -> int:
     killed, survived, no_tests, _, eq, total = totals
     overall = 100.0 * killed / (total - eq) if total > eq else 100.0
     print(f"| **all** | {total} | {killed} | {survived} | {no_tests} | {eq} | {overall:.1f} % |")
-    for module, _, _, _, left in rows:
+    for *_, left in rows:
         for name in left:
             print(f"survivor: {name}")
     for failure in failures:
