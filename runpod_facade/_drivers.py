@@ -70,8 +70,9 @@ def effective_timeouts(default: Timeouts, send: Send) -> Timeouts:
     # A submit's reply carries the job id, so its read gets a grace period past the deadline
     # (the core already fits the server's hold inside it): a late reply still yields the id,
     # while a hung server costs at most the grace.
-    if request.safety is Safety.SUBMIT and send.cap is not None and read is not None:
-        read = min(read, send.cap + SUBMIT_READ_GRACE)
+    if request.safety is Safety.SUBMIT and send.cap is not None:
+        limit = send.cap + SUBMIT_READ_GRACE
+        read = limit if read is None else min(read, limit)
     else:
         read = capped(read)
     return Timeouts(

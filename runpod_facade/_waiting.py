@@ -136,16 +136,13 @@ def _run_sync(
         request = core.request("runsync", body=body, wait_ms=wait_ms(hold))
     # The job must exist before there is anything to wait for: the submit is sent whatever
     # remains of the deadline, and its read is never cut before the server's hold ends.
-    # Counted until the reply arrives; an interrupt leaves it counted, for the note.
     tracker.awaiting_id += 1
     try:
         state: JobState = yield from core.call(request, deadline, floor=LOOK_FLOOR)
     except DeadlineReached as reached:
-        tracker.awaiting_id -= 1
         raise reached.error from None
-    except Exception:
-        tracker.awaiting_id -= 1
-        raise
+    # Only the reply ends the wait for the id (not a `finally`): an interrupt thrown into the
+    # submit leaves it counted, so the interrupt's note says a job may exist without an id.
     tracker.awaiting_id -= 1
     tracker.started(state.id)
     if on_state is not None:

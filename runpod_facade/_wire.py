@@ -371,7 +371,7 @@ def parse_stream(response: ApiResponse, request: ApiRequest) -> StreamBatch:
         raise _invalid(response, request, "no job status in the stream reply")
     found = data.get("id")
     if isinstance(found, str) and request.job_id is not None and found != request.job_id:
-        raise _invalid(response, request, f"the reply is for job {found!r}")
+        raise _invalid(response, request, f"the body is for job {found!r}")
     chunks = data.get("stream")
     if chunks is None:
         chunks = []

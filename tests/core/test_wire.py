@@ -1,0 +1,562 @@
+"""``_wire``: requests built from the spec's operation table (every job-scoped route escapes
+its ids), the payload limit in bytes, and every reply parser and error mapping, exactly."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+from urllib.parse import quote, unquote
+
+import pytest
+from runpod_generated.operations import OPERATIONS
+
+from runpod_facade._constants import MAX_RUN_PAYLOAD_BYTES, MAX_RUNSYNC_PAYLOAD_BYTES
+from runpod_facade._errors import (
+    APIError,
+    APIResponseValidationError,
+    AuthenticationError,
+    BadRequestError,
+    InvalidInputError,
+    NotFoundError,
+    PayloadTooLargeError,
+    RateLimitError,
+    ServerError,
+)
+from runpod_facade._options import ExecutionPolicy, Input, S3Config
+from runpod_facade._retry import Safety
+from runpod_facade._status import JobStatus
+from runpod_facade._wire import (
+    PARSERS,
+    ApiRequest,
+    ApiResponse,
+    JobRequest,
+    build_job_body,
+    build_request,
+    error_from_response,
+    job_in_error_reply,
+    operation_info,
+    parse_reply,
+)
+from tests._support.replies import body, job
+
+JOB_SCOPED = sorted(name for name, info in OPERATIONS.items() if info.job_scoped)
+NASTY_ID = "a/b?c#d%e f..;x=1&y"
+NASTY_ENDPOINT = "ep/../x?"
+
+
+def request_for(name: str, **args: Any) -> ApiRequest:
+    info = OPERATIONS[name]
+    if info.has_body:
+        args.setdefault("body", JobRequest(input_=1))
+    if info.job_scoped:
+        args.setdefault("job_id", "job-1")
+    return build_request(name, "ep-1", **args)
+
+
+# --- requests ----------------------------------------------------------------------------------
+
+
+def test_job_scoped_routes_are_the_expected_ones() -> None:
+    # Read from the spec's table; this line only guards against the table going empty.
+    assert JOB_SCOPED == ["cancel", "retry", "status", "status-sync", "stream"]
+
+
+@pytest.mark.parametrize("name", JOB_SCOPED)
+def test_every_job_scoped_route_escapes_both_ids_into_one_segment(name: str) -> None:
+    info = OPERATIONS[name]
+    request = build_request(name, NASTY_ENDPOINT, job_id=NASTY_ID, **(
+        {"body": JobRequest(input_=1)} if info.has_body else {}
+    ))  # fmt: skip
+    expected = info.path.replace("{endpointId}", quote(NASTY_ENDPOINT, safe="")).replace(
+        "{jobId}", quote(NASTY_ID, safe="")
+    )
+    assert request.path == expected
+    segments = request.path.split("/")
+    assert len(segments) == info.path.count("/") + 1
+    assert "?" not in request.path and "#" not in request.path
+    assert unquote(segments[-1]) == NASTY_ID
+    assert unquote(segments[1]) == NASTY_ENDPOINT
+    assert request.job_id == NASTY_ID
+
+
+@pytest.mark.parametrize("name", sorted(OPERATIONS))
+def test_every_operation_is_built_as_the_spec_says(name: str) -> None:
+    info = OPERATIONS[name]
+    request = request_for(name)
+    assert operation_info(name) is info
+    assert request.operation == name
+    assert request.method == info.method
+    assert request.safety is (Safety.SUBMIT if info.safety == "submit" else Safety.REPEATABLE)
+    assert request.reply == info.reply_schema
+    assert request.reply in PARSERS
+    assert dict(request.params) == {}
+    assert (request.read_timeout, request.hold) == (None, None)
+    assert (request.content is not None) is info.has_body
+    assert request.job_id == ("job-1" if info.job_scoped else None)
+    assert request.path == info.path.replace("{endpointId}", "ep-1").replace("{jobId}", "job-1")
+
+
+@pytest.mark.parametrize("name", sorted(n for n, i in OPERATIONS.items() if i.holds))
+def test_a_hold_is_sent_in_milliseconds_and_read_ten_seconds_longer(name: str) -> None:
+    request = request_for(name, wait_ms=1500)
+    assert dict(request.params) == {"wait": 1500}
+    assert request.hold == 1.5
+    assert request.read_timeout == 11.5
+    request = request_for(name, wait_ms=90_000)
+    assert (dict(request.params), request.hold, request.read_timeout) == (
+        {"wait": 90000},
+        90.0,
+        100.0,
+    )
+
+
+def test_other_query_parameters_are_sent_only_when_given() -> None:
+    assert dict(build_request("status", "ep-1", job_id="j", ttl=60_000).params) == {"ttl": 60000}
+    assert dict(build_request("status", "ep-1", job_id="j", ttl=None).params) == {}
+
+
+def test_the_params_of_a_request_cannot_be_changed() -> None:
+    request = request_for("status-sync", wait_ms=1000)
+    with pytest.raises(TypeError):
+        request.params["wait"] = 1  # type: ignore[index]
+
+
+# --- the payload limit, in bytes -----------------------------------------------------------------
+
+
+def test_payload_limits_come_from_the_spec() -> None:
+    assert MAX_RUN_PAYLOAD_BYTES == OPERATIONS["run"].max_payload_bytes == 10 * 1024 * 1024
+    assert MAX_RUNSYNC_PAYLOAD_BYTES == OPERATIONS["runsync"].max_payload_bytes == 20 * 1024 * 1024
+
+
+@pytest.mark.parametrize("name", ["run", "runsync"])
+def test_a_multi_byte_payload_exactly_at_the_limit_is_sent(name: str) -> None:
+    limit = OPERATIONS[name].max_payload_bytes
+    assert limit is not None
+    # '{"input":"…"}' is 12 bytes around the text; 'é' is 2 bytes in UTF-8 but 1 character.
+    text = "é" * ((limit - 12) // 2)
+    request = build_request(name, "ep-1", body=JobRequest(input_=text))
+    assert request.content is not None
+    assert len(request.content) == limit
+    assert len(request.content.decode()) == limit - len(text)  # far fewer characters
+
+
+@pytest.mark.parametrize("name", ["run", "runsync"])
+def test_one_byte_over_the_limit_is_refused_before_sending(name: str) -> None:
+    limit = OPERATIONS[name].max_payload_bytes
+    assert limit is not None
+    text = "é" * ((limit - 12) // 2) + "a"
+    with pytest.raises(InvalidInputError) as info:
+        build_request(name, "ep-1", body=JobRequest(input_=text))
+    assert str(info.value) == (
+        f"{name} payload is {limit + 1:,} bytes; the API accepts at most {limit:,} bytes. "
+        "Upload large data elsewhere (e.g. S3) and pass a URL in the input."
+    )
+
+
+def test_the_body_is_compact_utf8_json() -> None:
+    request = build_request("run", "ep-1", body=JobRequest(input_={"t": "é", "n": [1, 2.5]}))
+    assert request.content == '{"input":{"t":"é","n":[1,2.5]}}'.encode()
+
+
+# --- job bodies --------------------------------------------------------------------------------
+
+
+def test_job_body_with_every_option() -> None:
+    s3 = S3Config("id", "secret", "bucket", "https://s3.example", "out/")
+    policy = ExecutionPolicy(execution_timeout=5, ttl=timedelta(minutes=1), low_priority=True)
+    model = build_job_body({"x": 1}, policy=policy, webhook="https://hook.example/x", s3_config=s3)
+    assert model.to_dict() == {
+        "input": {"x": 1},
+        "webhook": "https://hook.example/x",
+        "policy": {"executionTimeout": 5000, "ttl": 60000, "lowPriority": True},
+        "s3Config": {
+            "accessId": "id",
+            "accessSecret": "secret",
+            "bucketName": "bucket",
+            "endpointUrl": "https://s3.example",
+            "objectPath": "out/",
+        },
+    }
+
+
+def test_job_body_without_options_is_only_the_input() -> None:
+    assert build_job_body(None, policy=None, webhook=None, s3_config=None).to_dict() == {
+        "input": None
+    }
+    # An empty policy sends no policy object at all.
+    empty = build_job_body(1, policy=ExecutionPolicy(), webhook=None, s3_config=None)
+    assert empty.to_dict() == {"input": 1}
+
+
+def test_an_input_shaped_like_a_request_body_is_refused_unless_wrapped() -> None:
+    with pytest.raises(InvalidInputError) as info:
+        build_job_body({"input": 1}, policy=None, webhook=None, s3_config=None)
+    assert str(info.value) == (
+        'input is {"input": ...}: the SDK already sends your value as the request\'s "input", '
+        'so the worker would receive {"input": {"input": ...}}. Pass the inner value '
+        "(ep.run({...})), or wrap it as runpod_facade.Input({...}) to send it as is."
+    )
+    model = build_job_body(Input({"input": 1}), policy=None, webhook=None, s3_config=None)
+    assert model.to_dict() == {"input": {"input": 1}}
+    # Only the lone "input" key is suspicious.
+    two = build_job_body({"input": 1, "x": 2}, policy=None, webhook=None, s3_config=None)
+    assert two.to_dict() == {"input": {"input": 1, "x": 2}}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"policy": {"ttl": 10}}, "policy must be an ExecutionPolicy, got dict"),
+        ({"s3_config": {"bucket": "b"}}, "s3_config must be an S3Config, got dict"),
+    ],
+)
+def test_options_of_the_wrong_type_are_refused(kwargs: dict[str, Any], message: str) -> None:
+    args: dict[str, Any] = {"policy": None, "webhook": None, "s3_config": None, **kwargs}
+    with pytest.raises(InvalidInputError) as info:
+        build_job_body(1, **args)
+    assert str(info.value) == message
+
+
+# --- replies -------------------------------------------------------------------------------------
+
+STATUS = request_for("status")
+RUN = request_for("run")
+
+
+def test_a_job_reply_with_every_field() -> None:
+    reply = job(
+        "COMPLETED",
+        output={"a": [1]},
+        error={"error_type": "X"},
+        delayTime=1500,
+        executionTime=250.0,
+        workerId="w-1",
+        retries=2,
+        extra="kept",
+    )
+    state = parse_reply(reply, STATUS)
+    assert state.status is JobStatus.COMPLETED
+    assert state.output == {"a": [1]}
+    assert state.error == '{"error_type": "X"}'
+    assert state.delay_time == timedelta(milliseconds=1500)
+    assert state.execution_time == timedelta(milliseconds=250)
+    assert (state.worker_id, state.retries) == ("w-1", 2)
+    assert state.raw_json == reply.content
+    assert state.raw["extra"] == "kept"
+
+
+def test_absent_and_odd_numbers_are_none() -> None:
+    state = parse_reply(job("IN_QUEUE", delayTime=1.5, retries=2.5, executionTime=None), STATUS)
+    assert (state.delay_time, state.retries, state.execution_time, state.worker_id) == (
+        None, None, None, None,
+    )  # fmt: skip
+
+
+def test_a_boolean_where_a_number_belongs_breaks_the_contract() -> None:
+    with pytest.raises(APIResponseValidationError, match="`retries` is bool"):
+        parse_reply(job("IN_QUEUE", retries=True), STATUS)
+
+
+def test_an_unknown_status_is_kept_as_a_plain_string() -> None:
+    state = parse_reply(job("PAUSED"), STATUS)
+    assert state.status == "PAUSED"
+    assert type(state.status) is str
+
+
+def test_a_job_reply_without_id_takes_the_requested_one() -> None:
+    assert parse_reply(body(200, {"status": "IN_QUEUE"}), STATUS).id == "job-1"
+
+
+@pytest.mark.parametrize(
+    ("data", "why", "job_id"),
+    [
+        ({"status": "IN_QUEUE"}, "no job id", None),
+        ({"id": "", "status": "IN_QUEUE"}, "no job id", None),
+        ({"id": 7, "status": "IN_QUEUE"}, "no job id", None),
+        ({"id": "n-1"}, "no job status", "n-1"),
+        ({"id": "n-1", "status": ""}, "no job status", "n-1"),
+        ({"id": "n-1", "status": 3}, "no job status", "n-1"),
+        ({"id": "n-1", "status": "IN_QUEUE", "delayTime": "9"}, "`delayTime` is str", "n-1"),
+        (
+            {"id": "n-1", "status": "IN_QUEUE", "executionTime": []},
+            "`executionTime` is list",
+            "n-1",
+        ),
+        ({"id": "n-1", "status": "IN_QUEUE", "workerId": 5}, "`workerId` is int", "n-1"),
+        ({"id": "n-1", "status": "IN_QUEUE", "retries": "1"}, "`retries` is str", "n-1"),
+    ],
+)
+def test_a_submit_reply_breaking_the_contract_says_why(
+    data: dict[str, Any], why: str, job_id: str | None
+) -> None:
+    reply = body(200, data)
+    with pytest.raises(APIResponseValidationError) as info:
+        parse_reply(reply, RUN)
+    preview = json.dumps(data)
+    assert info.value.message == f"unexpected reply: {why}; body starts {preview!r}"
+    assert (info.value.status_code, info.value.operation, info.value.job_id) == (200, "run", job_id)
+    assert info.value.body == preview
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        (b"<html>oops</html>", "the body is not JSON"),
+        (b"", "the body is not JSON"),
+        (b"[1, 2]", "expected a JSON object, got list"),
+        (b'"text"', "expected a JSON object, got str"),
+    ],
+)
+def test_a_body_that_is_no_json_object(content: bytes, why: str) -> None:
+    with pytest.raises(APIResponseValidationError) as info:
+        parse_reply(ApiResponse(200, {}, content), RUN)
+    assert info.value.message.startswith(f"unexpected reply: {why}; body starts ")
+
+
+def test_a_cut_short_submit_reply_still_names_its_job() -> None:
+    reply = ApiResponse(200, {}, b'{"id": "cut-1", "status": "IN_QU')
+    with pytest.raises(APIResponseValidationError) as info:
+        parse_reply(reply, RUN)
+    assert info.value.job_id == "cut-1"
+
+
+def test_the_body_preview_is_collapsed_and_cut_at_200_characters() -> None:
+    text = "<p>\n" + "x" * 300
+    with pytest.raises(APIResponseValidationError) as info:
+        parse_reply(ApiResponse(200, {}, text.encode()), RUN)
+    assert info.value.message == (
+        f"unexpected reply: the body is not JSON; body starts {('<p> ' + 'x' * 196 + '…')!r}"
+    )
+
+
+def test_stream_replies() -> None:
+    stream = request_for("stream")
+    batch = parse_reply(
+        body(200, {"status": "IN_PROGRESS", "stream": [{"output": 1}, {"output": 2, "m": 1}]}),
+        stream,
+    )
+    assert (batch.status, batch.chunks, batch.outputs, batch.error) == (
+        JobStatus.IN_PROGRESS, ({"output": 1}, {"output": 2, "m": 1}), (1, 2), None,
+    )  # fmt: skip
+    empty = parse_reply(body(200, {"status": "FAILED", "error": "x", "id": "job-1"}), stream)
+    assert (empty.chunks, empty.error) == ((), "x")
+
+
+@pytest.mark.parametrize(
+    ("data", "why"),
+    [
+        ({"stream": []}, "no job status in the stream reply"),
+        ({"status": "", "stream": []}, "no job status in the stream reply"),
+        ({"status": "IN_PROGRESS", "stream": {}}, "`stream` is not a list of chunk objects"),
+        ({"status": "IN_PROGRESS", "stream": [1]}, "`stream` is not a list of chunk objects"),
+        ({"status": "IN_PROGRESS", "id": "job-2"}, "the body is for job 'job-2'"),
+    ],
+)
+def test_stream_replies_breaking_the_contract(data: dict[str, Any], why: str) -> None:
+    with pytest.raises(APIResponseValidationError) as info:
+        parse_reply(body(200, data), request_for("stream"))
+    assert info.value.message.startswith(f"unexpected reply: {why}; ")
+    assert info.value.job_id == "job-1"
+
+
+def test_health_counters() -> None:
+    reply = body(
+        200,
+        {
+            "jobs": {
+                "completed": 3,
+                "failed": -1,
+                "inProgress": 2.0,
+                "inQueue": True,
+                "retried": "1",
+            },
+            "workers": {"idle": 1, "running": 0, "throttled": 1.5},
+        },
+    )
+    health = parse_reply(reply, request_for("health"))
+    jobs, workers = health.jobs, health.workers
+    assert (jobs.completed, jobs.failed, jobs.in_progress, jobs.in_queue, jobs.retried) == (
+        3, None, 2, None, None,
+    )  # fmt: skip
+    assert (workers.idle, workers.running, workers.throttled, workers.ready) == (1, 0, None, None)
+    assert (workers.initializing, workers.unhealthy) == (None, None)
+
+
+def test_health_without_groups_is_all_unknown() -> None:
+    health = parse_reply(body(200, {}), request_for("health"))
+    assert health.jobs.completed is None and health.workers.idle is None
+
+
+def test_health_group_that_is_no_object() -> None:
+    with pytest.raises(APIResponseValidationError, match="`workers` is not an object"):
+        parse_reply(body(200, {"workers": [1]}), request_for("health"))
+
+
+def test_purge_reply() -> None:
+    result = parse_reply(
+        body(200, {"removed": 4, "status": "completed"}), request_for("purge-queue")
+    )
+    assert (result.removed, result.status) == (4, "completed")
+
+
+@pytest.mark.parametrize(
+    ("data", "why"),
+    [
+        ({"status": "completed"}, "no `removed` count in the reply"),
+        ({"removed": -1, "status": "completed"}, "no `removed` count in the reply"),
+        ({"removed": 0}, "no `status` in the reply"),
+        ({"removed": 0, "status": 1}, "no `status` in the reply"),
+    ],
+)
+def test_purge_replies_breaking_the_contract(data: dict[str, Any], why: str) -> None:
+    with pytest.raises(APIResponseValidationError) as info:
+        parse_reply(body(200, data), request_for("purge-queue"))
+    assert info.value.message.startswith(f"unexpected reply: {why}; ")
+
+
+# --- errors ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("code", "cls"),
+    [
+        (400, BadRequestError),
+        (401, AuthenticationError),
+        (403, AuthenticationError),
+        (404, NotFoundError),
+        (413, PayloadTooLargeError),
+        (429, RateLimitError),
+        (499, ServerError),
+        (500, ServerError),
+        (503, ServerError),
+        (520, ServerError),
+        (99, ServerError),
+        (100, APIError),
+        (101, APIError),
+        (409, APIError),
+        (418, APIError),
+        (302, APIError),
+    ],
+)
+def test_error_classes_per_status(code: int, cls: type[APIError]) -> None:
+    assert type(error_from_response(body(code, {}), STATUS)) is cls
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"error": "e", "message": "m", "detail": "d"}, "e"),
+        ({"message": "m", "detail": "d"}, "m"),
+        ({"detail": "d"}, "d"),
+        ({"error": "", "message": "m"}, "m"),
+        ({"error": 5}, '{"error": 5}'),
+    ],
+)
+def test_the_servers_own_words_are_the_message(data: dict[str, Any], message: str) -> None:
+    assert error_from_response(body(500, data), STATUS).message == message
+
+
+def test_error_messages_from_text_bodies() -> None:
+    assert error_from_response(ApiResponse(502, {}, b"  \n "), STATUS).message == "(empty body)"
+    assert (
+        error_from_response(ApiResponse(502, {}, b"Bad\n  Gateway"), STATUS).message
+        == "Bad Gateway"
+    )
+
+
+def test_error_fields_and_retry_after() -> None:
+    reply = body(429, {"error": "slow"}, retry_after="7")
+    err = error_from_response(reply, STATUS)
+    assert isinstance(err, RateLimitError)
+    assert err.retry_after == 7.0
+    assert (err.status_code, err.operation, err.job_id, err.body) == (
+        429, "status", "job-1", '{"error": "slow"}',
+    )  # fmt: skip
+    assert err.headers["retry-after"] == "7"
+    assert str(err) == "status failed with HTTP 429 (job job-1): slow"
+
+
+def test_the_job_id_of_an_error_comes_from_the_request_or_the_body() -> None:
+    assert error_from_response(body(500, {"id": "b-1"}), RUN).job_id == "b-1"
+    assert error_from_response(body(500, {"id": ""}), RUN).job_id is None
+    assert error_from_response(body(500, {"id": 3}), RUN).job_id is None
+    assert error_from_response(body(500, ["x"]), RUN).job_id is None
+    cut = ApiResponse(502, {}, b'oops {"id": "t-1", "status"')
+    assert error_from_response(cut, RUN).job_id == "t-1"
+    assert error_from_response(ApiResponse(502, {}, b"<html/>"), RUN).job_id is None
+    assert error_from_response(body(500, {"id": "other"}), STATUS).job_id == "job-1"
+
+
+@pytest.mark.parametrize("status", ["FAILED", "COMPLETED", "CANCELLED", "TIMED_OUT"])
+def test_a_terminal_job_in_an_error_reply_is_that_job(status: str) -> None:
+    state = job_in_error_reply(job(status, job_id="x-1", code=400, error="e"), RUN)
+    assert state is not None
+    assert (state.id, state.status, state.error) == ("x-1", status, "e")
+
+
+@pytest.mark.parametrize(
+    ("reply", "request_"),
+    [
+        (job("FAILED", code=400), request_for("health")),
+        (job("FAILED", code=400), request_for("stream")),
+        (job("IN_PROGRESS", code=400), RUN),
+        (job("PAUSED", code=400), RUN),
+        (body(400, {"status": "FAILED"}), RUN),
+        (body(400, {"id": 1, "status": "FAILED"}), RUN),
+        (body(400, {"id": "x", "status": 1}), RUN),
+        (body(400, ["FAILED"]), RUN),
+        (ApiResponse(400, {}, b"FAILED"), RUN),
+        (job("FAILED", job_id="other", code=400), STATUS),
+        (job("FAILED", code=400, delayTime="slow"), RUN),
+    ],
+)
+def test_error_replies_that_are_not_a_terminal_job(
+    reply: ApiResponse, request_: ApiRequest
+) -> None:
+    assert job_in_error_reply(reply, request_) is None
+
+
+@pytest.mark.parametrize("name", ["status", "cancel", "retry", "runsync", "status-sync"])
+def test_job_replies_in_errors_are_read_for_every_job_schema(name: str) -> None:
+    state = job_in_error_reply(job("FAILED", code=400), request_for(name))
+    assert state is not None and state.id == "job-1"
+
+
+QUOTED_ID = 'id"with\\quotes'  # no regex over the text can find this one: only the JSON can
+
+
+@pytest.mark.parametrize(
+    ("extra", "why"),
+    [
+        ({}, "no job status"),
+        ({"status": "IN_QUEUE", "workerId": 1}, "`workerId` is int"),
+    ],
+)
+def test_a_broken_reply_names_the_job_its_json_names(extra: dict[str, Any], why: str) -> None:
+    with pytest.raises(APIResponseValidationError) as info:
+        parse_reply(body(200, {"id": QUOTED_ID, **extra}), RUN)
+    assert info.value.job_id == QUOTED_ID
+    assert info.value.message.startswith(f"unexpected reply: {why}; ")
+
+
+def test_an_error_body_naming_its_job_in_json() -> None:
+    assert error_from_response(body(500, {"id": QUOTED_ID}), RUN).job_id == QUOTED_ID
+    # Only the body's own top-level id counts, not one nested in a detail.
+    nested = body(500, {"error": "x", "detail": {"id": "nested-1"}})
+    assert error_from_response(nested, RUN).job_id is None
+
+
+def test_a_validation_error_keeps_the_reply_headers() -> None:
+    reply = ApiResponse(200, {"x-request-id": "r-1"}, b"<html/>")
+    with pytest.raises(APIResponseValidationError) as info:
+        parse_reply(reply, RUN)
+    assert info.value.headers == {"x-request-id": "r-1"}
+
+
+def test_a_preview_of_exactly_200_characters_is_whole() -> None:
+    text = "y" * 200
+    with pytest.raises(APIResponseValidationError) as info:
+        parse_reply(ApiResponse(200, {}, text.encode()), RUN)
+    assert info.value.message == f"unexpected reply: the body is not JSON; body starts {text!r}"
