@@ -81,6 +81,7 @@ class EndpointCore:
         deadline: Deadline | None = None,
         *,
         floor: float = 0.0,
+        refit: Callable[[], ApiRequest] | None = None,
     ) -> Operation[Any]:
         """Send ``request`` until a 2xx reply parses, retrying what is safe to retry; return the
         parsed reply or raise the typed error.
@@ -90,7 +91,8 @@ class EndpointCore:
         terminal job (``/runsync``'s HTTP 400 with the FAILED job) is that job's state.
         With a ``deadline``, every request is capped by what remains of it (but never below
         ``floor`` seconds), and an error that would have been retried after the deadline
-        raises :class:`DeadlineReached`.
+        raises :class:`DeadlineReached`. ``refit`` rebuilds the request before each retry —
+        a long-poll's hold must shrink with the deadline, or its reply would come too late.
         """
         retries = 0
         slept = 0.0
@@ -126,6 +128,8 @@ class EndpointCore:
             yield Sleep(delay)
             slept += delay
             retries += 1
+            if refit is not None:
+                request = refit()
 
     def _retry_delay(
         self, outcome: ApiResponse | TransportFailure, request: ApiRequest, spent: Spent

@@ -10,8 +10,10 @@ error says so, and ``ep.stream(job_id)`` resumes with what comes next.
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
+from typing import NoReturn
 
 from ._core import DeadlineReached, EndpointCore
 from ._deadline import Deadline
@@ -21,7 +23,7 @@ from ._interrupts import JobTracker, interruptible
 from ._status import JobStatus, is_terminal
 from ._types import JobState
 from ._waiting import REPLY_GRACE, check_terminal, wait_ms
-from ._wire import StreamBatch
+from ._wire import ApiRequest, StreamBatch
 
 logger = logging.getLogger("runpod_facade")
 
@@ -75,18 +77,23 @@ def _stream(
     deadline = core.deadline(timeout)
     idle = core.deadline(idle_timeout)
     quiet_polls = 0
+    last: JobState | None = None
     while True:
         window = Deadline.earliest(deadline, idle)
-        hold = window.cap(STREAM_HOLD) - REPLY_GRACE
-        request = core.request("stream", job_id=job_id, wait_ms=wait_ms(hold))
+        request = _stream_request(core, job_id, window)
+        refit = functools.partial(_stream_request, core, job_id, window)
         started = core.clock()
         try:
-            batch: StreamBatch = yield from core.call(request, window)
-        except (APIConnectionError, DeadlineReached) as exc:
-            cause = exc.error if isinstance(exc, DeadlineReached) else exc
-            _raise_if_expired(job_id, deadline, idle, progress, cause)
-            raise cause from None
+            batch: StreamBatch = yield from core.call(request, window, refit=refit)
+        except DeadlineReached as reached:
+            # A retry would outlast a deadline: that deadline's error, as for wait.
+            _raise_timeout(job_id, deadline, idle, last, reached.error)
+        except APIConnectionError as exc:
+            if window.expired():
+                _raise_timeout(job_id, deadline, idle, last, exc)
+            raise
         progress.status = batch.status
+        last = JobState(id=job_id, status=batch.status, error=batch.error, raw_json=batch.raw_json)
         for chunk in batch.chunks:
             progress.chunks += 1
             yield Emit(chunk if raw else chunk.get("output"))
@@ -98,29 +105,39 @@ def _stream(
             if progress.state.status != JobStatus.CANCELLED:
                 check_terminal(progress.state)  # a stream ends quietly on CANCELLED
             return
-        _raise_if_expired(job_id, deadline, idle, progress, None)
+        window = Deadline.earliest(deadline, idle)
+        if window.expired():
+            _raise_timeout(job_id, deadline, idle, last, None)
         if not batch.chunks and core.clock() - started < _NOT_HELD:
             # The server did not hold the empty poll: back off instead of spinning.
-            window = Deadline.earliest(deadline, idle)
             yield Sleep(window.cap(core.poll.interval(quiet_polls)))
             quiet_polls += 1
 
 
-def _raise_if_expired(
+def _stream_request(core: EndpointCore, job_id: str, window: Deadline) -> ApiRequest:
+    """A ``/stream`` long-poll whose hold fits in ``window`` (the earlier deadline). Under the
+    server's 1 s minimum the hold stays at the minimum and the read is cut at the deadline."""
+    hold = window.cap(STREAM_HOLD) - REPLY_GRACE
+    return core.request("stream", job_id=job_id, wait_ms=wait_ms(hold))
+
+
+def _raise_timeout(
     job_id: str,
     deadline: Deadline,
     idle: Deadline,
-    progress: StreamProgress,
+    last: JobState | None,
     cause: RunpodError | None,
-) -> None:
-    if idle.expired():
+) -> NoReturn:
+    """StreamIdleTimeout when the idle deadline ends (or ended) first — or with the other —
+    else WaitTimeout for the whole stream's."""
+    idle_left, total_left = idle.remaining(), deadline.remaining()
+    if idle_left is not None and (total_left is None or idle_left <= total_left):
         raise StreamIdleTimeout(
-            job_id, timeout=idle.timeout, last_state=progress.state, reason="sent no chunk"
+            job_id, timeout=idle.timeout, last_state=last, reason="sent no chunk"
         ) from cause
-    if deadline.expired():
-        raise WaitTimeout(
-            job_id, timeout=deadline.timeout, last_state=progress.state, reason="did not end"
-        ) from cause
+    raise WaitTimeout(
+        job_id, timeout=deadline.timeout, last_state=last, reason="did not end"
+    ) from cause
 
 
 def _final_state(core: EndpointCore, job_id: str, batch: StreamBatch) -> Operation[JobState]:

@@ -9,6 +9,7 @@ as the deadline's :class:`WaitTimeout`, with the job id and the failure as its c
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Callable
@@ -29,7 +30,7 @@ from ._errors import (
 from ._interrupts import JobTracker, interruptible
 from ._status import JobStatus
 from ._types import JobState
-from ._wire import JobRequest
+from ._wire import ApiRequest, JobRequest
 
 logger = logging.getLogger("runpod_facade")
 
@@ -246,21 +247,27 @@ def _next_state(
 ) -> Operation[tuple[JobState, bool]]:
     """One step of waiting: a long-poll when one fits in the deadline, else one ``/status``
     poll. Returns the state and whether the caller should sleep before the next step."""
+    request = _state_request(core, job_id, deadline)
+    started = core.clock()
+    refit = functools.partial(_state_request, core, job_id, deadline)
+    try:
+        floor = LOOK_FLOOR if first and request.hold is None else 0.0
+        state: JobState = yield from core.call(request, deadline, floor=floor, refit=refit)
+    except APIError as exc:
+        if exc.operation != "status-sync" or exc.status_code not in (404, 405):
+            raise
+        # Either the route is gone or the job is: /status tells which.
+        state = yield from core.perform("status", deadline, job_id=job_id)
+        core.long_poll_unavailable = True
+        logger.info("/status-sync unavailable (HTTP %d); polling /status", exc.status_code)
+        return state, True
+    held = request.hold is not None and core.clock() - started >= _NOT_HELD
+    return state, not held
+
+
+def _state_request(core: EndpointCore, job_id: str, deadline: Deadline) -> ApiRequest:
+    """A long-poll whose hold fits in what remains of the deadline, or a ``/status`` poll."""
     hold = hold_for(deadline)
     if core.long_poll and not core.long_poll_unavailable and hold is not None:
-        request = core.request("status-sync", job_id=job_id, wait_ms=wait_ms(hold))
-        started = core.clock()
-        try:
-            state: JobState = yield from core.call(request, deadline)
-        except APIError as exc:
-            if exc.status_code not in (404, 405):
-                raise
-            # Either the route is gone or the job is: /status tells which.
-            state = yield from core.perform("status", deadline, job_id=job_id)
-            core.long_poll_unavailable = True
-            logger.info("/status-sync unavailable (HTTP %d); polling /status", exc.status_code)
-            return state, True
-        return state, core.clock() - started < _NOT_HELD
-    request = core.request("status", job_id=job_id)
-    state = yield from core.call(request, deadline, floor=LOOK_FLOOR if first else 0.0)
-    return state, True
+        return core.request("status-sync", job_id=job_id, wait_ms=wait_ms(hold))
+    return core.request("status", job_id=job_id)

@@ -471,3 +471,26 @@ def test_polls_name_the_job_and_back_off_further_each_time(clock: FakeClock) -> 
 
 def test_a_hold_just_under_one_second_is_not_a_long_poll(clock: FakeClock) -> None:
     assert hold_for(Deadline(1.4995, clock=clock)) is None
+
+
+def test_a_retried_long_poll_asks_only_for_the_hold_that_still_fits(
+    core: EndpointCore, clock: FakeClock
+) -> None:
+    # 20 s deadline: the first long-poll holds 19.5 s; a 503 comes back after 8 s, the retry
+    # sleeps 0.4375 s, and the second long-poll must fit in the 11.5625 s left (less grace).
+    script = [Reply(error(503), after=8.0), job("COMPLETED", output=1)]
+    driver = ScriptedDriver(clock, script)
+    assert driver.run(wait(core, "job-1", timeout=20.0)).output == 1
+    assert driver.ops == ["status-sync", "status-sync"]
+    assert driver.waits == [19_500, 11_062]
+    assert driver.sleeps == [0.4375]
+
+
+def test_a_retried_long_poll_falls_back_to_a_poll_when_no_hold_fits(
+    core: EndpointCore, clock: FakeClock
+) -> None:
+    # 2 s deadline: the long-poll (1.5 s hold) fails after 1 s; 0.5625 s later no 1 s hold fits.
+    script = [Reply(error(503), after=1.0), job("COMPLETED", output=2)]
+    driver = ScriptedDriver(clock, script)
+    assert driver.run(wait(core, "job-1", timeout=2.0)).output == 2
+    assert driver.ops == ["status-sync", "status"]
