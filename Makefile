@@ -73,7 +73,7 @@ clean:
 # Line and branch coverage of runpod_facade over the suite (HTML in reports/coverage). The
 # load tests are left out: their wall-clock bounds do not hold under coverage's tracing.
 coverage: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider --ignore=tests/load --cov=runpod_facade --cov-branch \
+	$(PY) -m pytest -q -p no:cacheprovider --ignore=tests/integration/test_load.py --cov=runpod_facade --cov-branch \
 	  --cov-report=term --cov-report=html:reports/coverage
 
 # Mutation testing of the sans-IO core with mutmut, in its own venv (not in CI: ~1 h on two

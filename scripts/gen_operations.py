@@ -4,7 +4,8 @@ openapi-python-client's templates see each operation's route and parameters but 
 vendor extensions, so ``scripts/regen.sh`` runs this script after the generator. The table
 joins, per operation, what the generator knows (method, route, parameters, reply schema,
 the generated module and its public ``build_request``) with the spec's ``x-runpod-*``
-facts (façade name, CLI name, retry safety, payload limits, also-accepted methods).
+facts (façade name, CLI name, public method, retry safety, payload limits,
+also-accepted methods).
 
     python scripts/gen_operations.py SPEC OUTPUT_FILE
 
@@ -64,6 +65,9 @@ def collect(spec: dict[str, Any]) -> list[dict[str, Any]]:
             query = [p for p in params if p["in"] == "query"]
             if meta.get("safety") not in _SAFETY:
                 _fail(f"{path}: x-runpod-operation.safety must be one of {sorted(_SAFETY)}")
+            python = str(meta.get("python") or str(meta["name"]).replace("-", "_"))
+            if not python.isidentifier():
+                _fail(f"{path}: x-runpod-operation.python must be a method name, got {python!r}")
             rows.append(
                 {
                     "name": str(meta["name"]),
@@ -79,6 +83,7 @@ def collect(spec: dict[str, Any]) -> list[dict[str, Any]]:
                     "safety": str(meta["safety"]),
                     "holds": any(p["name"] == "wait" for p in query),
                     "cli": None if meta.get("cli") is None else str(meta["cli"]),
+                    "python": python,
                     "max_payload_bytes": operation.get("x-runpod-max-payload-bytes"),
                     "max_chunk_bytes": operation.get("x-runpod-max-chunk-bytes"),
                     "undocumented": bool(operation.get("x-runpod-undocumented", False)),
@@ -114,7 +119,8 @@ def render(spec: dict[str, Any], rows: list[dict[str, Any]]) -> str:
         '    """One operation. ``build_request`` returns the method, URL, query and JSON body',
         '    of one request (no I/O); ``safety`` is ``"submit"`` when sending it twice could',
         '    create or requeue a job, else ``"repeatable"``; ``holds`` means it takes the',
-        '    long-poll ``wait`` parameter."""',
+        '    long-poll ``wait`` parameter; ``python`` names the method of ``Endpoint`` and',
+        '    ``AsyncEndpoint`` that sends it."""',
         "",
         "    name: str",
         "    operation_id: str",
@@ -128,6 +134,7 @@ def render(spec: dict[str, Any], rows: list[dict[str, Any]]) -> str:
         "    safety: str",
         "    holds: bool",
         "    cli: str | None",
+        "    python: str",
         "    max_payload_bytes: int | None",
         "    max_chunk_bytes: int | None",
         "    undocumented: bool",

@@ -17,7 +17,8 @@ class OperationInfo:
     """One operation. ``build_request`` returns the method, URL, query and JSON body
     of one request (no I/O); ``safety`` is ``"submit"`` when sending it twice could
     create or requeue a job, else ``"repeatable"``; ``holds`` means it takes the
-    long-poll ``wait`` parameter."""
+    long-poll ``wait`` parameter; ``python`` names the method of ``Endpoint`` and
+    ``AsyncEndpoint`` that sends it."""
 
     name: str
     operation_id: str
@@ -31,6 +32,7 @@ class OperationInfo:
     safety: str
     holds: bool
     cli: str | None
+    python: str
     max_payload_bytes: int | None
     max_chunk_bytes: int | None
     undocumented: bool
@@ -61,6 +63,7 @@ OPERATIONS: Mapping[str, OperationInfo] = MappingProxyType(
             safety="submit",
             holds=False,
             cli="run",
+            python="run",
             max_payload_bytes=10485760,
             max_chunk_bytes=None,
             undocumented=False,
@@ -79,6 +82,7 @@ OPERATIONS: Mapping[str, OperationInfo] = MappingProxyType(
             safety="submit",
             holds=True,
             cli="run-sync",
+            python="run_sync",
             max_payload_bytes=20971520,
             max_chunk_bytes=None,
             undocumented=False,
@@ -97,6 +101,7 @@ OPERATIONS: Mapping[str, OperationInfo] = MappingProxyType(
             safety="repeatable",
             holds=False,
             cli="status",
+            python="status",
             max_payload_bytes=None,
             max_chunk_bytes=None,
             undocumented=False,
@@ -115,6 +120,7 @@ OPERATIONS: Mapping[str, OperationInfo] = MappingProxyType(
             safety="repeatable",
             holds=True,
             cli=None,
+            python="wait_state",
             max_payload_bytes=None,
             max_chunk_bytes=None,
             undocumented=True,
@@ -133,6 +139,7 @@ OPERATIONS: Mapping[str, OperationInfo] = MappingProxyType(
             safety="repeatable",
             holds=True,
             cli="stream",
+            python="stream",
             max_payload_bytes=None,
             max_chunk_bytes=1048576,
             undocumented=False,
@@ -151,6 +158,7 @@ OPERATIONS: Mapping[str, OperationInfo] = MappingProxyType(
             safety="repeatable",
             holds=False,
             cli="cancel",
+            python="cancel",
             max_payload_bytes=None,
             max_chunk_bytes=None,
             undocumented=False,
@@ -169,6 +177,7 @@ OPERATIONS: Mapping[str, OperationInfo] = MappingProxyType(
             safety="submit",
             holds=False,
             cli="retry",
+            python="retry",
             max_payload_bytes=None,
             max_chunk_bytes=None,
             undocumented=False,
@@ -187,6 +196,7 @@ OPERATIONS: Mapping[str, OperationInfo] = MappingProxyType(
             safety="repeatable",
             holds=False,
             cli="purge-queue",
+            python="purge_queue",
             max_payload_bytes=None,
             max_chunk_bytes=None,
             undocumented=False,
@@ -205,6 +215,7 @@ OPERATIONS: Mapping[str, OperationInfo] = MappingProxyType(
             safety="repeatable",
             holds=False,
             cli="health",
+            python="health",
             max_payload_bytes=None,
             max_chunk_bytes=None,
             undocumented=False,

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from runpod_facade._client import Endpoint
 from runpod_facade._constants import DEFAULT_TIMEOUT
 from runpod_facade._core import EndpointCore
 from runpod_facade._drivers import Timeouts, effective_timeouts
@@ -35,6 +36,7 @@ __all__ = [
     "Sent",
     "fixed",
     "make_core",
+    "scripted_endpoint",
 ]
 
 T = TypeVar("T")
@@ -277,3 +279,18 @@ def make_core(
 ) -> EndpointCore:
     """An ``EndpointCore`` on ``clock`` with exact (fixed-random) retry and poll policies."""
     return EndpointCore(endpoint_id, retry=retry, poll=poll, long_poll=long_poll, clock=clock)
+
+
+def scripted_endpoint(driver: ScriptedDriver, core: EndpointCore) -> Endpoint:
+    """A real ``Endpoint`` whose public methods run on ``driver`` (no sockets, no sleeping)
+    and whose core reads ``driver``'s fake clock: the whole public method — argument
+    checks, the core's operation, the handle or stream it returns — in fake time."""
+    endpoint = Endpoint(core.endpoint_id, api_key="rp_scripted_0123456789", base_url=BASE_URL)
+    endpoint._driver.close()  # the httpx driver it made is never used
+    endpoint._core = core
+    endpoint._driver = driver  # type: ignore[assignment]
+    return endpoint
+
+
+#: The base URL of :func:`scripted_endpoint` (nothing is ever sent there).
+BASE_URL = "https://api.runpod.ai/v2"

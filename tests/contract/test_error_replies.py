@@ -18,8 +18,8 @@ from runpod_facade import (
     RetryPolicy,
     ServerError,
 )
-
-from ._openapi_httpx import SERVER_URL, ContractTransport
+from tests._support.openapi_httpx import ContractTransport
+from tests._support.spec import SERVER_URL
 
 API_KEY = "rp_contract_test_key"
 ENDPOINT = "black-forest-labs-flux-1-dev"

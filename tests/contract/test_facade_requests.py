@@ -1,5 +1,6 @@
 """Every request the façade sends conforms to the spec (checked by openapi-core on the wire),
-for the sync and the async endpoint, including the edges of each parameter's range."""
+for the sync and the async endpoint: each operation of the spec through its public method,
+then the edges of each parameter's range."""
 
 from __future__ import annotations
 
@@ -23,9 +24,11 @@ from runpod_facade import (
     S3Config,
 )
 from runpod_facade._constants import MAX_WAIT_MS, MIN_WAIT_MS
-from tests.backends import BACKENDS
-
-from ._openapi_httpx import SERVER_URL, ContractTransport, ContractViolation, find_operation
+from tests._support.backends import BACKENDS
+from tests._support.fakeapi import FakeApi
+from tests._support.openapi_httpx import ContractViolation
+from tests._support.operations import OPERATIONS, OperationInfo, acall, call
+from tests._support.spec import SERVER_URL
 
 API_KEY = "rp_contract_test_key"
 ENDPOINT = "ep-contract"
@@ -39,47 +42,20 @@ def job(status: str, job_id: str = JOB, **extra: Any) -> httpx.Response:
     return httpx.Response(200, json={"id": job_id, "status": status, **extra})
 
 
-DEFAULT_REPLIES: dict[str, Callable[[], httpx.Response]] = {
-    "runJob": lambda: job("IN_QUEUE"),
-    "runJobSync": lambda: job("COMPLETED", output={"text": "done"}),
-    "getJobStatus": lambda: job("COMPLETED", output=1),
-    "waitJobStatus": lambda: job("COMPLETED", output=2),
-    "streamJob": lambda: httpx.Response(200, json={"status": "COMPLETED", "stream": []}),
-    "cancelJob": lambda: job("CANCELLED"),
-    "retryJob": lambda: job("IN_QUEUE"),
-    "purgeQueue": lambda: httpx.Response(200, json={"removed": 0, "status": "completed"}),
-    "getEndpointHealth": lambda: httpx.Response(200, json={"workers": {"idle": 1}}),
-}
-
-
-class ScriptedApi:
-    """Replies per operation: queued ones first (the last one repeats), else a default."""
-
-    def __init__(self, **queued: list[httpx.Response]) -> None:
-        self.queued = queued
-        self.transport = ContractTransport(self.reply)
-
-    def reply(self, request: httpx.Request) -> httpx.Response:
-        found = find_operation(request.method, request.url.raw_path.split(b"?")[0].decode())
-        assert found is not None
-        queue = self.queued.get(found[0])
-        if queue:
-            return queue.pop(0) if len(queue) > 1 else queue[0]
-        return DEFAULT_REPLIES[found[0]]()
-
-    @property
-    def operations(self) -> list[str]:
-        return self.transport.operations
-
-    def requests(self, operation_id: str) -> list[httpx.Request]:
-        return [e.request for e in self.transport.exchanges if e.operation_id == operation_id]
+def ScriptedApi(**queued: list[httpx.Response]) -> FakeApi:
+    """The fake API, checking every exchange against the spec: queued replies per operation
+    first (the last one repeats), else a plain success reply of the operation's schema."""
+    api = FakeApi(defaults=True, contract=True, job_id=JOB)
+    for name, replies in queued.items():
+        api.on(name.replace("_", "-"), *replies)
+    return api
 
 
 @pytest.fixture
 def sync_endpoint() -> Iterator[Callable[..., Endpoint]]:
     clients: list[httpx.Client] = []
 
-    def build(api: ScriptedApi, endpoint_id: str = ENDPOINT, **options: Any) -> Endpoint:
+    def build(api: FakeApi, endpoint_id: str = ENDPOINT, **options: Any) -> Endpoint:
         http = httpx.Client(transport=api.transport)
         clients.append(http)
         options.setdefault("poll_policy", FAST_POLL)
@@ -100,6 +76,37 @@ def body_of(request: httpx.Request) -> dict[str, Any]:
 
 def wait_of(request: httpx.Request) -> int:
     return int(request.url.params["wait"])
+
+
+# --- every operation of the spec, through its public method --------------------------------
+
+
+def check_request(info: OperationInfo, exchange: Any) -> None:
+    """The first request of ``info``'s public method is ``info``'s, shaped as its route says
+    (openapi-core has already checked it against the spec on the way)."""
+    request = exchange.request
+    assert exchange.operation == info.name
+    assert request.method == info.method
+    assert set(request.url.params) <= set(info.query_params)
+    if info.has_body:
+        assert request.headers["content-type"] == "application/json"
+        assert body_of(request)["input"] == {"prompt": "hi"}
+    else:
+        assert request.content == b""
+        assert "content-type" not in request.headers
+    if info.holds:
+        assert MIN_WAIT_MS <= wait_of(request) <= MAX_WAIT_MS
+    if info.job_scoped:
+        assert request.url.raw_path.split(b"?")[0].endswith(f"/{JOB}".encode())
+
+
+@pytest.mark.parametrize("info", list(OPERATIONS.values()), ids=lambda info: info.name)
+def test_each_operation_of_the_sync_endpoint_conforms(
+    sync_endpoint: Callable[..., Endpoint], info: OperationInfo
+) -> None:
+    api = ScriptedApi()
+    call(sync_endpoint(api), info, job_id=JOB, input={"prompt": "hi"}, timeout=30)
+    check_request(info, api.transport.exchanges[0])
 
 
 # --- submitting ---------------------------------------------------------------------------------
@@ -127,8 +134,8 @@ def test_run_with_policy_webhook_and_s3(
         s3_config=S3,
     )
     assert handle.id == JOB
-    assert api.operations == ["runJob"]
-    (request,) = api.requests("runJob")
+    assert api.ops() == ["run"]
+    (request,) = api.sent("run")
     sent = body_of(request)
     assert sent["webhook"] == "https://example.com/hook?x=1"
     assert sent["s3Config"]["objectPath"] == "out/"
@@ -140,7 +147,7 @@ def test_run_with_policy_webhook_and_s3(
 def test_run_with_any_json_input(sync_endpoint: Callable[..., Endpoint], value: Any) -> None:
     api = ScriptedApi()
     sync_endpoint(api).run(value)
-    (request,) = api.requests("runJob")
+    (request,) = api.sent("run")
     assert body_of(request) == {"input": value}
 
 
@@ -150,8 +157,8 @@ def test_run_sync_under_the_minimum_hold_submits_with_run(
 ) -> None:
     api = ScriptedApi()
     sync_endpoint(api).run_sync({"prompt": "hi"}, timeout=timeout)
-    assert api.operations[0] == "runJob"
-    assert "runJobSync" not in api.operations
+    assert api.ops()[0] == "run"
+    assert "runsync" not in api.ops()
 
 
 @pytest.mark.parametrize("timeout", [None, 1.6, 30, 90, 600])
@@ -163,7 +170,7 @@ def test_run_sync_sends_wait_in_range(
         {"prompt": "hi"}, timeout=timeout, policy=ExecutionPolicy(ttl=60), webhook=None
     )
     assert state.status is JobStatus.COMPLETED
-    (request,) = api.requests("runJobSync")
+    (request,) = api.sent("runsync")
     assert MIN_WAIT_MS <= wait_of(request) <= MAX_WAIT_MS
     assert body_of(request) == {"input": {"prompt": "hi"}, "policy": {"ttl": 60_000}}
 
@@ -171,15 +178,14 @@ def test_run_sync_sends_wait_in_range(
 def test_run_sync_that_outlasts_its_wait_continues_with_status_sync(
     sync_endpoint: Callable[..., Endpoint],
 ) -> None:
-    api = ScriptedApi(runJobSync=[job("IN_PROGRESS", "sync-" + JOB)])
-    api.queued["waitJobStatus"] = [
-        job("IN_PROGRESS", "sync-" + JOB),
-        job("COMPLETED", "sync-" + JOB),
-    ]
+    api = ScriptedApi(
+        runsync=[job("IN_PROGRESS", "sync-" + JOB)],
+        status_sync=[job("IN_PROGRESS", "sync-" + JOB), job("COMPLETED", "sync-" + JOB)],
+    )
     state = sync_endpoint(api).run_sync({"prompt": "hi"}, timeout=120, s3_config=S3)
     assert state.status is JobStatus.COMPLETED
-    assert api.operations == ["runJobSync", "waitJobStatus", "waitJobStatus"]
-    for request in api.requests("waitJobStatus"):
+    assert api.ops() == ["runsync", "status-sync", "status-sync"]
+    for request in api.sent("status-sync"):
         assert request.url.path == f"/v2/{ENDPOINT}/status-sync/sync-{JOB}"
         assert MIN_WAIT_MS <= wait_of(request) <= MAX_WAIT_MS
 
@@ -196,7 +202,7 @@ def test_status_with_ttl(
 ) -> None:
     api = ScriptedApi()
     sync_endpoint(api).status(JOB, ttl=ttl)
-    (request,) = api.requests("getJobStatus")
+    (request,) = api.sent("status")
     assert request.url.params.get("ttl") == (None if expected_ms is None else str(expected_ms))
 
 
@@ -205,14 +211,14 @@ def test_wait_long_polls_status_sync_with_wait(
     sync_endpoint: Callable[..., Endpoint], timeout: float | None
 ) -> None:
     api = ScriptedApi(
-        waitJobStatus=[job("IN_QUEUE"), job("COMPLETED", output="x")],
-        getJobStatus=[job("IN_QUEUE"), job("COMPLETED", output="x")],
+        status_sync=[job("IN_QUEUE"), job("COMPLETED", output="x")],
+        status=[job("IN_QUEUE"), job("COMPLETED", output="x")],
     )
     assert sync_endpoint(api).wait(JOB, timeout=timeout) == "x"
     # Below one second left, a long-poll cannot ask for the minimum wait: /status is polled.
-    expected = "getJobStatus" if timeout is not None and timeout < 1.5 else "waitJobStatus"
-    assert set(api.operations) == {expected}
-    for request in api.requests("waitJobStatus"):
+    expected = "status" if timeout is not None and timeout < 1.5 else "status-sync"
+    assert set(api.ops()) == {expected}
+    for request in api.sent("status-sync"):
         assert MIN_WAIT_MS <= wait_of(request) <= MAX_WAIT_MS
 
 
@@ -220,17 +226,17 @@ def test_wait_falls_back_to_status_when_status_sync_is_gone(
     sync_endpoint: Callable[..., Endpoint],
 ) -> None:
     api = ScriptedApi(
-        waitJobStatus=[httpx.Response(404, json={"error": "not found"})],
-        getJobStatus=[job("IN_PROGRESS"), job("COMPLETED", output=3)],
+        status_sync=[httpx.Response(404, json={"error": "not found"})],
+        status=[job("IN_PROGRESS"), job("COMPLETED", output=3)],
     )
     assert sync_endpoint(api).wait(JOB, timeout=30) == 3
-    assert api.operations == ["waitJobStatus", "getJobStatus", "getJobStatus"]
+    assert api.ops() == ["status-sync", "status", "status"]
 
 
 def test_wait_without_long_poll_polls_status(sync_endpoint: Callable[..., Endpoint]) -> None:
-    api = ScriptedApi(getJobStatus=[job("IN_QUEUE"), job("IN_PROGRESS"), job("COMPLETED")])
+    api = ScriptedApi(status=[job("IN_QUEUE"), job("IN_PROGRESS"), job("COMPLETED")])
     sync_endpoint(api, long_poll=False).wait(JOB, timeout=30)
-    assert api.operations == ["getJobStatus"] * 3
+    assert api.ops() == ["status"] * 3
 
 
 @pytest.mark.parametrize(
@@ -240,7 +246,7 @@ def test_stream_sends_wait_in_range(
     sync_endpoint: Callable[..., Endpoint], timeout: float | None, idle_timeout: float | None
 ) -> None:
     api = ScriptedApi(
-        streamJob=[
+        stream=[
             httpx.Response(200, json={"status": "IN_PROGRESS", "stream": [{"output": "H"}]}),
             httpx.Response(200, json={"status": "COMPLETED", "stream": [{"output": "i"}]}),
         ]
@@ -248,27 +254,9 @@ def test_stream_sends_wait_in_range(
     outputs = list(sync_endpoint(api).stream(JOB, timeout=timeout, idle_timeout=idle_timeout))
     assert outputs == ["H", "i"]
     # The stream's end is followed by one /status for the job's whole final state.
-    assert api.operations == ["streamJob", "streamJob", "getJobStatus"]
-    for request in api.requests("streamJob"):
+    assert api.ops() == ["stream", "stream", "status"]
+    for request in api.sent("stream"):
         assert MIN_WAIT_MS <= wait_of(request) <= MAX_WAIT_MS
-
-
-def test_cancel_and_retry_send_no_body(sync_endpoint: Callable[..., Endpoint]) -> None:
-    api = ScriptedApi()
-    endpoint = sync_endpoint(api)
-    assert endpoint.cancel(JOB).status is JobStatus.CANCELLED
-    assert endpoint.retry(JOB).id == JOB
-    assert api.operations == ["cancelJob", "retryJob"]
-    for exchange in api.transport.exchanges:
-        assert exchange.request.content == b""
-
-
-def test_purge_queue_and_health(sync_endpoint: Callable[..., Endpoint]) -> None:
-    api = ScriptedApi()
-    endpoint = sync_endpoint(api)
-    assert endpoint.purge_queue().removed == 0
-    assert endpoint.health().workers.idle == 1
-    assert api.operations == ["purgeQueue", "getEndpointHealth"]
 
 
 @pytest.mark.parametrize(
@@ -282,9 +270,9 @@ def test_purge_queue_and_health(sync_endpoint: Callable[..., Endpoint]) -> None:
 def test_ids_are_escaped_into_single_path_segments(
     sync_endpoint: Callable[..., Endpoint], endpoint_id: str, job_id: str, raw_path: bytes
 ) -> None:
-    api = ScriptedApi(getJobStatus=[job("IN_QUEUE", job_id)])
+    api = ScriptedApi(status=[job("IN_QUEUE", job_id)])
     assert sync_endpoint(api, endpoint_id=endpoint_id).status(job_id).id == job_id
-    (request,) = api.requests("getJobStatus")
+    (request,) = api.sent("status")
     assert request.url.raw_path == raw_path
 
 
@@ -350,51 +338,20 @@ async def async_endpoint(api: ScriptedApi, backend: str) -> AsyncIterator[AsyncE
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-async def test_async_endpoint_requests_conform(backend: str) -> None:
-    odd_id = "a/b?c#d"
-    api = ScriptedApi(
-        runJobSync=[job("IN_QUEUE")],
-        streamJob=[
-            httpx.Response(200, json={"status": "IN_PROGRESS", "stream": [{"output": 1}]}),
-            httpx.Response(200, json={"status": "COMPLETED", "stream": []}),
-        ],
-        getJobStatus=[
-            job("COMPLETED", output=1),
-            job("COMPLETED", output=1),
-            job("IN_QUEUE", odd_id),
-        ],
-    )
+@pytest.mark.parametrize("info", list(OPERATIONS.values()), ids=lambda info: info.name)
+async def test_each_operation_of_the_async_endpoint_conforms(
+    backend: str, info: OperationInfo
+) -> None:
+    api = ScriptedApi()
     async with async_endpoint(api, backend) as endpoint:
-        await endpoint.run({"p": 1}, policy=ExecutionPolicy(execution_timeout=60), webhook="https://example.com/h", s3_config=S3)  # fmt: skip
-        await endpoint.run_sync({"p": 2}, timeout=10)
-        await endpoint.status(JOB, ttl=6)
-        await endpoint.wait(JOB, timeout=5)
-        assert [chunk async for chunk in endpoint.stream(JOB, timeout=5)] == [1]
-        await endpoint.cancel(JOB)
-        await endpoint.retry(JOB)
-        await endpoint.purge_queue()
-        await endpoint.health()
+        await acall(endpoint, info, job_id=JOB, input={"prompt": "hi"}, timeout=30)
+    check_request(info, api.transport.exchanges[0])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_async_ids_are_escaped_into_single_path_segments(backend: str) -> None:
+    odd_id = "a/b?c#d"
+    api = ScriptedApi(status=[job("IN_QUEUE", odd_id)])
+    async with async_endpoint(api, backend) as endpoint:
         assert (await endpoint.status(odd_id)).id == odd_id
-    assert api.operations == [
-        "runJob",
-        "runJobSync",
-        "waitJobStatus",
-        "getJobStatus",
-        "waitJobStatus",
-        "streamJob",
-        "streamJob",
-        "getJobStatus",
-        "cancelJob",
-        "retryJob",
-        "purgeQueue",
-        "getEndpointHealth",
-        "getJobStatus",
-    ]
-    assert (
-        api.requests("getJobStatus")[-1].url.raw_path
-        == f"/v2/{ENDPOINT}/status/a%2Fb%3Fc%23d".encode()
-    )
-    for exchange in api.transport.exchanges:
-        if exchange.operation_id in ("cancelJob", "retryJob"):
-            assert exchange.request.content == b""
-            assert "content-type" not in exchange.request.headers
+    assert api.sent("status")[-1].url.raw_path == f"/v2/{ENDPOINT}/status/a%2Fb%3Fc%23d".encode()

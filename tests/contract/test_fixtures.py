@@ -1,5 +1,6 @@
 """Every reply fixture (tests/fixtures/replies) validates against the spec's 200 schema of its
-operation, parses with the generated model, and parses with the façade's parser."""
+operation, parses with the generated model, and parses with the façade's parser. What each
+file is comes from its name read against the spec (tests/_support/fixtures.py), not a table."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import dataclasses
 import functools
 import json
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,61 +17,27 @@ from openapi_schema_validator import OAS31Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 from runpod_generated import models
-from runpod_generated.operations import BY_OPERATION_ID
 from runpod_generated.types import UNSET
 
 from runpod_facade import _wire
 from runpod_facade._status import JobStatus
-from runpod_facade._types import JobState
+from runpod_facade._types import Health, JobState, PurgeResult
+from tests._support.fixtures import FIXTURES, REPLIES, Kind, kind_of
+from tests._support.fixtures import load as load_path
+from tests._support.openapi_httpx import request_errors, response_errors
+from tests._support.operations import OPERATIONS, OperationInfo, sample_reply
+from tests._support.spec import SERVER_URL, spec_dict
 
-from ._openapi_httpx import REPO, SERVER_URL, request_errors, response_errors, spec_dict
-
-REPLIES = REPO / "tests" / "fixtures" / "replies"
 API_KEY = "rp_contract_test_key"
 ENDPOINT = "ep-contract"
 
 
-@dataclass(frozen=True)
-class Kind:
-    """What a fixture prefix stands for (see tests/fixtures/replies/README.md)."""
-
-    operation_id: str | None  # None: a schema-level fixture, nested inside a reply
-    schema: str
-    model: Any
-    parser: str
-
-
-KINDS = {
-    "run": Kind("runJob", "JobSubmitted", models.JobSubmitted, "parse_submitted"),
-    "runsync": Kind("runJobSync", "Job", models.Job, "parse_job"),
-    "status": Kind("getJobStatus", "Job", models.Job, "parse_job"),
-    "status_sync": Kind("waitJobStatus", "Job", models.Job, "parse_job"),
-    "stream": Kind("streamJob", "StreamResponse", models.StreamResponse, "parse_stream"),
-    "cancel": Kind("cancelJob", "CancelResponse", models.CancelResponse, "parse_job"),
-    "retry": Kind("retryJob", "JobSubmitted", models.JobSubmitted, "parse_submitted"),
-    "purge": Kind("purgeQueue", "PurgeQueueResponse", models.PurgeQueueResponse, "parse_purge"),
-    "health": Kind("getEndpointHealth", "EndpointHealth", models.EndpointHealth, "parse_health"),
-    "chunk": Kind(None, "StreamChunk", models.StreamChunk, "parse_stream"),
-    "health_workers": Kind(None, "HealthWorkers", models.HealthWorkers, "parse_health"),
-}
-
-FIXTURES = sorted(REPLIES.glob("*.json"))
-
-
-def kind_of(path: Path) -> Kind:
-    prefix, sep, _ = path.stem.partition("__")
-    assert sep and prefix in KINDS, f"{path.name}: name must be <prefix>__<description>.json"
-    return KINDS[prefix]
-
-
 def load(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((REPLIES / name).read_text(encoding="utf-8"))
-    return data
+    return load_path(REPLIES / name)
 
 
-def api_request(operation_id: str, job_id: str = "job-1") -> _wire.ApiRequest:
-    """The façade's request for ``operation_id``, built from the spec's operation table."""
-    info = BY_OPERATION_ID[operation_id]
+def api_request(info: OperationInfo, job_id: str = "job-1") -> _wire.ApiRequest:
+    """The façade's request for ``info``, built from the spec's operation table."""
     args: dict[str, Any] = {}
     if info.job_scoped:
         args["job_id"] = job_id
@@ -114,21 +80,26 @@ def schema_errors(name: str, data: Any) -> list[str]:
     return [error.message for error in schema_validator(name).iter_errors(data)]
 
 
-def parse(kind: Kind, data: dict[str, Any], content: bytes) -> Any:
-    """The façade's parser on ``data``, wrapped in its reply for a schema-level fixture."""
-    if kind.schema == "StreamChunk":
-        data = {"status": "IN_PROGRESS", "stream": [data]}
-        content = json.dumps(data).encode()
-        operation_id = "streamJob"
-    elif kind.schema == "HealthWorkers":
-        data = {"workers": data}
-        content = json.dumps(data).encode()
-        operation_id = "getEndpointHealth"
-    else:
-        assert kind.operation_id is not None
-        operation_id = kind.operation_id
-    request = api_request(operation_id, job_id=str(data.get("id", "job-1")))
-    return getattr(_wire, kind.parser)(api_response(content), request)
+def whole_reply(kind: Kind, data: dict[str, Any]) -> tuple[OperationInfo, dict[str, Any]]:
+    """The operation and the whole reply a fixture stands for: itself, or (for a schema-level
+    fixture) its holder's sample reply with the fixture in its place."""
+    if kind.operation is not None:
+        return kind.operation, data
+    assert kind.holder is not None
+    reply = sample_reply(kind.holder, "job-1")
+    reply[kind.field] = [data] if kind.in_list else data
+    if "status" in reply and kind.holder.reply_schema == "StreamResponse":
+        reply["status"] = "IN_PROGRESS"
+    return kind.holder, reply
+
+
+def parse(kind: Kind, data: dict[str, Any], content: bytes) -> tuple[dict[str, Any], Any]:
+    """The façade's parser on the fixture's whole reply: (that reply, the parsed value)."""
+    info, reply = whole_reply(kind, data)
+    if reply is not data:
+        content = json.dumps(reply).encode()
+    request = api_request(info, job_id=str(reply.get("id", "job-1")))
+    return reply, _wire.parse_reply(api_response(content), request)
 
 
 def camel(name: str) -> str:
@@ -139,57 +110,45 @@ def expected_status(value: str) -> JobStatus | str:
     return JobStatus(value) if value in JobStatus.__members__ else value
 
 
-def check_facade_result(kind: Kind, data: dict[str, Any], result: Any) -> None:
-    if kind.parser in ("parse_job", "parse_submitted"):
-        assert isinstance(result, JobState)
+def check_facade_result(data: dict[str, Any], result: Any) -> None:
+    """The façade's value carries everything the reply ``data`` said, typed."""
+    if isinstance(result, JobState):
         assert result.id == data["id"]
         assert result.status == data["status"]
         assert type(result.status) is type(expected_status(data["status"]))
         assert dict(result.raw) == data
-        if kind.parser == "parse_job":
-            assert result.output == data.get("output")
-            assert result.error == data.get("error")
-            delay = result.delay_time
-            assert (None if delay is None else delay.total_seconds() * 1000) == data.get(
-                "delayTime"
-            )
-    elif kind.parser == "parse_stream":
-        chunks = data["stream"] if kind.schema == "StreamResponse" else [data]
-        assert result.outputs == tuple(chunk.get("output") for chunk in chunks)
-        assert result.status == (
-            data["status"] if kind.schema == "StreamResponse" else "IN_PROGRESS"
-        )
-    elif kind.parser == "parse_health":
-        reply = data if kind.schema == "EndpointHealth" else {"workers": data}
+        assert result.output == data.get("output")
+        assert result.error == data.get("error")
+        delay = result.delay_time
+        assert (None if delay is None else delay.total_seconds() * 1000) == data.get("delayTime")
+    elif isinstance(result, _wire.StreamBatch):
+        assert result.outputs == tuple(chunk.get("output") for chunk in data["stream"])
+        assert result.status == data["status"]
+    elif isinstance(result, Health):
         for group in ("jobs", "workers"):
-            counters = reply.get(group, {})
+            counters = data.get(group, {})
             parsed = getattr(result, group)
             names = {camel(f.name): f.name for f in dataclasses.fields(parsed)}
             assert set(counters) <= set(names), f"{group}: counters the façade drops"
             for wire_name, attr in names.items():
                 # A counter the reply left out is unknown (None), never a made-up 0.
                 assert getattr(parsed, attr) == counters.get(wire_name), (group, wire_name)
-        assert dict(result.raw) == reply
-    elif kind.parser == "parse_purge":
+        assert dict(result.raw) == data
+    elif isinstance(result, PurgeResult):
         assert (result.removed, result.status) == (data["removed"], data["status"])
         assert dict(result.raw) == data
     else:  # pragma: no cover
-        raise AssertionError(kind.parser)
+        raise AssertionError(f"no check for {type(result).__name__}")
 
 
 # --- the fixture set ----------------------------------------------------------------------------
 
 
-def test_fixture_names_follow_the_convention_and_cover_every_operation() -> None:
+def test_fixture_names_follow_the_convention_and_cover_every_reply_schema() -> None:
     assert FIXTURES, "no fixtures found"
-    covered = {kind_of(path).operation_id for path in FIXTURES}
-    operations = {
-        op["operationId"]
-        for item in spec_dict()["paths"].values()
-        for op in item.values()
-        if isinstance(op, dict) and "operationId" in op
-    }
-    assert operations <= covered
+    kinds = [kind_of(path) for path in FIXTURES]  # each name is checked here
+    covered = {kind.schema for kind in kinds if kind.operation is not None}
+    assert {info.reply_schema for info in OPERATIONS.values()} <= covered
 
 
 def test_every_fixture_is_documented_in_the_readme() -> None:
@@ -208,21 +167,21 @@ def test_fixture_validates_against_the_spec(path: Path) -> None:
     kind = kind_of(path)
     data = json.loads(path.read_bytes())
     assert schema_errors(kind.schema, data) == []
-    if kind.operation_id is not None:
-        # The whole reply, through openapi-core: status code, content type and body schema.
-        request = http_request(api_request(kind.operation_id, job_id=str(data.get("id", "j"))))
-        assert request_errors(request) == []
-        reply = httpx.Response(
-            200, content=path.read_bytes(), headers={"content-type": "application/json"}
-        )
-        assert response_errors(request, reply) == []
+    # The whole reply, through openapi-core: status code, content type and body schema.
+    info, reply = whole_reply(kind, data)
+    request = http_request(api_request(info, job_id=str(reply.get("id", "j"))))
+    assert request_errors(request) == []
+    response = httpx.Response(
+        200, content=json.dumps(reply).encode(), headers={"content-type": "application/json"}
+    )
+    assert response_errors(request, response) == []
 
 
 @pytest.mark.parametrize("path", FIXTURES, ids=lambda p: p.stem)
 def test_fixture_parses_with_the_generated_model(path: Path) -> None:
     kind = kind_of(path)
     data = json.loads(path.read_bytes())
-    model = kind.model.from_dict(data)
+    model = getattr(models, kind.schema).from_dict(data)
     assert model.to_dict() == data  # nothing lost, unknown fields included
     if "status" in data and kind.schema != "PurgeQueueResponse":
         assert model.status == data["status"]
@@ -232,8 +191,7 @@ def test_fixture_parses_with_the_generated_model(path: Path) -> None:
 def test_fixture_parses_with_the_facade(path: Path) -> None:
     kind = kind_of(path)
     content = path.read_bytes()
-    data = json.loads(content)
-    check_facade_result(kind, data, parse(kind, data, content))
+    check_facade_result(*parse(kind, json.loads(content), content))
 
 
 # --- the hand-made shapes -----------------------------------------------------------------------
@@ -246,7 +204,7 @@ def test_unknown_status_is_valid_and_parses_to_a_plain_str() -> None:
     assert generated.status == "PAUSED"
     assert not isinstance(generated.status, models.JobStatus)
     state = _wire.parse_job(
-        api_response(json.dumps(data).encode()), api_request("getJobStatus", data["id"])
+        api_response(json.dumps(data).encode()), api_request(OPERATIONS["status"], data["id"])
     )
     assert state.status == "PAUSED"
     assert type(state.status) is str
@@ -258,7 +216,7 @@ def test_unknown_fields_are_kept_in_raw() -> None:
     generated = models.Job.from_dict(data)
     assert generated.additional_properties == {"queuePosition": 3, "gpu": {"type": "A100"}}
     state = _wire.parse_job(
-        api_response(json.dumps(data).encode()), api_request("getJobStatus", data["id"])
+        api_response(json.dumps(data).encode()), api_request(OPERATIONS["status"], data["id"])
     )
     assert state.raw["queuePosition"] == 3
     assert state.raw["gpu"] == {"type": "A100"}
@@ -271,7 +229,7 @@ def test_js_client_flags_are_extra_fields() -> None:
     generated = models.Job.from_dict(data)
     assert set(generated.additional_properties) == {"started", "completed", "succeeded"}
     state = _wire.parse_job(
-        api_response(json.dumps(data).encode()), api_request("getJobStatus", data["id"])
+        api_response(json.dumps(data).encode()), api_request(OPERATIONS["status"], data["id"])
     )
     assert state.status is JobStatus.IN_PROGRESS
     assert state.raw["started"] is True
@@ -283,7 +241,7 @@ def test_health_with_only_idle_and_running_workers() -> None:
     generated = models.EndpointHealth.from_dict(data)
     assert generated.jobs is UNSET
     health = _wire.parse_health(
-        api_response(json.dumps(data).encode()), api_request("getEndpointHealth")
+        api_response(json.dumps(data).encode()), api_request(OPERATIONS["health"])
     )
     assert (health.workers.idle, health.workers.running) == (0, 2)
     # Left out means unknown: None, not 0.
@@ -294,7 +252,7 @@ def test_health_with_only_idle_and_running_workers() -> None:
 def test_failed_job_error_text_is_kept_and_decodable() -> None:
     data = load("status__failed_worker_error_handmade.json")
     state = _wire.parse_job(
-        api_response(json.dumps(data).encode()), api_request("getJobStatus", data["id"])
+        api_response(json.dumps(data).encode()), api_request(OPERATIONS["status"], data["id"])
     )
     assert state.status is JobStatus.FAILED
     assert state.error == data["error"]

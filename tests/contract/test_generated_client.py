@@ -5,7 +5,9 @@ once through the generated layer and once through the façade."""
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import unquote
@@ -13,18 +15,9 @@ from urllib.parse import unquote
 import httpx
 import pytest
 from runpod_generated import models
-from runpod_generated.api.endpoint import get_endpoint_health, purge_queue
-from runpod_generated.api.jobs import (
-    cancel_job,
-    get_job_status,
-    retry_job,
-    run_job,
-    run_job_sync,
-    stream_job,
-    wait_job_status,
-)
+from runpod_generated.api.endpoint import get_endpoint_health
+from runpod_generated.api.jobs import get_job_status, wait_job_status
 from runpod_generated.client import AuthenticatedClient, Client
-from runpod_generated.operations import BY_OPERATION_ID
 
 from runpod_facade import (
     Endpoint,
@@ -33,36 +26,25 @@ from runpod_facade import (
     RetryPolicy,
     ServerError,
 )
-
-from ._openapi_httpx import REPO, SERVER_URL, ContractTransport, ContractViolation, find_operation
+from tests._support.fixtures import fixture_for
+from tests._support.fixtures import load as load_fixture
+from tests._support.openapi_httpx import ContractTransport, ContractViolation, find_operation
+from tests._support.operations import BY_OPERATION_ID, OPERATIONS, OperationInfo
+from tests._support.spec import SERVER_URL, spec_dict
 
 API_KEY = "rp_contract_test_key"
 ENDPOINT = "ep-contract"
 JOB = "5c1b2e7a-0d4f-4c8e-9a61-2f3e4d5c6b7a-u1"
-REPLIES = REPO / "tests" / "fixtures" / "replies"
 FAST_RETRY = RetryPolicy(max_retries=2, initial_delay=0.001, max_delay=0.002, budget=1.0)
 HTML_429 = (
     "<html><head><title>429 Too Many Requests</title></head>"
     "<body><center><h1>429 Too Many Requests</h1></center><hr><center>nginx</center></body></html>"
 )
 
-# One real (or hand-made, where no real one exists) 200 reply per operation.
-REPLY_FOR = {
-    "runJob": "run__in_queue_go_docs.json",
-    "runJobSync": "runsync__completed_go_docs.json",
-    "getJobStatus": "status__completed_go_docs.json",
-    "waitJobStatus": "status_sync__completed_handmade.json",
-    "streamJob": "stream__in_progress_chunks_with_metrics_handmade.json",
-    "cancelJob": "cancel__cancelled_go_docs.json",
-    "retryJob": "retry__in_queue_operation_reference.json",
-    "purgeQueue": "purge__completed_operation_reference.json",
-    "getEndpointHealth": "health__go_docs.json",
-}
-
 
 def reply_data(operation_id: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((REPLIES / REPLY_FOR[operation_id]).read_text())
-    return data
+    """One real (or hand-made, where no real one exists) 200 reply of the operation."""
+    return load_fixture(fixture_for(BY_OPERATION_ID[operation_id]))
 
 
 def fixture_replies(request: httpx.Request) -> httpx.Response:
@@ -71,7 +53,7 @@ def fixture_replies(request: httpx.Request) -> httpx.Response:
     found = find_operation(request.method, request.url.raw_path.split(b"?")[0].decode())
     assert found is not None
     data = reply_data(found[0])
-    if "{jobId}" in BY_OPERATION_ID[found[0]].path and "id" in data:
+    if BY_OPERATION_ID[found[0]].job_scoped and "id" in data:
         data["id"] = unquote(request.url.raw_path.split(b"?")[0].decode().rsplit("/", 1)[1])
     return httpx.Response(200, json=data)
 
@@ -91,42 +73,46 @@ def job_body() -> models.JobRequest:
     )
 
 
-# operationId -> (generated module, keyword arguments, expected model of the 200 reply)
-CALLS: dict[str, tuple[Any, Callable[[], dict[str, Any]], type]] = {
-    "runJob": (run_job, lambda: {"endpoint_id": ENDPOINT, "body": job_body()}, models.JobSubmitted),
-    "runJobSync": (
-        run_job_sync,
-        lambda: {"endpoint_id": ENDPOINT, "body": job_body(), "wait": 90_000},
-        models.Job,
-    ),
-    "getJobStatus": (
-        get_job_status,
-        lambda: {"endpoint_id": ENDPOINT, "job_id": JOB, "ttl": 6_000},
-        models.Job,
-    ),
-    "waitJobStatus": (
-        wait_job_status,
-        lambda: {"endpoint_id": ENDPOINT, "job_id": JOB, "wait": 300_000},
-        models.Job,
-    ),
-    "streamJob": (
-        stream_job,
-        lambda: {"endpoint_id": ENDPOINT, "job_id": JOB, "wait": 1_000},
-        models.StreamResponse,
-    ),
-    "cancelJob": (
-        cancel_job,
-        lambda: {"endpoint_id": ENDPOINT, "job_id": JOB},
-        models.CancelResponse,
-    ),
-    "retryJob": (retry_job, lambda: {"endpoint_id": ENDPOINT, "job_id": JOB}, models.JobSubmitted),
-    "purgeQueue": (purge_queue, lambda: {"endpoint_id": ENDPOINT}, models.PurgeQueueResponse),
-    "getEndpointHealth": (
-        get_endpoint_health,
-        lambda: {"endpoint_id": ENDPOINT},
-        models.EndpointHealth,
-    ),
-}
+def _query_value(info: OperationInfo, name: str) -> int:
+    """A value the spec allows for query parameter ``name``: its maximum, else its minimum."""
+    item = next(item for path, item in spec_dict()["paths"].items() if path == info.path)
+    params = [*item.get("parameters", []), *item[info.method.lower()].get("parameters", [])]
+    for param in params:
+        if "$ref" in param:
+            param = spec_dict()["components"]["parameters"][param["$ref"].rsplit("/", 1)[-1]]
+        if param["name"] == name:
+            bounds = param["schema"]
+            return int(bounds.get("maximum", bounds.get("minimum", 1)))
+    raise AssertionError(f"{info.name}: no query parameter {name}")
+
+
+@dataclass(frozen=True)
+class Call:
+    """How to call one operation's generated module, read from the operation table."""
+
+    module: Any  # the generated module (sync_detailed, asyncio_detailed, build_request)
+    model: type  # the generated model of the 200 reply
+
+    @staticmethod
+    def of(info: OperationInfo) -> Call:
+        return Call(sys.modules[info.build_request.__module__], getattr(models, info.reply_schema))
+
+
+def call_args(info: OperationInfo) -> dict[str, Any]:
+    """Keyword arguments for ``info``'s generated call: the ids of its route, a job body when
+    it takes one, and a value for each query parameter within the spec's bounds."""
+    kwargs: dict[str, Any] = {"endpoint_id": ENDPOINT}
+    if info.job_scoped:
+        kwargs["job_id"] = JOB
+    if info.has_body:
+        kwargs["body"] = job_body()
+    for name in info.query_params:
+        kwargs[name] = _query_value(info, name)
+    return kwargs
+
+
+#: operationId -> the operation, for every operation of the spec.
+CALLS: dict[str, OperationInfo] = {info.operation_id: info for info in OPERATIONS.values()}
 
 
 def generated_client(transport: httpx.MockTransport) -> AuthenticatedClient:
@@ -150,15 +136,16 @@ def endpoint_for() -> Iterator[Callable[..., Endpoint]]:
         client.close()
 
 
-# --- all nine operations, validated both ways ---------------------------------------------------
+# --- every operation of the spec, validated both ways ---------------------------------------------------
 
 
 @pytest.mark.parametrize("operation_id", sorted(CALLS))
 def test_generated_sync_call_conforms(operation_id: str) -> None:
-    module, kwargs, model = CALLS[operation_id]
+    info = CALLS[operation_id]
+    module, model = Call.of(info).module, Call.of(info).model
     transport = ContractTransport(fixture_replies)
     with generated_client(transport) as client:
-        response = module.sync_detailed(client=client, **kwargs())
+        response = module.sync_detailed(client=client, **call_args(info))
     assert transport.operations == [operation_id]
     assert response.status_code == HTTPStatus.OK
     assert isinstance(response.parsed, model)
@@ -169,10 +156,11 @@ def test_generated_sync_call_conforms(operation_id: str) -> None:
 
 @pytest.mark.parametrize("operation_id", sorted(CALLS))
 async def test_generated_async_call_conforms(operation_id: str) -> None:
-    module, kwargs, model = CALLS[operation_id]
+    info = CALLS[operation_id]
+    module, model = Call.of(info).module, Call.of(info).model
     transport = ContractTransport(fixture_replies)
     async with generated_client(transport) as client:
-        response = await module.asyncio_detailed(client=client, **kwargs())
+        response = await module.asyncio_detailed(client=client, **call_args(info))
     assert transport.operations == [operation_id]
     assert isinstance(response.parsed, model)
 
@@ -207,17 +195,26 @@ def test_generated_client_does_not_enforce_parameter_ranges() -> None:
 def paused(request: httpx.Request) -> httpx.Response:
     found = find_operation(request.method, request.url.raw_path.split(b"?")[0].decode())
     assert found is not None
-    if found[0] == "streamJob":
+    if BY_OPERATION_ID[found[0]].reply_schema == "StreamResponse":
         return httpx.Response(200, json={"status": "PAUSED", "stream": [{"output": "x"}]})
     return httpx.Response(200, json={"id": JOB, "status": "PAUSED", "delayTime": 5})
 
 
-@pytest.mark.parametrize("operation_id", ["getJobStatus", "runJob", "streamJob", "cancelJob"])
+def reports_a_job_status(info: OperationInfo) -> bool:
+    """The reply's ``status`` is a job's (the open enum), not e.g. purge-queue's own word."""
+    properties = spec_dict()["components"]["schemas"][info.reply_schema].get("properties", {})
+    return properties.get("status") == {"$ref": "#/components/schemas/JobStatusValue"}
+
+
+@pytest.mark.parametrize(
+    "operation_id", sorted(i.operation_id for i in OPERATIONS.values() if reports_a_job_status(i))
+)
 def test_generated_unknown_status_reaches_the_caller_as_data(operation_id: str) -> None:
-    module, kwargs, model = CALLS[operation_id]
+    info = CALLS[operation_id]
+    module, model = Call.of(info).module, Call.of(info).model
     transport = ContractTransport(paused)  # PAUSED conforms: the spec's status is an open enum
     with generated_client(transport) as client:
-        response = module.sync_detailed(client=client, **kwargs())
+        response = module.sync_detailed(client=client, **call_args(info))
     assert isinstance(response.parsed, model)
     assert response.parsed.status == "PAUSED"
     assert not isinstance(response.parsed.status, models.JobStatus)
@@ -292,10 +289,10 @@ def html_429(request: httpx.Request) -> httpx.Response:
 
 @pytest.mark.parametrize("operation_id", sorted(CALLS))
 def test_generated_html_429_gives_parsed_none_and_keeps_the_body(operation_id: str) -> None:
-    module, kwargs, _ = CALLS[operation_id]
+    info = CALLS[operation_id]
     transport = ContractTransport(html_429, check_responses=False)
     with generated_client(transport) as client:
-        response = module.sync_detailed(client=client, **kwargs())  # no JSONDecodeError
+        response = Call.of(info).module.sync_detailed(client=client, **call_args(info))
     assert response.status_code == HTTPStatus.TOO_MANY_REQUESTS
     assert response.parsed is None
     assert response.content.decode() == HTML_429

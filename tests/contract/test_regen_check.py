@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ._openapi_httpx import REPO
+from tests._support.spec import REPO
 
 GEN_VENV = REPO / ".venv-gen"
 REGEN = REPO / "scripts" / "regen.sh"

@@ -3,6 +3,7 @@ hard-coded limits and statuses agree with it."""
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import pytest
@@ -12,8 +13,8 @@ from runpod_generated.operations import BY_OPERATION_ID, OPERATIONS
 
 from runpod_facade import _constants
 from runpod_facade._status import TERMINAL_STATUSES, JobStatus
-
-from ._openapi_httpx import HTTP_METHODS, SERVER_URL, spec_dict
+from tests._support.openapi_httpx import HTTP_METHODS
+from tests._support.spec import SERVER_URL, spec_dict
 
 # The routes the façade's public methods rely on (the contract notes' route table, §2).
 # Adding an operation to the spec adds it everywhere else without editing this list.
@@ -154,6 +155,7 @@ def test_the_generated_operation_table_matches_the_spec() -> None:
         meta = operation["x-runpod-operation"]
         assert (info.method, info.path) == (method.upper(), path)
         assert (info.name, info.safety, info.cli) == (meta["name"], meta["safety"], meta["cli"])
+        assert info.python == meta.get("python", meta["name"].replace("-", "_"))
         assert info.max_payload_bytes == operation.get("x-runpod-max-payload-bytes")
     assert set(OPERATIONS) == {info.name for info in BY_OPERATION_ID.values()}
 
@@ -170,3 +172,17 @@ def test_runsync_400_may_be_the_failed_job() -> None:
     body = resolve(operation["responses"]["400"])["content"]["application/json"]["schema"]
     refs = {option["$ref"].rsplit("/", 1)[1] for option in body["anyOf"]}
     assert refs == {"Job", "ErrorBody"}
+
+
+@pytest.mark.parametrize("name", list(OPERATIONS))
+def test_every_operation_has_its_public_method_on_both_clients(name: str) -> None:
+    # x-runpod-operation.python names the method the tests call each operation through.
+    from runpod_facade import AsyncEndpoint, Endpoint
+
+    info = OPERATIONS[name]
+    for client in (Endpoint, AsyncEndpoint):
+        method = getattr(client, info.python, None)
+        assert callable(method), f"{client.__name__} has no {info.python}() for {name}"
+        parameters = list(inspect.signature(method).parameters)
+        if info.holds:
+            assert "timeout" in parameters, f"{info.python}() of a holding operation"

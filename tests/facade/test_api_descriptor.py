@@ -10,8 +10,7 @@ import pytest
 from runpod_facade import AsyncEndpoint, Endpoint
 from runpod_facade._api import api
 from runpod_facade._base import EndpointBase
-
-from .fakeapi import API_KEY, FakeApi, job
+from tests._support.fakeapi import API_KEY, FakeApi, job
 
 
 def test_bound_methods_keep_the_definitions_name_doc_and_signature() -> None:

@@ -8,8 +8,7 @@ import httpx
 import pytest
 
 from runpod_facade import AsyncEndpoint, JobFailed, JobStatus, ServerError, WaitTimeout
-
-from .fakeapi import API_KEY, FakeApi, chunks, job
+from tests._support.fakeapi import API_KEY, FakeApi, chunks, job
 
 
 async def test_async_run_and_wait() -> None:

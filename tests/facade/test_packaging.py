@@ -7,7 +7,11 @@ import subprocess
 import sys
 from importlib import resources
 
+import pytest
+
 import runpod_facade
+from runpod_facade import Endpoint
+from tests._support.fakeapi import API_KEY
 
 
 def test_typed_markers_ship_with_both_packages() -> None:
@@ -53,3 +57,13 @@ def test_log_env_switch_turns_on_redacted_debug_logging() -> None:
         check=True,
     )
     assert quiet.stderr == ""
+
+
+def test_env_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RUNPOD_API_KEY", API_KEY)
+    monkeypatch.setenv("RUNPOD_ENDPOINT_ID", "env-ep")
+    monkeypatch.setenv("RUNPOD_BASE_URL", "https://example.test/v2/")
+    with Endpoint() as ep:
+        assert ep.endpoint_id == "env-ep"
+        assert ep.base_url == "https://example.test/v2"
+        assert ep._settings.api_key is not None and ep._settings.api_key.reveal() == API_KEY

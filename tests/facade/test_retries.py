@@ -18,8 +18,7 @@ from runpod_facade import (
     ServerError,
 )
 from runpod_facade._retry import is_retryable_status, parse_retry_after
-
-from .fakeapi import FakeApi, job
+from tests._support.fakeapi import FakeApi, job
 
 
 def sleeps_of(ep: object) -> list[float]:

@@ -6,8 +6,7 @@ import httpx
 import pytest
 
 from runpod_facade import JobFailed, JobStatus, JobTimedOut, StreamIdleTimeout, WaitTimeout
-
-from .fakeapi import FakeApi, chunks, job
+from tests._support.fakeapi import FakeApi, chunks, job
 
 
 def test_stream_yields_outputs_in_order_until_completed() -> None:

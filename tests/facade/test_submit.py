@@ -22,8 +22,7 @@ from runpod_facade import (
     ServerError,
     WaitTimeout,
 )
-
-from .fakeapi import API_KEY, FakeApi, job
+from tests._support.fakeapi import API_KEY, FakeApi, job
 
 
 def test_run_sends_body_policy_webhook_s3_and_auth() -> None:

@@ -16,8 +16,7 @@ from runpod_facade import (
     NotFoundError,
     WaitTimeout,
 )
-
-from .fakeapi import FakeApi, job
+from tests._support.fakeapi import FakeApi, job
 
 
 def test_wait_uses_long_poll_with_read_timeout_beyond_the_hold() -> None:
@@ -214,3 +213,16 @@ def test_run_sync_retry_failed() -> None:
 )
 def test_is_timeout_reads_both_live_forms(status: str, error: str | None, expected: bool) -> None:
     assert JobState(id="j", status=status, error=error).is_timeout is expected
+
+
+def test_keyboard_interrupt_can_cancel_the_remote_job() -> None:
+    api = FakeApi().on("status", job("IN_PROGRESS")).on("cancel", job("CANCELLED"))
+
+    def interrupt(_state: object) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        api.endpoint(long_poll=False).job("job-1").wait(
+            on_status=interrupt, cancel_on_interrupt=True
+        )
+    assert api.ops() == ["status", "cancel"]

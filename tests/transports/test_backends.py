@@ -15,9 +15,8 @@ import httpx
 import pytest
 
 from runpod_facade import APIError, AsyncEndpoint, InvalidInputError, RunpodError
-from tests.backends import BACKENDS
-
-from .rawserver import Exchange, RawServer, job_reply
+from tests._support.backends import BACKENDS
+from tests._support.rawserver import Exchange, RawServer, job_reply
 
 KEY = "rp_backend_test_key_0123456789"
 

@@ -10,8 +10,8 @@ import pytest
 
 from runpod_facade import AsyncEndpoint, PollPolicy, RetryPolicy, WaitTimeout
 from runpod_facade.local import Fault, LocalEndpoint
-from tests.backends import BACKENDS
-from tests.loopback.handlers import dispatch
+from tests._support.backends import BACKENDS
+from tests._support.handlers import dispatch
 
 FAST_RETRY = RetryPolicy(max_retries=3, initial_delay=0.01, max_delay=0.05)
 FAST_POLL = PollPolicy(initial=0.05, maximum=0.1)

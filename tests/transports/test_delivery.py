@@ -30,9 +30,8 @@ from runpod_facade._effects import TransportFailure
 from runpod_facade._gate import GatedTransport
 from runpod_facade._retry import Delivery
 from runpod_facade._wire import ApiRequest, build_job_body, build_request
-from tests.backends import BACKENDS
-
-from .rawserver import Exchange, RawServer
+from tests._support.backends import BACKENDS
+from tests._support.rawserver import Exchange, RawServer
 
 TIMEOUTS = Timeouts(connect=1.0, read=0.5, write=0.5, pool=0.5)
 RETRY = RetryPolicy(max_retries=2, initial_delay=0.01, max_delay=0.02)

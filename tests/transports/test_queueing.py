@@ -20,10 +20,9 @@ import pytest
 from runpod_facade import AsyncEndpoint, AsyncJob, JobStatus, PollPolicy, RetryPolicy
 from runpod_facade._constants import MAX_IN_FLIGHT, SHORT_CALL_RESERVE
 from runpod_facade.local import LocalEndpoint
-from tests.backends import BACKENDS
-from tests.loopback.handlers import dispatch
-
-from .rawserver import Exchange, RawServer
+from tests._support.backends import BACKENDS
+from tests._support.handlers import dispatch
+from tests._support.rawserver import Exchange, RawServer
 
 WAITS = 150
 LONG_POLL_SHARE = MAX_IN_FLIGHT - SHORT_CALL_RESERVE

@@ -13,26 +13,18 @@ import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
 import httpx
-import yaml
 from openapi_core import OpenAPI
 from openapi_core.datatypes import RequestParameters
+from runpod_generated.operations import BY_OPERATION_ID
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
-REPO = Path(__file__).resolve().parents[2]
-SPEC_PATH = REPO / "openapi" / "runpod-serverless.yaml"
-SERVER_URL = "https://api.runpod.ai/v2"
+from .spec import SERVER_URL, SPEC_PATH, spec_dict
+
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
-
-
-@functools.cache
-def spec_dict() -> dict[str, Any]:
-    data: dict[str, Any] = yaml.safe_load(SPEC_PATH.read_text(encoding="utf-8"))
-    return data
 
 
 @functools.cache
@@ -148,6 +140,11 @@ class Exchange:
     response: httpx.Response
     response_errors: list[str]
 
+    @property
+    def operation(self) -> str:
+        """The operation's name (``x-runpod-operation.name``)."""
+        return BY_OPERATION_ID[self.operation_id].name
+
 
 class ContractTransport(httpx.MockTransport):
     """A MockTransport that validates every request, and every reply unless told otherwise.
@@ -187,4 +184,10 @@ class ContractTransport(httpx.MockTransport):
 
     @property
     def operations(self) -> list[str]:
+        """The operationId of every exchange, in order."""
         return [exchange.operation_id for exchange in self.exchanges]
+
+    @property
+    def names(self) -> list[str]:
+        """The operation name of every exchange, in order."""
+        return [exchange.operation for exchange in self.exchanges]

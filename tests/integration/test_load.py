@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from runpod_facade import AsyncEndpoint, AsyncJob, RetryPolicy
-from tests.faults._report import record_load
+from tests._support.reliability.store import record_load
 
 JOBS = 5_000
 WORKERS = 32
@@ -53,7 +53,7 @@ def server() -> Iterator[Server]:
     port, key = _free_port(), f"load_{secrets.token_hex(8)}"
     code = (
         "from runpod_facade.local import serve; "
-        f"serve('tests.load.handlers:noop', port={port}, api_key={key!r}, "
+        f"serve('tests._support.handlers:noop', port={port}, api_key={key!r}, "
         f"workers={WORKERS}, log_level='warning')"
     )
     proc = subprocess.Popen(

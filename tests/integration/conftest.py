@@ -6,8 +6,7 @@ import pytest
 
 from runpod_facade import Endpoint, PollPolicy, RetryPolicy
 from runpod_facade.local import LocalEndpoint
-
-from .handlers import dispatch
+from tests._support.handlers import dispatch
 
 FAST_RETRY = RetryPolicy(max_retries=3, initial_delay=0.01, max_delay=0.05)
 FAST_POLL = PollPolicy(initial=0.02, maximum=0.1)

@@ -36,9 +36,8 @@ from runpod_facade import (
     WaitTimeout,
 )
 from runpod_facade.local import Fault, LocalEndpoint
-
-from ._report import record_deadline
-from .handlers import plain
+from tests._support.handlers import dispatch, streamer
+from tests._support.reliability.store import record_deadline
 
 FAST_RETRY = RetryPolicy(max_retries=3, initial_delay=0.01, max_delay=0.05)
 # The default poll policy: deadlines must hold with what users get, not a tuned one.
@@ -48,27 +47,19 @@ SLACK = 0.4
 SLOW = {"task": "sleep", "seconds": 5}
 
 
-async def drip(job: dict[str, Any]) -> Any:
-    """A generator handler whose chunks come ``gap`` seconds apart (input ``gap``, ``count``)."""
-    data = job["input"]
-    for i in range(int(data.get("count", 3))):
-        await asyncio.sleep(float(data.get("gap", 0.0)))
-        yield {"i": i}
-
-
 async def result_only(job: dict[str, Any]) -> Any:
     return {"answer": 42}
 
 
 @pytest.fixture(scope="module")
 def local() -> Iterator[LocalEndpoint]:
-    with LocalEndpoint(plain, workers=8) as server:
+    with LocalEndpoint(dispatch, workers=8) as server:
         yield server
 
 
 @pytest.fixture(scope="module")
 def streaming() -> Iterator[LocalEndpoint]:
-    with LocalEndpoint(drip, workers=4) as server:
+    with LocalEndpoint(streamer, workers=4) as server:
         yield server
 
 
@@ -137,7 +128,7 @@ def test_run_sync_meets_its_deadline_and_names_the_job(
 @pytest.mark.parametrize("timeout", [0, 0.2, 0.7, 1.3])
 def test_stream_idle_timeout_is_met(streaming: LocalEndpoint, timeout: float) -> None:
     with connect(streaming) as ep:
-        job = ep.run({"count": 2, "gap": 5})
+        job = ep.run({"count": 2, "delay": 5})
         elapsed, exc = timed(lambda: list(job.stream(idle_timeout=timeout)))
         ep.cancel(job.id)
     assert isinstance(exc, StreamIdleTimeout) and exc.job_id == job.id
@@ -148,7 +139,7 @@ def test_stream_idle_timeout_is_met(streaming: LocalEndpoint, timeout: float) ->
 @pytest.mark.parametrize("timeout", [0.2, 1.3])
 def test_stream_total_timeout_is_met(streaming: LocalEndpoint, timeout: float) -> None:
     with connect(streaming) as ep:
-        job = ep.run({"count": 50, "gap": 0.05})
+        job = ep.run({"count": 50, "delay": 0.05})
         got: list[Any] = []
 
         def consume() -> None:
@@ -183,7 +174,7 @@ async def test_async_wait_and_run_sync_meet_their_deadlines(
 @pytest.mark.parametrize("timeout", [0, 0.2, 1.3])
 async def test_async_stream_idle_timeout_is_met(streaming: LocalEndpoint, timeout: float) -> None:
     async with connect_async(streaming) as ep:
-        job = await ep.run({"count": 2, "gap": 5})
+        job = await ep.run({"count": 2, "delay": 5})
 
         async def consume() -> None:
             async for _ in job.stream(idle_timeout=timeout):
@@ -290,7 +281,7 @@ def test_ctrl_c_during_a_runsync_hold_says_no_id_had_arrived(local: LocalEndpoin
 
 def test_ctrl_c_during_a_stream_names_the_job(streaming: LocalEndpoint) -> None:
     with connect(streaming) as ep:
-        job = ep.run({"count": 2, "gap": 5})
+        job = ep.run({"count": 2, "delay": 5})
         interrupt_after(0.3)
         with pytest.raises(KeyboardInterrupt) as caught:
             list(job.stream())

@@ -12,8 +12,7 @@ import httpx
 import pytest
 
 from runpod_facade import Endpoint, ExecutionPolicy, InvalidInputError, S3Config
-
-from ..facade.fakeapi import API_KEY, FakeApi, job
+from tests._support.fakeapi import API_KEY, FakeApi, job
 
 Case = tuple[str, Callable[[Endpoint], Any], str]
 

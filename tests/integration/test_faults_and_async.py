@@ -15,10 +15,10 @@ from runpod_facade import (
 )
 from runpod_facade.local import Fault, LocalEndpoint
 from runpod_facade.testing import AsyncEndpointFactory
-from tests.backends import BACKENDS
+from tests._support.backends import BACKENDS
+from tests._support.handlers import dispatch, streamer
 
 from .conftest import FAST_POLL, FAST_RETRY
-from .handlers import dispatch, streamer
 
 
 def runs_received(local: LocalEndpoint) -> int:

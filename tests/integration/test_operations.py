@@ -21,9 +21,9 @@ from runpod_facade import (
 )
 from runpod_facade.local import LocalEndpoint
 from runpod_facade.testing import EndpointFactory
+from tests._support.handlers import dispatch, streamer
 
 from .conftest import connect
-from .handlers import dispatch, streamer
 
 
 def test_run_then_wait(ep: Endpoint) -> None:

@@ -13,8 +13,7 @@ from typing import Any
 import pytest
 
 from runpod_facade.testing import EndpointFactory
-
-from .._asgi import serve_asgi
+from tests._support.asgi import serve_asgi
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
