@@ -5,11 +5,17 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 .PHONY: help install demo test unit lint typecheck regen regen-check spec-check bench interop clean \
-  coverage mutation
+  coverage mutation reliability
+
+# Python may cache bytecode here even where the environment says not to: every pytest-xdist
+# worker and every subprocess a test starts imports the same modules, and compiling them
+# afresh each time costs seconds per process (__pycache__ is git-ignored).
+unexport PYTHONDONTWRITEBYTECODE
 
 help:
 	@echo "make demo         the SDK driving a local endpoint (or the real API with RUNPOD_API_KEY + RUNPOD_ENDPOINT_ID)"
 	@echo "make test         regen check, spec validation, ruff, mypy --strict, then the test suite"
+	@echo "make reliability  only the tests that measure docs/reliability.md, and rewrite it"
 	@echo "make bench        side-by-side benchmarks, written to benchmarks/results.md"
 	@echo "make interop      the official runpod-python client against the local endpoint"
 	@echo "make regen        regenerate generated/ from openapi/"
@@ -43,10 +49,25 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
+# The suite on pytest-xdist workers: more workers than cores, since many tests wait on sockets
+# and timers; worksteal rebalances the long ones. It also rewrites docs/reliability.md, and
+# fails if the run could not (tests/_support/reliability/plugin.py).
+TEST_WORKERS ?= 4
+PYTEST_XDIST := -n $(TEST_WORKERS) --dist worksteal
+
 unit: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest $(PYTEST_XDIST) --reliability-report=require
 
 test: regen-check spec-check lint typecheck unit
+
+# The tests whose measurements docs/reliability.md shows, and nothing else (about a third of the
+# suite's time); the report is rewritten only if all of them ran and passed.
+RELIABILITY_TESTS := tests/core/test_fault_cells.py tests/integration/test_fault_cells.py \
+  tests/integration/test_promises.py tests/integration/test_load.py \
+  tests/integration/test_secrets.py tests/facade/test_bad_input.py tests/local/test_bad_requests.py
+
+reliability: $(STAMP)
+	$(PY) -m pytest $(PYTEST_XDIST) --reliability-report=require $(RELIABILITY_TESTS)
 
 # runpod-python (the peer measured against) lives only in the benchmark environment.
 BENCH_VENV  := .venv-bench

@@ -7,7 +7,9 @@ the request; the last one repeats. An operation with no queue answers 404, or wi
 ``defaults=True`` a plain success reply for its reply schema (so a table of every operation
 needs no scripted reply). With ``contract=True`` every request, and every reply, is checked
 against the spec by openapi-core on the way (``ContractViolation`` out of the call). Every
-request is recorded.
+request is recorded. ``endpoint(fake_time=True)`` runs the client on :attr:`FakeApi.clock`:
+its deadlines read that clock and its sleeps move it, and a reply function can move it too
+(a slow or hung server) — no test waits on the real clock for what fake time proves.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import httpx
 from runpod_facade import AsyncEndpoint, Endpoint, PollPolicy, RetryPolicy
 
 from .operations import OperationInfo, operation_at, sample_reply
+from .scripted import FakeClock
 
 __all__ = [
     "API_KEY",
@@ -82,6 +85,7 @@ class FakeApi:
     defaults: bool = False
     contract: bool = False
     job_id: str = JOB_ID  # the id default submit replies hand out
+    clock: FakeClock = field(default_factory=FakeClock)
 
     def __post_init__(self) -> None:
         if self.contract:
@@ -125,13 +129,17 @@ class FakeApi:
 
     # --- clients on it ----------------------------------------------------------------------
 
-    def endpoint(self, **kwargs: Any) -> Endpoint:
+    def endpoint(self, *, fake_time: bool = False, **kwargs: Any) -> Endpoint:
         kwargs.setdefault("retry_policy", FAST_RETRY)
         kwargs.setdefault("poll_policy", FAST_POLL)
         kwargs.setdefault("api_key", API_KEY)
         endpoint_id = kwargs.pop("endpoint_id", "ep-1")
         client = httpx.Client(transport=self.transport)
-        return Endpoint(endpoint_id, http_client=client, **kwargs)
+        endpoint = Endpoint(endpoint_id, http_client=client, **kwargs)
+        if fake_time:
+            endpoint._core.clock = self.clock
+            endpoint._driver.sleep = self.clock.advance
+        return endpoint
 
     def async_endpoint(self, **kwargs: Any) -> AsyncEndpoint:
         kwargs.setdefault("retry_policy", FAST_RETRY)

@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import httpx
+
 from runpod_facade._client import Endpoint
 from runpod_facade._constants import DEFAULT_TIMEOUT
 from runpod_facade._core import EndpointCore
@@ -285,7 +287,12 @@ def scripted_endpoint(driver: ScriptedDriver, core: EndpointCore) -> Endpoint:
     """A real ``Endpoint`` whose public methods run on ``driver`` (no sockets, no sleeping)
     and whose core reads ``driver``'s fake clock: the whole public method — argument
     checks, the core's operation, the handle or stream it returns — in fake time."""
-    endpoint = Endpoint(core.endpoint_id, api_key="rp_scripted_0123456789", base_url=BASE_URL)
+    endpoint = Endpoint(
+        core.endpoint_id,
+        api_key="rp_scripted_0123456789",
+        base_url=BASE_URL,
+        http_client=_UNUSED_CLIENT,  # not one per endpoint: each would load the TLS roots
+    )
     endpoint._driver.close()  # the httpx driver it made is never used
     endpoint._core = core
     endpoint._driver = driver  # type: ignore[assignment]
@@ -294,3 +301,10 @@ def scripted_endpoint(driver: ScriptedDriver, core: EndpointCore) -> Endpoint:
 
 #: The base URL of :func:`scripted_endpoint` (nothing is ever sent there).
 BASE_URL = "https://api.runpod.ai/v2"
+
+
+def _never(request: httpx.Request) -> httpx.Response:
+    raise AssertionError(f"a scripted endpoint sent {request.method} {request.url}")
+
+
+_UNUSED_CLIENT = httpx.Client(transport=httpx.MockTransport(_never))

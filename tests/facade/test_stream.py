@@ -65,10 +65,18 @@ def test_stream_raises_on_timed_out() -> None:
 
 
 def test_stream_total_timeout() -> None:
-    api = FakeApi().on("stream", chunks("IN_PROGRESS", "tick"))
+    api = FakeApi()
+
+    def tick(request: httpx.Request) -> httpx.Response:
+        api.clock.advance(0.05)  # each reply takes a little while
+        return chunks("IN_PROGRESS", "tick")
+
+    api.on("stream", tick)
     with pytest.raises(WaitTimeout) as info:
-        for _ in api.endpoint().stream("job-1", timeout=0.2):
+        for _ in api.endpoint(fake_time=True).stream("job-1", timeout=0.2):
             pass
+    # It stops with the first reply past its deadline (each reply takes 0.05 s here).
+    assert 0.2 <= api.clock.elapsed <= 0.25 + 1e-9
     assert not isinstance(info.value, StreamIdleTimeout)
     assert info.value.job_id == "job-1"
 
@@ -77,8 +85,9 @@ def test_stream_idle_timeout() -> None:
     api = FakeApi().on("stream", chunks("IN_PROGRESS", "first"), chunks("IN_PROGRESS"))
     got: list[object] = []
     with pytest.raises(StreamIdleTimeout) as info:
-        for item in api.endpoint().stream("job-1", idle_timeout=0.2):
+        for item in api.endpoint(fake_time=True).stream("job-1", idle_timeout=0.2):
             got.append(item)
+    assert api.clock.elapsed == pytest.approx(0.2)
     assert got == ["first"]
     assert info.value.job_id == "job-1"
 

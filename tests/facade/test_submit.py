@@ -174,7 +174,8 @@ def test_run_sync_raises_for_unsuccessful_terminal_states(status: str, error: ty
 def test_run_sync_wait_timeout_carries_the_job_id() -> None:
     api = FakeApi().on("runsync", job("IN_QUEUE", "sync-4")).on("status", job("IN_QUEUE", "sync-4"))
     with pytest.raises(WaitTimeout) as info:
-        api.endpoint(long_poll=False).run_sync({}, timeout=1.6)
+        api.endpoint(long_poll=False, fake_time=True).run_sync({}, timeout=1.6)
+    assert api.clock.elapsed >= 1.6
     assert info.value.job_id == "sync-4"
     assert info.value.last_state is not None
     assert info.value.last_state.status == "IN_QUEUE"
@@ -194,17 +195,17 @@ def test_failed_job_exposes_worker_error_details() -> None:
 
 
 def test_run_sync_tiny_timeout_still_returns_the_job_id() -> None:
-    import time as _time
+    api = FakeApi()
 
     def slow_submit(request: httpx.Request) -> httpx.Response:
-        _time.sleep(0.3)
+        api.clock.advance(0.3)  # the reply comes after the deadline
         return job("IN_QUEUE", "sync-5")
 
     # Under the server's minimum hold, run_sync submits with /run: the id comes back at once,
     # and a slow submit is still read to the end (the id is in its reply).
-    api = FakeApi().on("run", slow_submit).on("status", job("IN_QUEUE", "sync-5"))
+    api.on("run", slow_submit).on("status", job("IN_QUEUE", "sync-5"))
     with pytest.raises(WaitTimeout) as info:
-        api.endpoint().run_sync({}, timeout=0.1)
+        api.endpoint(fake_time=True).run_sync({}, timeout=0.1)
     assert info.value.job_id == "sync-5"
     assert api.ops()[0] == "run"
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import httpx
 import pytest
 
@@ -16,6 +14,7 @@ from runpod_facade import (
     NotFoundError,
     WaitTimeout,
 )
+from runpod_facade._waiting import LOOK_FLOOR
 from tests._support.fakeapi import FakeApi, job
 
 
@@ -78,13 +77,11 @@ def test_wait_raises_with_the_whole_snapshot(status: str, error: type) -> None:
 
 def test_wait_timeout_covers_the_whole_wait_and_keeps_last_state() -> None:
     api = FakeApi().on("status", job("IN_PROGRESS", output={"progress": 40}))
-    ep = api.endpoint(long_poll=False)
+    ep = api.endpoint(long_poll=False, fake_time=True)
     handle = ep.job("job-1")
-    started = time.monotonic()
     with pytest.raises(WaitTimeout) as info:
         handle.wait(timeout=0.3)
-    elapsed = time.monotonic() - started
-    assert 0.25 <= elapsed < 3.0
+    assert api.clock.elapsed == pytest.approx(0.3)  # polls until the deadline, not past it
     assert info.value.job_id == "job-1"
     assert info.value.cancelled is False
     assert info.value.last_state is not None
@@ -129,15 +126,19 @@ def test_transient_errors_while_waiting_are_retried() -> None:
 
 
 def test_a_hung_server_ends_as_wait_timeout_not_a_read_error() -> None:
+    api = FakeApi()
+
     def hang(request: httpx.Request) -> httpx.Response:
         timeout = request.extensions["timeout"]["read"]
         assert timeout is not None and timeout <= 1.0  # capped by the deadline
-        time.sleep(timeout)  # what a real hung server costs
+        api.clock.advance(timeout)  # what a real hung server costs
         raise httpx.ReadTimeout("hung")
 
-    api = FakeApi().on("status-sync", hang).on("status", hang)
+    api.on("status-sync", hang).on("status", hang)
     with pytest.raises(WaitTimeout):
-        api.endpoint().job("job-1").wait(timeout=0.5)
+        api.endpoint(fake_time=True).job("job-1").wait(timeout=0.5)
+    # The first look is one whole request (at least LOOK_FLOOR); nothing after it.
+    assert api.clock.elapsed == pytest.approx(max(0.5, LOOK_FLOOR))
 
 
 def test_ids_are_path_escaped() -> None:

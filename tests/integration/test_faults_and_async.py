@@ -162,6 +162,9 @@ async def test_async_submit_dropped_after_acceptance_is_reported_not_repeated(
 def test_sync_run_many_fail_fast_over_loopback(local: LocalEndpoint, ep: Endpoint) -> None:
     from runpod_facade import JobFailed
 
-    inputs = [{"task": "sleep", "seconds": 3}, {"task": "fail"}, {"task": "sleep", "seconds": 3}]
+    inputs = [{"task": "sleep", "seconds": 1}, {"task": "fail"}, {"task": "sleep", "seconds": 30}]
     with pytest.raises(JobFailed):
-        ep.run_many(list(reversed(inputs)), concurrency=3, timeout=30)
+        ep.run_many(inputs, concurrency=3, timeout=60)
+    # Fail-fast: the job still running when the batch failed was cancelled, not left to run.
+    (running,) = [r.job_id for r in local.requests if r.operation == "run"][-1:]
+    assert ep.status(running).status is JobStatus.CANCELLED

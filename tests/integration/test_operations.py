@@ -11,7 +11,6 @@ from runpod_facade import (
     AuthenticationError,
     BadRequestError,
     Endpoint,
-    ExecutionPolicy,
     JobCancelled,
     JobFailed,
     JobStatus,
@@ -84,13 +83,6 @@ def test_cancel_a_running_job(ep: Endpoint) -> None:
     assert state.status is JobStatus.CANCELLED
     with pytest.raises(JobCancelled):
         job.wait(timeout=10)
-
-
-def test_execution_timeout_policy_ends_timed_out(ep: Endpoint) -> None:
-    job = ep.run({"task": "sleep", "seconds": 8}, policy=ExecutionPolicy(execution_timeout=5))
-    with pytest.raises(JobTimedOut) as info:
-        job.wait(timeout=30)
-    assert info.value.state.status is JobStatus.TIMED_OUT
 
 
 def test_wait_timeout_then_cancel_on_timeout(ep: Endpoint) -> None:
