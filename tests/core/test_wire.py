@@ -57,9 +57,12 @@ def request_for(name: str, **args: Any) -> ApiRequest:
 # --- requests ----------------------------------------------------------------------------------
 
 
-def test_job_scoped_routes_are_the_expected_ones() -> None:
-    # Read from the spec's table; this line only guards against the table going empty.
-    assert JOB_SCOPED == ["cancel", "retry", "status", "status-sync", "stream"]
+def test_job_scoped_routes_are_those_whose_path_names_a_job() -> None:
+    # Read from the spec's table: guards against the table going empty, and against
+    # `job_scoped` disagreeing with the route itself.
+    assert JOB_SCOPED
+    assert sorted(n for n, i in OPERATIONS.items() if "/{jobId}" in i.path) == JOB_SCOPED
+    assert {"status", "cancel"} <= set(JOB_SCOPED)
 
 
 @pytest.mark.parametrize("name", JOB_SCOPED)
