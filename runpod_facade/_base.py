@@ -262,11 +262,6 @@ class EndpointBase:
         )
 
     @api
-    def queue_position(self, job_id: str) -> Operation[JobState]:
-        """The job's state; while it is queued, ``raw["queuePosition"]`` is its place (1: next)."""
-        return self._core.perform("queue-position", job_id=self._job_id(job_id))
-
-    @api
     def cancel(self, job_id: str) -> Operation[JobState]:
         """Cancel a queued or running job; returns its state as the API reports it."""
         return self._core.cancel(self._job_id(job_id))

@@ -9,16 +9,7 @@ from types import MappingProxyType
 from typing import Any
 
 from .api.endpoint import get_endpoint_health, purge_queue
-from .api.jobs import (
-    cancel_job,
-    get_job_status,
-    get_queue_position,
-    retry_job,
-    run_job,
-    run_job_sync,
-    stream_job,
-    wait_job_status,
-)
+from .api.jobs import cancel_job, get_job_status, retry_job, run_job, run_job_sync, stream_job, wait_job_status
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,25 +106,6 @@ OPERATIONS: Mapping[str, OperationInfo] = MappingProxyType(
             max_chunk_bytes=None,
             undocumented=False,
             build_request=get_job_status.build_request,
-        ),
-        "queue-position": OperationInfo(
-            name="queue-position",
-            operation_id="getQueuePosition",
-            method="GET",
-            path="/{endpointId}/queue-position/{jobId}",
-            also_accepts=(),
-            path_params=("endpointId", "jobId"),
-            query_params=(),
-            has_body=False,
-            reply_schema="Job",
-            safety="repeatable",
-            holds=False,
-            cli="queue-position",
-            python="queue_position",
-            max_payload_bytes=None,
-            max_chunk_bytes=None,
-            undocumented=False,
-            build_request=get_queue_position.build_request,
         ),
         "status-sync": OperationInfo(
             name="status-sync",

@@ -88,16 +88,6 @@ def _status(ctx: Context) -> int:
     return EXIT_OK
 
 
-def _queue_position(ctx: Context) -> int:
-    with ctx.endpoint(waits=False) as endpoint:
-        state = endpoint.queue_position(ctx.args.job_id)
-    position = state.raw.get("queuePosition")
-    if not ctx.output.as_json:
-        ctx.output.line("not queued" if position is None else f"queue position {position}")
-    ctx.output.state(state)
-    return EXIT_OK
-
-
 def _wait(ctx: Context) -> int:
     with ctx.endpoint(waits=True) as endpoint:
         ctx.output.state(ctx.wait(endpoint.job(ctx.args.job_id)))
@@ -157,11 +147,6 @@ def register(commands: Subparsers) -> None:
 
     status = add_command(commands, "status", _status, "print a job's current state")
     status.add_argument("job_id", metavar="JOB_ID")
-
-    position = add_command(
-        commands, "queue-position", _queue_position, "print a job's place in the queue"
-    )
-    position.add_argument("job_id", metavar="JOB_ID")
 
     wait = add_command(
         commands,

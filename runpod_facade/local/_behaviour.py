@@ -100,22 +100,6 @@ async def _status_sync(call: Call) -> Reply:
     return _found(call, await call.on_engine(call.engine.status_sync(call.job, wait_s)))
 
 
-async def _queue_position(call: Call) -> Reply:
-    body = await call.on_engine(call.engine.status(call.job))
-    if body is None:
-        return _found(call, None)
-    position = None
-    if body["status"] == "IN_QUEUE":
-        ahead = 0
-        for job_id in await call.on_engine(call.engine.job_ids()):  # oldest first
-            if job_id == call.job:
-                break
-            other = await call.on_engine(call.engine.status(job_id))
-            ahead += other is not None and other["status"] == "IN_QUEUE"
-        position = ahead + 1
-    return 200, {**body, "queuePosition": position}
-
-
 async def _stream(call: Call) -> Reply:
     wait_s = call.wait_s(_limits.DEFAULT_STREAM_WAIT_MS)
     return _found(call, await call.on_engine(call.engine.stream(call.job, wait_s)))
@@ -144,7 +128,6 @@ BEHAVIOURS: Mapping[str, Behaviour] = MappingProxyType(
         "runsync": _runsync,
         "status": _status,
         "status-sync": _status_sync,
-        "queue-position": _queue_position,
         "stream": _stream,
         "cancel": _cancel,
         "retry": _retry,
