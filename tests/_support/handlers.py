@@ -42,5 +42,6 @@ async def streamer(job: dict[str, Any]) -> AsyncIterator[Any]:
         yield {"i": i}
 
 
-def noop(job: dict[str, Any]) -> Any:
+async def noop(job: dict[str, Any]) -> Any:
+    # A coroutine: the server runs it on its loop, with no hop to a thread per job.
     return job["input"]

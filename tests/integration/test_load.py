@@ -151,7 +151,8 @@ async def one_round(server: Server, round_no: int) -> tuple[float, Sampler]:
             assert len({job.id for job in jobs}) == JOBS
 
             async def wait(job: AsyncJob) -> object:
-                return await job.wait(timeout=60)
+                # A deadline against a hang, not a speed limit: a busy machine may be slow.
+                return await job.wait(timeout=300)
 
             outputs = await asyncio.gather(*(wait(job) for job in jobs))
             assert outputs == [{"n": i} for i in range(JOBS)], f"round {round_no}"
@@ -159,6 +160,7 @@ async def one_round(server: Server, round_no: int) -> tuple[float, Sampler]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # the suite's 120 s is too little on a machine busy with other work
 async def test_5000_concurrent_waits_bounded_and_leak_free(server: Server) -> None:
     gc.collect()
     fds_before = open_fds()

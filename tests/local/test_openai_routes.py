@@ -11,14 +11,20 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
-import openai
 import pytest
 
 from runpod_facade.local import LocalEndpoint, sample_handlers
 from runpod_facade.local.sample_handlers import FAKE_MODEL, openai_chat
+from tests._support.lazy import lazy_import
+
+if TYPE_CHECKING:
+    import openai
+else:
+    openai = lazy_import("openai")  # only the worker that runs these tests loads it
+
 
 MESSAGES = [
     {"role": "system", "content": "Be brief."},
