@@ -13,22 +13,28 @@ import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 import httpx
-from openapi_core import OpenAPI
-from openapi_core.datatypes import RequestParameters
 from runpod_generated.operations import BY_OPERATION_ID
-from werkzeug.datastructures import Headers, ImmutableMultiDict
 
 from .spec import SERVER_URL, SPEC_PATH, spec_dict
+
+if TYPE_CHECKING:
+    from openapi_core import OpenAPI
+    from werkzeug.datastructures import Headers
+
+# openapi-core (and werkzeug) are imported when the first exchange is checked, not when a
+# test module that may check one is collected (every pytest-xdist worker collects them all).
 
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 
 @functools.cache
 def openapi() -> OpenAPI:
+    from openapi_core import OpenAPI
+
     return OpenAPI.from_file_path(str(SPEC_PATH))
 
 
@@ -38,6 +44,9 @@ class HttpxOpenAPIRequest:
     def __init__(self, request: httpx.Request) -> None:
         self.request = request
         query = request.url.query.decode("ascii")
+        from openapi_core.datatypes import RequestParameters
+        from werkzeug.datastructures import Headers, ImmutableMultiDict
+
         self.parameters = RequestParameters(
             query=ImmutableMultiDict(parse_qs(query, keep_blank_values=True)),
             header=Headers(list(request.headers.multi_items())),
@@ -78,6 +87,8 @@ class HttpxOpenAPIResponse:
 
     @property
     def headers(self) -> Headers:
+        from werkzeug.datastructures import Headers
+
         return Headers(list(self.response.headers.multi_items()))
 
     @property

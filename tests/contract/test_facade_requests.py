@@ -12,7 +12,6 @@ from typing import Any
 
 import httpx
 import pytest
-from aiohttp import web
 
 from runpod_facade import (
     AsyncEndpoint,
@@ -285,6 +284,8 @@ async def contract_server(api: ScriptedApi) -> AsyncIterator[str]:
     transport; the aiohttp backend cannot use an httpx transport, so it is checked on the
     wire. Yields the base URL; a request that breaks the spec fails the test."""
     violations: list[str] = []
+
+    from aiohttp import web  # here: only the worker that runs these tests pays its import
 
     async def handle(request: web.Request) -> web.Response:
         as_sent = httpx.Request(
