@@ -52,7 +52,7 @@ typecheck: $(STAMP)
 # The suite on pytest-xdist workers: more workers than cores, since many tests wait on sockets
 # and timers; worksteal rebalances the long ones. It also rewrites docs/reliability.md, and
 # fails if the run could not (tests/_support/reliability/plugin.py).
-TEST_WORKERS ?= 4
+TEST_WORKERS ?= 5
 PYTEST_XDIST := -n $(TEST_WORKERS) --dist worksteal
 
 unit: $(STAMP)
