@@ -15,6 +15,7 @@ bound asserted here is loose on purpose (a loaded CI machine); the report shows 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import pickle
 import signal
@@ -233,14 +234,21 @@ def test_a_rate_limit_longer_than_the_deadline_ends_as_the_deadline(
 # --- interrupts ----------------------------------------------------------------------------------
 
 
-def interrupt_after(seconds: float) -> threading.Timer:
+@contextlib.contextmanager
+def interrupt_after(seconds: float) -> Iterator[None]:
     """Press Ctrl-C after ``seconds``: SIGINT to the main thread, which interrupts its blocking
-    socket read as a real Ctrl-C does (a signal raised in the timer's thread would not)."""
+    socket read as a real Ctrl-C does (a signal raised in the timer's thread would not). The
+    press is called off when the block ends first: under pytest-xdist a stray SIGINT would
+    stop the worker's next test, not this one."""
     main = threading.main_thread().ident
     assert main is not None
     timer = threading.Timer(seconds, lambda: signal.pthread_kill(main, signal.SIGINT))
     timer.start()
-    return timer
+    try:
+        yield
+    finally:
+        timer.cancel()
+        timer.join()
 
 
 def notes(exc: BaseException) -> str:
@@ -250,8 +258,7 @@ def notes(exc: BaseException) -> str:
 def test_ctrl_c_during_wait_names_the_job(local: LocalEndpoint) -> None:
     with connect(local) as ep:
         job = ep.run(SLOW)
-        interrupt_after(0.3)
-        with pytest.raises(KeyboardInterrupt) as caught:
+        with interrupt_after(0.3), pytest.raises(KeyboardInterrupt) as caught:
             job.wait(timeout=30)
         assert job.id in notes(caught.value)
         assert "left running" in notes(caught.value)
@@ -262,8 +269,7 @@ def test_ctrl_c_during_wait_names_the_job(local: LocalEndpoint) -> None:
 @pytest.mark.parametrize("where", ["wait", "run_sync"])
 def test_ctrl_c_with_cancel_on_interrupt_cancels_the_job(local: LocalEndpoint, where: str) -> None:
     with connect(local) as ep:
-        interrupt_after(0.3)
-        with pytest.raises(KeyboardInterrupt) as caught:
+        with interrupt_after(0.3), pytest.raises(KeyboardInterrupt) as caught:
             if where == "wait":
                 ep.run(SLOW).wait(timeout=30, cancel_on_interrupt=True)
             else:
@@ -277,10 +283,8 @@ def test_ctrl_c_with_cancel_on_interrupt_cancels_the_job(local: LocalEndpoint, w
 
 
 def test_ctrl_c_during_a_runsync_hold_says_no_id_had_arrived(local: LocalEndpoint) -> None:
-    with connect(local) as ep:
-        interrupt_after(0.3)
-        with pytest.raises(KeyboardInterrupt) as caught:
-            ep.run_sync(SLOW, timeout=30)
+    with connect(local) as ep, interrupt_after(0.3), pytest.raises(KeyboardInterrupt) as caught:
+        ep.run_sync(SLOW, timeout=30)
     assert "no job id" in notes(caught.value) or "server sends the job id" in notes(caught.value)
     assert "cancel_on_interrupt=True" in notes(caught.value)
 
@@ -288,8 +292,7 @@ def test_ctrl_c_during_a_runsync_hold_says_no_id_had_arrived(local: LocalEndpoin
 def test_ctrl_c_during_a_stream_names_the_job(streaming: LocalEndpoint) -> None:
     with connect(streaming) as ep:
         job = ep.run({"count": 2, "delay": 5})
-        interrupt_after(0.3)
-        with pytest.raises(KeyboardInterrupt) as caught:
+        with interrupt_after(0.3), pytest.raises(KeyboardInterrupt) as caught:
             list(job.stream())
         assert job.id in notes(caught.value)
         ep.cancel(job.id)
