@@ -80,6 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     has_runpod = runpod_available()
     if not has_runpod:
         log("runpod-python is not installed: its rows read n/a (use `make bench`)")
+    machine = machine_section(started, args.quick)  # before any file here is rewritten
     ctx = Context(
         quick=args.quick,
         runpod=has_runpod,
@@ -98,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parts = [
         "# runpod-facade benchmarks",
         INTRO,
-        "## Machine\n\n" + machine_section(started, ctx.quick),
+        "## Machine\n\n" + machine,
     ]
     if ctx.targets:
         targets = Table("Targets (issue #11)", ["target", "measured", "verdict"], ctx.targets)

@@ -495,7 +495,7 @@ def _pool_diagnostic(cfg: Settings) -> Table:
     """Raw httpx with its default pool vs a keep-alive pool sized to the concurrency, 200 ms
     jobs, one round: sizing keep-alive up ends the churn but makes every pool event scan
     every connection (httpcore 1.0's ``_assign_requests_to_connections``)."""
-    jobs = cfg.jobs // 4
+    jobs = cfg.jobs // 8
     table = Table(
         f"httpx pool sizing (diagnostic): raw httpx, {jobs} jobs of 200 ms at concurrency "
         f"{cfg.concurrency}, one run each",
