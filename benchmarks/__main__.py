@@ -36,8 +36,8 @@ INTRO = (
     "Produced by `make bench` (`python -m benchmarks`). Every server runs in a process of its "
     "own, never in the clients' process: the minimal asyncio server of "
     "`benchmarks/fastserver.py` (jobs are timers) for everything that measures client cost, "
-    "and the project's local endpoint (`runpod-facade`'s `runpod_facade.local`, running a real "
-    "handler) for latency and streaming. Each client is compared with baselines measured in the "
+    "and the project's local endpoint (`runpod_facade.local`, running a real handler) for "
+    "latency and streaming. Each client is compared with baselines measured in the "
     "same run, as ratios; nothing here is a pass/fail timing test. See `benchmarks/README.md` "
     "for what each benchmark measures and how."
 )
