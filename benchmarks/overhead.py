@@ -44,7 +44,16 @@ _PROFILE_GROUPS = (
     ("h11", "/h11/"),
 )
 
+AIOHTTP_FACADE = 'façade `AsyncEndpoint(http_backend="aiohttp").status(id)`'
+AIOHTTP_RAW = "raw `aiohttp.ClientSession.get` + `.read()`"
+
 # ============================================================================== child side
+
+
+def _has_aiohttp() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("aiohttp") is not None
 
 
 def _interleaved(
@@ -202,6 +211,35 @@ def measure(port: int, calls: int, warmup: int, block: int, with_runpod: bool) -
 
         summarize("async", asyncio.run(async_pair()), "raw `httpx.AsyncClient.get`")
 
+        async def aiohttp_pair() -> dict[str, list[int]] | None:
+            import aiohttp
+
+            try:
+                aep = AsyncEndpoint(
+                    ENDPOINT_ID, api_key=API_KEY, base_url=base_url, http_backend="aiohttp"
+                )
+            except TypeError:
+                return None  # this build has no aiohttp backend
+            async with aep, aiohttp.ClientSession() as session:
+
+                async def raw_get() -> bytes:
+                    async with session.get(url, headers=headers) as response:
+                        return await response.read()
+
+                return await _interleaved_async(
+                    [
+                        (AIOHTTP_FACADE, lambda: aep.status(job.id)),
+                        (AIOHTTP_RAW, raw_get),
+                    ],
+                    warmup,
+                    calls,
+                    block,
+                )
+
+        aiohttp_samples = asyncio.run(aiohttp_pair()) if _has_aiohttp() else None
+        if aiohttp_samples is not None:
+            summarize("aiohttp", aiohttp_samples, AIOHTTP_RAW)
+
         body = reply.content
 
         def canned(_: httpx.Request) -> httpx.Response:
@@ -251,7 +289,7 @@ def run(ctx: Context) -> list[Table]:
     table = Table(
         f"Per-call overhead: `status()` of a completed job ({calls} calls each after {warmup} "
         "warm-up, interleaved in blocks of 100; server in its own process)",
-        ["client", "median µs", "p90 µs", "vs raw httpx (same group)"],
+        ["client", "median µs", "p90 µs", "vs the raw client of its group"],
     )
     by_group: dict[str, dict[str, dict[str, Any]]] = {}
     for row in result["rows"]:
@@ -261,12 +299,19 @@ def run(ctx: Context) -> list[Table]:
         )
     if not ctx.runpod:
         table.rows.insert(3, ["runpod-python `Job.status()`", NA, NA, NA])
+    if "aiohttp" not in by_group:
+        table.rows += [
+            [AIOHTTP_FACADE, f"{NA} (not available in this build)", NA, NA],
+            [AIOHTTP_RAW, NA, NA, NA],
+        ]
     sync_ratio = by_group["sync"]["façade `Endpoint.status(id)`"]["ratio"]
     async_ratio = by_group["async"]["façade `AsyncEndpoint.status(id)`"]["ratio"]
     memory = by_group["memory"]
     facade_mem = memory["façade, in-memory transport"]["median_ns"]
     raw_mem = memory["raw httpx, in-memory transport"]["median_ns"]
     table.notes += [
+        "Groups, each against its own raw client: blocking (httpx.Client), asyncio "
+        "(httpx.AsyncClient), in-memory transport (httpx.MockTransport), asyncio over aiohttp.",
         f"Façade / raw httpx over loopback: sync {sync_ratio:.2f}×, asyncio "
         f"{async_ratio:.2f}× (target for asyncio ≤ {TARGET:.2f}×; see Targets).",
         f"What the façade adds on the client side (in-memory transport: no network, no "
