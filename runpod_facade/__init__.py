@@ -38,7 +38,10 @@ from ._errors import (
     StreamIdleTimeout,
     WaitTimeout,
 )
+from ._journal import JournalError
 from ._logging import setup_from_env as _setup_logging
+from ._map import BatchItem, BatchStats, BatchTimeout, StopReport
+from ._map_threads import BatchResults
 from ._options import ExecutionPolicy, Input, S3Config
 from ._retry import PollPolicy, RetryPolicy
 from ._status import TERMINAL_STATUSES, JobStatus
@@ -47,17 +50,18 @@ from ._version import __version__
 
 if TYPE_CHECKING:
     from ._async_client import AsyncEndpoint, AsyncJob, AsyncJobStream
+    from ._map_tasks import AsyncBatchResults
 
 _setup_logging()
 
-_LAZY = {"AsyncEndpoint", "AsyncJob", "AsyncJobStream"}
+_LAZY = {"AsyncEndpoint", "AsyncJob", "AsyncJobStream", "AsyncBatchResults"}
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        from . import _async_client
+        from . import _async_client, _map_tasks
 
-        value = getattr(_async_client, name)
+        value = getattr(_map_tasks if name == "AsyncBatchResults" else _async_client, name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'runpod_facade' has no attribute {name!r}")
@@ -69,11 +73,16 @@ __all__ = [
     "APIError",
     "APIResponseValidationError",
     "APITimeoutError",
+    "AsyncBatchResults",
     "AsyncEndpoint",
     "AsyncJob",
     "AsyncJobStream",
     "AuthenticationError",
     "BadRequestError",
+    "BatchItem",
+    "BatchResults",
+    "BatchStats",
+    "BatchTimeout",
     "ClientClosedError",
     "Endpoint",
     "ExecutionPolicy",
@@ -90,6 +99,7 @@ __all__ = [
     "JobStatus",
     "JobStream",
     "JobTimedOut",
+    "JournalError",
     "NotFoundError",
     "PayloadTooLargeError",
     "PollPolicy",
@@ -99,6 +109,7 @@ __all__ = [
     "RunpodError",
     "S3Config",
     "ServerError",
+    "StopReport",
     "StreamIdleTimeout",
     "WaitTimeout",
     "__version__",

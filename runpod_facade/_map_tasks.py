@@ -1,0 +1,167 @@
+"""The asyncio scheduler of a batch: item operations (``_map``) as up to ``concurrency``
+tasks on the running loop. Kept apart from ``_map_threads`` so blocking users never import
+asyncio.
+
+Stopping cancels the tasks that wait (a long-poll is simply abandoned) and lets those in a
+submit finish when their ids are needed — to cancel the jobs, or to journal them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
+from types import TracebackType
+from typing import Any, Self
+
+from ._async_driver import AsyncDriver
+from ._errors import InvalidInputError
+from ._interrupts import is_interrupt
+from ._map import BatchItem, BatchRun, BatchStats, StopReport, Work
+from ._wire import ApiRequest
+
+__all__ = ["AsyncBatchResults"]
+
+logger = logging.getLogger("runpod_facade")
+
+
+class AsyncBatchResults(AsyncIterator[BatchItem]):
+    """The items of ``AsyncEndpoint.map``, in the order the jobs end: ``async for``.
+
+    ``async with ep.map(...) as results:`` (or :meth:`aclose`) ends it early; see
+    ``BatchResults``. Cancelling the task that iterates stops the batch like Ctrl-C.
+    """
+
+    def __init__(
+        self,
+        driver: AsyncDriver,
+        run: BatchRun,
+        requests: Iterator[ApiRequest | InvalidInputError] | None,
+        inputs: AsyncIterator[Any] | None = None,
+        encode: Callable[[Any], ApiRequest] | None = None,
+    ) -> None:
+        self._driver = driver
+        self._run = run
+        self._requests = requests
+        self._inputs = inputs
+        self._encode = encode
+        self._tasks: dict[asyncio.Task[BatchItem], Work] = {}
+        self._close_cancel = False
+        self._report: StopReport | None = None
+        self._iterator = self._iterate()
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> BatchItem:
+        return await self._iterator.__anext__()
+
+    @property
+    def stats(self) -> BatchStats:
+        return self._run.stats
+
+    async def aclose(self, *, cancel: bool = False) -> StopReport:
+        """End the batch now; see ``BatchResults.close``."""
+        if self._report is None:
+            self._close_cancel = cancel
+            await self._iterator.aclose()
+        if self._report is None:
+            self._shutdown()
+            self._report = self._run.report()
+        return self._report
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._report is not None:
+            return
+        cancel = exc is not None and is_interrupt(exc) and self._run.cancel_on_interrupt
+        report = await self.aclose(cancel=cancel)
+        if exc is not None:
+            for note in report.notes(cancel=cancel):
+                exc.add_note(note)
+
+    def __del__(self) -> None:
+        self._run.close()
+
+    async def _next_request(self) -> ApiRequest | InvalidInputError | None:
+        if self._requests is not None:
+            return next(self._requests, None)
+        assert self._inputs is not None and self._encode is not None
+        try:
+            value = await anext(self._inputs)
+        except StopAsyncIteration:
+            return None
+        try:
+            return self._encode(value)
+        except InvalidInputError as exc:
+            return exc
+
+    async def _iterate(self) -> AsyncGenerator[BatchItem, None]:
+        run, tasks = self._run, self._tasks
+        try:
+            while True:
+                while len(tasks) < run.concurrency and run.may_read():
+                    prepared = await self._next_request()
+                    if prepared is None:
+                        run.exhausted()
+                        break
+                    taken = run.take(prepared)
+                    if isinstance(taken, Work):
+                        task = asyncio.ensure_future(self._driver.run(run.operation(taken)))
+                        tasks[task] = taken
+                    elif taken is not None:
+                        yield taken
+                if not tasks:
+                    break
+                done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    work = tasks.pop(task)
+                    yield run.deliver(work, task.result())
+            run.finish()
+        except GeneratorExit:
+            report = await self._stop(self._close_cancel)
+            if report.left_running or report.unnamed_submits:
+                logger.warning(
+                    "batch closed early; %s", "; ".join(report.notes(cancel=self._close_cancel))
+                )
+            raise
+        except BaseException as exc:
+            cancel = is_interrupt(exc) and run.cancel_on_interrupt
+            for note in (await self._stop(cancel)).notes(cancel=cancel):
+                exc.add_note(note)
+            raise
+        finally:
+            self._shutdown()
+
+    async def _stop(self, cancel: bool) -> StopReport:
+        """Stop the batch; with ``cancel``, cancel its jobs. Tasks in a submit are let finish
+        when their ids are needed (to cancel or to journal them); the others are cancelled."""
+        run = self._run
+        job_ids = run.begin_stop(cancel)
+        keep_submits = cancel or run.journal is not None
+        for task, work in self._tasks.items():
+            if not (keep_submits and work.submitting):
+                task.cancel()
+        outcomes = await asyncio.gather(
+            *(self._driver.run(run.core.cancel_quietly(j)) for j in job_ids),
+            return_exceptions=True,
+        )
+        for job_id, outcome in zip(job_ids, outcomes, strict=True):
+            run.cancelled(job_id, outcome is True)
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._report = run.report()
+        return self._report
+
+    def _shutdown(self) -> None:
+        self._run.stopping = True
+        for task in self._tasks:
+            task.cancel()
+        self._tasks.clear()
+        self._run.close()

@@ -1,0 +1,199 @@
+"""The blocking scheduler of a batch: item operations (``_map``) on up to ``concurrency``
+daemon threads, one ``Endpoint`` (thread-safe over ``httpx.Client``) shared by all.
+
+The consumer's thread reads the inputs — one only when a slot is free — and yields items as
+they come. Ctrl-C reaches only that thread; the workers are told to stop (``BatchRun``) and
+are never joined while blocked in a long-poll: they are daemon threads, and whatever they
+finish after the batch stopped is dropped (the journal is closed by then).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Generator, Iterator
+from types import TracebackType
+from typing import Self
+
+from ._drivers import SyncDriver
+from ._errors import InvalidInputError
+from ._interrupts import is_interrupt
+from ._map import BatchItem, BatchRun, BatchStats, BatchStopped, StopReport, Work
+from ._wire import ApiRequest
+
+__all__ = ["BatchResults"]
+
+logger = logging.getLogger("runpod_facade")
+
+_Outcome = BatchItem | BaseException
+
+
+class BatchResults(Iterator[BatchItem]):
+    """The items of ``Endpoint.map``, in the order the jobs end. Iterate it once.
+
+    ``with ep.map(...) as results:`` (or :meth:`close`) ends it early: nothing more is
+    submitted; jobs still running are left running — or cancelled with ``close(cancel=True)``.
+    :attr:`stats` counts what was read, submitted, resumed.
+    """
+
+    def __init__(
+        self,
+        driver: SyncDriver,
+        run: BatchRun,
+        requests: Iterator[ApiRequest | InvalidInputError],
+    ) -> None:
+        self._driver = driver
+        self._run = run
+        self._requests = requests
+        self._inbox: queue.SimpleQueue[Work | None] = queue.SimpleQueue()
+        self._done: queue.SimpleQueue[tuple[Work, _Outcome]] = queue.SimpleQueue()
+        self._threads = 0
+        self._in_flight = 0
+        self._close_cancel = False
+        self._report: StopReport | None = None
+        self._iterator = self._iterate()
+
+    def __iter__(self) -> Self:
+        return self
+
+    def __next__(self) -> BatchItem:
+        return next(self._iterator)
+
+    @property
+    def stats(self) -> BatchStats:
+        """Counters so far (see :class:`BatchStats`)."""
+        return self._run.stats
+
+    def close(self, *, cancel: bool = False) -> StopReport:
+        """End the batch now: submit nothing more; cancel the jobs still running if
+        ``cancel`` (also those whose submit reply is still on its way: they are cancelled as
+        their ids arrive), else leave them running. Returns what was left behind."""
+        if self._report is None:
+            self._close_cancel = cancel
+            self._iterator.close()  # at a yield: stops the batch there (see _iterate)
+        if self._report is None:  # never started, or already ended
+            self._shutdown()
+            self._report = self._run.report()
+        return self._report
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._report is not None:
+            return
+        cancel = exc is not None and is_interrupt(exc) and self._run.cancel_on_interrupt
+        report = self.close(cancel=cancel)
+        if exc is not None:
+            for note in report.notes(cancel=cancel):
+                exc.add_note(note)
+
+    def __del__(self) -> None:
+        self._run.close()
+
+    # --- the consumer's thread ------------------------------------------------------------
+
+    def _iterate(self) -> Generator[BatchItem, None, None]:
+        run = self._run
+        try:
+            while True:
+                while self._in_flight < run.concurrency and run.may_read():
+                    prepared = next(self._requests, None)
+                    if prepared is None:
+                        run.exhausted()
+                        break
+                    taken = run.take(prepared)
+                    if isinstance(taken, Work):
+                        self._start(taken)
+                    elif taken is not None:
+                        yield taken
+                if not self._in_flight:
+                    break
+                work, outcome = self._done.get()
+                self._in_flight -= 1
+                if isinstance(outcome, BaseException):
+                    raise outcome
+                yield run.deliver(work, outcome)
+            run.finish()
+        except GeneratorExit:
+            report = self._stop(self._close_cancel)
+            if report.left_running or report.unnamed_submits:
+                logger.warning(
+                    "batch closed early; %s",
+                    "; ".join(report.notes(cancel=self._close_cancel)),
+                )
+            raise
+        except BaseException as exc:
+            cancel = is_interrupt(exc) and run.cancel_on_interrupt
+            for note in self._stop(cancel, interrupted=is_interrupt(exc)).notes(cancel=cancel):
+                exc.add_note(note)
+            raise
+        finally:
+            self._shutdown()
+
+    def _start(self, work: Work) -> None:
+        self._in_flight += 1
+        if self._threads < self._in_flight:
+            self._threads += 1
+            threading.Thread(target=self._work, name="runpod-batch", daemon=True).start()
+        self._inbox.put(work)
+
+    def _stop(self, cancel: bool, *, interrupted: bool = False) -> StopReport:
+        """Stop the batch; with ``cancel``, cancel its jobs (waiting for ids still on their
+        way). With a journal, wait for submits in flight so their ids are recorded. A second
+        Ctrl-C cuts the waiting short (and is re-raised unless already handling one)."""
+        run = self._run
+        second: KeyboardInterrupt | None = None
+        try:
+            self._cancel(run.begin_stop(cancel))
+            if cancel or run.journal is not None:
+                run.wait_for_submits()
+        except KeyboardInterrupt as exc:
+            second = exc
+        self._report = run.report()
+        if second is not None and not interrupted:
+            for note in self._report.notes(cancel=cancel):
+                second.add_note(note)
+            raise second
+        return self._report
+
+    def _cancel(self, job_ids: list[str]) -> None:
+        run, driver = self._run, self._driver
+
+        def cancel(job_id: str) -> None:
+            run.cancelled(job_id, driver.run(run.core.cancel_quietly(job_id)))
+
+        threads = [threading.Thread(target=cancel, args=(j,), daemon=True) for j in job_ids]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    def _shutdown(self) -> None:
+        self._run.stopping = True
+        for _ in range(self._threads):
+            self._inbox.put(None)
+        self._run.close()
+
+    # --- worker threads -------------------------------------------------------------------
+
+    def _work(self) -> None:
+        run = self._run
+        while True:
+            work = self._inbox.get()
+            if work is None or run.stopping:
+                return
+            outcome: _Outcome
+            try:
+                outcome = self._driver.run(run.operation(work))
+            except BatchStopped:
+                return
+            except BaseException as exc:  # a bug: the consumer re-raises it
+                outcome = exc
+            self._done.put((work, outcome))
