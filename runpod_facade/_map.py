@@ -479,11 +479,17 @@ class BatchRun:
         """The operation that runs ``work`` to its :class:`BatchItem`."""
         return _stoppable(self, _run_item(self, work))
 
-    def _submit_started(self, work: Work) -> None:
+    def _submit_started(self, work: Work) -> bool:
+        """Count a submit as in flight — unless the batch has stopped: then ``False``, and
+        nothing is sent. One lock with :meth:`begin_stop`, so a stop either waits for this
+        submit or prevents it."""
         with self._lock:
+            if self.stopping:
+                return False
             self._submitting += 1
             self._stats["submitted"] += 1
         work.submitting = True
+        return True
 
     def _submit_cut_short(self) -> None:
         with self._lock:
@@ -548,13 +554,14 @@ def _run_item(run: BatchRun, work: Work) -> Operation[BatchItem]:
 
 def _submit(run: BatchRun, work: Work) -> Operation[tuple[str, JobState | None] | BatchItem]:
     request = run.submit_request(work)
-    if run.journal is not None:
-        # Committed before the request can leave: a crash from here on leaves a row that
-        # says "a job may exist".
-        run.journal.sending(work.index, work.digest, duplicate=work.unknown_fate)
-        work.unknown_fate = False
-    run._submit_started(work)
+    if not run._submit_started(work):
+        raise BatchStopped
     try:
+        if run.journal is not None:
+            # Committed before the request can leave: a crash from here on leaves a row
+            # that says "a job may exist".
+            run.journal.sending(work.index, work.digest, duplicate=work.unknown_fate)
+            work.unknown_fate = False
         try:
             state: JobState = yield from run.core.call(request, run.deadline, floor=LOOK_FLOOR)
         except DeadlineReached as reached:

@@ -27,6 +27,8 @@ __all__ = ["BatchResults"]
 logger = logging.getLogger("runpod_facade")
 
 _Outcome = BatchItem | BaseException
+#: How long the consumer's thread blocks at a time (see _next_done).
+_WAKE = 0.2
 
 
 class BatchResults(Iterator[BatchItem]):
@@ -115,7 +117,7 @@ class BatchResults(Iterator[BatchItem]):
                         yield taken
                 if not self._in_flight:
                     break
-                work, outcome = self._done.get()
+                work, outcome = self._next_done()
                 self._in_flight -= 1
                 if isinstance(outcome, BaseException):
                     raise outcome
@@ -136,6 +138,15 @@ class BatchResults(Iterator[BatchItem]):
             raise
         finally:
             self._shutdown()
+
+    def _next_done(self) -> tuple[Work, _Outcome]:
+        # In slices: the kernel may hand Ctrl-C's SIGINT to a worker thread, and Python
+        # only acts on it once this thread runs bytecode again.
+        while True:
+            try:
+                return self._done.get(timeout=_WAKE)
+            except queue.Empty:
+                continue
 
     def _start(self, work: Work) -> None:
         self._in_flight += 1
@@ -173,7 +184,8 @@ class BatchResults(Iterator[BatchItem]):
         for thread in threads:
             thread.start()
         for thread in threads:
-            thread.join()
+            while thread.is_alive():
+                thread.join(_WAKE)
 
     def _shutdown(self) -> None:
         self._run.stopping = True
