@@ -122,11 +122,11 @@ class FakeJobs:
         with self.lock:
             return self.jobs[job_id].status
 
-    def endpoint(self, **kwargs: Any) -> Endpoint:
+    def endpoint(self, endpoint_id: str = "ep-1", **kwargs: Any) -> Endpoint:
         kwargs.setdefault("retry_policy", FAST_RETRY)
         kwargs.setdefault("poll_policy", FAST_POLL)
         client = httpx.Client(transport=httpx.MockTransport(self._sync_handler))
-        return Endpoint("ep-1", api_key=API_KEY, http_client=client, **kwargs)
+        return Endpoint(endpoint_id, api_key=API_KEY, http_client=client, **kwargs)
 
     def async_endpoint(self, **kwargs: Any) -> AsyncEndpoint:
         kwargs.setdefault("retry_policy", FAST_RETRY)
