@@ -166,8 +166,8 @@ class BatchStats:
 @dataclass(frozen=True, slots=True)
 class StopReport:
     """What a stopped batch left behind: jobs it ``cancelled``, jobs whose cancel failed,
-    jobs ``left_running`` (not cancelled), and submits whose reply — and job id — had not
-    arrived (``unnamed_submits``)."""
+    jobs ``left_running`` (not cancelled), each in input order, and submits whose reply —
+    and job id — had not arrived (``unnamed_submits``)."""
 
     cancelled: tuple[str, ...] = ()
     cancel_failed: tuple[str, ...] = ()
@@ -300,11 +300,12 @@ class BatchRun:
         self._timed_out = False
         self.stopping = False
         self._cancelling = False
-        self._running: dict[str, int] = {}  # job id -> input index, insertion-ordered
+        self._running: dict[str, int] = {}  # job id -> input index
         self._submitting = 0
         self._unnamed = 0  # submits cut short (task cancelled) before their reply
-        self._cancelled: list[str] = []
-        self._cancel_failed: list[str] = []
+        # (input index, job id): reports list jobs in input order, whatever order they ran.
+        self._cancelled: list[tuple[int, str]] = []
+        self._cancel_failed: list[tuple[int, str]] = []
         self._stats = dict.fromkeys(BatchStats.__slots__, 0)
 
     # --- the scheduler's side ------------------------------------------------------------
@@ -442,9 +443,9 @@ class BatchRun:
     def cancelled(self, job_id: str, ok: bool) -> None:
         """A cancel sent on the batch's behalf succeeded (``ok``) or failed."""
         with self._lock:
-            (self._cancelled if ok else self._cancel_failed).append(job_id)
-            index = self._running.pop(job_id, None)
-        if ok and index is not None and self.journal is not None:
+            index = self._running.pop(job_id, -1)
+            (self._cancelled if ok else self._cancel_failed).append((index, job_id))
+        if ok and index >= 0 and self.journal is not None:
             self.journal.withdrawn(index)
 
     def wait_for_submits(self) -> None:
@@ -460,11 +461,11 @@ class BatchRun:
 
     def report(self) -> StopReport:
         with self._lock:
-            done = set(self._cancelled) | set(self._cancel_failed)
+            running = sorted((index, job_id) for job_id, index in self._running.items())
             return StopReport(
-                cancelled=tuple(self._cancelled),
-                cancel_failed=tuple(self._cancel_failed),
-                left_running=tuple(j for j in self._running if j not in done),
+                cancelled=tuple(job_id for _, job_id in sorted(self._cancelled)),
+                cancel_failed=tuple(job_id for _, job_id in sorted(self._cancel_failed)),
+                left_running=tuple(job_id for _, job_id in running),
                 unnamed_submits=self._submitting + self._unnamed,
                 journal=None if self.journal is None else self.journal.path,
             )
