@@ -172,9 +172,11 @@ class Endpoint(EndpointBase, SyncRunner):
 
         ``inputs`` may be any iterable, a generator of millions included: it is read lazily,
         one input when a slot frees up, each encoded just before it is submitted, and
-        nothing is kept per input once its item is yielded. An input that cannot be sent
-        (not JSON, over 10 MiB) becomes its item's ``InvalidInputError``; the batch goes on.
-        Every other argument is checked at once (InvalidInputError before anything is read).
+        nothing is kept per input once its item is yielded (memory stays flat: see
+        ``benchmarks/map_memory.py``). An input that cannot be sent (not JSON, over 10 MiB)
+        becomes its item's ``InvalidInputError`` and the batch goes on; such an input is
+        never journaled, so every run reports it again. Every other argument is checked at
+        once (InvalidInputError before anything is read).
 
         A failed job is an item, not an exception (``item.error``; ``item.result()`` raises
         it). ``timeout`` is one deadline for the whole batch: jobs in flight then end as

@@ -345,6 +345,8 @@ class BatchRun:
                 raise self._mismatch(index)
             self._count("yielded")
             return BatchItem(index=index, job_id=None, state=None, error=prepared)
+        if self.journal is None:
+            return Work(index, prepared, b"")
         digest = fingerprint(prepared.content or b"")
         if entry is None:
             return Work(index, prepared, digest)

@@ -40,15 +40,8 @@ class AsyncBatchResults(AsyncIterator[BatchItem]):
         inputs: AsyncIterator[Any] | None = None,
         encode: Callable[[Any], ApiRequest] | None = None,
     ) -> None:
-        self._driver = driver
-        self._run = run
-        self._requests = requests
-        self._inputs = inputs
-        self._encode = encode
-        self._tasks: dict[asyncio.Task[BatchItem], Work] = {}
-        self._close_cancel = False
-        self._report: StopReport | None = None
-        self._iterator = self._iterate()
+        self._tasks = _Tasks(driver, run, requests, inputs, encode)
+        self._iterator = self._tasks.iterate()
 
     def __aiter__(self) -> Self:
         return self
@@ -58,17 +51,19 @@ class AsyncBatchResults(AsyncIterator[BatchItem]):
 
     @property
     def stats(self) -> BatchStats:
-        return self._run.stats
+        """Counters so far (see ``BatchStats``)."""
+        return self._tasks.run.stats
 
     async def aclose(self, *, cancel: bool = False) -> StopReport:
         """End the batch now; see ``BatchResults.close``."""
-        if self._report is None:
-            self._close_cancel = cancel
+        tasks = self._tasks
+        if tasks.report is None:
+            tasks.close_cancel = cancel
             await self._iterator.aclose()
-        if self._report is None:
-            self._shutdown()
-            self._report = self._run.report()
-        return self._report
+        if tasks.report is None:  # never started, or already ended
+            tasks.shutdown()
+            tasks.report = tasks.run.report()
+        return tasks.report
 
     async def __aenter__(self) -> Self:
         return self
@@ -79,42 +74,69 @@ class AsyncBatchResults(AsyncIterator[BatchItem]):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._report is not None:
+        if self._tasks.report is not None:
             return
-        cancel = exc is not None and is_interrupt(exc) and self._run.cancel_on_interrupt
+        cancel = exc is not None and is_interrupt(exc) and self._tasks.run.cancel_on_interrupt
         report = await self.aclose(cancel=cancel)
         if exc is not None:
             for note in report.notes(cancel=cancel):
                 exc.add_note(note)
 
     def __del__(self) -> None:
-        self._run.close()
+        # Never iterated: release the journal. (A started batch that is dropped is closed by
+        # the event loop, which finalizes its async generator.)
+        if self._tasks.report is None and not self._tasks.started:
+            self._tasks.run.close()
 
-    async def _next_request(self) -> ApiRequest | InvalidInputError | None:
-        if self._requests is not None:
-            return next(self._requests, None)
-        assert self._inputs is not None and self._encode is not None
+
+class _Tasks:
+    """The state of one batch's scheduling on the loop: its tasks and where inputs come
+    from (an iterator of encoded requests, or an async iterator of inputs to encode)."""
+
+    def __init__(
+        self,
+        driver: AsyncDriver,
+        run: BatchRun,
+        requests: Iterator[ApiRequest | InvalidInputError] | None,
+        inputs: AsyncIterator[Any] | None,
+        encode: Callable[[Any], ApiRequest] | None,
+    ) -> None:
+        self.driver = driver
+        self.run = run
+        self.requests = requests
+        self.inputs = inputs
+        self.encode = encode
+        self.tasks: dict[asyncio.Task[BatchItem], Work] = {}
+        self.close_cancel = False
+        self.started = False
+        self.report: StopReport | None = None
+
+    async def next_request(self) -> ApiRequest | InvalidInputError | None:
+        if self.requests is not None:
+            return next(self.requests, None)
+        assert self.inputs is not None and self.encode is not None
         try:
-            value = await anext(self._inputs)
+            value = await anext(self.inputs)
         except StopAsyncIteration:
             return None
         try:
-            return self._encode(value)
+            return self.encode(value)
         except InvalidInputError as exc:
             return exc
 
-    async def _iterate(self) -> AsyncGenerator[BatchItem, None]:
-        run, tasks = self._run, self._tasks
+    async def iterate(self) -> AsyncGenerator[BatchItem, None]:
+        self.started = True
+        run, tasks = self.run, self.tasks
         try:
             while True:
                 while len(tasks) < run.concurrency and run.may_read():
-                    prepared = await self._next_request()
+                    prepared = await self.next_request()
                     if prepared is None:
                         run.exhausted()
                         break
                     taken = run.take(prepared)
                     if isinstance(taken, Work):
-                        task = asyncio.ensure_future(self._driver.run(run.operation(taken)))
+                        task = asyncio.ensure_future(self.driver.run(run.operation(taken)))
                         tasks[task] = taken
                     elif taken is not None:
                         yield taken
@@ -126,42 +148,42 @@ class AsyncBatchResults(AsyncIterator[BatchItem]):
                     yield run.deliver(work, task.result())
             run.finish()
         except GeneratorExit:
-            report = await self._stop(self._close_cancel)
+            report = await self.stop(self.close_cancel)
             if report.left_running or report.unnamed_submits:
                 logger.warning(
-                    "batch closed early; %s", "; ".join(report.notes(cancel=self._close_cancel))
+                    "batch closed early; %s", "; ".join(report.notes(cancel=self.close_cancel))
                 )
             raise
         except BaseException as exc:
             cancel = is_interrupt(exc) and run.cancel_on_interrupt
-            for note in (await self._stop(cancel)).notes(cancel=cancel):
+            for note in (await self.stop(cancel)).notes(cancel=cancel):
                 exc.add_note(note)
             raise
         finally:
-            self._shutdown()
+            self.shutdown()
 
-    async def _stop(self, cancel: bool) -> StopReport:
+    async def stop(self, cancel: bool) -> StopReport:
         """Stop the batch; with ``cancel``, cancel its jobs. Tasks in a submit are let finish
         when their ids are needed (to cancel or to journal them); the others are cancelled."""
-        run = self._run
+        run = self.run
         job_ids = run.begin_stop(cancel)
         keep_submits = cancel or run.journal is not None
-        for task, work in self._tasks.items():
+        for task, work in self.tasks.items():
             if not (keep_submits and work.submitting):
                 task.cancel()
         outcomes = await asyncio.gather(
-            *(self._driver.run(run.core.cancel_quietly(j)) for j in job_ids),
+            *(self.driver.run(run.core.cancel_quietly(j)) for j in job_ids),
             return_exceptions=True,
         )
         for job_id, outcome in zip(job_ids, outcomes, strict=True):
             run.cancelled(job_id, outcome is True)
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._report = run.report()
-        return self._report
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        self.report = run.report()
+        return self.report
 
-    def _shutdown(self) -> None:
-        self._run.stopping = True
-        for task in self._tasks:
+    def shutdown(self) -> None:
+        self.run.stopping = True
+        for task in self.tasks:
             task.cancel()
-        self._tasks.clear()
-        self._run.close()
+        self.tasks.clear()
+        self.run.close()

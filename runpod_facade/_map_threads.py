@@ -5,6 +5,9 @@ The consumer's thread reads the inputs — one only when a slot is free — and 
 they come. Ctrl-C reaches only that thread; the workers are told to stop (``BatchRun``) and
 are never joined while blocked in a long-poll: they are daemon threads, and whatever they
 finish after the batch stopped is dropped (the journal is closed by then).
+
+Nothing the workers hold refers back to :class:`BatchResults`, so dropping it (a ``break``
+out of ``for item in ep.map(...)``) closes the batch at once, as ``close()`` would.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ __all__ = ["BatchResults"]
 logger = logging.getLogger("runpod_facade")
 
 _Outcome = BatchItem | BaseException
-#: How long the consumer's thread blocks at a time (see _next_done).
+#: How long the consumer's thread blocks at a time (see _Threads.next_done).
 _WAKE = 0.2
 
 
@@ -45,16 +48,8 @@ class BatchResults(Iterator[BatchItem]):
         run: BatchRun,
         requests: Iterator[ApiRequest | InvalidInputError],
     ) -> None:
-        self._driver = driver
-        self._run = run
-        self._requests = requests
-        self._inbox: queue.SimpleQueue[Work | None] = queue.SimpleQueue()
-        self._done: queue.SimpleQueue[tuple[Work, _Outcome]] = queue.SimpleQueue()
-        self._threads = 0
-        self._in_flight = 0
-        self._close_cancel = False
-        self._report: StopReport | None = None
-        self._iterator = self._iterate()
+        self._threads = _Threads(driver, run, requests)
+        self._iterator = self._threads.iterate()
 
     def __iter__(self) -> Self:
         return self
@@ -65,19 +60,20 @@ class BatchResults(Iterator[BatchItem]):
     @property
     def stats(self) -> BatchStats:
         """Counters so far (see :class:`BatchStats`)."""
-        return self._run.stats
+        return self._threads.run.stats
 
     def close(self, *, cancel: bool = False) -> StopReport:
         """End the batch now: submit nothing more; cancel the jobs still running if
         ``cancel`` (also those whose submit reply is still on its way: they are cancelled as
         their ids arrive), else leave them running. Returns what was left behind."""
-        if self._report is None:
-            self._close_cancel = cancel
-            self._iterator.close()  # at a yield: stops the batch there (see _iterate)
-        if self._report is None:  # never started, or already ended
-            self._shutdown()
-            self._report = self._run.report()
-        return self._report
+        threads = self._threads
+        if threads.report is None:
+            threads.close_cancel = cancel
+            self._iterator.close()  # at a yield: stops the batch there (see iterate)
+        if threads.report is None:  # never started, or already ended
+            threads.shutdown()
+            threads.report = threads.run.report()
+        return threads.report
 
     def __enter__(self) -> Self:
         return self
@@ -88,94 +84,118 @@ class BatchResults(Iterator[BatchItem]):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._report is not None:
+        if self._threads.report is not None:
             return
-        cancel = exc is not None and is_interrupt(exc) and self._run.cancel_on_interrupt
+        cancel = exc is not None and is_interrupt(exc) and self._threads.run.cancel_on_interrupt
         report = self.close(cancel=cancel)
         if exc is not None:
             for note in report.notes(cancel=cancel):
                 exc.add_note(note)
 
     def __del__(self) -> None:
-        self._run.close()
+        # Dropped (a ``break`` out of a for loop): stop as close() would, then make sure the
+        # journal is released even if the batch never started.
+        self._iterator.close()
+        self._threads.run.close()
+
+
+class _Threads:
+    """The state of one batch's scheduling: the queues between the consumer's thread and
+    the workers, and how many items are in flight."""
+
+    def __init__(
+        self,
+        driver: SyncDriver,
+        run: BatchRun,
+        requests: Iterator[ApiRequest | InvalidInputError],
+    ) -> None:
+        self.driver = driver
+        self.run = run
+        self.requests = requests
+        self.inbox: queue.SimpleQueue[Work | None] = queue.SimpleQueue()
+        self.done: queue.SimpleQueue[tuple[Work, _Outcome]] = queue.SimpleQueue()
+        self.threads = 0
+        self.in_flight = 0
+        self.close_cancel = False
+        self.report: StopReport | None = None
 
     # --- the consumer's thread ------------------------------------------------------------
 
-    def _iterate(self) -> Generator[BatchItem, None, None]:
-        run = self._run
+    def iterate(self) -> Generator[BatchItem, None, None]:
+        run = self.run
         try:
             while True:
-                while self._in_flight < run.concurrency and run.may_read():
-                    prepared = next(self._requests, None)
+                while self.in_flight < run.concurrency and run.may_read():
+                    prepared = next(self.requests, None)
                     if prepared is None:
                         run.exhausted()
                         break
                     taken = run.take(prepared)
                     if isinstance(taken, Work):
-                        self._start(taken)
+                        self.start(taken)
                     elif taken is not None:
                         yield taken
-                if not self._in_flight:
+                if not self.in_flight:
                     break
-                work, outcome = self._next_done()
-                self._in_flight -= 1
+                work, outcome = self.next_done()
+                self.in_flight -= 1
                 if isinstance(outcome, BaseException):
                     raise outcome
                 yield run.deliver(work, outcome)
             run.finish()
         except GeneratorExit:
-            report = self._stop(self._close_cancel)
+            report = self.stop(self.close_cancel)
             if report.left_running or report.unnamed_submits:
                 logger.warning(
-                    "batch closed early; %s",
-                    "; ".join(report.notes(cancel=self._close_cancel)),
+                    "batch closed early; %s", "; ".join(report.notes(cancel=self.close_cancel))
                 )
             raise
         except BaseException as exc:
             cancel = is_interrupt(exc) and run.cancel_on_interrupt
-            for note in self._stop(cancel, interrupted=is_interrupt(exc)).notes(cancel=cancel):
+            for note in self.stop(cancel, interrupted=is_interrupt(exc)).notes(cancel=cancel):
                 exc.add_note(note)
             raise
         finally:
-            self._shutdown()
+            self.shutdown()
 
-    def _next_done(self) -> tuple[Work, _Outcome]:
+    def next_done(self) -> tuple[Work, _Outcome]:
         # In slices: the kernel may hand Ctrl-C's SIGINT to a worker thread, and Python
         # only acts on it once this thread runs bytecode again.
         while True:
             try:
-                return self._done.get(timeout=_WAKE)
+                return self.done.get(timeout=_WAKE)
             except queue.Empty:
                 continue
 
-    def _start(self, work: Work) -> None:
-        self._in_flight += 1
-        if self._threads < self._in_flight:
-            self._threads += 1
-            threading.Thread(target=self._work, name="runpod-batch", daemon=True).start()
-        self._inbox.put(work)
+    def start(self, work: Work) -> None:
+        self.in_flight += 1
+        if self.threads < self.in_flight:
+            self.threads += 1
+            threading.Thread(target=self.work, name="runpod-batch", daemon=True).start()
+        self.inbox.put(work)
 
-    def _stop(self, cancel: bool, *, interrupted: bool = False) -> StopReport:
+    def stop(self, cancel: bool, *, interrupted: bool = False) -> StopReport:
         """Stop the batch; with ``cancel``, cancel its jobs (waiting for ids still on their
         way). With a journal, wait for submits in flight so their ids are recorded. A second
         Ctrl-C cuts the waiting short (and is re-raised unless already handling one)."""
-        run = self._run
+        run = self.run
         second: KeyboardInterrupt | None = None
         try:
-            self._cancel(run.begin_stop(cancel))
+            self.cancel(run.begin_stop(cancel))
             if cancel or run.journal is not None:
                 run.wait_for_submits()
         except KeyboardInterrupt as exc:
             second = exc
-        self._report = run.report()
+        self.report = run.report()
         if second is not None and not interrupted:
-            for note in self._report.notes(cancel=cancel):
+            for note in self.report.notes(cancel=cancel):
                 second.add_note(note)
             raise second
-        return self._report
+        return self.report
 
-    def _cancel(self, job_ids: list[str]) -> None:
-        run, driver = self._run, self._driver
+    def cancel(self, job_ids: list[str]) -> None:
+        """Cancel ``job_ids`` side by side, each within its own bounded request."""
+        run, driver = self.run, self.driver
 
         def cancel(job_id: str) -> None:
             run.cancelled(job_id, driver.run(run.core.cancel_quietly(job_id)))
@@ -187,25 +207,25 @@ class BatchResults(Iterator[BatchItem]):
             while thread.is_alive():
                 thread.join(_WAKE)
 
-    def _shutdown(self) -> None:
-        self._run.stopping = True
-        for _ in range(self._threads):
-            self._inbox.put(None)
-        self._run.close()
+    def shutdown(self) -> None:
+        self.run.stopping = True
+        for _ in range(self.threads):
+            self.inbox.put(None)
+        self.run.close()
 
     # --- worker threads -------------------------------------------------------------------
 
-    def _work(self) -> None:
-        run = self._run
+    def work(self) -> None:
+        run = self.run
         while True:
-            work = self._inbox.get()
+            work = self.inbox.get()
             if work is None or run.stopping:
                 return
             outcome: _Outcome
             try:
-                outcome = self._driver.run(run.operation(work))
+                outcome = self.driver.run(run.operation(work))
             except BatchStopped:
                 return
             except BaseException as exc:  # a bug: the consumer re-raises it
                 outcome = exc
-            self._done.put((work, outcome))
+            self.done.put((work, outcome))

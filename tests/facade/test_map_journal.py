@@ -276,3 +276,25 @@ async def test_async_resume(tmp_path: Path) -> None:
     assert [items[n].resumed for n in range(4)] == [True, True, False, True]
     assert items[2].ok and items[2].possibly_duplicated
     assert fake.ops("run") == ["j2"]
+
+
+def test_breaking_out_of_a_for_loop_releases_the_journal_at_once(tmp_path: Path) -> None:
+    journal = tmp_path / "j"
+    fake = FakeJobs()
+    with fake.endpoint() as ep:
+        end_when_waited(fake, 0)
+        for item in ep.map(numbered(10), concurrency=3, journal=journal):
+            assert item.index == 0
+            break
+        # No close(), no with block: dropping the iterator stopped the batch, recorded the
+        # ids in flight and released the journal.
+        left = [n for n in range(1, 10) if f"j{n}" in fake.jobs]
+        for n in left:
+            fake.finish(n)
+        fake.auto = completes
+        fake.log.clear()
+        items = by_index(list(ep.map(numbered(10), concurrency=3, journal=journal)))
+    assert sorted(items) == list(range(10)) and all(i.ok for i in items.values())
+    assert items[0].resumed
+    # What the first run had submitted is waited for by id, not submitted again.
+    assert {j for j in fake.ops("run") if j} == {f"j{n}" for n in range(1, 10) if n not in left}
