@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ._batch_types import BatchItem, BatchStats, BatchTimeout, StopReport
 from ._client import Endpoint, Job, JobStream
 from ._errors import (
     APIConnectionError,
@@ -40,7 +41,6 @@ from ._errors import (
 )
 from ._journal import JournalError
 from ._logging import setup_from_env as _setup_logging
-from ._map import BatchItem, BatchStats, BatchTimeout, StopReport
 from ._map_threads import BatchResults
 from ._options import ExecutionPolicy, Input, S3Config
 from ._retry import PollPolicy, RetryPolicy

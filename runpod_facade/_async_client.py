@@ -19,12 +19,13 @@ from ._api import AsyncRunner
 from ._async_driver import AsyncDriver
 from ._base import EndpointBase
 from ._batch import Ordered, fail_fast_notes, plan_batch, prepare_requests
+from ._batch_types import BatchTimeout
 from ._constants import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
 from ._effects import Operation
 from ._errors import InvalidInputError, RunpodError
 from ._handles import JobBase, StreamBase
 from ._httpx import AsyncHttpxTransport, to_timeouts
-from ._map import BatchTimeout, encoded_inputs
+from ._map import encoded_inputs
 from ._map_tasks import AsyncBatchResults
 from ._options import ExecutionPolicy, S3Config
 from ._retry import PollPolicy, RetryPolicy

@@ -9,9 +9,10 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from ._base import check_retry_failed, optional_seconds
+from ._batch_types import BatchItem, BatchTimeout, StopReport
 from ._errors import InvalidInputError, RunpodError
 from ._journal import Journal
-from ._map import BatchItem, BatchRun, BatchTimeout, StopReport
+from ._map import BatchRun
 from ._options import ExecutionPolicy, S3Config
 from ._types import JobState
 from ._wire import ApiRequest

@@ -18,13 +18,14 @@ import httpx
 from ._api import SyncRunner
 from ._base import EndpointBase
 from ._batch import Ordered, fail_fast_notes, plan_batch, prepare_requests
+from ._batch_types import BatchTimeout
 from ._constants import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
 from ._drivers import SyncDriver
 from ._effects import Operation
 from ._errors import InvalidInputError, RunpodError
 from ._handles import JobBase, StreamBase
 from ._httpx import HttpxTransport, to_timeouts
-from ._map import BatchTimeout, encoded_inputs
+from ._map import encoded_inputs
 from ._map_threads import BatchResults
 from ._options import ExecutionPolicy, S3Config
 from ._retry import PollPolicy, RetryPolicy

@@ -15,9 +15,11 @@ from types import TracebackType
 from typing import Any, Self
 
 from ._async_driver import AsyncDriver
+from ._batch_types import BatchItem, BatchStats, StopReport
 from ._errors import InvalidInputError
 from ._interrupts import is_interrupt
-from ._map import BatchItem, BatchRun, BatchStats, StopReport, Work
+from ._map import BatchRun
+from ._map_item import Work
 from ._wire import ApiRequest
 
 __all__ = ["AsyncBatchResults"]

@@ -19,10 +19,12 @@ from collections.abc import Generator, Iterator
 from types import TracebackType
 from typing import Self
 
+from ._batch_types import BatchItem, BatchStats, StopReport
 from ._drivers import SyncDriver
 from ._errors import InvalidInputError
 from ._interrupts import is_interrupt
-from ._map import BatchItem, BatchRun, BatchStats, BatchStopped, StopReport, Work
+from ._map import BatchRun
+from ._map_item import BatchStopped, Work
 from ._wire import ApiRequest
 
 __all__ = ["BatchResults"]

@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 
-from runpod_facade import PollPolicy, RetryPolicy
+from runpod_facade import BatchItem, PollPolicy, RetryPolicy
 from runpod_facade._core import EndpointCore
 from runpod_facade._effects import Send
 from runpod_facade._journal import Journal, Phase
-from runpod_facade._map import BatchItem, BatchRun, BatchStopped, Work
+from runpod_facade._map import BatchRun
+from runpod_facade._map_item import BatchStopped, Work
 from runpod_facade._retry import jittered_backoff
 from runpod_facade._wire import ApiResponse, JobRequest
 
