@@ -221,12 +221,14 @@ class BatchRun:
             self._cancelling = cancel
             return list(self._running) if cancel else []
 
-    def cancelled(self, job_id: str, ok: bool) -> None:
-        """A cancel sent on the batch's behalf succeeded (``ok``) or failed."""
+    def cancelled(self, job_id: str, ok: bool, *, withdrawn: bool = True) -> None:
+        """A cancel sent on the batch's behalf succeeded (``ok``) or failed. ``withdrawn``:
+        the reply says the job is CANCELLED (not one that had ended first), so a resumed
+        batch runs its input again."""
         with self._lock:
             index = self._running.pop(job_id, -1)
             (self._cancelled if ok else self._cancel_failed).append((index, job_id))
-        if ok and index >= 0 and self.journal is not None:
+        if ok and withdrawn and index >= 0 and self.journal is not None:
             self.journal.withdrawn(index)
 
     def wait_for_submits(self) -> None:

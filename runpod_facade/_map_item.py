@@ -6,11 +6,12 @@ running, whether the batch has stopped — is the :class:`~runpod_facade._map.Ba
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._batch_types import BatchItem
-from ._core import DeadlineReached
+from ._core import CANCEL_TIMEOUT, DeadlineReached
 from ._effects import Operation, Send
 from ._errors import (
     APIConnectionError,
@@ -30,8 +31,9 @@ from ._wire import ApiRequest
 if TYPE_CHECKING:
     from ._map import BatchRun
 
-__all__ = ["BatchStopped", "Work", "run_item", "stoppable"]
+__all__ = ["BatchStopped", "Work", "cancel_job", "run_item", "stoppable"]
 
+logger = logging.getLogger("runpod_facade")
 T = TypeVar("T")
 
 # Requests an item's operation must be let finish once the batch stops: a submit (its reply
@@ -124,9 +126,24 @@ def run_item(run: BatchRun, work: Work) -> Operation[BatchItem]:
         job_id, state = submitted
     elif run._accepted(work, job_id, record=False):
         # Reattached just as the batch stopped with cancelling: cancel it like the others.
-        run.cancelled(job_id, (yield from run.core.cancel_quietly(job_id)))
+        yield from cancel_job(run, job_id)
         raise BatchStopped
     return (yield from _wait(run, work, job_id, state))
+
+
+def cancel_job(run: BatchRun, job_id: str) -> Operation[None]:
+    """Cancel a job on the batch's behalf (bounded by ``CANCEL_TIMEOUT``) and tell the run
+    how it went: a job the reply shows ended anyway keeps its outcome for a resume."""
+    core = run.core
+    try:
+        state: JobState = yield from core.perform(
+            "cancel", core.deadline(CANCEL_TIMEOUT), job_id=job_id
+        )
+    except (RunpodError, DeadlineReached) as exc:
+        logger.warning("could not cancel job %s: %s", job_id, exc)
+        run.cancelled(job_id, False)
+        return
+    run.cancelled(job_id, True, withdrawn=state.status == JobStatus.CANCELLED)
 
 
 def _submit(run: BatchRun, work: Work) -> Operation[tuple[str, JobState | None] | BatchItem]:
@@ -155,8 +172,7 @@ def _submit(run: BatchRun, work: Work) -> Operation[tuple[str, JobState | None] 
         else:
             job_id, known = state.id, state
         if run._accepted(work, job_id):
-            done = yield from run.core.cancel_quietly(job_id)
-            run.cancelled(job_id, done)
+            yield from cancel_job(run, job_id)
             raise BatchStopped
         return job_id, known
     finally:

@@ -19,7 +19,7 @@ from ._batch_types import BatchItem, BatchStats, StopReport
 from ._errors import InvalidInputError
 from ._interrupts import is_interrupt
 from ._map import BatchRun
-from ._map_item import Work
+from ._map_item import Work, cancel_job
 from ._wire import ApiRequest
 
 __all__ = ["AsyncBatchResults"]
@@ -173,12 +173,9 @@ class _Tasks:
         for task, work in self.tasks.items():
             if not (keep_submits and work.submitting):
                 task.cancel()
-        outcomes = await asyncio.gather(
-            *(self.driver.run(run.core.cancel_quietly(j)) for j in job_ids),
-            return_exceptions=True,
+        await asyncio.gather(
+            *(self.driver.run(cancel_job(run, j)) for j in job_ids), return_exceptions=True
         )
-        for job_id, outcome in zip(job_ids, outcomes, strict=True):
-            run.cancelled(job_id, outcome is True)
         await asyncio.gather(*self.tasks, return_exceptions=True)
         self.report = run.report()
         return self.report

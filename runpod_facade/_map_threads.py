@@ -24,7 +24,7 @@ from ._drivers import SyncDriver
 from ._errors import InvalidInputError
 from ._interrupts import is_interrupt
 from ._map import BatchRun
-from ._map_item import BatchStopped, Work
+from ._map_item import BatchStopped, Work, cancel_job
 from ._wire import ApiRequest
 
 __all__ = ["BatchResults"]
@@ -200,7 +200,7 @@ class _Threads:
         run, driver = self.run, self.driver
 
         def cancel(job_id: str) -> None:
-            run.cancelled(job_id, driver.run(run.core.cancel_quietly(job_id)))
+            driver.run(cancel_job(run, job_id))
 
         threads = [threading.Thread(target=cancel, args=(j,), daemon=True) for j in job_ids]
         for thread in threads:

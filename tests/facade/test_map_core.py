@@ -124,6 +124,21 @@ def test_a_stop_never_cuts_a_submit_and_cancels_its_job_once_named(tmp_path: Pat
     assert entry is not None and entry.phase is Phase.WITHDRAWN
 
 
+def test_a_job_that_ended_before_its_cancel_keeps_its_outcome(tmp_path: Path) -> None:
+    run = make_run(tmp_path, Clock())
+    op = run.operation(work_for(run, 0))
+    next(op)
+    run.begin_stop(cancel=True)
+    cancel = op.send(reply(id="j0", status="IN_QUEUE"))
+    assert cancel.request.operation == "cancel"
+    with pytest.raises(BatchStopped):
+        op.send(reply(id="j0", status="COMPLETED"))  # it had ended: the cancel came late
+    assert run.journal is not None
+    entry = run.journal.entry(0)
+    # Not withdrawn: a resumed batch fetches its result instead of running it again.
+    assert entry is not None and entry.phase is Phase.ACCEPTED and entry.job_id == "j0"
+
+
 def test_a_stop_reaches_a_waiting_item_at_its_next_request(tmp_path: Path) -> None:
     run = make_run(tmp_path, Clock())
     op = run.operation(work_for(run, 0))
