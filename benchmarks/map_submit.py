@@ -5,8 +5,10 @@
 
 A local endpoint serves in a process of its own, with handlers of three lengths: none (a
 no-op), 0.3 s (ends within the 1 s hold) and 1.5 s (outlasts it). For each, one batch per
-mode: requests per job (counted by the server, by operation), wall time, and the median
-latency of a job (its input read → its item yielded). Median over rounds; nothing asserts.
+mode — ``/runsync`` (no journal), ``/run`` without a journal (``cancel_on_interrupt=True``)
+and ``/run`` with one: requests per job (counted by the server, by operation), jobs per
+second, and the median latency of a job (its input read → its item yielded). Median over
+rounds; nothing asserts.
 """
 
 from __future__ import annotations
@@ -23,6 +25,11 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+MODES = {
+    "runsync": "/runsync?wait=1000",
+    "run": "/run (cancel_on_interrupt=True)",
+    "journal": "/run + journal",
+}
 
 SERVER = """
 import json, sys, time
@@ -45,7 +52,13 @@ with LocalEndpoint(handler, workers=int(sys.argv[1]), api_key=None) as ep:
 
 
 def one_batch(
-    base_url: str, endpoint_id: str, jobs: int, seconds: float, concurrency: int, journal: Any
+    base_url: str,
+    endpoint_id: str,
+    jobs: int,
+    seconds: float,
+    concurrency: int,
+    mode: str,
+    tmp: str,
 ) -> dict[str, float]:
     from runpod_facade import Endpoint
 
@@ -59,7 +72,12 @@ def one_batch(
     latencies: list[float] = []
     with Endpoint(endpoint_id, base_url=base_url, api_key="rp_unused") as ep:
         started = time.perf_counter()
-        for item in ep.map(inputs(), concurrency=concurrency, journal=journal):
+        # /run is what a journal or cancel_on_interrupt=True asks for.
+        journal = f"{tmp}/{time.monotonic_ns()}.journal" if mode == "journal" else None
+        results = ep.map(
+            inputs(), concurrency=concurrency, journal=journal, cancel_on_interrupt=mode == "run"
+        )
+        for item in results:
             assert item.ok, item.error
             latencies.append(time.perf_counter() - read_at.pop(item.index))
         elapsed = time.perf_counter() - started
@@ -95,11 +113,10 @@ def main() -> None:
             for round_no in range(args.rounds):
                 for seconds in (0.0, 0.3, 1.5):
                     jobs = args.jobs if seconds < 1 else max(args.concurrency * 4, args.jobs // 10)
-                    for mode in ("runsync", "run"):
-                        journal = f"{tmp}/{round_no}-{seconds}.journal" if mode == "run" else None
+                    for mode in MODES:
                         count()
                         figures: dict[str, Any] = one_batch(
-                            base_url, endpoint_id, jobs, seconds, args.concurrency, journal
+                            base_url, endpoint_id, jobs, seconds, args.concurrency, mode, tmp
                         )
                         figures["requests"] = count()
                         figures["jobs"] = jobs
@@ -123,7 +140,7 @@ def main() -> None:
         by_op = ", ".join(f"{op} {n / len(rounds) / jobs:.2f}" for op, n in sorted(ops.items()))
         rate = statistics.median(jobs / r["s"] for r in rounds)
         latency = statistics.median(r["latency"] for r in rounds) * 1000
-        label = "/runsync?wait=1000" if mode == "runsync" else "/run + journal"
+        label = MODES[mode]
         print(
             f"| {seconds:g} s | {label} | {jobs:,} | {per_job:.2f} | {by_op} | {rate:,.0f} | "
             f"{latency:,.0f} ms |"
