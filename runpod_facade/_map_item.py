@@ -94,7 +94,7 @@ def _item(work: Work, **fields: Any) -> BatchItem:
 
 
 def _lost(job_id: str, cause: NotFoundError) -> NotFoundError:
-    return NotFoundError(
+    lost = NotFoundError(
         f"job {job_id}: the server no longer knows this job — its result is past retention "
         "(30 min after it ended for /run, 1 min for /runsync) or its TTL expired — so its "
         "outcome cannot be fetched",
@@ -103,6 +103,8 @@ def _lost(job_id: str, cause: NotFoundError) -> NotFoundError:
         operation=cause.operation,
         job_id=job_id,
     )
+    lost.__cause__ = cause
+    return lost
 
 
 def run_item(run: BatchRun, work: Work) -> Operation[BatchItem]:
