@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sqlite3
 import threading
 from dataclasses import dataclass
 from enum import IntEnum
@@ -96,6 +95,8 @@ class Journal:
         self.path = os.fspath(path)
         self._lock = threading.Lock()
         self._closed = False
+        import sqlite3  # only batches with a journal pay for it
+
         try:
             # timeout=0: a journal in use fails at once instead of waiting for the other run.
             self._db = sqlite3.connect(
@@ -110,6 +111,8 @@ class Journal:
             raise
 
     def _setup(self, endpoint_id: str) -> None:
+        import sqlite3
+
         db = self._db
         try:
             db.execute("PRAGMA locking_mode=EXCLUSIVE")
