@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from runpod_facade import Endpoint
-from runpod_facade.cli import _batch as batch_module
+from runpod_facade.cli import _batch_run as batch_module
 from runpod_facade.cli import main
 from runpod_facade.cli._batch_input import InputLines, count_lines
 from runpod_facade.cli._batch_output import LineSet, ResultFile
@@ -234,28 +234,37 @@ def test_timeout_leaves_lines_for_the_next_run_which_writes_each_once(
     assert len(records(output)) == 5
 
 
+def run_with_ctrl_c(
+    capsys: pytest.CaptureFixture[str], output: Path, lines: int, *args: str
+) -> tuple[int, str]:
+    """``batch ARGS`` in this process, interrupted by a real SIGINT once OUTPUT has
+    ``lines`` lines (the main thread is then inside the batch, as at a terminal)."""
+
+    def ctrl_c() -> None:
+        end = time.monotonic() + 30
+        while time.monotonic() < end:
+            if output.exists() and output.read_text().count("\n") >= lines:
+                time.sleep(0.2)  # the slow jobs are running by now
+                os.kill(os.getpid(), signal.SIGINT)
+                return
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=ctrl_c)
+    watcher.start()
+    try:
+        code, _, err = batch(capsys, *args)
+    finally:
+        watcher.join()
+    return code, err
+
+
 def test_resume_after_ctrl_c(
     server: LocalEndpoint, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     inputs = [{"n": 1}, {"n": 2}] + [{"task": "sleep", "seconds": 1.5, "n": n} for n in range(6)]
     source, output = write_lines(tmp_path / "in.jsonl", inputs), tmp_path / "out.jsonl"
     args = (str(source), "-o", str(output), "--concurrency", "3")
-
-    def ctrl_c_after_two_lines() -> None:
-        end = time.monotonic() + 30
-        while time.monotonic() < end:
-            if output.exists() and output.read_text().count("\n") >= 2:
-                time.sleep(0.2)  # the slow jobs are running by now
-                os.kill(os.getpid(), signal.SIGINT)
-                return
-            time.sleep(0.02)
-
-    watcher = threading.Thread(target=ctrl_c_after_two_lines)
-    watcher.start()
-    try:
-        code, _, err = batch(capsys, *args)
-    finally:
-        watcher.join()
+    code, err = run_with_ctrl_c(capsys, output, 2, *args)
     assert code == 130, err
     assert "error: interrupted" in err
     assert "left running on the endpoint" in err
@@ -272,6 +281,30 @@ def test_resume_after_ctrl_c(
     assert len(submits(server)) == len(inputs) == len(set(submits(server)))
     assert set(left) <= {r["id"] for r in lines.values()}
     assert "waited for by id" in err
+
+
+def test_cancel_on_interrupt_then_the_rerun_runs_the_cancelled_lines_again(
+    server: LocalEndpoint, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    inputs = [{"n": 1}, {"n": 2}] + [{"task": "sleep", "seconds": 1.5, "n": n} for n in range(4)]
+    source, output = write_lines(tmp_path / "in.jsonl", inputs), tmp_path / "out.jsonl"
+    args = (str(source), "-o", str(output), "--concurrency", "3", "--cancel-on-interrupt")
+    code, err = run_with_ctrl_c(capsys, output, 2, *args)
+    assert code == 130, err
+    assert "cancelled on interrupt" in err and "left running" not in err
+    first = set(submits(server))
+    cancelled = {r.job_id for r in server.requests if r.operation == "cancel"}
+    assert cancelled and cancelled <= first
+
+    code, _, err = batch(capsys, *args)
+    assert code == 0, err
+    lines = by_line(output)
+    assert sorted(lines) == list(range(1, len(inputs) + 1))
+    # A line whose job the batch cancelled ran again, under a new id: its result is there,
+    # never a CANCELLED line.
+    assert all(r["status"] == "COMPLETED" for r in lines.values())
+    assert not cancelled & {r["id"] for r in lines.values()}
+    assert len(submits(server)) == len(inputs) + len(cancelled)
 
 
 def test_journal_missing_is_refused_unless_restart(
@@ -365,10 +398,12 @@ def test_a_journal_in_use_is_refused(
     holder.execute("BEGIN IMMEDIATE")
     try:
         code, _, err = batch(capsys, str(source), "-o", str(tmp_path / "out.jsonl"))
+        assert code == 2 and "in use" in one_error_line(err)
+        code, _, err = batch(capsys, str(source), "-o", str(tmp_path / "out.jsonl"), "--restart")
+        assert code == 2 and "in use by another batch run" in one_error_line(err)
     finally:
         holder.close()
-    assert code == 2 and "in use" in one_error_line(err)
-    assert submits(server) == []
+    assert journal.exists() and submits(server) == []
 
 
 @pytest.mark.parametrize(
