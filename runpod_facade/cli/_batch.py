@@ -57,17 +57,16 @@ resuming:
 
 exit codes:
   {EXIT_OK:<4} every line COMPLETED
-  {EXIT_FAILED:<4} some lines did not: a job failed, a line is not JSON, a result was lost
-       (all in OUTPUT with their errors), or lines were left for the next run (--timeout,
-       an outage)
-  {EXIT_USAGE:<4} usage error: bad option, unreadable INPUT, OUTPUT not a batch output, a
-       journal of another batch or in use, OUTPUT without its journal
-  {EXIT_API_ERROR:<4} the API refused a submit as a wrong API key or endpoint id would (401,
-       403, 404), or answered server errors or 429s as often in a row: stopped
-  {EXIT_CONNECTION_ERROR:<4} the API could not be reached (2 x --concurrency requests in a row, at
-       least 10, failed with no job ending meanwhile): stopped; rerun to resume
-  {EXIT_INTERRUPTED:<4} interrupted (Ctrl-C): nothing more submitted, running jobs left
-       running (or cancelled with --cancel-on-interrupt); run the same command to resume
+  {EXIT_FAILED:<4} some lines did not: a job failed, a line is not JSON, a result was lost (all
+       in OUTPUT with their errors), or lines were left for the next run (--timeout)
+  {EXIT_USAGE:<4} usage error: bad option, unreadable INPUT, OUTPUT not a batch output or
+       without its journal, a journal of another batch or in use
+  {EXIT_API_ERROR:<4} stopped: the API refused a submit as a wrong API key or endpoint id would
+       (401/403/404), or kept answering 5xx or 429 (as for {EXIT_CONNECTION_ERROR}); rerun to resume
+  {EXIT_CONNECTION_ERROR:<4} stopped: no answer from the API for 2 x --concurrency requests in a row
+       (at least 10) with no job ending meanwhile; rerun to resume
+  {EXIT_INTERRUPTED:<4} interrupted (Ctrl-C): nothing more submitted, running jobs left running
+       (cancelled with --cancel-on-interrupt); run the same command to resume
 
 examples:
   runpod-facade batch prompts.jsonl -o results.jsonl --concurrency 32

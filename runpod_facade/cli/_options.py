@@ -188,16 +188,16 @@ def add_input_options(parser: argparse.ArgumentParser) -> None:
         help="read the job input (JSON) from a file; '-' reads stdin. Without --input or "
         "--input-file, JSON piped on stdin is used",
     )
-    _add_job_options(group, "this job")
+    _add_job_options(group, "this job", "the job does not")
 
 
 def add_job_options(parser: argparse.ArgumentParser) -> None:
     """The per-job policy options and ``--webhook``, for a command whose input comes
     otherwise (``batch``: every job of the batch gets them)."""
-    _add_job_options(parser.add_argument_group("job options"), "every job")
+    _add_job_options(parser.add_argument_group("job options"), "every job", "the jobs do not")
 
 
-def _add_job_options(group: argparse._ArgumentGroup, jobs: str) -> None:
+def _add_job_options(group: argparse._ArgumentGroup, jobs: str, they_do_not: str) -> None:
     group.add_argument(
         "--policy-execution-timeout",
         metavar="SECONDS",
@@ -214,7 +214,7 @@ def _add_job_options(group: argparse._ArgumentGroup, jobs: str) -> None:
     group.add_argument(
         "--low-priority",
         action="store_true",
-        help=f"{jobs} does not make the endpoint scale up workers",
+        help=f"{they_do_not} make the endpoint scale up workers",
     )
     group.add_argument(
         "--webhook", metavar="URL", help="URL the platform POSTs the finished job to"

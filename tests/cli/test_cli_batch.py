@@ -22,9 +22,10 @@ from runpod_facade.cli import _batch_run as batch_module
 from runpod_facade.cli import main
 from runpod_facade.cli._batch_input import InputLines, count_lines
 from runpod_facade.cli._batch_output import LineSet, ResultFile
+from runpod_facade.demo import demo_handler
 from runpod_facade.local import LocalEndpoint
 
-from .conftest import cli, one_error_line
+from .conftest import cli, one_error_line, point_env_at
 
 ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
@@ -305,6 +306,33 @@ def test_cancel_on_interrupt_then_the_rerun_runs_the_cancelled_lines_again(
     assert all(r["status"] == "COMPLETED" for r in lines.values())
     assert not cancelled & {r["id"] for r in lines.values()}
     assert len(submits(server)) == len(inputs) + len(cancelled)
+
+
+def test_a_result_past_retention_is_a_lost_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # An endpoint that forgets a /run result half a second after its job ends (RunPod: 30 min).
+    with LocalEndpoint(demo_handler, workers=2, run_retention_s=0.5) as forgetful:
+        point_env_at(monkeypatch, forgetful)
+        inputs = [{"n": 1}, {"task": "sleep", "seconds": 0.5}]
+        source, output = write_lines(tmp_path / "in.jsonl", inputs), tmp_path / "out.jsonl"
+        args = (str(source), "-o", str(output), "--json")
+        code, out, _ = batch(capsys, *args, "--timeout", "0.3")
+        assert code == 1 and summary_json(out)["unfinished"] == 1
+        job_id = submits(forgetful)[-1]
+        deadline = time.monotonic() + 10
+        while job_id in forgetful.job_ids():  # ended, then forgotten
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        code, out, _ = batch(capsys, *args)
+        assert code == 1
+        summary = summary_json(out)
+        assert summary["failed"] == 1 and summary["unfinished"] == 0
+        lost = by_line(output)[2]
+        assert lost["id"] == job_id and lost["status"] is None and lost["output"] is None
+        assert lost["error"]["type"] == "NotFoundError"
+        assert "past retention" in lost["error"]["message"]
+        assert len(submits(forgetful)) == 2  # not run again: RunPod cannot say how it ended
 
 
 def test_journal_missing_is_refused_unless_restart(
