@@ -209,10 +209,10 @@ def test_stdin_input(
 def test_timeout_leaves_lines_for_the_next_run_which_writes_each_once(
     server: LocalEndpoint, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    inputs = [{"n": 1}, {"n": 2}] + [{"task": "sleep", "seconds": 2, "n": n} for n in (3, 4, 5)]
+    inputs = [{"n": 1}, {"n": 2}] + [{"task": "sleep", "seconds": 3, "n": n} for n in (3, 4, 5)]
     source, output = write_lines(tmp_path / "in.jsonl", inputs), tmp_path / "out.jsonl"
     args = (str(source), "-o", str(output), "--concurrency", "2", "--json")
-    code, out, _ = batch(capsys, *args, "--timeout", "1")
+    code, out, _ = batch(capsys, *args, "--timeout", "1.5")
     assert code == 1
     first = summary_json(out)
     assert first["timed_out"] and first["completed"] == 2 and first["unfinished"] == 3
@@ -233,6 +233,33 @@ def test_timeout_leaves_lines_for_the_next_run_which_writes_each_once(
     code, out, _ = batch(capsys, *args)  # a third run: nothing to do, nothing written
     assert code == 0 and summary_json(out)["written"] == 0 and len(submits(server)) == 5
     assert len(records(output)) == 5
+
+
+def test_a_submit_caught_in_flight_by_a_crash_is_flagged_possibly_duplicated(
+    server: LocalEndpoint, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    inputs = [{"n": 1}, {"task": "sleep", "seconds": 1, "n": 2}, {"n": 3}]
+    source, output = write_lines(tmp_path / "in.jsonl", inputs), tmp_path / "out.jsonl"
+    args = (str(source), "-o", str(output), "--concurrency", "1")
+    assert batch(capsys, *args, "--timeout", "0.5", "--json")[0] == 1
+    assert sorted(by_line(output)) == [1]
+    # As if the process had died before the /run reply of line 2 came: the journal says
+    # "a submit was sent, no id known" (phase SENDING), though a job was created.
+    with sqlite3.connect(tmp_path / "out.jsonl.journal") as db:
+        db.execute("UPDATE items SET phase = 1, job_id = NULL WHERE idx = 1")
+    db.close()
+    code, out, err = batch(capsys, *args)
+    assert code == 0, err
+    lines = by_line(output)
+    assert sorted(lines) == [1, 2, 3]
+    assert lines[2].get("possibly_duplicated") is True
+    assert "possibly_duplicated" not in lines[1] and "possibly_duplicated" not in lines[3]
+    assert "possibly duplicated" in err and "may have run twice): line 2" in err
+    # It did run twice: the lost submit's job and the resent one.
+    assert len(submits(server)) == 4
+    # Every later run says so again (the journal keeps the flag).
+    code, out, _ = batch(capsys, *args, "--json")
+    assert code == 0 and summary_json(out)["possibly_duplicated"] == [2]
 
 
 def run_with_ctrl_c(
