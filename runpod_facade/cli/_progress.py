@@ -68,6 +68,8 @@ class BatchProgress:
 
     The rate counts jobs finished since the first :meth:`update`, so a resumed batch whose
     first report already holds earlier results does not claim a burst of speed.
+    ``queued=None`` says the queue's length is unknown (inputs streamed from a pipe): it is
+    not shown until an update gives one.
     """
 
     def __init__(
