@@ -86,6 +86,10 @@ class BatchRun:
         self.stopping = False
         self._cancelling = False
         self._running: dict[str, int] = {}  # job id -> input index
+        # The jobs a stop is cancelling (job id -> input index): a wait may see a job end
+        # CANCELLED — the stop's own cancel — and drop it from _running before the cancel's
+        # reply arrives, which must still find its input to record it withdrawn.
+        self._to_cancel: dict[str, int] = {}
         self._submitting = 0
         self._unnamed = 0  # submits cut short (task cancelled) before their reply
         # (input index, job id): reports list jobs in input order, whatever order they ran.
@@ -225,14 +229,17 @@ class BatchRun:
             if not first:
                 return []
             self._cancelling = cancel
-            return list(self._running) if cancel else []
+            if not cancel:
+                return []
+            self._to_cancel = dict(self._running)
+            return list(self._running)
 
     def cancelled(self, job_id: str, ok: bool, *, withdrawn: bool = True) -> None:
         """A cancel sent on the batch's behalf succeeded (``ok``) or failed. ``withdrawn``:
         the reply says the job is CANCELLED (not one that had ended first), so a resumed
         batch runs its input again."""
         with self._lock:
-            index = self._running.pop(job_id, -1)
+            index = self._running.pop(job_id, self._to_cancel.get(job_id, -1))
             (self._cancelled if ok else self._cancel_failed).append((index, job_id))
         if ok and withdrawn and index >= 0 and self.journal is not None:
             self.journal.withdrawn(index)

@@ -30,7 +30,7 @@ def test_each_command_group_registers_its_commands() -> None:
         commands |= set(subparsers.choices)
     assert commands == {
         "run", "run-sync", "status", "wait", "stream", "cancel", "retry",
-        "health", "purge-queue", "serve",
+        "health", "purge-queue", "batch", "serve",
     }  # fmt: skip
 
 
