@@ -16,7 +16,8 @@ help:
 	@echo "make demo         the SDK driving a local endpoint (or the real API with RUNPOD_API_KEY + RUNPOD_ENDPOINT_ID)"
 	@echo "make test         regen check, spec validation, ruff, mypy --strict, then the test suite"
 	@echo "make reliability  only the tests that measure docs/reliability.md, and rewrite it"
-	@echo "make bench        side-by-side benchmarks, written to benchmarks/results.md"
+	@echo "make bench        side-by-side benchmarks, written to benchmarks/results.md (6-7 min;"
+	@echo "                  BENCH_ARGS='--quick --only throughput' for a partial run to stdout)"
 	@echo "make interop      the official runpod-python client against the local endpoint"
 	@echo "make regen        regenerate generated/ from openapi/"
 	@echo "make coverage     the test suite with line and branch coverage of runpod_facade"
@@ -69,19 +70,23 @@ RELIABILITY_TESTS := tests/core/test_fault_cells.py tests/integration/test_fault
 reliability: $(STAMP)
 	$(PY) -m pytest $(PYTEST_XDIST) --reliability-report=require $(RELIABILITY_TESTS)
 
-# runpod-python (the peer measured against) lives only in the benchmark environment.
+# runpod-python (the peer measured against) and matplotlib (the chart) live only in the
+# benchmark environment. The import-time benchmark builds its own clean venv,
+# .venv-bench-import/, with nothing but runpod-facade and its runtime dependencies.
 BENCH_VENV  := .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed
+BENCH_PINS  := 'runpod==1.12.0' 'matplotlib==3.11.2' \
+               'pytest==9.2.0' 'pytest-asyncio==1.5.0' 'pytest-timeout==2.4.0'
+BENCH_ARGS  ?=
 
-$(BENCH_STAMP): pyproject.toml
+$(BENCH_STAMP): pyproject.toml Makefile
 	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[local]' 'runpod==1.12.0' \
-	  'pytest==9.2.0' 'pytest-asyncio==1.5.0' 'pytest-timeout==2.4.0'
+	$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[local]' $(BENCH_PINS)
 	touch $(BENCH_STAMP)
 
 bench: $(BENCH_STAMP)
-	$(BENCH_VENV)/bin/python -m benchmarks.run
+	$(BENCH_VENV)/bin/python -m benchmarks $(BENCH_ARGS)
 
 # The official runpod-python Endpoint client against the local endpoint (opt-in interop check).
 interop: $(BENCH_STAMP)
@@ -89,7 +94,7 @@ interop: $(BENCH_STAMP)
 	  tests/local/test_local_runpod_python.py
 
 clean:
-	rm -rf $(VENV) .venv-gen $(BENCH_VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-gen $(BENCH_VENV) .venv-bench-import .venv-mutation .pytest_cache .mypy_cache .ruff_cache
 
 # Line and branch coverage of runpod_facade over the suite (HTML in reports/coverage). The
 # load tests are left out: their wall-clock bounds do not hold under coverage's tracing.

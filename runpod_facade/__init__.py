@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ._batch_types import BatchItem, BatchStats, BatchTimeout, StopReport
 from ._client import Endpoint, Job, JobStream
 from ._errors import (
     APIConnectionError,
@@ -39,7 +40,9 @@ from ._errors import (
     WaitTimeout,
     WebhookPayloadError,
 )
+from ._journal import JournalError
 from ._logging import setup_from_env as _setup_logging
+from ._map_threads import BatchResults
 from ._options import ExecutionPolicy, Input, S3Config
 from ._retry import PollPolicy, RetryPolicy
 from ._status import TERMINAL_STATUSES, JobStatus
@@ -49,17 +52,18 @@ from ._webhook import parse_webhook
 
 if TYPE_CHECKING:
     from ._async_client import AsyncEndpoint, AsyncJob, AsyncJobStream
+    from ._map_tasks import AsyncBatchResults
 
 _setup_logging()
 
-_LAZY = {"AsyncEndpoint", "AsyncJob", "AsyncJobStream"}
+_LAZY = {"AsyncEndpoint", "AsyncJob", "AsyncJobStream", "AsyncBatchResults"}
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        from . import _async_client
+        from . import _async_client, _map_tasks
 
-        value = getattr(_async_client, name)
+        value = getattr(_map_tasks if name == "AsyncBatchResults" else _async_client, name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'runpod_facade' has no attribute {name!r}")
@@ -71,11 +75,16 @@ __all__ = [
     "APIError",
     "APIResponseValidationError",
     "APITimeoutError",
+    "AsyncBatchResults",
     "AsyncEndpoint",
     "AsyncJob",
     "AsyncJobStream",
     "AuthenticationError",
     "BadRequestError",
+    "BatchItem",
+    "BatchResults",
+    "BatchStats",
+    "BatchTimeout",
     "ClientClosedError",
     "Endpoint",
     "ExecutionPolicy",
@@ -92,6 +101,7 @@ __all__ = [
     "JobStatus",
     "JobStream",
     "JobTimedOut",
+    "JournalError",
     "NotFoundError",
     "PayloadTooLargeError",
     "PollPolicy",
@@ -101,6 +111,7 @@ __all__ = [
     "RunpodError",
     "S3Config",
     "ServerError",
+    "StopReport",
     "StreamIdleTimeout",
     "WaitTimeout",
     "WebhookPayloadError",

@@ -7,8 +7,8 @@ and the methods whose return type differs.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Iterable
+import os
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from datetime import timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar, overload
@@ -19,13 +19,16 @@ from ._api import AsyncRunner
 from ._async_driver import AsyncDriver
 from ._async_httpx import AsyncHttpxTransport
 from ._base import EndpointBase
-from ._batch import Batch, prepare_batch
+from ._batch import Ordered, fail_fast_notes, plan_batch, prepare_requests
+from ._batch_types import BatchTimeout
 from ._constants import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, HTTP_BACKENDS
 from ._drivers import AsyncTransport
 from ._effects import Operation
 from ._errors import InvalidInputError, RunpodError
 from ._handles import JobBase, StreamBase
 from ._httpx import to_timeouts
+from ._map import encoded_inputs
+from ._map_tasks import AsyncBatchResults
 from ._options import ExecutionPolicy, S3Config
 from ._retry import PollPolicy, RetryPolicy
 from ._types import JobState
@@ -177,6 +180,42 @@ class AsyncEndpoint(EndpointBase, AsyncRunner):
 
     # --- batches --------------------------------------------------------------------------
 
+    def map(
+        self,
+        inputs: Iterable[Any] | AsyncIterable[Any],
+        *,
+        concurrency: int = 16,
+        timeout: float | timedelta | None = None,
+        journal: str | os.PathLike[str] | None = None,
+        replay: bool = True,
+        retry_failed: int = 0,
+        policy: ExecutionPolicy | None = None,
+        webhook: str | None = None,
+        s3_config: S3Config | None = None,
+        cancel_on_interrupt: bool = False,
+    ) -> AsyncBatchResults:
+        """``async for item in ep.map(inputs): ...`` — each input as its own job, at most
+        ``concurrency`` tasks at a time, items in the order the jobs end; see
+        ``Endpoint.map``. ``inputs`` may also be an async iterable. Cancelling the task that
+        iterates stops the batch like Ctrl-C (the CancelledError carries the notes)."""
+        run, encode = plan_batch(
+            self,
+            inputs,
+            concurrency=concurrency,
+            timeout=timeout,
+            journal=journal,
+            replay=replay,
+            retry_failed=retry_failed,
+            policy=policy,
+            webhook=webhook,
+            s3_config=s3_config,
+            cancel_on_interrupt=cancel_on_interrupt,
+            allow_async=True,
+        )
+        if isinstance(inputs, AsyncIterable):
+            return AsyncBatchResults(self._driver, run, None, aiter(inputs), encode)
+        return AsyncBatchResults(self._driver, run, encoded_inputs(inputs, encode))
+
     @overload
     async def run_many(
         self,
@@ -189,6 +228,7 @@ class AsyncEndpoint(EndpointBase, AsyncRunner):
         s3_config: S3Config | None = ...,
         retry_failed: int = ...,
         return_exceptions: Literal[False] = ...,
+        cancel_on_interrupt: bool = ...,
     ) -> list[JobState]: ...
 
     @overload
@@ -203,6 +243,7 @@ class AsyncEndpoint(EndpointBase, AsyncRunner):
         s3_config: S3Config | None = ...,
         retry_failed: int = ...,
         return_exceptions: Literal[True],
+        cancel_on_interrupt: bool = ...,
     ) -> list[JobState | RunpodError]: ...
 
     async def run_many(
@@ -216,47 +257,36 @@ class AsyncEndpoint(EndpointBase, AsyncRunner):
         s3_config: S3Config | None = None,
         retry_failed: int = 0,
         return_exceptions: bool = False,
+        cancel_on_interrupt: bool = False,
     ) -> list[JobState] | list[JobState | RunpodError]:
         """Run each input as its own job, at most ``concurrency`` at a time, and return the
         final states in input order; see ``Endpoint.run_many``."""
-        batch = prepare_batch(
-            self, inputs, concurrency, timeout, policy, webhook, s3_config, retry_failed
+        requests = prepare_requests(self, inputs, policy, webhook, s3_config)
+        run, _ = plan_batch(
+            self,
+            requests,
+            concurrency=concurrency,
+            timeout=timeout,
+            journal=None,
+            replay=True,
+            retry_failed=retry_failed,
+            policy=policy,
+            webhook=webhook,
+            s3_config=s3_config,
+            cancel_on_interrupt=cancel_on_interrupt,
         )
-        return await self._run_batch(batch, return_exceptions)
-
-    async def _run_batch(
-        self, batch: Batch, return_exceptions: bool
-    ) -> list[JobState] | list[JobState | RunpodError]:
-        semaphore = asyncio.Semaphore(batch.concurrency)
-        unfinished: set[str] = set()
-
-        async def one(index: int) -> JobState:
-            async with semaphore:
-                job_id = (await self._perform(self._core.call(batch.requests[index]))).id
-                unfinished.add(job_id)
-                state = await self._perform(batch.wait(job_id))
-                unfinished.discard(job_id)
-                return state
-
-        tasks = [asyncio.ensure_future(one(i)) for i in range(len(batch.requests))]
-        if return_exceptions:
-            results: list[JobState | RunpodError] = []
-            for item in await asyncio.gather(*tasks, return_exceptions=True):
-                if not isinstance(item, (JobState, RunpodError)):
-                    raise item  # a bug or a cancellation, not a job's outcome
-                results.append(item)
-            return results
-        try:
-            return list(await asyncio.gather(*tasks))
-        except BaseException:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await asyncio.gather(
-                *(self._perform(self._core.cancel_quietly(j)) for j in list(unfinished)),
-                return_exceptions=True,
-            )
-            raise
+        ordered = Ordered(len(requests), return_exceptions)
+        async with AsyncBatchResults(self._driver, run, iter(requests)) as results:
+            try:
+                async for item in results:
+                    error = ordered.add(item)
+                    if error is not None:
+                        raise fail_fast_notes(error, await results.aclose(cancel=True))
+            except BatchTimeout as timed_out:
+                if not return_exceptions:
+                    raise
+                ordered.fill(timed_out)
+        return ordered.results()
 
 
 class AsyncJob(JobBase, AsyncRunner):

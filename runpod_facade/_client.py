@@ -7,7 +7,7 @@ httpx) and the methods whose return type differs between blocking and asyncio us
 
 from __future__ import annotations
 
-from collections import deque
+import os
 from collections.abc import Iterable, Iterator
 from datetime import timedelta
 from types import TracebackType
@@ -17,13 +17,16 @@ import httpx
 
 from ._api import SyncRunner
 from ._base import EndpointBase
-from ._batch import Batch, prepare_batch
+from ._batch import Ordered, fail_fast_notes, plan_batch, prepare_requests
+from ._batch_types import BatchTimeout
 from ._constants import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
 from ._drivers import SyncDriver
 from ._effects import Operation
 from ._errors import InvalidInputError, RunpodError
 from ._handles import JobBase, StreamBase
 from ._httpx import HttpxTransport, to_timeouts
+from ._map import encoded_inputs
+from ._map_threads import BatchResults
 from ._options import ExecutionPolicy, S3Config
 from ._retry import PollPolicy, RetryPolicy
 from ._types import JobState
@@ -146,6 +149,73 @@ class Endpoint(EndpointBase, SyncRunner):
 
     # --- batches --------------------------------------------------------------------------
 
+    def map(
+        self,
+        inputs: Iterable[Any],
+        *,
+        concurrency: int = 16,
+        timeout: float | timedelta | None = None,
+        journal: str | os.PathLike[str] | None = None,
+        replay: bool = True,
+        retry_failed: int = 0,
+        policy: ExecutionPolicy | None = None,
+        webhook: str | None = None,
+        s3_config: S3Config | None = None,
+        cancel_on_interrupt: bool = False,
+    ) -> BatchResults:
+        """Run each input as its own job, at most ``concurrency`` at a time, and yield a
+        :class:`BatchItem` per input as its job ends (completion order; ``item.index`` is
+        its position in ``inputs``)::
+
+            with ep.map(read_lines(), journal="out.journal") as results:
+                for item in results:
+                    save(item.index, item.output if item.ok else item.error)
+
+        ``inputs`` may be any iterable, a generator of millions included: it is read lazily,
+        one input when a slot frees up, each encoded just before it is submitted, and
+        nothing is kept per input once its item is yielded (memory stays flat: see
+        ``benchmarks/map_memory.py``). An input that cannot be sent (not JSON, over 10 MiB)
+        becomes its item's ``InvalidInputError`` and the batch goes on; such an input is
+        never journaled, so every run reports it again. Every other argument is checked at
+        once (InvalidInputError before anything is read).
+
+        A failed job is an item, not an exception (``item.error``; ``item.result()`` raises
+        it). ``timeout`` is one deadline for the whole batch: jobs in flight then end as
+        ``WaitTimeout`` items (they go on running), no further input is read, and the
+        iteration raises :class:`BatchTimeout`. ``retry_failed`` requeues a FAILED or
+        TIMED_OUT job up to that many times (``/retry``, same id).
+
+        ``journal`` (a file path; SQLite) makes the batch resumable: run the same inputs
+        with the same journal again and finished inputs are not run again — their items are
+        yielded from the journal (``item.resumed``) unless ``replay=False`` — jobs already
+        submitted are waited for by id, and only inputs never submitted are submitted. An
+        input whose submit was in flight when a run died is submitted again and flagged
+        ``item.possibly_duplicated``. A result the server no longer keeps (30 min after a
+        ``/run`` job ends) comes back as ``NotFoundError`` with its job id. A journal of
+        another batch or endpoint, or one in use by another run, raises ``JournalError``.
+
+        Jobs are submitted with ``/runsync?wait=1000`` (one request for a job that ends within
+        a second), or with ``/run`` (id at once) when there is a journal or
+        ``cancel_on_interrupt=True``. On Ctrl-C nothing more is submitted, the jobs still
+        running are cancelled only with ``cancel_on_interrupt=True``, and the
+        KeyboardInterrupt is re-raised with notes naming every job left running. Leaving the
+        loop early (``break``, or ``results.close(cancel=...)``) stops the batch the same way.
+        """
+        run, encode = plan_batch(
+            self,
+            inputs,
+            concurrency=concurrency,
+            timeout=timeout,
+            journal=journal,
+            replay=replay,
+            retry_failed=retry_failed,
+            policy=policy,
+            webhook=webhook,
+            s3_config=s3_config,
+            cancel_on_interrupt=cancel_on_interrupt,
+        )
+        return BatchResults(self._driver, run, encoded_inputs(inputs, encode))
+
     @overload
     def run_many(
         self,
@@ -158,6 +228,7 @@ class Endpoint(EndpointBase, SyncRunner):
         s3_config: S3Config | None = ...,
         retry_failed: int = ...,
         return_exceptions: Literal[False] = ...,
+        cancel_on_interrupt: bool = ...,
     ) -> list[JobState]: ...
 
     @overload
@@ -172,6 +243,7 @@ class Endpoint(EndpointBase, SyncRunner):
         s3_config: S3Config | None = ...,
         retry_failed: int = ...,
         return_exceptions: Literal[True],
+        cancel_on_interrupt: bool = ...,
     ) -> list[JobState | RunpodError]: ...
 
     def run_many(
@@ -185,55 +257,45 @@ class Endpoint(EndpointBase, SyncRunner):
         s3_config: S3Config | None = None,
         retry_failed: int = 0,
         return_exceptions: bool = False,
+        cancel_on_interrupt: bool = False,
     ) -> list[JobState] | list[JobState | RunpodError]:
         """Run each input as its own job, at most ``concurrency`` in flight, and return the
-        final states in input order. ``timeout`` is one deadline for the whole batch.
+        final states in input order: :meth:`map`, collected. ``timeout`` is one deadline for
+        the whole batch.
 
-        Every input is checked before anything is sent. By default the first error cancels
-        the jobs still in flight and is raised; with ``return_exceptions=True`` each failed
-        item's error takes its place instead.
+        Every input is checked before anything is sent. By default the first error is raised
+        at once, after cancelling every job still running — including those whose submit
+        reply was still on its way (each is cancelled as its id arrives, within about a
+        second); its notes name them. With ``return_exceptions=True`` nothing is cancelled
+        and each failed input's error takes its place (``BatchTimeout`` for inputs the
+        deadline left unsubmitted).
         """
-        batch = prepare_batch(
-            self, inputs, concurrency, timeout, policy, webhook, s3_config, retry_failed
+        requests = prepare_requests(self, inputs, policy, webhook, s3_config)
+        run, _ = plan_batch(
+            self,
+            requests,
+            concurrency=concurrency,
+            timeout=timeout,
+            journal=None,
+            replay=True,
+            retry_failed=retry_failed,
+            policy=policy,
+            webhook=webhook,
+            s3_config=s3_config,
+            cancel_on_interrupt=cancel_on_interrupt,
         )
-        return self._run_batch(batch, return_exceptions)
-
-    def _run_batch(
-        self, batch: Batch, return_exceptions: bool
-    ) -> list[JobState] | list[JobState | RunpodError]:
-        results: list[JobState | RunpodError] = []
-        # Submitted jobs not yet settled, oldest first; a failed submit holds its error.
-        window: deque[str | RunpodError] = deque()
-        pending = deque(batch.requests)
-        try:
-            while pending or window:
-                while pending and len(window) < batch.concurrency:
-                    request = pending.popleft()
-                    try:
-                        window.append(self._perform(self._core.call(request)).id)
-                    except RunpodError as exc:
-                        if not return_exceptions:
-                            raise
-                        window.append(exc)
-                head = window[0]
-                outcome: JobState | RunpodError
-                if isinstance(head, RunpodError):
-                    outcome = head
-                else:
-                    try:
-                        outcome = self._perform(batch.wait(head))
-                    except RunpodError as exc:
-                        if not return_exceptions:
-                            raise
-                        outcome = exc
-                window.popleft()
-                results.append(outcome)
-        except BaseException:
-            for job_id in window:
-                if isinstance(job_id, str):
-                    self._perform(self._core.cancel_quietly(job_id))
-            raise
-        return results
+        ordered = Ordered(len(requests), return_exceptions)
+        with BatchResults(self._driver, run, iter(requests)) as results:
+            try:
+                for item in results:
+                    error = ordered.add(item)
+                    if error is not None:
+                        raise fail_fast_notes(error, results.close(cancel=True))
+            except BatchTimeout as timed_out:
+                if not return_exceptions:
+                    raise
+                ordered.fill(timed_out)
+        return ordered.results()
 
 
 class Job(JobBase, SyncRunner):

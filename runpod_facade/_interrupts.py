@@ -16,7 +16,7 @@ from ._core import EndpointCore
 from ._effects import Operation
 from ._status import JobStatus
 
-__all__ = ["JobTracker", "interruptible", "is_interrupt"]
+__all__ = ["NOTE_PREFIX", "JobTracker", "interruptible", "is_interrupt", "job_notes"]
 
 T = TypeVar("T")
 
@@ -75,6 +75,14 @@ def _ids(job_ids: list[str]) -> str:
     return ", ".join(job_ids)
 
 
+NOTHING_LEFT = "no job was left running"
+
+#: Why a submit's job can be unnamed, and how to avoid it, for a single call.
+RUN_SYNC_SUBMIT_HINT = (
+    "run_sync(..., cancel_on_interrupt=True) submits with /run, which returns the id at once"
+)
+
+
 def _notes(
     tracker: JobTracker,
     cancelled: list[str],
@@ -83,26 +91,51 @@ def _notes(
     *,
     cancel: bool,
 ) -> list[str]:
-    notes: list[str] = [f"job {job_id} had already ended {status}" for job_id, status in ended]
+    left = failed if cancel else list(tracker.running)
+    notes = [f"job {job_id} had already ended {status}" for job_id, status in ended]
+    rest = job_notes(left, tracker.awaiting_id, cancelled, failed, cancel=cancel)
+    return notes + rest if not notes or rest != [NOTHING_LEFT] else notes
+
+
+def job_notes(
+    left: list[str],
+    awaiting: int,
+    cancelled: list[str],
+    failed: list[str],
+    *,
+    cancel: bool,
+    cancelled_why: str = "on interrupt (cancel_on_interrupt=True)",
+    resume: str | None = None,
+    submit_hint: str = RUN_SYNC_SUBMIT_HINT,
+) -> list[str]:
+    """What an interrupted (or stopped) operation leaves behind, as notes: the jobs it
+    cancelled, the jobs ``left`` running (``failed``: those whose cancel failed), and the
+    ``awaiting`` submits whose job id never arrived. ``resume`` replaces the default advice
+    for the jobs left running."""
+    notes: list[str] = []
     if cancelled:
         noun = "job" if len(cancelled) == 1 else "jobs"
-        notes.append(f"{noun} {_ids(cancelled)} cancelled on interrupt (cancel_on_interrupt=True)")
-    left = failed if cancel else list(tracker.running)
+        notes.append(f"{noun} {_ids(cancelled)} cancelled {cancelled_why}")
     if left:
         first = left[0]
         noun = "job" if len(left) == 1 else "jobs"
-        why = " (cancelling failed)" if cancel else ""
-        notes.append(
-            f"{noun} {_ids(left)} left running on the endpoint{why}; resume with "
-            f"ep.job({first!r}).wait() or cancel with ep.cancel({first!r})"
+        why = " (cancelling failed)" if cancel and set(left) <= set(failed) else ""
+        advice = resume or (
+            f"resume with ep.job({first!r}).wait() or cancel with ep.cancel({first!r})"
         )
-    if tracker.awaiting_id:
+        notes.append(f"{noun} {_ids(left)} left running on the endpoint{why}; {advice}")
+    if awaiting == 1:
         notes.append(
             "interrupted while a submit was in flight: the server sends the job id only "
             "with its reply, so a job may be running that cannot be named or cancelled "
-            "(run_sync(..., cancel_on_interrupt=True) submits with /run, which returns the "
-            "id at once)"
+            f"({submit_hint})"
+        )
+    elif awaiting > 1:
+        notes.append(
+            f"interrupted while {awaiting} submits were in flight: the server sends a job id "
+            f"only with its reply, so {awaiting} jobs may be running that cannot be named or "
+            f"cancelled ({submit_hint})"
         )
     if not notes:
-        notes.append("no job was left running")
+        notes.append(NOTHING_LEFT)
     return notes

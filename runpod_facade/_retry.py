@@ -59,7 +59,11 @@ def jittered_backoff(
 ) -> float:
     """``initial * factor**index`` capped at ``maximum``, less up to ``jitter`` of it at random
     so that many clients do not retry or poll in step."""
-    base: float = min(maximum, initial * factor**index)
+    try:
+        grown = initial * factor**index
+    except OverflowError:  # a float factor after ~1,700 polls of one long wait
+        grown = maximum
+    base: float = min(maximum, grown)
     return base * (1.0 - jitter * rng())
 
 

@@ -34,7 +34,16 @@ from ._wire import ApiRequest, JobRequest
 
 logger = logging.getLogger("runpod_facade")
 
-__all__ = ["LOOK_FLOOR", "REPLY_GRACE", "check_terminal", "hold_for", "run_sync", "wait"]
+__all__ = [
+    "LOOK_FLOOR",
+    "REPLY_GRACE",
+    "check_terminal",
+    "hold_for",
+    "run_sync",
+    "settle",
+    "wait",
+    "wait_ms",
+]
 
 #: A long-poll's hold ends this long before the deadline, so its reply arrives in time.
 REPLY_GRACE = 0.5
@@ -88,10 +97,10 @@ def wait(
     tracker = JobTracker()
     tracker.started(job_id)
     deadline = core.deadline(timeout)
-    settle = _settle(
+    operation = settle(
         core, job_id, deadline, None, cancel_on_timeout, on_state, retry_failed, tracker
     )
-    return (yield from interruptible(core, settle, tracker, cancel=cancel_on_interrupt))
+    return (yield from interruptible(core, operation, tracker, cancel=cancel_on_interrupt))
 
 
 def run_sync(
@@ -149,7 +158,7 @@ def _run_sync(
     if on_state is not None:
         on_state(state)
     return (
-        yield from _settle(
+        yield from settle(
             core, state.id, deadline, state, cancel_on_timeout, on_state, retry_failed, tracker
         )
     )
@@ -158,7 +167,7 @@ def _run_sync(
 # --- the waiting loop ------------------------------------------------------------------------
 
 
-def _settle(
+def settle(
     core: EndpointCore,
     job_id: str,
     deadline: Deadline,
@@ -169,7 +178,9 @@ def _settle(
     tracker: JobTracker,
 ) -> Operation[JobState]:
     """Wait for the end; on FAILED/TIMED_OUT requeue with ``/retry`` up to ``retry_failed``
-    times within the same deadline. The error raised at last lists every attempt."""
+    times within the same deadline. The error raised at last lists every attempt. ``known``
+    is a state already in hand (a submit's reply), so a job that ended in it costs nothing.
+    Public for batches (``_map``), which wait for each job the same way."""
     attempts: list[JobState] = []
     while True:
         try:

@@ -6,7 +6,8 @@ every operation with :class:`~runpod_facade.Endpoint`, then again with
 :class:`~runpod_facade.AsyncEndpoint`:
 
     health · run_sync · run + wait (progress) · stream · status · cancel · a failing job and
-    retry · execution policy (timeout) · purge queue · asyncio (20 jobs at once)
+    retry · execution policy (timeout) · purge queue · asyncio (20 jobs at once) · the
+    OpenAI-compatible route (a vLLM-style worker) · a webhook delivery
 
 With ``RUNPOD_API_KEY`` and ``RUNPOD_ENDPOINT_ID`` set it runs the parts that work with any
 handler against the real API (``RUNPOD_BASE_URL`` is honoured): health, run_sync, run + wait,
@@ -26,11 +27,11 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from ._async_client import AsyncEndpoint
 from ._client import Endpoint
@@ -182,6 +183,8 @@ def run_local_tour(p: _Printer, *, workers: int = LOCAL_WORKERS) -> None:
         ):
             _purge_tour(p, one)
         asyncio.run(_local_async_tour(p, connect))
+        _openai_tour(p)
+        _webhook_tour(p, connect)
 
 
 @dataclass(frozen=True)
@@ -328,6 +331,91 @@ async def _local_async_tour(p: _Printer, connect: _Connect) -> None:
                 f"   asyncio.gather of 20 run_sync jobs: {done} completed in {took:.1f} s "
                 f"({LOCAL_WORKERS} workers, 0.2 s each)"
             )
+
+
+def _openai_tour(p: _Printer) -> None:
+    """An LLM worker called the way most RunPod LLM endpoints are: through the OpenAI-compatible
+    route, here with the local endpoint running a fake vLLM-style chat handler."""
+    from .local import LocalEndpoint, sample_handlers
+
+    with (
+        p.section("OpenAI-compatible route (a vLLM-style worker)"),
+        LocalEndpoint(sample_handlers.openai_chat, workers=2) as local,
+        Endpoint(local.endpoint_id, base_url=local.base_url, api_key=local.api_key) as endpoint,
+    ):
+        p.say(f"   ep.openai_base_url = {endpoint.openai_base_url}")
+        question = [{"role": "user", "content": "what does a queue worker do"}]
+        try:
+            import openai
+        except ImportError:
+            p.say("   (pip install openai to call it with the official client; plain HTTP here)")
+            import httpx
+
+            reply = httpx.post(
+                f"{endpoint.openai_base_url}/chat/completions",
+                json={"model": sample_handlers.FAKE_MODEL, "messages": question},
+                headers={"Authorization": f"Bearer {local.api_key}"},
+                timeout=30,
+            ).json()
+            p.say(f"   chat completion -> {reply['choices'][0]['message']['content']!r}")
+            return
+        client = openai.OpenAI(base_url=endpoint.openai_base_url, api_key=local.api_key)
+        answer = client.chat.completions.create(
+            model=sample_handlers.FAKE_MODEL,
+            messages=question,  # type: ignore[arg-type]
+        )
+        content = answer.choices[0].message.content
+        p.say(f"   openai.OpenAI(...).chat.completions.create -> {content!r}")
+        p.say("   streamed: ", end="")
+        stream = client.chat.completions.create(
+            model=sample_handlers.FAKE_MODEL,
+            messages=question,  # type: ignore[arg-type]
+            stream=True,
+        )
+        for chunk in cast("Iterable[Any]", stream):
+            p.say(chunk.choices[0].delta.content or "", end="")
+        p.say()
+        p.say(f"   each call was a queue job: health {endpoint.health().jobs.completed} completed")
+        client.close()
+
+
+def _webhook_tour(p: _Printer, connect: _Connect) -> None:
+    """A job submitted with ``webhook=``: the endpoint POSTs the finished job to a receiver."""
+    import http.server
+
+    from ._webhook import parse_webhook
+
+    received: list[bytes] = []
+    arrived = threading.Event()
+
+    class Receiver(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+            self.send_response(200)
+            self.end_headers()
+            arrived.set()
+
+        def log_message(self, *args: Any) -> None:  # quiet
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/runpod-webhook"
+    try:
+        with p.section("webhook: the finished job POSTed to a receiver"), connect.endpoint() as ep:
+            job = ep.run({"task": "echo", "for": "webhook"}, webhook=url)
+            p.say(f"   run(..., webhook={url!r}) -> {job.id}")
+            job.wait(timeout=30)
+            if not arrived.wait(10):
+                p.say("   no delivery within 10 s")
+                return
+            state = parse_webhook(received[0])
+            echoed = state.to_dict()
+            p.say(f"   received: {_describe(state)}, input echoed: {echoed.get('input')}")
+            p.say(f"   parse_webhook(body) == ep.status(id): {state == ep.status(job.id)}")
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 # --- the real API -----------------------------------------------------------------------

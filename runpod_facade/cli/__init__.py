@@ -13,6 +13,7 @@ Usage (global options go before or after the subcommand)::
     retry        requeue a FAILED or TIMED_OUT job (same id)
     health       job and worker counters of the endpoint
     purge-queue  remove every queued job (running jobs keep running)
+    batch        run every line of a JSON-lines file as a job; resumable (its own exit codes)
     serve        serve a Python handler as a local RunPod-compatible endpoint
 
 The endpoint id, API key and base URL come from ``--endpoint-id`` / ``--api-key`` /
@@ -47,7 +48,7 @@ Exit codes (stable, for scripts):
 whatever state the job is in.
 
 The package: :mod:`._parser` builds the parser from one module per command group
-(:mod:`._jobs`, :mod:`._stream`, :mod:`._endpoint`, :mod:`._serve`), each with a
+(:mod:`._jobs`, :mod:`._stream`, :mod:`._batch`, :mod:`._endpoint`, :mod:`._serve`), each with a
 ``register(subparsers)``; :mod:`._main` runs a command and maps what happened to an exit code
 (:mod:`._exit`, :mod:`._errors`); :mod:`._output`, :mod:`._live` and :mod:`._progress` print.
 """

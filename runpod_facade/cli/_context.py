@@ -43,9 +43,11 @@ class Context:
         self.job_id = state.id
         self.awaiting_id = None
 
-    def endpoint(self, *, waits: bool) -> Endpoint:
+    def endpoint(self, *, waits: bool, status_line: bool = True) -> Endpoint:
         """A client built from the options and the environment; bad values are a usage
-        error before any request is sent."""
+        error before any request is sent. ``status_line``: a waiting command shows its job's
+        status on a terminal, so it polls ``/status`` instead of long-polling (``batch``
+        shows counts, not a job's status, and long-polls)."""
         args = self.args
         # An empty --endpoint-id never gets here (the parser rejects it), so an unset option
         # is the only way to the environment.
@@ -58,7 +60,7 @@ class Context:
         kwargs: dict[str, Any] = {}
         if args.max_retries is not None:
             kwargs["max_retries"] = args.max_retries
-        if waits and is_terminal(sys.stderr):
+        if waits and status_line and is_terminal(sys.stderr):
             # Poll /status so progress shows (the /status-sync long-poll only answers when
             # the job ends).
             kwargs["long_poll"] = False

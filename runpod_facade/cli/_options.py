@@ -23,6 +23,7 @@ __all__ = [
     "add_command",
     "add_global_options",
     "add_input_options",
+    "add_job_options",
     "add_wait_options",
     "non_empty",
     "port",
@@ -187,23 +188,33 @@ def add_input_options(parser: argparse.ArgumentParser) -> None:
         help="read the job input (JSON) from a file; '-' reads stdin. Without --input or "
         "--input-file, JSON piped on stdin is used",
     )
+    _add_job_options(group, "this job", "the job does not")
+
+
+def add_job_options(parser: argparse.ArgumentParser) -> None:
+    """The per-job policy options and ``--webhook``, for a command whose input comes
+    otherwise (``batch``: every job of the batch gets them)."""
+    _add_job_options(parser.add_argument_group("job options"), "every job", "the jobs do not")
+
+
+def _add_job_options(group: argparse._ArgumentGroup, jobs: str, they_do_not: str) -> None:
     group.add_argument(
         "--policy-execution-timeout",
         metavar="SECONDS",
         type=positive_seconds,
-        help="server-side execution timeout of this job (5 s to 7 days); past it the job "
+        help=f"server-side execution timeout of {jobs} (5 s to 7 days); past it a job "
         "ends TIMED_OUT",
     )
     group.add_argument(
         "--ttl",
         metavar="SECONDS",
         type=positive_seconds,
-        help="lifetime of the job from submission, queue time included (10 s to 7 days)",
+        help=f"lifetime of {jobs} from submission, queue time included (10 s to 7 days)",
     )
     group.add_argument(
         "--low-priority",
         action="store_true",
-        help="the job does not make the endpoint scale up workers",
+        help=f"{they_do_not} make the endpoint scale up workers",
     )
     group.add_argument(
         "--webhook", metavar="URL", help="URL the platform POSTs the finished job to"

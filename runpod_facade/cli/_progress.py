@@ -33,12 +33,13 @@ __all__ = ["BatchCounts", "BatchProgress", "format_duration"]
 
 @dataclass(frozen=True)
 class BatchCounts:
-    """Where a batch stands. ``done`` jobs COMPLETED; ``failed`` ended any other way."""
+    """Where a batch stands. ``done`` jobs COMPLETED; ``failed`` ended any other way;
+    ``queued`` is ``None`` when unknown (inputs streamed from a pipe)."""
 
     done: int = 0
     failed: int = 0
     running: int = 0
-    queued: int = 0
+    queued: int | None = 0
     total: int | None = None
 
     @property
@@ -67,12 +68,15 @@ class BatchProgress:
 
     The rate counts jobs finished since the first :meth:`update`, so a resumed batch whose
     first report already holds earlier results does not claim a burst of speed.
+    ``queued=None`` says the queue's length is unknown (inputs streamed from a pipe): it is
+    not shown until an update gives one.
     """
 
     def __init__(
         self,
         *,
         total: int | None = None,
+        queued: int | None = 0,
         label: str = "batch",
         stream: IO[str] | None = None,
         interval: float = 10.0,
@@ -80,13 +84,14 @@ class BatchProgress:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         _check_count("total", total)
+        _check_count("queued", queued)
         self.label = label
         self._stream = stream if stream is not None else sys.stderr
         self.display = choose_display(self._stream, off_unless_terminal=False, plain=plain)
         self._interval = interval
         self._clock = clock
         self._started = clock()
-        self._counts = BatchCounts(total=total)
+        self._counts = BatchCounts(queued=queued, total=total)
         self._baseline: int | None = None
         self._lock = threading.Lock()
         self._ticker: Ticker | None = None
@@ -151,8 +156,10 @@ class BatchProgress:
         of = f"/{counts.total}" if counts.total is not None else ""
         text = (
             f"{self.label}: {counts.finished}{of} finished ({counts.done} done, "
-            f"{counts.failed} failed), {counts.running} running, {counts.queued} queued"
+            f"{counts.failed} failed), {counts.running} running"
         )
+        if counts.queued is not None:
+            text += f", {counts.queued} queued"
         if rate is not None:
             text += f" · {rate:.1f} jobs/s"
         if eta is not None and counts.finished != counts.total:
@@ -174,7 +181,8 @@ class BatchProgress:
             "completed": counts.finished,
             "total": counts.total,
             "counts": f"[green]{counts.done} done[/] [red]{counts.failed} failed[/] "
-            f"{counts.running} running {counts.queued} queued",
+            f"{counts.running} running"
+            + ("" if counts.queued is None else f" {counts.queued} queued"),
             "speed": "" if rate is None else f"{rate:.1f} jobs/s",
             "eta": "" if eta is None else f"ETA {format_duration(eta)}",
         }
@@ -236,8 +244,9 @@ class BatchProgress:
                 return
         self._write(self.describe())
 
-    def close(self) -> None:
-        """Stop the display and print the summary line once; idempotent."""
+    def close(self, *, summary: bool = True) -> None:
+        """Stop the display and print the summary line once (unless ``summary`` is false:
+        the batch did not run, an error says why); idempotent."""
         with self._lock:
             if self._closed:
                 return
@@ -248,7 +257,8 @@ class BatchProgress:
             self._refresh_rich()
             with contextlib.suppress(OSError, ValueError):
                 self._progress.stop()
-        self._write(self.describe())
+        if summary:
+            self._write(self.describe())
 
     def __exit__(self, *exc: Any) -> None:
         self.close()

@@ -15,8 +15,8 @@ from tests._support.operations import OPERATIONS
 
 PACKAGE = Path(cli.__file__).parent
 #: Commands that are not one operation of the spec: ``wait`` (long-polls or polls until the
-#: job ends) and ``serve`` (runs a local endpoint).
-CLI_ONLY = {"wait", "serve"}
+#: job ends), ``batch`` (runs a JSONL file of inputs) and ``serve`` (runs a local endpoint).
+CLI_ONLY = {"wait", "batch", "serve"}
 MODULES = sorted(PACKAGE.glob("*.py"))
 
 

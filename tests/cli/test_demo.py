@@ -21,6 +21,8 @@ LOCAL_SECTIONS = [
     "execution policy",
     "purge queue",
     "the same with AsyncEndpoint",
+    "OpenAI-compatible route",
+    "webhook: the finished job POSTed to a receiver",
 ]
 
 
@@ -38,6 +40,9 @@ def test_local_demo_runs_every_section() -> None:
     assert "JobTimedOut" in out
     assert "purge_queue() -> removed 3" in out
     assert "20 completed" in out
+    assert "chat.completions.create -> 'You said: what does a queue worker do'" in out
+    assert "streamed: You said: what does a queue worker do" in out
+    assert "parse_webhook(body) == ep.status(id): True" in out
     assert "demo finished" in out
 
 
