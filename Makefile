@@ -56,10 +56,11 @@ typecheck: $(STAMP)
 TEST_WORKERS ?= 5
 PYTEST_XDIST := -n $(TEST_WORKERS) --dist worksteal
 
+# The runpod_python tests run in `interop`, in the environment that has the runpod package.
 unit: $(STAMP)
-	$(PY) -m pytest $(PYTEST_XDIST) --reliability-report=require
+	$(PY) -m pytest $(PYTEST_XDIST) --reliability-report=require -m "not runpod_python"
 
-test: regen-check spec-check lint typecheck unit
+test: regen-check spec-check lint typecheck unit interop
 
 # The tests whose measurements docs/reliability.md shows, and nothing else (about a third of the
 # suite's time); the report is rewritten only if all of them ran and passed.
@@ -88,7 +89,8 @@ $(BENCH_STAMP): pyproject.toml Makefile
 bench: $(BENCH_STAMP)
 	$(BENCH_VENV)/bin/python -m benchmarks $(BENCH_ARGS)
 
-# The official runpod-python Endpoint client against the local endpoint (opt-in interop check).
+# The official runpod-python Endpoint client, unmodified, against the local endpoint (part of
+# `make test`; it needs the benchmark environment, where runpod-python is installed).
 interop: $(BENCH_STAMP)
 	RUNPOD_FACADE_TEST_RUNPOD_PYTHON=1 $(BENCH_VENV)/bin/python -m pytest -q -p no:cacheprovider \
 	  tests/local/test_local_runpod_python.py

@@ -1,7 +1,8 @@
 """The official ``runpod`` package (runpod-python) against the local endpoint.
 
-Opt-in: needs ``pip install runpod`` (tried with 1.12.0, in a separate venv) and
-``RUNPOD_FACADE_TEST_RUNPOD_PYTHON=1``. runpod-python reads ``runpod.endpoint_url_base`` and
+Run by ``make interop`` (and so by ``make test``) in the benchmark venv, which pins runpod
+1.12.0; the main test run deselects the ``runpod_python`` marker. By hand: ``pip install runpod``
+and ``RUNPOD_FACADE_TEST_RUNPOD_PYTHON=1``. runpod-python reads ``runpod.endpoint_url_base`` and
 ``runpod.api_key`` when an ``Endpoint`` is created.
 """
 
