@@ -56,9 +56,8 @@ typecheck: $(STAMP)
 TEST_WORKERS ?= 5
 PYTEST_XDIST := -n $(TEST_WORKERS) --dist worksteal
 
-# The runpod_python tests run in `interop`, in the environment that has the runpod package.
 unit: $(STAMP)
-	$(PY) -m pytest $(PYTEST_XDIST) --reliability-report=require -m "not runpod_python"
+	$(PY) -m pytest $(PYTEST_XDIST) --reliability-report=require
 
 test: regen-check spec-check lint typecheck unit interop
 
@@ -92,7 +91,7 @@ bench: $(BENCH_STAMP)
 # The official runpod-python Endpoint client, unmodified, against the local endpoint (part of
 # `make test`; it needs the benchmark environment, where runpod-python is installed).
 interop: $(BENCH_STAMP)
-	RUNPOD_FACADE_TEST_RUNPOD_PYTHON=1 $(BENCH_VENV)/bin/python -m pytest -q -p no:cacheprovider \
+	$(BENCH_VENV)/bin/python -m pytest -q -p no:cacheprovider \
 	  tests/local/test_local_runpod_python.py
 
 clean:

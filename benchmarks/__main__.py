@@ -29,6 +29,7 @@ BENCHMARKS: tuple[str, ...] = (
     "streaming",
     "import_time",
     "memory",
+    "map_memory",
 )
 DEFAULT_OUTPUT = BENCH_DIR / "results.md"
 

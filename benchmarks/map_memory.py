@@ -28,6 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from ._common import Context, Table, log
+
 ROOT = Path(__file__).resolve().parent.parent
 
 SERVER = """
@@ -101,9 +103,12 @@ async def async_client(
     )
 
 
-def measure(args: argparse.Namespace) -> None:
+def measure(
+    sizes: list[int], rounds: int, concurrency: int, workers: int, journal: bool, use_async: bool
+) -> dict[int, list[dict[str, float]]]:
+    """Run every size ``rounds`` times (sizes interleaved), each batch in a fresh client."""
     server = subprocess.Popen(
-        [sys.executable, "-c", SERVER, str(args.workers)],
+        [sys.executable, "-c", SERVER, str(workers)],
         cwd=ROOT,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -111,15 +116,15 @@ def measure(args: argparse.Namespace) -> None:
     )
     assert server.stdout is not None
     base_url, endpoint_id = server.stdout.readline().split()
-    rows: dict[int, list[dict[str, float]]] = {n: [] for n in args.sizes}
+    rows: dict[int, list[dict[str, float]]] = {n: [] for n in sizes}
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            for round_no in range(args.rounds):
-                for n in args.sizes:
-                    journal = os.path.join(tmp, f"{n}-{round_no}.journal") if args.journal else ""
-                    role = "--async-client" if args.use_async else "--client"
+            for round_no in range(rounds):
+                for n in sizes:
+                    path = os.path.join(tmp, f"{n}-{round_no}.journal") if journal else ""
+                    role = "--async-client" if use_async else "--client"
                     command = [sys.executable, "-m", "benchmarks.map_memory", role]
-                    command += [base_url, endpoint_id, str(n), str(args.concurrency), journal]
+                    command += [base_url, endpoint_id, str(n), str(concurrency), path]
                     out = subprocess.run(
                         command,
                         cwd=ROOT,
@@ -138,35 +143,85 @@ def measure(args: argparse.Namespace) -> None:
                     )
     finally:
         server.communicate("")
-    report(args, rows)
+    return rows
 
 
-def report(args: argparse.Namespace, rows: dict[int, list[dict[str, float]]]) -> None:
+def growth_over_smallest(rows: dict[int, list[dict[str, float]]]) -> float:
+    """MiB: the largest size's median growth minus the smallest size's."""
+    sizes = sorted(rows)
+
+    def growth(n: int) -> float:
+        return statistics.median(r["peak"] - r["baseline"] for r in rows[n]) / 1024
+
+    return growth(sizes[-1]) - growth(sizes[0])
+
+
+def table(
+    rows: dict[int, list[dict[str, float]]],
+    rounds: int,
+    concurrency: int,
+    workers: int,
+    journal: bool,
+    use_async: bool,
+) -> Table:
     def mib(values: list[float]) -> tuple[float, float]:
         return min(values) / 1024, statistics.median(values) / 1024
 
-    first = statistics.median(r["peak"] - r["baseline"] for r in rows[args.sizes[0]])
-    mode = "with a journal" if args.journal else "no journal (/runsync, 1 s hold)"
-    mode += ", AsyncEndpoint" if args.use_async else ", Endpoint (threads)"
-    print(
-        f"\n`ep.map` peak RSS of the client, {args.rounds} rounds, concurrency "
-        f"{args.concurrency}, {mode}; server (no-op handler, {args.workers} workers) in its "
-        "own process.\n"
+    sizes = sorted(rows)
+    first = statistics.median(r["peak"] - r["baseline"] for r in rows[sizes[0]])
+    mode = "with a journal" if journal else "no journal (/runsync, 1 s hold)"
+    mode += ", AsyncEndpoint" if use_async else ", Endpoint (threads)"
+    result = Table(
+        "Peak memory of `ep.map` by number of inputs (fresh client process per batch)",
+        [
+            "inputs",
+            "peak RSS min / median MiB",
+            "growth min / median MiB",
+            "growth vs smallest",
+            "jobs/s (median)",
+            "failed items",
+        ],
+        intro=[
+            f"{rounds} round(s), concurrency {concurrency}, {mode}; a generator of no-op inputs, "
+            "items consumed and dropped; the local endpoint (no-op handler, "
+            f"{workers} workers) in its own process. Growth is peak RSS over the RSS just before "
+            "the batch (imports and the client already in place)."
+        ],
     )
-    print("| inputs | peak RSS min / median (MiB) | growth min / median (MiB) | "
-          "growth vs smallest | jobs/s (median) | failed items |")  # fmt: skip
-    print("| ---: | ---: | ---: | ---: | ---: | ---: |")
-    for n in args.sizes:
+    for n in sizes:
         peak = mib([r["peak"] for r in rows[n]])
         growth_values = [r["peak"] - r["baseline"] for r in rows[n]]
         growth = mib(growth_values)
         extra = (statistics.median(growth_values) - first) / 1024
         rate = statistics.median(n / r["s"] for r in rows[n])
         failed = sum(int(r["failed"]) for r in rows[n])
-        print(
-            f"| {n:,} | {peak[0]:.1f} / {peak[1]:.1f} | {growth[0]:.1f} / {growth[1]:.1f} | "
-            f"{extra:+.1f} MiB | {rate:,.0f} | {failed} |"
+        result.rows.append(
+            [
+                f"{n:,}",
+                f"{peak[0]:.1f} / {peak[1]:.1f}",
+                f"{growth[0]:.1f} / {growth[1]:.1f}",
+                f"{extra:+.1f} MiB",
+                f"{rate:,.0f}",
+                str(failed),
+            ]
         )
+    return result
+
+
+def run(ctx: Context) -> list[Table]:
+    """``make bench``: 1,000 vs 100,000 inputs (quick: 1,000 vs 10,000), no journal."""
+    sizes = [1_000, 10_000] if ctx.quick else [1_000, 100_000]
+    rounds, concurrency, workers = (1 if ctx.quick else 2), 16, 8
+    log(f"map_memory: {' vs '.join(f'{n:,}' for n in sizes)} inputs, {rounds} round(s)")
+    rows = measure(sizes, rounds, concurrency, workers, journal=False, use_async=False)
+    extra = growth_over_smallest(rows)
+    ctx.target(
+        f"{sizes[-1]:,} no-op inputs through `ep.map`: peak RSS within a few MB (≤ 5 MiB) "
+        f"of {sizes[0]:,}",
+        f"{extra:+.1f} MiB",
+        extra <= 5,
+    )
+    return [table(rows, rounds, concurrency, workers, journal=False, use_async=False)]
 
 
 def main() -> None:
@@ -187,7 +242,10 @@ def main() -> None:
     parser.add_argument(
         "--async", dest="use_async", action="store_true", help="AsyncEndpoint.map instead"
     )
-    measure(parser.parse_args())
+    args = parser.parse_args()
+    config = (args.rounds, args.concurrency, args.workers, args.journal, args.use_async)
+    rows = measure(args.sizes, *config)
+    print(table(rows, *config).markdown())
 
 
 if __name__ == "__main__":

@@ -1,14 +1,13 @@
 """The official ``runpod`` package (runpod-python) against the local endpoint.
 
 Run by ``make interop`` (and so by ``make test``) in the benchmark venv, which pins runpod
-1.12.0; the main test run deselects the ``runpod_python`` marker. By hand: ``pip install runpod``
-and ``RUNPOD_FACADE_TEST_RUNPOD_PYTHON=1``. runpod-python reads ``runpod.endpoint_url_base`` and
+1.12.0. Where runpod is not installed, ``tests/local/conftest.py`` leaves this module out of
+collection. runpod-python reads ``runpod.endpoint_url_base`` and
 ``runpod.api_key`` when an ``Endpoint`` is created.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,18 +15,12 @@ import pytest
 
 from runpod_facade.local import LocalEndpoint, sample_handlers
 
-pytestmark = [
-    pytest.mark.runpod_python,
-    pytest.mark.skipif(
-        os.environ.get("RUNPOD_FACADE_TEST_RUNPOD_PYTHON") != "1",
-        reason="opt-in: set RUNPOD_FACADE_TEST_RUNPOD_PYTHON=1 (needs the runpod package)",
-    ),
-]
+pytestmark = pytest.mark.runpod_python
 
 
 @pytest.fixture
 def runpod_at() -> Iterator[Any]:
-    runpod = pytest.importorskip("runpod")
+    import runpod
     saved = (runpod.endpoint_url_base, runpod.api_key)
     yield runpod
     runpod.endpoint_url_base, runpod.api_key = saved
