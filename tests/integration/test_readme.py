@@ -21,7 +21,7 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 _MARKED = re.compile(r"<!-- readme-test: ([\w-]+) -->\n```python\n(.*?)\n```", re.DOTALL)
 
 #: The sections whose every python snippet must be marked (and so run below).
-CHECKED_SECTIONS = ("Webhooks", "Testing your code")
+CHECKED_SECTIONS = ("OpenAI-compatible endpoints", "Webhooks", "Testing your code")
 
 
 def snippets() -> dict[str, str]:
@@ -46,7 +46,7 @@ def test_every_python_snippet_of_the_checked_sections_is_marked_and_run() -> Non
         fences = body.count("```python")
         assert fences >= 1, title
         assert len(_MARKED.findall(body)) == fences, f"unmarked python snippet in {title!r}"
-    assert set(snippets()) == {"webhook-receiver", "testing-your-code"}
+    assert set(snippets()) == {"openai-client", "webhook-receiver", "testing-your-code"}
 
 
 @pytest.fixture
@@ -80,3 +80,21 @@ def test_testing_snippet_passes_under_pytest(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_readme_snippet=snippets()["testing-your-code"])
     result = pytester.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
+
+
+def test_openai_snippet_talks_to_a_local_openai_worker(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from runpod_facade.local import LocalEndpoint, sample_handlers
+
+    with LocalEndpoint(sample_handlers.openai_chat) as local:
+        monkeypatch.setenv("RUNPOD_ENDPOINT_ID", local.endpoint_id)
+        monkeypatch.setenv("RUNPOD_API_KEY", local.api_key or "")
+        monkeypatch.setenv("RUNPOD_BASE_URL", local.base_url)
+        namespace: dict[str, Any] = {}
+        exec(compile(snippets()["openai-client"], "README.md[openai-client]", "exec"), namespace)
+        namespace["ep"].close()
+        # models, the plain completion and the streamed one: each a queue job of the endpoint
+        submitted = [r.operation for r in local.requests if r.operation]
+        assert submitted.count("openai/v1/chat/completions") == 2, submitted
+    assert capsys.readouterr().out == "You said: Hello there\nYou said: Hello there"
