@@ -47,8 +47,11 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check runpod_facade _runpod_facade_pytest.py tests examples benchmarks
 	$(VENV)/bin/ruff format --check runpod_facade _runpod_facade_pytest.py
 
+# mypy --strict on the package; the benchmarks and examples too (their optional imports,
+# runpod and matplotlib, live in other venvs), so an API change cannot leave them behind.
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy --ignore-missing-imports benchmarks examples
 
 # The suite on pytest-xdist workers: more workers than cores, since many tests wait on sockets
 # and timers; worksteal rebalances the long ones. It also rewrites docs/reliability.md, and

@@ -193,11 +193,11 @@ class App:
                     reply(200, {"id": job.id, "status": "IN_QUEUE"})
                 return
             if op == "runsync" and method == "POST":
-                job = self.submit(body)
-                if job is None:
+                held = self.submit(body)
+                if held is None:
                     reply(400, {"error": "body must be a JSON object with an `input`"})
                 else:
-                    self._hold(job, _wait_s(query), lambda: reply(200, job.body()))
+                    self._hold(held, _wait_s(query), lambda: reply(200, held.body()))
                 return
             if op == "health":
                 running = sum(1 for job in self.jobs.values() if job.status not in TERMINAL)

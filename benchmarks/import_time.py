@@ -175,11 +175,11 @@ def run(ctx: Context) -> list[Table]:
     )
     first = cases[0][0]
     base = minimum(timer[first]) if first in timer else float("nan")
-    for label, python, _ in cases:
-        if python is None:
+    for label, interpreter, _ in cases:
+        if interpreter is None:
             table.rows.append([label, NA, NA, NA, NA])
             continue
-        idle = minimum(bare[python])
+        idle = minimum(bare[interpreter])
         table.rows.append(
             [
                 label,

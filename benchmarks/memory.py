@@ -45,8 +45,6 @@ def job_ids(count: int) -> list[str]:
 
 def _factory(kind: str) -> Callable[[str], Any]:
     if kind in ("facade", "facade-state"):
-        from types import MappingProxyType
-
         from runpod_facade import Endpoint, Job, JobState, JobStatus
 
         endpoint = Endpoint(ENDPOINT_ID, api_key=API_KEY, base_url=BASE_URL)
@@ -54,8 +52,8 @@ def _factory(kind: str) -> Callable[[str], Any]:
             return endpoint.job
 
         def with_state(job_id: str) -> Job:
-            raw = MappingProxyType({"id": job_id, "status": "IN_QUEUE"})
-            state = JobState(id=job_id, status=JobStatus.IN_QUEUE, raw=raw)
+            raw = {"id": job_id, "status": "IN_QUEUE"}
+            state = JobState.from_raw(raw, id=job_id, status=JobStatus.IN_QUEUE)
             return Job(endpoint, job_id, state)
 
         return with_state

@@ -424,10 +424,10 @@ def run(ctx: Context) -> list[Table]:
                 if peer is None or len(peer.rates) <= round_index:
                     continue
                 for client in clients:
-                    cell = cells.get((client.key, workload))
-                    if cell is not None and len(cell.rates) > round_index:
+                    other = cells.get((client.key, workload))
+                    if other is not None and len(other.rates) > round_index:
                         round_rates.setdefault((client.key, workload), []).append(
-                            cell.rates[round_index] / peer.rates[round_index]
+                            other.rates[round_index] / peer.rates[round_index]
                         )
 
     tables: list[Table] = []
@@ -447,8 +447,8 @@ def run(ctx: Context) -> list[Table]:
             ],
         )
         for client in CLIENTS:
-            cell = cells.get((client.key, workload))
-            if cell is None:
+            found = cells.get((client.key, workload))
+            if found is None:
                 reason = unavailable.get(client.key, "not measured")
                 label = NA + (
                     " (not available in this build)" if "this build" in reason else f" ({reason})"
@@ -458,25 +458,25 @@ def run(ctx: Context) -> list[Table]:
                 continue
             ratios = round_rates.get((client.key, workload), [])
             ratio_text = f"{median(ratios):.2f}×" if ratios else NA
-            jobs_total = cfg.jobs * len(cell.rates)
+            jobs_total = cfg.jobs * len(found.rates)
             table.rows.append(
                 [
                     client.label,
-                    f"{median(cell.rates):.0f}",
-                    f"{minimum(cell.rates):.0f}",
+                    f"{median(found.rates):.0f}",
+                    f"{minimum(found.rates):.0f}",
                     ratio_text,
-                    f"{median(cell.requests_per_job):.2f} ({_routes_text(cell, jobs_total)})",
-                    f"{median(cell.connections):.0f}",
-                    f"{median(cell.cpu_ms_per_job):.2f}",
+                    f"{median(found.requests_per_job):.2f} ({_routes_text(found, jobs_total)})",
+                    f"{median(found.connections):.0f}",
+                    f"{median(found.cpu_ms_per_job):.2f}",
                 ]
             )
             chart_rows.append(
-                {"client": client.short, "workload": workload, "rate": median(cell.rates)}
+                {"client": client.short, "workload": workload, "rate": median(found.rates)}
             )
             ctx.facts[f"throughput.{workload}.{client.key}.ratio"] = (
                 median(ratios) if ratios else None
             )
-            ctx.facts[f"throughput.{workload}.{client.key}.connections"] = max(cell.connections)
+            ctx.facts[f"throughput.{workload}.{client.key}.connections"] = max(found.connections)
         table.notes += _notes(workload, cells, cfg)
         tables.append(table)
 
