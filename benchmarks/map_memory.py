@@ -6,11 +6,13 @@
 A local endpoint running a no-op handler serves in a process of its own. Each round runs one
 batch in a fresh client process — a generator of N no-op inputs through ``ep.map`` (items
 consumed and dropped, as a streaming consumer would) — and reports that process's peak RSS
-(``ru_maxrss``) and its growth over the RSS measured just before the batch (imports and the
-client already in place). Rounds are summarised as min / median; the last column compares
-each size's median growth with the smallest size's. With ``--journal`` every batch also
-writes a journal (SQLite, in a temporary directory), which adds its page cache (bounded:
-about 4 MiB more at 30,000 inputs and at 100,000). ``--async`` runs ``AsyncEndpoint.map``.
+(``VmHWM``; ``ru_maxrss`` would carry the parent's peak across ``execve``) and its growth over
+the RSS measured just before the batch (imports and the client already in place). Rounds are
+summarised as min / median; the last column compares each size's median growth with the
+smallest size's. With ``--journal`` every batch also writes a journal (SQLite, in a temporary
+directory), which adds its page cache (bounded: about 4 MiB more at 30,000 inputs and at
+100,000). ``--async`` runs ``AsyncEndpoint.map``. ``make bench`` runs 1,000 vs 100,000 inputs,
+two rounds, no journal.
 Nothing here asserts: it prints a Markdown table.
 """
 
@@ -20,7 +22,6 @@ import argparse
 import asyncio
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -29,6 +30,7 @@ import time
 from pathlib import Path
 
 from ._common import Context, Table, log
+from ._rss import current_rss_kib, peak_rss_kib
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,25 +43,13 @@ with LocalEndpoint(sample_handlers.noop, workers=int(sys.argv[1]), api_key=None)
 """
 
 
-def rss_kib() -> int:
-    """Current resident set size in KiB (Linux), else the peak so far."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-
-
 def client(base_url: str, endpoint_id: str, count: int, concurrency: int, journal: str) -> None:
     """One batch in this process; prints its figures as JSON."""
     from runpod_facade import Endpoint
 
     with Endpoint(endpoint_id, base_url=base_url, api_key="rp_unused") as ep:
         ep.health()  # connections and lazy imports in place before the baseline
-        before = rss_kib()
+        before = current_rss_kib()
         started = time.perf_counter()
         done = failed = 0
         inputs = ({"i": i} for i in range(count))
@@ -69,7 +59,7 @@ def client(base_url: str, endpoint_id: str, count: int, concurrency: int, journa
                 failed += 1
                 print(f"input {item.index} failed: {item.error!r}", file=sys.stderr)
         elapsed = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = peak_rss_kib()
     print(
         json.dumps(
             {"items": done, "failed": failed, "baseline": before, "peak": peak, "s": elapsed}
@@ -85,7 +75,7 @@ async def async_client(
 
     async with AsyncEndpoint(endpoint_id, base_url=base_url, api_key="rp_unused") as ep:
         await ep.health()
-        before = rss_kib()
+        before = current_rss_kib()
         started = time.perf_counter()
         done = failed = 0
         inputs = ({"i": i} for i in range(count))
@@ -95,7 +85,7 @@ async def async_client(
                 failed += 1
                 print(f"input {item.index} failed: {item.error!r}", file=sys.stderr)
         elapsed = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = peak_rss_kib()
     print(
         json.dumps(
             {"items": done, "failed": failed, "baseline": before, "peak": peak, "s": elapsed}
