@@ -25,6 +25,9 @@ MAX_WAIT_MS = 300_000
 LONG_POLL_WAIT_MS = 90_000
 # Extra read time on top of a long-poll's `wait`, so the client never gives up first.
 LONG_POLL_READ_MARGIN = 10.0
+# The shortest timeout any phase of a request gets, however little remains of its deadline:
+# 0 means "fail at once" to the HTTP clients, and the core decides expiry.
+MIN_REQUEST_TIMEOUT = 0.05
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0, pool=30.0)
 DEFAULT_MAX_RETRIES = 3

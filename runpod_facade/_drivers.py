@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
+from ._constants import MIN_REQUEST_TIMEOUT
 from ._effects import Effect, Emit, Operation, Send, Sleep, TransportFailure
 from ._errors import ClientClosedError
 from ._retry import Safety
@@ -60,8 +61,7 @@ def effective_timeouts(default: Timeouts, send: Send) -> Timeouts:
     def capped(value: float | None) -> float | None:
         if send.cap is None:
             return value
-        # Never zero: 0 means "fail at once" to the HTTP clients; the core decides expiry.
-        floor = max(send.cap, 0.05)
+        floor = max(send.cap, MIN_REQUEST_TIMEOUT)
         return floor if value is None else min(value, floor)
 
     # A long-poll waiting for a pooled connection is still waiting for its job: let it queue

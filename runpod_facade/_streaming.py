@@ -5,7 +5,9 @@ Each ``/stream`` call drains what the server buffered. Its hold is fitted into w
 deadline ends first; when less than the server's 1 s minimum hold remains, the request is
 still sent but its read is cut at the deadline, so a deadline of 0.2 s ends at 0.2 s. A read
 cut that way — like any reply lost in transit — loses the chunks it would have carried: the
-error says so, and ``ep.stream(job_id)`` resumes with what comes next.
+error says so, and ``ep.stream(job_id)`` resumes with what comes next. So after the first
+request none is sent with less than ``MIN_REQUEST_TIMEOUT`` left (its read could not end in
+time): the stream sleeps out the deadline instead, leaving later chunks on the server.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import logging
 from dataclasses import dataclass
 from typing import NoReturn
 
+from ._constants import MIN_REQUEST_TIMEOUT
 from ._core import DeadlineReached, EndpointCore
 from ._deadline import Deadline
 from ._effects import Emit, Operation, Sleep
@@ -107,6 +110,13 @@ def _stream(
             return
         window = Deadline.earliest(deadline, idle)
         if window.expired():
+            _raise_timeout(job_id, deadline, idle, last, None)
+        remaining = window.remaining()
+        if remaining is not None and remaining < MIN_REQUEST_TIMEOUT:
+            # A /stream sent now would be cut past the deadline, and the chunks it drained
+            # lost. Leave them buffered on the server (ep.stream(job_id) resumes with them)
+            # and end at the deadline.
+            yield Sleep(remaining)
             _raise_timeout(job_id, deadline, idle, last, None)
         if not batch.chunks and core.clock() - started < _NOT_HELD:
             # The server did not hold the empty poll: back off instead of spinning.

@@ -143,6 +143,30 @@ def test_an_expired_deadline_after_a_reply_ends_the_stream(
     assert driver.emitted == [1]  # the chunks that came are handed out first
 
 
+@pytest.mark.parametrize("left", [0.049, 0.01])
+def test_no_request_is_sent_too_late_to_come_back(
+    core: EndpointCore, clock: FakeClock, left: float
+) -> None:
+    # A /stream sent with less than MIN_REQUEST_TIMEOUT left would be cut past the deadline and
+    # drain chunks that are then lost: the stream sleeps out the deadline instead.
+    driver = ScriptedDriver(clock, [Reply(chunks("IN_PROGRESS", 1), after=2.0 - left)])
+    with pytest.raises(WaitTimeout) as info:
+        run_stream(driver, core, timeout=2.0)
+    assert type(info.value) is WaitTimeout and info.value.__cause__ is None
+    assert driver.ops == ["stream"] and driver.emitted == [1]
+    assert driver.sleeps == [pytest.approx(left)]
+    assert clock.elapsed == pytest.approx(2.0)
+
+
+def test_a_request_with_just_enough_time_left_is_sent(core: EndpointCore, clock: FakeClock) -> None:
+    script = [Reply(chunks("IN_PROGRESS", 1), after=1.9), Reply(chunks("COMPLETED", 2), after=0.01)]
+    driver = ScriptedDriver(clock, [*script, job("COMPLETED")])
+    run_stream(driver, core, timeout=2.0, idle_timeout=0.5)
+    assert driver.ops == ["stream", "stream", "status"] and driver.emitted == [1, 2]
+    assert driver.sleeps == []
+    assert driver.sent[1].cap == pytest.approx(0.1)
+
+
 def test_idle_wins_over_total_when_both_expire(core: EndpointCore, clock: FakeClock) -> None:
     driver = ScriptedDriver(clock, [Reply(chunks("IN_PROGRESS"), after=2.5)])
     with pytest.raises(StreamIdleTimeout):
