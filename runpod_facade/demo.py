@@ -183,6 +183,8 @@ def run_local_tour(p: _Printer, *, workers: int = LOCAL_WORKERS) -> None:
         ):
             _purge_tour(p, one)
         asyncio.run(_local_async_tour(p, connect))
+        with p.section("batch: ep.map with a journal, stopped half-way, then resumed"):
+            _batch_tour(p, connect)
         _openai_tour(p)
         _webhook_tour(p, connect)
 
@@ -331,6 +333,35 @@ async def _local_async_tour(p: _Printer, connect: _Connect) -> None:
                 f"   asyncio.gather of 20 run_sync jobs: {done} completed in {took:.1f} s "
                 f"({LOCAL_WORKERS} workers, 0.2 s each)"
             )
+
+
+def _batch_tour(p: _Printer, connect: _Connect) -> None:
+    """A journaled batch closed after some results, as a crash or Ctrl-C would stop it, and the
+    same batch run again: finished inputs come back from the journal, jobs already submitted
+    are waited for by id, and only the rest are submitted."""
+    import tempfile
+
+    inputs = [{"task": "sleep", "seconds": 0.1, "n": n} for n in range(24)]
+    with tempfile.TemporaryDirectory() as folder, connect.endpoint() as ep:
+        journal = f"{folder}/batch.journal"
+        first = ep.map(inputs, concurrency=8, journal=journal)
+        for done, _item in enumerate(first, 1):
+            if done == 10:
+                break
+        first.close()  # submit nothing more; the jobs in flight keep running
+        stats = first.stats
+        p.say(
+            f"   first run: {stats.yielded} results, then stopped with "
+            f"{stats.submitted - stats.yielded} more jobs submitted (their ids in the journal)"
+        )
+        with ep.map(inputs, concurrency=8, journal=journal) as again:
+            completed = sorted(item.index for item in again if item.ok)
+            stats = again.stats
+        p.say(
+            f"   same batch again: {stats.resumed} replayed from the journal, "
+            f"{stats.reattached} reattached by id, {stats.submitted} submitted; "
+            f"every input completed once: {completed == list(range(len(inputs)))}"
+        )
 
 
 def _openai_tour(p: _Printer) -> None:

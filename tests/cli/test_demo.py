@@ -21,6 +21,7 @@ LOCAL_SECTIONS = [
     "execution policy",
     "purge queue",
     "the same with AsyncEndpoint",
+    "batch: ep.map with a journal, stopped half-way, then resumed",
     "OpenAI-compatible route",
     "webhook: the finished job POSTed to a receiver",
 ]
@@ -40,6 +41,8 @@ def test_local_demo_runs_every_section() -> None:
     assert "JobTimedOut" in out
     assert "purge_queue() -> removed 3" in out
     assert "20 completed" in out
+    assert "first run: 10 results, then stopped" in out
+    assert "10 replayed from the journal" in out and "every input completed once: True" in out
     assert "chat.completions.create -> 'You said: what does a queue worker do'" in out
     assert "streamed: You said: what does a queue worker do" in out
     assert "parse_webhook(body) == ep.status(id): True" in out
