@@ -236,7 +236,14 @@ def test_sigint_during_run_sync_with_cancel_on_interrupt_cancels_the_job(
     try:
         # --cancel-on-interrupt submits with /run: the id is known before the wait starts.
         wait_for(proc, lambda: bool(set(local.job_ids()) - known))
-        wait_for(proc, lambda: any(r.operation == "status-sync" for r in local.requests))
+        (submitted,) = set(local.job_ids()) - known
+        # This job's own long-poll (the endpoint is shared: other tests' requests are logged).
+        wait_for(
+            proc,
+            lambda: any(
+                r.operation == "status-sync" and r.job_id == submitted for r in local.requests
+            ),
+        )
         stderr = interrupt(proc)
     finally:
         if proc.poll() is None:
