@@ -199,8 +199,10 @@ def test_cancelled_and_purged_jobs_get_no_delivery(receiver: Receiver) -> None:
         done = client.post("/runsync", json={"input": {}, "webhook": receiver.url}).json()
         wait_for(lambda: len(receiver.for_job(done["id"])) == 1)
         assert client.get(f"/status/{queued.json()['id']}").json()["status"] == "CANCELLED"
-        assert [d.body["id"] for d in receiver.deliveries] == [done["id"]]
-        assert [a.job_id for a in ep.webhook_attempts] == [done["id"]]
+        # Only the later job was delivered (a loaded machine may time a delivery out and send
+        # it again: that is the later job's, and not what this test is about).
+        assert {d.body["id"] for d in receiver.deliveries} == {done["id"]}
+        assert {a.job_id for a in ep.webhook_attempts} == {done["id"]}
 
 
 def test_non_2xx_is_redelivered_twice_then_given_up(ep: LocalEndpoint) -> None:
