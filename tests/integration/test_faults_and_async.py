@@ -166,9 +166,10 @@ def test_sync_run_many_fail_fast_over_loopback(local: LocalEndpoint, ep: Endpoin
     seen = len(local.requests)  # the endpoint is shared with this module's earlier tests
     with pytest.raises(JobFailed):
         ep.run_many(inputs, concurrency=3, timeout=60)
-    # Fail-fast: the job still running when the batch failed was cancelled, not left to run
-    # (the 30-second sleep cannot have ended otherwise). Submits go to /run or /runsync.
+    # Fail-fast: no job of the batch is left to run. The 30-second sleep was either cancelled
+    # or never submitted (the batch stops submitting at the failure); it cannot have ended on
+    # its own. Submits go to /run or /runsync.
     ours = {r.job_id for r in local.requests[seen:] if r.operation in ("run", "runsync")}
     statuses = sorted(ep.status(job_id).status.value for job_id in ours if job_id)
-    assert len(statuses) == 3 and "CANCELLED" in statuses and "FAILED" in statuses, statuses
-    assert not {"IN_QUEUE", "IN_PROGRESS"} & set(statuses), statuses
+    assert "FAILED" in statuses and not {"IN_QUEUE", "IN_PROGRESS"} & set(statuses), statuses
+    assert len(statuses) == 2 or "CANCELLED" in statuses, statuses
