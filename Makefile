@@ -46,6 +46,7 @@ spec-check: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check runpod_facade _runpod_facade_pytest.py tests examples benchmarks
 	$(VENV)/bin/ruff format --check runpod_facade _runpod_facade_pytest.py
+	$(VENV)/bin/lint-imports --no-cache
 
 # mypy --strict on the package; the benchmarks and examples too (their optional imports,
 # runpod and matplotlib, live in other venvs), so an API change cannot leave them behind.

@@ -6,10 +6,10 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from ._errors import InvalidInputError, WebhookPayloadError
+from ._exceptions import InvalidInputError, WebhookPayloadError
 from ._types import JobState
 from ._validation import check_id
-from ._wire import JOB_FIELD_TYPES, BodyShapeError, decode_object, job_state_from_object
+from ._wire.replies import JOB_FIELD_TYPES, BodyShapeError, decode_object, job_state_from_object
 
 __all__ = ["parse_webhook"]
 

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Iterator
 from typing import IO
 
-from .._journal import JournalError
+from .._batches.journal import JournalError
 from ._errors import UsageError
 
 __all__ = ["check_paths", "check_resumable", "journal_message", "open_input", "remove_journal"]

@@ -12,12 +12,12 @@ from __future__ import annotations
 import contextlib
 import sys
 
-from .._batch_types import BatchItem, BatchTimeout
-from .._client import Endpoint
-from .._errors import APIError, RunpodError
-from .._interrupts import NOTE_PREFIX
-from .._journal import JournalError
-from .._map_threads import BatchResults
+from .._batches.journal import JournalError
+from .._batches.threads import BatchResults
+from .._batches.types import BatchItem, BatchTimeout
+from .._clients.sync import Endpoint
+from .._core.interrupts import NOTE_PREFIX
+from .._exceptions import APIError, RunpodError
 from ._batch_files import check_resumable, journal_message, open_input, remove_journal
 from ._batch_input import BLANK, InputLines, count_lines
 from ._batch_items import Breaker, Stopped, result_record

@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .._batch_types import BatchStats
-from .._errors import RunpodError
+from .._batches.types import BatchStats
+from .._exceptions import RunpodError
 
 __all__ = ["Outcome"]
 

@@ -8,10 +8,10 @@ import os
 import sys
 from typing import Any
 
-from .._client import Endpoint, Job
+from .._clients.sync import Endpoint, Job
 from .._config import ENV_ENDPOINT_ID
-from .._interrupts import NOTE_PREFIX
-from .._retry import PollPolicy
+from .._core.interrupts import NOTE_PREFIX
+from .._core.retry import PollPolicy
 from .._types import JobState
 from ._errors import PROG, UsageError
 from ._live import StatusLine

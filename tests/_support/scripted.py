@@ -1,6 +1,6 @@
 """Drive the core's operations without sockets or real time.
 
-The core (``runpod_facade._core`` and the operations in ``_waiting``, ``_streaming`` and
+The core (``runpod_facade._core.engine`` and the operations in ``_waiting``, ``_streaming`` and
 ``_interrupts``) is a set of generators that yield effects: ``Send`` a request, ``Sleep``,
 ``Emit`` a chunk. :class:`ScriptedDriver` performs them the way h11's tests drive a
 ``Connection``: each ``Send`` is answered from a script, time is a :class:`FakeClock` that
@@ -17,13 +17,13 @@ from typing import Any, TypeVar
 
 import httpx
 
-from runpod_facade._client import Endpoint
+from runpod_facade._clients.sync import Endpoint
 from runpod_facade._constants import DEFAULT_TIMEOUT
-from runpod_facade._core import EndpointCore
-from runpod_facade._drivers import Timeouts, effective_timeouts
-from runpod_facade._effects import Emit, Operation, Send, Sleep, TransportFailure
-from runpod_facade._retry import PollPolicy, RetryPolicy
-from runpod_facade._wire import ApiResponse
+from runpod_facade._core.effects import Emit, Operation, Send, Sleep
+from runpod_facade._core.engine import EndpointCore
+from runpod_facade._core.retry import PollPolicy, RetryPolicy
+from runpod_facade._core.timeouts import effective_timeouts
+from runpod_facade._transports.base import ApiResponse, Timeouts, TransportFailure
 
 __all__ = [
     "CLIENT_TIMEOUTS",

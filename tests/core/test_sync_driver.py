@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from runpod_facade._drivers import SyncDriver, Timeouts
-from runpod_facade._effects import Emit, Send, Sleep
-from runpod_facade._errors import ClientClosedError
-from runpod_facade._streaming import StreamProgress, stream
-from runpod_facade._waiting import wait
-from runpod_facade._wire import ApiRequest, ApiResponse
+from runpod_facade._core.effects import Emit, Send, Sleep
+from runpod_facade._core.streaming import StreamProgress, stream
+from runpod_facade._core.waiting import wait
+from runpod_facade._drivers.sync import SyncDriver
+from runpod_facade._exceptions import ClientClosedError
+from runpod_facade._transports.base import ApiRequest, ApiResponse, Timeouts
 from tests._support.replies import chunks, job
 from tests._support.scripted import CLIENT_TIMEOUTS, FakeClock, make_core
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from runpod_facade._drivers import SUBMIT_READ_GRACE, Timeouts, effective_timeouts
-from runpod_facade._effects import Send
-from runpod_facade._wire import JobRequest, build_request
+from runpod_facade._core.effects import Send
+from runpod_facade._core.timeouts import SUBMIT_READ_GRACE, effective_timeouts
+from runpod_facade._transports.base import Timeouts
+from runpod_facade._wire.requests import JobRequest, build_request
 
 CLIENT = Timeouts(connect=5.0, read=30.0, write=30.0, pool=30.0)
 UNLIMITED = Timeouts(connect=None, read=None, write=None, pool=None)

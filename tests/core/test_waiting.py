@@ -10,9 +10,17 @@ import logging
 import pytest
 
 from runpod_facade._constants import LONG_POLL_WAIT_MS, MIN_WAIT_MS
-from runpod_facade._core import EndpointCore
-from runpod_facade._deadline import Deadline
-from runpod_facade._errors import (
+from runpod_facade._core.deadline import Deadline
+from runpod_facade._core.engine import EndpointCore
+from runpod_facade._core.waiting import (
+    LOOK_FLOOR,
+    REPLY_GRACE,
+    check_terminal,
+    hold_for,
+    wait,
+    wait_ms,
+)
+from runpod_facade._exceptions import (
     APIConnectionError,
     APITimeoutError,
     JobCancelled,
@@ -25,14 +33,6 @@ from runpod_facade._errors import (
 )
 from runpod_facade._status import JobStatus
 from runpod_facade._types import JobState
-from runpod_facade._waiting import (
-    LOOK_FLOOR,
-    REPLY_GRACE,
-    check_terminal,
-    hold_for,
-    wait,
-    wait_ms,
-)
 from tests._support.replies import error, job, not_sent, timed_out
 from tests._support.scripted import HOLD, READ_TIMEOUT, FakeClock, Reply, ScriptedDriver, make_core
 

@@ -12,7 +12,7 @@ import pytest
 from runpod_generated.operations import OPERATIONS
 
 from runpod_facade._constants import MAX_RUN_PAYLOAD_BYTES, MAX_RUNSYNC_PAYLOAD_BYTES
-from runpod_facade._errors import (
+from runpod_facade._exceptions import (
     APIError,
     APIResponseValidationError,
     AuthenticationError,
@@ -24,20 +24,11 @@ from runpod_facade._errors import (
     ServerError,
 )
 from runpod_facade._options import ExecutionPolicy, Input, S3Config
-from runpod_facade._retry import Safety
 from runpod_facade._status import JobStatus
-from runpod_facade._wire import (
-    PARSERS,
-    ApiRequest,
-    ApiResponse,
-    JobRequest,
-    build_job_body,
-    build_request,
-    error_from_response,
-    job_in_error_reply,
-    operation_info,
-    parse_reply,
-)
+from runpod_facade._transports.base import ApiRequest, ApiResponse, Safety
+from runpod_facade._wire.errors import error_from_response, job_in_error_reply
+from runpod_facade._wire.replies import PARSERS, parse_reply
+from runpod_facade._wire.requests import JobRequest, build_job_body, build_request, operation_info
 from tests._support.replies import body, job
 
 JOB_SCOPED = sorted(name for name, info in OPERATIONS.items() if info.job_scoped)

@@ -18,7 +18,9 @@ from runpod_facade import (
     WebhookPayloadError,
     parse_webhook,
 )
-from runpod_facade._wire import ApiResponse, build_request, parse_reply
+from runpod_facade._transports.base import ApiResponse
+from runpod_facade._wire.replies import parse_reply
+from runpod_facade._wire.requests import build_request
 
 T = TypeVar("T")
 
