@@ -27,7 +27,6 @@ from .._exceptions import InvalidInputError, RunpodError
 from .._options import ExecutionPolicy, S3Config
 from .._transports.async_httpx import AsyncHttpxTransport
 from .._transports.base import AsyncTransport
-from .._transports.httpx import to_timeouts
 from .._types import JobState
 from .api import AsyncRunner
 from .base import EndpointBase
@@ -122,7 +121,7 @@ class AsyncEndpoint(EndpointBase, AsyncRunner):
         transport = _transport(
             http_backend, self._settings.base_url, self._settings.headers(), http_client
         )
-        self._driver = AsyncDriver(transport, to_timeouts(self._settings.timeout))
+        self._driver = AsyncDriver(transport)
 
     async def _perform(self, operation: Operation[T]) -> T:
         return await self._driver.run(operation)

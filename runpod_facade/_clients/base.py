@@ -17,6 +17,7 @@ from .._core.engine import EndpointCore
 from .._core.retry import PollPolicy, RetryPolicy
 from .._exceptions import InvalidInputError
 from .._options import ExecutionPolicy, S3Config
+from .._transports.httpx import to_timeouts
 from .._types import Health, JobState, PurgeResult
 from .._validation import check_callback, check_id, check_retry_failed, optional_seconds
 from .._wire.requests import JobRequest, build_job_body
@@ -75,6 +76,7 @@ class EndpointBase:
             self._settings.endpoint_id,
             retry=self._settings.retry,
             poll=self._settings.poll,
+            timeouts=to_timeouts(self._settings.timeout),
             long_poll=self._settings.long_poll,
         )
 

@@ -25,7 +25,7 @@ from .._core.retry import PollPolicy, RetryPolicy
 from .._drivers.sync import SyncDriver
 from .._exceptions import InvalidInputError, RunpodError
 from .._options import ExecutionPolicy, S3Config
-from .._transports.httpx import HttpxTransport, to_timeouts
+from .._transports.httpx import HttpxTransport
 from .._types import JobState
 from .api import SyncRunner
 from .base import EndpointBase
@@ -87,7 +87,7 @@ class Endpoint(EndpointBase, SyncRunner):
                 "http_client must be an httpx.Client (use AsyncEndpoint for httpx.AsyncClient)"
             )
         transport = HttpxTransport(self._settings.base_url, self._settings.headers(), http_client)
-        self._driver = SyncDriver(transport, to_timeouts(self._settings.timeout))
+        self._driver = SyncDriver(transport)
 
     def _perform(self, operation: Operation[T]) -> T:
         return self._driver.run(operation)

@@ -7,22 +7,27 @@ from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from .._transports.base import ApiRequest, ApiResponse, TransportFailure
+from .._transports.base import ApiRequest, ApiResponse, Timeouts, TransportFailure
 
 __all__ = ["Effect", "Emit", "Operation", "Outcome", "Send", "Sleep"]
 
 
 T = TypeVar("T")
 
+#: No limit on any phase: what a ``Send`` built outside the core (a test's) carries.
+UNLIMITED = Timeouts(connect=None, read=None, write=None, pool=None)
+
 
 @dataclass(frozen=True, slots=True)
 class Send:
-    """Send ``request``; the driver answers with an ``ApiResponse`` or a ``TransportFailure``.
-    ``cap`` bounds every timeout phase of the request (the remaining deadline)."""
+    """Send ``request`` with ``timeouts``; the driver answers with an ``ApiResponse`` or a
+    ``TransportFailure``. The core decides ``timeouts`` (``timeouts.effective_timeouts``); the
+    driver only performs them. ``cap`` is what remained of the caller's deadline."""
 
     request: ApiRequest
     cap: float | None = None
     attempt: int = 0
+    timeouts: Timeouts = UNLIMITED
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,14 +22,15 @@ from .._exceptions import (
     RunpodError,
 )
 from .._logging import redact
-from .._transports.base import ApiRequest, ApiResponse, Delivery, TransportFailure
+from .._transports.base import ApiRequest, ApiResponse, Delivery, Timeouts, TransportFailure
 from .._types import Health, JobState, PurgeResult
 from .._wire.errors import error_from_response, job_in_error_reply
 from .._wire.replies import parse_reply
 from .._wire.requests import JobRequest, build_request
 from .deadline import Deadline
-from .effects import Operation, Send, Sleep
+from .effects import UNLIMITED, Operation, Send, Sleep
 from .retry import PollPolicy, RetryPolicy, Spent
+from .timeouts import effective_timeouts
 
 logger = logging.getLogger("runpod_facade")
 
@@ -57,12 +58,15 @@ class EndpointCore:
         *,
         retry: RetryPolicy,
         poll: PollPolicy,
+        timeouts: Timeouts = UNLIMITED,
         long_poll: bool = True,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.endpoint_id = endpoint_id
         self.retry = retry
         self.poll = poll
+        # The client's per-phase timeouts; each request's own are decided from them in call().
+        self.timeouts = timeouts
         self.long_poll = long_poll
         self.clock = clock
         # Set when /status-sync turned out not to exist (404/405 on a job /status knows).
@@ -101,7 +105,10 @@ class EndpointCore:
         while True:
             remaining = None if deadline is None else deadline.remaining()
             cap = None if remaining is None else max(remaining, floor)
-            outcome: ApiResponse | TransportFailure = yield Send(request, cap=cap, attempt=retries)
+            timeouts = effective_timeouts(self.timeouts, request, cap)
+            outcome: ApiResponse | TransportFailure = yield Send(
+                request, cap=cap, attempt=retries, timeouts=timeouts
+            )
             error: RunpodError
             if isinstance(outcome, TransportFailure):
                 error, why = self._transport_error(request, outcome), outcome.message

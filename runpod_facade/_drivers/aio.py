@@ -11,8 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 from .._core.effects import Emit, Operation, Send, Sleep
-from .._core.timeouts import effective_timeouts
-from .._transports.base import AsyncTransport, Timeouts
+from .._transports.base import AsyncTransport
 from .base import DriverBase, Steps, log_outcome
 
 __all__ = ["AsyncDriver"]
@@ -31,12 +30,11 @@ class AsyncDriver(DriverBase):
     def __init__(
         self,
         transport: AsyncTransport,
-        timeouts: Timeouts,
         *,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         what: str = "AsyncEndpoint",
     ) -> None:
-        super().__init__(timeouts, what)
+        super().__init__(what)
         self.transport = transport
         self.sleep = sleep
 
@@ -49,9 +47,7 @@ class AsyncDriver(DriverBase):
         if isinstance(effect, Send):
             self._check_open()
             started = time.perf_counter()
-            outcome = await self.transport.send(
-                effect.request, effective_timeouts(self.timeouts, effect)
-            )
+            outcome = await self.transport.send(effect.request, effect.timeouts)
             log_outcome(effect, outcome, started)
             return outcome
         if isinstance(effect, Sleep):

@@ -9,7 +9,7 @@ from typing import Any, Generic, TypeVar
 
 from .._core.effects import Effect, Operation, Send
 from .._exceptions import ClientClosedError
-from .._transports.base import ApiResponse, Timeouts, TransportFailure
+from .._transports.base import ApiResponse, TransportFailure
 
 __all__ = ["DriverBase", "Steps", "log_outcome"]
 
@@ -73,8 +73,7 @@ class Steps(Generic[T]):
 
 
 class DriverBase:
-    def __init__(self, timeouts: Timeouts, what: str) -> None:
-        self.timeouts = timeouts
+    def __init__(self, what: str) -> None:
         self.closed = False
         self._what = what
 

@@ -14,8 +14,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from .._core.effects import Emit, Operation, Send, Sleep
-from .._core.timeouts import effective_timeouts
-from .._transports.base import SyncTransport, Timeouts
+from .._transports.base import SyncTransport
 from .base import DriverBase, Steps, T, log_outcome
 
 __all__ = ["SyncDriver"]
@@ -27,12 +26,11 @@ class SyncDriver(DriverBase):
     def __init__(
         self,
         transport: SyncTransport,
-        timeouts: Timeouts,
         *,
         sleep: Callable[[float], None] = time.sleep,
         what: str = "Endpoint",
     ) -> None:
-        super().__init__(timeouts, what)
+        super().__init__(what)
         self.transport = transport
         self.sleep = sleep
 
@@ -45,7 +43,7 @@ class SyncDriver(DriverBase):
         if isinstance(effect, Send):
             self._check_open()
             started = time.perf_counter()
-            outcome = self.transport.send(effect.request, effective_timeouts(self.timeouts, effect))
+            outcome = self.transport.send(effect.request, effect.timeouts)
             log_outcome(effect, outcome, started)
             return outcome
         if isinstance(effect, Sleep):

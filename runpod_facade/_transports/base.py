@@ -38,8 +38,8 @@ class Delivery(Enum):
 
 @dataclass(frozen=True, slots=True)
 class ApiRequest:
-    """One HTTP request, ready to send. ``read_timeout`` overrides the client's for long-polls
-    (the server's hold plus a margin); ``reply`` names the schema of a 2xx body."""
+    """One HTTP request, ready to send. ``hold`` is how long the server is asked to hold it
+    (a long-poll's ``wait``); ``reply`` names the schema of a 2xx body."""
 
     operation: str
     method: str
@@ -49,7 +49,6 @@ class ApiRequest:
     params: Mapping[str, int] = field(default_factory=dict)
     content: bytes | None = None
     job_id: str | None = None
-    read_timeout: float | None = None
     hold: float | None = None
 
 

@@ -18,7 +18,6 @@ from runpod_generated.models import S3Config as WireS3Config
 from runpod_generated.operations import OPERATIONS, OperationInfo
 from runpod_generated.types import UNSET
 
-from .._constants import LONG_POLL_READ_MARGIN
 from .._exceptions import (
     InvalidInputError,
 )
@@ -73,8 +72,6 @@ def build_request(
         params=MappingProxyType(params) if params else _EMPTY_PARAMS,
         content=content,
         job_id=job_id,
-        # The client must never give up before the server's hold ends.
-        read_timeout=None if hold is None else hold + LONG_POLL_READ_MARGIN,
         hold=hold,
     )
 

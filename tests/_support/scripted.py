@@ -22,7 +22,6 @@ from runpod_facade._constants import DEFAULT_TIMEOUT
 from runpod_facade._core.effects import Emit, Operation, Send, Sleep
 from runpod_facade._core.engine import EndpointCore
 from runpod_facade._core.retry import PollPolicy, RetryPolicy
-from runpod_facade._core.timeouts import effective_timeouts
 from runpod_facade._transports.base import ApiResponse, Timeouts, TransportFailure
 
 __all__ = [
@@ -153,7 +152,6 @@ class ScriptedDriver:
     clock: FakeClock
     script: list[Answer] | Responder = field(default_factory=list)
     then: Answer | Responder | None = None
-    timeouts: Timeouts = CLIENT_TIMEOUTS
     interrupt_at: int | None = None
     interrupt: BaseException | type[BaseException] = KeyboardInterrupt
 
@@ -222,7 +220,7 @@ class ScriptedDriver:
         return iter(self.emitted)
 
     def _record(self, send: Send) -> Sent:
-        return Sent(send, self.clock.elapsed, effective_timeouts(self.timeouts, send))
+        return Sent(send, self.clock.elapsed, send.timeouts)
 
     def _perform(self, effect: Send | Sleep) -> Outcome | None:
         if isinstance(effect, Sleep):
@@ -278,9 +276,12 @@ def make_core(
     poll: PollPolicy = POLL,
     long_poll: bool = True,
     endpoint_id: str = "ep-1",
+    timeouts: Timeouts = CLIENT_TIMEOUTS,
 ) -> EndpointCore:
     """An ``EndpointCore`` on ``clock`` with exact (fixed-random) retry and poll policies."""
-    return EndpointCore(endpoint_id, retry=retry, poll=poll, long_poll=long_poll, clock=clock)
+    return EndpointCore(
+        endpoint_id, retry=retry, poll=poll, timeouts=timeouts, long_poll=long_poll, clock=clock
+    )
 
 
 def scripted_endpoint(driver: ScriptedDriver, core: EndpointCore) -> Endpoint:

@@ -209,8 +209,8 @@ class Outcome:
 def run_cell(info: OperationInfo, fault: str, timeout: float | None = None) -> Outcome:
     clock = FakeClock()
     server = FakeServer(info.name, FAULTS[fault])
-    driver = ScriptedDriver(clock, server, timeouts=HTTP)
-    core = EndpointCore("ep-1", retry=RETRY, poll=POLL, clock=clock)
+    driver = ScriptedDriver(clock, server)
+    core = EndpointCore("ep-1", retry=RETRY, poll=POLL, timeouts=HTTP, clock=clock)
     endpoint = scripted_endpoint(driver, core)
     if timeout is None:
         timeout = HANG_WAIT_TIMEOUT if fault == "hang" else WAIT_TIMEOUT

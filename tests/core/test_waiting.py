@@ -76,7 +76,7 @@ def test_an_unlimited_wait_long_polls_90_s_with_a_read_timeout_10_s_longer(
     assert (sent.op, sent.path, sent.wait, sent.cap) == (
         "status-sync", "/ep-1/status-sync/job-1", 90_000, None,
     )  # fmt: skip
-    assert (sent.send.request.hold, sent.send.request.read_timeout) == (90.0, 100.0)
+    assert (sent.send.request.hold, sent.send.timeouts.read) == (90.0, 100.0)
     # The read outlasts the hold; a long-poll may queue for a pooled connection.
     assert (sent.timeouts.connect, sent.read, sent.timeouts.write, sent.timeouts.pool) == (
         5.0, 100.0, 30.0, None,
@@ -87,7 +87,7 @@ def test_a_deadline_fits_the_hold_and_caps_the_read(core: EndpointCore, clock: F
     driver = ScriptedDriver(clock, [job("COMPLETED")])
     driver.run(wait(core, "job-1", timeout=30.0))
     (sent,) = driver.sent
-    assert (sent.wait, sent.cap, sent.send.request.read_timeout) == (29_500, 30.0, 39.5)
+    assert (sent.wait, sent.cap, sent.send.timeouts.read) == (29_500, 30.0, 30.0)
     assert (sent.timeouts.connect, sent.read, sent.timeouts.write, sent.timeouts.pool) == (
         5.0, 30.0, 30.0, 30.0,
     )  # fmt: skip
