@@ -92,7 +92,7 @@ def plan_batch(
     if journal is not None and not isinstance(journal, (str, os.PathLike)):
         raise InvalidInputError(f"journal must be a file path, got {type(journal).__name__}")
     # Last: nothing may fail between taking the journal's lock and handing the run back.
-    opened = None if journal is None else Journal(journal, endpoint.endpoint_id)
+    opened = None if journal is None else Journal(journal, endpoint.endpoint_id, source=inputs)
     core = endpoint._core
     run = BatchRun(
         core,
