@@ -117,6 +117,7 @@ class BatchCommand:
                 self._refresh()
                 self.progress.close(summary=not isinstance(ended, JournalError))
         if isinstance(ended, JournalError):
+            self.file.close(discard_new=True)
             raise UsageError(journal_message(ended)) from None
         notes = list(getattr(ended, "__notes__", ()))  # the façade's: jobs left running
         if stopped is not None:
