@@ -11,7 +11,8 @@ from OUTPUT (a run killed between the two writes), waits by id for the jobs an e
 submitted, resubmits (flagged ``possibly_duplicated``) the submits a crash caught in
 flight, and submits the rest. Input is read lazily (:mod:`._batch_input`), so memory stays
 flat in the number of lines. The pieces: :mod:`._batch_files` (checks before the run),
-:mod:`._batch_run` (the run), :mod:`._batch_items` (an item's line), :mod:`._batch_summary`.
+:mod:`._batch_run` (the run), :mod:`._batch_items` (an item's line), :mod:`._batch_summary`,
+:mod:`._batch_signals` (SIGTERM stops it as Ctrl-C does).
 """
 
 from __future__ import annotations
@@ -53,8 +54,10 @@ resuming:
   are not written again, jobs already submitted are waited for by id, the rest is
   submitted. The journal (default OUTPUT.journal) must be kept: without it a rerun would
   submit every line again, so batch refuses to append to a non-empty OUTPUT whose journal
-  is missing or empty (--restart starts over). A result is kept by RunPod for 30 minutes after its
-  job ends: a run resumed later than that reports such lines as lost (NotFoundError).
+  is missing or empty (--restart starts over). A file that is not a journal of this
+  version is never written to, and --restart deletes only a batch journal. A result is
+  kept by RunPod for 30 minutes after its job ends: a run resumed later than that reports
+  such lines as lost (NotFoundError).
 
 exit codes:
   {EXIT_OK:<4} every line COMPLETED

@@ -1,6 +1,8 @@
-"""``batch``'s files before anything runs: INPUT, OUTPUT and the journal checked against
-each other, OUTPUT refused without its journal, the journal removed by ``--restart``, and
-the journal's errors told in lines."""
+"""``batch``'s files before anything is sent: INPUT, OUTPUT and the journal checked against
+each other (no two the same file), the journal checked without writing to it (a file that
+is not a journal of this version is refused unchanged), OUTPUT with results refused next
+to a journal that holds no batch, the journal removed by ``--restart`` (only a journal),
+and the journal's errors told in lines and flags."""
 
 from __future__ import annotations
 
