@@ -121,6 +121,7 @@ def run_item(run: BatchRun, work: Work) -> Operation[BatchItem]:
             state = None
         if state is None or state.status == JobStatus.CANCELLED:
             job_id, state = None, None
+        run._count("reattached" if job_id is not None else "resubmitted")
     if job_id is None:
         submitted = yield from _submit(run, work)
         if isinstance(submitted, BatchItem):

@@ -91,7 +91,7 @@ def plan_batch(
     if journal is not None and not isinstance(journal, (str, os.PathLike)):
         raise InvalidInputError(f"journal must be a file path, got {type(journal).__name__}")
     # Last: nothing may fail between taking the journal's lock and handing the run back.
-    opened = None if journal is None else Journal(journal, core.endpoint_id)
+    opened = None if journal is None else Journal(journal, core.endpoint_id, source=inputs)
     run = BatchRun(
         core,
         concurrency=concurrency,

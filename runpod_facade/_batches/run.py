@@ -104,7 +104,7 @@ class BatchRun:
     @property
     def stats(self) -> BatchStats:
         with self._lock:
-            return BatchStats(**self._stats)
+            return BatchStats(**{**self._stats, "running": len(self._running)})
 
     def _count(self, name: str, n: int = 1) -> None:
         with self._lock:
@@ -155,7 +155,8 @@ class BatchRun:
             # say so on the item (and in the journal, for any later replay of it).
             self._count("possibly_duplicated")
             return Work(index, prepared, digest, duplicate=True, unknown_fate=True)
-        self._count("reattached")
+        if entry.phase is Phase.ACCEPTED:  # a withdrawn job is counted once its fate is known
+            self._count("reattached")
         return Work(
             index,
             prepared,

@@ -96,7 +96,10 @@ class BatchStats:
     ``read``: inputs taken from the iterable; ``submitted``: submits sent;
     ``possibly_duplicated``: inputs submitted again because an earlier run died with their
     submit in flight; ``reattached``: jobs of an earlier run waited for by id;
-    ``resumed``: outcomes yielded again from the journal; ``yielded``: items handed out.
+    ``resubmitted``: inputs whose job an earlier run cancelled when it stopped, submitted
+    again; ``resumed``: outcomes yielded again from the journal; ``yielded``: items handed
+    out; ``running``: jobs the server accepted that have not been seen to end (a snapshot,
+    not a total).
     """
 
     read: int = 0
@@ -105,6 +108,8 @@ class BatchStats:
     reattached: int = 0
     resumed: int = 0
     yielded: int = 0
+    resubmitted: int = 0
+    running: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -97,6 +97,7 @@ class ResultFile:
         self.failed = 0  # lines written with an error (any run)
         self.written_now = 0
         self.dropped_torn = False
+        self.created = False  # this run created the file
         self._clock = clock
         self._fd: int | None = None
         self._synced = clock()
@@ -104,8 +105,13 @@ class ResultFile:
 
     def open(self) -> None:
         """Create or open OUTPUT and lock it; a :class:`UsageError` if another run holds it."""
+        flags = os.O_RDWR | getattr(os, "O_BINARY", 0)
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o644)
+            try:
+                fd = os.open(self.path, flags | os.O_CREAT | os.O_EXCL, 0o644)
+                self.created = True
+            except FileExistsError:
+                fd = os.open(self.path, flags | os.O_CREAT, 0o644)
         except OSError as exc:
             raise UsageError(f"cannot open OUTPUT {self.path!r}: {exc.strerror or exc}") from None
         if fcntl is not None:
@@ -183,10 +189,14 @@ class ResultFile:
             self._dirty = False
         self._synced = self._clock()
 
-    def close(self) -> None:
-        """fsync, unlock and close; idempotent."""
+    def close(self, *, discard_new: bool = False) -> None:
+        """fsync, unlock and close; idempotent. ``discard_new``: a refused run removes the
+        file if it created it and it is still empty, leaving the directory as it was."""
         if self._fd is None:
             return
         self.sync()
         fd, self._fd = self._fd, None
+        if discard_new and self.created and os.fstat(fd).st_size == 0:
+            with contextlib.suppress(OSError):
+                os.remove(self.path)  # still locked: no other run has it
         os.close(fd)  # also releases the lock

@@ -333,6 +333,9 @@ def test_cancel_on_interrupt_then_the_rerun_runs_the_cancelled_lines_again(
     assert all(r["status"] == "COMPLETED" for r in lines.values())
     assert not cancelled & {r["id"] for r in lines.values()}
     assert len(submits(server)) == len(inputs) + len(cancelled)
+    # The summary says what happened to them: sent again, not "waited for by id".
+    assert "an earlier run cancelled on interrupt submitted again" in err
+    assert "waited for by id" not in err
 
 
 def test_a_result_past_retention_is_a_lost_line(
@@ -468,8 +471,8 @@ def test_a_journal_in_use_is_refused(
         (["IN"], "-o/--output"),
         (["IN", "-o", "-"], "-o must be a file"),
         (["MISSING", "-o", "OUT"], "no such file"),
-        (["IN", "-o", "IN"], "INPUT and OUTPUT are the same file"),
-        (["IN", "-o", "OUT", "--journal", "IN"], "the journal and INPUT are the same file"),
+        (["IN", "-o", "IN"], "INPUT and -o OUTPUT are the same file"),
+        (["IN", "-o", "OUT", "--journal", "IN"], "INPUT and --journal are the same file"),
         (["IN", "-o", "OUT", "--concurrency", "0"], "--concurrency"),
         (["IN", "-o", "OUT", "--retry-failed", "-1"], "--retry-failed"),
         (["IN", "-o", "OUT", "--timeout", "0"], "--timeout"),
