@@ -1,5 +1,9 @@
 """What the command line prints: results on stdout (human text or JSON), notes and errors on
-stderr. Every write passes through the façade's secret masking.
+stderr.
+
+Results are written exactly as the API returned them: masking a secret that happens to occur
+in a job's output (a short key, a key that is a common word or a JSON token) would change the
+data, so only stderr passes through the façade's secret masking.
 
 The live displays are beside this module: :mod:`._live` (a job's status line) and
 :mod:`._progress` (a batch's progress).
@@ -53,14 +57,17 @@ def _pretty(value: Any) -> str:
 
 
 def compact(value: Any, limit: int = 60) -> str:
-    """``value`` on one line of at most ``limit`` characters (for status lines)."""
+    """``value`` on one line of at most ``limit`` characters, secrets masked: a preview for
+    status lines on stderr, never the result itself. Masked before it is cut, so a cut never
+    leaves part of a key showing."""
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    text = " ".join(text.split())
+    text = " ".join(redact(text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class Output:
-    """Where results go: stdout (human or JSON), stderr for notes and errors.
+    """Where results go: stdout (human or JSON, never masked), stderr for notes and errors
+    (masked).
 
     The streams are looked up on each write, so a test (or a live display) that swaps
     ``sys.stdout``/``sys.stderr`` is honoured.
@@ -78,8 +85,9 @@ class Output:
         return sys.stderr
 
     def write(self, text: str) -> None:
-        """Raw text on stdout, flushed (token streams write without newlines)."""
-        self.out.write(redact(text))
+        """Result text on stdout, unchanged (not masked), flushed (token streams write
+        without newlines)."""
+        self.out.write(text)
         self.out.flush()
 
     def json(self, value: Any, *, indent: int | None = 2) -> None:
@@ -91,7 +99,7 @@ class Output:
         self.write(text + "\n")
 
     def note(self, text: str) -> None:
-        """A remark for the human (stderr, so stdout stays clean for pipes)."""
+        """A remark for the human (stderr, so stdout stays clean for pipes), secrets masked."""
         self.err.write(redact(text) + "\n")
         self.err.flush()
 
