@@ -12,6 +12,7 @@ The live displays are beside this module: :mod:`._live` (a job's status line) an
 from __future__ import annotations
 
 import json
+import re
 import sys
 from datetime import timedelta
 from typing import IO, Any
@@ -75,6 +76,24 @@ class Output:
 
     def __init__(self, *, as_json: bool) -> None:
         self.as_json = as_json
+        self._kept: set[str] = set()
+        self._kept_pattern: re.Pattern[str] | None = None
+
+    def keep(self, text: str) -> None:
+        """Leave ``text`` whole in notes and errors: a job id is the caller's handle on the
+        job, not a secret, and a short key that happens to occur inside it must not make
+        the id unusable in a "resume with" hint."""
+        if text and text not in self._kept:
+            self._kept.add(text)
+            longest_first = sorted(self._kept, key=len, reverse=True)
+            self._kept_pattern = re.compile("(" + "|".join(map(re.escape, longest_first)) + ")")
+
+    def _masked(self, text: str) -> str:
+        if self._kept_pattern is None:
+            return redact(text)
+        # split() with a group: kept strings at the odd indexes, the rest masked.
+        parts = self._kept_pattern.split(text)
+        return "".join(part if i % 2 else redact(part) for i, part in enumerate(parts))
 
     @property
     def out(self) -> IO[str]:
@@ -100,7 +119,7 @@ class Output:
 
     def note(self, text: str) -> None:
         """A remark for the human (stderr, so stdout stays clean for pipes), secrets masked."""
-        self.err.write(redact(text) + "\n")
+        self.err.write(self._masked(text) + "\n")
         self.err.flush()
 
     def error(self, text: str) -> None:

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
+import types
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +21,7 @@ from runpod_facade._status import JobStatus
 from runpod_facade._types import JobState
 from runpod_facade.cli import main
 from runpod_facade.cli._live import StatusLine
-from runpod_facade.local import LocalEndpoint
+from runpod_facade.local import LocalEndpoint, _engine
 
 from .conftest import ENV_NAMES
 from .test_cli_display import Terminal
@@ -38,8 +41,10 @@ MASKED_KEYS = {name: key for name, key in KEYS.items() if len(key) >= 4}
 
 def handler(job: dict[str, Any]) -> Any:
     """Returns ``input["result"]``; with ``input["chunks"]``, yields them (a stream); with
-    ``input["fail"]``, raises ``ValueError`` with that message."""
+    ``input["fail"]``, raises ``ValueError`` with that message; sleeps ``input["sleep"]`` s
+    first."""
     data = job["input"]
+    time.sleep(data.get("sleep", 0))
     if "fail" in data:
         raise ValueError(data["fail"])
     if "chunks" in data:
@@ -192,3 +197,29 @@ def test_the_status_lines_progress_preview_is_masked_and_cut_after(key: str) -> 
     text = stream.getvalue()
     assert "IN_PROGRESS · progress " + "x" * 4 in text
     assert key[:2] not in text.replace("<redacted>", "").replace("job j", "")
+
+
+@pytest.mark.misuse("key")
+@pytest.mark.usefixtures("isolated_secrets")
+def test_a_job_id_holding_a_short_key_stays_whole_on_stderr(
+    open_endpoint: LocalEndpoint,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The id is the only handle on a job left running: masking the key inside it would
+    # leave a "resume with" hint that names no job.
+    key = "ab12"
+    fixed = uuid.UUID("0000ab12-0000-4000-8000-000000000001")
+    monkeypatch.setattr(_engine, "uuid", types.SimpleNamespace(uuid4=lambda: fixed))
+    for name in ENV_NAMES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("RUNPOD_ENDPOINT_ID", open_endpoint.endpoint_id)
+    monkeypatch.setenv("RUNPOD_BASE_URL", open_endpoint.base_url)
+    payload = json.dumps({"sleep": 2, "result": f"{key}!"})
+    code, out, err = run_cli(capsys, key, "run", "--wait", "--input", payload, "--timeout", "0.3")
+    assert out == ""  # nothing finished: no result
+    job_id = f"{fixed}-u1"
+    assert code == 5, err
+    assert f"job {job_id} queued" in err
+    assert f"resume with: runpod-facade wait {job_id}" in err
+    assert key not in err.replace(job_id, "")  # masked everywhere else
