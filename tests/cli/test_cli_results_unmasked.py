@@ -33,7 +33,15 @@ KEYS = {
     "JSON token": "true",
     "realistic": f"rpa_{secrets.token_urlsafe(24)}",
 }
-COMMANDS = ["run-sync --json", "status --json", "wait", "stream", "batch OUTPUT"]
+COMMANDS = [
+    "run-sync --json",
+    "run --wait --json",
+    "status --json",
+    "wait",
+    "stream",
+    "stream --json",
+    "batch OUTPUT",
+]
 # A key under 4 characters is never masked (masking "the" would mangle every message; see
 # tests/core/test_redaction.py): the diagnostics below are checked for the others.
 MASKED_KEYS = {name: key for name, key in KEYS.items() if len(key) >= 4}
@@ -120,8 +128,9 @@ def test_results_are_printed_byte_for_byte_whatever_the_key(
     payload = {"result": result}
     pretty = json.dumps(result, indent=2, ensure_ascii=False)
 
-    if command == "run-sync --json":
-        code, out, err = run_cli(capsys, key, "--json", "run-sync", "--input", json.dumps(payload))
+    if command in ("run-sync --json", "run --wait --json"):
+        argv = command.removesuffix(" --json").split()
+        code, out, err = run_cli(capsys, key, "--json", *argv, "--input", json.dumps(payload))
         state = json.loads(out)
         assert state["output"] == result
         assert out == json.dumps(state, indent=2, ensure_ascii=False) + "\n"
@@ -142,6 +151,12 @@ def test_results_are_printed_byte_for_byte_whatever_the_key(
         code, out, err = run_cli(capsys, key, "stream", "--input", json.dumps({"chunks": chunks}))
         expected = f'{key}\n{key} and {key}\n{{"k": "{key}", "b": true}}\n'
         assert out == expected
+    elif command == "stream --json":
+        chunks = chunks_for(key)
+        code, out, err = run_cli(
+            capsys, key, "--json", "stream", "--input", json.dumps({"chunks": chunks})
+        )
+        assert out == "".join(json.dumps(c, ensure_ascii=False) + "\n" for c in chunks)
     else:
         source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
         source.write_text(json.dumps(payload) + "\n", encoding="utf-8")
