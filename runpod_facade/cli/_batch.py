@@ -31,7 +31,8 @@ from ._exit import (
     EXIT_OK,
     EXIT_USAGE,
 )
-from ._options import add_command, add_job_options, non_negative_int, positive_int
+from ._numbers import parallel, retries
+from ._options import add_command, add_job_options
 
 if TYPE_CHECKING:
     from ._options import Subparsers
@@ -118,9 +119,9 @@ def register(commands: Subparsers) -> None:
     batch.add_argument(
         "--concurrency",
         metavar="N",
-        type=positive_int,
+        type=parallel,
         default=16,
-        help="jobs in flight at most (default 16)",
+        help="jobs in flight at most (1 to 1000; default 16)",
     )
     batch.add_argument(
         "--journal",
@@ -130,9 +131,9 @@ def register(commands: Subparsers) -> None:
     batch.add_argument(
         "--retry-failed",
         metavar="N",
-        type=non_negative_int,
+        type=retries,
         default=0,
-        help="requeue a FAILED or TIMED_OUT job up to N times (/retry, same id)",
+        help="requeue a FAILED or TIMED_OUT job up to N times (0 to 100; /retry, same id)",
     )
     batch.add_argument(
         "--cancel-on-interrupt",

@@ -64,12 +64,18 @@ class LineSet:
 
 
 def result_line(record: dict[str, Any]) -> bytes:
-    """``record`` as one JSON line (secrets masked). Non-ASCII stays UTF-8 unless the text
-    holds a lone surrogate (possible in a JSON reply), which only escaping can carry."""
+    """``record`` as one JSON line. Only the error's message, a diagnostic, has secrets
+    masked: the output and the worker's error details are the job's data, written as they
+    came (a key that also occurs in them, a short one or a common word, must not change
+    them). Non-ASCII stays UTF-8 unless the text holds a lone surrogate (possible in a JSON
+    reply), which only escaping can carry."""
+    error = record.get("error")
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        record = {**record, "error": {**error, "message": redact(error["message"])}}
     try:
-        return redact(json.dumps(record, ensure_ascii=False)).encode("utf-8") + b"\n"
+        return json.dumps(record, ensure_ascii=False).encode("utf-8") + b"\n"
     except UnicodeEncodeError:
-        return redact(json.dumps(record)).encode("ascii") + b"\n"
+        return json.dumps(record).encode("ascii") + b"\n"
 
 
 def _parse(line: bytes) -> tuple[int, bool] | None:

@@ -637,12 +637,13 @@ def test_the_api_key_is_never_printed(
     assert key not in out and key not in err
     assert key not in output.read_text() and len(records(output)) == 3
     assert key.encode() not in (tmp_path / "out.jsonl.journal").read_bytes()
-    # A handler that echoes the key back: masked in OUTPUT too.
+    # A handler that echoes the key back: its output is the job's data, written unchanged
+    # (masking is for diagnostics; see tests/cli/test_cli_results_unmasked.py).
     source = write_lines(tmp_path / "leak.jsonl", [{"leak": key}])
     output = tmp_path / "leak.out.jsonl"
-    assert batch(capsys, str(source), "-o", str(output), *extra)[0] == 0
-    assert key not in output.read_text()
-    assert records(output)[0]["output"] == {"leak": "<redacted>"}
+    code, out, err = batch(capsys, str(source), "-o", str(output), *extra)
+    assert code == 0 and key not in out + err
+    assert records(output)[0]["output"] == {"leak": key}
 
 
 # --- the pieces ---------------------------------------------------------------------------
