@@ -17,6 +17,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._batch_types import BatchItem, BatchStats, BatchTimeout, StopReport
+from ._batchjobs import (
+    Batches,
+    BatchRequestResult,
+    BatchStateError,
+    BatchSummary,
+    CreatedBatch,
+)
 from ._client import Endpoint, Job, JobStream
 from ._errors import (
     APIConnectionError,
@@ -56,7 +63,7 @@ if TYPE_CHECKING:
 
 _setup_logging()
 
-_LAZY = {"AsyncEndpoint", "AsyncJob", "AsyncJobStream", "AsyncBatchResults"}
+_LAZY = {"AsyncEndpoint", "AsyncJob", "AsyncJobStream", "AsyncBatchResults", "AsyncBatches"}
 
 
 def __getattr__(name: str) -> Any:
@@ -76,16 +83,22 @@ __all__ = [
     "APIResponseValidationError",
     "APITimeoutError",
     "AsyncBatchResults",
+    "AsyncBatches",
     "AsyncEndpoint",
     "AsyncJob",
     "AsyncJobStream",
     "AuthenticationError",
     "BadRequestError",
     "BatchItem",
+    "BatchRequestResult",
     "BatchResults",
+    "BatchStateError",
     "BatchStats",
+    "BatchSummary",
     "BatchTimeout",
+    "Batches",
     "ClientClosedError",
+    "CreatedBatch",
     "Endpoint",
     "ExecutionPolicy",
     "Health",

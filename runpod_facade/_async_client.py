@@ -21,6 +21,7 @@ from ._async_httpx import AsyncHttpxTransport
 from ._base import EndpointBase
 from ._batch import Ordered, fail_fast_notes, plan_batch, prepare_requests
 from ._batch_types import BatchTimeout
+from ._batchjobs._async import AsyncBatches
 from ._constants import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, HTTP_BACKENDS
 from ._drivers import AsyncTransport
 from ._effects import Operation
@@ -126,6 +127,12 @@ class AsyncEndpoint(EndpointBase, AsyncRunner):
 
     async def _perform(self, operation: Operation[T]) -> T:
         return await self._driver.run(operation)
+
+    @property
+    def batches(self) -> AsyncBatches:
+        """The Batch Jobs API of this endpoint: ``create``, ``add``, ``finalize``, ``wait``,
+        ``results`` … (RunPod runs the batch on its own batch workers)."""
+        return AsyncBatches(self._settings)
 
     # --- lifecycle ------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from ._api import SyncRunner
 from ._base import EndpointBase
 from ._batch import Ordered, fail_fast_notes, plan_batch, prepare_requests
 from ._batch_types import BatchTimeout
+from ._batchjobs import Batches
 from ._constants import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
 from ._drivers import SyncDriver
 from ._effects import Operation
@@ -91,6 +92,12 @@ class Endpoint(EndpointBase, SyncRunner):
 
     def _perform(self, operation: Operation[T]) -> T:
         return self._driver.run(operation)
+
+    @property
+    def batches(self) -> Batches:
+        """The Batch Jobs API of this endpoint: ``create``, ``add``, ``finalize``, ``wait``,
+        ``results`` … (RunPod runs the batch on its own batch workers)."""
+        return Batches(self._settings)
 
     # --- lifecycle ------------------------------------------------------------------------
 
