@@ -18,7 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 from ._batch_types import BatchItem, BatchStats, BatchTimeout, StopReport
 from ._batchjobs import (
+    BatchApiItem,
+    BatchApiResults,
+    BatchApiStats,
     Batches,
+    BatchJournalError,
     BatchRequestResult,
     BatchStateError,
     BatchSummary,
@@ -89,7 +93,11 @@ __all__ = [
     "AsyncJobStream",
     "AuthenticationError",
     "BadRequestError",
+    "BatchApiItem",
+    "BatchApiResults",
+    "BatchApiStats",
     "BatchItem",
+    "BatchJournalError",
     "BatchRequestResult",
     "BatchResults",
     "BatchStateError",

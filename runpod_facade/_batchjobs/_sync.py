@@ -153,13 +153,20 @@ class Batches:
         Raises InvalidInputError before sending when an input is not JSON, there are over
         5,000 or the body is over 10 MiB. A DRAFT batch does not run until :meth:`finalize`.
         """
-        call = create_call(self._settings.endpoint_id, encode_items(inputs))
-        return parse_created(self._one(call))
+        return self.create_encoded(encode_items(inputs))
+
+    def create_encoded(self, items: list[bytes]) -> CreatedBatch:
+        """:meth:`create` with each request already encoded (``{"input": ...}`` JSON)."""
+        return parse_created(self._one(create_call(self._settings.endpoint_id, items)))
 
     def add(self, batch_id: str, inputs: Iterable[Any]) -> BatchSummary:
         """Append one request per input to a DRAFT batch (at most 10 MiB per call)."""
+        return self.add_encoded(batch_id, encode_items(inputs))
+
+    def add_encoded(self, batch_id: str, items: list[bytes]) -> BatchSummary:
+        """:meth:`add` with each request already encoded (``{"input": ...}`` JSON)."""
         batch_id = check_batch_id(batch_id)
-        call = add_call(self._settings.endpoint_id, batch_id, encode_items(inputs))
+        call = add_call(self._settings.endpoint_id, batch_id, items)
         return parse_summary(self._one(call), call.operation, batch_id)
 
     def _simple(self, operation: str, batch_id: str, **extra: Any) -> BatchSummary:
