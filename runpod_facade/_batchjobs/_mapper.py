@@ -74,6 +74,17 @@ class BatchApiItem:
     def ok(self) -> bool:
         return self.status == "COMPLETED"
 
+    def to_line(self) -> dict[str, Any]:
+        """The item as one line of a results file (``line`` is 1-based)."""
+        return {
+            "line": self.index + 1,
+            "id": self.request_id,
+            "batch": self.batch_id,
+            "status": self.status,
+            "output": self.output,
+            "error": self.error,
+        }
+
 
 @dataclass
 class BatchApiStats:
@@ -116,8 +127,10 @@ class BatchApiResults(Iterator[BatchApiItem]):
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         after_batch: Callable[[], int | None] = lambda: None,
+        max_call_bytes: int = MAX_PAYLOAD_BYTES,
     ) -> None:
         self._batches = batches
+        self._max_call_bytes = max_call_bytes
         self._inputs = iter(inputs)
         self._journal = journal
         self._batch_size = batch_size
@@ -129,8 +142,9 @@ class BatchApiResults(Iterator[BatchApiItem]):
         self._sleep = sleep
         self._deadline = None if timeout is None else clock() + timeout
         self._timeout = timeout
-        #: Called once a batch's items were all handed out; returns the results file's size.
-        self._after_batch = after_batch
+        #: Called once a batch's items were all handed out, before the journal marks it
+        #: written; what it returns (a results file's size, flushed) is journaled with it.
+        self.after_batch = after_batch
         self.stats = BatchApiStats()
         self._pause_s = min(_FIRST_PAUSE_S, interval)
         self._rows = {row.seq: row for row in journal.batches()}
@@ -196,7 +210,7 @@ class BatchApiResults(Iterator[BatchApiItem]):
                 if not summary.done:
                     continue
                 yield from self._page(seq, self._rows_first(seq), batch_id, resumed=False)
-                self._journal.written(seq, self._after_batch())
+                self._journal.written(seq, self.after_batch())
                 del active[seq]
                 finished = True
                 self._pause_s = _FIRST_PAUSE_S
@@ -237,7 +251,9 @@ class BatchApiResults(Iterator[BatchApiItem]):
     def _send(self, seq: int, first: int, items: list[bytes], row: BatchRow | None) -> str:
         """Bring batch ``seq`` to FINALIZED from wherever the journal left it; its id."""
         journal = self._journal
-        groups = list(chunk_items(items, max_count=self._batch_size, max_bytes=MAX_PAYLOAD_BYTES))
+        groups = list(
+            chunk_items(items, max_count=self._batch_size, max_bytes=self._max_call_bytes)
+        )
         if row is None:
             journal.plan(seq, first, len(items), _digest(items), int(time.time() * 1000))
             row = self._reload(seq)
@@ -403,6 +419,7 @@ def map_batch_api(
     replay: bool = True,
     timeout: float | None = None,
     after_batch: Callable[[], int | None] = lambda: None,
+    max_call_bytes: int = MAX_PAYLOAD_BYTES,
 ) -> BatchApiResults:
     """Check the arguments (before anything is sent) and start the run (lazily: nothing is
     sent before the first item is asked for)."""
@@ -428,4 +445,5 @@ def map_batch_api(
         replay=replay,
         timeout=timeout,
         after_batch=after_batch,
+        max_call_bytes=_check_int(max_call_bytes, "max_call_bytes", MAX_PAYLOAD_BYTES),
     )
