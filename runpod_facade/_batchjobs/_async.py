@@ -7,9 +7,11 @@ with a short-lived ``httpx.AsyncClient`` built from the endpoint's settings.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 import httpx
 
@@ -45,6 +47,7 @@ from ._sync import (
     check_offset,
     check_timeout,
     progress,
+    tls_context,
     transport_error,
 )
 
@@ -65,15 +68,47 @@ class AsyncBatches:
         self._settings = settings
         self._clock = clock
         self._sleep = sleep
+        self._shared: httpx.AsyncClient | None = None
 
     def __repr__(self) -> str:
         return f"AsyncBatches(endpoint_id={self._settings.endpoint_id!r})"
 
+    async def __aenter__(self) -> Self:
+        """See :meth:`runpod_facade.Batches.__enter__`."""
+        if self._shared is None:
+            self._shared = self._client()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the pool of an ``async with`` block (a no-op otherwise)."""
+        shared, self._shared = self._shared, None
+        if shared is not None:
+            await shared.aclose()
+
     def _client(self) -> httpx.AsyncClient:
         settings = self._settings
         return httpx.AsyncClient(
-            base_url=settings.base_url, headers=settings.headers(), timeout=settings.timeout
+            base_url=settings.base_url,
+            headers=settings.headers(),
+            timeout=settings.timeout,
+            verify=tls_context(),
         )
+
+    @contextlib.asynccontextmanager
+    async def _http(self) -> AsyncIterator[httpx.AsyncClient]:
+        if self._shared is not None:
+            yield self._shared
+        else:
+            async with self._http() as http:
+                yield http
 
     async def _send(self, http: httpx.AsyncClient, call: Call) -> Any:
         retry = self._settings.retry
@@ -99,7 +134,7 @@ class AsyncBatches:
             attempt += 1
 
     async def _one(self, call: Call) -> Any:
-        async with self._client() as http:
+        async with self._http() as http:
             return await self._send(http, call)
 
     async def create(self, inputs: Iterable[Any] = ()) -> CreatedBatch:
@@ -144,7 +179,7 @@ class AsyncBatches:
         size = check_page_size(page_size)
         found: list[BatchSummary] = []
         offset: int | None = 0
-        async with self._client() as http:
+        async with self._http() as http:
             while offset is not None:
                 params = {"offset": offset, "limit": size}
                 call = simple_call("batch-list", self._settings.endpoint_id, None, params=params)
@@ -164,7 +199,7 @@ class AsyncBatches:
         self, batch_id: str, size: int, start: int
     ) -> AsyncIterator[BatchRequestResult]:
         offset: int | None = start
-        async with self._client() as http:
+        async with self._http() as http:
             while offset is not None:
                 params = {"offset": offset, "limit": size}
                 call = simple_call(
@@ -187,7 +222,7 @@ class AsyncBatches:
         pause = check_interval(interval)
         limit = check_timeout(timeout)
         deadline = None if limit is None else self._clock() + limit
-        async with self._client() as http:
+        async with self._http() as http:
             while True:
                 call = simple_call("batch-get", self._settings.endpoint_id, batch_id)
                 summary = parse_summary(await self._send(http, call), call.operation, batch_id)

@@ -160,6 +160,7 @@ class BatchApiResults(Iterator[BatchApiItem]):
         """Stop handing out items and release the journal (the batches run on)."""
         self._iterator.close()
         self._journal.close()
+        self._batches.close()
 
     def __enter__(self) -> Self:
         return self
@@ -185,6 +186,10 @@ class BatchApiResults(Iterator[BatchApiItem]):
             first += len(items)
 
     def _run(self) -> Generator[BatchApiItem, None, None]:
+        with self._batches:  # one connection pool for the run
+            yield from self._steps()
+
+    def _steps(self) -> Iterator[BatchApiItem]:
         active: dict[int, str] = {}
         chunks = self._chunks()
         more = True
@@ -254,11 +259,13 @@ class BatchApiResults(Iterator[BatchApiItem]):
         groups = list(
             chunk_items(items, max_count=self._batch_size, max_bytes=self._max_call_bytes)
         )
+        fresh = row is None
         if row is None:
             journal.plan(seq, first, len(items), _digest(items), int(time.time() * 1000))
             row = self._reload(seq)
         if row.state == "creating":
-            batch_id = self._recover(row, len(groups[0]))
+            # Only an earlier run's create can have been lost; a fresh plan has none.
+            batch_id = None if fresh else self._recover(row, len(groups[0]))
             if batch_id is None:
                 batch_id = self._create(groups[0])
             journal.created(seq, batch_id, len(groups[0]))

@@ -7,10 +7,14 @@ what to send and what a reply means is decided in :mod:`._plan`.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
+import ssl
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 import httpx
 
@@ -47,10 +51,18 @@ __all__ = [
     "check_offset",
     "check_timeout",
     "progress",
+    "tls_context",
     "transport_error",
 ]
 
 DEFAULT_WAIT_INTERVAL = 2.0
+
+
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """One TLS context per process: building one costs tens of milliseconds, and a call of
+    the resource outside a ``with`` block opens a client of its own."""
+    return httpx.create_ssl_context()
 
 
 def transport_error(call: Call, exc: httpx.TransportError) -> APIConnectionError:
@@ -106,17 +118,50 @@ class Batches:
         self._settings = settings
         self._clock = clock
         self._sleep = sleep
+        self._shared: httpx.Client | None = None
 
     def __repr__(self) -> str:
         return f"Batches(endpoint_id={self._settings.endpoint_id!r})"
+
+    def __enter__(self) -> Self:
+        """Keep one connection pool for every call until the block ends (otherwise each
+        call opens and closes its own)."""
+        if self._shared is None:
+            self._shared = self._client()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the pool of a ``with`` block (a no-op otherwise)."""
+        shared, self._shared = self._shared, None
+        if shared is not None:
+            shared.close()
 
     # ----------------------------------------------------------------- sending
 
     def _client(self) -> httpx.Client:
         settings = self._settings
         return httpx.Client(
-            base_url=settings.base_url, headers=settings.headers(), timeout=settings.timeout
+            base_url=settings.base_url,
+            headers=settings.headers(),
+            timeout=settings.timeout,
+            verify=tls_context(),
         )
+
+    @contextlib.contextmanager
+    def _http(self) -> Iterator[httpx.Client]:
+        if self._shared is not None:
+            yield self._shared
+        else:
+            with self._http() as http:
+                yield http
 
     def _send(self, http: httpx.Client, call: Call) -> Any:
         retry = self._settings.retry
@@ -142,7 +187,7 @@ class Batches:
             attempt += 1
 
     def _one(self, call: Call) -> Any:
-        with self._client() as http:
+        with self._http() as http:
             return self._send(http, call)
 
     # ----------------------------------------------------------------- the API
@@ -200,7 +245,7 @@ class Batches:
         size = check_page_size(page_size)
         found: list[BatchSummary] = []
         offset: int | None = 0
-        with self._client() as http:
+        with self._http() as http:
             while offset is not None:
                 params = {"offset": offset, "limit": size}
                 call = simple_call("batch-list", self._settings.endpoint_id, None, params=params)
@@ -220,7 +265,7 @@ class Batches:
 
     def _pages(self, batch_id: str, size: int, start: int) -> Iterator[BatchRequestResult]:
         offset: int | None = start
-        with self._client() as http:
+        with self._http() as http:
             while offset is not None:
                 params = {"offset": offset, "limit": size}
                 call = simple_call(
@@ -244,7 +289,7 @@ class Batches:
         pause = check_interval(interval)
         limit = check_timeout(timeout)
         deadline = None if limit is None else self._clock() + limit
-        with self._client() as http:
+        with self._http() as http:
             while True:
                 call = simple_call("batch-get", self._settings.endpoint_id, batch_id)
                 summary = parse_summary(self._send(http, call), call.operation, batch_id)

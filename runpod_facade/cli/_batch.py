@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from ._batch_files import check_paths
 from ._batch_run import PROGRESS_INTERVAL, BatchCommand
+from ._batch_server import run_server_batch
 from ._context import Context
 from ._exit import (
     EXIT_API_ERROR,
@@ -79,6 +80,8 @@ def _batch(ctx: Context) -> int:
     args = ctx.args
     journal = args.journal or args.output + ".journal"
     check_paths(args.input, args.output, journal)
+    if args.server:
+        return run_server_batch(ctx, args.input, args.output, journal)
     command = BatchCommand(ctx, args.input, args.output, journal)
     with ctx.endpoint(waits=True, status_line=False) as endpoint:
         return command.run(endpoint)
@@ -132,6 +135,19 @@ def register(commands: Subparsers) -> None:
         "--restart",
         action="store_true",
         help="start over: delete the journal and overwrite OUTPUT (every line runs again)",
+    )
+    batch.add_argument(
+        "--server",
+        action="store_true",
+        help="hand the lines to RunPod's Batch Jobs API (batches of up to 5,000 run on "
+        "RunPod's batch workers; every line must be JSON; resumable by batch id)",
+    )
+    batch.add_argument(
+        "--batch-size",
+        metavar="N",
+        type=positive_int,
+        default=None,
+        help="with --server: lines per batch (default and most 5000)",
     )
     batch.add_argument(
         "-q", "--quiet", action="store_true", help="no progress and no summary (errors only)"
