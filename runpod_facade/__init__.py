@@ -67,7 +67,14 @@ if TYPE_CHECKING:
 
 _setup_logging()
 
-_LAZY = {"AsyncEndpoint", "AsyncJob", "AsyncJobStream", "AsyncBatchResults", "AsyncBatches"}
+_LAZY = {
+    "AsyncEndpoint",
+    "AsyncJob",
+    "AsyncJobStream",
+    "AsyncBatchApiResults",
+    "AsyncBatchResults",
+    "AsyncBatches",
+}
 
 
 def __getattr__(name: str) -> Any:

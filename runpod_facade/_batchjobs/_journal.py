@@ -88,7 +88,8 @@ class BatchJournal:
         self.path = os.fspath(path)
         try:
             # Autocommit: every write below is one statement or one explicit transaction.
-            self._db = sqlite3.connect(self.path, isolation_level=None)
+            # Any thread: the asyncio run steps on worker threads, one step at a time.
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._open(endpoint_id)
         except sqlite3.DatabaseError as exc:
             raise BatchJournalError(f"{self.path} is not a usable journal: {exc}") from None

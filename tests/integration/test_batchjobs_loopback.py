@@ -146,3 +146,14 @@ async def _first_id(aep: AsyncEndpoint, batch_id: str) -> str:
     async for result in aep.batches.results(batch_id):
         return result.id
     raise AssertionError("no request")
+
+
+def test_a_failed_batch_ends_the_wait(ep: Endpoint, local: LocalEndpoint) -> None:
+    created = ep.batches.create([{"task": "sleep", "seconds": 0.3}] * 2 + [{"n": 1}] * 3)
+    ep.batches.finalize(created.id)
+    local.app.batches.store.fail(created.id, "the batch failed on the platform")
+    summary = ep.batches.wait(created.id, timeout=10, interval=0.02)
+    assert summary.status == "FAILED" and summary.done
+    assert summary.finished < summary.request_total  # done by status, not by the counts
+    left = [r for r in ep.batches.results(created.id) if r.status == "CANCELLED"]
+    assert left and all(r.error == "the batch failed on the platform" for r in left)

@@ -13,7 +13,7 @@ from unittest import mock
 
 import pytest
 
-from runpod_facade import BatchJournalError, Endpoint, InvalidInputError
+from runpod_facade import AsyncEndpoint, BatchJournalError, Endpoint, InvalidInputError
 from runpod_facade._batchjobs._journal import APPLICATION_ID
 from runpod_facade._batchjobs._mapper import BatchApiResults, map_batch_api
 from runpod_facade._batchjobs._sync import Batches
@@ -216,3 +216,23 @@ def test_map_arguments_checked_before_sending(
     with pytest.raises(InvalidInputError, match="via must be"):
         ep.map([1], via="batch")  # type: ignore[call-overload]
     assert local.requests == []
+
+
+async def test_async_map_via_batch_api(local: LocalEndpoint, tmp_path: Path) -> None:
+    journal = tmp_path / "async.journal"
+    async with AsyncEndpoint(
+        local.endpoint_id, base_url=local.base_url, api_key=local.api_key
+    ) as aep:
+        async with aep.map(_inputs(), via="batch-api", batch_size=SIZE, journal=journal) as run:
+            items = [item async for item in run]
+            assert run.stats.batches_created == 3
+        assert sorted((i.index, i.output["n"]) for i in items) == [(n, n) for n in range(COUNT)]
+        async with aep.map(_inputs(), via="batch-api", batch_size=SIZE, journal=journal) as again:
+            assert all([item.resumed async for item in again])
+        with pytest.raises(InvalidInputError, match="async one"):
+            aep.map(_agen(), via="batch-api")
+    assert _server_records(local) == (3, list(range(COUNT)))
+
+
+async def _agen() -> Any:
+    yield 1
