@@ -107,7 +107,7 @@ class AsyncBatches:
         if self._shared is not None:
             yield self._shared
         else:
-            async with self._http() as http:
+            async with self._client() as http:
                 yield http
 
     async def _send(self, http: httpx.AsyncClient, call: Call) -> Any:

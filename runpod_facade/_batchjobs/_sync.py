@@ -160,7 +160,7 @@ class Batches:
         if self._shared is not None:
             yield self._shared
         else:
-            with self._http() as http:
+            with self._client() as http:
                 yield http
 
     def _send(self, http: httpx.Client, call: Call) -> Any:
