@@ -28,6 +28,7 @@ from ._model import (
 )
 from ._plan import (
     DEFAULT_PAGE_SIZE,
+    FIRST_PAUSE,
     Call,
     add_call,
     check_batch_id,
@@ -36,6 +37,7 @@ from ._plan import (
     decide,
     encode_items,
     next_offset,
+    next_pause,
     retry_delay,
     simple_call,
     wait_step,
@@ -219,7 +221,8 @@ class AsyncBatches:
     ) -> BatchSummary:
         """See :meth:`runpod_facade.Batches.wait`."""
         batch_id = check_batch_id(batch_id)
-        pause = check_interval(interval)
+        interval = check_interval(interval)
+        pause = min(FIRST_PAUSE, interval)
         limit = check_timeout(timeout)
         deadline = None if limit is None else self._clock() + limit
         async with self._http() as http:
@@ -232,6 +235,7 @@ class AsyncBatches:
                 if step.action == "expired":
                     raise WaitTimeout(batch_id, timeout=limit, reason=progress(summary))
                 await self._sleep(step.seconds)
+                pause = next_pause(pause, interval)
 
 
 AsyncBatches.__module__ = "runpod_facade"

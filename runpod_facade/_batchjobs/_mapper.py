@@ -33,6 +33,7 @@ from typing import Any, Final, Self
 from .._errors import InvalidInputError, RateLimitError, WaitTimeout
 from ._journal import BatchJournal, BatchJournalError, BatchRow
 from ._plan import (
+    FIRST_PAUSE,
     MAX_ACTIVE_BATCHES,
     MAX_PAGE_SIZE,
     MAX_PAYLOAD_BYTES,
@@ -40,6 +41,7 @@ from ._plan import (
     BatchStateError,
     chunk_items,
     encode_items,
+    next_pause,
 )
 from ._sync import Batches, progress
 
@@ -48,8 +50,6 @@ __all__ = ["BatchApiItem", "BatchApiResults", "BatchApiStats", "map_batch_api", 
 # A batch created up to this long before the journal's intent mark (clock skew between the
 # client and RunPod) may still be the one a lost create reply named.
 _SKEW_MS: Final = 60_000
-# The first pause between polls of the live batches; it doubles up to ``interval``.
-_FIRST_PAUSE_S: Final = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +146,7 @@ class BatchApiResults(Iterator[BatchApiItem]):
         #: written; what it returns (a results file's size, flushed) is journaled with it.
         self.after_batch = after_batch
         self.stats = BatchApiStats()
-        self._pause_s = min(_FIRST_PAUSE_S, interval)
+        self._pause_s = min(FIRST_PAUSE, interval)
         self._rows = {row.seq: row for row in journal.batches()}
         self._iterator = self._run()
 
@@ -218,7 +218,7 @@ class BatchApiResults(Iterator[BatchApiItem]):
                 self._journal.written(seq, self.after_batch())
                 del active[seq]
                 finished = True
-                self._pause_s = _FIRST_PAUSE_S
+                self._pause_s = FIRST_PAUSE
             if not finished:
                 self._pause(active)
 
@@ -231,9 +231,7 @@ class BatchApiResults(Iterator[BatchApiItem]):
             summary = self._batches.get(batch_id)
             raise WaitTimeout(batch_id, timeout=self._timeout, reason=progress(summary))
         self._sleep(self._pause_s)
-        # Poll again soon at first, then less often, up to ``interval`` (a batch may run
-        # hours; a local one, milliseconds).
-        self._pause_s = min(self._interval, self._pause_s * 2)
+        self._pause_s = next_pause(self._pause_s, self._interval)
 
     def _checked_row(self, seq: int, first: int, items: list[bytes]) -> BatchRow | None:
         row = self._rows.get(seq)

@@ -29,6 +29,7 @@ from ._model import BatchPage, BatchSummary
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",
+    "FIRST_PAUSE",
     "MAX_ACTIVE_BATCHES",
     "MAX_PAGE_SIZE",
     "MAX_PAYLOAD_BYTES",
@@ -45,6 +46,7 @@ __all__ = [
     "decide",
     "encode_items",
     "next_offset",
+    "next_pause",
     "retry_delay",
     "simple_call",
     "wait_step",
@@ -294,6 +296,16 @@ def wait_step(
             return WaitStep("expired")
         return WaitStep("sleep", min(interval, left))
     return WaitStep("sleep", interval)
+
+
+#: The first pause between two polls of a batch; each idle poll doubles it, up to the
+#: caller's ``interval`` (a batch may run for hours, a local one for milliseconds).
+FIRST_PAUSE: Final = 0.05
+
+
+def next_pause(pause: float, interval: float) -> float:
+    """The pause after an idle poll that paused ``pause`` seconds."""
+    return min(interval, pause * 2)
 
 
 def chunk_items(

@@ -31,6 +31,7 @@ from ._model import (
 )
 from ._plan import (
     DEFAULT_PAGE_SIZE,
+    FIRST_PAUSE,
     Call,
     add_call,
     check_batch_id,
@@ -39,6 +40,7 @@ from ._plan import (
     decide,
     encode_items,
     next_offset,
+    next_pause,
     retry_delay,
     simple_call,
     wait_step,
@@ -283,10 +285,12 @@ class Batches:
         interval: float = DEFAULT_WAIT_INTERVAL,
     ) -> BatchSummary:
         """Poll until every request has ended (completed + failed == total) or the batch
-        is FAILED or CANCELLED, and return the last summary. Raises WaitTimeout (the batch
+        is FAILED or CANCELLED, and return the last summary. Polls come quickly at first,
+        then every ``interval`` seconds. Raises WaitTimeout (the batch
         goes on) after ``timeout`` seconds, and InvalidInputError for a DRAFT batch."""
         batch_id = check_batch_id(batch_id)
-        pause = check_interval(interval)
+        interval = check_interval(interval)
+        pause = min(FIRST_PAUSE, interval)
         limit = check_timeout(timeout)
         deadline = None if limit is None else self._clock() + limit
         with self._http() as http:
@@ -299,6 +303,7 @@ class Batches:
                 if step.action == "expired":
                     raise WaitTimeout(batch_id, timeout=limit, reason=progress(summary))
                 self._sleep(step.seconds)
+                pause = next_pause(pause, interval)
 
 
 def progress(summary: BatchSummary) -> str:

@@ -23,6 +23,7 @@ from runpod_facade import (
 )
 from runpod_facade._batchjobs._model import BatchPage, parse_page, parse_summary
 from runpod_facade._batchjobs._plan import (
+    FIRST_PAUSE,
     MAX_PAYLOAD_BYTES,
     MAX_REQUESTS_PER_BATCH,
     add_call,
@@ -31,6 +32,7 @@ from runpod_facade._batchjobs._plan import (
     decide,
     encode_items,
     next_offset,
+    next_pause,
     retry_delay,
     simple_call,
     wait_step,
@@ -196,3 +198,11 @@ def test_wait_deadline_and_draft() -> None:
     assert wait_step(running, 101.0, 100.5, 2.0).action == "expired"
     with pytest.raises(InvalidInputError, match="finalize"):
         wait_step(_summary("DRAFT", 5, 0, 0), 100.0, None, 2.0)
+
+
+def test_polls_back_off_up_to_the_interval() -> None:
+    pauses = [FIRST_PAUSE]
+    for _ in range(8):
+        pauses.append(next_pause(pauses[-1], 1.0))
+    assert pauses[:5] == [0.05, 0.1, 0.2, 0.4, 0.8]
+    assert pauses[5:] == [1.0] * 4

@@ -4,6 +4,7 @@ removal, the errors of the state machine and the limits."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +19,7 @@ from runpod_facade import (
     RateLimitError,
     WaitTimeout,
 )
+from runpod_facade._batchjobs import Batches
 from runpod_facade.local import LocalEndpoint
 from runpod_facade.local._batchjobs import BatchLimits
 from tests._support.handlers import dispatch
@@ -157,3 +159,26 @@ def test_a_failed_batch_ends_the_wait(ep: Endpoint, local: LocalEndpoint) -> Non
     assert summary.finished < summary.request_total  # done by status, not by the counts
     left = [r for r in ep.batches.results(created.id) if r.status == "CANCELLED"]
     assert left and all(r.error == "the batch failed on the platform" for r in left)
+
+
+def test_wait_on_a_fake_clock(local: LocalEndpoint) -> None:
+    # The deadline and the pauses run on a fake clock; only the batch itself takes real time.
+    now = [1000.0]
+    pauses: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        pauses.append(seconds)
+        now[0] += seconds
+        time.sleep(0.01)
+
+    ep = Endpoint(local.endpoint_id, base_url=local.base_url, api_key=local.api_key)
+    batches = Batches(ep._settings, clock=lambda: now[0], sleep=sleep)
+    created = batches.create([{"task": "sleep", "seconds": 30}])
+    batches.finalize(created.id)
+    with pytest.raises(WaitTimeout) as caught:
+        batches.wait(created.id, timeout=2.0, interval=0.5)
+    assert pauses[:4] == [0.05, 0.1, 0.2, 0.4]  # quick at first ...
+    assert set(pauses[4:-1]) == {0.5}  # ... then every interval
+    assert sum(pauses) == pytest.approx(2.0)  # never past the deadline
+    assert caught.value.timeout == 2.0
+    batches.cancel(created.id)
