@@ -21,7 +21,12 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 _MARKED = re.compile(r"<!-- readme-test: ([\w-]+) -->\n```python\n(.*?)\n```", re.DOTALL)
 
 #: The sections whose every python snippet must be marked (and so run below).
-CHECKED_SECTIONS = ("OpenAI-compatible endpoints", "Webhooks", "Testing your code")
+CHECKED_SECTIONS = (
+    "OpenAI-compatible endpoints",
+    "Webhooks",
+    "Batch Jobs API",
+    "Testing your code",
+)
 
 
 def snippets() -> dict[str, str]:
@@ -46,7 +51,12 @@ def test_every_python_snippet_of_the_checked_sections_is_marked_and_run() -> Non
         fences = body.count("```python")
         assert fences >= 1, title
         assert len(_MARKED.findall(body)) == fences, f"unmarked python snippet in {title!r}"
-    assert set(snippets()) == {"openai-client", "webhook-receiver", "testing-your-code"}
+    assert set(snippets()) == {
+        "openai-client",
+        "webhook-receiver",
+        "batch-jobs",
+        "testing-your-code",
+    }
 
 
 @pytest.fixture
