@@ -12,6 +12,7 @@ import pytest
 
 from runpod_facade import (
     AsyncEndpoint,
+    AuthenticationError,
     BatchStateError,
     Endpoint,
     InvalidInputError,
@@ -182,3 +183,16 @@ def test_wait_on_a_fake_clock(local: LocalEndpoint) -> None:
     assert sum(pauses) == pytest.approx(2.0)  # never past the deadline
     assert caught.value.timeout == 2.0
     batches.cancel(created.id)
+
+
+@pytest.mark.misuse("key")
+@pytest.mark.parametrize("key", ["rp_wrong_key_0123456789", "rp_other_key_9876543210"])
+def test_a_wrong_key_is_refused_and_never_shown(local: LocalEndpoint, key: str) -> None:
+    with Endpoint(local.endpoint_id, base_url=local.base_url, api_key=key) as wrong:
+        with pytest.raises(AuthenticationError) as caught:
+            wrong.batches.create([1])
+        shown = [str(caught.value), repr(caught.value), repr(wrong.batches), caught.value.body]
+        assert all(key not in text for text in shown)
+        with pytest.raises(AuthenticationError):
+            list(wrong.map([1], via="batch-api"))
+    assert local.app.batches.store.created == []
