@@ -7,7 +7,7 @@ import asyncio
 import httpx
 import pytest
 
-from runpod_facade import AsyncEndpoint, JobFailed, JobStatus, ServerError, WaitTimeout
+from runpod_facade import AsyncEndpoint, JobFailed, JobStatus, InternalServerError, WaitTimeout
 from tests._support.fakeapi import API_KEY, FakeApi, chunks, job
 
 
@@ -41,7 +41,7 @@ async def test_async_stream() -> None:
 async def test_async_retries_and_errors() -> None:
     api = FakeApi().on("health", httpx.Response(503))
     async with api.async_endpoint() as ep:
-        with pytest.raises(ServerError):
+        with pytest.raises(InternalServerError):
             await ep.health()
     assert api.ops() == ["health"] * 4
 

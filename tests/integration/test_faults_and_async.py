@@ -11,7 +11,7 @@ from runpod_facade import (
     AsyncEndpoint,
     Endpoint,
     JobStatus,
-    ServerError,
+    InternalServerError,
 )
 from runpod_facade.local import Fault, LocalEndpoint
 from runpod_facade.testing import AsyncEndpointFactory
@@ -41,7 +41,7 @@ def test_html_502_then_520_on_long_poll_are_recovered(local: LocalEndpoint, ep: 
 def test_run_is_never_sent_twice_after_a_5xx(local: LocalEndpoint, ep: Endpoint) -> None:
     before = runs_received(local)
     local.faults.add(Fault("run", "http_error", status=503, times=1))
-    with pytest.raises(ServerError):
+    with pytest.raises(InternalServerError):
         ep.run({"task": "echo"})
     assert runs_received(local) - before == 1
 
