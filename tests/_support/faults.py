@@ -24,8 +24,8 @@ from runpod_facade._exceptions import (
     APIConnectionError,
     APIResponseValidationError,
     APITimeoutError,
-    RunpodError,
     InternalServerError,
+    RunpodError,
     WaitTimeout,
 )
 

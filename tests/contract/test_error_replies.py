@@ -12,11 +12,11 @@ import pytest
 from runpod_facade import (
     BadRequestError,
     Endpoint,
+    InternalServerError,
     JobFailed,
     NotFoundError,
     RateLimitError,
     RetryPolicy,
-    InternalServerError,
 )
 from tests._support.openapi_httpx import ContractTransport
 from tests._support.spec import SERVER_URL

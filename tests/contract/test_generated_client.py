@@ -21,10 +21,10 @@ from runpod_generated.client import AuthenticatedClient, Client
 
 from runpod_facade import (
     Endpoint,
+    InternalServerError,
     JobStatus,
     RateLimitError,
     RetryPolicy,
-    InternalServerError,
 )
 from tests._support.fixtures import fixture_for
 from tests._support.fixtures import load as load_fixture

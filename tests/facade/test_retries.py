@@ -13,9 +13,9 @@ from runpod_facade import (
     APIResponseValidationError,
     AuthenticationError,
     BadRequestError,
+    InternalServerError,
     RateLimitError,
     RetryPolicy,
-    InternalServerError,
 )
 from runpod_facade._core.retry import is_retryable_status
 from runpod_facade._wire.replies import parse_retry_after

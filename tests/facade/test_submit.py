@@ -12,6 +12,7 @@ from runpod_facade import (
     APITimeoutError,
     ExecutionPolicy,
     Input,
+    InternalServerError,
     InvalidInputError,
     JobCancelled,
     JobFailed,
@@ -19,7 +20,6 @@ from runpod_facade import (
     JobTimedOut,
     RateLimitError,
     S3Config,
-    InternalServerError,
     WaitTimeout,
 )
 from tests._support.fakeapi import API_KEY, FakeApi, job
