@@ -194,9 +194,7 @@ def test_reprs_and_tracebacks_name_the_public_path() -> None:
     state = JobState(id="j", status="FAILED", error="boom")
     assert repr(runpod_facade.JobFailed) == "<class 'runpod_facade.JobFailed'>"
     assert repr(Endpoint).startswith("<class 'runpod_facade.Endpoint'>")
-    line = "".join(
-        __import__("traceback").format_exception_only(runpod_facade.JobFailed(state))
-    )
+    line = "".join(__import__("traceback").format_exception_only(runpod_facade.JobFailed(state)))
     assert line.startswith("runpod_facade.JobFailed: job j FAILED: boom")
     assert pickle.loads(pickle.dumps(state)) == state  # pickles resolve the public path
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import pytest
 
 import runpod_facade
+import runpod_facade._exceptions
 from runpod_facade import (
     APIConnectionError,
     APIError,
@@ -44,10 +45,10 @@ class Node:
     codes: tuple[int, ...]
 
 
-def _diagram() -> list[Node]:
+def _diagram(text: str) -> list[Node]:
     nodes: list[Node] = []
     path: list[str] = []  # the names of the current line's ancestors, root first
-    for line in docblocks.named("error-tree").code.splitlines():
+    for line in text.splitlines():
         match = _LINE.match(line)
         assert match, f"unreadable line of the error tree: {line!r}"
         depth = len(match["tree"]) // 4
@@ -64,7 +65,10 @@ def _diagram() -> list[Node]:
     return nodes
 
 
-DIAGRAM = _diagram()
+DIAGRAM = _diagram(docblocks.named("error-tree").code)
+# The module's docstring draws the same tree (without the batch errors, defined elsewhere).
+_DOCSTRING = runpod_facade._exceptions.__doc__ or ""
+MODULE_DIAGRAM = _diagram(_DOCSTRING.split("```\n")[1])
 
 
 def _class(name: str) -> type[BaseException]:
@@ -73,7 +77,11 @@ def _class(name: str) -> type[BaseException]:
     return cls
 
 
-@pytest.mark.parametrize("node", DIAGRAM, ids=lambda node: node.name)
+@pytest.mark.parametrize(
+    "node",
+    [*DIAGRAM, *MODULE_DIAGRAM],
+    ids=[f"README-{n.name}" for n in DIAGRAM] + [f"module-{n.name}" for n in MODULE_DIAGRAM],
+)
 def test_each_class_of_the_diagram_derives_from_the_one_above_it(node: Node) -> None:
     cls = _class(node.name)
     if node.parent is None:
@@ -81,7 +89,7 @@ def test_each_class_of_the_diagram_derives_from_the_one_above_it(node: Node) -> 
         return
     parent = _class(node.parent)
     # The nearest base that is itself in the diagram is the parent drawn.
-    drawn = {n.name for n in DIAGRAM}
+    drawn = {n.name for n in DIAGRAM}  # the README's tree has every class
     nearest = next(base for base in cls.__mro__[1:] if base.__name__ in drawn)
     assert nearest is parent
     if node.also is not None:
@@ -103,7 +111,7 @@ STATUS = build_request("status", "ep-1", job_id="job-1")
 
 @pytest.mark.parametrize(
     ("node", "code"),
-    [(node, code) for node in DIAGRAM for code in node.codes],
+    [(node, code) for node in [*DIAGRAM, *MODULE_DIAGRAM] for code in node.codes],
     ids=lambda value: value.name if isinstance(value, Node) else str(value),
 )
 def test_each_status_the_diagram_names_raises_that_class(node: Node, code: int) -> None:
