@@ -34,7 +34,7 @@ always gets it back, in the return value or on the exception.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._types import JobState
@@ -70,9 +70,21 @@ _BODY_PREVIEW = 300
 
 
 class RunpodError(Exception):
-    """Base class of every error raised by runpod_facade."""
+    """Base class of every error raised by runpod_facade. Every one pickles (a worker
+    process can hand it back whole), whatever its constructor takes."""
 
     job_id: str | None = None
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Exception's own pickling calls ``cls(*args)``, which keyword-only arguments break:
+        # rebuild without __init__, then restore the attributes.
+        return (_rebuilt, (type(self), self.args), self.__dict__)
+
+
+def _rebuilt(cls: type[RunpodError], args: tuple[Any, ...]) -> RunpodError:
+    error = cls.__new__(cls, *args)
+    error.args = args  # OSError's __new__ (TimeoutError's) leaves them to __init__
+    return error
 
 
 class ClientClosedError(RunpodError):

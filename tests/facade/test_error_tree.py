@@ -8,6 +8,7 @@ what the status codes it names map to; every exported exception must be in the d
 from __future__ import annotations
 
 import builtins
+import pickle
 import re
 from dataclasses import dataclass
 
@@ -23,6 +24,7 @@ from runpod_facade import (
     APITimeoutError,
     BadRequestError,
     InternalServerError,
+    JobState,
     RunpodError,
 )
 from runpod_facade._transports.base import ApiResponse
@@ -154,3 +156,48 @@ def test_a_status_error_carries_status_body_headers_and_job_id() -> None:
     assert error.headers["x-request-id"] == "r1"
     assert (error.operation, error.job_id) == ("status", "job-1")
     assert str(error) == "status failed with HTTP 409 (job job-1): busy"
+
+
+_FAILED = JobState(id="job-1", status="FAILED", error="boom")
+#: One instance of each exported exception, with every attribute its constructor sets.
+SAMPLES: dict[str, RunpodError] = {
+    "RunpodError": RunpodError("x"),
+    "InvalidInputError": runpod_facade.InvalidInputError("bad"),
+    "WebhookPayloadError": runpod_facade.WebhookPayloadError("not a job", job_id="job-1"),
+    "ClientClosedError": runpod_facade.ClientClosedError("closed"),
+    "APIError": APIError("m", operation="status", job_id="job-1"),
+    "APIConnectionError": APIConnectionError("refused", operation="run", request_sent=False),
+    "APITimeoutError": APITimeoutError("read timed out", operation="status", job_id="job-1"),
+    "APIResponseValidationError": APIResponseValidationError("html", status_code=200),
+    **{
+        node.name: _class(node.name)(  # type: ignore[call-arg]
+            "m", status_code=node.codes[0] if node.codes else 418, body="{}", job_id="job-1"
+        )
+        for node in DIAGRAM
+        if issubclass(_class(node.name), APIStatusError)
+    },
+    "RateLimitError": runpod_facade.RateLimitError("slow down", retry_after=2.5, job_id="j"),
+    "JobError": runpod_facade.JobError(_FAILED),
+    "JobFailed": runpod_facade.JobFailed(_FAILED),
+    "JobCancelled": runpod_facade.JobCancelled(_FAILED),
+    "JobTimedOut": runpod_facade.JobTimedOut(_FAILED),
+    "WaitTimeout": runpod_facade.WaitTimeout("job-1", timeout=3, last_state=_FAILED),
+    "StreamIdleTimeout": runpod_facade.StreamIdleTimeout("job-1", timeout=1, cancelled=True),
+    "BatchTimeout": runpod_facade.BatchTimeout(5.0, 7),
+    "JournalError": runpod_facade.JournalError("in use", reason="in_use"),
+}
+
+
+def test_every_exported_exception_has_a_pickling_sample() -> None:
+    assert set(SAMPLES) == {node.name for node in DIAGRAM}
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+def test_every_error_pickles_whole(name: str) -> None:
+    error = SAMPLES[name]
+    error.add_note("a note")
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is type(error)
+    assert (str(copy), copy.args) == (str(error), error.args)
+    assert vars(copy) == vars(error)
+    assert copy.__notes__ == ["a note"]
