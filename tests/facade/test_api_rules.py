@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import inspect
 import pickle
+import re
 import subprocess
 import sys
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -290,3 +292,22 @@ def test_a_bad_timeout_is_refused_when_made(make: Callable[[], Timeout], message
 def test_a_client_refuses_a_timeout_of_another_type(value: object) -> None:
     with pytest.raises(InvalidInputError, match=r"runpod_facade\.Timeout"):
         FakeApi().endpoint(timeout=value)
+
+
+# --- docs/api.md lists every public method ---------------------------------------------------
+
+API_DOC = (Path(__file__).parents[2] / "docs" / "api.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(("cls", "prefix"), [(Endpoint, "ep"), (Job, "job")], ids=["ep", "job"])
+def test_docs_api_md_has_a_row_for_every_public_method(cls: type, prefix: str) -> None:
+    public = {
+        name
+        for name, member in inspect.getmembers(cls)
+        if not name.startswith("_") and (callable(member) or isinstance(member, property))
+    }
+    rows = set(re.findall(rf"^\| `{prefix}\.(\w+)", API_DOC, flags=re.MULTILINE))
+    # Plain attributes of the handle and the endpoint (ids, URLs) are no calls.
+    calls = public - {"id", "endpoint", "endpoint_id", "base_url", "openai_base_url"}
+    assert calls <= rows, sorted(calls - rows)
+    assert len(calls) >= 6
