@@ -101,6 +101,8 @@ def reply_schemas(spec: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str,
         node = _schema_named(spec, name)
         if node.get("type") != "object":
             _fail(f"reply schema {name} must be a JSON object (type: object)")
+        if not isinstance(node.get("example"), dict):
+            _fail(f"reply schema {name} needs an `example` (a plain success body; the tests send it)")
         required = set(node.get("required", []))
         fields = []
         for field, prop in node.get("properties", {}).items():
@@ -224,6 +226,29 @@ def render(spec: dict[str, Any], rows: list[dict[str, Any]]) -> str:
         "    @property",
         "    def job_scoped(self) -> bool:",
         '        return "jobId" in self.path_params',
+        "",
+        "",
+        "@dataclass(frozen=True, slots=True)",
+        "class FieldInfo:",
+        '    """One property of a reply schema: ``name`` on the wire, ``python`` as an attribute',
+        '    (snake case), ``json_type`` one of string, integer, number, boolean, object, array,',
+        '    or ``None`` for any JSON value; ``nullable``: ``null`` is allowed; ``required``:',
+        '    the reply always has it; ``minimum``: the least number it may be."""',
+        "",
+        "    name: str",
+        "    python: str",
+        "    json_type: str | None",
+        "    nullable: bool",
+        "    required: bool",
+        "    minimum: int | float | None",
+        "",
+        "",
+        "@dataclass(frozen=True, slots=True)",
+        "class ReplySchema:",
+        '    """A reply schema of the spec (the 200 body of an operation) and its fields."""',
+        "",
+        "    name: str",
+        "    fields: tuple[FieldInfo, ...]",
         "",
         "",
         "OPERATIONS: Mapping[str, OperationInfo] = MappingProxyType(",

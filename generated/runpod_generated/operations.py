@@ -49,6 +49,29 @@ class OperationInfo:
         return "jobId" in self.path_params
 
 
+@dataclass(frozen=True, slots=True)
+class FieldInfo:
+    """One property of a reply schema: ``name`` on the wire, ``python`` as an attribute
+    (snake case), ``json_type`` one of string, integer, number, boolean, object, array,
+    or ``None`` for any JSON value; ``nullable``: ``null`` is allowed; ``required``:
+    the reply always has it; ``minimum``: the least number it may be."""
+
+    name: str
+    python: str
+    json_type: str | None
+    nullable: bool
+    required: bool
+    minimum: int | float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReplySchema:
+    """A reply schema of the spec (the 200 body of an operation) and its fields."""
+
+    name: str
+    fields: tuple[FieldInfo, ...]
+
+
 OPERATIONS: Mapping[str, OperationInfo] = MappingProxyType(
     {
         "run": OperationInfo(
