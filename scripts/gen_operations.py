@@ -164,6 +164,7 @@ def collect(spec: dict[str, Any]) -> list[dict[str, Any]]:
                     "max_payload_bytes": operation.get("x-runpod-max-payload-bytes"),
                     "max_chunk_bytes": operation.get("x-runpod-max-chunk-bytes"),
                     "undocumented": bool(operation.get("x-runpod-undocumented", False)),
+                    "summary": str(operation.get("summary", "")),
                 }
             )
     names = [row["name"] for row in rows]
@@ -198,7 +199,7 @@ def render(spec: dict[str, Any], rows: list[dict[str, Any]]) -> str:
         '    of one request (no I/O); ``safety`` is ``"submit"`` when sending it twice could',
         '    create or requeue a job, else ``"repeatable"``; ``holds`` means it takes the',
         '    long-poll ``wait`` parameter; ``python`` names the method of ``Endpoint`` and',
-        '    ``AsyncEndpoint`` that sends it."""',
+        '    ``AsyncEndpoint`` that sends it; ``summary`` is the spec\'s one line about it."""',
         "",
         "    name: str",
         "    operation_id: str",
@@ -216,6 +217,7 @@ def render(spec: dict[str, Any], rows: list[dict[str, Any]]) -> str:
         "    max_payload_bytes: int | None",
         "    max_chunk_bytes: int | None",
         "    undocumented: bool",
+        "    summary: str",
         "    build_request: Callable[..., dict[str, Any]]",
         "",
         "    @property",

@@ -19,7 +19,7 @@ class OperationInfo:
     of one request (no I/O); ``safety`` is ``"submit"`` when sending it twice could
     create or requeue a job, else ``"repeatable"``; ``holds`` means it takes the
     long-poll ``wait`` parameter; ``python`` names the method of ``Endpoint`` and
-    ``AsyncEndpoint`` that sends it."""
+    ``AsyncEndpoint`` that sends it; ``summary`` is the spec's one line about it."""
 
     name: str
     operation_id: str
@@ -37,6 +37,7 @@ class OperationInfo:
     max_payload_bytes: int | None
     max_chunk_bytes: int | None
     undocumented: bool
+    summary: str
     build_request: Callable[..., dict[str, Any]]
 
     @property
@@ -91,6 +92,7 @@ OPERATIONS: Mapping[str, OperationInfo] = MappingProxyType(
             max_payload_bytes=10485760,
             max_chunk_bytes=None,
             undocumented=False,
+            summary="Submit a job to the queue and return its id at once.",
             build_request=run_job.build_request,
         ),
         "runsync": OperationInfo(
@@ -110,6 +112,7 @@ OPERATIONS: Mapping[str, OperationInfo] = MappingProxyType(
             max_payload_bytes=20971520,
             max_chunk_bytes=None,
             undocumented=False,
+            summary="Submit a job and hold the request until it finishes or `wait` elapses.",
             build_request=run_job_sync.build_request,
         ),
         "status": OperationInfo(
@@ -129,6 +132,7 @@ OPERATIONS: Mapping[str, OperationInfo] = MappingProxyType(
             max_payload_bytes=None,
             max_chunk_bytes=None,
             undocumented=False,
+            summary="The job's current state.",
             build_request=get_job_status.build_request,
         ),
         "status-sync": OperationInfo(
@@ -148,6 +152,7 @@ OPERATIONS: Mapping[str, OperationInfo] = MappingProxyType(
             max_payload_bytes=None,
             max_chunk_bytes=None,
             undocumented=True,
+            summary="Long-poll the job's state until it is terminal or `wait` elapses.",
             build_request=wait_job_status.build_request,
         ),
         "stream": OperationInfo(
@@ -167,6 +172,7 @@ OPERATIONS: Mapping[str, OperationInfo] = MappingProxyType(
             max_payload_bytes=None,
             max_chunk_bytes=1048576,
             undocumented=False,
+            summary="Drain the output chunks a generator handler produced since the previous call.",
             build_request=stream_job.build_request,
         ),
         "cancel": OperationInfo(
@@ -186,6 +192,7 @@ OPERATIONS: Mapping[str, OperationInfo] = MappingProxyType(
             max_payload_bytes=None,
             max_chunk_bytes=None,
             undocumented=False,
+            summary="Cancel a queued or running job.",
             build_request=cancel_job.build_request,
         ),
         "retry": OperationInfo(
@@ -205,6 +212,7 @@ OPERATIONS: Mapping[str, OperationInfo] = MappingProxyType(
             max_payload_bytes=None,
             max_chunk_bytes=None,
             undocumented=False,
+            summary="Requeue a FAILED or TIMED_OUT job under the same id with its original input.",
             build_request=retry_job.build_request,
         ),
         "purge-queue": OperationInfo(
@@ -224,6 +232,7 @@ OPERATIONS: Mapping[str, OperationInfo] = MappingProxyType(
             max_payload_bytes=None,
             max_chunk_bytes=None,
             undocumented=False,
+            summary="Remove every queued job; jobs in progress keep running.",
             build_request=purge_queue.build_request,
         ),
         "health": OperationInfo(
@@ -243,6 +252,7 @@ OPERATIONS: Mapping[str, OperationInfo] = MappingProxyType(
             max_payload_bytes=None,
             max_chunk_bytes=None,
             undocumented=False,
+            summary="Job and worker counters of the endpoint.",
             build_request=get_endpoint_health.build_request,
         ),
     }
