@@ -10,16 +10,7 @@ from types import MappingProxyType
 from typing import Any
 
 from .api.endpoint import get_endpoint_health, purge_queue
-from .api.jobs import (
-    cancel_job,
-    get_job_status,
-    get_queue_position,
-    retry_job,
-    run_job,
-    run_job_sync,
-    stream_job,
-    wait_job_status,
-)
+from .api.jobs import cancel_job, get_job_status, retry_job, run_job, run_job_sync, stream_job, wait_job_status
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,26 +255,6 @@ OPERATIONS: Mapping[str, OperationInfo] = MappingProxyType(
             summary="Job and worker counters of the endpoint.",
             build_request=get_endpoint_health.build_request,
         ),
-        "queue-position": OperationInfo(
-            name="queue-position",
-            operation_id="getQueuePosition",
-            method="GET",
-            path="/{endpointId}/queue-position/{jobId}",
-            also_accepts=(),
-            path_params=("endpointId", "jobId"),
-            query_params=(),
-            has_body=False,
-            reply_schema="QueuePosition",
-            safety="repeatable",
-            holds=False,
-            cli="queue-position",
-            python="queue_position",
-            max_payload_bytes=None,
-            max_chunk_bytes=None,
-            undocumented=False,
-            summary="The job's place in the queue.",
-            build_request=get_queue_position.build_request,
-        ),
     }
 )
 
@@ -402,15 +373,6 @@ REPLY_SCHEMAS: Mapping[str, ReplySchema] = MappingProxyType(
                 FieldInfo(name="jobs", python="jobs", json_type="object", nullable=False, required=False, minimum=None),
                 FieldInfo(
                     name="workers", python="workers", json_type="object", nullable=False, required=False, minimum=None
-                ),
-            ),
-        ),
-        "QueuePosition": ReplySchema(
-            name="QueuePosition",
-            fields=(
-                FieldInfo(name="id", python="id", json_type="string", nullable=False, required=True, minimum=None),
-                FieldInfo(
-                    name="position", python="position", json_type="integer", nullable=True, required=True, minimum=1
                 ),
             ),
         ),

@@ -18,7 +18,7 @@ from .._core.retry import PollPolicy, RetryPolicy
 from .._exceptions import InvalidInputError
 from .._options import ExecutionPolicy, S3Config
 from .._transports.httpx import to_timeouts
-from .._types import Health, JobState, PurgeResult, Reply
+from .._types import Health, JobState, PurgeResult
 from .._validation import check_callback, check_id, check_retry_failed, optional_seconds
 from .._wire.requests import JobRequest, build_job_body
 from .api import api
@@ -259,9 +259,3 @@ class EndpointBase:
     def purge_queue(self) -> Operation[PurgeResult]:
         """Remove every queued job; jobs in progress keep running."""
         return self._core.purge_queue()
-
-    @api
-    def queue_position(self, job_id: str) -> Operation[Reply]:
-        """The job's place in the queue: ``position`` 1 is the next job to run, ``None``
-        once the job has left the queue."""
-        return self._core.perform("queue-position", job_id=self._job_id(job_id))

@@ -121,14 +121,6 @@ async def _health(call: Call) -> Reply:
     return 200, await call.on_engine(call.engine.health())
 
 
-async def _queue_position(call: Call) -> Reply:
-    if await call.on_engine(call.engine.status(call.job)) is None:
-        return _found(call, None)
-    queue = await call.on_engine(call.engine.queue())
-    position = queue.index(call.job) + 1 if call.job in queue else None
-    return 200, {"id": call.job, "position": position}
-
-
 #: Operation name -> its behaviour.
 BEHAVIOURS: Mapping[str, Behaviour] = MappingProxyType(
     {
@@ -141,6 +133,5 @@ BEHAVIOURS: Mapping[str, Behaviour] = MappingProxyType(
         "retry": _retry,
         "purge-queue": _purge_queue,
         "health": _health,
-        "queue-position": _queue_position,
     }
 )

@@ -12,7 +12,6 @@ from .job_request import JobRequest
 from .job_status import JobStatus
 from .job_submitted import JobSubmitted
 from .purge_queue_response import PurgeQueueResponse
-from .queue_position import QueuePosition
 from .s3_config import S3Config
 from .stream_chunk import StreamChunk
 from .stream_response import StreamResponse
@@ -30,7 +29,6 @@ __all__ = (
     "JobStatus",
     "JobSubmitted",
     "PurgeQueueResponse",
-    "QueuePosition",
     "S3Config",
     "StreamChunk",
     "StreamResponse",
