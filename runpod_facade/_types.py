@@ -176,7 +176,9 @@ class Reply(_RawReply):
 
     def __getattr__(self, name: str) -> Any:
         # Only called when normal lookup fails: the schema's fields, nothing else.
-        values = self._values if not name.startswith("_") else {}
+        if name.startswith("_"):
+            raise AttributeError(name)  # protocol probes (copy, pickle), or before __init__
+        values = self._values
         if name not in values:
             raise AttributeError(
                 f"a {self.schema} reply has no field {name!r} (its fields: "
