@@ -63,7 +63,7 @@ from ._logging import setup_from_env as _setup_logging
 from ._options import ExecutionPolicy, Input, S3Config
 from ._status import TERMINAL_STATUSES, JobStatus
 from ._timeout import Timeout
-from ._types import Health, HealthJobs, HealthWorkers, JobState, PurgeResult
+from ._types import Health, HealthJobs, HealthWorkers, JobState, PurgeResult, Reply
 from ._version import __version__
 from ._webhook import parse_webhook
 
@@ -147,6 +147,7 @@ __all__ = [
     "PollPolicy",
     "PurgeResult",
     "RateLimitError",
+    "Reply",
     "RetryPolicy",
     "RunpodError",
     "S3Config",

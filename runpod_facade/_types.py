@@ -8,17 +8,18 @@ deep-copy and compare by value, and hold no client and no secret.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NoReturn
 
 from ._status import JobStatus, is_terminal
 
-__all__ = ["Health", "HealthJobs", "HealthWorkers", "JobState", "PurgeResult"]
+__all__ = ["Health", "HealthJobs", "HealthWorkers", "JobState", "PurgeResult", "Reply"]
 
 _TIMED_OUT_AFTER_RETRIES = re.compile(r"job timed out after \d+ retr(y|ies)\b", re.IGNORECASE)
 
@@ -149,3 +150,69 @@ class PurgeResult(_RawReply):
     removed: int
     status: str
     raw_json: bytes = field(default=b"{}", repr=False, compare=False)
+
+
+class Reply(_RawReply):
+    """The reply of an operation whose schema has no class of its own: its fields as
+    attributes, checked against the spec's schema when the reply arrived.
+
+    ``reply.position`` is the wire field ``position`` (``queuePosition`` would be
+    ``reply.queue_position``); a field the reply left out is ``None``. ``schema`` names the
+    spec's schema; ``raw_json``, ``raw`` and ``to_dict()`` keep the reply as received, unknown
+    fields included. Immutable; compares by schema and field values, like the other snapshots.
+    """
+
+    __slots__ = ("_values", "raw_json", "schema")
+
+    schema: str
+    raw_json: bytes
+    _values: dict[str, Any]
+
+    def __init__(self, schema: str, values: Mapping[str, Any], raw_json: bytes = b"{}") -> None:
+        """``values`` maps every field's attribute name to its value (``None`` when absent)."""
+        object.__setattr__(self, "schema", schema)
+        object.__setattr__(self, "_values", dict(values))
+        object.__setattr__(self, "raw_json", raw_json)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called when normal lookup fails: the schema's fields, nothing else.
+        if name.startswith("_"):
+            raise AttributeError(name)  # protocol probes (copy, pickle), or before __init__
+        values = self._values
+        if name not in values:
+            raise AttributeError(
+                f"a {self.schema} reply has no field {name!r} (its fields: "
+                f"{', '.join(values) or 'none'})"
+            )
+        value = values[name]
+        # A fresh copy of a container, so that no caller can change the snapshot.
+        return copy.deepcopy(value) if isinstance(value, dict | list) else value
+
+    def __setattr__(self, name: str, value: object) -> NoReturn:
+        raise AttributeError(f"a Reply is immutable (cannot set {name!r})")
+
+    def __delattr__(self, name: str) -> NoReturn:
+        raise AttributeError(f"a Reply is immutable (cannot delete {name!r})")
+
+    def __dir__(self) -> list[str]:
+        return sorted({*super().__dir__(), *self._values})
+
+    @property
+    def fields(self) -> Mapping[str, Any]:
+        """Every field by attribute name (a read-only view of fresh copies)."""
+        return MappingProxyType({name: getattr(self, name) for name in self._values})
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Reply):
+            return NotImplemented
+        return (self.schema, self._values) == (other.schema, other._values)
+
+    def __hash__(self) -> int:
+        return hash((self.schema, json.dumps(self._values, sort_keys=True, default=str)))
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={value!r}" for name, value in self._values.items())
+        return f"Reply(schema={self.schema!r}{', ' if shown else ''}{shown})"
+
+    def __reduce__(self) -> tuple[type[Reply], tuple[str, dict[str, Any], bytes]]:
+        return (Reply, (self.schema, dict(self._values), self.raw_json))

@@ -5,7 +5,9 @@ vendor extensions, so ``scripts/regen.sh`` runs this script after the generator.
 joins, per operation, what the generator knows (method, route, parameters, reply schema,
 the generated module and its public ``build_request``) with the spec's ``x-runpod-*``
 facts (façade name, CLI name, public method, retry safety, payload limits,
-also-accepted methods).
+also-accepted methods). It also writes each reply schema's fields (wire name, attribute name,
+JSON type, nullable, required, minimum), from which the façade parses and checks a reply that
+has no hand-written parser.
 
     python scripts/gen_operations.py SPEC OUTPUT_FILE
 
@@ -14,10 +16,11 @@ Runs in the generator's venv (it needs ``ruamel.yaml``, which the generator depe
 
 from __future__ import annotations
 
+import keyword
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from ruamel.yaml import YAML
 
@@ -45,9 +48,83 @@ def _reply_schema(operation: dict[str, Any]) -> str:
     return _ref_name(schema["$ref"])
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     print(f"gen_operations: {message}", file=sys.stderr)
     sys.exit(1)
+
+
+_JSON_TYPES = {"string", "integer", "number", "boolean", "object", "array"}
+
+
+def _schema_named(spec: dict[str, Any], name: str) -> dict[str, Any]:
+    found: dict[str, Any] = spec["components"]["schemas"][name]
+    return found
+
+
+def _json_type(spec: dict[str, Any], node: dict[str, Any], where: str) -> tuple[str | None, bool]:
+    """The JSON type of a property (``None``: any JSON value) and whether it may be null."""
+    if "$ref" in node:
+        return _json_type(spec, _schema_named(spec, _ref_name(node["$ref"])), where)
+    branches = node.get("anyOf") or node.get("oneOf")
+    if branches is not None:
+        found = [_json_type(spec, branch, where) for branch in branches]
+        kinds = {kind for kind, _ in found if kind != "null"}
+        if len(kinds) != 1 or None in kinds:
+            _fail(f"{where}: its branches have no one JSON type ({sorted(map(str, kinds))})")
+        return kinds.pop(), any(nullable or kind == "null" for kind, nullable in found)
+    if "allOf" in node:
+        _fail(f"{where}: allOf is not supported in a reply field")
+    kind = node.get("type")
+    if kind is None:
+        return None, True  # any JSON value, null included
+    kinds = [kind] if isinstance(kind, str) else list(kind)
+    nullable = "null" in kinds or bool(node.get("nullable", False))
+    rest = [k for k in kinds if k != "null"]
+    if not rest:
+        return "null", True
+    if len(rest) != 1 or rest[0] not in _JSON_TYPES:
+        _fail(f"{where}: type {kind!r} is not one JSON type")
+    return str(rest[0]), nullable
+
+
+def _attribute(name: str, where: str) -> str:
+    python = re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+    if not python.isidentifier() or keyword.iskeyword(python):
+        _fail(f"{where}: {name!r} makes no attribute name ({python!r})")
+    return python
+
+
+def reply_schemas(spec: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The fields of every reply schema the operations name, in the spec's order."""
+    found: dict[str, dict[str, Any]] = {}
+    for name in dict.fromkeys(row["reply_schema"] for row in rows):
+        node = _schema_named(spec, name)
+        if node.get("type") != "object":
+            _fail(f"reply schema {name} must be a JSON object (type: object)")
+        if not isinstance(node.get("example"), dict):
+            _fail(f"reply schema {name} needs an `example` (a plain success body; the tests send it)")
+        required = set(node.get("required", []))
+        fields = []
+        for field, prop in node.get("properties", {}).items():
+            where = f"{name}.{field}"
+            kind, nullable = _json_type(spec, prop, where)
+            fields.append(
+                {
+                    "name": str(field),
+                    "python": _attribute(str(field), where),
+                    "json_type": kind,
+                    "nullable": nullable,
+                    "required": field in required,
+                    "minimum": prop.get("minimum"),
+                }
+            )
+        if required - {f["name"] for f in fields}:
+            _fail(f"reply schema {name}: required fields without a property: {sorted(required)}")
+        pythons = [f["python"] for f in fields]
+        if len(set(pythons)) != len(pythons):
+            _fail(f"reply schema {name}: two fields make one attribute name: {pythons}")
+        found[name] = {"name": name, "fields": fields}
+    return found
 
 
 def collect(spec: dict[str, Any]) -> list[dict[str, Any]]:
@@ -87,6 +164,7 @@ def collect(spec: dict[str, Any]) -> list[dict[str, Any]]:
                     "max_payload_bytes": operation.get("x-runpod-max-payload-bytes"),
                     "max_chunk_bytes": operation.get("x-runpod-max-chunk-bytes"),
                     "undocumented": bool(operation.get("x-runpod-undocumented", False)),
+                    "summary": str(operation.get("summary", "")),
                 }
             )
     names = [row["name"] for row in rows]
@@ -101,8 +179,9 @@ def render(spec: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     terminal = [str(s) for s in spec["x-runpod-terminal-statuses"]]
     lines = [
         '"""Every operation of the API, as the spec describes it (method, route, parameters, reply',
-        "schema and the x-runpod-* facts), keyed by its façade name. Generated from the spec by",
-        'scripts/gen_operations.py through scripts/regen.sh: do not edit."""',
+        "schema and the x-runpod-* facts), keyed by its façade name, and the fields of every reply",
+        "schema. Generated from the spec by scripts/gen_operations.py through scripts/regen.sh: do",
+        'not edit."""',
         "",
         "from collections.abc import Callable, Mapping",
         "from dataclasses import dataclass",
@@ -120,7 +199,7 @@ def render(spec: dict[str, Any], rows: list[dict[str, Any]]) -> str:
         '    of one request (no I/O); ``safety`` is ``"submit"`` when sending it twice could',
         '    create or requeue a job, else ``"repeatable"``; ``holds`` means it takes the',
         '    long-poll ``wait`` parameter; ``python`` names the method of ``Endpoint`` and',
-        '    ``AsyncEndpoint`` that sends it."""',
+        '    ``AsyncEndpoint`` that sends it; ``summary`` is the spec\'s one line about it."""',
         "",
         "    name: str",
         "    operation_id: str",
@@ -138,6 +217,7 @@ def render(spec: dict[str, Any], rows: list[dict[str, Any]]) -> str:
         "    max_payload_bytes: int | None",
         "    max_chunk_bytes: int | None",
         "    undocumented: bool",
+        "    summary: str",
         "    build_request: Callable[..., dict[str, Any]]",
         "",
         "    @property",
@@ -148,6 +228,29 @@ def render(spec: dict[str, Any], rows: list[dict[str, Any]]) -> str:
         "    @property",
         "    def job_scoped(self) -> bool:",
         '        return "jobId" in self.path_params',
+        "",
+        "",
+        "@dataclass(frozen=True, slots=True)",
+        "class FieldInfo:",
+        '    """One property of a reply schema: ``name`` on the wire, ``python`` as an attribute',
+        '    (snake case), ``json_type`` one of string, integer, number, boolean, object, array,',
+        '    or ``None`` for any JSON value; ``nullable``: ``null`` is allowed; ``required``:',
+        '    the reply always has it; ``minimum``: the least number it may be."""',
+        "",
+        "    name: str",
+        "    python: str",
+        "    json_type: str | None",
+        "    nullable: bool",
+        "    required: bool",
+        "    minimum: int | float | None",
+        "",
+        "",
+        "@dataclass(frozen=True, slots=True)",
+        "class ReplySchema:",
+        '    """A reply schema of the spec (the 200 body of an operation) and its fields."""',
+        "",
+        "    name: str",
+        "    fields: tuple[FieldInfo, ...]",
         "",
         "",
         "OPERATIONS: Mapping[str, OperationInfo] = MappingProxyType(",
@@ -163,6 +266,20 @@ def render(spec: dict[str, Any], rows: list[dict[str, Any]]) -> str:
         "",
         "BY_OPERATION_ID: Mapping[str, OperationInfo] = MappingProxyType(",
         "    {info.operation_id: info for info in OPERATIONS.values()}",
+        ")",
+        "",
+        "REPLY_SCHEMAS: Mapping[str, ReplySchema] = MappingProxyType(",
+        "    {",
+    ]
+    for name, reply in reply_schemas(spec, rows).items():
+        fields = ", ".join(
+            "FieldInfo(" + ", ".join(f"{key}={value!r}" for key, value in field.items()) + ")"
+            for field in reply["fields"]
+        )
+        tail = "," if fields else ""
+        lines.append(f"        {name!r}: ReplySchema(name={name!r}, fields=({fields}{tail})),")
+    lines += [
+        "    }",
         ")",
         "",
         f"TERMINAL_STATUSES: frozenset[str] = frozenset({terminal!r})",

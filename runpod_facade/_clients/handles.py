@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING, NoReturn
+from typing import NoReturn
 
 from .._core import streaming as _streaming
 from .._core.effects import Operation
@@ -15,10 +15,8 @@ from .._status import JobStatus
 from .._types import JobState
 from .._validation import check_callback, check_retry_failed, optional_seconds
 from .api import api
-from .base import OnStatus
-
-if TYPE_CHECKING:
-    from .base import EndpointBase
+from .base import EndpointBase, OnStatus
+from .derived import derive_job_methods
 
 __all__ = ["JobBase", "StreamBase"]
 
@@ -173,3 +171,7 @@ class StreamBase:
         """The job's final state once the stream has ended — ``output`` is the handler's
         result, also for a handler that streamed nothing — else ``None``."""
         return self.progress.state
+
+
+# A job-scoped read added to the spec gets its handle method from its endpoint method.
+derive_job_methods(JobBase, EndpointBase)

@@ -1,5 +1,6 @@
 """Replies, parsed straight from JSON into the façade's types: one parser per reply schema of the
-spec, each field checked against it.
+spec, each field checked against it; a reply schema without a parser of its own here is parsed
+by the one generic parser (``generic``) from the spec's table of its fields, into a ``Reply``.
 
 The generated models are not used for parsing: they add a second pass per reply and accept
 wrong types silently. tests/contract checks both agree on every recorded reply."""
@@ -22,7 +23,9 @@ from .._exceptions import (
 from .._logging import redact
 from .._status import JobStatus, parse_status
 from .._transports.base import ApiRequest, ApiResponse
-from .._types import Health, HealthJobs, HealthWorkers, JobState, PurgeResult
+from .._types import Health, HealthJobs, HealthWorkers, JobState, PurgeResult, Reply
+from .bodies import BodyShapeError, decode_object, require_object
+from .generic import REPLY_SCHEMAS, reply_from_object
 
 __all__ = [
     "JOB_FIELD_TYPES",
@@ -31,6 +34,7 @@ __all__ = [
     "StreamBatch",
     "decode_object",
     "job_state_from_object",
+    "parse_generic",
     "parse_health",
     "parse_job",
     "parse_purge",
@@ -40,34 +44,6 @@ __all__ = [
     "parse_submitted",
     "require_object",
 ]
-
-
-class BodyShapeError(ValueError):
-    """A body that is not the JSON shape expected of it. ``why`` says what is wrong and
-    ``job_id`` is the job the body named, if any. Callers turn it into their own error:
-    APIResponseValidationError for a reply, WebhookPayloadError for a webhook."""
-
-    def __init__(self, why: str, job_id: str | None = None) -> None:
-        self.why = why
-        self.job_id = job_id
-        super().__init__(why)
-
-
-def decode_object(content: bytes | str) -> dict[str, Any]:
-    """``content`` decoded as one JSON object; BodyShapeError if it is not one."""
-    try:
-        data = json.loads(content)
-    except ValueError:  # also invalid UTF-8 (UnicodeDecodeError)
-        raise BodyShapeError("the body is not JSON") from None
-    except RecursionError:
-        raise BodyShapeError("the body is nested too deeply") from None
-    return require_object(data)
-
-
-def require_object(data: Any) -> dict[str, Any]:
-    if not isinstance(data, dict):
-        raise BodyShapeError(f"expected a JSON object, got {type(data).__name__}")
-    return data
 
 
 def _json_object(response: ApiResponse, request: ApiRequest) -> dict[str, Any]:
@@ -278,7 +254,20 @@ def parse_purge(response: ApiResponse, request: ApiRequest) -> PurgeResult:
     return PurgeResult(removed=removed, status=status, raw_json=response.content)
 
 
-#: The parser of each 2xx reply schema named in the spec.
+def parse_generic(response: ApiResponse, request: ApiRequest) -> Reply:
+    """A reply of a schema with no parser in :data:`PARSERS`, checked against the spec's
+    table of its fields."""
+    data = _json_object(response, request)
+    try:
+        return reply_from_object(
+            REPLY_SCHEMAS[request.reply], data, response.content, expected_id=request.job_id
+        )
+    except BodyShapeError as exc:
+        raise _invalid(response, request, exc.why, exc.job_id) from None
+
+
+#: The hand-written parser of each 2xx reply schema that has a façade type of its own; any
+#: other reply schema of the spec is parsed by :func:`parse_generic`.
 PARSERS: Mapping[str, Callable[[ApiResponse, ApiRequest], Any]] = MappingProxyType(
     {
         "Job": parse_job,
@@ -294,7 +283,7 @@ PARSERS: Mapping[str, Callable[[ApiResponse, ApiRequest], Any]] = MappingProxyTy
 def parse_reply(response: ApiResponse, request: ApiRequest) -> Any:
     """The façade value of a 2xx reply to ``request``; APIResponseValidationError if the body
     breaks the contract."""
-    return PARSERS[request.reply](response, request)
+    return PARSERS.get(request.reply, parse_generic)(response, request)
 
 
 def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:

@@ -25,7 +25,14 @@ from .._options import ExecutionPolicy, Input, S3Config
 from .._transports.base import ApiRequest, Safety
 from .._validation import check_webhook, encode_body
 
-__all__ = ["JobRequest", "build_job_body", "build_request", "operation_info"]
+__all__ = [
+    "OPERATIONS",
+    "JobRequest",
+    "OperationInfo",
+    "build_job_body",
+    "build_request",
+    "operation_info",
+]
 
 
 _EMPTY_PARAMS: Mapping[str, int] = MappingProxyType({})

@@ -4,17 +4,10 @@ Usage (global options go before or after the subcommand)::
 
     runpod-facade [--endpoint-id ID] [--base-url URL] [--json] [--timeout S] COMMAND ...
 
-    run          queue a job and print its id (--wait to wait for the result)
-    run-sync     run a job and wait for its result
-    status       print a job's current state
-    wait         wait for a queued job and print its result
-    stream       print the chunks a streaming (generator) handler yields, as they come
-    cancel       cancel a queued or running job
-    retry        requeue a FAILED or TIMED_OUT job (same id)
-    health       job and worker counters of the endpoint
-    purge-queue  remove every queued job (running jobs keep running)
-    batch        run every line of a JSON-lines file as a job; resumable (its own exit codes)
-    serve        serve a Python handler as a local RunPod-compatible endpoint
+``runpod-facade --help`` lists the commands: one for each operation of the spec that has a
+CLI name (``x-runpod-operation.cli``), plus ``wait``, ``batch`` and ``serve``. An operation
+without a command written by hand gets the generic one of :mod:`._generic` (its job id, its
+input, and the reply printed as JSON), so no list of commands is kept here.
 
 The endpoint id, API key and base URL come from ``--endpoint-id`` / ``--api-key`` /
 ``--base-url`` or from ``RUNPOD_ENDPOINT_ID`` / ``RUNPOD_API_KEY`` / ``RUNPOD_BASE_URL``; an
@@ -48,9 +41,10 @@ Exit codes (stable, for scripts):
 whatever state the job is in.
 
 The package: :mod:`._parser` builds the parser from one module per command group
-(:mod:`._jobs`, :mod:`._stream`, :mod:`._batch`, :mod:`._endpoint`, :mod:`._serve`), each with a
-``register(subparsers)``; :mod:`._main` runs a command and maps what happened to an exit code
-(:mod:`._exit`, :mod:`._errors`); :mod:`._output`, :mod:`._live` and :mod:`._progress` print.
+(:mod:`._jobs`, :mod:`._stream`, :mod:`._batch`, :mod:`._endpoint`, :mod:`._serve`, then
+:mod:`._generic`), each with a ``register(subparsers)``; :mod:`._main` runs a command and
+maps what happened to an exit code (:mod:`._exit`, :mod:`._errors`); :mod:`._output`,
+:mod:`._live` and :mod:`._progress` print.
 """
 
 from __future__ import annotations

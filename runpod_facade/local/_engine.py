@@ -263,6 +263,10 @@ class Engine:
             },
         }
 
+    async def queue(self) -> list[str]:
+        """Ids of the queued jobs, in the order workers take them (the next one first)."""
+        return self._store.queued_ids()
+
     async def job_ids(self) -> list[str]:
         """Ids of every job still known (queued, running, or retained)."""
         return self._store.ids()

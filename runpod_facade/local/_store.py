@@ -91,9 +91,13 @@ class JobStore:
                 return True
         return False
 
+    def queued_ids(self) -> list[str]:
+        """Ids of the queued jobs, in the order workers take them (normal, then low priority)."""
+        return [*self._normal, *self._low]
+
     def take_queued(self) -> list[Job]:
         """Empty both queues and return the jobs that were waiting."""
-        taken = [self._jobs[job_id] for job_id in (*self._normal, *self._low)]
+        taken = [self._jobs[job_id] for job_id in self.queued_ids()]
         self._normal.clear()
         self._low.clear()
         return taken

@@ -11,10 +11,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from .operations import OPERATIONS, OperationInfo
+from .operations import OPERATIONS, OperationInfo, example_of
 from .spec import REPO, schema, spec_dict
 
-__all__ = ["FIXTURES", "REPLIES", "Kind", "fixture_for", "kind_of", "load"]
+__all__ = ["FIXTURES", "REPLIES", "Kind", "kind_of", "load", "reply_for"]
 
 REPLIES = REPO / "tests" / "fixtures" / "replies"
 FIXTURES = sorted(REPLIES.glob("*.json"))
@@ -80,11 +80,11 @@ def load(path: Path) -> dict[str, Any]:
     return data
 
 
-def fixture_for(info: OperationInfo) -> Path:
-    """A recorded 200 reply of ``info``: one of its own, else one of its reply schema."""
+def reply_for(info: OperationInfo) -> dict[str, Any]:
+    """A 200 reply of ``info``: a recorded one of its own, else one of its reply schema, else
+    (a schema no recorded reply shows yet) the schema's example in the spec."""
     whole = [(p, kind_of(p)) for p in FIXTURES if kind_of(p).operation is not None]
     own = [p for p, kind in whole if kind.operation and kind.operation.name == info.name]
     same_schema = [p for p, kind in whole if kind.schema == info.reply_schema]
     found = own or same_schema
-    assert found, f"no reply fixture of schema {info.reply_schema} for {info.name}"
-    return found[0]
+    return load(found[0]) if found else example_of(info.reply_schema)

@@ -11,6 +11,7 @@ So a table built from :data:`OPERATIONS` covers an operation added to the spec a
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import AsyncIterator, Iterator
 from functools import cache
@@ -18,12 +19,15 @@ from typing import Any
 
 from runpod_generated.operations import BY_OPERATION_ID, OPERATIONS, OperationInfo
 
+from .spec import schema
+
 __all__ = [
     "BY_OPERATION_ID",
     "OPERATIONS",
     "OperationInfo",
     "acall",
     "call",
+    "example_of",
     "operation_at",
     "public_args",
     "sample_reply",
@@ -55,25 +59,21 @@ def operation_at(path: str) -> OperationInfo | None:
     return None
 
 
-# One success body per reply schema of the spec: an operation added with a reply schema that
-# exists gets its sample without a line here (a new schema needs a façade parser as well).
-_SAMPLES: dict[str, Any] = {
-    "JobSubmitted": lambda job_id: {"id": job_id, "status": "IN_QUEUE"},
-    "Job": lambda job_id: {"id": job_id, "status": "COMPLETED", "output": {"done": True}},
-    "CancelResponse": lambda job_id: {"id": job_id, "status": "CANCELLED"},
-    "StreamResponse": lambda job_id: {"status": "COMPLETED", "stream": []},
-    "PurgeQueueResponse": lambda job_id: {"removed": 0, "status": "completed"},
-    "EndpointHealth": lambda job_id: {
-        "jobs": {"completed": 1},
-        "workers": {"idle": 1, "running": 0},
-    },
-}
+def example_of(schema_name: str) -> dict[str, Any]:
+    """The spec's ``example`` of a reply schema: a fresh copy (``make regen`` refuses a reply
+    schema without one)."""
+    example = schema(schema_name).get("example")
+    assert isinstance(example, dict), f"the spec's {schema_name} has no example"
+    return copy.deepcopy(example)
 
 
 def sample_reply(info: OperationInfo, job_id: str) -> dict[str, Any]:
-    """A plain success body of ``info``'s reply schema about ``job_id`` (a ``Job`` is
-    COMPLETED, a cancel CANCELLED, a submit IN_QUEUE; a stream has no chunks left)."""
-    body: dict[str, Any] = _SAMPLES[info.reply_schema](job_id)
+    """A plain success body of ``info``'s reply schema about ``job_id``: the schema's
+    ``example`` in the spec, its ``id`` (if any) made ``job_id`` (so a ``Job`` is COMPLETED,
+    a cancel CANCELLED, a submit IN_QUEUE; a stream has no chunks left)."""
+    body = example_of(info.reply_schema)
+    if "id" in body:
+        body["id"] = job_id
     return body
 
 

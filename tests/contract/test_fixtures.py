@@ -1,6 +1,8 @@
-"""Every reply fixture (tests/fixtures/replies) validates against the spec's 200 schema of its
-operation, parses with the generated model, and parses with the façade's parser. What each
-file is comes from its name read against the spec (tests/_support/fixtures.py), not a table."""
+"""Every reply fixture (tests/fixtures/replies), and the spec's ``example`` of every reply
+schema, validates against the spec's 200 schema of its operation, parses with the generated
+model, and parses with the façade's parser. What each file is comes from its name read against
+the spec (tests/_support/fixtures.py), not a table; what the façade's value must carry is
+checked per type of value, a generic ``Reply`` against the spec's table of its fields."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import dataclasses
 import functools
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,17 +20,18 @@ from openapi_schema_validator import OAS31Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 from runpod_generated import models
+from runpod_generated.operations import REPLY_SCHEMAS
 from runpod_generated.types import UNSET
 
 from runpod_facade._status import JobStatus
 from runpod_facade._transports.base import ApiRequest, ApiResponse
-from runpod_facade._types import Health, JobState, PurgeResult
-from runpod_facade._wire.replies import StreamBatch, parse_health, parse_job, parse_reply
+from runpod_facade._types import Health, JobState, PurgeResult, Reply
+from runpod_facade._wire.replies import PARSERS, StreamBatch, parse_health, parse_job, parse_reply
 from runpod_facade._wire.requests import build_job_body, build_request
 from tests._support.fixtures import FIXTURES, REPLIES, Kind, kind_of
 from tests._support.fixtures import load as load_path
 from tests._support.openapi_httpx import request_errors, response_errors
-from tests._support.operations import OPERATIONS, OperationInfo, sample_reply
+from tests._support.operations import OPERATIONS, OperationInfo, example_of, sample_reply
 from tests._support.spec import SERVER_URL, spec_dict
 
 API_KEY = "rp_contract_test_key"
@@ -110,45 +114,90 @@ def expected_status(value: str) -> JobStatus | str:
     return JobStatus(value) if value in JobStatus.__members__ else value
 
 
+def _check_state(data: dict[str, Any], result: JobState) -> None:
+    assert result.id == data["id"]
+    assert result.status == data["status"]
+    assert type(result.status) is type(expected_status(data["status"]))
+    assert dict(result.raw) == data
+    assert result.output == data.get("output")
+    assert result.error == data.get("error")
+    delay = result.delay_time
+    assert (None if delay is None else delay.total_seconds() * 1000) == data.get("delayTime")
+
+
+def _check_stream(data: dict[str, Any], result: StreamBatch) -> None:
+    assert result.outputs == tuple(chunk.get("output") for chunk in data["stream"])
+    assert result.status == data["status"]
+
+
+def _check_health(data: dict[str, Any], result: Health) -> None:
+    for group in ("jobs", "workers"):
+        counters = data.get(group, {})
+        parsed = getattr(result, group)
+        names = {camel(f.name): f.name for f in dataclasses.fields(parsed)}
+        assert set(counters) <= set(names), f"{group}: counters the façade drops"
+        for wire_name, attr in names.items():
+            # A counter the reply left out is unknown (None), never a made-up 0.
+            assert getattr(parsed, attr) == counters.get(wire_name), (group, wire_name)
+    assert dict(result.raw) == data
+
+
+def _check_purge(data: dict[str, Any], result: PurgeResult) -> None:
+    assert (result.removed, result.status) == (data["removed"], data["status"])
+    assert dict(result.raw) == data
+
+
+def _check_reply(data: dict[str, Any], result: Reply) -> None:
+    """A generic reply: every field of its schema (from the spec's table) as sent."""
+    for field in REPLY_SCHEMAS[result.schema].fields:
+        assert getattr(result, field.python) == data.get(field.name), field.name
+    assert dict(result.raw) == data
+
+
+#: What the façade's value of each type must carry of the reply it was parsed from.
+CHECKS: dict[type, Callable[[dict[str, Any], Any], None]] = {
+    JobState: _check_state,
+    StreamBatch: _check_stream,
+    Health: _check_health,
+    PurgeResult: _check_purge,
+    Reply: _check_reply,
+}
+
+
 def check_facade_result(data: dict[str, Any], result: Any) -> None:
     """The façade's value carries everything the reply ``data`` said, typed."""
-    if isinstance(result, JobState):
-        assert result.id == data["id"]
-        assert result.status == data["status"]
-        assert type(result.status) is type(expected_status(data["status"]))
-        assert dict(result.raw) == data
-        assert result.output == data.get("output")
-        assert result.error == data.get("error")
-        delay = result.delay_time
-        assert (None if delay is None else delay.total_seconds() * 1000) == data.get("delayTime")
-    elif isinstance(result, StreamBatch):
-        assert result.outputs == tuple(chunk.get("output") for chunk in data["stream"])
-        assert result.status == data["status"]
-    elif isinstance(result, Health):
-        for group in ("jobs", "workers"):
-            counters = data.get(group, {})
-            parsed = getattr(result, group)
-            names = {camel(f.name): f.name for f in dataclasses.fields(parsed)}
-            assert set(counters) <= set(names), f"{group}: counters the façade drops"
-            for wire_name, attr in names.items():
-                # A counter the reply left out is unknown (None), never a made-up 0.
-                assert getattr(parsed, attr) == counters.get(wire_name), (group, wire_name)
-        assert dict(result.raw) == data
-    elif isinstance(result, PurgeResult):
-        assert (result.removed, result.status) == (data["removed"], data["status"])
-        assert dict(result.raw) == data
-    else:  # pragma: no cover
-        raise AssertionError(f"no check for {type(result).__name__}")
+    assert type(result) in CHECKS, f"no check for {type(result).__name__}: add it to CHECKS"
+    CHECKS[type(result)](data, result)
 
 
 # --- the fixture set ----------------------------------------------------------------------------
 
 
-def test_fixture_names_follow_the_convention_and_cover_every_reply_schema() -> None:
+#: Each recorded fixture file, then the spec's example of each reply schema (``example_X``).
+CASES: list[Path | str] = [*FIXTURES, *sorted(REPLY_SCHEMAS)]
+
+
+def case_id(case: Path | str) -> str:
+    return case.stem if isinstance(case, Path) else f"example_{case}"
+
+
+def read_case(case: Path | str) -> tuple[Kind, bytes]:
+    """What a case is and its bytes: a fixture by its name, an example as a whole reply of the
+    first operation that answers with its schema."""
+    if isinstance(case, Path):
+        return kind_of(case), case.read_bytes()
+    info = next(i for i in OPERATIONS.values() if i.reply_schema == case)
+    return Kind(case, operation=info), json.dumps(example_of(case)).encode()
+
+
+def test_fixture_names_follow_the_convention_and_every_parser_has_a_recorded_reply() -> None:
     assert FIXTURES, "no fixtures found"
     kinds = [kind_of(path) for path in FIXTURES]  # each name is checked here
     covered = {kind.schema for kind in kinds if kind.operation is not None}
-    assert {info.reply_schema for info in OPERATIONS.values()} <= covered
+    # A hand-written parser is checked on recorded replies; every other reply schema on its
+    # spec example (CASES), through the generic parser.
+    assert set(PARSERS) <= covered
+    assert {info.reply_schema for info in OPERATIONS.values()} <= set(CASES)
 
 
 def test_every_fixture_is_documented_in_the_readme() -> None:
@@ -162,10 +211,10 @@ def test_every_fixture_is_documented_in_the_readme() -> None:
 # --- each fixture -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", FIXTURES, ids=lambda p: p.stem)
-def test_fixture_validates_against_the_spec(path: Path) -> None:
-    kind = kind_of(path)
-    data = json.loads(path.read_bytes())
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_fixture_validates_against_the_spec(case: Path | str) -> None:
+    kind, content = read_case(case)
+    data = json.loads(content)
     assert schema_errors(kind.schema, data) == []
     # The whole reply, through openapi-core: status code, content type and body schema.
     info, reply = whole_reply(kind, data)
@@ -177,20 +226,19 @@ def test_fixture_validates_against_the_spec(path: Path) -> None:
     assert response_errors(request, response) == []
 
 
-@pytest.mark.parametrize("path", FIXTURES, ids=lambda p: p.stem)
-def test_fixture_parses_with_the_generated_model(path: Path) -> None:
-    kind = kind_of(path)
-    data = json.loads(path.read_bytes())
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_fixture_parses_with_the_generated_model(case: Path | str) -> None:
+    kind, content = read_case(case)
+    data = json.loads(content)
     model = getattr(models, kind.schema).from_dict(data)
     assert model.to_dict() == data  # nothing lost, unknown fields included
-    if "status" in data and kind.schema != "PurgeQueueResponse":
+    if "status" in data:
         assert model.status == data["status"]
 
 
-@pytest.mark.parametrize("path", FIXTURES, ids=lambda p: p.stem)
-def test_fixture_parses_with_the_facade(path: Path) -> None:
-    kind = kind_of(path)
-    content = path.read_bytes()
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_fixture_parses_with_the_facade(case: Path | str) -> None:
+    kind, content = read_case(case)
     check_facade_result(*parse(kind, json.loads(content), content))
 
 

@@ -26,8 +26,7 @@ from runpod_facade import (
     RateLimitError,
     RetryPolicy,
 )
-from tests._support.fixtures import fixture_for
-from tests._support.fixtures import load as load_fixture
+from tests._support.fixtures import reply_for
 from tests._support.openapi_httpx import ContractTransport, ContractViolation, find_operation
 from tests._support.operations import BY_OPERATION_ID, OPERATIONS, OperationInfo
 from tests._support.spec import SERVER_URL, spec_dict
@@ -44,7 +43,7 @@ HTML_429 = (
 
 def reply_data(operation_id: str) -> dict[str, Any]:
     """One real (or hand-made, where no real one exists) 200 reply of the operation."""
-    return load_fixture(fixture_for(BY_OPERATION_ID[operation_id]))
+    return reply_for(BY_OPERATION_ID[operation_id])
 
 
 def fixture_replies(request: httpx.Request) -> httpx.Response:

@@ -15,11 +15,11 @@ from runpod_facade import (
     BadRequestError,
     BatchStateError,
     Endpoint,
+    InternalServerError,
     InvalidInputError,
     NotFoundError,
     PayloadTooLargeError,
     RateLimitError,
-    InternalServerError,
 )
 from runpod_facade._batchjobs._model import BatchPage, parse_page, parse_summary
 from runpod_facade._batchjobs._plan import (

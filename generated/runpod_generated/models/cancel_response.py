@@ -16,6 +16,9 @@ T = TypeVar("T", bound="CancelResponse")
 @_attrs_define
 class CancelResponse:
     """
+    Example:
+        {'id': 'job-1', 'status': 'CANCELLED'}
+
     Attributes:
         id (str):
         status (JobStatus | str): A job status; open-ended so that a status added by RunPod still parses.

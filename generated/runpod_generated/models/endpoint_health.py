@@ -20,6 +20,9 @@ T = TypeVar("T", bound="EndpointHealth")
 @_attrs_define
 class EndpointHealth:
     """
+    Example:
+        {'jobs': {'completed': 1}, 'workers': {'idle': 1, 'running': 0}}
+
     Attributes:
         jobs (HealthJobs | Unset):
         workers (HealthWorkers | Unset):

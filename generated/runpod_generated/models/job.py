@@ -17,6 +17,9 @@ T = TypeVar("T", bound="Job")
 class Job:
     """A job as /status, /runsync and /status-sync return it. Unknown fields are kept.
 
+    Example:
+        {'id': 'job-1', 'status': 'COMPLETED', 'output': {'done': True}}
+
     Attributes:
         id (str):
         status (JobStatus | str): A job status; open-ended so that a status added by RunPod still parses.

@@ -15,6 +15,9 @@ T = TypeVar("T", bound="JobSubmitted")
 @_attrs_define
 class JobSubmitted:
     """
+    Example:
+        {'id': 'job-1', 'status': 'IN_QUEUE'}
+
     Attributes:
         id (str):
         status (JobStatus | str): A job status; open-ended so that a status added by RunPod still parses.

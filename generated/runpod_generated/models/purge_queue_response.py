@@ -13,6 +13,9 @@ T = TypeVar("T", bound="PurgeQueueResponse")
 @_attrs_define
 class PurgeQueueResponse:
     """
+    Example:
+        {'removed': 0, 'status': 'completed'}
+
     Attributes:
         removed (int):
         status (str): Operation status, e.g. `completed` (lower case; not a job status).

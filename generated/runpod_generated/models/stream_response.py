@@ -20,6 +20,9 @@ T = TypeVar("T", bound="StreamResponse")
 @_attrs_define
 class StreamResponse:
     """
+    Example:
+        {'status': 'COMPLETED', 'stream': []}
+
     Attributes:
         status (JobStatus | str): A job status; open-ended so that a status added by RunPod still parses.
         stream (list[StreamChunk] | Unset):

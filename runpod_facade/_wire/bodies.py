@@ -1,0 +1,37 @@
+"""A reply body decoded as one JSON object, and the error that says it is not of the shape
+expected of it (:class:`BodyShapeError`), shared by every parser of a body."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+__all__ = ["BodyShapeError", "decode_object", "require_object"]
+
+
+class BodyShapeError(ValueError):
+    """A body that is not the JSON shape expected of it. ``why`` says what is wrong and
+    ``job_id`` is the job the body named, if any. Callers turn it into their own error:
+    APIResponseValidationError for a reply, WebhookPayloadError for a webhook."""
+
+    def __init__(self, why: str, job_id: str | None = None) -> None:
+        self.why = why
+        self.job_id = job_id
+        super().__init__(why)
+
+
+def decode_object(content: bytes | str) -> dict[str, Any]:
+    """``content`` decoded as one JSON object; BodyShapeError if it is not one."""
+    try:
+        data = json.loads(content)
+    except ValueError:  # also invalid UTF-8 (UnicodeDecodeError)
+        raise BodyShapeError("the body is not JSON") from None
+    except RecursionError:
+        raise BodyShapeError("the body is nested too deeply") from None
+    return require_object(data)
+
+
+def require_object(data: Any) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise BodyShapeError(f"expected a JSON object, got {type(data).__name__}")
+    return data
