@@ -83,9 +83,11 @@ class ServedEndpoint(_Served, Endpoint):
             ``{"id": ..., "input": ...}`` (sync, async, generator or async generator), or
             ``"module:function"``.
         workers: how many jobs run at once.
-        timeout, long_poll: as for :class:`~runpod_facade.Endpoint`.
-        retry_policy, poll_policy: default to :data:`FAST_RETRY_POLICY` and
-            :data:`FAST_POLL_POLICY` (milliseconds, not seconds); pass ``RetryPolicy()`` /
+        timeout: as for :class:`~runpod_facade.Endpoint`.
+        long_poll: as for :class:`~runpod_facade.Endpoint`.
+        retry_policy: defaults to :data:`FAST_RETRY_POLICY` (milliseconds, not seconds); pass
+            ``RetryPolicy()`` for the SDK's own.
+        poll_policy: defaults to :data:`FAST_POLL_POLICY` (milliseconds, not seconds); pass
             ``PollPolicy()`` for the SDK's own.
         local_options: passed to :class:`runpod_facade.local.LocalEndpoint` (``api_key``,
             ``endpoint_id``, ``faults``, ``execution_timeout_s``, ``run_retention_s`` ...).
