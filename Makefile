@@ -45,9 +45,13 @@ regen-check:
 spec-check: $(STAMP)
 	$(VENV)/bin/openapi-spec-validator openapi/runpod-serverless.yaml
 
+# The scripts of `make dist` and `make docs`, held to the package's rules.
+RELEASE_SCRIPTS := scripts/dist_check.py scripts/dist_smoke.py scripts/docs_roles.py
+
 lint: $(STAMP)
-	$(VENV)/bin/ruff check runpod_facade _runpod_facade_pytest.py tests examples benchmarks
-	$(VENV)/bin/ruff format --check runpod_facade _runpod_facade_pytest.py
+	$(VENV)/bin/ruff check runpod_facade _runpod_facade_pytest.py tests examples benchmarks \
+	  $(RELEASE_SCRIPTS)
+	$(VENV)/bin/ruff format --check runpod_facade _runpod_facade_pytest.py $(RELEASE_SCRIPTS)
 	$(VENV)/bin/lint-imports --no-cache
 
 # mypy --strict on the package; the benchmarks and examples too (their optional imports,
@@ -55,6 +59,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy --ignore-missing-imports benchmarks examples
+	$(VENV)/bin/mypy $(RELEASE_SCRIPTS)
 
 # The suite on pytest-xdist workers: more workers than cores, since many tests wait on sockets
 # and timers; worksteal rebalances the long ones. It also rewrites docs/reliability.md, and

@@ -18,7 +18,10 @@ REPO = Path(__file__).resolve().parent.parent
 NAME = "runpod_facade"  # the distribution's name as it appears in file names
 
 #: The source trees the wheel must carry file for file (every module, and py.typed).
-PACKAGES = {"runpod_facade": REPO / "runpod_facade", "runpod_generated": REPO / "generated" / "runpod_generated"}
+PACKAGES = {
+    "runpod_facade": REPO / "runpod_facade",
+    "runpod_generated": REPO / "generated" / "runpod_generated",
+}
 #: Shipped beside the packages: the pytest plugin is a top-level module on purpose.
 MODULES = ("_runpod_facade_pytest.py",)
 #: Lines entry_points.txt must have: the command line and the pytest plugin.
@@ -58,7 +61,11 @@ def shipped_sources(packages: dict[str, Path] = PACKAGES) -> set[str]:
     found: set[str] = set()
     for name, root in packages.items():
         for path in root.rglob("*"):
-            if path.is_file() and "__pycache__" not in path.parts and path.suffix in {".py", ".typed"}:
+            if (
+                path.is_file()
+                and "__pycache__" not in path.parts
+                and path.suffix in {".py", ".typed"}
+            ):
                 found.add(f"{name}/{path.relative_to(root).as_posix()}")
     return found
 
@@ -73,7 +80,8 @@ def wheel_problems(wheel: Path, version: str, expected: set[str]) -> list[str]:
         info = f"{NAME}-{version}.dist-info"
         metadata = _read(archive, f"{info}/METADATA")
         entry_points = _read(archive, f"{info}/entry_points.txt")
-    code = {name for name in names if not name.split("/")[0].endswith(".dist-info")}
+    tests = {name for name in names if _is_test(name)}
+    code = {name for name in names - tests if not name.split("/")[0].endswith(".dist-info")}
     for missing in sorted(expected - code):
         problems.append(f"{wheel.name} lacks {missing}")
     for extra in sorted(code - expected - set(MODULES)):
@@ -81,10 +89,7 @@ def wheel_problems(wheel: Path, version: str, expected: set[str]) -> list[str]:
     for module in MODULES:
         if module not in names:
             problems.append(f"{wheel.name} lacks {module} (the pytest plugin)")
-    for name in sorted(names):
-        parts = name.split("/")
-        if "tests" in parts or parts[-1] == "conftest.py":
-            problems.append(f"{wheel.name} carries test code: {name}")
+    problems += [f"{wheel.name} carries test code: {name}" for name in sorted(tests)]
     if metadata is None:
         problems.append(f"{wheel.name} has no {info}/METADATA")
     else:
@@ -111,7 +116,9 @@ def sdist_problems(sdist: Path, version: str) -> list[str]:
         names = set(archive.getnames())
         member = archive.extractfile(f"{top}/PKG-INFO") if f"{top}/PKG-INFO" in names else None
         pkg_info = member.read().decode() if member is not None else None
-    problems += [f"{sdist.name} lacks {top}/{path}" for path in SDIST_FILES if f"{top}/{path}" not in names]
+    problems += [
+        f"{sdist.name} lacks {top}/{path}" for path in SDIST_FILES if f"{top}/{path}" not in names
+    ]
     if pkg_info is not None:
         problems += _metadata_problems(sdist.name, pkg_info, version)
     return problems
@@ -139,6 +146,11 @@ def _metadata_problems(where: str, text: str, version: str) -> list[str]:
     if message["Description-Content-Type"] != "text/markdown":
         problems.append(f"{where}: the README is not declared as text/markdown")
     return problems
+
+
+def _is_test(name: str) -> bool:
+    parts = name.split("/")
+    return "tests" in parts or parts[-1] == "conftest.py"
 
 
 def _read(archive: zipfile.ZipFile, name: str) -> str | None:

@@ -27,8 +27,9 @@ def main(argv: list[str]) -> int:
         if importlib.util.find_spec(name) is not None:
             return fail(f"{name} is installed: this venv is not the clean one")
 
-    import runpod_facade
     import runpod_generated
+
+    import runpod_facade
     from runpod_facade import Endpoint, JobStatus
     from runpod_facade.local import LocalEndpoint, sample_handlers
 
@@ -55,7 +56,8 @@ def main(argv: list[str]) -> int:
         return fail(f"run_sync against the local endpoint returned {result!r}")
 
     command = Path(sys.executable).parent / "runpod-facade"
-    shown = subprocess.run([command, "--version"], capture_output=True, text=True, check=False)
+    # The venv's own console script, no shell: nothing untrusted reaches the call.
+    shown = subprocess.run([command, "--version"], capture_output=True, text=True, check=False)  # noqa: S603
     if shown.returncode != 0 or version not in shown.stdout:
         return fail(f"{command} --version exited {shown.returncode}: {shown.stdout}{shown.stderr}")
     print(f"dist_smoke: runpod-facade {version} from the wheel ran a job and its command line")
