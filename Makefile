@@ -46,7 +46,8 @@ spec-check: $(STAMP)
 	$(VENV)/bin/openapi-spec-validator openapi/runpod-serverless.yaml
 
 # The scripts of `make dist` and `make docs`, held to the package's rules.
-RELEASE_SCRIPTS := scripts/dist_check.py scripts/dist_smoke.py scripts/docs_roles.py
+RELEASE_SCRIPTS := scripts/dist_check.py scripts/dist_smoke.py scripts/docs_roles.py \
+  scripts/docs_api_methods.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check runpod_facade _runpod_facade_pytest.py tests examples benchmarks \

@@ -178,7 +178,9 @@ def test_a_dist_folder_must_hold_one_wheel_and_one_sdist(
     assert found in problem
 
 
-def test_the_main_exit_code_and_messages(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_main_exit_code_and_messages(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert check.main([str(tmp_path)]) == 1
     assert "dist_check: " in capsys.readouterr().err
     assert check.main([]) == 2
