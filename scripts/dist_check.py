@@ -17,10 +17,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 NAME = "runpod_facade"  # the distribution's name as it appears in file names
 
-#: The source trees the wheel must carry file for file (every module, and py.typed).
-PACKAGES = {
-    "runpod_facade": REPO / "runpod_facade",
-    "runpod_generated": REPO / "generated" / "runpod_generated",
+#: The source trees the wheel must carry file for file (every module, and py.typed): the
+#: façade and each generated client (one per spec, generated/runpod_generated*).
+PACKAGES = {"runpod_facade": REPO / "runpod_facade"} | {
+    path.name: path
+    for path in sorted((REPO / "generated").glob("runpod_generated*"))
+    if (path / "__init__.py").is_file()
 }
 #: Shipped beside the packages: the pytest plugin is a top-level module on purpose.
 MODULES = ("_runpod_facade_pytest.py",)

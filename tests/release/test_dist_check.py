@@ -196,9 +196,12 @@ def test_one_version_string() -> None:
     assert check.source_version() == runpod_facade.__version__
 
 
-def test_the_real_tree_ships_both_packages() -> None:
+def test_the_real_tree_ships_the_facade_and_every_generated_client() -> None:
+    generated = {path.name for path in (REPO / "generated").iterdir() if path.is_dir()}
+    assert "runpod_generated" in generated
+    assert set(check.PACKAGES) == {"runpod_facade"} | generated
     shipped = check.shipped_sources()
-    for name in ("runpod_facade", "runpod_generated"):
+    for name in check.PACKAGES:
         assert f"{name}/__init__.py" in shipped
         assert f"{name}/py.typed" in shipped
     assert "runpod_facade/testing/__init__.py" in shipped
