@@ -14,7 +14,7 @@ unexport PYTHONDONTWRITEBYTECODE
 
 help:
 	@echo "make demo         the SDK driving a local endpoint (or the real API with RUNPOD_API_KEY + RUNPOD_ENDPOINT_ID)"
-	@echo "make test         regen check, spec validation, ruff, mypy --strict, then the test suite"
+	@echo "make test         regen check, spec validation, ruff, mypy --strict, dist, docs, then the test suite"
 	@echo "make reliability  only the tests that measure docs/reliability.md, and rewrite it"
 	@echo "make bench        side-by-side benchmarks, written to benchmarks/results.md (~12 min;"
 	@echo "                  BENCH_ARGS='--quick --only throughput' for a partial run to stdout)"

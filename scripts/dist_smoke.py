@@ -1,4 +1,5 @@
-"""The wheel, installed alone, works: one job through a local endpoint and the command line.
+"""The wheel, installed alone, works: one job through a local endpoint, the command line, and
+the pytest plugin registered.
 
 Usage: ``VENV/bin/python -I scripts/dist_smoke.py WHEEL`` (``make dist``), in a venv holding
 only the wheel with its runtime dependencies and the ``[local]`` extra. ``-I`` keeps the
@@ -45,6 +46,12 @@ def main(argv: list[str]) -> int:
             f" installed metadata {installed!r}, wheel file name {version!r}"
         )
 
+    plugins = importlib.metadata.entry_points(group="pytest11", name="runpod_facade")
+    if [plugin.value for plugin in plugins] != ["_runpod_facade_pytest"]:
+        return fail(f"the pytest plugin's entry point is {list(plugins)!r}")
+    if importlib.util.find_spec("_runpod_facade_pytest") is None:
+        return fail("the pytest plugin module _runpod_facade_pytest is not installed")
+
     payload = {"prompt": "hi", "n": [1, 2.5, None]}
     with (
         LocalEndpoint(sample_handlers.echo) as local,
@@ -60,7 +67,7 @@ def main(argv: list[str]) -> int:
     shown = subprocess.run([command, "--version"], capture_output=True, text=True, check=False)  # noqa: S603
     if shown.returncode != 0 or version not in shown.stdout:
         return fail(f"{command} --version exited {shown.returncode}: {shown.stdout}{shown.stderr}")
-    print(f"dist_smoke: runpod-facade {version} from the wheel ran a job and its command line")
+    print(f"dist_smoke: runpod-facade {version} from the wheel: a job, its command, its plugin")
     return 0
 
 
