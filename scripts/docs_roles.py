@@ -1,4 +1,4 @@
-"""A griffe extension for ``make docs``: the docstrings' reST roles as Markdown.
+"""A griffe extension for ``make docs``: the docstrings' Sphinx conventions as Markdown.
 
 The docstrings are written for reading in an editor and with ``help()``: they name other
 objects with Sphinx roles (``:class:`~runpod_facade.Endpoint```, ``:meth:`close```) and end a
@@ -7,14 +7,19 @@ show as raw text. This rewrites each docstring as it is loaded (mkdocs.yml lists
 under the python handler's ``extensions``); the source is not touched:
 
 * a role whose target is a full name inside the package (``runpod_facade.…`` or the plugin
-  module) becomes a cross-reference, so a name that no longer exists fails the strict build;
-* any other target (a relative name, another library's) becomes inline code;
+  module), or a bare name (``close``: found from the docstring's scope, mkdocs.yml's
+  ``scoped_crossrefs``), becomes a cross-reference, so a name that no longer exists fails the
+  strict build;
+* any other target (a dotted ``Job.wait``, another library's ``httpx.Timeout``, a builtin's
+  ``None``) becomes inline code;
 * ``~`` shows the last part only, as in Sphinx; ``text::`` before an example becomes ``text:``
-  (the indented block after it is already a Markdown code block).
+  (the indented block after it is already a Markdown code block);
+* a constant documented by ``#:`` comment lines right above it gets them as its docstring.
 """
 
 from __future__ import annotations
 
+import builtins
 import re
 from typing import Any
 
@@ -33,7 +38,7 @@ def markdown(text: str) -> str:
 def _role(match: re.Match[str]) -> str:
     target = match["target"].strip().removesuffix("()")
     shown = target.rpartition(".")[2] if match["tilde"] else target
-    if f"{target}`".startswith(_LINKED):
+    if f"{target}`".startswith(_LINKED) or ("." not in target and not hasattr(builtins, target)):
         return f"[`{shown}`][{target}]"
     return f"`{shown}`"
 
@@ -46,8 +51,23 @@ class RolesToMarkdown(griffe.Extension):
 
 
 def _rewrite(obj: griffe.Object) -> None:
+    if obj.docstring is None and isinstance(obj, griffe.Attribute):
+        comment = _comment_above(obj)
+        if comment:
+            obj.docstring = griffe.Docstring(comment, parent=obj)
     if obj.docstring is not None:
         obj.docstring.value = markdown(obj.docstring.value)
     for member in obj.members.values():
         if not member.is_alias:  # an alias's docstring is its target's, rewritten there
             _rewrite(member)  # type: ignore[arg-type]
+
+
+def _comment_above(obj: griffe.Attribute) -> str:
+    """The ``#:`` comment lines right above ``obj``'s assignment, without their ``#:``."""
+    lines = obj.module.lines
+    index = (obj.lineno or 0) - 2  # the line above, counted from 0
+    found: list[str] = []
+    while 0 <= index < len(lines) and lines[index].lstrip().startswith("#:"):
+        found.append(lines[index].lstrip().removeprefix("#:").strip())
+        index -= 1
+    return "\n".join(reversed(found))

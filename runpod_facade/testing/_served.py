@@ -93,8 +93,10 @@ class ServedEndpoint(_Served, Endpoint):
             ``endpoint_id``, ``faults``, ``execution_timeout_s``, ``run_retention_s`` ...).
             ``webhook_retry_delay_s`` defaults to :data:`FAST_WEBHOOK_RETRY_DELAY_S`.
 
-    :attr:`local` is the server; :attr:`faults`, :attr:`requests` and
-    :attr:`webhook_attempts` are its fault set, request log and webhook log.
+    :attr:`local` is the server; :attr:`~runpod_facade.testing.ServedEndpoint.faults`,
+    :attr:`~runpod_facade.testing.ServedEndpoint.requests` and
+    :attr:`~runpod_facade.testing.ServedEndpoint.webhook_attempts` are its fault set, request
+    log and webhook log.
     """
 
     def __init__(
