@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 .PHONY: help install demo test unit lint typecheck regen regen-check spec-check bench interop clean \
-  coverage mutation reliability
+  coverage mutation reliability dist docs
 
 # Python may cache bytecode here even where the environment says not to: every pytest-xdist
 # worker and every subprocess a test starts imports the same modules, and compiling them
@@ -14,11 +14,13 @@ unexport PYTHONDONTWRITEBYTECODE
 
 help:
 	@echo "make demo         the SDK driving a local endpoint (or the real API with RUNPOD_API_KEY + RUNPOD_ENDPOINT_ID)"
-	@echo "make test         regen check, spec validation, ruff, mypy --strict, then the test suite"
+	@echo "make test         regen check, spec validation, ruff, mypy --strict, dist, docs, then the test suite"
 	@echo "make reliability  only the tests that measure docs/reliability.md, and rewrite it"
 	@echo "make bench        side-by-side benchmarks, written to benchmarks/results.md (~12 min;"
 	@echo "                  BENCH_ARGS='--quick --only throughput' for a partial run to stdout)"
 	@echo "make interop      the official runpod-python client against the local endpoint"
+	@echo "make dist         build the sdist and wheel into dist/, check them, run the wheel in a clean venv"
+	@echo "make docs         the API reference and docs/ as a site, into site/ (warnings are errors)"
 	@echo "make regen        regenerate generated/ from openapi/"
 	@echo "make coverage     the test suite with line and branch coverage of runpod_facade"
 	@echo "make mutation     mutation testing of the core (slow, not in CI; docs/mutation.md)"
@@ -26,7 +28,7 @@ help:
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,docs]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -43,9 +45,14 @@ regen-check:
 spec-check: $(STAMP)
 	$(VENV)/bin/openapi-spec-validator openapi/runpod-serverless.yaml openapi/runpod-batch-jobs.yaml
 
+# The scripts of `make dist` and `make docs`, held to the package's rules.
+RELEASE_SCRIPTS := scripts/dist_check.py scripts/dist_smoke.py scripts/docs_roles.py \
+  scripts/docs_api_methods.py
+
 lint: $(STAMP)
-	$(VENV)/bin/ruff check runpod_facade _runpod_facade_pytest.py tests examples benchmarks
-	$(VENV)/bin/ruff format --check runpod_facade _runpod_facade_pytest.py
+	$(VENV)/bin/ruff check runpod_facade _runpod_facade_pytest.py tests examples benchmarks \
+	  $(RELEASE_SCRIPTS)
+	$(VENV)/bin/ruff format --check runpod_facade _runpod_facade_pytest.py $(RELEASE_SCRIPTS)
 	$(VENV)/bin/lint-imports --no-cache
 
 # mypy --strict on the package; the benchmarks and examples too (their optional imports,
@@ -53,6 +60,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy --ignore-missing-imports benchmarks examples
+	$(VENV)/bin/mypy $(RELEASE_SCRIPTS)
 
 # The suite on pytest-xdist workers: more workers than cores, since many tests wait on sockets
 # and timers; worksteal rebalances the long ones. It also rewrites docs/reliability.md, and
@@ -63,7 +71,35 @@ PYTEST_XDIST := -n $(TEST_WORKERS) --dist worksteal
 unit: $(STAMP)
 	$(PY) -m pytest $(PYTEST_XDIST) --reliability-report=require
 
-test: regen-check spec-check lint typecheck unit interop
+test: regen-check spec-check lint typecheck dist docs unit interop
+
+# The release as PyPI would get it: the sdist, the wheel built from it (build's isolated
+# environment, setuptools from pip's cache), twine's checks, the archives' contents and one
+# version (scripts/dist_check.py), then the wheel installed with only its runtime dependencies
+# and the [local] extra in a clean venv, running one job and its command (scripts/dist_smoke.py).
+# Every zip entry is dated at the last commit, so an unchanged tree builds the same wheel, and
+# the clean venv, keyed on the wheel's sha256, is rebuilt only when the wheel changes.
+DIST_VENV := .venv-dist
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 315532800)
+
+dist: $(STAMP)
+	rm -rf dist
+	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(PY) -m build --quiet --outdir dist .
+	$(VENV)/bin/twine check --strict dist/*
+	$(PY) scripts/dist_check.py dist
+	wheel=$$(echo dist/*.whl) && sum=$$(sha256sum $$wheel | cut -d' ' -f1) && \
+	if [ "$$(cat $(DIST_VENV)/.wheel-sha256 2>/dev/null)" != "$$sum" ]; then \
+	  rm -rf $(DIST_VENV) && $(PYTHON) -m venv $(DIST_VENV) && \
+	  $(DIST_VENV)/bin/python -m pip install --quiet --disable-pip-version-check "$$wheel[local]" && \
+	  echo $$sum > $(DIST_VENV)/.wheel-sha256; \
+	fi
+	$(DIST_VENV)/bin/python -I scripts/dist_smoke.py dist/*.whl
+
+# The browsable API reference (mkdocstrings, from the docstrings) and docs/, built as a site
+# into site/. --strict turns every warning into an error: a reference to a name that no longer
+# exists, a broken link, a docstring griffe cannot read, a page of docs/ left out of the nav.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet --site-dir site
 
 # The tests whose measurements docs/reliability.md shows, and nothing else (about a third of the
 # suite's time); the report is rewritten only if all of them ran and passed. Its Misuse section
@@ -105,7 +141,8 @@ interop: $(BENCH_STAMP)
 	  tests/local/test_local_runpod_python.py
 
 clean:
-	rm -rf $(VENV) .venv-gen $(BENCH_VENV) .venv-bench-import .venv-mutation .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-gen $(BENCH_VENV) .venv-bench-import .venv-mutation $(DIST_VENV) dist site \
+	  .pytest_cache .mypy_cache .ruff_cache
 
 # Line and branch coverage of runpod_facade over the suite (HTML in reports/coverage). The
 # load tests are left out: their wall-clock bounds do not hold under coverage's tracing.

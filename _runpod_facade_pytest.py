@@ -68,7 +68,20 @@ def runpod_endpoint() -> Iterator[EndpointFactory]:
         factory.close()
 
 
-if pytest_asyncio is not None:
+# The fallback first: the API reference (read statically, by griffe) shows the last definition.
+if pytest_asyncio is None:
+
+    @pytest.fixture
+    def async_runpod_endpoint() -> NoReturn:
+        """The asyncio twin of runpod_endpoint: endpoints for async tests (pytest-asyncio).
+
+        pytest-asyncio is not installed, so this fixture only says so.
+        """
+        _missing(
+            "the async_runpod_endpoint fixture needs pytest-asyncio: pip install pytest-asyncio"
+        )
+
+else:
 
     @pytest_asyncio.fixture
     async def async_runpod_endpoint() -> AsyncIterator[AsyncEndpointFactory]:
@@ -83,15 +96,3 @@ if pytest_asyncio is not None:
             yield factory
         finally:
             await factory.aclose()
-
-else:
-
-    @pytest.fixture
-    def async_runpod_endpoint() -> NoReturn:
-        """The asyncio twin of runpod_endpoint: endpoints for async tests (pytest-asyncio).
-
-        pytest-asyncio is not installed, so this fixture only says so.
-        """
-        _missing(
-            "the async_runpod_endpoint fixture needs pytest-asyncio: pip install pytest-asyncio"
-        )

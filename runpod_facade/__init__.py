@@ -69,6 +69,8 @@ from ._webhook import parse_webhook
 
 if TYPE_CHECKING:
     from ._batches.tasks import AsyncBatchResults
+    from ._batchjobs._async import AsyncBatches
+    from ._batchjobs._async_mapper import AsyncBatchApiResults
     from ._clients.aio import AsyncEndpoint, AsyncJob, AsyncJobStream
 
 _setup_logging()
@@ -102,6 +104,7 @@ __all__ = [
     "APIResponseValidationError",
     "APIStatusError",
     "APITimeoutError",
+    "AsyncBatchApiResults",
     "AsyncBatchResults",
     "AsyncBatches",
     "AsyncEndpoint",

@@ -64,7 +64,7 @@ class BatchItem:
         return self.state.output if self.error is None and self.state is not None else None
 
     def result(self) -> JobState:
-        """The COMPLETED state; raises :attr:`error` otherwise."""
+        """The COMPLETED state; raises ``error`` otherwise."""
         if self.error is not None:
             raise self.error
         assert self.state is not None

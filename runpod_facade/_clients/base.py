@@ -75,10 +75,12 @@ class EndpointBase:
 
     @property
     def endpoint_id(self) -> str:
+        """The endpoint's id, as passed or read from ``RUNPOD_ENDPOINT_ID``."""
         return self._settings.endpoint_id
 
     @property
     def base_url(self) -> str:
+        """The API root the client sends to (``https://api.runpod.ai/v2`` unless set)."""
         return self._settings.base_url
 
     @property

@@ -33,7 +33,7 @@ __all__ = ["LocalEndpointApp"]
 
 
 class LocalEndpointApp:
-    """ASGI app serving the RunPod serverless job API on top of an :class:`Engine`.
+    """ASGI app serving the RunPod serverless job API on top of an ``Engine``.
 
     Use :func:`runpod_facade.local.create_app` to build one. Outside a server (e.g. with
     ``httpx.ASGITransport``) the engine starts on the first request; call :meth:`close` (or

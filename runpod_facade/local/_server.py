@@ -121,7 +121,7 @@ class LocalEndpoint:
     ``api_key`` defaults to a random key (so auth is exercised; see :attr:`headers`); pass
     ``None`` to disable auth. Other keyword arguments are those of
     :func:`runpod_facade.local.create_app`; ``accept_any_endpoint_id=False`` makes other
-    endpoint ids than :attr:`endpoint_id` answer 404.
+    endpoint ids than ``endpoint_id`` answer 404.
     """
 
     def __init__(
@@ -193,7 +193,7 @@ class LocalEndpoint:
     @property
     def openai_base_url(self) -> str:
         """``{url}/openai/v1``: the ``base_url`` to hand to ``openai.OpenAI`` (with
-        :attr:`api_key`) for the OpenAI-compatible routes."""
+        ``api_key``) for the OpenAI-compatible routes."""
         return f"{self.url}/openai/v1"
 
     @property

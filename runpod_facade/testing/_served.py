@@ -83,16 +83,20 @@ class ServedEndpoint(_Served, Endpoint):
             ``{"id": ..., "input": ...}`` (sync, async, generator or async generator), or
             ``"module:function"``.
         workers: how many jobs run at once.
-        timeout, long_poll: as for :class:`~runpod_facade.Endpoint`.
-        retry_policy, poll_policy: default to :data:`FAST_RETRY_POLICY` and
-            :data:`FAST_POLL_POLICY` (milliseconds, not seconds); pass ``RetryPolicy()`` /
+        timeout: as for :class:`~runpod_facade.Endpoint`.
+        long_poll: as for :class:`~runpod_facade.Endpoint`.
+        retry_policy: defaults to :data:`FAST_RETRY_POLICY` (milliseconds, not seconds); pass
+            ``RetryPolicy()`` for the SDK's own.
+        poll_policy: defaults to :data:`FAST_POLL_POLICY` (milliseconds, not seconds); pass
             ``PollPolicy()`` for the SDK's own.
         local_options: passed to :class:`runpod_facade.local.LocalEndpoint` (``api_key``,
             ``endpoint_id``, ``faults``, ``execution_timeout_s``, ``run_retention_s`` ...).
             ``webhook_retry_delay_s`` defaults to :data:`FAST_WEBHOOK_RETRY_DELAY_S`.
 
-    :attr:`local` is the server; :attr:`faults`, :attr:`requests` and
-    :attr:`webhook_attempts` are its fault set, request log and webhook log.
+    :attr:`local` is the server; :attr:`~runpod_facade.testing.ServedEndpoint.faults`,
+    :attr:`~runpod_facade.testing.ServedEndpoint.requests` and
+    :attr:`~runpod_facade.testing.ServedEndpoint.webhook_attempts` are its fault set, request
+    log and webhook log.
     """
 
     def __init__(

@@ -19,7 +19,7 @@ from types import CodeType
 from .spec import REPO
 
 #: The documents whose every block is checked, relative to the repository.
-DOCUMENTS = ("README.md", "docs/*.md")
+DOCUMENTS = ("README.md", "docs/**/*.md")
 
 _FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
 _MARKER = re.compile(r"^\s*<!--\s*(?P<verb>run|not run)\s*:\s*(?P<how>.*?)\s*-->\s*$")
