@@ -163,8 +163,9 @@ class Endpoint(EndpointBase, SyncRunner):
         s3_config: S3Config | None = None,
         cancel_on_interrupt: bool = False,
     ) -> BatchResults:
-        """Run each input as its own job, at most ``concurrency`` at a time, and yield a
-        :class:`BatchItem` per input as its job ends (completion order; ``item.index`` is
+        """Run each input as its own job, at most ``concurrency`` at a time (100 at most: the
+        requests the client sends at once), and yield a :class:`BatchItem` per input as its
+        job ends (completion order; ``item.index`` is
         its position in ``inputs``)::
 
             with ep.map(read_lines(), journal="out.journal") as results:

@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from ._batch_types import BatchItem, BatchStats, BatchTimeout, StopReport
-from ._constants import MIN_WAIT_MS
+from ._constants import MAX_IN_FLIGHT, MIN_WAIT_MS
 from ._core import EndpointCore
 from ._deadline import Deadline
 from ._effects import Operation
@@ -70,7 +70,10 @@ class BatchRun:
         replay: bool,
     ) -> None:
         self.core = core
-        self.concurrency = concurrency
+        # The client sends at most MAX_IN_FLIGHT requests at once (its pool's size): more
+        # items at a time would only wait for a connection, each holding a thread or task
+        # and its input. So the scheduler never runs more, whatever was asked for.
+        self.concurrency = min(concurrency, MAX_IN_FLIGHT)
         self.deadline = deadline
         self.retry_failed = retry_failed
         self.journal = journal

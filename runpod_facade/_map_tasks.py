@@ -1,5 +1,5 @@
 """The asyncio scheduler of a batch: item operations (``_map``) as up to ``concurrency``
-tasks on the running loop. Kept apart from ``_map_threads`` so blocking users never import
+tasks on the running loop (never more than ``MAX_IN_FLIGHT``: ``BatchRun`` caps it). Kept apart from ``_map_threads`` so blocking users never import
 asyncio.
 
 Stopping cancels the tasks that wait (a long-poll is simply abandoned) and lets those in a

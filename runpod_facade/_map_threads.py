@@ -1,5 +1,7 @@
 """The blocking scheduler of a batch: item operations (``_map``) on up to ``concurrency``
-daemon threads, one ``Endpoint`` (thread-safe over ``httpx.Client``) shared by all.
+daemon threads — never more than ``MAX_IN_FLIGHT`` (``BatchRun`` caps it), the requests the
+client's pool sends at once — one ``Endpoint`` (thread-safe over ``httpx.Client``) shared
+by all.
 
 The consumer's thread reads the inputs — one only when a slot is free — and yields items as
 they come. Ctrl-C reaches only that thread; the workers are told to stop (``BatchRun``) and
