@@ -107,11 +107,12 @@ def job_notes(
     cancelled_why: str = "on interrupt (cancel_on_interrupt=True)",
     resume: str | None = None,
     submit_hint: str = RUN_SYNC_SUBMIT_HINT,
+    stopped: str = "interrupted",
 ) -> list[str]:
     """What an interrupted (or stopped) operation leaves behind, as notes: the jobs it
     cancelled, the jobs ``left`` running (``failed``: those whose cancel failed), and the
     ``awaiting`` submits whose job id never arrived. ``resume`` replaces the default advice
-    for the jobs left running."""
+    for the jobs left running; ``stopped`` says what cut the submits short."""
     notes: list[str] = []
     if cancelled:
         noun = "job" if len(cancelled) == 1 else "jobs"
@@ -126,13 +127,13 @@ def job_notes(
         notes.append(f"{noun} {_ids(left)} left running on the endpoint{why}; {advice}")
     if awaiting == 1:
         notes.append(
-            "interrupted while a submit was in flight: the server sends the job id only "
+            f"{stopped} while a submit was in flight: the server sends the job id only "
             "with its reply, so a job may be running that cannot be named or cancelled "
             f"({submit_hint})"
         )
     elif awaiting > 1:
         notes.append(
-            f"interrupted while {awaiting} submits were in flight: the server sends a job id "
+            f"{stopped} while {awaiting} submits were in flight: the server sends a job id "
             f"only with its reply, so {awaiting} jobs may be running that cannot be named or "
             f"cancelled ({submit_hint})"
         )

@@ -50,7 +50,10 @@ from ._map_item import Work, run_item, stoppable
 from ._waiting import check_terminal, hold_for, wait_ms
 from ._wire import ApiRequest, ApiResponse, JobRequest, parse_job
 
-__all__ = ["BatchRun", "encoded_inputs"]
+__all__ = ["CLOSED", "BatchRun", "encoded_inputs", "stop_cause"]
+
+#: What stopped a batch closed before its end: ``close()``, a ``break``, the results dropped.
+CLOSED = "the caller stopped iterating"
 
 
 class BatchRun:
@@ -258,7 +261,9 @@ class BatchRun:
     def submits_in_flight(self) -> int:
         return self._submitting
 
-    def report(self) -> StopReport:
+    def report(self, stopped_by: str = "interrupted") -> StopReport:
+        """What the batch leaves behind now; ``stopped_by``: what stopped it (see
+        :func:`stop_cause`)."""
         with self._lock:
             running = sorted((index, job_id) for job_id, index in self._running.items())
             return StopReport(
@@ -267,6 +272,7 @@ class BatchRun:
                 left_running=tuple(job_id for _, job_id in running),
                 unnamed_submits=self._submitting + self._unnamed,
                 journal=None if self.journal is None else self.journal.path,
+                stopped_by=stopped_by,
             )
 
     def close(self) -> None:
@@ -336,3 +342,24 @@ def encoded_inputs(
             yield encode(value)
         except InvalidInputError as exc:
             yield exc
+
+
+def stop_cause(exc: BaseException, *, reading: bool = False, in_loop: bool = False) -> str:
+    """What ``exc`` stopping a batch was, in words for its notes: an interrupt, the batch's
+    deadline, the input iterator failing (``reading``: raised while an input was read), the
+    caller's own code failing (``in_loop``: raised in the body of the loop), or another
+    error."""
+    name = type(exc).__name__
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted by KeyboardInterrupt (Ctrl-C)"
+    if name == "CancelledError" and not isinstance(exc, Exception):  # asyncio's (not imported)
+        return "the task iterating the batch was cancelled"
+    if not isinstance(exc, Exception):
+        return f"interrupted by {name}"
+    if isinstance(exc, BatchTimeout):
+        return "the batch's deadline passed"
+    if reading:
+        return f"the input iterator raised {name}"
+    if in_loop:
+        return f"the caller's loop raised {name}"
+    return f"the batch stopped on {name}"

@@ -1,6 +1,6 @@
 """The asyncio scheduler of a batch: item operations (``_map``) as up to ``concurrency``
-tasks on the running loop (never more than ``MAX_IN_FLIGHT``: ``BatchRun`` caps it). Kept apart from ``_map_threads`` so blocking users never import
-asyncio.
+tasks on the running loop (never more than ``MAX_IN_FLIGHT``: ``BatchRun`` caps it). Kept
+apart from ``_map_threads`` so blocking users never import asyncio.
 
 Stopping cancels the tasks that wait (a long-poll is simply abandoned) and lets those in a
 submit finish when their ids are needed — to cancel the jobs, or to journal them.
@@ -18,7 +18,7 @@ from ._async_driver import AsyncDriver
 from ._batch_types import BatchItem, BatchStats, StopReport
 from ._errors import InvalidInputError
 from ._interrupts import is_interrupt
-from ._map import BatchRun
+from ._map import CLOSED, BatchRun, stop_cause
 from ._map_item import Work, cancel_job
 from ._wire import ApiRequest
 
@@ -64,7 +64,7 @@ class AsyncBatchResults(AsyncIterator[BatchItem]):
             await self._iterator.aclose()
         if tasks.report is None:  # never started, or already ended
             tasks.shutdown()
-            tasks.report = tasks.run.report()
+            tasks.report = tasks.run.report(tasks.close_cause)
         return tasks.report
 
     async def __aenter__(self) -> Self:
@@ -79,6 +79,8 @@ class AsyncBatchResults(AsyncIterator[BatchItem]):
         if self._tasks.report is not None:
             return
         cancel = exc is not None and is_interrupt(exc) and self._tasks.run.cancel_on_interrupt
+        if exc is not None:
+            self._tasks.close_cause = stop_cause(exc, in_loop=True)
         report = await self.aclose(cancel=cancel)
         if exc is not None:
             for note in report.notes(cancel=cancel):
@@ -110,6 +112,9 @@ class _Tasks:
         self.encode = encode
         self.tasks: dict[asyncio.Task[BatchItem], Work] = {}
         self.close_cancel = False
+        #: What stops the batch if it is closed at a yield (see ``stop_cause``).
+        self.close_cause = CLOSED
+        self.reading = False  # the input iterator is running: what it raises is its own
         self.started = False
         self.report: StopReport | None = None
 
@@ -132,7 +137,9 @@ class _Tasks:
         try:
             while True:
                 while len(tasks) < run.concurrency and run.may_read():
+                    self.reading = True
                     prepared = await self.next_request()
+                    self.reading = False
                     if prepared is None:
                         run.exhausted()
                         break
@@ -150,22 +157,26 @@ class _Tasks:
                     yield run.deliver(work, task.result())
             run.finish()
         except GeneratorExit:
-            report = await self.stop(self.close_cancel)
+            report = await self.stop(self.close_cancel, self.close_cause)
             if report.left_running or report.unnamed_submits:
                 logger.warning(
-                    "batch closed early; %s", "; ".join(report.notes(cancel=self.close_cancel))
+                    "batch closed early (%s); %s",
+                    self.close_cause,
+                    "; ".join(report.notes(cancel=self.close_cancel)),
                 )
             raise
         except BaseException as exc:
             cancel = is_interrupt(exc) and run.cancel_on_interrupt
-            for note in (await self.stop(cancel)).notes(cancel=cancel):
+            report = await self.stop(cancel, stop_cause(exc, reading=self.reading))
+            for note in report.notes(cancel=cancel):
                 exc.add_note(note)
             raise
         finally:
             self.shutdown()
 
-    async def stop(self, cancel: bool) -> StopReport:
-        """Stop the batch; with ``cancel``, cancel its jobs. Tasks in a submit are let finish
+    async def stop(self, cancel: bool, stopped_by: str) -> StopReport:
+        """Stop the batch (``stopped_by``: why, for its notes); with ``cancel``, cancel its
+        jobs. Tasks in a submit are let finish
         when their ids are needed (to cancel or to journal them); the others are cancelled."""
         run = self.run
         job_ids = run.begin_stop(cancel)
@@ -177,7 +188,7 @@ class _Tasks:
             *(self.driver.run(cancel_job(run, j)) for j in job_ids), return_exceptions=True
         )
         await asyncio.gather(*self.tasks, return_exceptions=True)
-        self.report = run.report()
+        self.report = run.report(stopped_by)
         return self.report
 
     def shutdown(self) -> None:

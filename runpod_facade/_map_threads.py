@@ -25,7 +25,7 @@ from ._batch_types import BatchItem, BatchStats, StopReport
 from ._drivers import SyncDriver
 from ._errors import InvalidInputError
 from ._interrupts import is_interrupt
-from ._map import BatchRun
+from ._map import CLOSED, BatchRun, stop_cause
 from ._map_item import BatchStopped, Work, cancel_job
 from ._wire import ApiRequest
 
@@ -76,7 +76,7 @@ class BatchResults(Iterator[BatchItem]):
             self._iterator.close()  # at a yield: stops the batch there (see iterate)
         if threads.report is None:  # never started, or already ended
             threads.shutdown()
-            threads.report = threads.run.report()
+            threads.report = threads.run.report(threads.close_cause)
         return threads.report
 
     def __enter__(self) -> Self:
@@ -91,6 +91,8 @@ class BatchResults(Iterator[BatchItem]):
         if self._threads.report is not None:
             return
         cancel = exc is not None and is_interrupt(exc) and self._threads.run.cancel_on_interrupt
+        if exc is not None:
+            self._threads.close_cause = stop_cause(exc, in_loop=True)
         report = self.close(cancel=cancel)
         if exc is not None:
             for note in report.notes(cancel=cancel):
@@ -121,6 +123,9 @@ class _Threads:
         self.threads = 0
         self.in_flight = 0
         self.close_cancel = False
+        #: What stops the batch if it is closed at a yield (see ``stop_cause``).
+        self.close_cause = CLOSED
+        self.reading = False  # the input iterator is running: what it raises is its own
         self.report: StopReport | None = None
 
     # --- the consumer's thread ------------------------------------------------------------
@@ -130,7 +135,9 @@ class _Threads:
         try:
             while True:
                 while self.in_flight < run.concurrency and run.may_read():
+                    self.reading = True
                     prepared = next(self.requests, None)
+                    self.reading = False
                     if prepared is None:
                         run.exhausted()
                         break
@@ -148,15 +155,19 @@ class _Threads:
                 yield run.deliver(work, outcome)
             run.finish()
         except GeneratorExit:
-            report = self.stop(self.close_cancel)
+            report = self.stop(self.close_cancel, self.close_cause)
             if report.left_running or report.unnamed_submits:
                 logger.warning(
-                    "batch closed early; %s", "; ".join(report.notes(cancel=self.close_cancel))
+                    "batch closed early (%s); %s",
+                    self.close_cause,
+                    "; ".join(report.notes(cancel=self.close_cancel)),
                 )
             raise
         except BaseException as exc:
             cancel = is_interrupt(exc) and run.cancel_on_interrupt
-            for note in self.stop(cancel, interrupted=is_interrupt(exc)).notes(cancel=cancel):
+            cause = stop_cause(exc, reading=self.reading)
+            report = self.stop(cancel, cause, interrupted=is_interrupt(exc))
+            for note in report.notes(cancel=cancel):
                 exc.add_note(note)
             raise
         finally:
@@ -178,10 +189,11 @@ class _Threads:
             threading.Thread(target=self.work, name="runpod-batch", daemon=True).start()
         self.inbox.put(work)
 
-    def stop(self, cancel: bool, *, interrupted: bool = False) -> StopReport:
-        """Stop the batch; with ``cancel``, cancel its jobs (waiting for ids still on their
-        way). With a journal, wait for submits in flight so their ids are recorded. A second
-        Ctrl-C cuts the waiting short (and is re-raised unless already handling one)."""
+    def stop(self, cancel: bool, stopped_by: str, *, interrupted: bool = False) -> StopReport:
+        """Stop the batch (``stopped_by``: why, for its notes); with ``cancel``, cancel its
+        jobs (waiting for ids still on their way). With a journal, wait for submits in flight
+        so their ids are recorded. A second Ctrl-C cuts the waiting short (and is re-raised
+        unless already handling one)."""
         run = self.run
         second: KeyboardInterrupt | None = None
         try:
@@ -190,7 +202,7 @@ class _Threads:
                 run.wait_for_submits()
         except KeyboardInterrupt as exc:
             second = exc
-        self.report = run.report()
+        self.report = run.report(stopped_by)
         if second is not None and not interrupted:
             for note in self.report.notes(cancel=cancel):
                 second.add_note(note)
