@@ -45,15 +45,21 @@ from ._errors import (
     PayloadTooLargeError,
     RunpodError,
 )
+from ._interrupts import is_cancellation
 from ._journal import Entry, Journal, JournalError, Phase, fingerprint
 from ._map_item import Work, run_item, stoppable
 from ._waiting import check_terminal, hold_for, wait_ms
 from ._wire import ApiRequest, ApiResponse, JobRequest, parse_job
 
-__all__ = ["CLOSED", "BatchRun", "encoded_inputs", "stop_cause"]
+__all__ = ["CLOSED", "DROPPED", "BatchRun", "encoded_inputs", "left_behind", "stop_cause"]
 
-#: What stopped a batch closed before its end: ``close()``, a ``break``, the results dropped.
+#: What stopped a batch closed before its end (``close()``, the end of a ``with`` block).
 CLOSED = "the caller stopped iterating"
+#: ... or dropped unclosed (a ``break`` without ``with``, the loop finalizing it).
+DROPPED = (
+    "the caller stopped iterating and dropped the results unclosed (a break, or an "
+    "exception such as Ctrl-C in the loop's body)"
+)
 
 
 class BatchRun:
@@ -352,7 +358,7 @@ def stop_cause(exc: BaseException, *, reading: bool = False, in_loop: bool = Fal
     name = type(exc).__name__
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted by KeyboardInterrupt (Ctrl-C)"
-    if name == "CancelledError" and not isinstance(exc, Exception):  # asyncio's (not imported)
+    if is_cancellation(exc):
         return "the task iterating the batch was cancelled"
     if not isinstance(exc, Exception):
         return f"interrupted by {name}"
@@ -363,3 +369,8 @@ def stop_cause(exc: BaseException, *, reading: bool = False, in_loop: bool = Fal
     if in_loop:
         return f"the caller's loop raised {name}"
     return f"the batch stopped on {name}"
+
+
+def left_behind(report: StopReport) -> bool:
+    """Whether a stopped batch left anything behind worth telling: jobs or unnamed submits."""
+    return bool(report.left_running or report.cancel_failed or report.unnamed_submits)

@@ -17,8 +17,8 @@ from typing import Any, Self
 from ._async_driver import AsyncDriver
 from ._batch_types import BatchItem, BatchStats, StopReport
 from ._errors import InvalidInputError
-from ._interrupts import is_interrupt
-from ._map import CLOSED, BatchRun, stop_cause
+from ._interrupts import headline, is_cancellation, is_interrupt, tell
+from ._map import CLOSED, DROPPED, BatchRun, left_behind, stop_cause
 from ._map_item import Work, cancel_job
 from ._wire import ApiRequest
 
@@ -61,6 +61,8 @@ class AsyncBatchResults(AsyncIterator[BatchItem]):
         tasks = self._tasks
         if tasks.report is None:
             tasks.close_cancel = cancel
+            if tasks.close_by == "dropped":  # not an exception leaving a with block
+                tasks.close_by, tasks.close_cause = "close", CLOSED
             await self._iterator.aclose()
         if tasks.report is None:  # never started, or already ended
             tasks.shutdown()
@@ -80,11 +82,15 @@ class AsyncBatchResults(AsyncIterator[BatchItem]):
             return
         cancel = exc is not None and is_interrupt(exc) and self._tasks.run.cancel_on_interrupt
         if exc is not None:
+            self._tasks.close_by = "raised"
             self._tasks.close_cause = stop_cause(exc, in_loop=True)
         report = await self.aclose(cancel=cancel)
         if exc is not None:
-            for note in report.notes(cancel=cancel):
+            notes = report.notes(cancel=cancel)
+            for note in notes:
                 exc.add_note(note)
+            if is_cancellation(exc) and left_behind(report):
+                tell([headline(report.stopped_by), *notes])  # asyncio may replace exc
 
     def __del__(self) -> None:
         # Never iterated: release the journal. (A started batch that is dropped is closed by
@@ -112,8 +118,12 @@ class _Tasks:
         self.encode = encode
         self.tasks: dict[asyncio.Task[BatchItem], Work] = {}
         self.close_cancel = False
-        #: What stops the batch if it is closed at a yield (see ``stop_cause``).
-        self.close_cause = CLOSED
+        #: What stops the batch if it is closed at a yield (see ``stop_cause``), and who
+        #: is told what it left: the caller of close() (its report; a warning is logged),
+        #: an exception leaving a ``with`` block (its notes), or — dropped unclosed —
+        #: nobody but the log (see ``tell``).
+        self.close_cause = DROPPED
+        self.close_by = "dropped"
         self.reading = False  # the input iterator is running: what it raises is its own
         self.started = False
         self.report: StopReport | None = None
@@ -158,18 +168,25 @@ class _Tasks:
             run.finish()
         except GeneratorExit:
             report = await self.stop(self.close_cancel, self.close_cause)
-            if report.left_running or report.unnamed_submits:
+            if left_behind(report) and self.close_by == "close":
                 logger.warning(
                     "batch closed early (%s); %s",
                     self.close_cause,
                     "; ".join(report.notes(cancel=self.close_cancel)),
                 )
+            elif left_behind(report) and self.close_by == "dropped":
+                tell([headline(self.close_cause), *report.notes(cancel=self.close_cancel)])
             raise
         except BaseException as exc:
             cancel = is_interrupt(exc) and run.cancel_on_interrupt
             report = await self.stop(cancel, stop_cause(exc, reading=self.reading))
-            for note in report.notes(cancel=cancel):
+            notes = report.notes(cancel=cancel)
+            for note in notes:
                 exc.add_note(note)
+            if is_cancellation(exc) and left_behind(report):
+                # asyncio may replace the CancelledError: asyncio.run raises a fresh
+                # KeyboardInterrupt on Ctrl-C, wait_for a TimeoutError (see tell).
+                tell([headline(report.stopped_by), *notes])
             raise
         finally:
             self.shutdown()

@@ -24,8 +24,8 @@ from typing import Self
 from ._batch_types import BatchItem, BatchStats, StopReport
 from ._drivers import SyncDriver
 from ._errors import InvalidInputError
-from ._interrupts import is_interrupt
-from ._map import CLOSED, BatchRun, stop_cause
+from ._interrupts import headline, is_cancellation, is_interrupt, tell
+from ._map import CLOSED, DROPPED, BatchRun, left_behind, stop_cause
 from ._map_item import BatchStopped, Work, cancel_job
 from ._wire import ApiRequest
 
@@ -73,6 +73,8 @@ class BatchResults(Iterator[BatchItem]):
         threads = self._threads
         if threads.report is None:
             threads.close_cancel = cancel
+            if threads.close_by == "dropped":  # not an exception leaving a with block
+                threads.close_by, threads.close_cause = "close", CLOSED
             self._iterator.close()  # at a yield: stops the batch there (see iterate)
         if threads.report is None:  # never started, or already ended
             threads.shutdown()
@@ -92,11 +94,15 @@ class BatchResults(Iterator[BatchItem]):
             return
         cancel = exc is not None and is_interrupt(exc) and self._threads.run.cancel_on_interrupt
         if exc is not None:
+            self._threads.close_by = "raised"
             self._threads.close_cause = stop_cause(exc, in_loop=True)
         report = self.close(cancel=cancel)
         if exc is not None:
-            for note in report.notes(cancel=cancel):
+            notes = report.notes(cancel=cancel)
+            for note in notes:
                 exc.add_note(note)
+            if is_cancellation(exc) and left_behind(report):
+                tell([headline(report.stopped_by), *notes])  # asyncio may replace exc
 
     def __del__(self) -> None:
         # Dropped (a ``break`` out of a for loop): stop as close() would, then make sure the
@@ -123,8 +129,12 @@ class _Threads:
         self.threads = 0
         self.in_flight = 0
         self.close_cancel = False
-        #: What stops the batch if it is closed at a yield (see ``stop_cause``).
-        self.close_cause = CLOSED
+        #: What stops the batch if it is closed at a yield (see ``stop_cause``), and who
+        #: is told what it left: the caller of close() (its report; a warning is logged),
+        #: an exception leaving a ``with`` block (its notes), or — dropped unclosed —
+        #: nobody but the log (see ``tell``).
+        self.close_cause = DROPPED
+        self.close_by = "dropped"
         self.reading = False  # the input iterator is running: what it raises is its own
         self.report: StopReport | None = None
 
@@ -156,12 +166,14 @@ class _Threads:
             run.finish()
         except GeneratorExit:
             report = self.stop(self.close_cancel, self.close_cause)
-            if report.left_running or report.unnamed_submits:
+            if left_behind(report) and self.close_by == "close":
                 logger.warning(
                     "batch closed early (%s); %s",
                     self.close_cause,
                     "; ".join(report.notes(cancel=self.close_cancel)),
                 )
+            elif left_behind(report) and self.close_by == "dropped":
+                tell([headline(self.close_cause), *report.notes(cancel=self.close_cancel)])
             raise
         except BaseException as exc:
             cancel = is_interrupt(exc) and run.cancel_on_interrupt
