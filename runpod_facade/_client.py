@@ -200,7 +200,14 @@ class Endpoint(EndpointBase, SyncRunner):
         ``cancel_on_interrupt=True``. On Ctrl-C nothing more is submitted, the jobs still
         running are cancelled only with ``cancel_on_interrupt=True``, and the
         KeyboardInterrupt is re-raised with notes naming every job left running. Leaving the
-        loop early (``break``, or ``results.close(cancel=...)``) stops the batch the same way.
+        loop early (``break``, or ``results.close(cancel=...)``) stops the batch the same way;
+        a batch dropped unclosed (``break`` without ``with``) logs what it left running at
+        WARNING — on stderr when logging is not configured — as no exception carries it.
+        The notes say what stopped the batch (Ctrl-C, the caller stopped iterating, the input
+        iterator raised, the deadline). SIGTERM is left to the application: by default the
+        process dies at once and nothing is told (a journal still resumes the batch); to
+        treat it as Ctrl-C, install ``signal.signal(signal.SIGTERM,
+        signal.default_int_handler)``.
         """
         run, encode = plan_batch(
             self,

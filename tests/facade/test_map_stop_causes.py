@@ -156,3 +156,42 @@ async def test_async_notes_name_the_cause(stop: Stop, caplog: pytest.LogCaptureF
     finally:
         gate.set()
     check(stop, notes)
+
+
+DROPPED_HEADLINE = "runpod-facade: batch stopped early: the caller stopped iterating and dropped"
+
+
+def test_a_dropped_batch_tells_what_it_left(caplog: pytest.LogCaptureFixture) -> None:
+    """``break`` without ``with``: no exception, no report — only the log tells the ids (on
+    stderr when logging is not configured: see test_tell_stderr)."""
+    fake = FakeJobs()
+    threading.Thread(
+        target=lambda: (fake.wait_until(lambda f: f.waiting_on("j0", "j1", "j2")), fake.finish(0)),
+        daemon=True,
+    ).start()
+    with caplog.at_level(logging.WARNING, "runpod_facade"), fake.endpoint() as ep:
+        for _item in ep.map(({"n": n} for n in range(50)), concurrency=3):
+            break
+        told = [record.getMessage() for record in caplog.records]
+    assert told[0].startswith(DROPPED_HEADLINE)
+    assert "jobs j1, j2 left running on the endpoint" in told[1]
+    assert fake.submitted() == 3
+
+
+async def test_an_async_batch_dropped_tells_what_it_left(caplog: pytest.LogCaptureFixture) -> None:
+    fake = FakeJobs()
+    threading.Thread(
+        target=lambda: (fake.wait_until(lambda f: f.waiting_on("j0", "j1", "j2")), fake.finish(0)),
+        daemon=True,
+    ).start()
+    with caplog.at_level(logging.WARNING, "runpod_facade"):
+        async with fake.async_endpoint() as ep:
+            async for _item in ep.map(({"n": n} for n in range(50)), concurrency=3):
+                break
+            for _ in range(100):  # the loop finalizes the dropped generator in a task of its own
+                if len(caplog.records) >= 2:
+                    break
+                await asyncio.sleep(0.01)
+        told = [record.getMessage() for record in caplog.records]
+    assert told[0].startswith(DROPPED_HEADLINE)
+    assert "jobs j1, j2 left running on the endpoint" in told[1]
