@@ -46,6 +46,7 @@ spec-check: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check runpod_facade _runpod_facade_pytest.py tests examples benchmarks
 	$(VENV)/bin/ruff format --check runpod_facade _runpod_facade_pytest.py
+	$(VENV)/bin/lint-imports --no-cache
 
 # mypy --strict on the package; the benchmarks and examples too (their optional imports,
 # runpod and matplotlib, live in other venvs), so an API change cannot leave them behind.
@@ -65,10 +66,16 @@ unit: $(STAMP)
 test: regen-check spec-check lint typecheck unit interop
 
 # The tests whose measurements docs/reliability.md shows, and nothing else (about a third of the
-# suite's time); the report is rewritten only if all of them ran and passed.
-RELIABILITY_TESTS := tests/core/test_fault_cells.py tests/integration/test_fault_cells.py \
+# suite's time); the report is rewritten only if all of them ran and passed. Its Misuse section
+# needs every test file that uses @pytest.mark.misuse(kind): MISUSE_TESTS finds them by that
+# text, as the report does (tests/_support/reliability/render.py, misuse_sources), so a new
+# file is picked up without being listed here.
+MISUSE_MARK  := 'pytest\.mark\.misuse[(]'
+MISUSE_TESTS := $(shell grep -rlE --include='test_*.py' $(MISUSE_MARK) tests)
+RELIABILITY_TESTS := $(sort tests/core/test_fault_cells.py tests/integration/test_fault_cells.py \
   tests/integration/test_promises.py tests/integration/test_load.py \
-  tests/integration/test_secrets.py tests/facade/test_bad_input.py tests/local/test_bad_requests.py
+  tests/integration/test_secrets.py tests/facade/test_bad_input.py tests/local/test_bad_requests.py \
+  $(MISUSE_TESTS))
 
 reliability: $(STAMP)
 	$(PY) -m pytest $(PYTEST_XDIST) --reliability-report=require $(RELIABILITY_TESTS)

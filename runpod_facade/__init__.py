@@ -16,9 +16,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._batch_types import BatchItem, BatchStats, BatchTimeout, StopReport
-from ._client import Endpoint, Job, JobStream
-from ._errors import (
+from ._batches.journal import JournalError
+from ._batches.threads import BatchResults
+from ._batches.types import BatchItem, BatchStats, BatchTimeout, StopReport
+from ._clients.sync import Endpoint, Job, JobStream
+from ._core.retry import PollPolicy, RetryPolicy
+from ._exceptions import (
     APIConnectionError,
     APIError,
     APIResponseValidationError,
@@ -40,19 +43,16 @@ from ._errors import (
     WaitTimeout,
     WebhookPayloadError,
 )
-from ._journal import JournalError
 from ._logging import setup_from_env as _setup_logging
-from ._map_threads import BatchResults
 from ._options import ExecutionPolicy, Input, S3Config
-from ._retry import PollPolicy, RetryPolicy
 from ._status import TERMINAL_STATUSES, JobStatus
 from ._types import Health, HealthJobs, HealthWorkers, JobState, PurgeResult
 from ._version import __version__
 from ._webhook import parse_webhook
 
 if TYPE_CHECKING:
-    from ._async_client import AsyncEndpoint, AsyncJob, AsyncJobStream
-    from ._map_tasks import AsyncBatchResults
+    from ._batches.tasks import AsyncBatchResults
+    from ._clients.aio import AsyncEndpoint, AsyncJob, AsyncJobStream
 
 _setup_logging()
 
@@ -61,7 +61,8 @@ _LAZY = {"AsyncEndpoint", "AsyncJob", "AsyncJobStream", "AsyncBatchResults"}
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        from . import _async_client, _map_tasks
+        from ._batches import tasks as _map_tasks
+        from ._clients import aio as _async_client
 
         value = getattr(_map_tasks if name == "AsyncBatchResults" else _async_client, name)
         globals()[name] = value

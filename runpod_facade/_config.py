@@ -11,10 +11,10 @@ from urllib.parse import urlsplit
 import httpx
 
 from ._constants import DEFAULT_BASE_URL, DEFAULT_TIMEOUT
-from ._errors import InvalidInputError
+from ._core.retry import PollPolicy, RetryPolicy
+from ._exceptions import InvalidInputError
 from ._logging import register_secret
 from ._options import to_seconds
-from ._retry import PollPolicy, RetryPolicy
 from ._validation import check_base_url, check_id, is_loopback_host
 from ._version import __version__
 

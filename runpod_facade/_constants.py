@@ -23,8 +23,6 @@ MAX_WAIT_MS = 300_000
 # We hold one long-poll for at most this long: the official SDKs stay at 90 s, below proxy
 # idle timeouts, and a shorter hold lets a deadline or a cancellation act sooner.
 LONG_POLL_WAIT_MS = 90_000
-# Extra read time on top of a long-poll's `wait`, so the client never gives up first.
-LONG_POLL_READ_MARGIN = 10.0
 # The shortest timeout any phase of a request gets, however little remains of its deadline:
 # 0 means "fail at once" to the HTTP clients, and the core decides expiry.
 MIN_REQUEST_TIMEOUT = 0.05

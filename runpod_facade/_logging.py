@@ -1,5 +1,10 @@
 """The ``runpod_facade`` logger: silent by default, ``RUNPOD_FACADE_LOG=debug|info|warning``
-turns it on. Secrets registered here are masked in every record, whoever formats it."""
+turns it on. Secrets registered here are masked in every record, whoever formats it.
+
+Masking is for diagnostics only (log records, reprs, exception messages, the CLI's stderr).
+A job's result is never passed through :func:`redact`: a key that also occurs in the data
+(a short key, a common word, ``true``) would change the result, so results are returned,
+printed and written exactly as they came."""
 
 from __future__ import annotations
 
@@ -21,14 +26,17 @@ _MIN_SECRET = 4
 
 
 def register_secret(value: str) -> None:
-    """Mask ``value`` in every record of the ``runpod_facade`` logger and in error text."""
+    """Mask ``value`` in every record of the ``runpod_facade`` logger and in error text.
+
+    A value under 4 characters is ignored: masking it would mangle ordinary words."""
     if len(value) >= _MIN_SECRET:
         with _lock:
             _secrets.add(value)
 
 
 def redact(text: str) -> str:
-    """``text`` with every registered secret replaced by ``<redacted>``."""
+    """``text`` with every registered secret replaced by ``<redacted>``: for diagnostic
+    text, never for a job's result (see the module docstring)."""
     with _lock:
         values = sorted(_secrets, key=len, reverse=True)
     for value in values:

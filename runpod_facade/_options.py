@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from ._constants import MAX_POLICY_MS, MIN_EXECUTION_TIMEOUT_MS, MIN_TTL_MS
-from ._errors import InvalidInputError
+from ._exceptions import InvalidInputError
 
 __all__ = ["Duration", "ExecutionPolicy", "Input", "S3Config", "to_seconds"]
 

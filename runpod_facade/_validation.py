@@ -5,10 +5,12 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from ._errors import InvalidInputError
+from ._exceptions import InvalidInputError
+from ._options import to_seconds
 
 __all__ = [
     "check_base_url",
@@ -106,3 +108,18 @@ def encode_body(body: dict[str, Any], *, limit: int | None, operation: str) -> b
             f"bytes. Upload large data elsewhere (e.g. S3) and pass a URL in the input."
         )
     return encoded
+
+
+def check_retry_failed(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidInputError(f"retry_failed must be a non-negative int, got {value!r}")
+    return value
+
+
+def check_callback(value: object, name: str) -> None:
+    if value is not None and not callable(value):
+        raise InvalidInputError(f"{name} must be callable, got {type(value).__name__}")
+
+
+def optional_seconds(value: float | timedelta | None, name: str) -> float | None:
+    return None if value is None else to_seconds(value, name)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from typing import Any
 
-from ._errors import InvalidInputError, WebhookPayloadError
+from ._exceptions import InvalidInputError, WebhookPayloadError
 from ._types import JobState
 from ._validation import check_id
-from ._wire import JOB_FIELD_TYPES, BodyShapeError, decode_object, job_state_from_object
+from ._wire.replies import JOB_FIELD_TYPES, BodyShapeError, job_state_from_object, require_object
 
 __all__ = ["parse_webhook"]
 
@@ -44,9 +45,11 @@ def parse_webhook(body: bytes | str | Mapping[str, Any]) -> JobState:
             body is not a job: not JSON, not a JSON object, no non-empty ``id`` or no
             ``status`` string, an ``id`` that is no valid job id, or a field of the wrong
             type (``delayTime``/``executionTime``/``retries`` not numbers, ``workerId``/
-            ``webhook`` not strings). A receiver answers it with 400.
+            ``webhook`` not strings), or a number JSON cannot carry (``NaN``, ``Infinity``,
+            ``-Infinity``, or one too large for a float), anywhere in the body. A receiver
+            answers it with 400.
     """
-    data, raw_json = _decode(body)
+    data, raw_json, not_json = _decode(body)
     job_id = data.get("id")
     if isinstance(job_id, str) and job_id:
         try:
@@ -54,6 +57,11 @@ def parse_webhook(body: bytes | str | Mapping[str, Any]) -> JobState:
         except InvalidInputError as exc:
             # Not echoed: the value is untrusted and may be what breaks a log line.
             raise WebhookPayloadError(f"not a RunPod webhook payload: {exc}") from None
+    if not_json is not None:
+        # Python's json module reads these, JSON does not: the SDK refuses them everywhere.
+        raise WebhookPayloadError(
+            f"not a RunPod webhook payload: {not_json}", job_id=_valid_id(job_id)
+        )
     try:
         return job_state_from_object(data, raw_json, field_types=_WEBHOOK_FIELD_TYPES)
     except BodyShapeError as exc:
@@ -62,22 +70,57 @@ def parse_webhook(body: bytes | str | Mapping[str, Any]) -> JobState:
         ) from None
 
 
-def _decode(body: object) -> tuple[dict[str, Any], bytes]:
-    """The body as an object and as the JSON bytes the state keeps."""
+def _decode(body: object) -> tuple[dict[str, Any], bytes, str | None]:
+    """The body as an object, as the JSON bytes the state keeps, and why a number in it is
+    not JSON (``None`` when every number is)."""
     try:
         if isinstance(body, bytes | bytearray | memoryview):
             raw_json = bytes(body)
-            return decode_object(raw_json), raw_json
+            data, not_json = _loads(raw_json)
+            return data, raw_json, not_json
         if isinstance(body, str):
-            return decode_object(body), _utf8(body)
+            data, not_json = _loads(body)
+            return data, _utf8(body), not_json
         if isinstance(body, Mapping):
             # Re-decoded from its JSON text: the state shares nothing mutable with the caller,
             # and a mapping that JSON could not have carried is refused like a bad body.
             raw_json = _utf8(_dumps(body))
-            return decode_object(raw_json), raw_json
+            data, not_json = _loads(raw_json)
+            return data, raw_json, not_json
         raise BodyShapeError(f"expected a JSON object, got {type(body).__name__}")
     except BodyShapeError as exc:
         raise WebhookPayloadError(f"not a RunPod webhook payload: {exc.why}") from None
+
+
+def _loads(content: bytes | str) -> tuple[dict[str, Any], str | None]:
+    """``content`` decoded as one JSON object, and the first number in it that JSON has no
+    form for (``json.loads`` reads ``NaN``, ``Infinity`` and overflowing numbers as floats)."""
+    not_json: list[str] = []
+
+    def constant(name: str) -> float:
+        not_json.append(f"`{name}` is not a JSON number")
+        return math.nan
+
+    def number(text: str) -> float:
+        value = float(text)
+        if math.isinf(value):  # e.g. 1e999; the text itself is not echoed (it is untrusted)
+            not_json.append("a number is too large for a float")
+        return value
+
+    try:
+        data = json.loads(content, parse_constant=constant, parse_float=number)
+    except ValueError:  # also invalid UTF-8 (UnicodeDecodeError)
+        raise BodyShapeError("the body is not JSON") from None
+    except RecursionError:
+        raise BodyShapeError("the body is nested too deeply") from None
+    return require_object(data), (not_json[0] if not_json else None)
+
+
+def _valid_id(value: object) -> str | None:
+    try:
+        return check_id(value, "the job id")
+    except InvalidInputError:
+        return None
 
 
 def _dumps(body: Mapping[Any, Any]) -> str:

@@ -33,11 +33,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, cast
 
-from ._async_client import AsyncEndpoint
-from ._client import Endpoint
-from ._errors import JobCancelled, JobFailed, JobTimedOut, RunpodError
+from ._clients.aio import AsyncEndpoint
+from ._clients.sync import Endpoint
+from ._core.retry import PollPolicy
+from ._exceptions import JobCancelled, JobFailed, JobTimedOut, RunpodError
 from ._options import ExecutionPolicy
-from ._retry import PollPolicy
 from ._status import JobStatus
 from ._types import JobState
 

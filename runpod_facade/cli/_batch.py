@@ -11,15 +11,17 @@ from OUTPUT (a run killed between the two writes), waits by id for the jobs an e
 submitted, resubmits (flagged ``possibly_duplicated``) the submits a crash caught in
 flight, and submits the rest. Input is read lazily (:mod:`._batch_input`), so memory stays
 flat in the number of lines. The pieces: :mod:`._batch_files` (checks before the run),
-:mod:`._batch_run` (the run), :mod:`._batch_items` (an item's line), :mod:`._batch_summary`.
+:mod:`._batch_run` (the run), :mod:`._batch_items` (an item's line), :mod:`._batch_summary`,
+:mod:`._batch_signals` (SIGTERM stops it as Ctrl-C does).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ._batch_files import check_paths
+from ._batch_files import check_journal, check_paths
 from ._batch_run import PROGRESS_INTERVAL, BatchCommand
+from ._batch_signals import EXIT_TERMINATED, Terminated, sigterm_as_interrupt
 from ._context import Context
 from ._exit import (
     EXIT_API_ERROR,
@@ -29,7 +31,8 @@ from ._exit import (
     EXIT_OK,
     EXIT_USAGE,
 )
-from ._options import add_command, add_job_options, non_negative_int, positive_int
+from ._numbers import parallel, retries
+from ._options import add_command, add_job_options
 
 if TYPE_CHECKING:
     from ._options import Subparsers
@@ -52,21 +55,25 @@ resuming:
   are not written again, jobs already submitted are waited for by id, the rest is
   submitted. The journal (default OUTPUT.journal) must be kept: without it a rerun would
   submit every line again, so batch refuses to append to a non-empty OUTPUT whose journal
-  is missing (--restart starts over). A result is kept by RunPod for 30 minutes after its
-  job ends: a run resumed later than that reports such lines as lost (NotFoundError).
+  is missing or empty (--restart starts over). A file that is not a journal of this
+  version is never written to, and --restart deletes only a batch journal. A result is
+  kept by RunPod for 30 minutes after its job ends: a run resumed later than that reports
+  such lines as lost (NotFoundError).
 
 exit codes:
   {EXIT_OK:<4} every line COMPLETED
   {EXIT_FAILED:<4} some lines did not: a job failed, a line is not JSON, a result was lost (all
        in OUTPUT with their errors), or lines were left for the next run (--timeout)
-  {EXIT_USAGE:<4} usage error: bad option, unreadable INPUT, OUTPUT not a batch output or
-       without its journal, a journal of another batch or in use
+  {EXIT_USAGE:<4} usage error: bad option, unreadable INPUT, two of INPUT, OUTPUT and the journal
+       the same file, OUTPUT not a batch output or without its journal, a journal of
+       another batch, version or program, in use or read-only
   {EXIT_API_ERROR:<4} stopped: the API refused a submit as a wrong API key or endpoint id would
        (401/403/404), or kept answering 5xx or 429 (as for {EXIT_CONNECTION_ERROR}); rerun to resume
   {EXIT_CONNECTION_ERROR:<4} stopped: no answer from the API for 2 x --concurrency requests in a row
        (at least 10) with no job ending meanwhile; rerun to resume
   {EXIT_INTERRUPTED:<4} interrupted (Ctrl-C): nothing more submitted, running jobs left running
        (cancelled with --cancel-on-interrupt); run the same command to resume
+  {EXIT_TERMINATED:<4} terminated (SIGTERM): stopped as by Ctrl-C, same summary
 
 examples:
   runpod-facade batch prompts.jsonl -o results.jsonl --concurrency 32
@@ -78,10 +85,16 @@ examples:
 def _batch(ctx: Context) -> int:
     args = ctx.args
     journal = args.journal or args.output + ".journal"
-    check_paths(args.input, args.output, journal)
+    # Every check on the files comes before the endpoint is built: nothing is sent.
+    check_paths(args.input, args.output, journal, journal_named=args.journal is not None)
+    check_journal(args.output, journal, restart=args.restart)
     command = BatchCommand(ctx, args.input, args.output, journal)
-    with ctx.endpoint(waits=True, status_line=False) as endpoint:
-        return command.run(endpoint)
+    try:
+        with sigterm_as_interrupt(), ctx.endpoint(waits=True, status_line=False) as endpoint:
+            return command.run(endpoint)
+    except Terminated:  # before the batch started, or after it ended: nothing to report
+        ctx.output.error("terminated (SIGTERM)")
+        return EXIT_TERMINATED
 
 
 def register(commands: Subparsers) -> None:
@@ -106,9 +119,9 @@ def register(commands: Subparsers) -> None:
     batch.add_argument(
         "--concurrency",
         metavar="N",
-        type=positive_int,
+        type=parallel,
         default=16,
-        help="jobs in flight at most (default 16)",
+        help="jobs in flight at most (1 to 1000; default 16)",
     )
     batch.add_argument(
         "--journal",
@@ -118,9 +131,9 @@ def register(commands: Subparsers) -> None:
     batch.add_argument(
         "--retry-failed",
         metavar="N",
-        type=non_negative_int,
+        type=retries,
         default=0,
-        help="requeue a FAILED or TIMED_OUT job up to N times (/retry, same id)",
+        help="requeue a FAILED or TIMED_OUT job up to N times (0 to 100; /retry, same id)",
     )
     batch.add_argument(
         "--cancel-on-interrupt",

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._batch_types import BatchItem
-from .._errors import (
+from .._batches.types import BatchItem
+from .._exceptions import (
     APIConnectionError,
     APIError,
     JobFailed,

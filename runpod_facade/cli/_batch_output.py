@@ -64,12 +64,18 @@ class LineSet:
 
 
 def result_line(record: dict[str, Any]) -> bytes:
-    """``record`` as one JSON line (secrets masked). Non-ASCII stays UTF-8 unless the text
-    holds a lone surrogate (possible in a JSON reply), which only escaping can carry."""
+    """``record`` as one JSON line. Only the error's message, a diagnostic, has secrets
+    masked: the output and the worker's error details are the job's data, written as they
+    came (a key that also occurs in them, a short one or a common word, must not change
+    them). Non-ASCII stays UTF-8 unless the text holds a lone surrogate (possible in a JSON
+    reply), which only escaping can carry."""
+    error = record.get("error")
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        record = {**record, "error": {**error, "message": redact(error["message"])}}
     try:
-        return redact(json.dumps(record, ensure_ascii=False)).encode("utf-8") + b"\n"
+        return json.dumps(record, ensure_ascii=False).encode("utf-8") + b"\n"
     except UnicodeEncodeError:
-        return redact(json.dumps(record)).encode("ascii") + b"\n"
+        return json.dumps(record).encode("ascii") + b"\n"
 
 
 def _parse(line: bytes) -> tuple[int, bool] | None:
@@ -97,6 +103,7 @@ class ResultFile:
         self.failed = 0  # lines written with an error (any run)
         self.written_now = 0
         self.dropped_torn = False
+        self.created = False  # this run created the file
         self._clock = clock
         self._fd: int | None = None
         self._synced = clock()
@@ -104,8 +111,13 @@ class ResultFile:
 
     def open(self) -> None:
         """Create or open OUTPUT and lock it; a :class:`UsageError` if another run holds it."""
+        flags = os.O_RDWR | getattr(os, "O_BINARY", 0)
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o644)
+            try:
+                fd = os.open(self.path, flags | os.O_CREAT | os.O_EXCL, 0o644)
+                self.created = True
+            except FileExistsError:
+                fd = os.open(self.path, flags | os.O_CREAT, 0o644)
         except OSError as exc:
             raise UsageError(f"cannot open OUTPUT {self.path!r}: {exc.strerror or exc}") from None
         if fcntl is not None:
@@ -183,10 +195,14 @@ class ResultFile:
             self._dirty = False
         self._synced = self._clock()
 
-    def close(self) -> None:
-        """fsync, unlock and close; idempotent."""
+    def close(self, *, discard_new: bool = False) -> None:
+        """fsync, unlock and close; idempotent. ``discard_new``: a refused run removes the
+        file if it created it and it is still empty, leaving the directory as it was."""
         if self._fd is None:
             return
         self.sync()
         fd, self._fd = self._fd, None
+        if discard_new and self.created and os.fstat(fd).st_size == 0:
+            with contextlib.suppress(OSError):
+                os.remove(self.path)  # still locked: no other run has it
         os.close(fd)  # also releases the lock

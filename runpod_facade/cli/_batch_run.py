@@ -12,16 +12,17 @@ from __future__ import annotations
 import contextlib
 import sys
 
-from .._batch_types import BatchItem, BatchTimeout
-from .._client import Endpoint
-from .._errors import APIError, RunpodError
-from .._interrupts import NOTE_PREFIX
-from .._journal import JournalError
-from .._map_threads import BatchResults
-from ._batch_files import check_resumable, journal_message, open_input, remove_journal
+from .._batches.journal import JournalError
+from .._batches.threads import BatchResults
+from .._batches.types import BatchItem, BatchTimeout
+from .._clients.sync import Endpoint
+from .._core.interrupts import NOTE_PREFIX
+from .._exceptions import APIError, RunpodError
+from ._batch_files import journal_message, open_input, remove_journal
 from ._batch_input import BLANK, InputLines, count_lines
 from ._batch_items import Breaker, Stopped, result_record
 from ._batch_output import ResultFile
+from ._batch_signals import EXIT_TERMINATED, Terminated
 from ._batch_summary import Outcome
 from ._context import Context
 from ._errors import UsageError, cli_terms
@@ -61,8 +62,6 @@ class BatchCommand:
         args = self.args
         if args.restart:
             remove_journal(self.journal)
-        else:
-            check_resumable(self.output, self.journal)
         counted = None if self.source == "-" else count_lines(self.source)
         if counted is not None:
             self.expected = counted[0] - counted[1]
@@ -118,6 +117,7 @@ class BatchCommand:
                 self._refresh()
                 self.progress.close(summary=not isinstance(ended, JournalError))
         if isinstance(ended, JournalError):
+            self.file.close(discard_new=True)
             raise UsageError(journal_message(ended)) from None
         notes = list(getattr(ended, "__notes__", ()))  # the façade's: jobs left running
         if stopped is not None:
@@ -162,7 +162,7 @@ class BatchCommand:
         if self.progress is None or self.results is None:
             return
         stats = self.results.stats
-        running = max(0, stats.read - stats.yielded)
+        running = stats.running  # jobs the server accepted, not submits it refused
         done, failed, total = self.file.completed, self.file.failed, self._jobs()
         queued = None if total is None else max(0, total - done - failed - running - self.left)
         self.progress.update(done=done, failed=failed, running=running, queued=queued, total=total)
@@ -175,6 +175,7 @@ class BatchCommand:
         assert self.results is not None
         out = self.out
         interrupted = isinstance(ended, KeyboardInterrupt)
+        terminated = isinstance(ended, Terminated)
         outcome = Outcome(
             output=self.output,
             journal=self.journal,
@@ -188,9 +189,12 @@ class BatchCommand:
             dropped_torn=self.file.dropped_torn,
             last_left=self.last_left,
             interrupted=interrupted,
+            terminated=terminated,
             timed_out=isinstance(ended, BatchTimeout),
         )
-        if interrupted:
+        if terminated:
+            out.error("terminated (SIGTERM): nothing more is submitted")
+        elif interrupted:
             with contextlib.suppress(OSError, ValueError):
                 sys.stderr.write("\n")  # end the line the terminal echoed ^C on
             out.error("interrupted: nothing more is submitted")
@@ -210,7 +214,7 @@ class BatchCommand:
         if outcome.unfinished != 0 and (interrupted or stopped is not None or not self.quiet):
             out.note(f"to resume: run the same command again (journal {self.journal})")
         if interrupted:
-            return EXIT_INTERRUPTED
+            return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
         if stopped is not None:
             return stopped.code
         return EXIT_OK if outcome.success else EXIT_FAILED

@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .._batch_types import BatchStats
-from .._errors import RunpodError
+from .._batches.types import BatchStats
+from .._exceptions import RunpodError
 
 __all__ = ["Outcome"]
 
@@ -26,7 +26,8 @@ class Outcome:
     ``jobs``: the non-blank lines of INPUT (``None`` when stdin was not read to its end);
     ``completed`` / ``failed``: lines of OUTPUT (every run's); ``written``: lines this run
     wrote; ``duplicated``: line numbers flagged possibly duplicated (this run's items,
-    replayed ones included); ``last_left``: the error of the last line left unfinished.
+    replayed ones included); ``last_left``: the error of the last line left unfinished;
+    ``interrupted``: Ctrl-C or SIGTERM stopped the run (``terminated``: SIGTERM).
     """
 
     output: str
@@ -42,6 +43,7 @@ class Outcome:
     last_left: RunpodError | None
     interrupted: bool
     timed_out: bool
+    terminated: bool = False
 
     @property
     def unfinished(self) -> int | None:
@@ -66,8 +68,10 @@ class Outcome:
             "submitted": self.stats.submitted,
             "resumed": self.stats.resumed,
             "reattached": self.stats.reattached,
+            "resubmitted": self.stats.resubmitted,
             "possibly_duplicated": sorted(self.duplicated),
             "interrupted": self.interrupted,
+            "terminated": self.terminated,
             "timed_out": self.timed_out,
         }
 
@@ -88,6 +92,11 @@ class Outcome:
             parts.append(f"{_plural(stats.resumed, 'result')} replayed from the journal")
         if stats.reattached:
             parts.append(f"{_plural(stats.reattached, 'job')} of an earlier run waited for by id")
+        if stats.resubmitted:
+            parts.append(
+                f"{_plural(stats.resubmitted, 'job')} an earlier run cancelled on interrupt "
+                "submitted again"
+            )
         if self.blank:
             parts.append(f"{_plural(self.blank, 'blank line')} skipped")
         found = [head, "; ".join(parts)]

@@ -8,10 +8,10 @@ import os
 import sys
 from typing import Any
 
-from .._client import Endpoint, Job
+from .._clients.sync import Endpoint, Job
 from .._config import ENV_ENDPOINT_ID
-from .._interrupts import NOTE_PREFIX
-from .._retry import PollPolicy
+from .._core.interrupts import NOTE_PREFIX
+from .._core.retry import PollPolicy
 from .._types import JobState
 from ._errors import PROG, UsageError
 from ._live import StatusLine
@@ -32,11 +32,21 @@ class Context:
         self.args = args
         self.output = output
         self.debug = bool(getattr(args, "debug", False))
-        # The job being worked on, once its id is known.
-        self.job_id: str | None = None
+        self._job_id: str | None = None
         # Set while a submit is in flight and its reply (the only carrier of the id) has not
         # arrived: what an interrupt should say about the job it may have created.
         self.awaiting_id: str | None = None
+
+    @property
+    def job_id(self) -> str | None:
+        """The job being worked on, once its id is known (then never masked in notes)."""
+        return self._job_id
+
+    @job_id.setter
+    def job_id(self, value: str | None) -> None:
+        self._job_id = value
+        if value is not None:
+            self.output.keep(value)
 
     def seen(self, state: JobState) -> None:
         """Record a state's job id (fits the façade's ``on_status=``)."""

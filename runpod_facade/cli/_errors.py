@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from .._config import ENV_API_KEY
-from .._errors import (
+from .._exceptions import (
     APIConnectionError,
     APIError,
     InvalidInputError,

@@ -1,6 +1,6 @@
 """Job input and per-job options from the command line: ``--input JSON``, ``--input-file PATH``
-(``-`` for stdin), or JSON piped on stdin; ``--policy-execution-timeout``, ``--ttl``,
-``--low-priority``."""
+(``-`` for stdin), or JSON piped on stdin, and ``--input-as-is``; ``--policy-execution-timeout``,
+``--ttl``, ``--low-priority``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import json
 import sys
 from typing import Any
 
-from .._options import ExecutionPolicy
+from .._options import ExecutionPolicy, Input
 from ._errors import UsageError
 
 __all__ = ["has_input", "policy_from", "read_input"]
@@ -44,23 +44,47 @@ def has_input(args: argparse.Namespace) -> bool:
     return args.input is not None or args.input_file is not None or not _stdin_is_tty()
 
 
+def _looks_like_a_body(value: Any) -> bool:
+    # The shape the façade refuses unless wrapped in Input (see _wire._check_input).
+    return isinstance(value, dict) and len(value) == 1 and "input" in value
+
+
 def read_input(args: argparse.Namespace) -> Any:
-    """The job input, parsed from JSON; a :class:`UsageError` says what is wrong with it."""
+    """The job input, parsed from JSON; a :class:`UsageError` says what is wrong with it.
+
+    ``{"input": ...}`` is refused, naming ``--input-as-is``, unless that flag is given: then
+    the value is sent as it is (wrapped in :class:`~runpod_facade.Input`)."""
+    value, source = _read_json(args)
+    if getattr(args, "input_as_is", False):
+        return Input(value)
+    if _looks_like_a_body(value):
+        raise UsageError(
+            f'{source} is {{"input": ...}}, a whole request body: the job input is already '
+            'sent as the request\'s "input", so the worker would receive '
+            '{"input": {"input": ...}}. Give only the inner value, or pass --input-as-is '
+            "to send it as it is"
+        )
+    return value
+
+
+def _read_json(args: argparse.Namespace) -> tuple[Any, str]:
+    """The parsed job input and where it came from (for messages)."""
     if args.input is not None:
-        return _parse_json(args.input, "--input")
+        return _parse_json(args.input, "--input"), "--input"
     if args.input_file is not None:
         if args.input_file == "-":
-            return _parse_json(_read_stdin(), "stdin")
+            return _parse_json(_read_stdin(), "stdin"), "stdin"
+        source = f"--input-file {args.input_file!r}"
         try:
             with open(args.input_file, encoding="utf-8") as handle:
                 text = handle.read()
         except OSError as exc:
             raise UsageError(f"cannot read --input-file: {exc.strerror or exc}") from None
         except UnicodeDecodeError:
-            raise UsageError(f"--input-file {args.input_file!r} is not UTF-8 text") from None
-        return _parse_json(text, f"--input-file {args.input_file!r}")
+            raise UsageError(f"{source} is not UTF-8 text") from None
+        return _parse_json(text, source), source
     if not _stdin_is_tty():
-        return _parse_json(_read_stdin(), "stdin")
+        return _parse_json(_read_stdin(), "stdin"), "stdin"
     raise UsageError(
         "no job input: pass --input JSON, --input-file PATH, or pipe JSON on stdin "
         "(use --input '{}' for a handler that takes none)"

@@ -7,7 +7,7 @@ import os
 import sys
 import traceback
 
-from .._errors import JobError
+from .._exceptions import JobError
 from ._context import Context
 from ._errors import UsageError, report
 from ._exit import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE

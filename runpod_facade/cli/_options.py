@@ -1,5 +1,6 @@
-"""The pieces every command's parser is built from: the parser class, argument types, the
-global options, the shared option groups, and :func:`add_command`."""
+"""The pieces every command's parser is built from: the parser class, the string argument
+type, the global options, the shared option groups, and :func:`add_command` (the numeric
+types are in :mod:`._numbers`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, NoReturn
 from .._config import ENV_API_KEY, ENV_BASE_URL, ENV_ENDPOINT_ID
 from .._logging import redact
 from ._exit import EXIT_USAGE, exit_code_table
+from ._numbers import execution_timeout, retries, ttl, wait_seconds
 
 if TYPE_CHECKING:
     from ._context import Context
@@ -26,9 +28,6 @@ __all__ = [
     "add_job_options",
     "add_wait_options",
     "non_empty",
-    "port",
-    "positive_int",
-    "positive_seconds",
 ]
 
 #: What a command does with its run's :class:`Context`; returns the exit code.
@@ -63,44 +62,6 @@ class CliParser(argparse.ArgumentParser):
 
 
 # --- argument types ---------------------------------------------------------------------
-
-
-def positive_seconds(text: str) -> float:
-    """A positive, finite number of seconds."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    """An integer, 0 or more."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 or more, got {text!r}")
-    return value
-
-
-def positive_int(text: str) -> int:
-    """An integer, 1 or more."""
-    value = non_negative_int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected 1 or more, got {text!r}")
-    return value
-
-
-def port(text: str) -> int:
-    """A TCP port to listen on (1-65535)."""
-    value = non_negative_int(text)
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"expected a port number (1-65535), got {text!r}")
-    return value
 
 
 def non_empty(env_name: str | None) -> Callable[[str], str]:
@@ -151,7 +112,7 @@ def add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> No
     group.add_argument(
         "--timeout",
         metavar="SECONDS",
-        type=positive_seconds,
+        type=wait_seconds,
         default=default(None),
         help="give up waiting after this long (exit 5; the job goes on); for commands that "
         "do not wait, the HTTP request timeout",
@@ -159,9 +120,9 @@ def add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> No
     group.add_argument(
         "--max-retries",
         metavar="N",
-        type=non_negative_int,
+        type=retries,
         default=default(None),
-        help="retries of a request on transient errors (default 3)",
+        help="retries of a request on transient errors (0 to 100; default 3)",
     )
     group.add_argument(
         "--json",
@@ -178,7 +139,8 @@ def add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> No
 
 
 def add_input_options(parser: argparse.ArgumentParser) -> None:
-    """Job input (``--input``, ``--input-file``, stdin) and the per-job policy options."""
+    """Job input (``--input``, ``--input-file``, stdin, ``--input-as-is``) and the per-job
+    policy options."""
     group = parser.add_argument_group("job input and options")
     source = group.add_mutually_exclusive_group()
     source.add_argument("--input", metavar="JSON", help="the job input, as JSON")
@@ -187,6 +149,13 @@ def add_input_options(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="read the job input (JSON) from a file; '-' reads stdin. Without --input or "
         "--input-file, JSON piped on stdin is used",
+    )
+    group.add_argument(
+        "--input-as-is",
+        action="store_true",
+        help='send the job input exactly as given, even an object whose only key is "input" '
+        '(refused otherwise: it is usually a whole request body, {"input": ...}, pasted where '
+        "only the input belongs)",
     )
     _add_job_options(group, "this job", "the job does not")
 
@@ -201,14 +170,14 @@ def _add_job_options(group: argparse._ArgumentGroup, jobs: str, they_do_not: str
     group.add_argument(
         "--policy-execution-timeout",
         metavar="SECONDS",
-        type=positive_seconds,
+        type=execution_timeout,
         help=f"server-side execution timeout of {jobs} (5 s to 7 days); past it a job "
         "ends TIMED_OUT",
     )
     group.add_argument(
         "--ttl",
         metavar="SECONDS",
-        type=positive_seconds,
+        type=ttl,
         help=f"lifetime of {jobs} from submission, queue time included (10 s to 7 days)",
     )
     group.add_argument(

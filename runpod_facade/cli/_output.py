@@ -1,5 +1,9 @@
 """What the command line prints: results on stdout (human text or JSON), notes and errors on
-stderr. Every write passes through the façade's secret masking.
+stderr.
+
+Results are written exactly as the API returned them: masking a secret that happens to occur
+in a job's output (a short key, a key that is a common word or a JSON token) would change the
+data, so only stderr passes through the façade's secret masking.
 
 The live displays are beside this module: :mod:`._live` (a job's status line) and
 :mod:`._progress` (a batch's progress).
@@ -8,6 +12,7 @@ The live displays are beside this module: :mod:`._live` (a job's status line) an
 from __future__ import annotations
 
 import json
+import re
 import sys
 from datetime import timedelta
 from typing import IO, Any
@@ -53,14 +58,17 @@ def _pretty(value: Any) -> str:
 
 
 def compact(value: Any, limit: int = 60) -> str:
-    """``value`` on one line of at most ``limit`` characters (for status lines)."""
+    """``value`` on one line of at most ``limit`` characters, secrets masked: a preview for
+    status lines on stderr, never the result itself. Masked before it is cut, so a cut never
+    leaves part of a key showing."""
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    text = " ".join(text.split())
+    text = " ".join(redact(text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class Output:
-    """Where results go: stdout (human or JSON), stderr for notes and errors.
+    """Where results go: stdout (human or JSON, never masked), stderr for notes and errors
+    (masked).
 
     The streams are looked up on each write, so a test (or a live display) that swaps
     ``sys.stdout``/``sys.stderr`` is honoured.
@@ -68,6 +76,24 @@ class Output:
 
     def __init__(self, *, as_json: bool) -> None:
         self.as_json = as_json
+        self._kept: set[str] = set()
+        self._kept_pattern: re.Pattern[str] | None = None
+
+    def keep(self, text: str) -> None:
+        """Leave ``text`` whole in notes and errors: a job id is the caller's handle on the
+        job, not a secret, and a short key that happens to occur inside it must not make
+        the id unusable in a "resume with" hint."""
+        if text and text not in self._kept:
+            self._kept.add(text)
+            longest_first = sorted(self._kept, key=len, reverse=True)
+            self._kept_pattern = re.compile("(" + "|".join(map(re.escape, longest_first)) + ")")
+
+    def _masked(self, text: str) -> str:
+        if self._kept_pattern is None:
+            return redact(text)
+        # split() with a group: kept strings at the odd indexes, the rest masked.
+        parts = self._kept_pattern.split(text)
+        return "".join(part if i % 2 else redact(part) for i, part in enumerate(parts))
 
     @property
     def out(self) -> IO[str]:
@@ -78,8 +104,9 @@ class Output:
         return sys.stderr
 
     def write(self, text: str) -> None:
-        """Raw text on stdout, flushed (token streams write without newlines)."""
-        self.out.write(redact(text))
+        """Result text on stdout, unchanged (not masked), flushed (token streams write
+        without newlines)."""
+        self.out.write(text)
         self.out.flush()
 
     def json(self, value: Any, *, indent: int | None = 2) -> None:
@@ -91,8 +118,8 @@ class Output:
         self.write(text + "\n")
 
     def note(self, text: str) -> None:
-        """A remark for the human (stderr, so stdout stays clean for pipes)."""
-        self.err.write(redact(text) + "\n")
+        """A remark for the human (stderr, so stdout stays clean for pipes), secrets masked."""
+        self.err.write(self._masked(text) + "\n")
         self.err.flush()
 
     def error(self, text: str) -> None:

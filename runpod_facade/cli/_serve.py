@@ -12,10 +12,12 @@ import sys
 import traceback
 from typing import TYPE_CHECKING
 
+from .._validation import is_loopback_host
 from ._context import Context
 from ._errors import StartupError, UsageError
 from ._exit import EXIT_OK, EXIT_STARTUP_FAILED, EXIT_USAGE
-from ._options import add_command, non_empty, port, positive_int
+from ._numbers import parallel, port
+from ._options import add_command, non_empty
 
 if TYPE_CHECKING:
     from ._options import Subparsers
@@ -26,7 +28,9 @@ _EPILOG = f"""\
 exit codes:
   {EXIT_OK:<4} stopped with Ctrl-C
   {EXIT_USAGE:<4} bad HANDLER or option, or the [local] extra is missing
-  {EXIT_STARTUP_FAILED:<4} serve could not start (port already in use, address not available)
+  {EXIT_STARTUP_FAILED:<4} serve could not start (port already in use, address not available), or
+       would be reachable from the network with no --api-key (--allow-unauthenticated
+       means it)
 """
 
 
@@ -63,8 +67,22 @@ def _check_port(host: str, port_number: int) -> None:
                 raise StartupError(f"cannot listen on {where}: {exc.strerror or exc}") from None
 
 
+def _check_exposure(host: str, api_key: str | None, allow_unauthenticated: bool) -> None:
+    """Refuse to start a server that anyone on the network could run jobs on (any host but
+    loopback, no API key), unless ``--allow-unauthenticated`` says that is meant."""
+    if api_key is not None or allow_unauthenticated or is_loopback_host(host):
+        return
+    raise StartupError(
+        f"refusing to serve on {host!r} without an API key: anyone who can reach it could run "
+        "jobs. Pass --api-key KEY, serve on 127.0.0.1 (the default), or pass "
+        "--allow-unauthenticated if an open server is what you want"
+    )
+
+
 def _serve(ctx: Context) -> int:
     args = ctx.args
+    api_key = getattr(args, "api_key", None)
+    _check_exposure(args.host, api_key, args.allow_unauthenticated)
     missing = [name for name in ("starlette", "uvicorn") if importlib.util.find_spec(name) is None]
     if missing:
         raise UsageError(f"serve needs {' and '.join(missing)}: pip install 'runpod-facade[local]'")
@@ -83,7 +101,10 @@ def _serve(ctx: Context) -> int:
     # The address, auth and workers are in the banner serve() prints itself: say only what
     # it does not.
     ctx.output.note(f"serving {args.handler}")
-    api_key = getattr(args, "api_key", None)
+    if api_key is None and not is_loopback_host(args.host):
+        ctx.output.note(
+            f"warning: no API key on {args.host}: anyone who can reach this port can run jobs"
+        )
     try:
         # uvicorn re-raises the Ctrl-C it shut down on; stopping the server is not an error.
         with contextlib.suppress(KeyboardInterrupt):
@@ -119,8 +140,14 @@ def register(commands: Subparsers) -> None:
         global_options=False,
     )
     serve.add_argument("handler", metavar="HANDLER")
-    serve.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
-    serve.add_argument("--port", type=port, default=8000, help="port (default 8000)")
+    serve.add_argument(
+        "--host",
+        type=non_empty(None),
+        default="127.0.0.1",
+        help="interface (default 127.0.0.1); any other than loopback needs --api-key or "
+        "--allow-unauthenticated",
+    )
+    serve.add_argument("--port", type=port, default=8000, help="port (1 to 65535; default 8000)")
     serve.add_argument(
         "--api-key",
         metavar="KEY",
@@ -129,7 +156,13 @@ def register(commands: Subparsers) -> None:
         help="require this key as 'Authorization: Bearer KEY' (default: no auth)",
     )
     serve.add_argument(
-        "--workers", type=positive_int, default=1, help="jobs run concurrently (default 1)"
+        "--allow-unauthenticated",
+        action="store_true",
+        help="serve on a non-loopback --host without --api-key: anyone who can reach the "
+        "port can run jobs (refused otherwise, exit 9)",
+    )
+    serve.add_argument(
+        "--workers", type=parallel, default=1, help="jobs run concurrently (1 to 1000; default 1)"
     )
     serve.add_argument(
         "--timeout-status",

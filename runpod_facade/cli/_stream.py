@@ -10,7 +10,8 @@ from ._context import Context
 from ._errors import UsageError
 from ._exit import EXIT_CANCELLED, EXIT_OK
 from ._input import has_input, policy_from, read_input
-from ._options import add_command, add_input_options, positive_seconds
+from ._numbers import wait_seconds
+from ._options import add_command, add_input_options
 from ._output import Output
 
 if TYPE_CHECKING:
@@ -117,6 +118,6 @@ def register(commands: Subparsers) -> None:
     stream.add_argument(
         "--idle-timeout",
         metavar="SECONDS",
-        type=positive_seconds,
+        type=wait_seconds,
         help="give up when no chunk arrives for this long (exit 5)",
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Final
 
-from .._retry import PollPolicy, RetryPolicy
+from .._core.retry import PollPolicy, RetryPolicy
 
 __all__ = [
     "FAST_POLL_POLICY",

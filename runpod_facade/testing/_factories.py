@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from .._constants import DEFAULT_TIMEOUT
-from .._retry import PollPolicy, RetryPolicy
+from .._core.retry import PollPolicy, RetryPolicy
 from ._defaults import FAST_POLL_POLICY, FAST_RETRY_POLICY, Handler
 from ._extra import require_local
 
 if TYPE_CHECKING:
-    from .._async_client import HttpBackend
+    from .._clients.aio import HttpBackend
     from ._served import AsyncServedEndpoint, ServedEndpoint
 
 __all__ = ["AsyncEndpointFactory", "EndpointFactory"]

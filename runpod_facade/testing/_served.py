@@ -10,10 +10,10 @@ from typing import Any
 
 import httpx
 
-from .._async_client import AsyncEndpoint, HttpBackend
-from .._client import Endpoint
+from .._clients.aio import AsyncEndpoint, HttpBackend
+from .._clients.sync import Endpoint
 from .._constants import DEFAULT_TIMEOUT
-from .._retry import PollPolicy, RetryPolicy
+from .._core.retry import PollPolicy, RetryPolicy
 from ..local import FaultSet, LocalEndpoint, RequestRecord, WebhookAttempt
 from ._defaults import FAST_POLL_POLICY, FAST_RETRY_POLICY, FAST_WEBHOOK_RETRY_DELAY_S, Handler
 

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from runpod_facade._errors import (
+from runpod_facade._exceptions import (
     APIConnectionError,
     APIResponseValidationError,
     APITimeoutError,

@@ -6,9 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from runpod_facade._effects import TransportFailure
-from runpod_facade._retry import Delivery
-from runpod_facade._wire import ApiResponse
+from runpod_facade._transports.base import ApiResponse, Delivery, TransportFailure
 
 __all__ = [
     "JOB",

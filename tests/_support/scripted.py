@@ -1,6 +1,6 @@
 """Drive the core's operations without sockets or real time.
 
-The core (``runpod_facade._core`` and the operations in ``_waiting``, ``_streaming`` and
+The core (``runpod_facade._core.engine`` and the operations in ``_waiting``, ``_streaming`` and
 ``_interrupts``) is a set of generators that yield effects: ``Send`` a request, ``Sleep``,
 ``Emit`` a chunk. :class:`ScriptedDriver` performs them the way h11's tests drive a
 ``Connection``: each ``Send`` is answered from a script, time is a :class:`FakeClock` that
@@ -17,13 +17,12 @@ from typing import Any, TypeVar
 
 import httpx
 
-from runpod_facade._client import Endpoint
+from runpod_facade._clients.sync import Endpoint
 from runpod_facade._constants import DEFAULT_TIMEOUT
-from runpod_facade._core import EndpointCore
-from runpod_facade._drivers import Timeouts, effective_timeouts
-from runpod_facade._effects import Emit, Operation, Send, Sleep, TransportFailure
-from runpod_facade._retry import PollPolicy, RetryPolicy
-from runpod_facade._wire import ApiResponse
+from runpod_facade._core.effects import Emit, Operation, Send, Sleep
+from runpod_facade._core.engine import EndpointCore
+from runpod_facade._core.retry import PollPolicy, RetryPolicy
+from runpod_facade._transports.base import ApiResponse, Timeouts, TransportFailure
 
 __all__ = [
     "CLIENT_TIMEOUTS",
@@ -153,7 +152,6 @@ class ScriptedDriver:
     clock: FakeClock
     script: list[Answer] | Responder = field(default_factory=list)
     then: Answer | Responder | None = None
-    timeouts: Timeouts = CLIENT_TIMEOUTS
     interrupt_at: int | None = None
     interrupt: BaseException | type[BaseException] = KeyboardInterrupt
 
@@ -222,7 +220,7 @@ class ScriptedDriver:
         return iter(self.emitted)
 
     def _record(self, send: Send) -> Sent:
-        return Sent(send, self.clock.elapsed, effective_timeouts(self.timeouts, send))
+        return Sent(send, self.clock.elapsed, send.timeouts)
 
     def _perform(self, effect: Send | Sleep) -> Outcome | None:
         if isinstance(effect, Sleep):
@@ -278,9 +276,12 @@ def make_core(
     poll: PollPolicy = POLL,
     long_poll: bool = True,
     endpoint_id: str = "ep-1",
+    timeouts: Timeouts = CLIENT_TIMEOUTS,
 ) -> EndpointCore:
     """An ``EndpointCore`` on ``clock`` with exact (fixed-random) retry and poll policies."""
-    return EndpointCore(endpoint_id, retry=retry, poll=poll, long_poll=long_poll, clock=clock)
+    return EndpointCore(
+        endpoint_id, retry=retry, poll=poll, timeouts=timeouts, long_poll=long_poll, clock=clock
+    )
 
 
 def scripted_endpoint(driver: ScriptedDriver, core: EndpointCore) -> Endpoint:

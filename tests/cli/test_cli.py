@@ -285,7 +285,7 @@ def test_interrupt_exits_130_and_says_how_to_resume(
     def interrupted(*args: Any, **kwargs: Any) -> Any:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("runpod_facade._client.Job.wait_state", interrupted)
+    monkeypatch.setattr("runpod_facade._clients.sync.Job.wait_state", interrupted)
     code, _, err = cli(capsys, "run", "--wait", "--input", '{"task": "sleep", "seconds": 0.2}')
     assert code == 130
     assert "error: interrupted" in err

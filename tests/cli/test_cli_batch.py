@@ -333,6 +333,9 @@ def test_cancel_on_interrupt_then_the_rerun_runs_the_cancelled_lines_again(
     assert all(r["status"] == "COMPLETED" for r in lines.values())
     assert not cancelled & {r["id"] for r in lines.values()}
     assert len(submits(server)) == len(inputs) + len(cancelled)
+    # The summary says what happened to them: sent again, not "waited for by id".
+    assert "an earlier run cancelled on interrupt submitted again" in err
+    assert "waited for by id" not in err
 
 
 def test_a_result_past_retention_is_a_lost_line(
@@ -468,8 +471,8 @@ def test_a_journal_in_use_is_refused(
         (["IN"], "-o/--output"),
         (["IN", "-o", "-"], "-o must be a file"),
         (["MISSING", "-o", "OUT"], "no such file"),
-        (["IN", "-o", "IN"], "INPUT and OUTPUT are the same file"),
-        (["IN", "-o", "OUT", "--journal", "IN"], "the journal and INPUT are the same file"),
+        (["IN", "-o", "IN"], "INPUT and -o OUTPUT are the same file"),
+        (["IN", "-o", "OUT", "--journal", "IN"], "INPUT and --journal are the same file"),
         (["IN", "-o", "OUT", "--concurrency", "0"], "--concurrency"),
         (["IN", "-o", "OUT", "--retry-failed", "-1"], "--retry-failed"),
         (["IN", "-o", "OUT", "--timeout", "0"], "--timeout"),
@@ -634,12 +637,13 @@ def test_the_api_key_is_never_printed(
     assert key not in out and key not in err
     assert key not in output.read_text() and len(records(output)) == 3
     assert key.encode() not in (tmp_path / "out.jsonl.journal").read_bytes()
-    # A handler that echoes the key back: masked in OUTPUT too.
+    # A handler that echoes the key back: its output is the job's data, written unchanged
+    # (masking is for diagnostics; see tests/cli/test_cli_results_unmasked.py).
     source = write_lines(tmp_path / "leak.jsonl", [{"leak": key}])
     output = tmp_path / "leak.out.jsonl"
-    assert batch(capsys, str(source), "-o", str(output), *extra)[0] == 0
-    assert key not in output.read_text()
-    assert records(output)[0]["output"] == {"leak": "<redacted>"}
+    code, out, err = batch(capsys, str(source), "-o", str(output), *extra)
+    assert code == 0 and key not in out + err
+    assert records(output)[0]["output"] == {"leak": key}
 
 
 # --- the pieces ---------------------------------------------------------------------------

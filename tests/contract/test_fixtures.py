@@ -19,9 +19,11 @@ from referencing.jsonschema import DRAFT202012
 from runpod_generated import models
 from runpod_generated.types import UNSET
 
-from runpod_facade import _wire
 from runpod_facade._status import JobStatus
+from runpod_facade._transports.base import ApiRequest, ApiResponse
 from runpod_facade._types import Health, JobState, PurgeResult
+from runpod_facade._wire.replies import StreamBatch, parse_health, parse_job, parse_reply
+from runpod_facade._wire.requests import build_job_body, build_request
 from tests._support.fixtures import FIXTURES, REPLIES, Kind, kind_of
 from tests._support.fixtures import load as load_path
 from tests._support.openapi_httpx import request_errors, response_errors
@@ -36,21 +38,19 @@ def load(name: str) -> dict[str, Any]:
     return load_path(REPLIES / name)
 
 
-def api_request(info: OperationInfo, job_id: str = "job-1") -> _wire.ApiRequest:
+def api_request(info: OperationInfo, job_id: str = "job-1") -> ApiRequest:
     """The façade's request for ``info``, built from the spec's operation table."""
     args: dict[str, Any] = {}
     if info.job_scoped:
         args["job_id"] = job_id
     if info.has_body:
-        args["body"] = _wire.build_job_body(
-            {"prompt": "hi"}, policy=None, webhook=None, s3_config=None
-        )
+        args["body"] = build_job_body({"prompt": "hi"}, policy=None, webhook=None, s3_config=None)
     if info.holds:
         args["wait_ms"] = 10_000
-    return _wire.build_request(info.name, ENDPOINT, **args)
+    return build_request(info.name, ENDPOINT, **args)
 
 
-def http_request(request: _wire.ApiRequest) -> httpx.Request:
+def http_request(request: ApiRequest) -> httpx.Request:
     headers = {"Authorization": f"Bearer {API_KEY}"}
     if request.content is not None:
         headers["Content-Type"] = "application/json"
@@ -63,8 +63,8 @@ def http_request(request: _wire.ApiRequest) -> httpx.Request:
     )
 
 
-def api_response(content: bytes) -> _wire.ApiResponse:
-    return _wire.ApiResponse(200, {"content-type": "application/json"}, content)
+def api_response(content: bytes) -> ApiResponse:
+    return ApiResponse(200, {"content-type": "application/json"}, content)
 
 
 @functools.cache
@@ -99,7 +99,7 @@ def parse(kind: Kind, data: dict[str, Any], content: bytes) -> tuple[dict[str, A
     if reply is not data:
         content = json.dumps(reply).encode()
     request = api_request(info, job_id=str(reply.get("id", "job-1")))
-    return reply, _wire.parse_reply(api_response(content), request)
+    return reply, parse_reply(api_response(content), request)
 
 
 def camel(name: str) -> str:
@@ -121,7 +121,7 @@ def check_facade_result(data: dict[str, Any], result: Any) -> None:
         assert result.error == data.get("error")
         delay = result.delay_time
         assert (None if delay is None else delay.total_seconds() * 1000) == data.get("delayTime")
-    elif isinstance(result, _wire.StreamBatch):
+    elif isinstance(result, StreamBatch):
         assert result.outputs == tuple(chunk.get("output") for chunk in data["stream"])
         assert result.status == data["status"]
     elif isinstance(result, Health):
@@ -203,7 +203,7 @@ def test_unknown_status_is_valid_and_parses_to_a_plain_str() -> None:
     generated = models.Job.from_dict(data)
     assert generated.status == "PAUSED"
     assert not isinstance(generated.status, models.JobStatus)
-    state = _wire.parse_job(
+    state = parse_job(
         api_response(json.dumps(data).encode()), api_request(OPERATIONS["status"], data["id"])
     )
     assert state.status == "PAUSED"
@@ -215,7 +215,7 @@ def test_unknown_fields_are_kept_in_raw() -> None:
     data = load("status__extra_fields_handmade.json")
     generated = models.Job.from_dict(data)
     assert generated.additional_properties == {"queuePosition": 3, "gpu": {"type": "A100"}}
-    state = _wire.parse_job(
+    state = parse_job(
         api_response(json.dumps(data).encode()), api_request(OPERATIONS["status"], data["id"])
     )
     assert state.raw["queuePosition"] == 3
@@ -228,7 +228,7 @@ def test_js_client_flags_are_extra_fields() -> None:
     data = load("status__in_progress_go_docs.json")
     generated = models.Job.from_dict(data)
     assert set(generated.additional_properties) == {"started", "completed", "succeeded"}
-    state = _wire.parse_job(
+    state = parse_job(
         api_response(json.dumps(data).encode()), api_request(OPERATIONS["status"], data["id"])
     )
     assert state.status is JobStatus.IN_PROGRESS
@@ -240,7 +240,7 @@ def test_health_with_only_idle_and_running_workers() -> None:
     assert schema_errors("EndpointHealth", data) == []
     generated = models.EndpointHealth.from_dict(data)
     assert generated.jobs is UNSET
-    health = _wire.parse_health(
+    health = parse_health(
         api_response(json.dumps(data).encode()), api_request(OPERATIONS["health"])
     )
     assert (health.workers.idle, health.workers.running) == (0, 2)
@@ -251,7 +251,7 @@ def test_health_with_only_idle_and_running_workers() -> None:
 
 def test_failed_job_error_text_is_kept_and_decodable() -> None:
     data = load("status__failed_worker_error_handmade.json")
-    state = _wire.parse_job(
+    state = parse_job(
         api_response(json.dumps(data).encode()), api_request(OPERATIONS["status"], data["id"])
     )
     assert state.status is JobStatus.FAILED

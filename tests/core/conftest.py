@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from runpod_facade._core import EndpointCore
+from runpod_facade._core.engine import EndpointCore
 from tests._support.scripted import FakeClock, make_core
 
 

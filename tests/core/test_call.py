@@ -9,9 +9,9 @@ import types
 
 import pytest
 
-from runpod_facade import _retry
-from runpod_facade._core import CANCEL_TIMEOUT, DeadlineReached, EndpointCore
-from runpod_facade._errors import (
+from runpod_facade._core.engine import CANCEL_TIMEOUT, DeadlineReached, EndpointCore
+from runpod_facade._core.retry import RetryPolicy
+from runpod_facade._exceptions import (
     APIConnectionError,
     APIError,
     APIResponseValidationError,
@@ -23,10 +23,10 @@ from runpod_facade._errors import (
     RateLimitError,
     ServerError,
 )
-from runpod_facade._retry import RetryPolicy
 from runpod_facade._status import JobStatus
 from runpod_facade._types import JobState
-from runpod_facade._wire import JobRequest
+from runpod_facade._wire import replies as _replies
+from runpod_facade._wire.requests import JobRequest
 from tests._support.replies import body as reply_body
 from tests._support.replies import error, health, html, job, lost, not_sent, purged, timed_out
 from tests._support.scripted import FakeClock, Reply, ScriptedDriver, fixed, make_core
@@ -163,7 +163,7 @@ def test_429_waits_what_retry_after_says(
 def test_retry_after_as_an_http_date(
     core: EndpointCore, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_retry, "time", types.SimpleNamespace(time=lambda: 1_700_000_000.0))
+    monkeypatch.setattr(_replies, "time", types.SimpleNamespace(time=lambda: 1_700_000_000.0))
     date = "Tue, 14 Nov 2023 22:13:23 GMT"  # 3 s after the wall clock above
     driver = ScriptedDriver(clock, [error(503, retry_after=date), job("COMPLETED")])
     driver.run(status_call(core))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runpod_facade._deadline import Deadline
+from runpod_facade._core.deadline import Deadline
 from tests._support.scripted import FakeClock
 
 

@@ -23,20 +23,20 @@ from typing import Any
 
 import pytest
 
-from runpod_facade import _retry
-from runpod_facade._core import EndpointCore
-from runpod_facade._drivers import SUBMIT_READ_GRACE, Timeouts
-from runpod_facade._effects import Send, TransportFailure
-from runpod_facade._errors import (
+from runpod_facade._core.effects import Send
+from runpod_facade._core.engine import EndpointCore
+from runpod_facade._core.retry import PollPolicy, RetryPolicy
+from runpod_facade._core.timeouts import SUBMIT_READ_GRACE
+from runpod_facade._exceptions import (
     APIConnectionError,
     APIError,
     APITimeoutError,
     RunpodError,
     WaitTimeout,
 )
-from runpod_facade._retry import PollPolicy, RetryPolicy
 from runpod_facade._status import JobStatus
-from runpod_facade._wire import ApiResponse
+from runpod_facade._transports.base import ApiResponse, Timeouts, TransportFailure
+from runpod_facade._wire import replies as _replies
 from tests._support.faults import FAULTS, Expect, FaultRow, drains, matrix
 from tests._support.operations import OPERATIONS, OperationInfo, call, sample_reply
 from tests._support.reliability.store import CellResult, record_cell
@@ -209,8 +209,8 @@ class Outcome:
 def run_cell(info: OperationInfo, fault: str, timeout: float | None = None) -> Outcome:
     clock = FakeClock()
     server = FakeServer(info.name, FAULTS[fault])
-    driver = ScriptedDriver(clock, server, timeouts=HTTP)
-    core = EndpointCore("ep-1", retry=RETRY, poll=POLL, clock=clock)
+    driver = ScriptedDriver(clock, server)
+    core = EndpointCore("ep-1", retry=RETRY, poll=POLL, timeouts=HTTP, clock=clock)
     endpoint = scripted_endpoint(driver, core)
     if timeout is None:
         timeout = HANG_WAIT_TIMEOUT if fault == "hang" else WAIT_TIMEOUT
@@ -226,7 +226,7 @@ def run_cell(info: OperationInfo, fault: str, timeout: float | None = None) -> O
 @pytest.fixture(autouse=True)
 def _fixed_wall_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     # An HTTP-date Retry-After is read against this wall clock: its delay is exact.
-    monkeypatch.setattr(_retry, "time", types.SimpleNamespace(time=lambda: WALL_CLOCK))
+    monkeypatch.setattr(_replies, "time", types.SimpleNamespace(time=lambda: WALL_CLOCK))
 
 
 @pytest.mark.parametrize(

@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from runpod_facade._core import EndpointCore
-from runpod_facade._effects import Sleep
-from runpod_facade._interrupts import NOTE_PREFIX, JobTracker, interruptible, is_interrupt
-from runpod_facade._streaming import StreamProgress, stream
-from runpod_facade._waiting import run_sync, wait
-from runpod_facade._wire import JobRequest
+from runpod_facade._core.effects import Sleep
+from runpod_facade._core.engine import EndpointCore
+from runpod_facade._core.interrupts import NOTE_PREFIX, JobTracker, interruptible, is_interrupt
+from runpod_facade._core.streaming import StreamProgress, stream
+from runpod_facade._core.waiting import run_sync, wait
+from runpod_facade._wire.requests import JobRequest
 from tests._support.replies import chunks, error, job
 from tests._support.scripted import FakeClock, ScriptedDriver
 

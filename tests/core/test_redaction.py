@@ -11,15 +11,15 @@ import traceback
 import httpx
 import pytest
 
-from runpod_facade import _drivers
-from runpod_facade._core import EndpointCore
-from runpod_facade._drivers import log_outcome
-from runpod_facade._effects import Send
-from runpod_facade._errors import APIConnectionError, APITimeoutError
-from runpod_facade._httpx import HttpxTransport, classify
+from runpod_facade._core.effects import Send
+from runpod_facade._core.engine import EndpointCore
+from runpod_facade._drivers import base as _drivers
+from runpod_facade._drivers.base import log_outcome
+from runpod_facade._exceptions import APIConnectionError, APITimeoutError
 from runpod_facade._logging import redact, register_secret
-from runpod_facade._retry import Delivery
-from runpod_facade._wire import JobRequest
+from runpod_facade._transports.base import Delivery
+from runpod_facade._transports.httpx import HttpxTransport, classify
+from runpod_facade._wire.requests import JobRequest
 from tests._support.replies import job, lost, not_sent, timed_out
 from tests._support.scripted import CLIENT_TIMEOUTS, FakeClock, ScriptedDriver, make_core
 

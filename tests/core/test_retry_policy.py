@@ -10,17 +10,17 @@ import types
 
 import pytest
 
-from runpod_facade import _retry
-from runpod_facade._retry import (
-    Delivery,
+from runpod_facade._core import retry as _retry
+from runpod_facade._core.retry import (
     PollPolicy,
     RetryPolicy,
-    Safety,
     Spent,
     is_retryable_status,
     jittered_backoff,
-    parse_retry_after,
 )
+from runpod_facade._transports.base import Delivery, Safety
+from runpod_facade._wire import replies as _replies
+from runpod_facade._wire.replies import parse_retry_after
 from tests._support.scripted import fixed
 
 NOW = 1_700_000_000.0  # a wall-clock instant with whole seconds
@@ -103,7 +103,7 @@ def test_retry_after_http_date_in_the_past_is_zero() -> None:
 def test_retry_after_http_date_uses_the_wall_clock_by_default(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(_retry, "time", types.SimpleNamespace(time=lambda: NOW + 10))
+    monkeypatch.setattr(_replies, "time", types.SimpleNamespace(time=lambda: NOW + 10))
     assert parse_retry_after({"retry-after": http_date(30)}) == 20.0
 
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from runpod_facade._core import EndpointCore
-from runpod_facade._errors import (
+from runpod_facade._core.engine import EndpointCore
+from runpod_facade._core.waiting import run_sync
+from runpod_facade._exceptions import (
     APIConnectionError,
     JobFailed,
     RateLimitError,
@@ -15,8 +16,7 @@ from runpod_facade._errors import (
     WaitTimeout,
 )
 from runpod_facade._status import JobStatus
-from runpod_facade._waiting import run_sync
-from runpod_facade._wire import JobRequest
+from runpod_facade._wire.requests import JobRequest
 from tests._support.replies import error, job, lost
 from tests._support.scripted import HOLD, FakeClock, Reply, ScriptedDriver
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from runpod_facade._core import EndpointCore
-from runpod_facade._effects import Emit, Send, Sleep
+from runpod_facade._core.effects import Emit, Send, Sleep
+from runpod_facade._core.engine import EndpointCore
 from tests._support.replies import job, not_sent
 from tests._support.scripted import (
     EPOCH,

@@ -8,8 +8,9 @@ import logging
 
 import pytest
 
-from runpod_facade._core import EndpointCore
-from runpod_facade._errors import (
+from runpod_facade._core.engine import EndpointCore
+from runpod_facade._core.streaming import STREAM_HOLD, StreamProgress, stream
+from runpod_facade._exceptions import (
     APIConnectionError,
     APITimeoutError,
     JobFailed,
@@ -18,7 +19,6 @@ from runpod_facade._errors import (
     WaitTimeout,
 )
 from runpod_facade._status import JobStatus
-from runpod_facade._streaming import STREAM_HOLD, StreamProgress, stream
 from tests._support.replies import body, chunks, error, job, lost, not_sent, timed_out
 from tests._support.scripted import HOLD, READ_TIMEOUT, FakeClock, Reply, ScriptedDriver
 

@@ -10,14 +10,14 @@ from typing import Any
 
 import pytest
 
-from runpod_facade._drivers import SyncDriver, Timeouts
-from runpod_facade._effects import Emit, Send, Sleep
-from runpod_facade._errors import ClientClosedError
-from runpod_facade._streaming import StreamProgress, stream
-from runpod_facade._waiting import wait
-from runpod_facade._wire import ApiRequest, ApiResponse
+from runpod_facade._core.effects import Emit, Send, Sleep
+from runpod_facade._core.streaming import StreamProgress, stream
+from runpod_facade._core.waiting import wait
+from runpod_facade._drivers.sync import SyncDriver
+from runpod_facade._exceptions import ClientClosedError
+from runpod_facade._transports.base import ApiRequest, ApiResponse, Timeouts
 from tests._support.replies import chunks, job
-from tests._support.scripted import CLIENT_TIMEOUTS, FakeClock, make_core
+from tests._support.scripted import FakeClock, make_core
 
 
 @dataclass
@@ -42,7 +42,7 @@ def driver_for(
 ) -> tuple[SyncDriver, FakeTransport]:
     transport = FakeTransport(list(replies))
     recorded = [] if sleeps is None else sleeps
-    return SyncDriver(transport, CLIENT_TIMEOUTS, sleep=recorded.append), transport
+    return SyncDriver(transport, sleep=recorded.append), transport
 
 
 def test_run_sends_through_the_transport_with_the_effective_timeouts() -> None:
@@ -98,7 +98,7 @@ def test_a_closed_driver_refuses_to_send_and_closes_once() -> None:
         str(info.value) == "this Endpoint is closed; create a new one (or use it in a with block)"
     )
     assert transport.sent == []
-    named = SyncDriver(FakeTransport([]), CLIENT_TIMEOUTS, what="AsyncEndpoint")
+    named = SyncDriver(FakeTransport([]), what="AsyncEndpoint")
     named.close()
     with pytest.raises(ClientClosedError, match=r"^this AsyncEndpoint is closed"):
         named.run(core.status("job-1"))
@@ -121,7 +121,7 @@ def test_ctrl_c_during_a_sleep_is_thrown_into_the_operation() -> None:
     def interrupted_sleep(seconds: float) -> None:
         raise KeyboardInterrupt
 
-    driver = SyncDriver(transport, CLIENT_TIMEOUTS, sleep=interrupted_sleep)
+    driver = SyncDriver(transport, sleep=interrupted_sleep)
     core = make_core(FakeClock(), long_poll=False)
     with pytest.raises(KeyboardInterrupt):
         driver.run(wait(core, "job-1", timeout=None, cancel_on_interrupt=True))

@@ -10,9 +10,9 @@ import logging
 
 import pytest
 
-from runpod_facade._core import EndpointCore
-from runpod_facade._interrupts import is_cancellation
-from runpod_facade._waiting import wait
+from runpod_facade._core.engine import EndpointCore
+from runpod_facade._core.interrupts import is_cancellation
+from runpod_facade._core.waiting import wait
 from tests._support.scripted import FakeClock, ScriptedDriver
 
 

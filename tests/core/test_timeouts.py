@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from runpod_facade._drivers import SUBMIT_READ_GRACE, Timeouts, effective_timeouts
-from runpod_facade._effects import Send
-from runpod_facade._wire import JobRequest, build_request
+from runpod_facade._core.timeouts import SUBMIT_READ_GRACE, effective_timeouts
+from runpod_facade._transports.base import Timeouts
+from runpod_facade._wire.requests import JobRequest, build_request
 
 CLIENT = Timeouts(connect=5.0, read=30.0, write=30.0, pool=30.0)
 UNLIMITED = Timeouts(connect=None, read=None, write=None, pool=None)
@@ -28,13 +28,13 @@ def test_submit_read_grace() -> None:
 
 
 def test_without_a_cap_the_clients_timeouts_apply() -> None:
-    assert phases(effective_timeouts(CLIENT, Send(STATUS))) == (5.0, 30.0, 30.0, 30.0)
-    assert phases(effective_timeouts(UNLIMITED, Send(STATUS))) == (None, None, None, None)
+    assert phases(effective_timeouts(CLIENT, STATUS, None)) == (5.0, 30.0, 30.0, 30.0)
+    assert phases(effective_timeouts(UNLIMITED, STATUS, None)) == (None, None, None, None)
 
 
 def test_a_long_poll_reads_its_hold_plus_ten_seconds_and_may_queue_for_the_pool() -> None:
-    assert LONG_POLL.read_timeout == 11.5
-    assert phases(effective_timeouts(CLIENT, Send(LONG_POLL))) == (5.0, 11.5, 30.0, None)
+    assert LONG_POLL.hold == 1.5
+    assert phases(effective_timeouts(CLIENT, LONG_POLL, None)) == (5.0, 11.5, 30.0, None)
 
 
 @pytest.mark.parametrize(
@@ -49,16 +49,16 @@ def test_a_long_poll_reads_its_hold_plus_ten_seconds_and_may_queue_for_the_pool(
     ],
 )
 def test_every_phase_is_capped_by_the_deadline(cap: float, expected: tuple[float, ...]) -> None:
-    assert phases(effective_timeouts(CLIENT, Send(STATUS, cap=cap))) == expected
+    assert phases(effective_timeouts(CLIENT, STATUS, cap)) == expected
 
 
 def test_a_cap_bounds_unlimited_phases_too() -> None:
-    assert phases(effective_timeouts(UNLIMITED, Send(STATUS, cap=3.0))) == (3.0, 3.0, 3.0, 3.0)
+    assert phases(effective_timeouts(UNLIMITED, STATUS, 3.0)) == (3.0, 3.0, 3.0, 3.0)
 
 
 def test_a_capped_long_poll_is_cut_at_the_deadline_and_queues_only_until_it() -> None:
-    assert phases(effective_timeouts(CLIENT, Send(LONG_POLL, cap=2.0))) == (2.0, 2.0, 2.0, 2.0)
-    assert phases(effective_timeouts(CLIENT, Send(LONG_POLL, cap=20.0))) == (5.0, 11.5, 20.0, 20.0)
+    assert phases(effective_timeouts(CLIENT, LONG_POLL, 2.0)) == (2.0, 2.0, 2.0, 2.0)
+    assert phases(effective_timeouts(CLIENT, LONG_POLL, 20.0)) == (5.0, 11.5, 20.0, 20.0)
 
 
 @pytest.mark.parametrize(
@@ -75,7 +75,7 @@ def test_a_capped_long_poll_is_cut_at_the_deadline_and_queues_only_until_it() ->
 def test_a_submit_may_read_two_seconds_past_the_deadline(
     request_: object, cap: float, read: float
 ) -> None:
-    timeouts = effective_timeouts(CLIENT, Send(request_, cap=cap))  # type: ignore[arg-type]
+    timeouts = effective_timeouts(CLIENT, request_, cap)  # type: ignore[arg-type]
     assert timeouts.read == read
     # The other phases are capped as usual: only the reply, which has the id, gets the grace.
     assert timeouts.connect == min(5.0, cap)
@@ -83,16 +83,16 @@ def test_a_submit_may_read_two_seconds_past_the_deadline(
 
 
 def test_a_submit_without_a_cap_keeps_the_clients_read() -> None:
-    assert effective_timeouts(CLIENT, Send(RUN)).read == 30.0
-    assert effective_timeouts(CLIENT, Send(RUNSYNC)).read == 30.0
-    assert effective_timeouts(UNLIMITED, Send(RUN)).read is None
+    assert effective_timeouts(CLIENT, RUN, None).read == 30.0
+    assert effective_timeouts(CLIENT, RUNSYNC, None).read == 30.0
+    assert effective_timeouts(UNLIMITED, RUN, None).read is None
 
 
 def test_a_submit_on_a_client_without_read_timeout_still_gets_the_grace() -> None:
     # An unlimited client read timeout must not make the submit's read *stricter* than a
     # limited one does: the deadline plus the grace, as with any client timeout above it.
-    assert effective_timeouts(UNLIMITED, Send(RUN, cap=1.0)).read == 3.0
+    assert effective_timeouts(UNLIMITED, RUN, 1.0).read == 3.0
 
 
 def test_the_submit_grace_does_not_apply_to_reads() -> None:
-    assert effective_timeouts(CLIENT, Send(STATUS, cap=1.0)).read == 1.0
+    assert effective_timeouts(CLIENT, STATUS, 1.0).read == 1.0

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from runpod_facade._errors import InvalidInputError
+from runpod_facade._exceptions import InvalidInputError
 from runpod_facade._options import ExecutionPolicy, Input, S3Config, to_seconds
 from runpod_facade._validation import (
     check_base_url,

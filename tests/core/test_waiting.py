@@ -10,9 +10,17 @@ import logging
 import pytest
 
 from runpod_facade._constants import LONG_POLL_WAIT_MS, MIN_WAIT_MS
-from runpod_facade._core import EndpointCore
-from runpod_facade._deadline import Deadline
-from runpod_facade._errors import (
+from runpod_facade._core.deadline import Deadline
+from runpod_facade._core.engine import EndpointCore
+from runpod_facade._core.waiting import (
+    LOOK_FLOOR,
+    REPLY_GRACE,
+    check_terminal,
+    hold_for,
+    wait,
+    wait_ms,
+)
+from runpod_facade._exceptions import (
     APIConnectionError,
     APITimeoutError,
     JobCancelled,
@@ -25,14 +33,6 @@ from runpod_facade._errors import (
 )
 from runpod_facade._status import JobStatus
 from runpod_facade._types import JobState
-from runpod_facade._waiting import (
-    LOOK_FLOOR,
-    REPLY_GRACE,
-    check_terminal,
-    hold_for,
-    wait,
-    wait_ms,
-)
 from tests._support.replies import error, job, not_sent, timed_out
 from tests._support.scripted import HOLD, READ_TIMEOUT, FakeClock, Reply, ScriptedDriver, make_core
 
@@ -76,7 +76,7 @@ def test_an_unlimited_wait_long_polls_90_s_with_a_read_timeout_10_s_longer(
     assert (sent.op, sent.path, sent.wait, sent.cap) == (
         "status-sync", "/ep-1/status-sync/job-1", 90_000, None,
     )  # fmt: skip
-    assert (sent.send.request.hold, sent.send.request.read_timeout) == (90.0, 100.0)
+    assert (sent.send.request.hold, sent.send.timeouts.read) == (90.0, 100.0)
     # The read outlasts the hold; a long-poll may queue for a pooled connection.
     assert (sent.timeouts.connect, sent.read, sent.timeouts.write, sent.timeouts.pool) == (
         5.0, 100.0, 30.0, None,
@@ -87,7 +87,7 @@ def test_a_deadline_fits_the_hold_and_caps_the_read(core: EndpointCore, clock: F
     driver = ScriptedDriver(clock, [job("COMPLETED")])
     driver.run(wait(core, "job-1", timeout=30.0))
     (sent,) = driver.sent
-    assert (sent.wait, sent.cap, sent.send.request.read_timeout) == (29_500, 30.0, 39.5)
+    assert (sent.wait, sent.cap, sent.send.timeouts.read) == (29_500, 30.0, 30.0)
     assert (sent.timeouts.connect, sent.read, sent.timeouts.write, sent.timeouts.pool) == (
         5.0, 30.0, 30.0, 30.0,
     )  # fmt: skip

@@ -12,12 +12,13 @@ from typing import Any
 import pytest
 
 from runpod_facade import BatchItem, JobCancelled, PollPolicy, RetryPolicy
-from runpod_facade._core import EndpointCore
-from runpod_facade._effects import Send
-from runpod_facade._journal import Journal, Phase
-from runpod_facade._map import BatchRun
-from runpod_facade._map_item import Work, cancel_job
-from runpod_facade._wire import ApiResponse, JobRequest
+from runpod_facade._batches.item import Work, cancel_job
+from runpod_facade._batches.journal import Journal, Phase
+from runpod_facade._batches.run import BatchRun
+from runpod_facade._core.effects import Send
+from runpod_facade._core.engine import EndpointCore
+from runpod_facade._transports.base import ApiResponse
+from runpod_facade._wire.requests import JobRequest
 
 
 def make_run(tmp_path: Path) -> BatchRun:

@@ -10,13 +10,14 @@ from typing import Any
 import pytest
 
 from runpod_facade import BatchItem, PollPolicy, RetryPolicy
-from runpod_facade._core import EndpointCore
-from runpod_facade._effects import Send
-from runpod_facade._journal import Journal, Phase
-from runpod_facade._map import BatchRun
-from runpod_facade._map_item import BatchStopped, Work
-from runpod_facade._retry import jittered_backoff
-from runpod_facade._wire import ApiResponse, JobRequest
+from runpod_facade._batches.item import BatchStopped, Work
+from runpod_facade._batches.journal import Journal, Phase
+from runpod_facade._batches.run import BatchRun
+from runpod_facade._core.effects import Send
+from runpod_facade._core.engine import EndpointCore
+from runpod_facade._core.retry import jittered_backoff
+from runpod_facade._transports.base import ApiResponse
+from runpod_facade._wire.requests import JobRequest
 
 
 class Clock:
@@ -30,9 +31,7 @@ class Clock:
 def make_run(
     tmp_path: Path | None, clock: Clock, timeout: float | None = None, **kwargs: Any
 ) -> BatchRun:
-    core = EndpointCore(
-        "ep-1", retry=RetryPolicy(max_retries=0), poll=PollPolicy(), clock=clock
-    )
+    core = EndpointCore("ep-1", retry=RetryPolicy(max_retries=0), poll=PollPolicy(), clock=clock)
     journal = None if tmp_path is None else Journal(tmp_path / "j", "ep-1")
     kwargs.setdefault("cancel_on_interrupt", False)
     return BatchRun(

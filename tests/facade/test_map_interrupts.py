@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from runpod_facade._map import BatchRun
+from runpod_facade._batches.run import BatchRun
 
 from .mapfake import FakeJobs
 
@@ -201,7 +201,9 @@ async def test_task_cancellation_during_a_submit() -> None:
                 raise
 
     task = asyncio.ensure_future(consume())
-    await asyncio.to_thread(fake.wait_until, lambda f: f.waiting_on("j0", "j1") and len(f.jobs) == 3)
+    await asyncio.to_thread(
+        fake.wait_until, lambda f: f.waiting_on("j0", "j1") and len(f.jobs) == 3
+    )
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

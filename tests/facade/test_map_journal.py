@@ -125,7 +125,9 @@ def test_a_refused_input_is_final_and_not_sent_again(tmp_path: Path) -> None:
     fake = FakeJobs(auto=completes)
     fake.submit_refusals[0] = 400
     with fake.endpoint() as ep:
-        assert isinstance(by_index(list(ep.map(numbered(2), journal=journal)))[0].error, BadRequestError)
+        assert isinstance(
+            by_index(list(ep.map(numbered(2), journal=journal)))[0].error, BadRequestError
+        )
         fake.log.clear()
         items = by_index(list(ep.map(numbered(2), journal=journal)))
     assert isinstance(items[0].error, BadRequestError) and items[0].resumed

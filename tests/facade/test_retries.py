@@ -17,7 +17,8 @@ from runpod_facade import (
     RetryPolicy,
     ServerError,
 )
-from runpod_facade._retry import is_retryable_status, parse_retry_after
+from runpod_facade._core.retry import is_retryable_status
+from runpod_facade._wire.replies import parse_retry_after
 from tests._support.fakeapi import FakeApi, job
 
 

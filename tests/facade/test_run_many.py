@@ -15,8 +15,8 @@ from runpod_facade import (
     StopReport,
     WaitTimeout,
 )
-from runpod_facade._map import BatchRun
-from runpod_facade._map_tasks import AsyncBatchResults
+from runpod_facade._batches.run import BatchRun
+from runpod_facade._batches.tasks import AsyncBatchResults
 
 from .mapfake import FakeJobs, completes
 
@@ -27,6 +27,7 @@ def inputs(count: int, start: int = 0) -> list[dict[str, int]]:
 
 def test_run_many_returns_states_in_input_order() -> None:
     fake = FakeJobs()
+
     # Jobs end in reverse order; the list is still in input order.
     def finish_backwards() -> None:
         fake.wait_submitted(5)

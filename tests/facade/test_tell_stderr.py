@@ -26,7 +26,7 @@ def run_script(code: str) -> subprocess.CompletedProcess[str]:
 def test_unconfigured_logging_tells_on_stderr_and_masks_secrets() -> None:
     done = run_script(
         """
-        from runpod_facade._interrupts import tell
+        from runpod_facade._core.interrupts import tell
         from runpod_facade._logging import register_secret
 
         register_secret("rp_tell_secret_value")
@@ -41,7 +41,7 @@ def test_configured_logging_decides() -> None:
     done = run_script(
         """
         import logging, sys
-        from runpod_facade._interrupts import tell
+        from runpod_facade._core.interrupts import tell
         logging.basicConfig(stream=sys.stdout, format="%(levelname)s %(name)s %(message)s")
         tell(["runpod-facade: job j1 left running"])
         logging.getLogger("runpod_facade").setLevel(logging.ERROR)  # silenced by the app

@@ -14,7 +14,7 @@ from runpod_facade import (
     NotFoundError,
     WaitTimeout,
 )
-from runpod_facade._waiting import LOOK_FLOOR
+from runpod_facade._core.waiting import LOOK_FLOOR
 from tests._support.fakeapi import FakeApi, job
 
 

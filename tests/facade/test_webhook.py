@@ -18,7 +18,9 @@ from runpod_facade import (
     WebhookPayloadError,
     parse_webhook,
 )
-from runpod_facade._wire import ApiResponse, build_request, parse_reply
+from runpod_facade._transports.base import ApiResponse
+from runpod_facade._wire.replies import parse_reply
+from runpod_facade._wire.requests import build_request
 
 T = TypeVar("T")
 
@@ -251,6 +253,53 @@ def test_fields_of_the_wrong_type(field: str, value: Any, kind: str) -> None:
 )
 def test_mappings_json_could_not_have_carried(mapping: dict[Any, Any]) -> None:
     assert "the mapping is not JSON data" in str(rejected(mapping))
+
+
+_NAN, _INF = float("nan"), float("inf")
+
+
+@pytest.mark.misuse("argument")
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        (body(output=_NAN), "`NaN` is not a JSON number"),
+        (body(output=-_INF), "`-Infinity` is not a JSON number"),
+        (body(output=_INF), "`Infinity` is not a JSON number"),
+        (body(output={"images": [{"seed": 7, "score": _NAN}]}), "`NaN` is not a JSON number"),
+        (body(executionTime=_INF), "`Infinity` is not a JSON number"),
+        (body(delayTime=-_INF), "`-Infinity` is not a JSON number"),
+        (body(input={"temperature": _NAN}), "`NaN` is not a JSON number"),
+        (body().replace(b"3391", b"1e999"), "a number is too large for a float"),
+        (body(output=-_INF).decode(), "`-Infinity` is not a JSON number"),
+    ],
+    ids=[
+        "nan-output", "-infinity-output", "infinity-output", "nan-nested-in-output",
+        "infinity-executionTime", "-infinity-delayTime", "nan-in-echoed-input",
+        "overflow-executionTime", "-infinity-in-str-body",
+    ],
+)  # fmt: skip
+def test_numbers_json_has_no_form_for_are_refused(value: bytes | str, why: str) -> None:
+    # json.loads reads NaN and the infinities (and 1e999 as inf); JSON has none of them.
+    error = rejected(value)
+    assert str(error) == f"not a RunPod webhook payload: {why}"
+    assert isinstance(error, InvalidInputError)
+    assert error.job_id == COMPLETED["id"]  # the body named a valid id: the receiver gets it
+
+
+@pytest.mark.misuse("argument")
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        (body(id=_NAN), "`NaN` is not a JSON number"),
+        ({**COMPLETED, "output": {"score": _INF}}, "the mapping is not JSON data"),
+        ({**COMPLETED, "executionTime": -_INF}, "the mapping is not JSON data"),
+    ],
+    ids=["nan-as-the-id", "infinity-in-a-mapping", "-infinity-executionTime-in-a-mapping"],
+)
+def test_non_json_numbers_without_a_job_id(value: bytes | dict[str, Any], why: str) -> None:
+    error = rejected(value)
+    assert why in str(error)
+    assert error.job_id is None
 
 
 def test_a_mapping_with_a_cycle() -> None:

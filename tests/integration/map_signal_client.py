@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from runpod_facade import AsyncEndpoint, BatchItem, Endpoint, PollPolicy
-from runpod_facade._map import BatchRun
+from runpod_facade._batches.run import BatchRun
 
 COUNT = 5
 POLL = PollPolicy(initial=0.02, maximum=0.1)

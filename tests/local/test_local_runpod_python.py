@@ -21,6 +21,7 @@ pytestmark = pytest.mark.runpod_python
 @pytest.fixture
 def runpod_at() -> Iterator[Any]:
     import runpod
+
     saved = (runpod.endpoint_url_base, runpod.api_key)
     yield runpod
     runpod.endpoint_url_base, runpod.api_key = saved

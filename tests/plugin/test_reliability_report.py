@@ -37,10 +37,29 @@ def complete_store() -> Store:
     return store
 
 
+#: Misuse cases of a made-up run: node id -> kind (all passed unless a test says otherwise).
+MISUSE = {
+    "tests/cli/test_paths.py::test_missing_input[dir]": "path",
+    "tests/cli/test_paths.py::test_missing_input[nothing]": "path",
+    "tests/facade/test_journals.py::test_another_batch": "journal",
+    "tests/facade/test_webhook.py::test_nan[nan]": "argument",
+    "tests/integration/test_doc_blocks.py::test_block[README.md:7]": "docs",
+    "tests/integration/test_doc_blocks.py::test_block[README.md:9]": "docs",
+}
+
+
 def session(**passed: int) -> Any:
     counts = Counter({path: 5 for path in (*render.BAD_INPUT_FILES, render.PROMISES_FILE)})
     counts.update(passed)
-    return SimpleNamespace(passed=counts, durations=Counter(), workers=5, deselected=0)
+    return SimpleNamespace(
+        passed=counts,
+        durations=Counter(),
+        workers=5,
+        deselected=0,
+        misuse=dict(MISUSE),
+        misuse_passed=set(MISUSE),
+        misuse_sources={nodeid.split("::")[0] for nodeid in MISUSE},
+    )
 
 
 def test_a_complete_run_is_written_with_every_operation_and_fault(tmp_path: Path) -> None:
@@ -91,6 +110,134 @@ def test_a_workers_store_reaches_the_controller_whole() -> None:
     assert merged.cells == store.cells
     assert merged.deadlines == store.deadlines
     assert merged.secrets["traceback"] == 5
+
+
+def test_the_misuse_section_counts_cases_per_kind_with_their_files(tmp_path: Path) -> None:
+    render.write_report(tmp_path, complete_store(), session())
+    text = (tmp_path / "docs" / "reliability.md").read_text(encoding="utf-8")
+    section = text[text.index("## Misuse\n") :]
+    section = section[: section.index("\n## ")]
+    assert "6 misuse cases tried, 6 passed" in section
+    rows = {line.split(" | ")[0]: line for line in section.splitlines() if line.startswith("| `")}
+    assert list(rows) == [f"| `{kind}`" for kind in render.MISUSE_KINDS]  # every kind, in order
+    assert "| 2 | 2 | `tests/cli/test_paths.py` (2) |" in rows["| `path`"]
+    assert "| 1 | 1 | `tests/facade/test_webhook.py` (1) |" in rows["| `argument`"]
+    assert "| 2 | 2 | `tests/integration/test_doc_blocks.py` (2) |" in rows["| `docs`"]
+    assert rows["| `key`"].endswith("| 0 | 0 | none |")
+
+
+@pytest.mark.parametrize(
+    ("spoil", "gap"),
+    [
+        ("a file that uses the marker did not run", "misuse tests of tests/cli/test_signals.py"),
+        ("a case was skipped", "misuse case tests/cli/test_paths.py::test_missing_input[dir] did not pass"),
+        ("an unknown kind", "misuse case tests/facade/test_webhook.py::test_nan[nan] has the unknown kind 'arg'"),
+    ],
+)  # fmt: skip
+def test_a_partial_misuse_run_is_refused(spoil: str, gap: str, tmp_path: Path) -> None:
+    spoiled = session()
+    if spoil == "a file that uses the marker did not run":
+        spoiled.misuse_sources.add("tests/cli/test_signals.py")
+    elif spoil == "a case was skipped":
+        spoiled.misuse_passed.discard("tests/cli/test_paths.py::test_missing_input[dir]")
+    else:
+        spoiled.misuse["tests/facade/test_webhook.py::test_nan[nan]"] = "arg"
+    assert render.missing(complete_store(), spoiled) == [gap]
+    with pytest.raises(ValueError, match="incomplete"):
+        render.write_report(tmp_path, complete_store(), spoiled)
+    assert not (tmp_path / "docs" / "reliability.md").exists()
+
+
+# Spelled in two pieces in this file: its own source must not look like a user of the marker.
+MARK = "@pytest.mark." + "misuse"
+
+
+def test_the_files_that_use_the_marker_are_found_by_their_source(tmp_path: Path) -> None:
+    files = {
+        "tests/cli/test_paths.py": f'import pytest\n\n{MARK}("path")\ndef test_a(): pass\n',
+        "tests/facade/test_mod.py": f'import pytest\n\npytestmark = {MARK[1:]}("key")\n',
+        "tests/facade/test_plain.py": "def test_b(): pass\n",
+        "tests/_support/helpers.py": f"{MARK}  # not a test file\n",
+    }
+    for path, text in files.items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(text, encoding="utf-8")
+    assert render.misuse_sources(tmp_path) == {
+        "tests/cli/test_paths.py",
+        "tests/facade/test_mod.py",
+    }
+
+
+def test_this_suites_misuse_files_are_found() -> None:
+    from tests._support.spec import REPO
+
+    found = render.misuse_sources(REPO)
+    assert "tests/facade/test_webhook.py" in found
+    assert "tests/plugin/test_reliability_report.py" not in found
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["one-process", "xdist"])
+def test_the_plugin_counts_each_case_with_its_kind(
+    workers: list[str], pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kind travels on each report's user_properties, also from an xdist worker."""
+    from tests._support.spec import REPO
+
+    monkeypatch.setenv("PYTHONPATH", str(REPO))
+    pytester.makeconftest(
+        """
+        import json
+
+        from tests._support.reliability import plugin
+
+        def pytest_addoption(parser):
+            plugin.add_option(parser)
+
+        def pytest_configure(config):
+            config.addinivalue_line("markers", "misuse(kind): a misuse case")
+            config.pluginmanager.register(plugin.ReliabilityPlugin(config), "reliability")
+
+        def pytest_unconfigure(config):
+            if not hasattr(config, "workeroutput"):
+                seen = config.pluginmanager.get_plugin("reliability").session
+                with open("seen.json", "w") as f:
+                    json.dump([seen.misuse, sorted(seen.misuse_passed)], f)
+        """
+    )
+    pytester.makepyfile(
+        test_cases=f"""
+        import pytest
+
+        {MARK}("path")
+        @pytest.mark.parametrize("n", [1, 2, 3])
+        def test_paths(n):
+            assert n
+
+        {MARK}("key")
+        def test_key():
+            pass
+
+        {MARK}("keys")
+        def test_unknown_kind():
+            pass
+
+        def test_plain():
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", *workers)
+    result.assert_outcomes(passed=5, errors=1)
+    result.stdout.fnmatch_lines(["*misuse takes one kind of*got 'keys'*"])
+    import json
+
+    misuse, passed = json.loads((pytester.path / "seen.json").read_text())
+    paths = {f"test_cases.py::test_paths[{n}]": "path" for n in (1, 2, 3)}
+    assert misuse == {
+        **paths,
+        "test_cases.py::test_key": "key",
+        "test_cases.py::test_unknown_kind": "keys",
+    }
+    assert passed == sorted([*paths, "test_cases.py::test_key"])
 
 
 @pytest.mark.parametrize(

@@ -70,7 +70,7 @@ def test_without_aiohttp_the_error_names_the_extra() -> None:
 def test_importing_the_facade_imports_neither_asyncio_nor_aiohttp() -> None:
     code = (
         "import sys, runpod_facade\n"
-        "print(*(m in sys.modules for m in ('asyncio', 'aiohttp', 'runpod_facade._aiohttp')))\n"
+        "print(*(m in sys.modules for m in ('asyncio', 'aiohttp', 'runpod_facade._transports.aiohttp')))\n"
         "runpod_facade.AsyncEndpoint('ep', api_key='k' * 20)\n"
         "print(*(m in sys.modules for m in ('asyncio', 'aiohttp')))\n"
     )

@@ -5,7 +5,7 @@ must call the failure ``NOT_SENT`` only when the request provably never left (re
 connect timeout, reset before the connection was established, no slot in the client's
 queue) and ``MAYBE_SENT`` once any of it may have reached the server — so a submit
 (``/run``) is never sent twice. Checked at the transport (the exact exception behind each
-row of the table in ``runpod_facade._aiohttp``) and through ``AsyncEndpoint.run``.
+row of the table in ``runpod_facade._transports.aiohttp``) and through ``AsyncEndpoint.run``.
 """
 
 from __future__ import annotations
@@ -23,13 +23,11 @@ import pytest
 from aiohttp.client_reqrep import ConnectionKey
 
 from runpod_facade import APIConnectionError, APITimeoutError, AsyncEndpoint, RetryPolicy
-from runpod_facade._aiohttp import AiohttpTransport, classify
-from runpod_facade._async_httpx import AsyncHttpxTransport
-from runpod_facade._drivers import Timeouts
-from runpod_facade._effects import TransportFailure
-from runpod_facade._gate import GatedTransport
-from runpod_facade._retry import Delivery
-from runpod_facade._wire import ApiRequest, build_job_body, build_request
+from runpod_facade._transports.aiohttp import AiohttpTransport, classify
+from runpod_facade._transports.async_httpx import AsyncHttpxTransport
+from runpod_facade._transports.base import ApiRequest, Delivery, Timeouts, TransportFailure
+from runpod_facade._transports.gate import GatedTransport
+from runpod_facade._wire.requests import build_job_body, build_request
 from tests._support.backends import BACKENDS
 from tests._support.rawserver import Exchange, RawServer
 
@@ -197,9 +195,7 @@ async def test_transport_classifies_each_phase(backend: str, phase: str) -> None
             await sender.aclose()
     assert isinstance(outcome, TransportFailure), outcome
     assert (outcome.delivery, outcome.timeout) == (expected.delivery, expected.timeout)
-    assert outcome.message.split(":", 1)[0] in expected.raised[backend].split("|"), (
-        outcome.message
-    )
+    assert outcome.message.split(":", 1)[0] in expected.raised[backend].split("|"), outcome.message
     assert (server.accepts, len(server.heads)) == (1, expected.heads)
 
 

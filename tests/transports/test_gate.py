@@ -1,4 +1,4 @@
-"""The request gate of the async transports (``runpod_facade._gate.Gate``), on its own."""
+"""The request gate of the async transports (``runpod_facade._transports.gate.Gate``), on its own."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from runpod_facade._gate import Gate
+from runpod_facade._transports.gate import Gate
 
 
 async def settle() -> None:

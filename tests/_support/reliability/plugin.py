@@ -4,7 +4,10 @@ The report is written by the process that ends the session — pytest itself, or
 pytest-xdist controller, to which every worker sends what it recorded (``workeroutput``) —
 and only from a complete run: the session passed, nothing was deselected, no test was
 selected by node id, and the data holds every cell, measure and check the report shows
-(:func:`.render.missing`). ``--reliability-report``:
+(:func:`.render.missing`). Tests marked ``@pytest.mark.misuse(kind)`` are counted for the
+report's Misuse section: each item carries its kind in ``user_properties``, which travel with
+its reports from an xdist worker to the controller; every test file whose source uses the
+marker must have run (:func:`.render.misuse_sources`). ``--reliability-report``:
 
 - ``auto`` (default): write it when complete; otherwise say in the summary why not;
 - ``require`` (``make test``, ``make reliability``): an incomplete report fails the session;
@@ -24,6 +27,7 @@ from .store import STORE, Store, dump, load
 
 OUTPUT_KEY = "runpod_reliability"
 OPTION = "--reliability-report"
+MISUSE = "misuse"
 
 
 @dataclass
@@ -34,6 +38,9 @@ class Session:
     passed: Counter[str] = field(default_factory=Counter)  # test file -> passed tests
     durations: Counter[str] = field(default_factory=Counter)  # test file -> seconds
     workers: int = 0
+    misuse: dict[str, str] = field(default_factory=dict)  # node id -> misuse kind
+    misuse_passed: set[str] = field(default_factory=set)  # node ids whose call passed
+    misuse_sources: set[str] = field(default_factory=set)  # test files that use the marker
 
 
 def add_option(parser: pytest.Parser) -> None:
@@ -57,6 +64,21 @@ class ReliabilityPlugin:
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
         self.session.deselected += len(items)
 
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        for item in items:
+            marker = item.get_closest_marker(MISUSE)
+            if marker is not None:
+                kind = marker.args[0] if len(marker.args) == 1 else marker.args
+                item.user_properties.append((MISUSE, kind))
+
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        for name, kind in item.user_properties:
+            if name == MISUSE and kind not in render.MISUSE_KINDS:
+                pytest.fail(
+                    f"@pytest.mark.misuse takes one kind of {render.MISUSE_KINDS}, got {kind!r}",
+                    pytrace=False,
+                )
+
     # --- the process that sees every report (pytest, or the xdist controller) ---------------
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -64,6 +86,11 @@ class ReliabilityPlugin:
         self.session.durations[path] += report.duration
         if report.when == "call" and report.passed:
             self.session.passed[path] += 1
+        for name, kind in report.user_properties:  # (name, value), a list after xdist's JSON
+            if name == MISUSE:
+                self.session.misuse[report.nodeid] = str(kind)
+                if report.when == "call" and report.passed:
+                    self.session.misuse_passed.add(report.nodeid)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
@@ -87,6 +114,7 @@ class ReliabilityPlugin:
         if mode == "off":
             return
         self.store.merge(STORE)
+        self.session.misuse_sources = render.misuse_sources(config.rootpath)
         recorded = self.store.cells or self.store.load or self.store.secrets
         if mode == "auto" and not (recorded or self.store.deadlines):
             return  # no test that feeds the report ran: nothing to say

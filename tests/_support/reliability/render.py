@@ -2,7 +2,9 @@
 
 :func:`missing` says what a run left out: every cell of the fault matrix in fake time (each
 operation of the spec × each fault), every loopback cell (each kind of fault × each client),
-every deadline row, the load measures, the secrets checks and the bad-input tests. The plugin
+every deadline row, the load measures, the secrets checks, the bad-input tests, and every
+misuse case of every test file that uses the ``misuse`` marker (found by reading the test
+sources, so a new file is required without being listed anywhere). The plugin
 writes nothing while anything is missing, so the report never mixes runs or shows a part.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import platform
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -19,7 +22,7 @@ from ..faults import FAULTS, LOOPBACK_CLIENTS, LOOPBACK_FAULTS
 from ..operations import OPERATIONS
 from .store import CellResult, Store
 
-__all__ = ["missing", "render", "write_report"]
+__all__ = ["MISUSE_KINDS", "missing", "misuse_sources", "render", "write_report"]
 
 FAKE = "fake time"
 CORE_CELLS = "tests/core/test_fault_cells.py"
@@ -28,6 +31,19 @@ PROMISES_FILE = "tests/integration/test_promises.py"
 LOAD_FILE = "tests/integration/test_load.py"
 SECRETS_FILE = "tests/integration/test_secrets.py"
 BAD_INPUT_FILES = ("tests/facade/test_bad_input.py", "tests/local/test_bad_requests.py")
+
+#: The kinds ``@pytest.mark.misuse(kind)`` takes (pyproject.toml registers the marker), in
+#: the order the report lists them, with what a case of each kind tries.
+MISUSE_KINDS = {
+    "path": "a file or directory that is missing, unwritable, or the wrong one",
+    "journal": "a batch journal of another batch, in use, damaged or misplaced",
+    "key": "an API key that is missing, wrong, or malformed",
+    "signal": "Ctrl-C or SIGTERM at an awkward moment",
+    "argument": "an argument or payload the SDK must refuse",
+    "docs": "a code block of README.md or docs/ that neither runs in the suite nor says why not",
+}
+# A test file that uses the marker: the Makefile's MISUSE_TESTS greps for the same text.
+_MISUSE_SOURCE = re.compile(r"pytest\.mark\.misuse\(")
 
 LOAD_KEYS = (
     "jobs_per_round", "rounds", "server_workers", "first_round_s", "second_round_s", "total_s",
@@ -78,7 +94,28 @@ def missing(store: Store, session: Any) -> list[str]:
     for path in (*BAD_INPUT_FILES, PROMISES_FILE):
         if not session.passed.get(path):
             gaps.append(f"passed tests of {path}")
+    gaps += [
+        f"misuse case {nodeid} has the unknown kind {kind!r}"
+        for nodeid, kind in sorted(session.misuse.items())
+        if kind not in MISUSE_KINDS
+    ]
+    ran = {nodeid.split("::", 1)[0] for nodeid in session.misuse}
+    gaps += [f"misuse tests of {path}" for path in sorted(session.misuse_sources - ran)]
+    gaps += [
+        f"misuse case {nodeid} did not pass"
+        for nodeid in sorted(session.misuse)
+        if nodeid not in session.misuse_passed
+    ]
     return gaps
+
+
+def misuse_sources(root: Path) -> set[str]:
+    """The test files under ``root/tests`` whose source uses the ``misuse`` marker."""
+    return {
+        path.relative_to(root).as_posix()
+        for path in (root / "tests").rglob("test_*.py")
+        if _MISUSE_SOURCE.search(path.read_text(encoding="utf-8"))
+    }
 
 
 def _machine() -> str:
@@ -155,8 +192,9 @@ def render(store: Store, session: Any) -> str:
         "left out, so every number below was measured by that one run. It covers the **fault "
         "matrix** (every operation of the spec against every fault, in fake time, and one cell "
         "per kind of fault over real loopback sockets on each client), **bad input** rejected "
-        "before any request, **load** (thousands of jobs waited on from one `AsyncEndpoint`), "
-        "the SDK's **promises** at their edges, and **secrets** (the API key never shows)."
+        "before any request, **misuse** (each mistake a user can make that the tests try, by "
+        "kind), **load** (thousands of jobs waited on from one `AsyncEndpoint`), the SDK's "
+        "**promises** at their edges, and **secrets** (the API key never shows)."
     )
     add("")
     add(f"- Date: {now}")
@@ -258,6 +296,7 @@ def render(store: Store, session: Any) -> str:
     for path, n in counts.items():
         add(f"- `{path}`: {n}")
     add("")
+    out.extend(_misuse(session))
 
     add("## Load")
     add("")
@@ -326,6 +365,33 @@ def render(store: Store, session: Any) -> str:
     add(f"Test time of the end-to-end secrets tests: {durations.get(SECRETS_FILE, 0.0):.1f} s.")
     add("")
     return "\n".join(out)
+
+
+def _misuse(session: Any) -> list[str]:
+    tried: Counter[str] = Counter()
+    passed: Counter[str] = Counter()
+    files: dict[str, Counter[str]] = {kind: Counter() for kind in MISUSE_KINDS}
+    for nodeid, kind in session.misuse.items():  # every kind is known: missing() said so
+        tried[kind] += 1
+        passed[kind] += nodeid in session.misuse_passed
+        files[kind][nodeid.split("::", 1)[0]] += 1
+    out = ["## Misuse", ""]
+    out.append(
+        f"{sum(tried.values())} misuse cases tried, {sum(passed.values())} passed: each is one "
+        "mistake a user can make, tried by a test marked `@pytest.mark.misuse(kind)` (each "
+        "case of a parametrized test counts). A case passes when the mistake is caught with a "
+        "clear error before anything is sent or changed, or, for `docs`, when the code block "
+        "runs in the suite or says why it does not. The test files are found by their use of "
+        "the marker, and every one of them must have run for this report to be written."
+    )
+    out.append("")
+    out.append("| kind | what a case tries | cases tried | passed | test files (cases) |")
+    out.append("| --- | --- | --: | --: | --- |")
+    for kind, about in MISUSE_KINDS.items():
+        where = ", ".join(f"`{path}` ({n})" for path, n in sorted(files[kind].items()))
+        out.append(f"| `{kind}` | {about} | {tried[kind]} | {passed[kind]} | {where or 'none'} |")
+    out.append("")
+    return out
 
 
 # Every promise of the SDK at its edges, and the test that proves it (tests/integration/

@@ -1,0 +1,215 @@
+"""One input of a batch, written once as an operation of effects (see ``_core``) that either
+driver runs: submit — journal ``SENDING`` first, ``ACCEPTED`` as soon as the id arrives —
+then wait (``_waiting.settle``: long-polls, ``retry_failed``, the batch's one deadline), and
+return a :class:`BatchItem`. What it shares with the other items — the journal, the jobs
+running, whether the batch has stopped — is the :class:`~runpod_facade._batches.run.BatchRun`."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from .._core.effects import Operation, Send
+from .._core.engine import CANCEL_TIMEOUT, DeadlineReached
+from .._core.interrupts import JobTracker
+from .._core.waiting import LOOK_FLOOR, settle
+from .._exceptions import (
+    APIConnectionError,
+    APIError,
+    BadRequestError,
+    JobError,
+    NotFoundError,
+    PayloadTooLargeError,
+    RunpodError,
+)
+from .._status import JobStatus
+from .._transports.base import ApiRequest
+from .._types import JobState
+from .types import BatchItem
+
+if TYPE_CHECKING:
+    from .run import BatchRun
+
+__all__ = ["BatchStopped", "Work", "cancel_job", "run_item", "stoppable"]
+
+logger = logging.getLogger("runpod_facade")
+T = TypeVar("T")
+
+# Requests an item's operation must be let finish once the batch stops: a submit (its reply
+# carries the id) and a cancel (the clean-up itself).
+_UNINTERRUPTED = frozenset({"run", "runsync", "cancel"})
+
+
+class BatchStopped(BaseException):
+    """Internal: thrown into an item's operation once the batch has stopped (not an
+    ``Exception``, so nothing on the way catches it)."""
+
+
+@dataclass(slots=True)
+class Work:
+    """One input on its way: its encoded ``/run`` request and what the journal knows."""
+
+    index: int
+    request: ApiRequest
+    digest: bytes
+    job_id: str | None = None  # a job of an earlier run, to reattach to
+    withdrawn: bool = False  # ... that an earlier run cancelled: resubmit unless it ended
+    duplicate: bool = False  # the item's possibly_duplicated
+    unknown_fate: bool = False  # an earlier submit of it may have created a job
+    submitting: bool = False
+
+
+def stoppable(run: BatchRun, operation: Operation[T]) -> Operation[T]:
+    """``operation``, into which :class:`BatchStopped` is thrown at its next effect once the
+    batch stops — except during a submit (its reply names the job) or a cancel."""
+    value: Any = None
+    pending: BaseException | None = None
+    thrown = False
+    while True:
+        try:
+            effect = operation.send(value) if pending is None else operation.throw(pending)
+        except StopIteration as stop:
+            result: T = stop.value
+            return result
+        value, pending = None, None
+        if (
+            run.stopping
+            and not thrown
+            and not (isinstance(effect, Send) and effect.request.operation in _UNINTERRUPTED)
+        ):
+            thrown, pending = True, BatchStopped()
+            continue
+        try:
+            value = yield effect
+        except GeneratorExit:
+            operation.close()
+            raise
+        except BaseException as exc:  # an interrupt the driver throws in: pass it on
+            pending = exc
+
+
+def _item(work: Work, **fields: Any) -> BatchItem:
+    return BatchItem(index=work.index, possibly_duplicated=work.duplicate, **fields)
+
+
+def _lost(job_id: str, cause: NotFoundError) -> NotFoundError:
+    lost = NotFoundError(
+        f"job {job_id}: the server no longer knows this job — its result is past retention "
+        "(30 min after it ended for /run, 1 min for /runsync) or its TTL expired — so its "
+        "outcome cannot be fetched",
+        status_code=404,
+        body=cause.body,
+        operation=cause.operation,
+        job_id=job_id,
+    )
+    lost.__cause__ = cause
+    return lost
+
+
+def run_item(run: BatchRun, work: Work) -> Operation[BatchItem]:
+    """Submit (unless a job of an earlier run is reattached), then wait for the end."""
+    core = run.core
+    state: JobState | None = None
+    job_id = work.job_id
+    if job_id is not None and work.withdrawn:
+        # An earlier run cancelled this job when it stopped: keep an outcome it reached
+        # anyway, else run the input again.
+        try:
+            state = yield from core.status(job_id)
+        except NotFoundError:
+            state = None
+        if state is None or state.status == JobStatus.CANCELLED:
+            job_id, state = None, None
+        run._count("reattached" if job_id is not None else "resubmitted")
+    if job_id is None:
+        submitted = yield from _submit(run, work)
+        if isinstance(submitted, BatchItem):
+            return submitted
+        job_id, state = submitted
+    elif run._accepted(work, job_id, record=False):
+        # Reattached just as the batch stopped with cancelling: cancel it like the others.
+        yield from cancel_job(run, job_id)
+        raise BatchStopped
+    return (yield from _wait(run, work, job_id, state))
+
+
+def cancel_job(run: BatchRun, job_id: str) -> Operation[None]:
+    """Cancel a job on the batch's behalf (bounded by ``CANCEL_TIMEOUT``) and tell the run
+    how it went: a job the reply shows ended anyway keeps its outcome for a resume."""
+    core = run.core
+    try:
+        state: JobState = yield from core.perform(
+            "cancel", core.deadline(CANCEL_TIMEOUT), job_id=job_id
+        )
+    except (RunpodError, DeadlineReached) as exc:
+        logger.warning("could not cancel job %s: %s", job_id, exc)
+        run.cancelled(job_id, False)
+        return
+    run.cancelled(job_id, True, withdrawn=state.status == JobStatus.CANCELLED)
+
+
+def _submit(run: BatchRun, work: Work) -> Operation[tuple[str, JobState | None] | BatchItem]:
+    request = run.submit_request(work)
+    if not run._submit_started(work):
+        raise BatchStopped
+    try:
+        if run.journal is not None:
+            # Committed before the request can leave: a crash from here on leaves a row
+            # that says "a job may exist".
+            run.journal.sending(work.index, work.digest, duplicate=work.unknown_fate)
+            work.unknown_fate = False
+        try:
+            state: JobState = yield from run.core.call(request, run.deadline, floor=LOOK_FLOOR)
+        except DeadlineReached as reached:
+            return _submit_failed(run, work, reached.error)
+        except RunpodError as exc:
+            if exc.job_id is None:
+                return _submit_failed(run, work, exc)
+            # A cut-short reply that still named the job: the job exists; wait for it.
+            job_id, known = exc.job_id, None
+        except BaseException:
+            # Interrupted (a task cancelled) before the reply: a job may exist, unnamed.
+            run._submit_cut_short()
+            raise
+        else:
+            job_id, known = state.id, state
+        if run._accepted(work, job_id):
+            yield from cancel_job(run, job_id)
+            raise BatchStopped
+        return job_id, known
+    finally:
+        run._submit_ended(work)
+
+
+def _submit_failed(run: BatchRun, work: Work, error: RunpodError) -> BatchItem:
+    """No job id came back. Whether a job was created decides what the journal keeps."""
+    refused = isinstance(error, (BadRequestError, PayloadTooLargeError))
+    never_sent = isinstance(error, APIConnectionError) and not error.request_sent
+    turned_away = isinstance(error, APIError) and 400 <= error.status_code < 500
+    if run.journal is not None and (never_sent or turned_away) and not refused:
+        run.journal.unsent(work.index)
+    # Otherwise the row stays SENDING: a 5xx or a lost reply may hide a created job, and a
+    # later run resubmits it as possibly duplicated. A 400/413 is this input's final answer.
+    return _item(work, job_id=None, state=None, error=error, final=refused)
+
+
+def _wait(run: BatchRun, work: Work, job_id: str, known: JobState | None) -> Operation[BatchItem]:
+    # A job stays in the batch's running set until it is known to have ended: a wait cut
+    # short (deadline, outage) leaves it running, and a stop may still cancel it.
+    tracker = JobTracker()
+    try:
+        state = yield from settle(
+            run.core, job_id, run.deadline, known, False, None, run.retry_failed, tracker
+        )
+    except JobError as exc:
+        run._ended(job_id)
+        return _item(work, job_id=job_id, state=exc.state, error=exc)
+    except NotFoundError as exc:
+        run._ended(job_id)
+        return _item(work, job_id=job_id, state=None, error=_lost(job_id, exc))
+    except RunpodError as exc:
+        last = getattr(exc, "last_state", None)
+        return _item(work, job_id=job_id, state=last, error=exc, final=False)
+    run._ended(job_id)
+    return _item(work, job_id=job_id, state=state, error=None)

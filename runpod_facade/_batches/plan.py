@@ -1,0 +1,154 @@
+"""What ``map`` and ``run_many`` of both endpoints share: argument checks, opening the journal,
+encoding inputs, and ``run_many``'s ordered, fail-fast collection over ``map``'s items."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterable, Callable, Iterable
+from datetime import timedelta
+from typing import Any
+
+from .._core.engine import EndpointCore
+from .._exceptions import InvalidInputError, RunpodError
+from .._options import ExecutionPolicy, S3Config
+from .._transports.base import ApiRequest
+from .._types import JobState
+from .._validation import check_retry_failed, optional_seconds
+from .._wire.requests import build_job_body
+from .journal import Journal
+from .run import BatchRun
+from .types import BatchItem, BatchTimeout, StopReport
+
+__all__ = ["FAIL_FAST", "Ordered", "encoder", "fail_fast_notes", "plan_batch", "prepare_requests"]
+
+#: Why run_many cancelled the jobs it cancelled (a note on the error it raises).
+FAIL_FAST = "because run_many stops at the first error (return_exceptions=False)"
+
+
+def _check_inputs(inputs: object, *, allow_async: bool = False) -> None:
+    if isinstance(inputs, (str, bytes, dict)):
+        raise InvalidInputError("inputs must be an iterable of inputs, one per job")
+    if isinstance(inputs, Iterable) or (allow_async and isinstance(inputs, AsyncIterable)):
+        return
+    raise InvalidInputError(
+        f"inputs must be an iterable of inputs, one per job, got {type(inputs).__name__}"
+    )
+
+
+def _check_concurrency(concurrency: object) -> int:
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise InvalidInputError(f"concurrency must be a positive int, got {concurrency!r}")
+    return concurrency
+
+
+def _check_flag(value: object, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidInputError(f"{name} must be True or False, got {value!r}")
+    return value
+
+
+def encoder(
+    core: EndpointCore,
+    policy: ExecutionPolicy | None,
+    webhook: str | None,
+    s3_config: S3Config | None,
+) -> Callable[[Any], ApiRequest]:
+    """A function encoding one input as its ``/run`` request (InvalidInputError if it cannot
+    be sent). The job options are checked here, once, before any input is read."""
+    build_job_body(None, policy=policy, webhook=webhook, s3_config=s3_config)
+
+    def encode(value: Any) -> ApiRequest:
+        body = build_job_body(value, policy=policy, webhook=webhook, s3_config=s3_config)
+        return core.request("run", body=body)
+
+    return encode
+
+
+def plan_batch(
+    core: EndpointCore,
+    inputs: Iterable[Any] | AsyncIterable[Any],
+    *,
+    concurrency: int,
+    timeout: float | timedelta | None,
+    journal: str | os.PathLike[str] | None,
+    replay: bool,
+    retry_failed: int,
+    policy: ExecutionPolicy | None,
+    webhook: str | None,
+    s3_config: S3Config | None,
+    cancel_on_interrupt: bool,
+    allow_async: bool = False,
+) -> tuple[BatchRun, Callable[[Any], ApiRequest]]:
+    """Check every argument of ``map`` (InvalidInputError before anything is read or sent),
+    then open the journal. Returns the run and the encoder of one input."""
+    _check_inputs(inputs, allow_async=allow_async)
+    concurrency = _check_concurrency(concurrency)
+    retry_failed = check_retry_failed(retry_failed)
+    cancel_on_interrupt = _check_flag(cancel_on_interrupt, "cancel_on_interrupt")
+    replay = _check_flag(replay, "replay")
+    seconds = optional_seconds(timeout, "timeout")
+    encode = encoder(core, policy, webhook, s3_config)
+    if journal is not None and not isinstance(journal, (str, os.PathLike)):
+        raise InvalidInputError(f"journal must be a file path, got {type(journal).__name__}")
+    # Last: nothing may fail between taking the journal's lock and handing the run back.
+    opened = None if journal is None else Journal(journal, core.endpoint_id, source=inputs)
+    run = BatchRun(
+        core,
+        concurrency=concurrency,
+        deadline=core.deadline(seconds),
+        retry_failed=retry_failed,
+        journal=opened,
+        cancel_on_interrupt=cancel_on_interrupt,
+        replay=replay,
+    )
+    return run, encode
+
+
+def prepare_requests(
+    core: EndpointCore,
+    inputs: Iterable[Any],
+    policy: ExecutionPolicy | None,
+    webhook: str | None,
+    s3_config: S3Config | None,
+) -> list[ApiRequest]:
+    """``run_many``: every input encoded and checked before the first request is sent, so a
+    bad batch sends nothing."""
+    _check_inputs(inputs)
+    encode = encoder(core, policy, webhook, s3_config)
+    return [encode(value) for value in inputs]
+
+
+class Ordered:
+    """``run_many``'s results in input order over ``map``'s items, which come as they end."""
+
+    def __init__(self, size: int, return_exceptions: bool) -> None:
+        self._results: list[JobState | RunpodError | None] = [None] * size
+        self.return_exceptions = return_exceptions
+
+    def add(self, item: BatchItem) -> RunpodError | None:
+        """Place ``item``; return the error to raise at once (fail-fast), if any."""
+        if item.error is not None:
+            if not self.return_exceptions:
+                return item.error
+            self._results[item.index] = item.error
+        else:
+            self._results[item.index] = item.state
+        return None
+
+    def fill(self, timeout: BatchTimeout) -> None:
+        """The deadline passed before some inputs were submitted: their entries hold it."""
+        for index in range(timeout.next_index, len(self._results)):
+            self._results[index] = timeout
+
+    def results(self) -> list[Any]:
+        assert all(value is not None for value in self._results)
+        return list(self._results)
+
+
+def fail_fast_notes(error: RunpodError, report: StopReport) -> RunpodError:
+    """``error``, with notes saying what run_many cancelled when it stopped at it."""
+    for note in report.notes(cancel=True, why=FAIL_FAST, stopped_by="run_many stopped at an error"):
+        if note.endswith("no job was left running"):
+            continue
+        error.add_note(note)
+    return error

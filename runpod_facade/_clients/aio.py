@@ -1,0 +1,354 @@
+"""The asyncio client: :class:`AsyncEndpoint`, :class:`AsyncJob`, :class:`AsyncJobStream`.
+
+Same operations and semantics as the blocking client — the shared methods are the very
+same definitions (``_base``, ``_handles``); these classes add how operations are awaited
+and the methods whose return type differs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from datetime import timedelta
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar, overload
+
+import httpx
+
+from .._batches.plan import Ordered, fail_fast_notes, plan_batch, prepare_requests
+from .._batches.run import encoded_inputs
+from .._batches.tasks import AsyncBatchResults
+from .._batches.types import BatchTimeout
+from .._constants import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, HTTP_BACKENDS
+from .._core.effects import Operation
+from .._core.retry import PollPolicy, RetryPolicy
+from .._drivers.aio import AsyncDriver
+from .._exceptions import InvalidInputError, RunpodError
+from .._options import ExecutionPolicy, S3Config
+from .._transports.async_httpx import AsyncHttpxTransport
+from .._transports.base import AsyncTransport
+from .._types import JobState
+from .api import AsyncRunner
+from .base import EndpointBase
+from .handles import JobBase, StreamBase
+
+if TYPE_CHECKING:
+    import aiohttp
+
+__all__ = ["AsyncEndpoint", "AsyncJob", "AsyncJobStream", "HttpBackend"]
+
+T = TypeVar("T")
+
+#: The HTTP libraries ``AsyncEndpoint`` can send with.
+HttpBackend = Literal["httpx", "aiohttp"]
+
+
+def _transport(
+    backend: object, base_url: str, headers: dict[str, str], http_client: object
+) -> AsyncTransport:
+    if backend == "httpx":
+        if http_client is not None and not isinstance(http_client, httpx.AsyncClient):
+            raise InvalidInputError(
+                "http_client must be an httpx.AsyncClient (use Endpoint for httpx.Client; "
+                'pass http_backend="aiohttp" for an aiohttp.ClientSession)'
+            )
+        return AsyncHttpxTransport(base_url, headers, http_client)
+    if backend == "aiohttp":
+        try:
+            import aiohttp
+
+            from .._transports.aiohttp import AiohttpTransport
+        except ImportError as exc:
+            raise ImportError(
+                'http_backend="aiohttp" needs aiohttp: pip install "runpod-facade[aiohttp]"'
+            ) from exc
+        if http_client is not None and not isinstance(http_client, aiohttp.ClientSession):
+            raise InvalidInputError(
+                'with http_backend="aiohttp", http_client must be an aiohttp.ClientSession, '
+                f"got {type(http_client).__name__}"
+            )
+        return AiohttpTransport(base_url, headers, http_client)
+    raise InvalidInputError(
+        f"http_backend must be one of {', '.join(map(repr, HTTP_BACKENDS))}, got {backend!r}"
+    )
+
+
+class AsyncEndpoint(EndpointBase, AsyncRunner):
+    """A RunPod serverless endpoint, used from asyncio. Arguments as for ``Endpoint``, and:
+
+    Args:
+        http_backend: the HTTP library: ``"httpx"`` (default) or ``"aiohttp"`` (faster under
+            load; ``pip install 'runpod-facade[aiohttp]'``). Both behave the same: timeouts,
+            retries, what counts as a request that may have reached the server.
+        http_client: an ``httpx.AsyncClient``, or with ``http_backend="aiohttp"`` an
+            ``aiohttp.ClientSession``, to send with (its TLS, proxies); not closed by us.
+
+    Use ``async with`` or ``await aclose()``. At most 100 requests are in flight at once
+    (more calls queue in the client), of which at most 90 long-polls (waits, ``run_sync``,
+    streams), so short calls such as ``status`` never queue behind pending waits.
+
+    It may be used from one event loop after another (each ``asyncio.run()``): its own
+    connections are closed when a loop shuts down and made anew on the next. A caller's
+    ``http_client`` is bound to its loop.
+    """
+
+    def __init__(
+        self,
+        endpoint_id: str | None = None,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        retry_policy: RetryPolicy | None = None,
+        poll_policy: PollPolicy | None = None,
+        long_poll: bool = True,
+        http_client: httpx.AsyncClient | aiohttp.ClientSession | None = None,
+        allow_insecure_http: bool = False,
+        http_backend: HttpBackend = "httpx",
+    ) -> None:
+        self._configure(
+            endpoint_id,
+            api_key=api_key,
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            retry_policy=retry_policy,
+            poll_policy=poll_policy,
+            long_poll=long_poll,
+            allow_insecure_http=allow_insecure_http,
+        )
+        transport = _transport(
+            http_backend, self._settings.base_url, self._settings.headers(), http_client
+        )
+        self._driver = AsyncDriver(transport)
+
+    async def _perform(self, operation: Operation[T]) -> T:
+        return await self._driver.run(operation)
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        """Release pooled connections (not those of an ``http_client`` you passed in). Any
+        later call raises ClientClosedError."""
+        await self._driver.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # --- methods returning handles --------------------------------------------------------
+
+    async def run(
+        self,
+        input: Any,
+        *,
+        policy: ExecutionPolicy | None = None,
+        webhook: str | None = None,
+        s3_config: S3Config | None = None,
+    ) -> AsyncJob:
+        """Queue a job (``/run``) and return its handle at once; see ``Endpoint.run``."""
+        state = await self._perform(self._submit(input, policy, webhook, s3_config))
+        return AsyncJob(self, state.id, state)
+
+    def job(self, job_id: str) -> AsyncJob:
+        """A handle to an existing job, e.g. one submitted by another process."""
+        return AsyncJob(self, self._job_id(job_id))
+
+    async def retry(self, job_id: str) -> AsyncJob:
+        """Requeue a FAILED or TIMED_OUT job under the same id (``/retry``)."""
+        return await self.job(job_id).retry()
+
+    def stream(
+        self,
+        job_id: str,
+        *,
+        timeout: float | timedelta | None = None,
+        idle_timeout: float | timedelta | None = None,
+        raw: bool = False,
+    ) -> AsyncJobStream:
+        """``async for`` over a generator handler's outputs: ``ep.job(job_id).stream(...)``."""
+        return self.job(job_id).stream(timeout=timeout, idle_timeout=idle_timeout, raw=raw)
+
+    # --- batches --------------------------------------------------------------------------
+
+    def map(
+        self,
+        inputs: Iterable[Any] | AsyncIterable[Any],
+        *,
+        concurrency: int = 16,
+        timeout: float | timedelta | None = None,
+        journal: str | os.PathLike[str] | None = None,
+        replay: bool = True,
+        retry_failed: int = 0,
+        policy: ExecutionPolicy | None = None,
+        webhook: str | None = None,
+        s3_config: S3Config | None = None,
+        cancel_on_interrupt: bool = False,
+    ) -> AsyncBatchResults:
+        """``async for item in ep.map(inputs): ...`` — each input as its own job, at most
+        ``concurrency`` tasks at a time, items in the order the jobs end; see
+        ``Endpoint.map``. ``inputs`` may also be an async iterable. Cancelling the task that
+        iterates stops the batch like Ctrl-C: the CancelledError carries the notes, and since
+        asyncio may replace it (on Ctrl-C ``asyncio.run`` raises a fresh KeyboardInterrupt,
+        ``wait_for`` a TimeoutError), the jobs left running are also logged at WARNING on the
+        ``runpod_facade`` logger — on stderr when logging is not configured. For SIGTERM to
+        do the same, ``loop.add_signal_handler(signal.SIGTERM, main_task.cancel)``."""
+        run, encode = plan_batch(
+            self._core,
+            inputs,
+            concurrency=concurrency,
+            timeout=timeout,
+            journal=journal,
+            replay=replay,
+            retry_failed=retry_failed,
+            policy=policy,
+            webhook=webhook,
+            s3_config=s3_config,
+            cancel_on_interrupt=cancel_on_interrupt,
+            allow_async=True,
+        )
+        if isinstance(inputs, AsyncIterable):
+            return AsyncBatchResults(self._driver, run, None, aiter(inputs), encode)
+        return AsyncBatchResults(self._driver, run, encoded_inputs(inputs, encode))
+
+    @overload
+    async def run_many(
+        self,
+        inputs: Iterable[Any],
+        *,
+        concurrency: int = ...,
+        timeout: float | timedelta | None = ...,
+        policy: ExecutionPolicy | None = ...,
+        webhook: str | None = ...,
+        s3_config: S3Config | None = ...,
+        retry_failed: int = ...,
+        return_exceptions: Literal[False] = ...,
+        cancel_on_interrupt: bool = ...,
+    ) -> list[JobState]: ...
+
+    @overload
+    async def run_many(
+        self,
+        inputs: Iterable[Any],
+        *,
+        concurrency: int = ...,
+        timeout: float | timedelta | None = ...,
+        policy: ExecutionPolicy | None = ...,
+        webhook: str | None = ...,
+        s3_config: S3Config | None = ...,
+        retry_failed: int = ...,
+        return_exceptions: Literal[True],
+        cancel_on_interrupt: bool = ...,
+    ) -> list[JobState | RunpodError]: ...
+
+    async def run_many(
+        self,
+        inputs: Iterable[Any],
+        *,
+        concurrency: int = 16,
+        timeout: float | timedelta | None = None,
+        policy: ExecutionPolicy | None = None,
+        webhook: str | None = None,
+        s3_config: S3Config | None = None,
+        retry_failed: int = 0,
+        return_exceptions: bool = False,
+        cancel_on_interrupt: bool = False,
+    ) -> list[JobState] | list[JobState | RunpodError]:
+        """Run each input as its own job, at most ``concurrency`` at a time, and return the
+        final states in input order; see ``Endpoint.run_many``."""
+        requests = prepare_requests(self._core, inputs, policy, webhook, s3_config)
+        run, _ = plan_batch(
+            self._core,
+            requests,
+            concurrency=concurrency,
+            timeout=timeout,
+            journal=None,
+            replay=True,
+            retry_failed=retry_failed,
+            policy=policy,
+            webhook=webhook,
+            s3_config=s3_config,
+            cancel_on_interrupt=cancel_on_interrupt,
+        )
+        ordered = Ordered(len(requests), return_exceptions)
+        async with AsyncBatchResults(self._driver, run, iter(requests)) as results:
+            try:
+                async for item in results:
+                    error = ordered.add(item)
+                    if error is not None:
+                        raise fail_fast_notes(error, await results.aclose(cancel=True))
+            except BatchTimeout as timed_out:
+                if not return_exceptions:
+                    raise
+                ordered.fill(timed_out)
+        return ordered.results()
+
+
+class AsyncJob(JobBase, AsyncRunner):
+    """A handle to one job, for asyncio code; see ``Job``. Cancelling the task that awaits
+    a wait method raises CancelledError with a note naming the job (and cancels the job
+    first with ``cancel_on_interrupt=True``); a job left running is also logged at WARNING
+    (on stderr when logging is not configured), as asyncio may replace the CancelledError."""
+
+    __slots__ = ()
+
+    endpoint: AsyncEndpoint
+
+    async def _perform(self, operation: Operation[T]) -> T:
+        return await self.endpoint._perform(operation)
+
+    async def retry(self) -> AsyncJob:
+        """Requeue this FAILED or TIMED_OUT job (``/retry``); the id stays the same."""
+        await self._perform(self._retry_op())
+        return self
+
+    def stream(
+        self,
+        timeout: float | timedelta | None = None,
+        *,
+        idle_timeout: float | timedelta | None = None,
+        raw: bool = False,
+    ) -> AsyncJobStream:
+        """``async for chunk in job.stream(): ...``; see ``Job.stream``."""
+        return AsyncJobStream(self, *self._stream_args(timeout, idle_timeout), raw)
+
+
+class AsyncJobStream(StreamBase):
+    """An async iterator over a job's streamed outputs; ``async with`` closes it early."""
+
+    job: AsyncJob
+
+    def __init__(
+        self, job: AsyncJob, timeout: float | None, idle_timeout: float | None, raw: bool = False
+    ) -> None:
+        super().__init__(job, timeout, idle_timeout, raw)
+        self._iterator = job.endpoint._driver.iterate(self._operation)
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self
+
+    async def __anext__(self) -> Any:
+        return await self._iterator.__anext__()
+
+    async def aclose(self) -> None:
+        """Stop iterating; nothing is left open."""
+        await self._iterator.aclose()  # type: ignore[attr-defined]
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()

@@ -1,0 +1,261 @@
+"""What ``Endpoint`` and ``AsyncEndpoint`` share: settings, argument checks, and every public
+method that does not hand back a job handle — each written once (see ``_api``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any, NoReturn
+
+import httpx
+
+from .._config import Settings, resolve_settings
+from .._constants import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
+from .._core import waiting as _waiting
+from .._core.effects import Operation
+from .._core.engine import EndpointCore
+from .._core.retry import PollPolicy, RetryPolicy
+from .._exceptions import InvalidInputError
+from .._options import ExecutionPolicy, S3Config
+from .._transports.httpx import to_timeouts
+from .._types import Health, JobState, PurgeResult
+from .._validation import check_callback, check_id, check_retry_failed, optional_seconds
+from .._wire.requests import JobRequest, build_job_body
+from .api import api
+
+__all__ = [
+    "DEFAULT_RUN_SYNC_TIMEOUT",
+    "EndpointBase",
+    "OnStatus",
+    "output_of",
+]
+
+#: ``run_sync``'s default deadline: the server's default ``/runsync`` hold.
+DEFAULT_RUN_SYNC_TIMEOUT = 90.0
+
+OnStatus = Callable[[JobState], None]
+
+
+def output_of(operation: Operation[JobState]) -> Operation[Any]:
+    """The ``output`` of the state ``operation`` returns."""
+    state = yield from operation
+    return state.output
+
+
+class EndpointBase:
+    """Settings, argument checks and the shared public methods of both endpoints."""
+
+    _settings: Settings
+    _core: EndpointCore
+
+    def _configure(
+        self,
+        endpoint_id: str | None,
+        *,
+        api_key: str | None,
+        base_url: str | None,
+        timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
+        max_retries: int | None = DEFAULT_MAX_RETRIES,
+        retry_policy: RetryPolicy | None = None,
+        poll_policy: PollPolicy | None = None,
+        long_poll: bool = True,
+        allow_insecure_http: bool = False,
+    ) -> None:
+        self._settings = resolve_settings(
+            endpoint_id,
+            api_key=api_key,
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=max_retries if retry_policy is None else None,
+            retry_policy=retry_policy,
+            poll_policy=poll_policy,
+            long_poll=long_poll,
+            allow_insecure_http=allow_insecure_http,
+        )
+        self._core = EndpointCore(
+            self._settings.endpoint_id,
+            retry=self._settings.retry,
+            poll=self._settings.poll,
+            timeouts=to_timeouts(self._settings.timeout),
+            long_poll=self._settings.long_poll,
+        )
+
+    @property
+    def endpoint_id(self) -> str:
+        return self._settings.endpoint_id
+
+    @property
+    def base_url(self) -> str:
+        return self._settings.base_url
+
+    @property
+    def openai_base_url(self) -> str:
+        """The OpenAI-compatible base URL of this endpoint (vLLM and similar workers): hand
+        it to ``openai.OpenAI(base_url=..., api_key=...)`` with your RunPod API key."""
+        return f"{self.base_url}/{self.endpoint_id}/openai/v1"
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(endpoint_id={self.endpoint_id!r}, base_url={self.base_url!r})"
+        )
+
+    def __reduce__(self) -> NoReturn:
+        # A client holds connections and the API key: neither belongs in a pickle.
+        raise TypeError(
+            f"{type(self).__name__} cannot be pickled (it holds connections and the API key); "
+            "pickle job ids or JobState values and create a client in each process"
+        )
+
+    # --- argument checks ------------------------------------------------------------------
+
+    @staticmethod
+    def _job_body(
+        input: Any,
+        policy: ExecutionPolicy | None,
+        webhook: str | None,
+        s3_config: S3Config | None,
+    ) -> JobRequest:
+        return build_job_body(input, policy=policy, webhook=webhook, s3_config=s3_config)
+
+    @staticmethod
+    def _job_id(job_id: object) -> str:
+        return check_id(job_id, "job_id")
+
+    @staticmethod
+    def _ttl_ms(ttl: float | timedelta | None) -> int | None:
+        seconds = optional_seconds(ttl, "ttl")
+        if seconds is None:
+            return None
+        ms = round(seconds * 1000)
+        if ms < 1:
+            raise InvalidInputError("ttl must be at least 1 ms")
+        return ms
+
+    # --- operations that return a job handle start here; the handle classes finish them ----
+
+    def _submit(
+        self,
+        input: Any,
+        policy: ExecutionPolicy | None,
+        webhook: str | None,
+        s3_config: S3Config | None,
+    ) -> Operation[JobState]:
+        return self._core.run(self._job_body(input, policy, webhook, s3_config))
+
+    def _wait_op(
+        self,
+        job_id: str,
+        timeout: float | timedelta | None,
+        cancel_on_timeout: bool,
+        cancel_on_interrupt: bool,
+        on_status: OnStatus | None,
+        retry_failed: int,
+    ) -> Operation[JobState]:
+        check_callback(on_status, "on_status")
+        return _waiting.wait(
+            self._core,
+            self._job_id(job_id),
+            timeout=optional_seconds(timeout, "timeout"),
+            cancel_on_timeout=cancel_on_timeout,
+            cancel_on_interrupt=cancel_on_interrupt,
+            on_state=on_status,
+            retry_failed=check_retry_failed(retry_failed),
+        )
+
+    # --- shared public methods ------------------------------------------------------------
+
+    @api
+    def run_sync(
+        self,
+        input: Any,
+        *,
+        timeout: float | timedelta | None = DEFAULT_RUN_SYNC_TIMEOUT,
+        policy: ExecutionPolicy | None = None,
+        webhook: str | None = None,
+        s3_config: S3Config | None = None,
+        cancel_on_timeout: bool = False,
+        cancel_on_interrupt: bool = False,
+        retry_failed: int = 0,
+        on_status: OnStatus | None = None,
+    ) -> Operation[JobState]:
+        """Run a job and wait for it under one deadline; return its COMPLETED state.
+
+        Submits with ``/runsync?wait=`` (the server holds up to 90 s, so a short job takes one
+        request), then long-polls until done or ``timeout``. ``/runsync`` hands out the job id
+        only with its reply, so with ``cancel_on_interrupt=True`` — or a ``timeout`` under
+        1.5 s, too short for the server's minimum hold — the job is submitted with ``/run``
+        (id at once) and then waited for: one more request, and the job can always be named.
+
+        Raises:
+            JobFailed / JobCancelled / JobTimedOut: the job ended otherwise (``.state``).
+            WaitTimeout: ``timeout`` passed (``job_id`` on it); ``cancel_on_timeout`` cancels.
+            KeyboardInterrupt / CancelledError: re-raised with a note naming the job (or
+                saying no id had arrived); ``cancel_on_interrupt`` cancels it first.
+        """
+        seconds = optional_seconds(timeout, "timeout")
+        check_callback(on_status, "on_status")
+        body = self._job_body(input, policy, webhook, s3_config)
+        return _waiting.run_sync(
+            self._core,
+            body,
+            timeout=seconds,
+            cancel_on_timeout=cancel_on_timeout,
+            cancel_on_interrupt=cancel_on_interrupt,
+            on_state=on_status,
+            retry_failed=check_retry_failed(retry_failed),
+        )
+
+    @api
+    def status(self, job_id: str, *, ttl: float | timedelta | None = None) -> Operation[JobState]:
+        """The job's current state. ``ttl`` shortens how long the server keeps the result."""
+        return self._core.status(self._job_id(job_id), ttl_ms=self._ttl_ms(ttl))
+
+    @api
+    def wait(
+        self,
+        job_id: str,
+        *,
+        timeout: float | timedelta | None = None,
+        cancel_on_timeout: bool = False,
+        cancel_on_interrupt: bool = False,
+        on_status: OnStatus | None = None,
+        retry_failed: int = 0,
+    ) -> Operation[Any]:
+        """Wait for the job to finish and return its output: ``ep.job(job_id).wait(...)``."""
+        return output_of(
+            self._wait_op(
+                job_id, timeout, cancel_on_timeout, cancel_on_interrupt, on_status, retry_failed
+            )
+        )
+
+    @api
+    def wait_state(
+        self,
+        job_id: str,
+        *,
+        timeout: float | timedelta | None = None,
+        cancel_on_timeout: bool = False,
+        cancel_on_interrupt: bool = False,
+        on_status: OnStatus | None = None,
+        retry_failed: int = 0,
+    ) -> Operation[JobState]:
+        """Wait for the job to finish and return its whole COMPLETED state:
+        ``ep.job(job_id).wait_state(...)``."""
+        return self._wait_op(
+            job_id, timeout, cancel_on_timeout, cancel_on_interrupt, on_status, retry_failed
+        )
+
+    @api
+    def cancel(self, job_id: str) -> Operation[JobState]:
+        """Cancel a queued or running job; returns its state as the API reports it."""
+        return self._core.cancel(self._job_id(job_id))
+
+    @api
+    def health(self) -> Operation[Health]:
+        """Job and worker counters of the endpoint."""
+        return self._core.health()
+
+    @api
+    def purge_queue(self) -> Operation[PurgeResult]:
+        """Remove every queued job; jobs in progress keep running."""
+        return self._core.purge_queue()

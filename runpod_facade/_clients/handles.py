@@ -1,0 +1,188 @@
+"""The pure parts of job handles and streams, shared by the blocking and asyncio classes:
+identity, the last state seen, ``repr``, argument checks and the operations themselves.
+``Job``/``AsyncJob`` and ``JobStream``/``AsyncJobStream`` add only how they are run."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from .._core import streaming as _streaming
+from .._core.effects import Operation
+from .._core.streaming import StreamProgress
+from .._status import JobStatus
+from .._types import JobState
+from .._validation import check_callback, check_retry_failed, optional_seconds
+from .api import api
+from .base import OnStatus, output_of
+
+if TYPE_CHECKING:
+    from .base import EndpointBase
+
+__all__ = ["JobBase", "StreamBase"]
+
+
+def _not_picklable(what: str) -> NoReturn:
+    raise TypeError(
+        f"a {what} cannot be pickled (it belongs to a client, which holds connections and the "
+        "API key); pickle job.id or a JobState, and reattach with ep.job(job_id)"
+    )
+
+
+class JobBase:
+    """A handle to one job: its id, its endpoint and the last state seen. Cheap to create;
+    ``ep.job(job_id)`` reattaches to a job submitted elsewhere."""
+
+    __slots__ = ("_last_state", "endpoint", "id")
+
+    endpoint: EndpointBase
+
+    def __init__(self, endpoint: EndpointBase, job_id: str, state: JobState | None = None) -> None:
+        self.endpoint = endpoint
+        self.id = job_id
+        self._last_state = state
+
+    def __repr__(self) -> str:
+        status = self._last_state.status if self._last_state else "unknown"
+        return f"{type(self).__name__}(id={self.id!r}, last_status={str(status)!r})"
+
+    def __reduce__(self) -> NoReturn:
+        _not_picklable(type(self).__name__)
+
+    @property
+    def last_state(self) -> JobState | None:
+        """The most recent state this handle has seen (no request)."""
+        return self._last_state
+
+    def _seen(self, state: JobState) -> None:
+        self._last_state = state
+
+    def _recording(self, operation: Operation[JobState]) -> Operation[JobState]:
+        state = yield from operation
+        self._seen(state)
+        return state
+
+    def _observer(self, on_status: OnStatus | None) -> Callable[[JobState], None]:
+        check_callback(on_status, "on_status")
+
+        def seen(state: JobState) -> None:
+            self._seen(state)
+            if on_status is not None:
+                on_status(state)
+
+        return seen
+
+    @api
+    def status(self) -> Operation[JobState]:
+        """Fetch the job's current state."""
+        return self._recording(self.endpoint._core.status(self.id))
+
+    @api
+    def wait_state(
+        self,
+        timeout: float | timedelta | None = None,
+        *,
+        cancel_on_timeout: bool = False,
+        cancel_on_interrupt: bool = False,
+        on_status: OnStatus | None = None,
+        retry_failed: int = 0,
+    ) -> Operation[JobState]:
+        """Wait until the job finishes and return its COMPLETED state.
+
+        Long-polls the server (``/status-sync``) while the deadline allows the server's 1 s
+        minimum hold, and polls ``/status`` with capped, jittered backoff otherwise (or when
+        long-poll is unavailable). ``timeout`` is one deadline for the whole wait;
+        ``timeout=0`` looks once. ``retry_failed=N`` requeues a FAILED or TIMED_OUT job
+        (``/retry``, same id) up to N times within that deadline; the error finally raised
+        lists every attempt.
+
+        Raises:
+            JobFailed / JobCancelled / JobTimedOut: the job ended otherwise (``.state`` has it).
+            WaitTimeout: ``timeout`` passed; with ``cancel_on_timeout`` the job is cancelled.
+            KeyboardInterrupt / CancelledError: re-raised with a note naming the job; with
+                ``cancel_on_interrupt`` the job is cancelled first.
+        """
+        return self._wait_op(
+            timeout, cancel_on_timeout, cancel_on_interrupt, on_status, retry_failed
+        )
+
+    @api
+    def wait(
+        self,
+        timeout: float | timedelta | None = None,
+        *,
+        cancel_on_timeout: bool = False,
+        cancel_on_interrupt: bool = False,
+        on_status: OnStatus | None = None,
+        retry_failed: int = 0,
+    ) -> Operation[Any]:
+        """Wait until the job finishes and return its output. Raises as :meth:`wait_state`."""
+        return output_of(
+            self._wait_op(timeout, cancel_on_timeout, cancel_on_interrupt, on_status, retry_failed)
+        )
+
+    def _wait_op(
+        self,
+        timeout: float | timedelta | None,
+        cancel_on_timeout: bool,
+        cancel_on_interrupt: bool,
+        on_status: OnStatus | None,
+        retry_failed: int,
+    ) -> Operation[JobState]:
+        return self.endpoint._wait_op(
+            self.id,
+            timeout,
+            cancel_on_timeout,
+            cancel_on_interrupt,
+            self._observer(on_status),
+            check_retry_failed(retry_failed),
+        )
+
+    @api
+    def cancel(self) -> Operation[JobState]:
+        """Cancel the job; returns its state as the API reports it."""
+        return self._recording(self.endpoint._core.cancel(self.id))
+
+    def _retry_op(self) -> Operation[JobState]:
+        return self._recording(self.endpoint._core.retry_job(self.id))
+
+    def _stream_args(
+        self, timeout: float | timedelta | None, idle_timeout: float | timedelta | None
+    ) -> tuple[float | None, float | None]:
+        return optional_seconds(timeout, "timeout"), optional_seconds(idle_timeout, "idle_timeout")
+
+
+class StreamBase:
+    """The pure part of a stream: its job, its progress and its operation."""
+
+    def __init__(
+        self, job: JobBase, timeout: float | None, idle_timeout: float | None, raw: bool
+    ) -> None:
+        self.job = job
+        self.progress = StreamProgress(job.id)
+        self._operation = _streaming.stream(
+            job.endpoint._core,
+            job.id,
+            timeout=timeout,
+            idle_timeout=idle_timeout,
+            progress=self.progress,
+            raw=bool(raw),
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(job_id={self.job.id!r}, chunks={self.progress.chunks})"
+
+    def __reduce__(self) -> NoReturn:
+        _not_picklable(type(self).__name__)
+
+    @property
+    def status(self) -> JobStatus | str | None:
+        """The job status the stream last reported (terminal once iteration ends)."""
+        return self.progress.status
+
+    @property
+    def state(self) -> JobState | None:
+        """The job's final state once the stream has ended — ``output`` is the handler's
+        result, also for a handler that streamed nothing — else ``None``."""
+        return self.progress.state

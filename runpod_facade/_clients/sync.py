@@ -1,0 +1,374 @@
+"""The blocking client: :class:`Endpoint`, :class:`Job`, :class:`JobStream`.
+
+Every method that does not hand back a handle is defined once on the shared bases
+(``_base``, ``_handles``); these classes add how operations run (a blocking driver over
+httpx) and the methods whose return type differs between blocking and asyncio use.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from datetime import timedelta
+from types import TracebackType
+from typing import Any, Literal, Self, TypeVar, overload
+
+import httpx
+
+from .._batches.plan import Ordered, fail_fast_notes, plan_batch, prepare_requests
+from .._batches.run import encoded_inputs
+from .._batches.threads import BatchResults
+from .._batches.types import BatchTimeout
+from .._constants import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
+from .._core.effects import Operation
+from .._core.retry import PollPolicy, RetryPolicy
+from .._drivers.sync import SyncDriver
+from .._exceptions import InvalidInputError, RunpodError
+from .._options import ExecutionPolicy, S3Config
+from .._transports.httpx import HttpxTransport
+from .._types import JobState
+from .api import SyncRunner
+from .base import EndpointBase
+from .handles import JobBase, StreamBase
+
+__all__ = ["Endpoint", "Job", "JobStream"]
+
+T = TypeVar("T")
+
+
+class Endpoint(EndpointBase, SyncRunner):
+    """A RunPod serverless endpoint, used from blocking code.
+
+    Args:
+        endpoint_id: the endpoint's id (default: ``RUNPOD_ENDPOINT_ID``).
+        api_key: the API key (default: ``RUNPOD_API_KEY``). Never logged or shown in a repr.
+        base_url: the API root (default: ``RUNPOD_BASE_URL`` or ``https://api.runpod.ai/v2``).
+        timeout: per-request HTTP timeout in seconds or an ``httpx.Timeout`` (long-polls get a
+            read timeout derived from their hold). Deadlines of waits are separate arguments.
+        max_retries: retries per request on connection errors, 408/429/5xx (submits only
+            when provably safe: see the README).
+        retry_policy: full retry settings; overrides ``max_retries``.
+        poll_policy: ``/status`` polling interval when server long-poll is unavailable.
+        long_poll: use ``/status-sync`` long-polls to wait (default). ``False`` polls.
+        http_client: an ``httpx.Client`` to use (its pool, proxies, TLS); not closed by us.
+        allow_insecure_http: allow ``http://`` to a non-loopback host.
+
+    Use it as a context manager, or call :meth:`close`, to release connections. One
+    ``Endpoint`` may be shared by many threads.
+    """
+
+    def __init__(
+        self,
+        endpoint_id: str | None = None,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        retry_policy: RetryPolicy | None = None,
+        poll_policy: PollPolicy | None = None,
+        long_poll: bool = True,
+        http_client: httpx.Client | None = None,
+        allow_insecure_http: bool = False,
+    ) -> None:
+        self._configure(
+            endpoint_id,
+            api_key=api_key,
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            retry_policy=retry_policy,
+            poll_policy=poll_policy,
+            long_poll=long_poll,
+            allow_insecure_http=allow_insecure_http,
+        )
+        if http_client is not None and not isinstance(http_client, httpx.Client):
+            raise InvalidInputError(
+                "http_client must be an httpx.Client (use AsyncEndpoint for httpx.AsyncClient)"
+            )
+        transport = HttpxTransport(self._settings.base_url, self._settings.headers(), http_client)
+        self._driver = SyncDriver(transport)
+
+    def _perform(self, operation: Operation[T]) -> T:
+        return self._driver.run(operation)
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Release pooled connections (not those of an ``http_client`` you passed in). Any
+        later call raises ClientClosedError."""
+        self._driver.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # --- methods returning handles --------------------------------------------------------
+
+    def run(
+        self,
+        input: Any,
+        *,
+        policy: ExecutionPolicy | None = None,
+        webhook: str | None = None,
+        s3_config: S3Config | None = None,
+    ) -> Job:
+        """Queue a job (``/run``) and return its handle at once.
+
+        ``input`` is any JSON-serializable value; it is sent as the request's ``input``.
+        Raises InvalidInputError before sending if it is not serializable or over 10 MiB.
+        """
+        state = self._perform(self._submit(input, policy, webhook, s3_config))
+        return Job(self, state.id, state)
+
+    def job(self, job_id: str) -> Job:
+        """A handle to an existing job, e.g. one submitted by another process."""
+        return Job(self, self._job_id(job_id))
+
+    def retry(self, job_id: str) -> Job:
+        """Requeue a FAILED or TIMED_OUT job under the same id (``/retry``)."""
+        return self.job(job_id).retry()
+
+    def stream(
+        self,
+        job_id: str,
+        *,
+        timeout: float | timedelta | None = None,
+        idle_timeout: float | timedelta | None = None,
+        raw: bool = False,
+    ) -> JobStream:
+        """Iterate the outputs of a generator handler: ``ep.job(job_id).stream(...)``."""
+        return self.job(job_id).stream(timeout=timeout, idle_timeout=idle_timeout, raw=raw)
+
+    # --- batches --------------------------------------------------------------------------
+
+    def map(
+        self,
+        inputs: Iterable[Any],
+        *,
+        concurrency: int = 16,
+        timeout: float | timedelta | None = None,
+        journal: str | os.PathLike[str] | None = None,
+        replay: bool = True,
+        retry_failed: int = 0,
+        policy: ExecutionPolicy | None = None,
+        webhook: str | None = None,
+        s3_config: S3Config | None = None,
+        cancel_on_interrupt: bool = False,
+    ) -> BatchResults:
+        """Run each input as its own job, at most ``concurrency`` at a time (100 at most: the
+        requests the client sends at once), and yield a :class:`BatchItem` per input as its
+        job ends (completion order; ``item.index`` is
+        its position in ``inputs``)::
+
+            with ep.map(read_lines(), journal="out.journal") as results:
+                for item in results:
+                    save(item.index, item.output if item.ok else item.error)
+
+        ``inputs`` may be any iterable, a generator of millions included: it is read lazily,
+        one input when a slot frees up, each encoded just before it is submitted, and
+        nothing is kept per input once its item is yielded (memory stays flat: see
+        ``benchmarks/map_memory.py``). An input that cannot be sent (not JSON, over 10 MiB)
+        becomes its item's ``InvalidInputError`` and the batch goes on; such an input is
+        never journaled, so every run reports it again. Every other argument is checked at
+        once (InvalidInputError before anything is read).
+
+        A failed job is an item, not an exception (``item.error``; ``item.result()`` raises
+        it). ``timeout`` is one deadline for the whole batch: jobs in flight then end as
+        ``WaitTimeout`` items (they go on running), no further input is read, and the
+        iteration raises :class:`BatchTimeout`. ``retry_failed`` requeues a FAILED or
+        TIMED_OUT job up to that many times (``/retry``, same id).
+
+        ``journal`` (a file path; SQLite) makes the batch resumable: run the same inputs
+        with the same journal again and finished inputs are not run again — their items are
+        yielded from the journal (``item.resumed``) unless ``replay=False`` — jobs already
+        submitted are waited for by id, and only inputs never submitted are submitted. An
+        input whose submit was in flight when a run died is submitted again and flagged
+        ``item.possibly_duplicated``. A result the server no longer keeps (30 min after a
+        ``/run`` job ends) comes back as ``NotFoundError`` with its job id. A journal of
+        another batch or endpoint, or one in use by another run, raises ``JournalError``.
+
+        Jobs are submitted with ``/runsync?wait=1000`` (one request for a job that ends within
+        a second), or with ``/run`` (id at once) when there is a journal or
+        ``cancel_on_interrupt=True``. On Ctrl-C nothing more is submitted, the jobs still
+        running are cancelled only with ``cancel_on_interrupt=True``, and the
+        KeyboardInterrupt is re-raised with notes naming every job left running. Leaving the
+        loop early (``break``, or ``results.close(cancel=...)``) stops the batch the same way;
+        a batch dropped unclosed (``break`` without ``with``) logs what it left running at
+        WARNING — on stderr when logging is not configured — as no exception carries it.
+        The notes say what stopped the batch (Ctrl-C, the caller stopped iterating, the input
+        iterator raised, the deadline). SIGTERM is left to the application: by default the
+        process dies at once and nothing is told (a journal still resumes the batch); to
+        treat it as Ctrl-C, install ``signal.signal(signal.SIGTERM,
+        signal.default_int_handler)``.
+        """
+        run, encode = plan_batch(
+            self._core,
+            inputs,
+            concurrency=concurrency,
+            timeout=timeout,
+            journal=journal,
+            replay=replay,
+            retry_failed=retry_failed,
+            policy=policy,
+            webhook=webhook,
+            s3_config=s3_config,
+            cancel_on_interrupt=cancel_on_interrupt,
+        )
+        return BatchResults(self._driver, run, encoded_inputs(inputs, encode))
+
+    @overload
+    def run_many(
+        self,
+        inputs: Iterable[Any],
+        *,
+        concurrency: int = ...,
+        timeout: float | timedelta | None = ...,
+        policy: ExecutionPolicy | None = ...,
+        webhook: str | None = ...,
+        s3_config: S3Config | None = ...,
+        retry_failed: int = ...,
+        return_exceptions: Literal[False] = ...,
+        cancel_on_interrupt: bool = ...,
+    ) -> list[JobState]: ...
+
+    @overload
+    def run_many(
+        self,
+        inputs: Iterable[Any],
+        *,
+        concurrency: int = ...,
+        timeout: float | timedelta | None = ...,
+        policy: ExecutionPolicy | None = ...,
+        webhook: str | None = ...,
+        s3_config: S3Config | None = ...,
+        retry_failed: int = ...,
+        return_exceptions: Literal[True],
+        cancel_on_interrupt: bool = ...,
+    ) -> list[JobState | RunpodError]: ...
+
+    def run_many(
+        self,
+        inputs: Iterable[Any],
+        *,
+        concurrency: int = 16,
+        timeout: float | timedelta | None = None,
+        policy: ExecutionPolicy | None = None,
+        webhook: str | None = None,
+        s3_config: S3Config | None = None,
+        retry_failed: int = 0,
+        return_exceptions: bool = False,
+        cancel_on_interrupt: bool = False,
+    ) -> list[JobState] | list[JobState | RunpodError]:
+        """Run each input as its own job, at most ``concurrency`` in flight, and return the
+        final states in input order: :meth:`map`, collected. ``timeout`` is one deadline for
+        the whole batch.
+
+        Every input is checked before anything is sent. By default the first error is raised
+        at once, after cancelling every job still running — including those whose submit
+        reply was still on its way (each is cancelled as its id arrives, within about a
+        second); its notes name them. With ``return_exceptions=True`` nothing is cancelled
+        and each failed input's error takes its place (``BatchTimeout`` for inputs the
+        deadline left unsubmitted).
+        """
+        requests = prepare_requests(self._core, inputs, policy, webhook, s3_config)
+        run, _ = plan_batch(
+            self._core,
+            requests,
+            concurrency=concurrency,
+            timeout=timeout,
+            journal=None,
+            replay=True,
+            retry_failed=retry_failed,
+            policy=policy,
+            webhook=webhook,
+            s3_config=s3_config,
+            cancel_on_interrupt=cancel_on_interrupt,
+        )
+        ordered = Ordered(len(requests), return_exceptions)
+        with BatchResults(self._driver, run, iter(requests)) as results:
+            try:
+                for item in results:
+                    error = ordered.add(item)
+                    if error is not None:
+                        raise fail_fast_notes(error, results.close(cancel=True))
+            except BatchTimeout as timed_out:
+                if not return_exceptions:
+                    raise
+                ordered.fill(timed_out)
+        return ordered.results()
+
+
+class Job(JobBase, SyncRunner):
+    """A handle to one job, for blocking code. Every method but :meth:`stream` sends a
+    request; the wait methods block until the job ends or their deadline passes."""
+
+    __slots__ = ()
+
+    endpoint: Endpoint
+
+    def _perform(self, operation: Operation[T]) -> T:
+        return self.endpoint._perform(operation)
+
+    def retry(self) -> Job:
+        """Requeue this FAILED or TIMED_OUT job (``/retry``); the id stays the same."""
+        self._perform(self._retry_op())
+        return self
+
+    def stream(
+        self,
+        timeout: float | timedelta | None = None,
+        *,
+        idle_timeout: float | timedelta | None = None,
+        raw: bool = False,
+    ) -> JobStream:
+        """Iterate the outputs a generator handler yields, as they arrive.
+
+        ``timeout`` bounds the whole stream; ``idle_timeout`` the gap between chunks. Ends on
+        COMPLETED or CANCELLED (then ``stream.state`` is the job's final state, its ``output``
+        the handler's result — also when the handler streamed nothing); raises JobFailed or
+        JobTimedOut. ``raw=True`` yields each chunk object whole (``output`` and e.g.
+        ``metrics``) instead of its ``output``.
+        """
+        return JobStream(self, *self._stream_args(timeout, idle_timeout), raw)
+
+
+class JobStream(StreamBase):
+    """An iterator over a job's streamed outputs. Use it in a ``for`` loop or ``with`` block;
+    breaking out early is safe (no request is left open between chunks)."""
+
+    job: Job
+
+    def __init__(
+        self, job: Job, timeout: float | None, idle_timeout: float | None, raw: bool = False
+    ) -> None:
+        super().__init__(job, timeout, idle_timeout, raw)
+        self._iterator = job.endpoint._driver.iterate(self._operation)
+
+    def __iter__(self) -> Iterator[Any]:
+        return self
+
+    def __next__(self) -> Any:
+        return next(self._iterator)
+
+    def close(self) -> None:
+        """Stop iterating; nothing is left open."""
+        self._iterator.close()  # type: ignore[attr-defined]
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -1,0 +1,210 @@
+"""One endpoint's requests, written once as generators of effects (see ``_effects``).
+
+A driver (``_drivers``) runs an operation by performing each effect it yields — an HTTP
+request, a sleep, a chunk for the caller — and sending the outcome back in. Nothing here does
+I/O or reads the clock except through ``Deadline``, so it is the same code for sync and
+async, and tests drive it with scripted replies and a fake clock. Waiting lives in
+``_waiting``, streaming in ``_streaming``; both build on :meth:`EndpointCore.call`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from .._exceptions import (
+    APIConnectionError,
+    APIResponseValidationError,
+    APITimeoutError,
+    RunpodError,
+)
+from .._logging import redact
+from .._transports.base import ApiRequest, ApiResponse, Delivery, Timeouts, TransportFailure
+from .._types import Health, JobState, PurgeResult
+from .._wire.errors import error_from_response, job_in_error_reply
+from .._wire.replies import parse_reply
+from .._wire.requests import JobRequest, build_request
+from .deadline import Deadline
+from .effects import UNLIMITED, Operation, Send, Sleep
+from .retry import PollPolicy, RetryPolicy, Spent
+from .timeouts import effective_timeouts
+
+logger = logging.getLogger("runpod_facade")
+
+__all__ = ["CANCEL_TIMEOUT", "DeadlineReached", "EndpointCore"]
+
+#: A cancel sent on the caller's behalf (timeout, interrupt, fail-fast) gets its own deadline.
+CANCEL_TIMEOUT = 10.0
+
+
+class DeadlineReached(Exception):
+    """Internal: a request failed and would have been retried, but the caller's deadline
+    comes first. ``error`` is what failed; waits turn this into their WaitTimeout."""
+
+    def __init__(self, error: RunpodError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class EndpointCore:
+    """The requests of one endpoint: building, sending with retries, parsing."""
+
+    def __init__(
+        self,
+        endpoint_id: str,
+        *,
+        retry: RetryPolicy,
+        poll: PollPolicy,
+        timeouts: Timeouts = UNLIMITED,
+        long_poll: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.endpoint_id = endpoint_id
+        self.retry = retry
+        self.poll = poll
+        # The client's per-phase timeouts; each request's own are decided from them in call().
+        self.timeouts = timeouts
+        self.long_poll = long_poll
+        self.clock = clock
+        # Set when /status-sync turned out not to exist (404/405 on a job /status knows).
+        self.long_poll_unavailable = False
+
+    def deadline(self, timeout: float | None) -> Deadline:
+        return Deadline(timeout, clock=self.clock)
+
+    def request(self, operation: str, **args: Any) -> ApiRequest:
+        """The request for ``operation`` on this endpoint (see ``build_request``)."""
+        return build_request(operation, self.endpoint_id, **args)
+
+    # --- one request, with retries --------------------------------------------------------
+
+    def call(
+        self,
+        request: ApiRequest,
+        deadline: Deadline | None = None,
+        *,
+        floor: float = 0.0,
+        refit: Callable[[], ApiRequest] | None = None,
+    ) -> Operation[Any]:
+        """Send ``request`` until a 2xx reply parses, retrying what is safe to retry; return the
+        parsed reply or raise the typed error.
+
+        A read whose 2xx body is unusable (a proxy's HTML page, a truncated body) is retried
+        like a 5xx; a submit's never is: its job exists. An error reply whose body is a
+        terminal job (``/runsync``'s HTTP 400 with the FAILED job) is that job's state.
+        With a ``deadline``, every request is capped by what remains of it (but never below
+        ``floor`` seconds), and an error that would have been retried after the deadline
+        raises :class:`DeadlineReached`. ``refit`` rebuilds the request before each retry —
+        a long-poll's hold must shrink with the deadline, or its reply would come too late.
+        """
+        retries = 0
+        slept = 0.0
+        while True:
+            remaining = None if deadline is None else deadline.remaining()
+            cap = None if remaining is None else max(remaining, floor)
+            timeouts = effective_timeouts(self.timeouts, request, cap)
+            outcome: ApiResponse | TransportFailure = yield Send(
+                request, cap=cap, attempt=retries, timeouts=timeouts
+            )
+            error: RunpodError
+            if isinstance(outcome, TransportFailure):
+                error, why = self._transport_error(request, outcome), outcome.message
+            elif 200 <= outcome.status_code < 300:
+                try:
+                    return parse_reply(outcome, request)
+                except APIResponseValidationError as exc:
+                    error, why = exc, "unusable reply body"
+            else:
+                job = job_in_error_reply(outcome, request)
+                if job is not None:
+                    return job
+                error = error_from_response(outcome, request)
+                why = f"HTTP {outcome.status_code}"
+            spent = Spent(retries, slept, None if deadline is None else deadline.remaining())
+            delay = self._retry_delay(outcome, request, spent)
+            if delay is None:
+                unbounded = dataclasses.replace(spent, remaining=None)
+                retryable = self._retry_delay(outcome, request, unbounded) is not None
+                if spent.remaining is not None and retryable:
+                    raise DeadlineReached(error) from error
+                raise error
+            logger.info(
+                "%s: %s; retrying in %.2fs (retry %d)", request.operation, why, delay, retries + 1
+            )
+            yield Sleep(delay)
+            slept += delay
+            retries += 1
+            if refit is not None:
+                request = refit()
+
+    def _retry_delay(
+        self, outcome: ApiResponse | TransportFailure, request: ApiRequest, spent: Spent
+    ) -> float | None:
+        """Seconds to wait before sending ``request`` again after ``outcome``, or ``None``."""
+        if isinstance(outcome, TransportFailure):
+            return self.retry.delay_for_transport_error(outcome.delivery, request.safety, spent)
+        if 200 <= outcome.status_code < 300:
+            return self.retry.delay_for_unusable_reply(request.safety, spent)
+        return self.retry.delay_for_status(
+            outcome.status_code, outcome.headers, request.safety, spent
+        )
+
+    @staticmethod
+    def _transport_error(request: ApiRequest, failure: TransportFailure) -> APIConnectionError:
+        sent = failure.delivery is not Delivery.NOT_SENT
+        message = redact(failure.message)
+        if request.reply in ("Job", "JobSubmitted") and request.job_id is None and sent:
+            message += (
+                "; the request may have reached the server, so it was not re-sent "
+                "(a job may have been created, but no job id came back)"
+            )
+        cls = APITimeoutError if failure.timeout else APIConnectionError
+        return cls(message, operation=request.operation, job_id=request.job_id, request_sent=sent)
+
+    def perform(
+        self, operation: str, deadline: Deadline | None = None, **args: Any
+    ) -> Operation[Any]:
+        """Build and :meth:`call` one operation."""
+        return (yield from self.call(self.request(operation, **args), deadline))
+
+    def cancel_quietly(self, job_id: str) -> Operation[JobState | None]:
+        """Cancel on the caller's behalf, within :data:`CANCEL_TIMEOUT`: the job's state as the
+        cancel reply reports it, or ``None`` (logged) if the cancel failed. Used after a
+        timeout, an interrupt or a failed batch."""
+        try:
+            state: JobState = yield from self.perform(
+                "cancel", self.deadline(CANCEL_TIMEOUT), job_id=job_id
+            )
+        except (RunpodError, DeadlineReached) as exc:
+            logger.warning("could not cancel job %s: %s", job_id, exc)
+            return None
+        return state
+
+    # --- the simple operations ------------------------------------------------------------
+
+    def run(self, body: JobRequest) -> Operation[JobState]:
+        state: JobState = yield from self.perform("run", body=body)
+        return state
+
+    def status(self, job_id: str, *, ttl_ms: int | None = None) -> Operation[JobState]:
+        state: JobState = yield from self.perform("status", job_id=job_id, ttl=ttl_ms)
+        return state
+
+    def cancel(self, job_id: str) -> Operation[JobState]:
+        state: JobState = yield from self.perform("cancel", job_id=job_id)
+        return state
+
+    def retry_job(self, job_id: str) -> Operation[JobState]:
+        state: JobState = yield from self.perform("retry", job_id=job_id)
+        return state
+
+    def health(self) -> Operation[Health]:
+        health: Health = yield from self.perform("health")
+        return health
+
+    def purge_queue(self) -> Operation[PurgeResult]:
+        result: PurgeResult = yield from self.perform("purge-queue")
+        return result

@@ -1,0 +1,285 @@
+"""Waiting for a job to end, under one deadline: ``wait`` and ``run_sync``.
+
+The deadline is the caller's, not the server's: long-polls (``/status-sync?wait=``) are used
+while enough time remains for the server's 1 s minimum hold, and plain ``/status`` polls,
+each capped by the deadline, below that — so a deadline of 0.2 s ends at 0.2 s, not at the
+end of a hold. ``timeout=0`` looks once. A 429 or an outage that outlasts the deadline ends
+as the deadline's :class:`WaitTimeout`, with the job id and the failure as its cause.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+from collections.abc import Callable
+
+from .._constants import LONG_POLL_WAIT_MS, MIN_WAIT_MS
+from .._exceptions import (
+    APIConnectionError,
+    APIError,
+    JobCancelled,
+    JobFailed,
+    JobTimedOut,
+    RunpodError,
+    WaitTimeout,
+)
+from .._status import JobStatus
+from .._transports.base import ApiRequest
+from .._types import JobState
+from .._wire.requests import JobRequest
+from .deadline import Deadline
+from .effects import Operation, Sleep
+from .engine import DeadlineReached, EndpointCore
+from .interrupts import JobTracker, interruptible
+
+logger = logging.getLogger("runpod_facade")
+
+__all__ = [
+    "LOOK_FLOOR",
+    "REPLY_GRACE",
+    "check_terminal",
+    "hold_for",
+    "run_sync",
+    "settle",
+    "wait",
+    "wait_ms",
+]
+
+#: A long-poll's hold ends this long before the deadline, so its reply arrives in time.
+REPLY_GRACE = 0.5
+#: The first look of a wait gets at least this long, however little remains of the deadline:
+#: ``timeout=0`` means "look once", and one look is one complete request.
+LOOK_FLOOR = 1.0
+#: A long-poll answered faster than this was not held: back off as after a poll.
+_NOT_HELD = 0.05
+
+OnState = Callable[[JobState], None]
+
+
+def check_terminal(state: JobState) -> JobState:
+    """Return a COMPLETED state; raise the matching JobError for the other terminal states."""
+    if state.status == JobStatus.FAILED:
+        raise JobFailed(state)
+    if state.status == JobStatus.CANCELLED:
+        raise JobCancelled(state)
+    if state.status == JobStatus.TIMED_OUT:
+        raise JobTimedOut(state)
+    return state
+
+
+def hold_for(deadline: Deadline, longest: float = LONG_POLL_WAIT_MS / 1000) -> float | None:
+    """Seconds the server may hold a long-poll so its reply lands before the deadline, or
+    ``None`` when less than the server's minimum hold fits."""
+    remaining = deadline.remaining()
+    hold = longest if remaining is None else min(longest, remaining - REPLY_GRACE)
+    return hold if hold >= MIN_WAIT_MS / 1000 else None
+
+
+def wait_ms(seconds: float) -> int:
+    """A hold in whole milliseconds, as the ``wait`` parameter takes it."""
+    return max(MIN_WAIT_MS, math.floor(seconds * 1000))
+
+
+# --- public operations -----------------------------------------------------------------------
+
+
+def wait(
+    core: EndpointCore,
+    job_id: str,
+    *,
+    timeout: float | None,
+    cancel_on_timeout: bool = False,
+    cancel_on_interrupt: bool = False,
+    on_state: OnState | None = None,
+    retry_failed: int = 0,
+) -> Operation[JobState]:
+    """Wait until the job is terminal; return it if COMPLETED, raise JobError otherwise."""
+    tracker = JobTracker()
+    tracker.started(job_id)
+    deadline = core.deadline(timeout)
+    operation = settle(
+        core, job_id, deadline, None, cancel_on_timeout, on_state, retry_failed, tracker
+    )
+    return (yield from interruptible(core, operation, tracker, cancel=cancel_on_interrupt))
+
+
+def run_sync(
+    core: EndpointCore,
+    body: JobRequest,
+    *,
+    timeout: float | None,
+    cancel_on_timeout: bool = False,
+    cancel_on_interrupt: bool = False,
+    on_state: OnState | None = None,
+    retry_failed: int = 0,
+) -> Operation[JobState]:
+    """Submit and wait under one deadline.
+
+    ``/runsync?wait=`` holds until the job ends (one request for a short job), but hands out
+    the job id only with its reply. So when the id is needed at once — to cancel on an
+    interrupt — or when less than the server's 1 s minimum hold remains, the job is
+    submitted with ``/run`` instead and then waited for.
+    """
+    deadline = core.deadline(timeout)
+    tracker = JobTracker()
+    operation = _run_sync(
+        core, body, deadline, tracker, cancel_on_timeout, cancel_on_interrupt, on_state,
+        retry_failed,
+    )  # fmt: skip
+    return (yield from interruptible(core, operation, tracker, cancel=cancel_on_interrupt))
+
+
+def _run_sync(
+    core: EndpointCore,
+    body: JobRequest,
+    deadline: Deadline,
+    tracker: JobTracker,
+    cancel_on_timeout: bool,
+    cancel_on_interrupt: bool,
+    on_state: OnState | None,
+    retry_failed: int,
+) -> Operation[JobState]:
+    hold = hold_for(deadline)
+    if cancel_on_interrupt or hold is None:
+        request = core.request("run", body=body)
+    else:
+        request = core.request("runsync", body=body, wait_ms=wait_ms(hold))
+    # The job must exist before there is anything to wait for: the submit is sent whatever
+    # remains of the deadline, and its read is never cut before the server's hold ends.
+    tracker.awaiting_id += 1
+    try:
+        state: JobState = yield from core.call(request, deadline, floor=LOOK_FLOOR)
+    except DeadlineReached as reached:
+        raise reached.error from None
+    # Only the reply ends the wait for the id (not a `finally`): an interrupt thrown into the
+    # submit leaves it counted, so the interrupt's note says a job may exist without an id.
+    tracker.awaiting_id -= 1
+    tracker.started(state.id)
+    if on_state is not None:
+        on_state(state)
+    return (
+        yield from settle(
+            core, state.id, deadline, state, cancel_on_timeout, on_state, retry_failed, tracker
+        )
+    )
+
+
+# --- the waiting loop ------------------------------------------------------------------------
+
+
+def settle(
+    core: EndpointCore,
+    job_id: str,
+    deadline: Deadline,
+    known: JobState | None,
+    cancel_on_timeout: bool,
+    on_state: OnState | None,
+    retry_failed: int,
+    tracker: JobTracker,
+) -> Operation[JobState]:
+    """Wait for the end; on FAILED/TIMED_OUT requeue with ``/retry`` up to ``retry_failed``
+    times within the same deadline. The error raised at last lists every attempt. ``known``
+    is a state already in hand (a submit's reply), so a job that ended in it costs nothing.
+    Public for batches (``_map``), which wait for each job the same way."""
+    attempts: list[JobState] = []
+    while True:
+        try:
+            if known is not None and known.is_terminal:
+                tracker.ended(job_id)
+                return check_terminal(known)
+            state = yield from _wait(core, job_id, deadline, known, cancel_on_timeout, on_state)
+            tracker.ended(job_id)
+            return state
+        except (JobFailed, JobTimedOut) as exc:
+            attempts.append(exc.state)
+            exc.attempts = tuple(attempts)
+            if len(attempts) > retry_failed or deadline.expired():
+                tracker.ended(job_id)
+                raise
+            logger.info(
+                "job %s ended %s; requeueing it (retry %d of %d)",
+                job_id,
+                exc.state.status,
+                len(attempts),
+                retry_failed,
+            )
+            try:
+                known = yield from core.retry_job(job_id)
+            except APIError as retry_error:
+                raise exc from retry_error
+        except JobCancelled:
+            tracker.ended(job_id)
+            raise
+
+
+def _wait(
+    core: EndpointCore,
+    job_id: str,
+    deadline: Deadline,
+    last: JobState | None,
+    cancel_on_timeout: bool,
+    on_state: OnState | None,
+) -> Operation[JobState]:
+    polls = 0
+    first = True
+    cause: RunpodError | None = None
+    # Look at least once, also with nothing left of the deadline.
+    while first or not deadline.expired():
+        try:
+            state, polled = yield from _next_state(core, job_id, deadline, first)
+        except DeadlineReached as reached:
+            cause = reached.error
+            break
+        except APIConnectionError as exc:
+            if not deadline.expired():
+                raise
+            cause = exc
+            break
+        first = False
+        last = state
+        if on_state is not None:
+            on_state(state)
+        if state.is_terminal:
+            return check_terminal(state)
+        if polled:
+            yield Sleep(deadline.cap(core.poll.interval(polls)))
+            polls += 1
+    cancelled = False
+    if cancel_on_timeout:
+        reply = yield from core.cancel_quietly(job_id)
+        cancelled = reply is not None and reply.status == JobStatus.CANCELLED
+    raise WaitTimeout(
+        job_id, timeout=deadline.timeout, last_state=last, cancelled=cancelled
+    ) from cause
+
+
+def _next_state(
+    core: EndpointCore, job_id: str, deadline: Deadline, first: bool
+) -> Operation[tuple[JobState, bool]]:
+    """One step of waiting: a long-poll when one fits in the deadline, else one ``/status``
+    poll. Returns the state and whether the caller should sleep before the next step."""
+    request = _state_request(core, job_id, deadline)
+    started = core.clock()
+    refit = functools.partial(_state_request, core, job_id, deadline)
+    try:
+        floor = LOOK_FLOOR if first and request.hold is None else 0.0
+        state: JobState = yield from core.call(request, deadline, floor=floor, refit=refit)
+    except APIError as exc:
+        if exc.operation != "status-sync" or exc.status_code not in (404, 405):
+            raise
+        # Either the route is gone or the job is: /status tells which.
+        state = yield from core.perform("status", deadline, job_id=job_id)
+        core.long_poll_unavailable = True
+        logger.info("/status-sync unavailable (HTTP %d); polling /status", exc.status_code)
+        return state, True
+    held = request.hold is not None and core.clock() - started >= _NOT_HELD
+    return state, not held
+
+
+def _state_request(core: EndpointCore, job_id: str, deadline: Deadline) -> ApiRequest:
+    """A long-poll whose hold fits in what remains of the deadline, or a ``/status`` poll."""
+    hold = hold_for(deadline)
+    if core.long_poll and not core.long_poll_unavailable and hold is not None:
+        return core.request("status-sync", job_id=job_id, wait_ms=wait_ms(hold))
+    return core.request("status", job_id=job_id)

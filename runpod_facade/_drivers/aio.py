@@ -1,0 +1,85 @@
+"""The asyncio driver: the same effects as ``SyncDriver``, awaited on the running loop.
+
+Kept apart from ``_drivers`` so that blocking users never import asyncio.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+from .._core.effects import Emit, Operation, Send, Sleep
+from .._transports.base import AsyncTransport
+from .base import DriverBase, Steps, log_outcome
+
+__all__ = ["AsyncDriver"]
+
+T = TypeVar("T")
+
+
+class AsyncDriver(DriverBase):
+    """Performs effects with an async transport and ``asyncio.sleep``.
+
+    A task cancellation (or Ctrl-C under ``asyncio.run``) while an effect is awaited is
+    thrown into the operation, which may still send its clean-up requests (each bounded by
+    its own deadline) before the cancellation propagates.
+    """
+
+    def __init__(
+        self,
+        transport: AsyncTransport,
+        *,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        what: str = "AsyncEndpoint",
+    ) -> None:
+        super().__init__(what)
+        self.transport = transport
+        self.sleep = sleep
+
+    async def aclose(self) -> None:
+        if not self.closed:
+            self.closed = True
+            await self.transport.aclose()
+
+    async def _perform(self, effect: object) -> Any:
+        if isinstance(effect, Send):
+            self._check_open()
+            started = time.perf_counter()
+            outcome = await self.transport.send(effect.request, effect.timeouts)
+            log_outcome(effect, outcome, started)
+            return outcome
+        if isinstance(effect, Sleep):
+            if effect.seconds > 0:
+                await self.sleep(effect.seconds)
+            return None
+        raise TypeError(f"unexpected effect {effect!r}")
+
+    async def run(self, operation: Operation[T]) -> T:
+        """Run ``operation`` to its end and return its value."""
+        steps = Steps(operation)
+        try:
+            while (effect := steps.next_effect()) is not None:
+                try:
+                    steps.answer(await self._perform(effect))
+                except (asyncio.CancelledError, KeyboardInterrupt) as exc:
+                    steps.interrupt(exc)
+            return steps.result
+        finally:
+            steps.close()
+
+    async def iterate(self, operation: Operation[None]) -> AsyncIterator[Any]:
+        """Iterate the values ``operation`` emits (stream chunks)."""
+        steps = Steps(operation)
+        try:
+            while (effect := steps.next_effect()) is not None:
+                if isinstance(effect, Emit):
+                    yield effect.value
+                    continue
+                try:
+                    steps.answer(await self._perform(effect))
+                except (asyncio.CancelledError, KeyboardInterrupt) as exc:
+                    steps.interrupt(exc)
+        finally:
+            steps.close()

@@ -1,0 +1,192 @@
+"""The asyncio transport over aiohttp: ``AsyncEndpoint(..., http_backend="aiohttp")``.
+
+Imported only when that backend is chosen (``pip install 'runpod-facade[aiohttp]'``).
+Same contract as the httpx transport: one request in, one fully read reply or a classified
+failure out, gated by ``_gate``, redirects never followed.
+
+Failures, and what they say about delivery (only the ``NOT_SENT`` rows prove the request
+never left this process, so only they let a submit be sent again; tests/transports checks
+each row):
+
+==========================================  ===========  ========  =============================
+aiohttp raises                              delivery     timeout   when
+==========================================  ===========  ========  =============================
+``ConnectionTimeoutError``                  NOT_SENT     yes       DNS + connect (+ its pool)
+``ClientConnectorError`` and subclasses     NOT_SENT     no        refused, DNS, TLS handshake
+(gate: no slot within the pool timeout)     NOT_SENT     yes       queued in this client
+``SocketTimeoutError`` / ``TimeoutError``   MAYBE_SENT   yes       no reply byte for ``read`` s
+``ServerDisconnectedError``                 MAYBE_SENT   no        closed with no (whole) reply
+``ClientOSError`` (reset, broken pipe)      MAYBE_SENT   no        while writing or reading
+``ClientPayloadError``                      MAYBE_SENT   no        reply body cut short
+``ClientResponseError`` and any other       MAYBE_SENT   no        malformed reply …
+``ClientError``/``OSError``
+==========================================  ===========  ========  =============================
+
+Timeouts map onto ``aiohttp.ClientTimeout`` as closely as it allows:
+
+* ``connect`` → ``sock_connect`` (each connection attempt) and ``connect`` (DNS, attempts and
+  a wait in aiohttp's own pool — which never happens with our connector, sized to the gate;
+  with a caller's session it may, and ``pool`` seconds are added for it).
+* ``read`` → ``sock_read``: like httpx, the longest wait for the next bytes of the reply.
+* ``pool`` → the gate's wait (``_gate``), as on httpx.
+* ``write``: aiohttp has no write timeout; its read timer starts once the body is written.
+  A request with a body therefore gets ``total = connect + write + read``, so an upload the
+  server stops reading fails (``TimeoutError``, MAYBE_SENT) instead of hanging; a request
+  without a body (a few hundred bytes of headers) has no total limit, as on httpx.
+
+aiohttp itself re-sends an idempotent request (GET: ``status``, ``status-sync``, ``stream``,
+``health``) once when a connection drops before the reply (RFC 9112 §9.3.1); it never
+re-sends a POST, so ``run``, ``runsync``, ``retry``, ``cancel`` and ``purge-queue`` reach the
+server at most once per attempt the core makes.
+"""
+
+from __future__ import annotations
+
+import ssl
+import urllib.request
+from collections.abc import Mapping
+
+import aiohttp
+import httpx
+from yarl import URL
+
+from .._constants import KEEPALIVE_EXPIRY, MAX_IN_FLIGHT, SHORT_CALL_RESERVE
+from .base import ApiRequest, ApiResponse, Delivery, Timeouts, TransportFailure
+from .gate import GatedTransport
+
+__all__ = ["AiohttpTransport", "classify", "client_timeout", "env_proxy"]
+
+_JSON = {"Content-Type": "application/json"}
+# aiohttp labels a bodiless POST (cancel, retry, purge-queue) application/octet-stream;
+# httpx, and the API's examples, send no Content-Type there.
+_NO_DEFAULT_TYPE = ("Content-Type",)
+
+
+def classify(exc: BaseException) -> TransportFailure:
+    """An aiohttp (or socket) failure as a failure the core's retry rules understand."""
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        delivery, timeout = Delivery.NOT_SENT, True
+    elif isinstance(exc, aiohttp.ClientConnectorError):
+        delivery, timeout = Delivery.NOT_SENT, False
+    else:
+        # Anything after the connection was made: some or all of the request may have
+        # reached the server, and a submit may have created its job.
+        delivery, timeout = Delivery.MAYBE_SENT, isinstance(exc, TimeoutError)
+    detail = str(exc) or "no detail"
+    return TransportFailure(
+        delivery=delivery, timeout=timeout, message=f"{type(exc).__name__}: {detail}"
+    )
+
+
+def client_timeout(timeouts: Timeouts, *, has_body: bool) -> aiohttp.ClientTimeout:
+    """``timeouts`` as aiohttp's ``ClientTimeout`` (see the module docstring)."""
+    connect, read, write, pool = timeouts.connect, timeouts.read, timeouts.write, timeouts.pool
+    total = None
+    if has_body and connect is not None and write is not None and read is not None:
+        total = connect + write + read
+    return aiohttp.ClientTimeout(
+        total=total,
+        connect=None if connect is None else connect + (pool or 0.0),
+        sock_connect=connect,
+        sock_read=read,
+    )
+
+
+def env_proxy(base_url: str) -> str | None:
+    """The proxy the environment names for ``base_url`` (as httpx reads it), or ``None``."""
+    url = URL(base_url)
+    proxies = urllib.request.getproxies()
+    proxy = proxies.get(url.scheme or "") or proxies.get("all")
+    if not proxy or urllib.request.proxy_bypass(url.host or ""):
+        return None
+    return proxy
+
+
+class AiohttpTransport(GatedTransport[aiohttp.ClientSession]):
+    """Requests through an ``aiohttp.ClientSession`` on the running event loop.
+
+    Its own session is made on first use (aiohttp sessions belong to a running loop) and
+    renewed on a new loop; a session passed in by the caller is used on its loop only and
+    never closed here, nor told which proxy to use. Ours behaves as httpx's client does:
+    every idle connection kept for ``KEEPALIVE_EXPIRY`` seconds, certificates checked against
+    the same roots (httpx's ``create_ssl_context``: certifi, or ``SSL_CERT_FILE``), a proxy
+    named by the environment (``HTTPS_PROXY``, ``ALL_PROXY``, minus ``NO_PROXY``) used, and
+    cookies the API sets kept. Unlike aiohttp's ``trust_env=True`` it reads no ``.netrc``
+    (a thread hop per request, and a Basic-auth header that would clash with the API key).
+    """
+
+    _what = "http_client (an aiohttp.ClientSession)"
+
+    def __init__(
+        self,
+        base_url: str,
+        headers: Mapping[str, str],
+        session: aiohttp.ClientSession | None = None,
+        *,
+        max_in_flight: int = MAX_IN_FLIGHT,
+        reserve: int = SHORT_CALL_RESERVE,
+    ) -> None:
+        super().__init__(session, max_in_flight=max_in_flight, reserve=reserve)
+        # Encoded once (an IDN host, a path with spaces …): requests then append an escaped path.
+        self.base_url = str(URL(base_url))
+        self.headers = dict(headers)
+        self._json_headers = {**self.headers, **_JSON}
+        self._last: dict[bool, tuple[Timeouts, aiohttp.ClientTimeout] | None] = {
+            False: None,
+            True: None,
+        }
+        self._proxy = None if session is not None else env_proxy(self.base_url)
+        self._ssl_context: ssl.SSLContext | None = None
+
+    def _new_client(self) -> aiohttp.ClientSession:
+        if self._ssl_context is None:
+            self._ssl_context = httpx.create_ssl_context()
+        connector = aiohttp.TCPConnector(
+            limit=self.max_in_flight,
+            limit_per_host=0,
+            keepalive_timeout=KEEPALIVE_EXPIRY,
+            ssl=self._ssl_context,
+        )
+        return aiohttp.ClientSession(connector=connector, trust_env=False)
+
+    async def _close_client(self, client: aiohttp.ClientSession) -> None:
+        await client.close()
+
+    def _timeout_of(self, timeouts: Timeouts, has_body: bool) -> aiohttp.ClientTimeout:
+        # Most requests use the client's default timeouts object: convert it once per kind.
+        last = self._last[has_body]
+        if last is not None and last[0] is timeouts:
+            return last[1]
+        converted = client_timeout(timeouts, has_body=has_body)
+        self._last[has_body] = (timeouts, converted)
+        return converted
+
+    def _url(self, request: ApiRequest) -> URL:
+        # The path is escaped already (one segment per id): tell yarl not to requote or
+        # normalise it. Query values are ints and names plain ASCII: nothing to escape.
+        url = self.base_url + request.path
+        if request.params:
+            url += "?" + "&".join(f"{name}={value}" for name, value in request.params.items())
+        return URL(url, encoded=True)
+
+    async def _exchange(
+        self, client: aiohttp.ClientSession, request: ApiRequest, timeouts: Timeouts
+    ) -> ApiResponse | TransportFailure:
+        has_body = request.content is not None
+        skip = _NO_DEFAULT_TYPE if request.method == "POST" and not has_body else None
+        try:
+            async with client.request(
+                request.method,
+                self._url(request),
+                data=request.content,
+                headers=self._json_headers if has_body else self.headers,
+                timeout=self._timeout_of(timeouts, has_body),
+                allow_redirects=False,
+                raise_for_status=False,
+                skip_auto_headers=skip,
+                proxy=self._proxy,
+            ) as response:
+                content = await response.read()
+        except (aiohttp.ClientError, OSError) as exc:  # TimeoutError is an OSError
+            return classify(exc)
+        return ApiResponse(response.status, response.headers, content)

@@ -1,0 +1,102 @@
+"""The httpx transports: one request in, one fully read reply (or a classified failure) out.
+
+The failure classification is what keeps submits from being duplicated: only a failure that
+provably happened before the request left this process (no connection, no pooled
+connection free) is ``NOT_SENT``; everything else may have reached the server.
+
+This module is the blocking client's and imports no asyncio; the asyncio transport over
+httpx is ``_async_httpx``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import httpx
+
+from .._constants import DEFAULT_LIMITS
+from .base import ApiRequest, ApiResponse, Delivery, Timeouts, TransportFailure
+
+__all__ = ["HttpxRequests", "HttpxTransport", "classify", "to_timeouts"]
+
+_JSON = {"Content-Type": "application/json"}
+
+
+def to_timeouts(timeout: httpx.Timeout) -> Timeouts:
+    return Timeouts(
+        connect=timeout.connect, read=timeout.read, write=timeout.write, pool=timeout.pool
+    )
+
+
+def classify(exc: httpx.TransportError) -> TransportFailure:
+    """A transport exception as a failure the core's retry rules understand."""
+    # A connect failure or an exhausted pool means the request never left this process.
+    not_sent = isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
+    detail = str(exc) or "no detail"
+    return TransportFailure(
+        delivery=Delivery.NOT_SENT if not_sent else Delivery.MAYBE_SENT,
+        timeout=isinstance(exc, httpx.TimeoutException),
+        message=f"{type(exc).__name__}: {detail}",
+    )
+
+
+class HttpxRequests:
+    """Builds the ``httpx.Request`` of an ``ApiRequest`` for one client."""
+
+    def __init__(self, base_url: str, headers: Mapping[str, str]) -> None:
+        self.base_url = base_url
+        self.headers = dict(headers)
+        self._json_headers = {**self.headers, **_JSON}
+        self._last: tuple[Timeouts | None, dict[str, float | None]] = (None, {})
+
+    def _timeout_of(self, timeouts: Timeouts) -> dict[str, float | None]:
+        # Most requests use the client's default timeouts object: convert it once. (One
+        # tuple, replaced whole, so threads sharing a blocking client never mix two up.)
+        last = self._last
+        if last[0] is timeouts:
+            return last[1]
+        converted = {
+            "connect": timeouts.connect,
+            "read": timeouts.read,
+            "write": timeouts.write,
+            "pool": timeouts.pool,
+        }
+        self._last = (timeouts, converted)
+        return converted
+
+    def build(
+        self, client: httpx.Client | httpx.AsyncClient, request: ApiRequest, timeouts: Timeouts
+    ) -> httpx.Request:
+        built = client.build_request(
+            request.method,
+            self.base_url + request.path,
+            params=request.params or None,
+            content=request.content,
+            headers=self._json_headers if request.content is not None else self.headers,
+        )
+        # The per-request timeouts, as httpx's transports read them (what ``timeout=`` on
+        # ``build_request`` sets, without building an ``httpx.Timeout`` per request).
+        built.extensions["timeout"] = self._timeout_of(timeouts)
+        return built
+
+
+class HttpxTransport:
+    """Blocking requests through an ``httpx.Client`` (the caller's, or one of our own)."""
+
+    def __init__(
+        self, base_url: str, headers: Mapping[str, str], client: httpx.Client | None = None
+    ) -> None:
+        self._requests = HttpxRequests(base_url, headers)
+        self.owns_client = client is None
+        self.client = client or httpx.Client(limits=DEFAULT_LIMITS, follow_redirects=False)
+
+    def send(self, request: ApiRequest, timeouts: Timeouts) -> ApiResponse | TransportFailure:
+        try:
+            response = self.client.send(self._requests.build(self.client, request, timeouts))
+        except httpx.TransportError as exc:
+            return classify(exc)
+        return ApiResponse(response.status_code, response.headers, response.content)
+
+    def close(self) -> None:
+        if self.owns_client:
+            self.client.close()

@@ -1,0 +1,106 @@
+"""Error replies: the typed exception for an HTTP error status, and the job an error reply may
+describe (RunPod answers a failed ``/runsync`` with HTTP 400 and the failed job)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+from .._exceptions import (
+    APIError,
+    APIResponseValidationError,
+    AuthenticationError,
+    BadRequestError,
+    NotFoundError,
+    PayloadTooLargeError,
+    RateLimitError,
+    ServerError,
+)
+from .._logging import redact
+from .._status import is_terminal, parse_status
+from .._transports.base import ApiRequest, ApiResponse
+from .._types import JobState
+from .replies import _id_in_text, _job_state, _preview, parse_retry_after
+
+__all__ = ["error_from_response", "job_in_error_reply"]
+
+
+def _error_data(response: ApiResponse) -> Any:
+    try:
+        return json.loads(response.content)
+    except ValueError:
+        return None
+
+
+def _server_message(response: ApiResponse, data: Any) -> str:
+    """The server's own words: JSON ``error``/``message`` if there, else the text itself."""
+    text = response.text.strip()
+    if not text:
+        return "(empty body)"
+    if isinstance(data, dict):
+        for key in ("error", "message", "detail"):
+            value = data.get(key)
+            if isinstance(value, str) and value:
+                return _preview(value)
+    return _preview(text)
+
+
+def job_in_error_reply(response: ApiResponse, request: ApiRequest) -> JobState | None:
+    """The job an error reply describes, if its body is a terminal job.
+
+    RunPod's public endpoints answer a failed ``/runsync`` with HTTP 400 and the failed job
+    (``{"id": …, "status": "FAILED", "error": …}``); that is the job's outcome, not a
+    rejected request."""
+    if request.reply not in ("Job", "JobSubmitted", "CancelResponse"):
+        return None
+    data = _error_data(response)
+    if not isinstance(data, dict) or not isinstance(data.get("id"), str):
+        return None
+    status = data.get("status")
+    if not isinstance(status, str) or not is_terminal(parse_status(status)):
+        return None
+    try:
+        return _job_state(data, response, request)
+    except APIResponseValidationError:
+        return None
+
+
+def error_from_response(response: ApiResponse, request: ApiRequest) -> APIError:
+    """The typed exception for an HTTP error reply. Its ``job_id`` is the request's job, or
+    the one the body names."""
+    code = response.status_code
+    data = _error_data(response)
+    # A server or proxy may echo the Authorization header back: mask the key everywhere.
+    message = redact(_server_message(response, data))
+    job_id = request.job_id
+    if job_id is None:
+        named = data.get("id") if isinstance(data, dict) else _id_in_text(response.text)
+        job_id = named if isinstance(named, str) and named else None
+    common: dict[str, Any] = {
+        "status_code": code,
+        "body": redact(response.text),
+        "headers": response.headers,
+        "operation": request.operation,
+        "job_id": job_id,
+    }
+    if code == 429:
+        return RateLimitError(message, retry_after=parse_retry_after(response.headers), **common)
+    return _ERROR_CLASSES.get(code, _fallback_class(code))(message, **common)
+
+
+_ERROR_CLASSES: Mapping[int, type[APIError]] = MappingProxyType(
+    {
+        400: BadRequestError,
+        401: AuthenticationError,
+        403: AuthenticationError,
+        404: NotFoundError,
+        413: PayloadTooLargeError,
+        499: ServerError,
+    }
+)
+
+
+def _fallback_class(code: int) -> type[APIError]:
+    return ServerError if code >= 500 or code < 100 else APIError
