@@ -124,29 +124,34 @@ def say_phase() -> None:
     print("PHASE", flush=True)
 
 
+async def announce_running(ep: AsyncEndpoint, count: int, then: float = 0.0) -> None:
+    """Print PHASE once the server runs ``count`` jobs (and ``then`` seconds more)."""
+    while ((await ep.health()).jobs.in_progress or 0) < count:
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(then)
+    say_phase()
+
+
 async def one_call(base_url: str, endpoint_id: str, operation: str, tag: str) -> None:
     """``operation`` (run_sync, wait, stream, run_many) of held jobs under asyncio.run:
-    PHASE once the call has been under way a moment (ids known, or the submit in flight)."""
-    loop = asyncio.get_running_loop()
+    PHASE once the server runs the jobs — for run_many, a moment after the 1 s ``/runsync``
+    hold that brings the ids; run_sync's own hold outlasts the test (its id is unknown)."""
     async with AsyncEndpoint(
         endpoint_id, base_url=base_url, api_key="rp_unused", poll_policy=POLL
     ) as ep:
         data = {"n": 0, "hold": True, "tag": tag}
+        count, then = (3, 1.5) if operation == "run_many" else (1, 0.1)
+        announcer = asyncio.ensure_future(announce_running(ep, count, then))
         if operation == "run_many":
-            loop.call_later(1.5, say_phase)  # past the 1 s /runsync hold: ids known
             await ep.run_many([{**data, "n": n} for n in range(3)], concurrency=3)
-            return
-        if operation == "run_sync":
-            loop.call_later(0.3, say_phase)
+        elif operation == "run_sync":
             await ep.run_sync(data)
-            return
-        job = await ep.run(data)
-        loop.call_later(0.3, say_phase)
-        if operation == "wait":
-            await job.wait()
+        elif operation == "wait":
+            await (await ep.run(data)).wait()
         else:
-            async for _chunk in job.stream():
+            async for _chunk in (await ep.run(data)).stream():
                 pass
+        announcer.cancel()
 
 
 def run() -> None:
