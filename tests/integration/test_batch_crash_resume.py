@@ -166,7 +166,9 @@ def test_killed_twice_then_resumed(server: Server, tmp_path: Path) -> None:
     # ... agrees with the request log: each accepted submit is one job that ran, and each
     # reported job id is a job the server ran for that very input.
     requests = server.ask("log")
-    accepted = [r for r in requests if r["operation"] in ("run", "runsync") and r["status_code"] == 200]
+    accepted = [
+        r for r in requests if r["operation"] in ("run", "runsync") and r["status_code"] == 200
+    ]
     assert len(accepted) == len(handler_log)
     assert {r["job_id"] for r in accepted} == {entry["id"] for entry in handler_log}
     ran_for = {entry["id"]: entry["n"] for entry in handler_log}

@@ -101,9 +101,7 @@ def check_fail_fast(local: LocalEndpoint, handler: Handler, error: JobFailed) ->
     # ... after cancelling them on the server, though their /runsync replies (and ids)
     # arrived only after the failure: held for the server's 1 s minimum.
     slow = [
-        r.job_id
-        for r in local.requests
-        if r.operation == "runsync" and r.job_id != error.job_id
+        r.job_id for r in local.requests if r.operation == "runsync" and r.job_id != error.job_id
     ]
     cancelled = [r.job_id for r in local.requests if r.operation == "cancel"]
     assert len(slow) == 2 and sorted(cancelled) == sorted(slow)
