@@ -41,7 +41,7 @@ regen-check:
 	scripts/regen.sh --check
 
 spec-check: $(STAMP)
-	$(VENV)/bin/openapi-spec-validator openapi/runpod-serverless.yaml
+	$(VENV)/bin/openapi-spec-validator openapi/runpod-serverless.yaml openapi/runpod-batch-jobs.yaml
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check runpod_facade _runpod_facade_pytest.py tests examples benchmarks

@@ -19,6 +19,17 @@ from typing import TYPE_CHECKING, Any
 from ._batches.journal import JournalError
 from ._batches.threads import BatchResults
 from ._batches.types import BatchItem, BatchStats, BatchTimeout, StopReport
+from ._batchjobs import (
+    BatchApiItem,
+    BatchApiResults,
+    BatchApiStats,
+    Batches,
+    BatchJournalError,
+    BatchRequestResult,
+    BatchStateError,
+    BatchSummary,
+    CreatedBatch,
+)
 from ._clients.sync import Endpoint, Job, JobStream
 from ._core.retry import PollPolicy, RetryPolicy
 from ._exceptions import (
@@ -56,7 +67,14 @@ if TYPE_CHECKING:
 
 _setup_logging()
 
-_LAZY = {"AsyncEndpoint", "AsyncJob", "AsyncJobStream", "AsyncBatchResults"}
+_LAZY = {
+    "AsyncEndpoint",
+    "AsyncJob",
+    "AsyncJobStream",
+    "AsyncBatchApiResults",
+    "AsyncBatchResults",
+    "AsyncBatches",
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -77,16 +95,26 @@ __all__ = [
     "APIResponseValidationError",
     "APITimeoutError",
     "AsyncBatchResults",
+    "AsyncBatches",
     "AsyncEndpoint",
     "AsyncJob",
     "AsyncJobStream",
     "AuthenticationError",
     "BadRequestError",
+    "BatchApiItem",
+    "BatchApiResults",
+    "BatchApiStats",
     "BatchItem",
+    "BatchJournalError",
+    "BatchRequestResult",
     "BatchResults",
+    "BatchStateError",
     "BatchStats",
+    "BatchSummary",
     "BatchTimeout",
+    "Batches",
     "ClientClosedError",
+    "CreatedBatch",
     "Endpoint",
     "ExecutionPolicy",
     "Health",

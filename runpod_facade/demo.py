@@ -185,6 +185,8 @@ def run_local_tour(p: _Printer, *, workers: int = LOCAL_WORKERS) -> None:
         asyncio.run(_local_async_tour(p, connect))
         with p.section("batch: ep.map with a journal, stopped half-way, then resumed"):
             _batch_tour(p, connect)
+        with p.section("server-side batch: RunPod's Batch Jobs API (ep.batches, via='batch-api')"):
+            _batch_api_tour(p, connect)
         _openai_tour(p)
         _webhook_tour(p, connect)
 
@@ -362,6 +364,43 @@ def _batch_tour(p: _Printer, connect: _Connect) -> None:
             f"{stats.reattached} reattached by id, {stats.submitted} submitted; "
             f"every input completed once: {completed == list(range(len(inputs)))}"
         )
+
+
+def _batch_api_tour(p: _Printer, connect: _Connect) -> None:
+    """RunPod runs the batch on its batch workers: a DRAFT batch built, finalized, waited for
+    on its counts and paged; then ``map(via="batch-api")`` stopped early and resumed from its
+    journal by batch id, creating nothing twice."""
+    import tempfile
+
+    with connect.endpoint() as ep:
+        batch = ep.batches.create([{"n": n} for n in range(5)])
+        ep.batches.add(batch.id, [{"n": n} for n in range(5, 7)] + [{"task": "fail"}])
+        p.say(f"   created {batch.id} ({batch.status}) with 5 requests, added 3, finalize")
+        ep.batches.finalize(batch.id)
+        done = ep.batches.wait(batch.id, timeout=30, interval=0.2)
+        p.say(
+            f"   {done.status}: {done.request_completed} completed + {done.request_failed} "
+            f"failed == {done.request_total} total (there is no COMPLETED state)"
+        )
+        statuses = [r.status for r in ep.batches.results(batch.id, page_size=3)]
+        p.say(f"   results, paged 3 at a time: {', '.join(statuses)}")
+        inputs = [{"n": n} for n in range(20)]
+        with tempfile.TemporaryDirectory() as folder:
+            journal = f"{folder}/batch-api.journal"
+            with ep.map(inputs, via="batch-api", batch_size=6, journal=journal) as first:
+                seen = {next(first).index for _ in range(3)}
+                created = first.stats.batches_created
+            p.say(
+                f"   map(via='batch-api', batch_size=6): {created} batches created, stopped "
+                f"after {len(seen)} results (as a crash would)"
+            )
+            with ep.map(inputs, via="batch-api", batch_size=6, journal=journal) as again:
+                seen |= {item.index for item in again}
+                stats = again.stats
+            p.say(
+                f"   rerun: {stats.batches_created} more batches created, {stats.items} results "
+                f"paged in; every input has its result: {seen == set(range(len(inputs)))}"
+            )
 
 
 def _openai_tour(p: _Printer) -> None:

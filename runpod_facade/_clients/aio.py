@@ -19,6 +19,10 @@ from .._batches.plan import Ordered, fail_fast_notes, plan_batch, prepare_reques
 from .._batches.run import encoded_inputs
 from .._batches.tasks import AsyncBatchResults
 from .._batches.types import BatchTimeout
+from .._batchjobs import Batches
+from .._batchjobs._async import AsyncBatches
+from .._batchjobs._async_mapper import AsyncBatchApiResults
+from .._batchjobs._mapper import map_via
 from .._constants import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, HTTP_BACKENDS
 from .._core.effects import Operation
 from .._core.retry import PollPolicy, RetryPolicy
@@ -126,6 +130,12 @@ class AsyncEndpoint(EndpointBase, AsyncRunner):
     async def _perform(self, operation: Operation[T]) -> T:
         return await self._driver.run(operation)
 
+    @property
+    def batches(self) -> AsyncBatches:
+        """The Batch Jobs API of this endpoint: ``create``, ``add``, ``finalize``, ``wait``,
+        ``results`` … (RunPod runs the batch on its own batch workers)."""
+        return AsyncBatches(self._settings)
+
     # --- lifecycle ------------------------------------------------------------------------
 
     async def aclose(self) -> None:
@@ -179,6 +189,35 @@ class AsyncEndpoint(EndpointBase, AsyncRunner):
 
     # --- batches --------------------------------------------------------------------------
 
+    @overload
+    def map(
+        self,
+        inputs: Iterable[Any],
+        *,
+        via: Literal["batch-api"],
+        timeout: float | timedelta | None = ...,
+        journal: str | os.PathLike[str] | None = ...,
+        replay: bool = ...,
+        batch_size: int | None = ...,
+    ) -> AsyncBatchApiResults: ...
+
+    @overload
+    def map(
+        self,
+        inputs: Iterable[Any] | AsyncIterable[Any],
+        *,
+        concurrency: int = ...,
+        timeout: float | timedelta | None = ...,
+        journal: str | os.PathLike[str] | None = ...,
+        replay: bool = ...,
+        retry_failed: int = ...,
+        policy: ExecutionPolicy | None = ...,
+        webhook: str | None = ...,
+        s3_config: S3Config | None = ...,
+        cancel_on_interrupt: bool = ...,
+        via: Literal["jobs"] = ...,
+    ) -> AsyncBatchResults: ...
+
     def map(
         self,
         inputs: Iterable[Any] | AsyncIterable[Any],
@@ -192,7 +231,9 @@ class AsyncEndpoint(EndpointBase, AsyncRunner):
         webhook: str | None = None,
         s3_config: S3Config | None = None,
         cancel_on_interrupt: bool = False,
-    ) -> AsyncBatchResults:
+        via: Literal["jobs", "batch-api"] = "jobs",
+        batch_size: int | None = None,
+    ) -> AsyncBatchResults | AsyncBatchApiResults:
         """``async for item in ep.map(inputs): ...`` — each input as its own job, at most
         ``concurrency`` tasks at a time, items in the order the jobs end; see
         ``Endpoint.map``. ``inputs`` may also be an async iterable. Cancelling the task that
@@ -200,7 +241,21 @@ class AsyncEndpoint(EndpointBase, AsyncRunner):
         asyncio may replace it (on Ctrl-C ``asyncio.run`` raises a fresh KeyboardInterrupt,
         ``wait_for`` a TimeoutError), the jobs left running are also logged at WARNING on the
         ``runpod_facade`` logger — on stderr when logging is not configured. For SIGTERM to
-        do the same, ``loop.add_signal_handler(signal.SIGTERM, main_task.cancel)``."""
+        do the same, ``loop.add_signal_handler(signal.SIGTERM, main_task.cancel)``.
+        ``via="batch-api"``: see ``Endpoint.map`` (its steps run on a worker thread)."""
+        if via != "jobs" or batch_size is not None:
+            if isinstance(inputs, AsyncIterable):
+                raise InvalidInputError("via='batch-api' takes an iterable, not an async one")
+            results = map_via(
+                Batches(self._settings), inputs, via=via, endpoint_id=self.endpoint_id,
+                journal=journal, timeout=timeout, replay=replay, batch_size=batch_size,
+                unsupported={
+                    "concurrency": concurrency != 16, "retry_failed": retry_failed != 0,
+                    "policy": policy is not None, "webhook": webhook is not None,
+                    "s3_config": s3_config is not None, "cancel_on_interrupt": cancel_on_interrupt,
+                },
+            )  # fmt: skip
+            return AsyncBatchApiResults(results)
         run, encode = plan_batch(
             self._core,
             inputs,

@@ -19,6 +19,8 @@ from .._batches.plan import Ordered, fail_fast_notes, plan_batch, prepare_reques
 from .._batches.run import encoded_inputs
 from .._batches.threads import BatchResults
 from .._batches.types import BatchTimeout
+from .._batchjobs import Batches
+from .._batchjobs._mapper import BatchApiResults, map_via
 from .._constants import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
 from .._core.effects import Operation
 from .._core.retry import PollPolicy, RetryPolicy
@@ -92,6 +94,12 @@ class Endpoint(EndpointBase, SyncRunner):
     def _perform(self, operation: Operation[T]) -> T:
         return self._driver.run(operation)
 
+    @property
+    def batches(self) -> Batches:
+        """The Batch Jobs API of this endpoint: ``create``, ``add``, ``finalize``, ``wait``,
+        ``results`` … (RunPod runs the batch on its own batch workers)."""
+        return Batches(self._settings)
+
     # --- lifecycle ------------------------------------------------------------------------
 
     def close(self) -> None:
@@ -149,6 +157,35 @@ class Endpoint(EndpointBase, SyncRunner):
 
     # --- batches --------------------------------------------------------------------------
 
+    @overload
+    def map(
+        self,
+        inputs: Iterable[Any],
+        *,
+        via: Literal["batch-api"],
+        timeout: float | timedelta | None = ...,
+        journal: str | os.PathLike[str] | None = ...,
+        replay: bool = ...,
+        batch_size: int | None = ...,
+    ) -> BatchApiResults: ...
+
+    @overload
+    def map(
+        self,
+        inputs: Iterable[Any],
+        *,
+        concurrency: int = ...,
+        timeout: float | timedelta | None = ...,
+        journal: str | os.PathLike[str] | None = ...,
+        replay: bool = ...,
+        retry_failed: int = ...,
+        policy: ExecutionPolicy | None = ...,
+        webhook: str | None = ...,
+        s3_config: S3Config | None = ...,
+        cancel_on_interrupt: bool = ...,
+        via: Literal["jobs"] = ...,
+    ) -> BatchResults: ...
+
     def map(
         self,
         inputs: Iterable[Any],
@@ -162,11 +199,12 @@ class Endpoint(EndpointBase, SyncRunner):
         webhook: str | None = None,
         s3_config: S3Config | None = None,
         cancel_on_interrupt: bool = False,
-    ) -> BatchResults:
+        via: Literal["jobs", "batch-api"] = "jobs",
+        batch_size: int | None = None,
+    ) -> BatchResults | BatchApiResults:
         """Run each input as its own job, at most ``concurrency`` at a time (100 at most: the
         requests the client sends at once), and yield a :class:`BatchItem` per input as its
-        job ends (completion order; ``item.index`` is
-        its position in ``inputs``)::
+        job ends (completion order; ``item.index`` is its position in ``inputs``)::
 
             with ep.map(read_lines(), journal="out.journal") as results:
                 for item in results:
@@ -208,7 +246,25 @@ class Endpoint(EndpointBase, SyncRunner):
         process dies at once and nothing is told (a journal still resumes the batch); to
         treat it as Ctrl-C, install ``signal.signal(signal.SIGTERM,
         signal.default_int_handler)``.
+
+        ``via="batch-api"`` hands the inputs to RunPod's Batch Jobs API instead (batches of
+        up to ``batch_size`` <= 5,000 requests, at most 10 live, run on RunPod's batch
+        workers) and yields a :class:`BatchApiItem` per input as each batch is done; with a
+        ``journal`` a rerun resumes by batch id and creates nothing twice. ``concurrency``,
+        ``retry_failed``, ``policy``, ``webhook``, ``s3_config`` and
+        ``cancel_on_interrupt`` do not apply there.
         """
+        if via != "jobs" or batch_size is not None:
+            # RunPod's Batch Jobs API runs the batch (see runpod_facade._batchjobs._mapper).
+            return map_via(
+                self.batches, inputs, via=via, endpoint_id=self.endpoint_id, journal=journal,
+                timeout=timeout, replay=replay, batch_size=batch_size,
+                unsupported={
+                    "concurrency": concurrency != 16, "retry_failed": retry_failed != 0,
+                    "policy": policy is not None, "webhook": webhook is not None,
+                    "s3_config": s3_config is not None, "cancel_on_interrupt": cancel_on_interrupt,
+                },
+            )  # fmt: skip
         run, encode = plan_batch(
             self._core,
             inputs,

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from ._batch_files import check_journal, check_paths
 from ._batch_run import PROGRESS_INTERVAL, BatchCommand
+from ._batch_server import run_server_batch
 from ._batch_signals import EXIT_TERMINATED, Terminated, sigterm_as_interrupt
 from ._context import Context
 from ._exit import (
@@ -31,7 +32,7 @@ from ._exit import (
     EXIT_OK,
     EXIT_USAGE,
 )
-from ._numbers import parallel, retries
+from ._numbers import integers, parallel, retries
 from ._options import add_command, add_job_options
 
 if TYPE_CHECKING:
@@ -87,6 +88,9 @@ def _batch(ctx: Context) -> int:
     journal = args.journal or args.output + ".journal"
     # Every check on the files comes before the endpoint is built: nothing is sent.
     check_paths(args.input, args.output, journal, journal_named=args.journal is not None)
+    if args.server:
+        # A server-side batch keeps a journal of its own kind (per batch, not per line).
+        return run_server_batch(ctx, args.input, args.output, journal)
     check_journal(args.output, journal, restart=args.restart)
     command = BatchCommand(ctx, args.input, args.output, journal)
     try:
@@ -145,6 +149,19 @@ def register(commands: Subparsers) -> None:
         "--restart",
         action="store_true",
         help="start over: delete the journal and overwrite OUTPUT (every line runs again)",
+    )
+    batch.add_argument(
+        "--server",
+        action="store_true",
+        help="hand the lines to RunPod's Batch Jobs API (batches of up to 5,000 run on "
+        "RunPod's batch workers; every line must be JSON; resumable by batch id)",
+    )
+    batch.add_argument(
+        "--batch-size",
+        metavar="N",
+        type=integers(1, 5000),
+        default=None,
+        help="with --server: lines per batch (default and most 5000)",
     )
     batch.add_argument(
         "-q", "--quiet", action="store_true", help="no progress and no summary (errors only)"

@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl
 
 from starlette.types import Receive, Scope, Send
 
+from ._batchroutes import BatchRoutes
 from ._behaviour import BEHAVIOURS, Call, Reply
 from ._engine import Engine, EngineClosed
 from ._faults import PRE_KINDS, FaultSet
@@ -57,6 +58,8 @@ class LocalEndpointApp:
         self._closing = threading.Event()
         self._inject = FaultInjector(self._closing)
         self._openai = OpenAIRoutes(engine, self._closing)
+        #: The Batch Jobs API: its store (``batches.store``) records every creation.
+        self.batches = BatchRoutes(engine.handler, workers=engine.workers)
 
     # ----------------------------------------------------------------- public helpers
 
@@ -79,6 +82,7 @@ class LocalEndpointApp:
         """Stop the engine (workers, running jobs, webhooks); idempotent."""
         self.begin_shutdown()
         self.engine.close()
+        self.batches.close()
 
     async def aclose(self) -> None:
         """:meth:`close` without blocking the event loop."""
@@ -122,6 +126,8 @@ class LocalEndpointApp:
         exchange = Exchange(scope, receive, send, record)
         if self._openai.handles(path):
             await self._openai.serve(exchange, self._authorized(exchange), self.endpoint_id)
+        elif self.batches.handles(path):
+            await self.batches.serve(exchange, self._authorized(exchange), self.endpoint_id)
         else:
             await self._dispatch(exchange)
 

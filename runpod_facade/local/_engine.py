@@ -83,6 +83,11 @@ class Engine:
         return self._workers
 
     @property
+    def handler(self) -> Handler:
+        """The handler the workers run (the batch workers run it too)."""
+        return self._handler
+
+    @property
     def webhook_attempts(self) -> list[WebhookAttempt]:
         """Every webhook POST made so far, oldest first."""
         return self._webhooks.attempts

@@ -22,6 +22,7 @@ LOCAL_SECTIONS = [
     "purge queue",
     "the same with AsyncEndpoint",
     "batch: ep.map with a journal, stopped half-way, then resumed",
+    "server-side batch: RunPod's Batch Jobs API",
     "OpenAI-compatible route",
     "webhook: the finished job POSTed to a receiver",
 ]
@@ -38,6 +39,8 @@ def test_local_demo_runs_every_section() -> None:
     assert "stream ended: COMPLETED, 5 chunks" in out
     assert "cancel() -> CANCELLED" in out and "JobCancelled" in out
     assert "JobFailed" in out and "after retry: job" in out and "COMPLETED" in out
+    assert "FINALIZED: 7 completed + 1 failed == 8 total" in out
+    assert "every input has its result: True" in out
     assert "JobTimedOut" in out
     assert "purge_queue() -> removed 3" in out
     assert "20 completed" in out

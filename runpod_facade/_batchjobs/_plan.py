@@ -1,0 +1,335 @@
+"""The sans-IO half of the Batch Jobs client: what to send, and what a reply means.
+
+Written once for the blocking and the asyncio resource: each builds a :class:`Call` here,
+sends it with its own HTTP client, and hands the reply back to :func:`decide`; paging
+(:func:`next_offset`), waiting (:func:`wait_step`) and chunking (:func:`chunk_items`) are
+decisions of the same kind. Nothing here does I/O or reads a clock.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+from urllib.parse import quote
+
+from .._exceptions import (
+    APIError,
+    APIResponseValidationError,
+    AuthenticationError,
+    BadRequestError,
+    InvalidInputError,
+    NotFoundError,
+    PayloadTooLargeError,
+    RateLimitError,
+    ServerError,
+)
+from ._model import BatchPage, BatchSummary
+
+__all__ = [
+    "DEFAULT_PAGE_SIZE",
+    "FIRST_PAUSE",
+    "MAX_ACTIVE_BATCHES",
+    "MAX_PAGE_SIZE",
+    "MAX_PAYLOAD_BYTES",
+    "MAX_QUEUED_PER_ENDPOINT",
+    "MAX_REQUESTS_PER_BATCH",
+    "BatchStateError",
+    "Call",
+    "WaitStep",
+    "add_call",
+    "check_batch_id",
+    "check_page_size",
+    "chunk_items",
+    "create_call",
+    "decide",
+    "encode_items",
+    "next_offset",
+    "next_pause",
+    "retry_delay",
+    "simple_call",
+    "wait_step",
+]
+
+# x-runpod-batch-limits and x-runpod-page-limit of openapi/runpod-batch-jobs.yaml
+# (tests/contract/test_batch_contract.py keeps them equal).
+MAX_ACTIVE_BATCHES: Final = 10
+MAX_REQUESTS_PER_BATCH: Final = 5_000
+MAX_QUEUED_PER_ENDPOINT: Final = 50_000
+MAX_PAYLOAD_BYTES: Final = 10 * 1024 * 1024
+DEFAULT_PAGE_SIZE: Final = 50
+MAX_PAGE_SIZE: Final = 1_000
+
+# Bytes of the envelope around the items: `[` `]` for create, `{"requests":[` `]}` for add.
+_CREATE_OPEN, _CREATE_CLOSE = b"[", b"]"
+_ADD_OPEN, _ADD_CLOSE = b'{"requests":[', b"]}"
+
+
+class BatchStateError(APIError):
+    """409: the batch is not in a state that allows the call (e.g. adding to a FINALIZED
+    batch). ``job_id`` is the batch id."""
+
+
+BatchStateError.__module__ = "runpod_facade"
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One HTTP request of the Batch Jobs API. ``repeatable``: safe to send again when its
+    reply was lost (reads; never a create or an add, which would create twice)."""
+
+    operation: str
+    method: str
+    path: str
+    params: Mapping[str, int]
+    body: bytes | None
+    batch_id: str | None
+    repeatable: bool
+
+
+def check_batch_id(value: object, what: str = "batch_id") -> str:
+    """A batch or request id: a non-empty string without ``/`` or whitespace."""
+    if not isinstance(value, str):
+        raise InvalidInputError(f"{what} must be a string, got {type(value).__name__}")
+    if not value or value != value.strip() or "/" in value or any(c.isspace() for c in value):
+        raise InvalidInputError(f"{what} must be a non-empty id without '/' or spaces: {value!r}")
+    return value
+
+
+def check_page_size(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_PAGE_SIZE:
+        raise InvalidInputError(f"page_size must be an int from 1 to {MAX_PAGE_SIZE}: {value!r}")
+    return value
+
+
+def encode_items(inputs: Iterable[Any]) -> list[bytes]:
+    """Each input as the JSON of one request, ``{"input": ...}``, strictly (no NaN)."""
+    if isinstance(inputs, (str, bytes, Mapping)):
+        raise InvalidInputError("inputs must be a list (or iterable) of inputs, one per request")
+    encoded: list[bytes] = []
+    for index, value in enumerate(inputs):
+        try:
+            text = json.dumps(
+                {"input": value}, ensure_ascii=False, allow_nan=False, separators=(",", ":")
+            )
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise InvalidInputError(f"inputs[{index}] is not JSON-serializable: {exc}") from None
+        encoded.append(text.encode("utf-8"))
+    return encoded
+
+
+def _body(items: list[bytes], opening: bytes, closing: bytes, operation: str) -> bytes:
+    if len(items) > MAX_REQUESTS_PER_BATCH:
+        raise InvalidInputError(
+            f"{operation}: {len(items):,} requests; a batch holds at most "
+            f"{MAX_REQUESTS_PER_BATCH:,} (ep.map(..., via='batch-api') splits for you)"
+        )
+    body = opening + b",".join(items) + closing
+    if len(body) > MAX_PAYLOAD_BYTES:
+        raise InvalidInputError(
+            f"{operation}: the body is {len(body):,} bytes; the API accepts at most "
+            f"{MAX_PAYLOAD_BYTES:,} per call (send the requests in several add() calls)"
+        )
+    return body
+
+
+def _base(endpoint_id: str) -> str:
+    return f"/{quote(endpoint_id, safe='')}/batch"
+
+
+def create_call(endpoint_id: str, items: list[bytes]) -> Call:
+    body = _body(items, _CREATE_OPEN, _CREATE_CLOSE, "batch-create")
+    return Call("batch-create", "POST", _base(endpoint_id), {}, body, None, False)
+
+
+def add_call(endpoint_id: str, batch_id: str, items: list[bytes]) -> Call:
+    body = _body(items, _ADD_OPEN, _ADD_CLOSE, "batch-add")
+    path = f"{_base(endpoint_id)}/{quote(batch_id, safe='')}/requests"
+    return Call("batch-add", "POST", path, {}, body, batch_id, False)
+
+
+_SIMPLE: Final[dict[str, tuple[str, str, bool]]] = {
+    # operation: (method, path suffix after /batch/{id}, repeatable)
+    "batch-get": ("GET", "", True),
+    "batch-finalize": ("POST", "/finalize", False),
+    "batch-cancel": ("POST", "/cancel", True),
+    "batch-requests": ("GET", "/requests", True),
+}
+
+
+def simple_call(
+    operation: str,
+    endpoint_id: str,
+    batch_id: str | None,
+    *,
+    params: Mapping[str, int] | None = None,
+    request_id: str | None = None,
+    body: bytes | None = None,
+) -> Call:
+    """The calls that carry no list of requests: get, finalize, cancel, requests, list,
+    remove, update."""
+    base = _base(endpoint_id)
+    if operation == "batch-list":
+        return Call(operation, "GET", base, params or {}, None, None, True)
+    assert batch_id is not None
+    path = f"{base}/{quote(batch_id, safe='')}"
+    if operation == "batch-remove":
+        assert request_id is not None
+        return Call(
+            operation, "DELETE", f"{path}/requests/{quote(request_id, safe='')}", {}, None,
+            batch_id, False,
+        )  # fmt: skip
+    if operation == "batch-update":
+        return Call(operation, "PUT", path, {}, body, batch_id, True)
+    method, suffix, repeatable = _SIMPLE[operation]
+    return Call(operation, method, path + suffix, params or {}, None, batch_id, repeatable)
+
+
+def _message(body: bytes) -> str:
+    text = body.decode("utf-8", "replace")
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return text[:300] or "no message"
+    if isinstance(parsed, dict):
+        for key in ("error", "message"):
+            if isinstance(parsed.get(key), str):
+                return str(parsed[key])
+    return text[:300]
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    value = headers.get("retry-after")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def decide(call: Call, status: int, headers: Mapping[str, str], body: bytes) -> Any:
+    """The JSON of a 2xx reply, or the error a non-2xx reply means (raised)."""
+    if 200 <= status < 300:
+        try:
+            return json.loads(body)
+        except ValueError:
+            raise APIResponseValidationError(
+                f"reply of {call.operation} is not JSON",
+                status_code=status,
+                body=body.decode("utf-8", "replace")[:300],
+                operation=call.operation,
+                job_id=call.batch_id,
+            ) from None
+    message = _message(body)
+    kwargs: dict[str, Any] = {
+        "status_code": status,
+        "body": body.decode("utf-8", "replace"),
+        "headers": headers,
+        "operation": call.operation,
+        "job_id": call.batch_id,
+    }
+    if status == 429:
+        raise RateLimitError(message, retry_after=_retry_after(headers), **kwargs)
+    kind: type[APIError] = {
+        400: BadRequestError,
+        401: AuthenticationError,
+        403: AuthenticationError,
+        404: NotFoundError,
+        409: BatchStateError,
+        413: PayloadTooLargeError,
+    }.get(status, ServerError if status >= 500 or status < 400 else BadRequestError)
+    raise kind(message, **kwargs)
+
+
+def retry_delay(
+    call: Call, attempt: int, max_retries: int, backoff: float, error: Exception
+) -> float | None:
+    """Seconds before sending ``call`` again after ``error``, or ``None`` to give up.
+
+    Only repeatable calls are sent again (a create or an add whose reply was lost may have
+    been applied: the journal of ``map(via="batch-api")`` settles those by reading back).
+    """
+    if not call.repeatable or attempt >= max_retries:
+        return None
+    if isinstance(error, RateLimitError):
+        return error.retry_after if error.retry_after is not None else backoff
+    if isinstance(error, ServerError) or not isinstance(error, APIError):
+        return backoff
+    return None
+
+
+def next_offset(page: BatchPage) -> int | None:
+    """Where the next page starts, or ``None`` after the last one."""
+    if not page.has_more:
+        return None
+    if not page.items:
+        # hasMore with an empty page would loop forever: the contract is broken.
+        raise APIResponseValidationError(
+            "an empty page says hasMore", status_code=200, operation="batch-requests"
+        )
+    return page.offset + len(page.items)
+
+
+@dataclass(frozen=True, slots=True)
+class WaitStep:
+    """What a waiter does after reading a summary: stop (``done``), give up (``expired``) or
+    ``sleep`` for ``seconds`` and read again."""
+
+    action: Literal["done", "expired", "sleep"]
+    seconds: float = 0.0
+
+
+def wait_step(
+    summary: BatchSummary, now: float, deadline: float | None, interval: float
+) -> WaitStep:
+    """Done when completed + failed == total (FINALIZED) or the batch ended; a DRAFT batch
+    never runs, so waiting on it is a mistake reported before any sleep."""
+    if summary.done:
+        return WaitStep("done")
+    if summary.status == "DRAFT":
+        raise InvalidInputError(
+            f"batch {summary.id} is DRAFT: it does not run until finalize() is called"
+        )
+    if deadline is not None:
+        left = deadline - now
+        if left <= 0:
+            return WaitStep("expired")
+        return WaitStep("sleep", min(interval, left))
+    return WaitStep("sleep", interval)
+
+
+#: The first pause between two polls of a batch; each idle poll doubles it, up to the
+#: caller's ``interval`` (a batch may run for hours, a local one for milliseconds).
+FIRST_PAUSE: Final = 0.05
+
+
+def next_pause(pause: float, interval: float) -> float:
+    """The pause after an idle poll that paused ``pause`` seconds."""
+    return min(interval, pause * 2)
+
+
+def chunk_items(
+    items: Iterable[bytes],
+    *,
+    max_count: int = MAX_REQUESTS_PER_BATCH,
+    max_bytes: int = MAX_PAYLOAD_BYTES,
+) -> Iterator[list[bytes]]:
+    """Split encoded requests into groups that each fit one call: at most ``max_count``
+    requests and ``max_bytes`` of body (the add envelope, the larger one, included)."""
+    overhead = len(_ADD_OPEN) + len(_ADD_CLOSE)
+    group: list[bytes] = []
+    size = overhead
+    for index, item in enumerate(items):
+        if overhead + len(item) > max_bytes:
+            raise InvalidInputError(
+                f"input {index} alone is {len(item):,} bytes; one call carries at most "
+                f"{max_bytes:,} (upload large data elsewhere and pass a URL)"
+            )
+        extra = len(item) + (1 if group else 0)
+        if group and (len(group) >= max_count or size + extra > max_bytes):
+            yield group
+            group, size, extra = [], overhead, len(item)
+        group.append(item)
+        size += extra
+    if group:
+        yield group

@@ -1,0 +1,208 @@
+"""The sans-IO plan of the Batch Jobs client: limits checked before sending, chunking,
+what a reply means, paging and waiting decisions (no sockets, no clock)."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import pytest
+
+from runpod_facade import (
+    APIResponseValidationError,
+    AuthenticationError,
+    BadRequestError,
+    BatchStateError,
+    Endpoint,
+    InvalidInputError,
+    NotFoundError,
+    PayloadTooLargeError,
+    RateLimitError,
+    ServerError,
+)
+from runpod_facade._batchjobs._model import BatchPage, parse_page, parse_summary
+from runpod_facade._batchjobs._plan import (
+    FIRST_PAUSE,
+    MAX_PAYLOAD_BYTES,
+    MAX_REQUESTS_PER_BATCH,
+    add_call,
+    chunk_items,
+    create_call,
+    decide,
+    encode_items,
+    next_offset,
+    next_pause,
+    retry_delay,
+    simple_call,
+    wait_step,
+)
+
+
+def _summary(status: str, total: int, completed: int, failed: int) -> Any:
+    return parse_summary(
+        {
+            "id": "batch_1",
+            "status": status,
+            "requestTotal": total,
+            "requestInProgress": 0,
+            "requestCompleted": completed,
+            "requestFailed": failed,
+        },
+        "batch-get",
+    )
+
+
+def test_bodies_are_the_documented_shapes() -> None:
+    items = encode_items([{"a": 1}, "é"])
+    create = create_call("ep-1", items)
+    assert (create.method, create.path) == ("POST", "/ep-1/batch")
+    assert json.loads(create.body or b"") == [{"input": {"a": 1}}, {"input": "é"}]
+    add = add_call("ep-1", "batch/x", items[:1])
+    assert add.path == "/ep-1/batch/batch%2Fx/requests"
+    assert json.loads(add.body or b"") == {"requests": [{"input": {"a": 1}}]}
+    assert not create.repeatable and not add.repeatable  # never sent twice
+    assert simple_call("batch-get", "ep-1", "b1").repeatable
+    assert create_call("ep-1", []).body == b"[]"
+
+
+@pytest.mark.misuse("argument")
+@pytest.mark.parametrize(
+    ("inputs", "fragment"),
+    [
+        ([math.nan], "not JSON-serializable"),
+        ([object()], "not JSON-serializable"),
+        ("abc", r"list \(or iterable\)"),
+        ({"input": 1}, r"list \(or iterable\)"),
+        ([0] * (MAX_REQUESTS_PER_BATCH + 1), "at most 5,000"),
+        (["x" * (MAX_PAYLOAD_BYTES // 2), "y" * (MAX_PAYLOAD_BYTES // 2)], "at most 10,485,760"),
+    ],
+)
+def test_bad_inputs_rejected_before_sending(inputs: Any, fragment: str) -> None:
+    # A closed port: any request would fail with a connection error, not InvalidInputError.
+    ep = Endpoint("ep-1", base_url="http://127.0.0.1:9/v2", api_key="k")
+    with pytest.raises(InvalidInputError, match=fragment):
+        ep.batches.create(inputs)
+
+
+@pytest.mark.misuse("argument")
+@pytest.mark.parametrize(
+    ("call", "fragment"),
+    [
+        (lambda b: b.get(""), "non-empty id"),
+        (lambda b: b.get("a/b"), "non-empty id"),
+        (lambda b: b.get(7), "must be a string"),
+        (lambda b: b.remove("b1", " r"), "request_id"),
+        (lambda b: b.update("b1", name=3), "name must be a string"),
+        (lambda b: b.results("b1", page_size=0), "page_size"),
+        (lambda b: b.results("b1", page_size=1001), "page_size"),
+        (lambda b: b.results("b1", offset=-1), "offset"),
+        (lambda b: b.wait("b1", timeout=-1), "timeout"),
+        (lambda b: b.wait("b1", interval=0), "interval"),
+        (lambda b: b.list(page_size=True), "page_size"),
+    ],
+)
+def test_bad_arguments_rejected_before_sending(call: Any, fragment: str) -> None:
+    ep = Endpoint("ep-1", base_url="http://127.0.0.1:9/v2", api_key="k")
+    with pytest.raises(InvalidInputError, match=fragment):
+        call(ep.batches)
+
+
+def test_chunks_respect_count_and_bytes() -> None:
+    items = [b"x" * 10] * 25
+    by_count = list(chunk_items(items, max_count=10, max_bytes=10_000))
+    assert [len(g) for g in by_count] == [10, 10, 5]
+    overhead = len(b'{"requests":[]}')
+    # 3 items of 10 bytes and 2 commas fit in exactly overhead + 32 bytes.
+    by_bytes = list(chunk_items(items[:7], max_count=100, max_bytes=overhead + 32))
+    assert [len(g) for g in by_bytes] == [3, 3, 1]
+    for group in by_bytes:
+        assert len(b'{"requests":[' + b",".join(group) + b"]}") <= overhead + 32
+    assert list(chunk_items([])) == []
+    with pytest.raises(InvalidInputError, match="alone is"):
+        list(chunk_items([b"x" * 50], max_bytes=40))
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [
+        (400, BadRequestError),
+        (401, AuthenticationError),
+        (404, NotFoundError),
+        (409, BatchStateError),
+        (413, PayloadTooLargeError),
+        (429, RateLimitError),
+        (503, ServerError),
+    ],
+)
+def test_error_replies(status: int, kind: type[Exception]) -> None:
+    call = simple_call("batch-finalize", "ep", "b1")
+    with pytest.raises(kind) as caught:
+        decide(call, status, {"retry-after": "3"}, b'{"error": "nope"}')
+    assert getattr(caught.value, "job_id", None) == "b1"
+    assert "nope" in str(caught.value)
+    if isinstance(caught.value, RateLimitError):
+        assert caught.value.retry_after == 3.0
+
+
+def test_a_2xx_that_is_not_json_is_a_validation_error() -> None:
+    with pytest.raises(APIResponseValidationError):
+        decide(simple_call("batch-get", "ep", "b1"), 200, {}, b"<html>")
+    with pytest.raises(APIResponseValidationError, match="requestTotal"):
+        parse_summary({"id": "b", "status": "DRAFT", "requestTotal": -1}, "batch-get")
+
+
+def test_only_repeatable_calls_are_retried() -> None:
+    busy = ServerError("busy", status_code=503)
+    limited = RateLimitError("slow down", retry_after=2.0)
+    get = simple_call("batch-get", "ep", "b1")
+    assert retry_delay(get, 0, 3, 0.5, busy) == 0.5
+    assert retry_delay(get, 0, 3, 0.5, limited) == 2.0
+    assert retry_delay(get, 3, 3, 0.5, busy) is None
+    assert retry_delay(get, 0, 3, 0.5, BadRequestError("no", status_code=400)) is None
+    assert retry_delay(create_call("ep", []), 0, 3, 0.5, busy) is None
+    assert retry_delay(simple_call("batch-finalize", "ep", "b1"), 0, 3, 0.5, busy) is None
+
+
+def test_paging_decisions() -> None:
+    page = parse_page(
+        {"requests": [{"id": "r1", "status": "COMPLETED", "output": None}], "hasMore": True},
+        "b1",
+        10,
+    )
+    assert page.items[0].has_output and page.items[0].output is None
+    assert next_offset(page) == 11
+    assert next_offset(BatchPage((), 0, 0, False)) is None
+    with pytest.raises(APIResponseValidationError, match="hasMore"):
+        next_offset(BatchPage((), None, 0, True))
+
+
+@pytest.mark.parametrize(
+    ("status", "total", "completed", "failed", "action"),
+    [
+        ("FINALIZED", 5, 3, 2, "done"),  # completed + failed == total: there is no COMPLETED
+        ("FINALIZED", 5, 3, 1, "sleep"),
+        ("FINALIZED", 0, 0, 0, "done"),
+        ("CANCELLED", 5, 1, 0, "done"),
+        ("FAILED", 5, 0, 0, "done"),
+    ],
+)
+def test_wait_decisions(status: str, total: int, completed: int, failed: int, action: str) -> None:
+    step = wait_step(_summary(status, total, completed, failed), 100.0, None, 2.0)
+    assert step.action == action
+
+
+def test_wait_deadline_and_draft() -> None:
+    running = _summary("FINALIZED", 5, 1, 0)
+    assert wait_step(running, 100.0, 100.5, 2.0).seconds == 0.5  # never sleeps past the deadline
+    assert wait_step(running, 101.0, 100.5, 2.0).action == "expired"
+    with pytest.raises(InvalidInputError, match="finalize"):
+        wait_step(_summary("DRAFT", 5, 0, 0), 100.0, None, 2.0)
+
+
+def test_polls_back_off_up_to_the_interval() -> None:
+    pauses = [FIRST_PAUSE]
+    for _ in range(8):
+        pauses.append(next_pause(pauses[-1], 1.0))
+    assert pauses[:5] == [0.05, 0.1, 0.2, 0.4, 0.8]
+    assert pauses[5:] == [1.0] * 4
