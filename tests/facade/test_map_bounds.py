@@ -22,8 +22,23 @@ COUNT = 500
 HUGE = 100_000
 
 
+#: Batch workers of earlier tests may still be alive (daemon threads blocked in a long-poll
+#: until their request ends): only threads started since the test began are counted.
+_before: set[int] = set()
+
+
+@pytest.fixture(autouse=True)
+def _older_threads() -> None:
+    _before.clear()
+    _before.update(thread.ident or 0 for thread in threading.enumerate())
+
+
 def batch_threads() -> int:
-    return sum(thread.name == "runpod-batch" for thread in threading.enumerate())
+    """The batch worker threads started during this test and alive now."""
+    return sum(
+        thread.name == "runpod-batch" and thread.ident not in _before
+        for thread in threading.enumerate()
+    )
 
 
 def counted(count: int, read: list[int]) -> Iterator[dict[str, int]]:
@@ -55,7 +70,7 @@ def test_threads_stay_at_the_in_flight_limit() -> None:
     fake, seen = watched(batch_threads)
     read: list[int] = []
     most_ahead = 0
-    outputs = []
+    outputs: list[Any] = []
     with fake.endpoint() as ep:
         for item in ep.map(counted(COUNT, read), concurrency=HUGE):
             most_ahead = max(most_ahead, len(read) - len(outputs))
@@ -70,7 +85,7 @@ async def test_async_tasks_stay_at_the_in_flight_limit() -> None:
     fake, seen = watched(lambda: len(asyncio.all_tasks()) - baseline)
     read: list[int] = []
     most_ahead = 0
-    outputs = []
+    outputs: list[Any] = []
     async with fake.async_endpoint() as ep:
         async for item in ep.map(counted(COUNT, read), concurrency=HUGE):
             most_ahead = max(most_ahead, len(read) - len(outputs))
@@ -89,7 +104,7 @@ def quick() -> Iterator[LocalEndpoint]:
 def test_loopback_huge_concurrency_is_bounded(quick: LocalEndpoint) -> None:
     poll = PollPolicy(initial=0.02, maximum=0.1)
     most = 0
-    outputs = []
+    outputs: list[Any] = []
     with Endpoint(
         quick.endpoint_id, base_url=quick.base_url, api_key=quick.api_key, poll_policy=poll
     ) as ep:
@@ -103,7 +118,7 @@ def test_loopback_huge_concurrency_is_bounded(quick: LocalEndpoint) -> None:
 async def test_async_loopback_huge_concurrency_is_bounded(quick: LocalEndpoint) -> None:
     poll = PollPolicy(initial=0.02, maximum=0.1)
     most = 0
-    outputs = []
+    outputs: list[Any] = []
     async with AsyncEndpoint(
         quick.endpoint_id, base_url=quick.base_url, api_key=quick.api_key, poll_policy=poll
     ) as ep:
