@@ -179,7 +179,13 @@ class _Tasks:
             raise
         except BaseException as exc:
             cancel = is_interrupt(exc) and run.cancel_on_interrupt
-            report = await self.stop(cancel, stop_cause(exc, reading=self.reading))
+            cause = stop_cause(exc, reading=self.reading)
+            try:
+                report = await self.stop(cancel, cause)
+            except asyncio.CancelledError:
+                # Cancelled again (a second Ctrl-C under asyncio.run) while the stop waited
+                # for submit replies or cancels: what is known now is told all the same.
+                report = self.report = run.report(cause)
             notes = report.notes(cancel=cancel)
             for note in notes:
                 exc.add_note(note)

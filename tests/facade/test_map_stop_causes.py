@@ -195,3 +195,44 @@ async def test_an_async_batch_dropped_tells_what_it_left(caplog: pytest.LogCaptu
         told = [record.getMessage() for record in caplog.records]
     assert told[0].startswith(DROPPED_HEADLINE)
     assert "jobs j1, j2 left running on the endpoint" in told[1]
+
+
+@SIGNAL
+async def test_a_second_cancellation_still_tells_what_is_known(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Cancelled while the first cancellation's stop waits for a submit reply (to cancel
+    its job): the stop is cut short, and the notes still name what was known."""
+    fake = FakeJobs()
+    gate = threading.Event()
+    fake.gates[2] = gate  # j2's reply never comes while the batch runs
+    caught: list[BaseException] = []
+
+    async def consume() -> None:
+        async with fake.async_endpoint() as ep:
+            try:
+                async for _item in ep.map(
+                    ({"n": n} for n in range(50)), concurrency=3, cancel_on_interrupt=True
+                ):
+                    pass
+            except asyncio.CancelledError as exc:
+                caught.append(exc)
+                raise
+
+    try:
+        with caplog.at_level(logging.WARNING, "runpod_facade"):
+            task = asyncio.ensure_future(consume())
+            await asyncio.to_thread(
+                fake.wait_until, lambda f: f.waiting_on("j0", "j1") and len(f.jobs) == 3
+            )
+            task.cancel()
+            await asyncio.to_thread(fake.wait_until, lambda f: len(f.ops("cancel")) == 2)
+            task.cancel()  # the stop is waiting for j2's id
+            with pytest.raises(asyncio.CancelledError):
+                await task
+    finally:
+        gate.set()
+    notes = notes_of(caught[0])
+    assert "jobs j0, j1 cancelled on interrupt" in notes
+    assert "while a submit was in flight" in notes
+    assert any("while a submit was in flight" in r.getMessage() for r in caplog.records)
