@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 from .._core.interrupts import headline, is_cancellation, is_interrupt, tell
 from .._drivers.aio import AsyncDriver
@@ -123,7 +123,7 @@ class _Tasks:
         #: an exception leaving a ``with`` block (its notes), or — dropped unclosed —
         #: nobody but the log (see ``tell``).
         self.close_cause = DROPPED
-        self.close_by = "dropped"
+        self.close_by: Literal["dropped", "close", "raised"] = "dropped"
         self.reading = False  # the input iterator is running: what it raises is its own
         self.started = False
         self.report: StopReport | None = None

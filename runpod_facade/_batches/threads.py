@@ -19,7 +19,7 @@ import queue
 import threading
 from collections.abc import Generator, Iterator
 from types import TracebackType
-from typing import Self
+from typing import Literal, Self
 
 from .._core.interrupts import headline, is_cancellation, is_interrupt, tell
 from .._drivers.sync import SyncDriver
@@ -134,7 +134,7 @@ class _Threads:
         #: an exception leaving a ``with`` block (its notes), or — dropped unclosed —
         #: nobody but the log (see ``tell``).
         self.close_cause = DROPPED
-        self.close_by = "dropped"
+        self.close_by: Literal["dropped", "close", "raised"] = "dropped"
         self.reading = False  # the input iterator is running: what it raises is its own
         self.report: StopReport | None = None
 
