@@ -79,9 +79,11 @@ async def probe(port: int, backend: str, cfg: Settings) -> dict[str, Any]:
         latencies = await asyncio.gather(
             *(sample(cfg.first_at + k * cfg.spacing) for k in range(cfg.samples))
         )
-        outputs = await asyncio.gather(*waits)
+        states = await asyncio.gather(*waits)
         waited = loop.time() - started
-    assert outputs == [{"n": i, "sleep": cfg.job_seconds} for i in range(cfg.waits)]
+    assert [state.output for state in states] == [
+        {"n": i, "sleep": cfg.job_seconds} for i in range(cfg.waits)
+    ]
     return {"available": True, "latencies": latencies, "held": held, "waited": waited}
 
 

@@ -48,7 +48,7 @@ def run(ctx: Context) -> list[Table]:
                     return state.get("output")
 
         contenders: list[tuple[str, Callable[[dict[str, int]], Any]]] = [
-            ("façade `ep.run(x).wait()`", lambda x: ep.run(x).wait(timeout=60)),
+            ("façade `ep.run(x).wait()`", lambda x: ep.run(x).wait(timeout=60).output),
             ("façade `ep.run_sync(x).output`", lambda x: ep.run_sync(x, timeout=60).output),
         ]
         if ctx.runpod:

@@ -165,7 +165,7 @@ async def _facade(base_url: str, concurrency: int, backend: str | None, many: bo
 
             async def one(item: Any) -> Any:
                 job = await endpoint.run(item)
-                return await job.wait(timeout=600)
+                return (await job.wait(timeout=600)).output
 
             yield _per_job(one, concurrency)
 

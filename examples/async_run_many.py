@@ -40,8 +40,8 @@ def main(count: int = 10) -> None:
         else:
             print(f"{n}: {result.status} {result.output}")
 
-    for n, output in enumerate(asyncio.run(gather(prompts))):
-        print(f"gathered {n}: {output}")
+    for n, outcome in enumerate(asyncio.run(gather(prompts))):
+        print(f"gathered {n}: {outcome.output if isinstance(outcome, JobState) else outcome}")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ def main(timeout: float = 30) -> None:
     with Endpoint() as endpoint:
         job = endpoint.run({"prompt": "Hello, World!", "seconds": 60})
         try:
-            output = job.wait(timeout=timeout, cancel_on_timeout=True)
+            output = job.wait(timeout=timeout, cancel_on_timeout=True).output
         except WaitTimeout as exc:
             print(f"gave up on job {exc.job_id} after {timeout:g} s; cancelled: {exc.cancelled}")
             print(f"its status now: {endpoint.status(job.id).status}")

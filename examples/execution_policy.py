@@ -31,7 +31,7 @@ def main() -> None:
         job = endpoint.run({"prompt": "Hello, World!"}, policy=policy)
         print(f"queued job {job.id}")
         try:
-            print("output:", job.wait(timeout=600))
+            print("output:", job.wait(timeout=600).output)
         except JobTimedOut as exc:
             print(f"job {exc.job_id} ran past its execution timeout: {exc.state.error}")
 

@@ -22,7 +22,7 @@ def main() -> None:
         job = endpoint.run({"prompt": "Hello, World!"})
         print(f"run response: job {job.id}")
         try:
-            output = job.wait(timeout=300)
+            output = job.wait(timeout=300).output
         except JobError as exc:  # FAILED, CANCELLED or TIMED_OUT; exc.state has the details
             print(f"operation ended {exc.state.status}: {exc}")
             raise

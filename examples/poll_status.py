@@ -37,7 +37,7 @@ def main() -> None:
             print(f"  seen: {state.status}")
 
         job = endpoint.run({"prompt": "Hello again"})
-        print("output:", job.wait(timeout=300, on_status=show))
+        print("output:", job.wait(timeout=300, on_status=show).output)
 
 
 if __name__ == "__main__":

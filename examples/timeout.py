@@ -23,7 +23,7 @@ def main() -> None:
         job = endpoint.run({"prompt": "Hello, World!"})
         print(f"queued job {job.id}")
         try:
-            print("output:", job.wait(timeout=60))  # waiting for the result: 60 s
+            print("output:", job.wait(timeout=60).output)  # waiting for the result: 60 s
         except WaitTimeout as exc:
             status = exc.last_state.status if exc.last_state else "unknown"
             print(f"no result within 60 s; job {exc.job_id} goes on (last status {status})")

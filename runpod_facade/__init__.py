@@ -5,7 +5,7 @@ from runpod_facade import Endpoint, ExecutionPolicy
 
 with Endpoint("ENDPOINT_ID") as ep:            # api key from RUNPOD_API_KEY
     job = ep.run({"prompt": "hi"}, policy=ExecutionPolicy(execution_timeout=300))
-    print(job.wait(timeout=60))
+    print(job.wait(timeout=60).output)
 ```
 
 The asyncio classes (``AsyncEndpoint``, ``AsyncJob``, ``AsyncJobStream``) are imported on
@@ -14,6 +14,7 @@ first use, so blocking code never pays for asyncio.
 
 from __future__ import annotations
 
+import inspect
 from typing import TYPE_CHECKING, Any
 
 from ._batches.journal import JournalError
@@ -36,10 +37,13 @@ from ._exceptions import (
     APIConnectionError,
     APIError,
     APIResponseValidationError,
+    APIStatusError,
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
     ClientClosedError,
+    ConflictError,
+    InternalServerError,
     InvalidInputError,
     JobCancelled,
     JobError,
@@ -47,16 +51,18 @@ from ._exceptions import (
     JobTimedOut,
     NotFoundError,
     PayloadTooLargeError,
+    PermissionDeniedError,
     RateLimitError,
     RunpodError,
-    ServerError,
     StreamIdleTimeout,
+    UnprocessableEntityError,
     WaitTimeout,
     WebhookPayloadError,
 )
 from ._logging import setup_from_env as _setup_logging
 from ._options import ExecutionPolicy, Input, S3Config
 from ._status import TERMINAL_STATUSES, JobStatus
+from ._timeout import Timeout
 from ._types import Health, HealthJobs, HealthWorkers, JobState, PurgeResult
 from ._version import __version__
 from ._webhook import parse_webhook
@@ -83,6 +89,7 @@ def __getattr__(name: str) -> Any:
         from ._clients import aio as _async_client
 
         value = getattr(_map_tasks if name == "AsyncBatchResults" else _async_client, name)
+        _as_public(value)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'runpod_facade' has no attribute {name!r}")
@@ -93,6 +100,7 @@ __all__ = [
     "APIConnectionError",
     "APIError",
     "APIResponseValidationError",
+    "APIStatusError",
     "APITimeoutError",
     "AsyncBatchResults",
     "AsyncBatches",
@@ -114,6 +122,7 @@ __all__ = [
     "BatchTimeout",
     "Batches",
     "ClientClosedError",
+    "ConflictError",
     "CreatedBatch",
     "Endpoint",
     "ExecutionPolicy",
@@ -121,6 +130,7 @@ __all__ = [
     "HealthJobs",
     "HealthWorkers",
     "Input",
+    "InternalServerError",
     "InvalidInputError",
     "Job",
     "JobCancelled",
@@ -133,17 +143,35 @@ __all__ = [
     "JournalError",
     "NotFoundError",
     "PayloadTooLargeError",
+    "PermissionDeniedError",
     "PollPolicy",
     "PurgeResult",
     "RateLimitError",
     "RetryPolicy",
     "RunpodError",
     "S3Config",
-    "ServerError",
     "StopReport",
     "StreamIdleTimeout",
+    "Timeout",
+    "UnprocessableEntityError",
     "WaitTimeout",
     "WebhookPayloadError",
     "__version__",
     "parse_webhook",
 ]
+
+
+def _as_public(value: object) -> None:
+    """Name ``value``'s module ``runpod_facade``, where users import it from (as httpx and
+    openai do): reprs, tracebacks, help() and pickles then show ``runpod_facade.JobFailed``,
+    not the private module that defines it."""
+    if isinstance(value, type) or inspect.isfunction(value):
+        value.__module__ = __name__
+
+
+# The asyncio names are left alone here: touching them would import asyncio. __getattr__
+# names them on first use.
+for _name in __all__:
+    if _name not in _LAZY:
+        _as_public(globals()[_name])
+del _name

@@ -10,11 +10,13 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from ._constants import DEFAULT_BASE_URL, DEFAULT_TIMEOUT
+from ._constants import DEFAULT_BASE_URL
 from ._core.retry import PollPolicy, RetryPolicy
 from ._exceptions import InvalidInputError
 from ._logging import register_secret
 from ._options import to_seconds
+from ._timeout import DEFAULT_TIMEOUT, Timeout
+from ._transports.base import Timeouts
 from ._validation import check_base_url, check_id, is_loopback_host
 from ._version import __version__
 
@@ -58,7 +60,7 @@ class Settings:
     endpoint_id: str
     base_url: str
     api_key: ApiKey | None
-    timeout: httpx.Timeout
+    timeout: Timeouts
     retry: RetryPolicy
     poll: PollPolicy
     long_poll: bool
@@ -84,18 +86,25 @@ def _check_api_key(value: object) -> str:
     return value
 
 
-def _check_timeout(value: object) -> httpx.Timeout:
+def _check_timeout(value: object) -> Timeouts:
+    """A client's ``timeout=`` as the core's per-phase seconds. Seconds cap connecting at the
+    default's 5 s too; an ``httpx.Timeout`` (what ``Endpoint`` took before ``Timeout``) is
+    read phase by phase."""
     if isinstance(value, httpx.Timeout):
-        return value
+        return Timeouts(connect=value.connect, read=value.read, write=value.write, pool=value.pool)
+    if isinstance(value, Timeout):
+        return Timeouts(connect=value.connect, read=value.read, write=value.write, pool=value.pool)
     if value is None:
-        return httpx.Timeout(None)
+        return Timeouts(connect=None, read=None, write=None, pool=None)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         seconds = to_seconds(value, "timeout")
         if seconds == 0:
             raise InvalidInputError("timeout must be positive (or None for no timeout)")
-        return httpx.Timeout(seconds, connect=min(seconds, DEFAULT_TIMEOUT.connect or seconds))
+        return _check_timeout(
+            Timeout(seconds, connect=min(seconds, DEFAULT_TIMEOUT.connect or seconds))
+        )
     raise InvalidInputError(
-        f"timeout must be seconds, an httpx.Timeout or None, got {type(value).__name__}"
+        f"timeout must be seconds, a runpod_facade.Timeout or None, got {type(value).__name__}"
     )
 
 
@@ -104,7 +113,7 @@ def resolve_settings(
     *,
     api_key: str | None,
     base_url: str | None,
-    timeout: float | httpx.Timeout | None,
+    timeout: float | Timeout | httpx.Timeout | None,
     max_retries: int | None,
     retry_policy: RetryPolicy | None,
     poll_policy: PollPolicy | None,

@@ -27,7 +27,6 @@ LONG_POLL_WAIT_MS = 90_000
 # 0 means "fail at once" to the HTTP clients, and the core decides expiry.
 MIN_REQUEST_TIMEOUT = 0.05
 
-DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0, pool=30.0)
 DEFAULT_MAX_RETRIES = 3
 
 # Requests one client sends at once; an AsyncEndpoint queues the others itself (``_gate``).

@@ -5,16 +5,20 @@ RunpodError
 ├── InvalidInputError (also ValueError)   bad input, raised before any request is sent
 │   └── WebhookPayloadError               a webhook body that is not a RunPod job
 ├── ClientClosedError                     the client was closed
-├── APIError                              the API answered with an error
-│   ├── BadRequestError           400
-│   ├── AuthenticationError       401, 403
-│   ├── NotFoundError             404 (unknown job, expired result, unknown endpoint)
-│   ├── PayloadTooLargeError      413
-│   ├── RateLimitError            429 (``retry_after`` in seconds, when the server said)
-│   ├── ServerError               5xx and non-IANA codes (Cloudflare 520/524 …)
-│   └── APIResponseValidationError  a 2xx whose body is not what the contract says
-├── APIConnectionError                    no HTTP answer (``request_sent`` says if it left)
-│   └── APITimeoutError (also TimeoutError)
+├── APIError                              a request went wrong (``except APIError``: all)
+│   ├── APIConnectionError                no HTTP answer (``request_sent`` says if it left)
+│   │   └── APITimeoutError (also TimeoutError)
+│   ├── APIStatusError                    an error status: ``status_code``, ``body``, ``headers``
+│   │   ├── BadRequestError           400
+│   │   ├── AuthenticationError       401
+│   │   ├── PermissionDeniedError     403
+│   │   ├── NotFoundError             404 (unknown job, expired result, unknown endpoint)
+│   │   ├── ConflictError             409
+│   │   ├── PayloadTooLargeError      413
+│   │   ├── UnprocessableEntityError  422
+│   │   ├── RateLimitError            429 (``retry_after`` in seconds, when the server said)
+│   │   └── InternalServerError       5xx, 499 and non-IANA codes (Cloudflare 520/524 …)
+│   └── APIResponseValidationError        a 2xx whose body is not what the contract says
 ├── JobError                              the job reached a terminal state other than COMPLETED
 │   ├── JobFailed      FAILED (``error``, ``error_details``)
 │   ├── JobCancelled   CANCELLED
@@ -30,7 +34,7 @@ always gets it back, in the return value or on the exception.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._types import JobState
@@ -39,10 +43,13 @@ __all__ = [
     "APIConnectionError",
     "APIError",
     "APIResponseValidationError",
+    "APIStatusError",
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
     "ClientClosedError",
+    "ConflictError",
+    "InternalServerError",
     "InvalidInputError",
     "JobCancelled",
     "JobError",
@@ -50,10 +57,11 @@ __all__ = [
     "JobTimedOut",
     "NotFoundError",
     "PayloadTooLargeError",
+    "PermissionDeniedError",
     "RateLimitError",
     "RunpodError",
-    "ServerError",
     "StreamIdleTimeout",
+    "UnprocessableEntityError",
     "WaitTimeout",
     "WebhookPayloadError",
 ]
@@ -62,9 +70,21 @@ _BODY_PREVIEW = 300
 
 
 class RunpodError(Exception):
-    """Base class of every error raised by runpod_facade."""
+    """Base class of every error raised by runpod_facade. Every one pickles (a worker
+    process can hand it back whole), whatever its constructor takes."""
 
     job_id: str | None = None
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Exception's own pickling calls ``cls(*args)``, which keyword-only arguments break:
+        # rebuild without __init__, then restore the attributes.
+        return (_rebuilt, (type(self), self.args), self.__dict__)
+
+
+def _rebuilt(cls: type[RunpodError], args: tuple[Any, ...]) -> RunpodError:
+    error = cls.__new__(cls, *args)
+    error.args = args  # OSError's __new__ (TimeoutError's) leaves them to __init__
+    return error
 
 
 class ClientClosedError(RunpodError):
@@ -86,16 +106,26 @@ class WebhookPayloadError(InvalidInputError):
 
 
 class APIError(RunpodError):
-    """The API answered with an HTTP error status (or an unusable 2xx body).
+    """A request to the API went wrong: no answer (:class:`APIConnectionError`), an error
+    status (:class:`APIStatusError`), or a success whose body breaks the contract
+    (:class:`APIResponseValidationError`). As in openai's client, ``except APIError`` catches
+    all three.
 
     Attributes:
-        status_code: the HTTP status code (an ``int``, also for non-IANA codes).
-        body: the raw response body, decoded as text.
-        message: the server's message, parsed best-effort from a JSON ``error``/``message``.
-        headers: the response headers.
+        message: what happened (the server's own words for an error status).
         operation: the API operation (``run``, ``status`` …).
         job_id: the job concerned, when there is one.
     """
+
+    def __init__(self, message: str, *, operation: str = "", job_id: str | None = None) -> None:
+        self.message = message
+        self.operation = operation
+        self.job_id = job_id
+        super().__init__(message)
+
+
+class _Reply(APIError):
+    """An error about an HTTP reply that did arrive: its status, body and headers."""
 
     def __init__(
         self,
@@ -107,13 +137,10 @@ class APIError(RunpodError):
         operation: str = "",
         job_id: str | None = None,
     ) -> None:
-        self.message = message
         self.status_code = status_code
         self.body = body
         self.headers: Mapping[str, str] = dict(headers or {})
-        self.operation = operation
-        self.job_id = job_id
-        super().__init__(message)
+        super().__init__(message, operation=operation, job_id=job_id)
 
     def __str__(self) -> str:
         where = f"{self.operation} " if self.operation else ""
@@ -121,23 +148,46 @@ class APIError(RunpodError):
         return f"{where}failed with HTTP {self.status_code}{job}: {self.message}"
 
 
-class BadRequestError(APIError):
+class APIStatusError(_Reply):
+    """The API answered with an HTTP error status.
+
+    Attributes:
+        status_code: the HTTP status code (an ``int``, also for non-IANA codes).
+        body: the raw response body, decoded as text (an echoed API key masked).
+        headers: the response headers.
+        message, operation, job_id: as on :class:`APIError`.
+    """
+
+
+class BadRequestError(APIStatusError):
     """400: the API rejected the request."""
 
 
-class AuthenticationError(APIError):
-    """401/403: the API key is missing, wrong, or not allowed on this endpoint."""
+class AuthenticationError(APIStatusError):
+    """401: the API key is missing or wrong."""
 
 
-class NotFoundError(APIError):
+class PermissionDeniedError(APIStatusError):
+    """403: the API key is valid but not allowed on this endpoint."""
+
+
+class NotFoundError(APIStatusError):
     """404: unknown endpoint or job, or a job whose result expired (TTL or retention)."""
 
 
-class PayloadTooLargeError(APIError):
+class ConflictError(APIStatusError):
+    """409: the request conflicts with the job's current state."""
+
+
+class PayloadTooLargeError(APIStatusError):
     """413: the request body is over the API's limit."""
 
 
-class RateLimitError(APIError):
+class UnprocessableEntityError(APIStatusError):
+    """422: the request was well-formed but its content was refused."""
+
+
+class RateLimitError(APIStatusError):
     """429: too many requests. ``retry_after`` is the server's hint in seconds, if any."""
 
     def __init__(
@@ -162,22 +212,23 @@ class RateLimitError(APIError):
         )
 
 
-class ServerError(APIError):
-    """5xx or a non-IANA status (Cloudflare 520/524): the service or a proxy failed."""
+class InternalServerError(APIStatusError):
+    """5xx, 499 or a non-IANA status (Cloudflare 520/524): the service or a proxy failed."""
 
 
-class APIResponseValidationError(APIError):
-    """A success status whose body does not match the contract (not JSON, missing ``id`` …)."""
+class APIResponseValidationError(_Reply):
+    """A success status whose body does not match the contract (not JSON, missing ``id`` …).
+    ``status_code``, ``body`` and ``headers`` are the reply's, as on :class:`APIStatusError`,
+    which this is not: the status said success."""
 
 
-class APIConnectionError(RunpodError):
+class APIConnectionError(APIError):
     """No HTTP answer was received.
 
     Attributes:
         request_sent: ``False`` when the request provably never reached the server (the
             connection could not be made), ``True`` when it may have been processed.
-        operation: the API operation.
-        job_id: the job concerned, when there is one.
+        message, operation, job_id: as on :class:`APIError`.
     """
 
     def __init__(
@@ -188,11 +239,8 @@ class APIConnectionError(RunpodError):
         job_id: str | None = None,
         request_sent: bool = True,
     ) -> None:
-        self.message = message
-        self.operation = operation
-        self.job_id = job_id
         self.request_sent = request_sent
-        super().__init__(message)
+        super().__init__(message, operation=operation, job_id=job_id)
 
     def __str__(self) -> str:
         where = f"{self.operation}: " if self.operation else ""

@@ -1,1 +1,3 @@
-__version__ = "0.1.0"
+"""The package's one version string: pyproject.toml reads it (``dynamic = ["version"]``)."""
+
+__version__ = "1.0.0"

@@ -227,7 +227,7 @@ def _local_sync_tour(p: _Printer, endpoint: Endpoint, connect: _Connect) -> None
         with connect.endpoint(
             long_poll=False, poll_policy=PollPolicy(initial=0.1, factor=1.0, maximum=0.1)
         ) as poller:
-            output = poller.job(job.id).wait(timeout=30, on_status=_status_printer(p))
+            output = poller.job(job.id).wait(timeout=30, on_status=_status_printer(p)).output
         p.say(f"   output: {_short(output)}")
 
     with p.section("stream: chunks of a generator handler as they are yielded"):
@@ -273,7 +273,7 @@ def _local_sync_tour(p: _Printer, endpoint: Endpoint, connect: _Connect) -> None
         assert failed_id is not None
         retried = endpoint.retry(failed_id)
         p.say(f"   retry() -> job {retried.id} {retried.last_state and retried.last_state.status}")
-        state = retried.wait_state(timeout=30)
+        state = retried.wait(timeout=30)
         p.say(f"   after retry: {_describe(state)}")
         p.say(f"   output: {_short(state.output)}")
 
@@ -309,7 +309,7 @@ async def _local_async_tour(p: _Printer, connect: _Connect) -> None:
             state = await endpoint.run_sync({"task": "echo", "n": 1}, timeout=30)
             p.say(f"   run_sync -> {state.status}, output {_short(state.output)}")
             job = await endpoint.run({"task": "echo", "n": 2})
-            p.say(f"   run + wait -> {_short(await job.wait(timeout=30))}")
+            p.say(f"   run + wait -> {_short((await job.wait(timeout=30)).output)}")
             p.say(f"   status -> {(await job.status()).status}")
             streamed = await endpoint.run({"task": "stream", "prompt": "async words too"})
             words = [chunk async for chunk in streamed.stream(timeout=30)]
@@ -510,7 +510,7 @@ def run_remote_tour(p: _Printer, *, payload: Any, purge: bool) -> None:
         with p.section("run + wait, with on_status updates"):
             job = endpoint.run(payload)
             p.say(f"   queued job {job.id}")
-            output = job.wait(timeout=300, on_status=_status_printer(p))
+            output = job.wait(timeout=300, on_status=_status_printer(p)).output
             p.say(f"   output: {_short(output)}")
 
         with p.section("status of a job"):
@@ -546,9 +546,9 @@ async def _remote_async_tour(p: _Printer, payload: Any) -> None:
             health = await endpoint.health()
             p.say(f"   health: {health.workers.ready} ready workers")
             jobs = await asyncio.gather(endpoint.run(payload), endpoint.run(payload))
-            outputs = await asyncio.gather(*(job.wait(timeout=300) for job in jobs))
-            for job, output in zip(jobs, outputs, strict=True):
-                p.say(f"   {job.id}: {_short(output)}")
+            states = await asyncio.gather(*(job.wait(timeout=300) for job in jobs))
+            for job, state in zip(jobs, states, strict=True):
+                p.say(f"   {job.id}: {_short(state.output)}")
 
 
 # --- entry point ------------------------------------------------------------------------

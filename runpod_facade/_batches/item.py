@@ -16,7 +16,7 @@ from .._core.interrupts import JobTracker
 from .._core.waiting import LOOK_FLOOR, settle
 from .._exceptions import (
     APIConnectionError,
-    APIError,
+    APIStatusError,
     BadRequestError,
     JobError,
     NotFoundError,
@@ -186,7 +186,7 @@ def _submit_failed(run: BatchRun, work: Work, error: RunpodError) -> BatchItem:
     """No job id came back. Whether a job was created decides what the journal keeps."""
     refused = isinstance(error, (BadRequestError, PayloadTooLargeError))
     never_sent = isinstance(error, APIConnectionError) and not error.request_sent
-    turned_away = isinstance(error, APIError) and 400 <= error.status_code < 500
+    turned_away = isinstance(error, APIStatusError) and 400 <= error.status_code < 500
     if run.journal is not None and (never_sent or turned_away) and not refused:
         run.journal.unsent(work.index)
     # Otherwise the row stays SENDING: a 5xx or a lost reply may hide a created job, and a

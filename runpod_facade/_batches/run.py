@@ -38,7 +38,8 @@ from .._core.engine import EndpointCore
 from .._core.interrupts import is_cancellation
 from .._core.waiting import check_terminal, hold_for, wait_ms
 from .._exceptions import (
-    APIError,
+    APIResponseValidationError,
+    APIStatusError,
     BadRequestError,
     InvalidInputError,
     JobError,
@@ -215,7 +216,7 @@ class BatchRun:
             self.journal.final_state(
                 work.index, item.job_id, str(item.state.status), item.state.raw_json
             )
-        elif isinstance(item.error, APIError):
+        elif isinstance(item.error, APIStatusError | APIResponseValidationError):
             kind = "lost" if isinstance(item.error, NotFoundError) else "rejected"
             self.journal.final_error(
                 work.index, work.digest, item.job_id, kind, item.error.status_code, str(item.error)

@@ -100,7 +100,12 @@ class AsyncBatches:
         return httpx.AsyncClient(
             base_url=settings.base_url,
             headers=settings.headers(),
-            timeout=settings.timeout,
+            timeout=httpx.Timeout(
+                connect=settings.timeout.connect,
+                read=settings.timeout.read,
+                write=settings.timeout.write,
+                pool=settings.timeout.pool,
+            ),
             verify=tls_context(),
         )
 

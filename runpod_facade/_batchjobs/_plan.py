@@ -15,15 +15,19 @@ from typing import Any, Final, Literal
 from urllib.parse import quote
 
 from .._exceptions import (
+    APIConnectionError,
     APIError,
     APIResponseValidationError,
+    APIStatusError,
     AuthenticationError,
     BadRequestError,
+    ConflictError,
+    InternalServerError,
     InvalidInputError,
     NotFoundError,
     PayloadTooLargeError,
+    PermissionDeniedError,
     RateLimitError,
-    ServerError,
 )
 from ._model import BatchPage, BatchSummary
 
@@ -66,7 +70,7 @@ _CREATE_OPEN, _CREATE_CLOSE = b"[", b"]"
 _ADD_OPEN, _ADD_CLOSE = b'{"requests":[', b"]}"
 
 
-class BatchStateError(APIError):
+class BatchStateError(ConflictError):
     """409: the batch is not in a state that allows the call (e.g. adding to a FINALIZED
     batch). ``job_id`` is the batch id."""
 
@@ -230,14 +234,14 @@ def decide(call: Call, status: int, headers: Mapping[str, str], body: bytes) -> 
     }
     if status == 429:
         raise RateLimitError(message, retry_after=_retry_after(headers), **kwargs)
-    kind: type[APIError] = {
+    kind: type[APIStatusError] = {
         400: BadRequestError,
         401: AuthenticationError,
-        403: AuthenticationError,
+        403: PermissionDeniedError,
         404: NotFoundError,
         409: BatchStateError,
         413: PayloadTooLargeError,
-    }.get(status, ServerError if status >= 500 or status < 400 else BadRequestError)
+    }.get(status, InternalServerError if status >= 500 or status < 400 else BadRequestError)
     raise kind(message, **kwargs)
 
 
@@ -253,7 +257,9 @@ def retry_delay(
         return None
     if isinstance(error, RateLimitError):
         return error.retry_after if error.retry_after is not None else backoff
-    if isinstance(error, ServerError) or not isinstance(error, APIError):
+    if isinstance(error, InternalServerError | APIConnectionError) or not isinstance(
+        error, APIError
+    ):
         return backoff
     return None
 

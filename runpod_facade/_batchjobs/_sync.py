@@ -153,7 +153,12 @@ class Batches:
         return httpx.Client(
             base_url=settings.base_url,
             headers=settings.headers(),
-            timeout=settings.timeout,
+            timeout=httpx.Timeout(
+                connect=settings.timeout.connect,
+                read=settings.timeout.read,
+                write=settings.timeout.write,
+                pool=settings.timeout.pool,
+            ),
             verify=tls_context(),
         )
 

@@ -23,12 +23,13 @@ from .._batchjobs import Batches
 from .._batchjobs._async import AsyncBatches
 from .._batchjobs._async_mapper import AsyncBatchApiResults
 from .._batchjobs._mapper import map_via
-from .._constants import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, HTTP_BACKENDS
+from .._constants import DEFAULT_MAX_RETRIES, HTTP_BACKENDS
 from .._core.effects import Operation
 from .._core.retry import PollPolicy, RetryPolicy
 from .._drivers.aio import AsyncDriver
 from .._exceptions import InvalidInputError, RunpodError
 from .._options import ExecutionPolicy, S3Config
+from .._timeout import DEFAULT_TIMEOUT, Timeout
 from .._transports.async_httpx import AsyncHttpxTransport
 from .._transports.base import AsyncTransport
 from .._types import JobState
@@ -81,6 +82,8 @@ class AsyncEndpoint(EndpointBase, AsyncRunner):
     """A RunPod serverless endpoint, used from asyncio. Arguments as for ``Endpoint``, and:
 
     Args:
+        timeout: per-request HTTP timeouts: seconds or a :class:`Timeout` per phase, the same
+            for both backends (an ``httpx.Timeout`` is read the same way, phase by phase).
         http_backend: the HTTP library: ``"httpx"`` (default) or ``"aiohttp"`` (faster under
             load; ``pip install 'runpod-facade[aiohttp]'``). Both behave the same: timeouts,
             retries, what counts as a request that may have reached the server.
@@ -102,7 +105,7 @@ class AsyncEndpoint(EndpointBase, AsyncRunner):
         *,
         api_key: str | None = None,
         base_url: str | None = None,
-        timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
+        timeout: float | Timeout | None = DEFAULT_TIMEOUT,
         max_retries: int = DEFAULT_MAX_RETRIES,
         retry_policy: RetryPolicy | None = None,
         poll_policy: PollPolicy | None = None,
@@ -173,8 +176,11 @@ class AsyncEndpoint(EndpointBase, AsyncRunner):
         return AsyncJob(self, self._job_id(job_id))
 
     async def retry(self, job_id: str) -> AsyncJob:
-        """Requeue a FAILED or TIMED_OUT job under the same id (``/retry``)."""
-        return await self.job(job_id).retry()
+        """Requeue a FAILED or TIMED_OUT job under the same id (``/retry``) and return its
+        handle, to follow up (``await job.wait()``); ``job.last_state`` is the reply's state."""
+        job = self.job(job_id)
+        await job.retry()
+        return job
 
     def stream(
         self,
@@ -360,15 +366,10 @@ class AsyncJob(JobBase, AsyncRunner):
     async def _perform(self, operation: Operation[T]) -> T:
         return await self.endpoint._perform(operation)
 
-    async def retry(self) -> AsyncJob:
-        """Requeue this FAILED or TIMED_OUT job (``/retry``); the id stays the same."""
-        await self._perform(self._retry_op())
-        return self
-
     def stream(
         self,
-        timeout: float | timedelta | None = None,
         *,
+        timeout: float | timedelta | None = None,
         idle_timeout: float | timedelta | None = None,
         raw: bool = False,
     ) -> AsyncJobStream:

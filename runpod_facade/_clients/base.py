@@ -10,14 +10,14 @@ from typing import Any, NoReturn
 import httpx
 
 from .._config import Settings, resolve_settings
-from .._constants import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
+from .._constants import DEFAULT_MAX_RETRIES
 from .._core import waiting as _waiting
 from .._core.effects import Operation
 from .._core.engine import EndpointCore
 from .._core.retry import PollPolicy, RetryPolicy
 from .._exceptions import InvalidInputError
 from .._options import ExecutionPolicy, S3Config
-from .._transports.httpx import to_timeouts
+from .._timeout import DEFAULT_TIMEOUT, Timeout
 from .._types import Health, JobState, PurgeResult
 from .._validation import check_callback, check_id, check_retry_failed, optional_seconds
 from .._wire.requests import JobRequest, build_job_body
@@ -27,19 +27,12 @@ __all__ = [
     "DEFAULT_RUN_SYNC_TIMEOUT",
     "EndpointBase",
     "OnStatus",
-    "output_of",
 ]
 
 #: ``run_sync``'s default deadline: the server's default ``/runsync`` hold.
 DEFAULT_RUN_SYNC_TIMEOUT = 90.0
 
 OnStatus = Callable[[JobState], None]
-
-
-def output_of(operation: Operation[JobState]) -> Operation[Any]:
-    """The ``output`` of the state ``operation`` returns."""
-    state = yield from operation
-    return state.output
 
 
 class EndpointBase:
@@ -54,7 +47,7 @@ class EndpointBase:
         *,
         api_key: str | None,
         base_url: str | None,
-        timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
+        timeout: float | Timeout | httpx.Timeout | None = DEFAULT_TIMEOUT,
         max_retries: int | None = DEFAULT_MAX_RETRIES,
         retry_policy: RetryPolicy | None = None,
         poll_policy: PollPolicy | None = None,
@@ -76,7 +69,7 @@ class EndpointBase:
             self._settings.endpoint_id,
             retry=self._settings.retry,
             poll=self._settings.poll,
-            timeouts=to_timeouts(self._settings.timeout),
+            timeouts=self._settings.timeout,
             long_poll=self._settings.long_poll,
         )
 
@@ -220,27 +213,9 @@ class EndpointBase:
         cancel_on_interrupt: bool = False,
         on_status: OnStatus | None = None,
         retry_failed: int = 0,
-    ) -> Operation[Any]:
-        """Wait for the job to finish and return its output: ``ep.job(job_id).wait(...)``."""
-        return output_of(
-            self._wait_op(
-                job_id, timeout, cancel_on_timeout, cancel_on_interrupt, on_status, retry_failed
-            )
-        )
-
-    @api
-    def wait_state(
-        self,
-        job_id: str,
-        *,
-        timeout: float | timedelta | None = None,
-        cancel_on_timeout: bool = False,
-        cancel_on_interrupt: bool = False,
-        on_status: OnStatus | None = None,
-        retry_failed: int = 0,
     ) -> Operation[JobState]:
-        """Wait for the job to finish and return its whole COMPLETED state:
-        ``ep.job(job_id).wait_state(...)``."""
+        """Wait for the job to finish and return its COMPLETED state:
+        ``ep.job(job_id).wait(...)``."""
         return self._wait_op(
             job_id, timeout, cancel_on_timeout, cancel_on_interrupt, on_status, retry_failed
         )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from .._core import streaming as _streaming
 from .._core.effects import Operation
@@ -15,7 +15,7 @@ from .._status import JobStatus
 from .._types import JobState
 from .._validation import check_callback, check_retry_failed, optional_seconds
 from .api import api
-from .base import OnStatus, output_of
+from .base import OnStatus
 
 if TYPE_CHECKING:
     from .base import EndpointBase
@@ -79,16 +79,17 @@ class JobBase:
         return self._recording(self.endpoint._core.status(self.id))
 
     @api
-    def wait_state(
+    def wait(
         self,
-        timeout: float | timedelta | None = None,
         *,
+        timeout: float | timedelta | None = None,
         cancel_on_timeout: bool = False,
         cancel_on_interrupt: bool = False,
         on_status: OnStatus | None = None,
         retry_failed: int = 0,
     ) -> Operation[JobState]:
-        """Wait until the job finishes and return its COMPLETED state.
+        """Wait until the job finishes and return its COMPLETED state (``.output`` is the
+        handler's result).
 
         Long-polls the server (``/status-sync``) while the deadline allows the server's 1 s
         minimum hold, and polls ``/status`` with capped, jittered backoff otherwise (or when
@@ -103,33 +104,6 @@ class JobBase:
             KeyboardInterrupt / CancelledError: re-raised with a note naming the job; with
                 ``cancel_on_interrupt`` the job is cancelled first.
         """
-        return self._wait_op(
-            timeout, cancel_on_timeout, cancel_on_interrupt, on_status, retry_failed
-        )
-
-    @api
-    def wait(
-        self,
-        timeout: float | timedelta | None = None,
-        *,
-        cancel_on_timeout: bool = False,
-        cancel_on_interrupt: bool = False,
-        on_status: OnStatus | None = None,
-        retry_failed: int = 0,
-    ) -> Operation[Any]:
-        """Wait until the job finishes and return its output. Raises as :meth:`wait_state`."""
-        return output_of(
-            self._wait_op(timeout, cancel_on_timeout, cancel_on_interrupt, on_status, retry_failed)
-        )
-
-    def _wait_op(
-        self,
-        timeout: float | timedelta | None,
-        cancel_on_timeout: bool,
-        cancel_on_interrupt: bool,
-        on_status: OnStatus | None,
-        retry_failed: int,
-    ) -> Operation[JobState]:
         return self.endpoint._wait_op(
             self.id,
             timeout,
@@ -141,10 +115,23 @@ class JobBase:
 
     @api
     def cancel(self) -> Operation[JobState]:
-        """Cancel the job; returns its state as the API reports it."""
-        return self._recording(self.endpoint._core.cancel(self.id))
+        """Cancel the job; returns its state. Cancelling a job that has already ended changes
+        nothing, and its reply is a bare ``{id, status}``: then the ended state this handle
+        had seen, output and all, is kept and returned."""
+        return self._cancelling(self.endpoint._core.cancel(self.id))
 
-    def _retry_op(self) -> Operation[JobState]:
+    def _cancelling(self, operation: Operation[JobState]) -> Operation[JobState]:
+        reply = yield from operation
+        known = self._last_state
+        if known is not None and known.is_terminal and reply.status == known.status:
+            return known
+        self._seen(reply)
+        return reply
+
+    @api
+    def retry(self) -> Operation[JobState]:
+        """Requeue this FAILED or TIMED_OUT job (``/retry``; the id stays the same) and
+        return its state as the reply reports it (``IN_QUEUE``); follow up with :meth:`wait`."""
         return self._recording(self.endpoint._core.retry_job(self.id))
 
     def _stream_args(

@@ -21,12 +21,13 @@ from .._batches.threads import BatchResults
 from .._batches.types import BatchTimeout
 from .._batchjobs import Batches
 from .._batchjobs._mapper import BatchApiResults, map_via
-from .._constants import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
+from .._constants import DEFAULT_MAX_RETRIES
 from .._core.effects import Operation
 from .._core.retry import PollPolicy, RetryPolicy
 from .._drivers.sync import SyncDriver
 from .._exceptions import InvalidInputError, RunpodError
 from .._options import ExecutionPolicy, S3Config
+from .._timeout import DEFAULT_TIMEOUT, Timeout
 from .._transports.httpx import HttpxTransport
 from .._types import JobState
 from .api import SyncRunner
@@ -45,8 +46,9 @@ class Endpoint(EndpointBase, SyncRunner):
         endpoint_id: the endpoint's id (default: ``RUNPOD_ENDPOINT_ID``).
         api_key: the API key (default: ``RUNPOD_API_KEY``). Never logged or shown in a repr.
         base_url: the API root (default: ``RUNPOD_BASE_URL`` or ``https://api.runpod.ai/v2``).
-        timeout: per-request HTTP timeout in seconds or an ``httpx.Timeout`` (long-polls get a
-            read timeout derived from their hold). Deadlines of waits are separate arguments.
+        timeout: per-request HTTP timeouts: seconds, a :class:`Timeout` per phase, or an
+            ``httpx.Timeout`` (long-polls get a read timeout derived from their hold).
+            Deadlines of waits are separate arguments.
         max_retries: retries per request on connection errors, 408/429/5xx (submits only
             when provably safe: see the README).
         retry_policy: full retry settings; overrides ``max_retries``.
@@ -65,7 +67,7 @@ class Endpoint(EndpointBase, SyncRunner):
         *,
         api_key: str | None = None,
         base_url: str | None = None,
-        timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
+        timeout: float | Timeout | httpx.Timeout | None = DEFAULT_TIMEOUT,
         max_retries: int = DEFAULT_MAX_RETRIES,
         retry_policy: RetryPolicy | None = None,
         poll_policy: PollPolicy | None = None,
@@ -141,8 +143,11 @@ class Endpoint(EndpointBase, SyncRunner):
         return Job(self, self._job_id(job_id))
 
     def retry(self, job_id: str) -> Job:
-        """Requeue a FAILED or TIMED_OUT job under the same id (``/retry``)."""
-        return self.job(job_id).retry()
+        """Requeue a FAILED or TIMED_OUT job under the same id (``/retry``) and return its
+        handle, to follow up (``.wait()``); ``job.last_state`` is the reply's state."""
+        job = self.job(job_id)
+        job.retry()
+        return job
 
     def stream(
         self,
@@ -373,15 +378,10 @@ class Job(JobBase, SyncRunner):
     def _perform(self, operation: Operation[T]) -> T:
         return self.endpoint._perform(operation)
 
-    def retry(self) -> Job:
-        """Requeue this FAILED or TIMED_OUT job (``/retry``); the id stays the same."""
-        self._perform(self._retry_op())
-        return self
-
     def stream(
         self,
-        timeout: float | timedelta | None = None,
         *,
+        timeout: float | timedelta | None = None,
         idle_timeout: float | timedelta | None = None,
         raw: bool = False,
     ) -> JobStream:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from .._constants import LONG_POLL_WAIT_MS, MIN_WAIT_MS
 from .._exceptions import (
     APIConnectionError,
-    APIError,
+    APIStatusError,
     JobCancelled,
     JobFailed,
     JobTimedOut,
@@ -206,7 +206,7 @@ def settle(
             )
             try:
                 known = yield from core.retry_job(job_id)
-            except APIError as retry_error:
+            except APIStatusError as retry_error:
                 raise exc from retry_error
         except JobCancelled:
             tracker.ended(job_id)
@@ -265,7 +265,7 @@ def _next_state(
     try:
         floor = LOOK_FLOOR if first and request.hold is None else 0.0
         state: JobState = yield from core.call(request, deadline, floor=floor, refit=refit)
-    except APIError as exc:
+    except APIStatusError as exc:
         if exc.operation != "status-sync" or exc.status_code not in (404, 405):
             raise
         # Either the route is gone or the job is: /status tells which.

@@ -17,15 +17,9 @@ import httpx
 from .._constants import DEFAULT_LIMITS
 from .base import ApiRequest, ApiResponse, Delivery, Timeouts, TransportFailure
 
-__all__ = ["HttpxRequests", "HttpxTransport", "classify", "to_timeouts"]
+__all__ = ["HttpxRequests", "HttpxTransport", "classify"]
 
 _JSON = {"Content-Type": "application/json"}
-
-
-def to_timeouts(timeout: httpx.Timeout) -> Timeouts:
-    return Timeouts(
-        connect=timeout.connect, read=timeout.read, write=timeout.write, pool=timeout.pool
-    )
 
 
 def classify(exc: httpx.TransportError) -> TransportFailure:

@@ -9,14 +9,17 @@ from types import MappingProxyType
 from typing import Any
 
 from .._exceptions import (
-    APIError,
     APIResponseValidationError,
+    APIStatusError,
     AuthenticationError,
     BadRequestError,
+    ConflictError,
+    InternalServerError,
     NotFoundError,
     PayloadTooLargeError,
+    PermissionDeniedError,
     RateLimitError,
-    ServerError,
+    UnprocessableEntityError,
 )
 from .._logging import redact
 from .._status import is_terminal, parse_status
@@ -67,7 +70,7 @@ def job_in_error_reply(response: ApiResponse, request: ApiRequest) -> JobState |
         return None
 
 
-def error_from_response(response: ApiResponse, request: ApiRequest) -> APIError:
+def error_from_response(response: ApiResponse, request: ApiRequest) -> APIStatusError:
     """The typed exception for an HTTP error reply. Its ``job_id`` is the request's job, or
     the one the body names."""
     code = response.status_code
@@ -90,17 +93,21 @@ def error_from_response(response: ApiResponse, request: ApiRequest) -> APIError:
     return _ERROR_CLASSES.get(code, _fallback_class(code))(message, **common)
 
 
-_ERROR_CLASSES: Mapping[int, type[APIError]] = MappingProxyType(
+# openai's classes for the statuses it names, and RunPod's 413. 499 (a proxy saw the client
+# go) and codes under 100 are no answer of the service's: treated as its failure.
+_ERROR_CLASSES: Mapping[int, type[APIStatusError]] = MappingProxyType(
     {
         400: BadRequestError,
         401: AuthenticationError,
-        403: AuthenticationError,
+        403: PermissionDeniedError,
         404: NotFoundError,
+        409: ConflictError,
         413: PayloadTooLargeError,
-        499: ServerError,
+        422: UnprocessableEntityError,
+        499: InternalServerError,
     }
 )
 
 
-def _fallback_class(code: int) -> type[APIError]:
-    return ServerError if code >= 500 or code < 100 else APIError
+def _fallback_class(code: int) -> type[APIStatusError]:
+    return InternalServerError if code >= 500 or code < 100 else APIStatusError

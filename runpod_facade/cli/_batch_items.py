@@ -8,11 +8,11 @@ from typing import Any
 from .._batches.types import BatchItem
 from .._exceptions import (
     APIConnectionError,
-    APIError,
+    APIStatusError,
+    InternalServerError,
     JobFailed,
     RateLimitError,
     RunpodError,
-    ServerError,
 )
 from ._batch_input import BadLine
 from ._errors import cli_terms
@@ -50,9 +50,13 @@ class Breaker:
         if item.final:
             self.failures = 0
             return
-        if isinstance(error, APIError) and item.job_id is None and error.status_code in _REFUSED:
+        if (
+            isinstance(error, APIStatusError)
+            and item.job_id is None
+            and error.status_code in _REFUSED
+        ):
             raise Stopped(error, EXIT_API_ERROR, "the API refused the submit")
-        if isinstance(error, APIConnectionError | ServerError | RateLimitError):
+        if isinstance(error, APIConnectionError | InternalServerError | RateLimitError):
             self.failures += 1
             if self.failures >= self.limit:
                 no_answer = isinstance(error, APIConnectionError)

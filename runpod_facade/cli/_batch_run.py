@@ -17,7 +17,7 @@ from .._batches.threads import BatchResults
 from .._batches.types import BatchItem, BatchTimeout
 from .._clients.sync import Endpoint
 from .._core.interrupts import NOTE_PREFIX
-from .._exceptions import APIError, RunpodError
+from .._exceptions import AuthenticationError, PermissionDeniedError, RunpodError
 from ._batch_files import journal_message, open_input, remove_journal
 from ._batch_input import BLANK, InputLines, count_lines
 from ._batch_items import Breaker, Stopped, result_record
@@ -200,7 +200,7 @@ class BatchCommand:
             out.error("interrupted: nothing more is submitted")
         elif stopped is not None:
             out.error(f"stopped: {stopped}: {cli_terms(str(stopped.error))}")
-            if isinstance(stopped.error, APIError) and stopped.error.status_code in (401, 403):
+            if isinstance(stopped.error, AuthenticationError | PermissionDeniedError):
                 out.note("check the API key (--api-key or $RUNPOD_API_KEY)")
         elif isinstance(ended, BatchTimeout) and not self.quiet:
             out.note(f"--timeout passed ({self.args.timeout:g} s): nothing more was submitted")

@@ -94,8 +94,8 @@ class Context:
         if job.last_state is not None:
             line.update(job.last_state)  # before it shows: no "waiting" line to replace
         with line:
-            return job.wait_state(
-                self.args.timeout,
+            return job.wait(
+                timeout=self.args.timeout,
                 cancel_on_timeout=self.args.cancel_on_timeout,
                 cancel_on_interrupt=self.args.cancel_on_interrupt,
                 on_status=line.update,

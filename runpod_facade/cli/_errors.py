@@ -12,11 +12,13 @@ from .._config import ENV_API_KEY
 from .._exceptions import (
     APIConnectionError,
     APIError,
+    AuthenticationError,
     InvalidInputError,
     JobCancelled,
     JobError,
     JobFailed,
     JobTimedOut,
+    PermissionDeniedError,
     RunpodError,
     WaitTimeout,
 )
@@ -128,14 +130,15 @@ def report(exc: BaseException, out: Output, *, command: str, debug: bool) -> int
         if not exc.cancelled:
             out.note(f"the job goes on; resume with: {PROG} wait {exc.job_id}")
         return EXIT_WAIT_TIMEOUT
-    if isinstance(exc, APIError):
-        out.error(str(exc))
-        if exc.status_code in (401, 403):
-            out.note(f"check the API key (--api-key or ${ENV_API_KEY})")
-        return EXIT_API_ERROR
+    # A connection error is an APIError too (openai's tree): test for it first.
     if isinstance(exc, APIConnectionError):
         out.error(f"cannot reach the API: {exc}")
         return EXIT_CONNECTION_ERROR
+    if isinstance(exc, APIError):
+        out.error(str(exc))
+        if isinstance(exc, AuthenticationError | PermissionDeniedError):
+            out.note(f"check the API key (--api-key or ${ENV_API_KEY})")
+        return EXIT_API_ERROR
     if isinstance(exc, RunpodError):
         out.error(str(exc))
         return EXIT_API_ERROR

@@ -70,7 +70,7 @@ def _stream(ctx: Context) -> int:
             )
         ctx.job_id = job.id
         printer = _Printer(out, concat=args.concat)
-        with job.stream(args.timeout, idle_timeout=args.idle_timeout) as chunks:
+        with job.stream(timeout=args.timeout, idle_timeout=args.idle_timeout) as chunks:
             iterator = iter(chunks)
             # The status line shows until the first chunk: from then on the chunks are the
             # progress, and stdout may share the terminal with it.

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from .._constants import DEFAULT_TIMEOUT
 from .._core.retry import PollPolicy, RetryPolicy
+from .._timeout import DEFAULT_TIMEOUT, Timeout
 from ._defaults import FAST_POLL_POLICY, FAST_RETRY_POLICY, Handler
 from ._extra import require_local
 
@@ -51,7 +51,7 @@ class EndpointFactory:
         /,
         *,
         workers: int = 1,
-        timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
+        timeout: float | Timeout | httpx.Timeout | None = DEFAULT_TIMEOUT,
         retry_policy: RetryPolicy = FAST_RETRY_POLICY,
         poll_policy: PollPolicy = FAST_POLL_POLICY,
         long_poll: bool = True,
@@ -113,7 +113,7 @@ class AsyncEndpointFactory:
         /,
         *,
         workers: int = 1,
-        timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
+        timeout: float | Timeout | httpx.Timeout | None = DEFAULT_TIMEOUT,
         retry_policy: RetryPolicy = FAST_RETRY_POLICY,
         poll_policy: PollPolicy = FAST_POLL_POLICY,
         long_poll: bool = True,

@@ -12,8 +12,8 @@ import httpx
 
 from .._clients.aio import AsyncEndpoint, HttpBackend
 from .._clients.sync import Endpoint
-from .._constants import DEFAULT_TIMEOUT
 from .._core.retry import PollPolicy, RetryPolicy
+from .._timeout import DEFAULT_TIMEOUT, Timeout
 from ..local import FaultSet, LocalEndpoint, RequestRecord, WebhookAttempt
 from ._defaults import FAST_POLL_POLICY, FAST_RETRY_POLICY, FAST_WEBHOOK_RETRY_DELAY_S, Handler
 
@@ -100,7 +100,7 @@ class ServedEndpoint(_Served, Endpoint):
         handler: Handler | str,
         *,
         workers: int = 1,
-        timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
+        timeout: float | Timeout | httpx.Timeout | None = DEFAULT_TIMEOUT,
         retry_policy: RetryPolicy = FAST_RETRY_POLICY,
         poll_policy: PollPolicy = FAST_POLL_POLICY,
         long_poll: bool = True,
@@ -140,7 +140,7 @@ class AsyncServedEndpoint(_Served, AsyncEndpoint):
         handler: Handler | str,
         *,
         workers: int = 1,
-        timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
+        timeout: float | Timeout | httpx.Timeout | None = DEFAULT_TIMEOUT,
         retry_policy: RetryPolicy = FAST_RETRY_POLICY,
         poll_policy: PollPolicy = FAST_POLL_POLICY,
         long_poll: bool = True,
@@ -165,7 +165,7 @@ class AsyncServedEndpoint(_Served, AsyncEndpoint):
         handler: Handler | str,
         *,
         workers: int = 1,
-        timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
+        timeout: float | Timeout | httpx.Timeout | None = DEFAULT_TIMEOUT,
         retry_policy: RetryPolicy = FAST_RETRY_POLICY,
         poll_policy: PollPolicy = FAST_POLL_POLICY,
         long_poll: bool = True,

@@ -24,8 +24,8 @@ from runpod_facade._exceptions import (
     APIConnectionError,
     APIResponseValidationError,
     APITimeoutError,
+    InternalServerError,
     RunpodError,
-    ServerError,
     WaitTimeout,
 )
 
@@ -65,7 +65,7 @@ class Expect:
 OK = Expect()
 PASS = Expect(passthrough=True)
 LOSSY = Expect(lossy=True)
-SERVER = Expect(ServerError)
+SERVER = Expect(InternalServerError)
 INVALID = Expect(APIResponseValidationError)
 LOST = Expect(APIConnectionError, sent=True)
 HUNG = Expect(APITimeoutError, sent=True)

@@ -18,10 +18,10 @@ from typing import Any, TypeVar
 import httpx
 
 from runpod_facade._clients.sync import Endpoint
-from runpod_facade._constants import DEFAULT_TIMEOUT
 from runpod_facade._core.effects import Emit, Operation, Send, Sleep
 from runpod_facade._core.engine import EndpointCore
 from runpod_facade._core.retry import PollPolicy, RetryPolicy
+from runpod_facade._timeout import DEFAULT_TIMEOUT
 from runpod_facade._transports.base import ApiResponse, Timeouts, TransportFailure
 
 __all__ = [

@@ -14,7 +14,7 @@ import pytest
 from runpod_facade import Endpoint
 from runpod_facade import cli as cli_module
 from runpod_facade.cli import main
-from runpod_facade.local import LocalEndpoint, sample_handlers
+from runpod_facade.local import Fault, LocalEndpoint, sample_handlers
 
 from .conftest import cli, one_error_line, point_env_at
 
@@ -279,13 +279,31 @@ def test_connection_refused_exits_7(
     assert one_error_line(err).startswith("error: cannot reach the API")
 
 
+@pytest.mark.parametrize(
+    ("status", "note"),
+    [(401, True), (403, True), (404, False), (409, False), (422, False)],
+)
+def test_every_status_error_exits_6_and_a_refused_key_says_so(
+    capsys: pytest.CaptureFixture[str], env: LocalEndpoint, status: int, note: bool
+) -> None:
+    env.faults.add(Fault("health", "http_error", status=status, times=1))
+    try:
+        code, out, err = cli(capsys, "--json", "health")
+    finally:
+        env.faults.clear()
+    assert code == 6
+    assert out == ""
+    assert f"HTTP {status}" in err
+    assert ("check the API key" in err) is note
+
+
 def test_interrupt_exits_130_and_says_how_to_resume(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def interrupted(*args: Any, **kwargs: Any) -> Any:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("runpod_facade._clients.sync.Job.wait_state", interrupted)
+    monkeypatch.setattr("runpod_facade._clients.sync.Job.wait", interrupted)
     code, _, err = cli(capsys, "run", "--wait", "--input", '{"task": "sleep", "seconds": 0.2}')
     assert code == 130
     assert "error: interrupted" in err

@@ -58,7 +58,11 @@ def test_lines_through_the_batch_api(
     [
         ('{"n": 1}\n\n{"n": 2}\n', (), "in.jsonl:2 is blank"),
         ('{"n": 1}\nnot json\n', (), "in.jsonl:2 is not JSON"),
-        ('{"n": 1}\n', ("--batch-size", "5001"), "--batch-size: expected an integer from 1 to 5000"),
+        (
+            '{"n": 1}\n',
+            ("--batch-size", "5001"),
+            "--batch-size: expected an integer from 1 to 5000",
+        ),
         ('{"n": 1}\n', ("--batch-size", "0"), "--batch-size"),
     ],
 )

@@ -103,7 +103,7 @@ def run_cli(capsys: pytest.CaptureFixture[str], key: str, *args: str) -> tuple[i
 def completed_job(ep: LocalEndpoint, key: str, payload: dict[str, Any]) -> str:
     with Endpoint(ep.endpoint_id, base_url=ep.base_url, api_key=key) as client:
         job = client.run(payload)
-        job.wait(10)
+        job.wait(timeout=10)
         return job.id
 
 

@@ -12,11 +12,11 @@ import pytest
 from runpod_facade import (
     BadRequestError,
     Endpoint,
+    InternalServerError,
     JobFailed,
     NotFoundError,
     RateLimitError,
     RetryPolicy,
-    ServerError,
 )
 from tests._support.openapi_httpx import ContractTransport
 from tests._support.spec import SERVER_URL
@@ -86,7 +86,7 @@ def test_a_5xx_on_a_submit_that_names_the_job_carries_its_id(
 ) -> None:
     body = {"id": "4c1e-u1", "status": "IN_QUEUE", "error": "upstream timeout"}
     transport = ContractTransport(lambda request: httpx.Response(502, json=body))
-    with pytest.raises(ServerError) as caught:
+    with pytest.raises(InternalServerError) as caught:
         endpoint_for(transport).run({"prompt": "hi"})
     # The job may exist: the error names it, and the submit was not re-sent.
     assert caught.value.job_id == "4c1e-u1"

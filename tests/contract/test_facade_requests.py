@@ -213,7 +213,7 @@ def test_wait_long_polls_status_sync_with_wait(
         status_sync=[job("IN_QUEUE"), job("COMPLETED", output="x")],
         status=[job("IN_QUEUE"), job("COMPLETED", output="x")],
     )
-    assert sync_endpoint(api).wait(JOB, timeout=timeout) == "x"
+    assert sync_endpoint(api).wait(JOB, timeout=timeout).output == "x"
     # Below one second left, a long-poll cannot ask for the minimum wait: /status is polled.
     expected = "status" if timeout is not None and timeout < 1.5 else "status-sync"
     assert set(api.ops()) == {expected}
@@ -228,7 +228,7 @@ def test_wait_falls_back_to_status_when_status_sync_is_gone(
         status_sync=[httpx.Response(404, json={"error": "not found"})],
         status=[job("IN_PROGRESS"), job("COMPLETED", output=3)],
     )
-    assert sync_endpoint(api).wait(JOB, timeout=30) == 3
+    assert sync_endpoint(api).wait(JOB, timeout=30).output == 3
     assert api.ops() == ["status-sync", "status", "status"]
 
 

@@ -21,10 +21,10 @@ from runpod_generated.client import AuthenticatedClient, Client
 
 from runpod_facade import (
     Endpoint,
+    InternalServerError,
     JobStatus,
     RateLimitError,
     RetryPolicy,
-    ServerError,
 )
 from tests._support.fixtures import fixture_for
 from tests._support.fixtures import load as load_fixture
@@ -270,7 +270,7 @@ def test_facade_520_is_a_server_error_after_retries(
     endpoint_for: Callable[..., Endpoint],
 ) -> None:
     transport = ContractTransport(cloudflare_520, check_responses=False)
-    with pytest.raises(ServerError) as caught:
+    with pytest.raises(InternalServerError) as caught:
         endpoint_for(transport, retry_policy=FAST_RETRY).status(JOB)
     assert caught.value.status_code == 520
     assert caught.value.job_id == JOB

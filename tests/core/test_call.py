@@ -15,13 +15,17 @@ from runpod_facade._exceptions import (
     APIConnectionError,
     APIError,
     APIResponseValidationError,
+    APIStatusError,
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    ConflictError,
+    InternalServerError,
     NotFoundError,
     PayloadTooLargeError,
+    PermissionDeniedError,
     RateLimitError,
-    ServerError,
+    UnprocessableEntityError,
 )
 from runpod_facade._status import JobStatus
 from runpod_facade._types import JobState
@@ -87,11 +91,11 @@ def test_reads_are_retried_on_retryable_statuses(
     [
         (400, BadRequestError),
         (401, AuthenticationError),
-        (403, AuthenticationError),
+        (403, PermissionDeniedError),
         (404, NotFoundError),
-        (409, APIError),
+        (409, ConflictError),
         (413, PayloadTooLargeError),
-        (422, APIError),
+        (422, UnprocessableEntityError),
     ],
 )
 def test_client_errors_raise_their_type_at_once(
@@ -113,7 +117,7 @@ def test_retries_end_after_max_retries_with_the_last_error(
     driver = ScriptedDriver(
         clock, [error(503, "a"), error(503, "b"), error(502, "c"), error(500, "d")]
     )
-    with pytest.raises(ServerError) as info:
+    with pytest.raises(InternalServerError) as info:
         driver.run(status_call(core))
     assert (info.value.status_code, info.value.message) == (500, "d")
     assert [s.send.attempt for s in driver.sent] == [0, 1, 2, 3]
@@ -124,7 +128,7 @@ def test_retries_end_after_max_retries_with_the_last_error(
 def test_max_retries_zero_sends_once(clock: FakeClock) -> None:
     core = make_core(clock, retry=RetryPolicy(max_retries=0, rng=fixed(0.5)))
     driver = ScriptedDriver(clock, [error(503)])
-    with pytest.raises(ServerError):
+    with pytest.raises(InternalServerError):
         driver.run(status_call(core))
     assert driver.ops == ["status"]
 
@@ -132,7 +136,7 @@ def test_max_retries_zero_sends_once(clock: FakeClock) -> None:
 def test_the_budget_stops_retries_before_it_is_overspent(clock: FakeClock) -> None:
     core = make_core(clock, retry=RetryPolicy(budget=1.5, rng=fixed(0.5)))
     driver = ScriptedDriver(clock, [error(503)] * 3)
-    with pytest.raises(ServerError):
+    with pytest.raises(InternalServerError):
         driver.run(status_call(core))
     # 0.4375 + 0.875 = 1.3125 fits in 1.5; another 1.75 would not.
     assert driver.sleeps == [0.4375, 0.875]
@@ -206,7 +210,7 @@ def test_a_submit_is_not_re_sent_after_a_status_that_may_follow_its_job(
 
 def test_a_submit_is_not_re_sent_after_a_proxy_page(core: EndpointCore, clock: FakeClock) -> None:
     driver = ScriptedDriver(clock, [html(502)])
-    with pytest.raises(ServerError):
+    with pytest.raises(InternalServerError):
         driver.run(run_call(core))
     assert driver.ops == ["run"]
 
@@ -373,7 +377,7 @@ def test_an_error_body_naming_the_job_gives_the_error_its_id(
     core: EndpointCore, clock: FakeClock
 ) -> None:
     driver = ScriptedDriver(clock, [reply_body(500, {"id": "job-9", "error": "db down"})])
-    with pytest.raises(ServerError) as info:
+    with pytest.raises(InternalServerError) as info:
         driver.run(run_call(core))
     assert (info.value.job_id, info.value.message) == ("job-9", "db down")
     assert str(info.value) == "run failed with HTTP 500 (job job-9): db down"
@@ -413,7 +417,7 @@ def test_a_retry_that_would_outlast_the_deadline_raises_deadline_reached(
     driver = ScriptedDriver(clock, [Reply(error(503, "busy"), after=0.75)])
     with pytest.raises(DeadlineReached) as info:
         driver.run(status_call(core, deadline=1.0))
-    assert isinstance(info.value.error, ServerError)
+    assert isinstance(info.value.error, InternalServerError)
     assert info.value.error.message == "busy"
     assert info.value.__cause__ is info.value.error
     assert str(info.value) == str(info.value.error)
@@ -442,7 +446,7 @@ def test_retries_used_up_before_the_deadline_raise_the_error(
     core: EndpointCore, clock: FakeClock
 ) -> None:
     driver = ScriptedDriver(clock, [error(503)] * 4)
-    with pytest.raises(ServerError):
+    with pytest.raises(InternalServerError):
         driver.run(status_call(core, deadline=100.0))
     assert driver.sleeps == BACKOFF
 
@@ -550,6 +554,6 @@ def test_only_2xx_is_success_and_a_3xx_is_an_error_never_retried(
         return
     with pytest.raises(APIError) as info:
         driver.run(status_call(core))
-    assert type(info.value) is APIError
+    assert type(info.value) is APIStatusError
     assert info.value.status_code == 300
     assert driver.ops == ["status"]

@@ -29,7 +29,8 @@ from runpod_facade._core.retry import PollPolicy, RetryPolicy
 from runpod_facade._core.timeouts import SUBMIT_READ_GRACE
 from runpod_facade._exceptions import (
     APIConnectionError,
-    APIError,
+    APIResponseValidationError,
+    APIStatusError,
     APITimeoutError,
     RunpodError,
     WaitTimeout,
@@ -267,7 +268,7 @@ def test_cell(
         acknowledged = (
             getattr(error_, "request_sent", False) is True
             or error_.job_id == JOB_ID
-            or (isinstance(error_, APIError) and 200 <= error_.status_code < 300)
+            or isinstance(error_, APIResponseValidationError)
         )
         assert acknowledged, f"{info.name} created a job but {error_!r} hides it"
     row = FAULTS[fault]
@@ -289,7 +290,7 @@ def _detail(error_: RunpodError, server: FakeServer) -> str:
     parts = []
     if isinstance(error_, APIConnectionError):
         parts.append(f"request_sent={error_.request_sent}")
-    if isinstance(error_, APIError):
+    if isinstance(error_, APIStatusError | APIResponseValidationError):
         parts.append(f"HTTP {error_.status_code}")
     if error_.job_id:
         parts.append("job id carried")

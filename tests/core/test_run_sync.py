@@ -10,9 +10,9 @@ from runpod_facade._core.engine import EndpointCore
 from runpod_facade._core.waiting import run_sync
 from runpod_facade._exceptions import (
     APIConnectionError,
+    InternalServerError,
     JobFailed,
     RateLimitError,
-    ServerError,
     WaitTimeout,
 )
 from runpod_facade._status import JobStatus
@@ -163,7 +163,7 @@ def test_a_submit_5xx_is_raised_not_re_sent(
     code: int, core: EndpointCore, clock: FakeClock
 ) -> None:
     driver = ScriptedDriver(clock, [error(code)])
-    with pytest.raises(ServerError):
+    with pytest.raises(InternalServerError):
         driver.run(run_sync(core, BODY, timeout=30.0))
     assert driver.ops == ["runsync"]
 

@@ -23,12 +23,12 @@ from runpod_facade._core.waiting import (
 from runpod_facade._exceptions import (
     APIConnectionError,
     APITimeoutError,
+    InternalServerError,
     JobCancelled,
     JobFailed,
     JobTimedOut,
     NotFoundError,
     RateLimitError,
-    ServerError,
     WaitTimeout,
 )
 from runpod_facade._status import JobStatus
@@ -254,7 +254,7 @@ def test_server_errors_that_outlast_the_retries_are_raised(
     core: EndpointCore, clock: FakeClock
 ) -> None:
     driver = ScriptedDriver(clock, [error(500)] * 4)
-    with pytest.raises(ServerError) as info:
+    with pytest.raises(InternalServerError) as info:
         driver.run(wait(core, "job-1", timeout=60.0))
     assert info.value.job_id == "job-1"
 

@@ -7,7 +7,7 @@ import asyncio
 import httpx
 import pytest
 
-from runpod_facade import AsyncEndpoint, JobFailed, JobStatus, ServerError, WaitTimeout
+from runpod_facade import AsyncEndpoint, InternalServerError, JobFailed, JobStatus, WaitTimeout
 from tests._support.fakeapi import API_KEY, FakeApi, chunks, job
 
 
@@ -19,7 +19,7 @@ async def test_async_run_and_wait() -> None:
     )
     async with api.async_endpoint() as ep:
         handle = await ep.run({"n": 1})
-        assert await handle.wait(timeout=10) == 7
+        assert (await handle.wait(timeout=10)).output == 7
         assert handle.last_state is not None and handle.last_state.status is JobStatus.COMPLETED
     assert api.ops() == ["run", "status-sync"]
 
@@ -41,7 +41,7 @@ async def test_async_stream() -> None:
 async def test_async_retries_and_errors() -> None:
     api = FakeApi().on("health", httpx.Response(503))
     async with api.async_endpoint() as ep:
-        with pytest.raises(ServerError):
+        with pytest.raises(InternalServerError):
             await ep.health()
     assert api.ops() == ["health"] * 4
 
@@ -82,8 +82,8 @@ async def test_many_concurrent_waits_share_one_client() -> None:
         "status-sync", lambda r: job("COMPLETED", r.url.path.rsplit("/", 1)[1], output=1)
     )
     async with api.async_endpoint() as ep:
-        outputs = await asyncio.gather(*(ep.job(f"j{i}").wait(timeout=10) for i in range(200)))
-    assert outputs == [1] * 200
+        states = await asyncio.gather(*(ep.job(f"j{i}").wait(timeout=10) for i in range(200)))
+    assert [state.output for state in states] == [1] * 200
 
 
 async def test_async_endpoint_rejects_a_sync_client() -> None:

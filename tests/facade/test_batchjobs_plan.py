@@ -19,7 +19,7 @@ from runpod_facade import (
     NotFoundError,
     PayloadTooLargeError,
     RateLimitError,
-    ServerError,
+    InternalServerError,
 )
 from runpod_facade._batchjobs._model import BatchPage, parse_page, parse_summary
 from runpod_facade._batchjobs._plan import (
@@ -132,7 +132,7 @@ def test_chunks_respect_count_and_bytes() -> None:
         (409, BatchStateError),
         (413, PayloadTooLargeError),
         (429, RateLimitError),
-        (503, ServerError),
+        (503, InternalServerError),
     ],
 )
 def test_error_replies(status: int, kind: type[Exception]) -> None:
@@ -153,7 +153,7 @@ def test_a_2xx_that_is_not_json_is_a_validation_error() -> None:
 
 
 def test_only_repeatable_calls_are_retried() -> None:
-    busy = ServerError("busy", status_code=503)
+    busy = InternalServerError("busy", status_code=503)
     limited = RateLimitError("slow down", retry_after=2.0)
     get = simple_call("batch-get", "ep", "b1")
     assert retry_delay(get, 0, 3, 0.5, busy) == 0.5

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from importlib import resources
+from importlib import metadata, resources
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +18,14 @@ from tests._support.fakeapi import API_KEY
 def test_typed_markers_ship_with_both_packages() -> None:
     assert resources.files("runpod_facade").joinpath("py.typed").is_file()
     assert resources.files("runpod_generated").joinpath("py.typed").is_file()
+
+
+def test_the_version_is_written_once_and_is_1_0_0() -> None:
+    # pyproject.toml has no version of its own: setuptools reads runpod_facade._version.
+    pyproject = (Path(__file__).parents[2] / "pyproject.toml").read_text(encoding="utf-8")
+    assert 'dynamic = ["version"]' in pyproject
+    assert 'version = {attr = "runpod_facade._version.__version__"}' in pyproject
+    assert runpod_facade.__version__ == metadata.version("runpod-facade") == "1.0.0"
 
 
 def test_public_surface_is_exported() -> None:

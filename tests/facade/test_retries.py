@@ -13,9 +13,9 @@ from runpod_facade import (
     APIResponseValidationError,
     AuthenticationError,
     BadRequestError,
+    InternalServerError,
     RateLimitError,
     RetryPolicy,
-    ServerError,
 )
 from runpod_facade._core.retry import is_retryable_status
 from runpod_facade._wire.replies import parse_retry_after
@@ -91,7 +91,7 @@ def test_retry_after_above_the_cap_gives_up_at_once() -> None:
 
 def test_max_retries_then_typed_error() -> None:
     api = FakeApi().on("status", httpx.Response(520, text="<html>origin error</html>"))
-    with pytest.raises(ServerError) as info:
+    with pytest.raises(InternalServerError) as info:
         api.endpoint(retry_policy=RetryPolicy(max_retries=2, initial_delay=0.001)).status("job-1")
     assert info.value.status_code == 520
     assert "origin error" in info.value.body
@@ -100,7 +100,7 @@ def test_max_retries_then_typed_error() -> None:
 
 def test_max_retries_zero_sends_once() -> None:
     api = FakeApi().on("status", httpx.Response(503))
-    with pytest.raises(ServerError):
+    with pytest.raises(InternalServerError):
         api.endpoint(retry_policy=None, max_retries=0).status("job-1")
     assert api.ops() == ["status"]
 
@@ -113,7 +113,7 @@ def test_retry_budget_bounds_total_sleep() -> None:
         )
     )
     slept = sleeps_of(ep)
-    with pytest.raises(ServerError):
+    with pytest.raises(InternalServerError):
         ep.status("job-1")
     assert sum(slept) <= 3.0
     assert len(slept) == 3

@@ -12,6 +12,7 @@ from runpod_facade import (
     APITimeoutError,
     ExecutionPolicy,
     Input,
+    InternalServerError,
     InvalidInputError,
     JobCancelled,
     JobFailed,
@@ -19,7 +20,6 @@ from runpod_facade import (
     JobTimedOut,
     RateLimitError,
     S3Config,
-    ServerError,
     WaitTimeout,
 )
 from tests._support.fakeapi import API_KEY, FakeApi, job
@@ -83,7 +83,7 @@ def test_input_wrapper_sends_a_single_input_key_on_purpose() -> None:
 
 def test_run_is_not_resent_after_a_5xx() -> None:
     api = FakeApi().on("run", httpx.Response(500, json={"error": "boom"}))
-    with pytest.raises(ServerError) as info:
+    with pytest.raises(InternalServerError) as info:
         api.endpoint().run({})
     assert info.value.status_code == 500
     assert info.value.message == "boom"

@@ -20,8 +20,8 @@ from tests._support.fakeapi import FakeApi, job
 
 def test_wait_uses_long_poll_with_read_timeout_beyond_the_hold() -> None:
     api = FakeApi().on("status-sync", job("COMPLETED", output={"ok": True}))
-    output = api.endpoint().job("job-1").wait(timeout=120)
-    assert output == {"ok": True}
+    state = api.endpoint().job("job-1").wait(timeout=120)
+    assert state.output == {"ok": True} and state.status is JobStatus.COMPLETED
     (request,) = api.requests
     assert request.url.path == "/v2/ep-1/status-sync/job-1"
     wait_s = int(request.url.params["wait"]) / 1000
@@ -33,19 +33,19 @@ def test_wait_falls_back_to_status_polling_when_long_poll_is_missing() -> None:
     api = FakeApi().on("status-sync", httpx.Response(404, text="Not Found"))
     api.on("status", job("IN_QUEUE"), job("IN_PROGRESS"), job("COMPLETED", output=3))
     ep = api.endpoint()
-    assert ep.job("job-1").wait(timeout=30) == 3
+    assert ep.job("job-1").wait(timeout=30).output == 3
     assert api.ops() == ["status-sync", "status", "status", "status"]
     # Remembered: the next wait goes straight to /status.
     api.requests.clear()
     api.routes["status"] = [job("COMPLETED", output=4)]
-    assert ep.job("job-1").wait(timeout=30) == 4
+    assert ep.job("job-1").wait(timeout=30).output == 4
     assert api.ops() == ["status"]
 
 
 def test_wait_on_405_also_falls_back() -> None:
     api = FakeApi().on("status-sync", httpx.Response(405))
     api.on("status", job("COMPLETED", output=1))
-    assert api.endpoint().job("job-1").wait(timeout=30) == 1
+    assert api.endpoint().job("job-1").wait(timeout=30).output == 1
 
 
 def test_wait_for_an_unknown_job_raises_not_found_with_the_id() -> None:
@@ -108,7 +108,7 @@ def test_unknown_status_is_not_terminal_and_reaches_the_caller() -> None:
         .job("job-1")
         .wait(timeout=10, on_status=lambda s: seen.append(s.status))
     )
-    assert out == "done"
+    assert out.output == "done"
     assert seen == ["PAUSED", JobStatus.COMPLETED]
     assert type(seen[0]) is str
 
@@ -121,7 +121,7 @@ def test_transient_errors_while_waiting_are_retried() -> None:
         httpx.Response(520, text=""),
         job("COMPLETED", output=1),
     )
-    assert api.endpoint().job("job-1").wait(timeout=30) == 1
+    assert api.endpoint().job("job-1").wait(timeout=30).output == 1
     assert api.ops() == ["status-sync"] * 4
 
 
@@ -159,7 +159,7 @@ def test_retry_failed_requeues_and_succeeds() -> None:
         "status-sync", job("FAILED", error="flaky"), job("COMPLETED", output="second time")
     )
     api.on("retry", job("IN_QUEUE"))
-    assert api.endpoint().job("job-1").wait(timeout=30, retry_failed=2) == "second time"
+    assert api.endpoint().job("job-1").wait(timeout=30, retry_failed=2).output == "second time"
     assert api.ops() == ["status-sync", "retry", "status-sync"]
 
 

@@ -164,7 +164,7 @@ def test_a_result_past_retention_is_reported_not_rerun(
         (job_id,) = report.left_running
         handler.release.set()
         # The job ends, and its result is dropped after the endpoint's 1 s retention.
-        ep.wait_state(job_id, timeout=10)
+        ep.wait(job_id, timeout=10)
         for _ in range(200):
             try:
                 ep.status(job_id)

@@ -247,7 +247,7 @@ def test_webhook_receiver(echo: LocalEndpoint) -> None:
         url = f"http://127.0.0.1:{port}/runpod-webhook"
         with Endpoint(echo.endpoint_id, base_url=echo.base_url, api_key=echo.api_key) as c:
             job = c.run({"prompt": "ring the bell"}, webhook=url)
-            assert job.wait(timeout=30) == {"prompt": "ring the bell"}
+            assert job.wait(timeout=30).output == {"prompt": "ring the bell"}
         line = next_match(stdout, rf"^job {re.escape(job.id)} .*$").group(0)
         assert line == f"job {job.id} COMPLETED: {{'prompt': 'ring the bell'}}"
         deadline = time.monotonic() + 30

@@ -26,7 +26,8 @@ from typing import Any
 import pytest
 
 from runpod_facade import (
-    APIError,
+    APIResponseValidationError,
+    APIStatusError,
     AsyncEndpoint,
     Endpoint,
     JobStatus,
@@ -165,7 +166,7 @@ def test_cell(
         acknowledged = (
             getattr(error, "request_sent", False) is True
             or getattr(error, "job_id", None) in new_jobs
-            or (isinstance(error, APIError) and 200 <= error.status_code < 300)
+            or isinstance(error, APIResponseValidationError)
         )
         assert acknowledged, f"run created a job but {type(error).__name__} hides it"
     if error is not None and row.kind in PRE_KINDS:
@@ -186,7 +187,7 @@ def _detail(error: BaseException | None, new_jobs: set[str]) -> str:
     sent = getattr(error, "request_sent", None)
     if sent is not None:
         parts.append(f"request_sent={sent}")
-    if isinstance(error, APIError):
+    if isinstance(error, APIStatusError | APIResponseValidationError):
         parts.append(f"HTTP {error.status_code}")
     if getattr(error, "job_id", None):
         parts.append("job id carried")

@@ -10,8 +10,8 @@ from runpod_facade import (
     APIConnectionError,
     AsyncEndpoint,
     Endpoint,
+    InternalServerError,
     JobStatus,
-    ServerError,
 )
 from runpod_facade.local import Fault, LocalEndpoint
 from runpod_facade.testing import AsyncEndpointFactory
@@ -35,13 +35,13 @@ def test_html_502_then_520_on_long_poll_are_recovered(local: LocalEndpoint, ep: 
     job = ep.run({"task": "echo", "k": 1})
     local.faults.add(Fault("status-sync", "html", status=502, times=1))
     local.faults.add(Fault("status-sync", "http_error", status=520, times=1))
-    assert job.wait(timeout=30) == {"task": "echo", "k": 1}
+    assert job.wait(timeout=30).output == {"task": "echo", "k": 1}
 
 
 def test_run_is_never_sent_twice_after_a_5xx(local: LocalEndpoint, ep: Endpoint) -> None:
     before = runs_received(local)
     local.faults.add(Fault("run", "http_error", status=503, times=1))
-    with pytest.raises(ServerError):
+    with pytest.raises(InternalServerError):
         ep.run({"task": "echo"})
     assert runs_received(local) - before == 1
 
@@ -84,7 +84,7 @@ def test_missing_long_poll_route_falls_back_to_polling(local: LocalEndpoint) -> 
         local.faults.add(Fault("status-sync", "http_error", status=404, times=None))
         try:
             job = ep.run({"task": "sleep", "seconds": 0.5})
-            assert job.wait(timeout=30) == {"slept": 0.5}
+            assert job.wait(timeout=30).output == {"slept": 0.5}
         finally:
             local.faults.clear()
     ops = [r.operation for r in local.requests if r.job_id == job.id]
@@ -97,8 +97,8 @@ async def test_async_flows_over_loopback(
 ) -> None:
     ep = await async_runpod_endpoint(dispatch, workers=4, http_backend=backend)  # type: ignore[arg-type]
     jobs = await asyncio.gather(*(ep.run({"task": "echo", "i": i}) for i in range(20)))
-    outputs = await asyncio.gather(*(job.wait(timeout=30) for job in jobs))
-    assert outputs == [{"task": "echo", "i": i} for i in range(20)]
+    states = await asyncio.gather(*(job.wait(timeout=30) for job in jobs))
+    assert [state.output for state in states] == [{"task": "echo", "i": i} for i in range(20)]
     state = await ep.run_sync({"task": "echo", "s": 1}, timeout=30)
     assert state.output == {"task": "echo", "s": 1}
     health = await ep.health()
@@ -156,7 +156,7 @@ async def test_async_submit_dropped_after_acceptance_is_reported_not_repeated(
             assert info.value.request_sent is True, kind
             assert runs_received(local) - before == 1, kind
             job = await ep.run({"task": "echo", "after": kind})  # the client still works
-            assert await job.wait(timeout=30) == {"task": "echo", "after": kind}
+            assert (await job.wait(timeout=30)).output == {"task": "echo", "after": kind}
 
 
 def test_sync_run_many_fail_fast_over_loopback(local: LocalEndpoint, ep: Endpoint) -> None:

@@ -152,7 +152,7 @@ async def one_round(server: Server, round_no: int) -> tuple[float, Sampler]:
 
             async def wait(job: AsyncJob) -> object:
                 # A deadline against a hang, not a speed limit: a busy machine may be slow.
-                return await job.wait(timeout=300)
+                return (await job.wait(timeout=300)).output
 
             outputs = await asyncio.gather(*(wait(job) for job in jobs))
             assert outputs == [{"n": i} for i in range(JOBS)], f"round {round_no}"

@@ -27,7 +27,7 @@ from .conftest import connect
 
 def test_run_then_wait(ep: Endpoint) -> None:
     job = ep.run({"task": "echo", "n": 1})
-    assert job.wait(timeout=30) == {"task": "echo", "n": 1}
+    assert job.wait(timeout=30).output == {"task": "echo", "n": 1}
     state = job.last_state
     assert state is not None and state.is_completed
     assert state.execution_time is not None
@@ -61,10 +61,11 @@ def test_retry_a_failed_job_keeps_its_id(ep: Endpoint) -> None:
     job = ep.run({"task": "fail"})
     with pytest.raises(JobFailed):
         job.wait(timeout=30)
-    again = job.retry()
-    assert again.id == job.id
+    requeued = job.retry()  # a handle's methods return states; ep.retry(id) a handle
+    assert (requeued.id, requeued.status) == (job.id, JobStatus.IN_QUEUE)
+    assert job.last_state == requeued
     with pytest.raises(JobFailed):
-        again.wait(timeout=30)
+        job.wait(timeout=30)
     assert ep.health().jobs.retried >= 1
 
 
@@ -105,7 +106,7 @@ def test_status_of_unknown_job_is_not_found(ep: Endpoint) -> None:
 def test_reattach_by_id_from_another_client(ep: Endpoint, local: LocalEndpoint) -> None:
     job = ep.run({"task": "echo", "v": 3})
     with connect(local) as other:
-        assert other.job(job.id).wait(timeout=30) == {"task": "echo", "v": 3}
+        assert other.job(job.id).wait(timeout=30).output == {"task": "echo", "v": 3}
 
 
 def test_health_and_purge_queue(runpod_endpoint: EndpointFactory) -> None:

@@ -197,10 +197,10 @@ async def test_async_stream_idle_timeout_is_met(streaming: LocalEndpoint, timeou
 def test_timeout_zero_on_a_finished_job_returns_its_output(local: LocalEndpoint) -> None:
     with connect(local) as ep:
         job = ep.run({"task": "echo", "n": 7})
-        assert job.wait(timeout=30) == {"task": "echo", "n": 7}
+        assert job.wait(timeout=30).output == {"task": "echo", "n": 7}
         local.clear_requests()
         # One look, one request: the output of a finished job.
-        assert ep.wait(job.id, timeout=0) == {"task": "echo", "n": 7}
+        assert ep.wait(job.id, timeout=0).output == {"task": "echo", "n": 7}
         assert [r.operation for r in local.requests] == ["status"]
 
 
@@ -210,7 +210,7 @@ async def test_async_timeout_zero_on_a_finished_job_returns_its_output(
     async with connect_async(local) as ep:
         job = await ep.run({"task": "echo", "n": 8})
         await job.wait(timeout=30)
-        assert (await ep.wait_state(job.id, timeout=0)).output == {"task": "echo", "n": 8}
+        assert (await ep.wait(job.id, timeout=0)).output == {"task": "echo", "n": 8}
 
 
 def test_a_rate_limit_longer_than_the_deadline_ends_as_the_deadline(

@@ -145,7 +145,7 @@ def test_key_absent_from_logs_reprs_and_errors(
         objects.append(S3Config("id", key, "bucket", "https://s3.example"))
         try:
             job = ep.run({"task": "echo"})
-            objects += [job, job.last_state, job.wait_state(timeout=10), ep.health()]
+            objects += [job, job.last_state, job.wait(timeout=10), ep.health()]
             objects += [ep.purge_queue(), ep.cancel(job.id), ep.run_sync({"n": 1}, timeout=10)]
             objects.append(ep.stream(job.id, timeout=1))
             for _, fault in _echoing(key):

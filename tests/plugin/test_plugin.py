@@ -198,7 +198,7 @@ async def test_stream_and_many_jobs(async_runpod_endpoint: AsyncEndpointFactory)
     job = await ep.run({"text": "a b c"})
     assert [chunk async for chunk in job.stream(timeout=30)] == ["a", "b", "c"]
     jobs = await asyncio.gather(*(ep.run({"text": f"x{i}"}) for i in range(8)))
-    states = await asyncio.gather(*(j.wait_state(timeout=30) for j in jobs))
+    states = await asyncio.gather(*(j.wait(timeout=30) for j in jobs))
     assert [s.output for s in states] == [[f"x{i}"] for i in range(8)]
     STARTED.append(ep)
 

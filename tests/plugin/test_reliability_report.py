@@ -28,7 +28,7 @@ def complete_store() -> Store:
     for client in LOOPBACK_CLIENTS:
         for fault in LOOPBACK_FAULTS:
             store.cells[f"loop::{client}-{fault}"] = CellResult(
-                client, "run", fault, "ServerError", "HTTP 502, no job created", 1, 0.05
+                client, "run", fault, "InternalServerError", "HTTP 502, no job created", 1, 0.05
             )
     store.load.update(dict.fromkeys(render.LOAD_KEYS, 1))
     store.secrets.update(dict.fromkeys(render.SECRET_CHECKS, 3))

@@ -102,7 +102,7 @@ async def test_async_served_endpoint_without_the_fixture() -> None:
     before = server_threads()
     async with await AsyncServedEndpoint.start(echo) as ep:
         job = await ep.run({"n": 1})
-        assert await job.wait(timeout=30) == {"n": 1}
+        assert (await job.wait(timeout=30)).output == {"n": 1}
     assert server_threads() == before
     assert_stopped(ep)
 

@@ -69,7 +69,7 @@ async def test_a_longer_deadline_long_polls_to_the_end(backend: str, local: Loca
     async with connect(local, backend) as ep:
         job = await ep.run({"task": "sleep", "seconds": 1.0})
         seen = len(local.requests)
-        assert await job.wait(timeout=20) == {"slept": 1.0}
+        assert (await job.wait(timeout=20)).output == {"slept": 1.0}
         ops = operations(local, job.id, seen)
         assert "status-sync" in ops and "status" not in ops
         # The hold is longer than the client's 1 s read timeout: the long-poll's own read

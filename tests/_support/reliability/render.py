@@ -64,7 +64,7 @@ DEADLINE_ROWS = (
 _SHORT = {
     "recovered": "ok",
     "passed through": "ok*",
-    "ServerError": "ServerError",
+    "InternalServerError": "ServerError",
     "APIResponseValidationError": "ResponseValidation",
     "APIConnectionError": "ConnectionError",
     "APITimeoutError": "TimeoutError",

@@ -1,0 +1,313 @@
+"""The rules of the public API (docs/api.md), on a mocked transport: what each method returns,
+which arguments are keyword-only, what a cancel keeps, the module public names report, and
+the backend-neutral ``Timeout``."""
+
+from __future__ import annotations
+
+import inspect
+import pickle
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+import runpod_facade
+from runpod_facade import (
+    AsyncEndpoint,
+    AsyncJob,
+    Endpoint,
+    InvalidInputError,
+    Job,
+    JobState,
+    JobStatus,
+    Timeout,
+)
+from tests._support.fakeapi import FakeApi, job
+
+DONE = {"answer": 42}
+
+# --- what each method returns ----------------------------------------------------------------
+
+
+def test_wait_and_run_sync_both_return_the_final_state() -> None:
+    api = FakeApi().on("status-sync", job("COMPLETED", output=DONE, executionTime=12))
+    api.on("runsync", job("COMPLETED", "job-2", output=DONE, executionTime=7))
+    ep = api.endpoint()
+    for state in (ep.job("job-1").wait(timeout=5), ep.wait("job-1", timeout=5)):
+        assert isinstance(state, JobState)
+        assert (state.id, state.status, state.output) == ("job-1", JobStatus.COMPLETED, DONE)
+        assert state.execution_time == timedelta(milliseconds=12)
+    state = ep.run_sync({"q": 1}, timeout=5)
+    assert isinstance(state, JobState)
+    assert (state.id, state.status, state.output) == ("job-2", JobStatus.COMPLETED, DONE)
+
+
+async def test_the_asyncio_client_returns_the_same_types() -> None:
+    api = FakeApi().on("status-sync", job("COMPLETED", output=DONE))
+    api.on("runsync", job("COMPLETED", "job-2", output=DONE))
+    api.on("retry", job("IN_QUEUE"))
+    async with api.async_endpoint() as ep:
+        handle = ep.job("job-1")
+        assert (await handle.wait(timeout=5)).output == DONE
+        assert (await ep.wait("job-1", timeout=5)).output == DONE
+        assert (await ep.run_sync({"q": 1}, timeout=5)).output == DONE
+        requeued = await handle.retry()
+        assert isinstance(requeued, JobState) and requeued.status is JobStatus.IN_QUEUE
+        again = await ep.retry("job-1")
+        assert isinstance(again, AsyncJob) and again.id == "job-1"
+        assert again.last_state is not None and again.last_state.status is JobStatus.IN_QUEUE
+
+
+def test_a_handle_s_retry_returns_the_state_and_the_endpoint_s_a_handle() -> None:
+    api = FakeApi().on("retry", job("IN_QUEUE"))
+    ep = api.endpoint()
+    handle = ep.job("job-1")
+    requeued = handle.retry()
+    assert isinstance(requeued, JobState)
+    assert (requeued.id, requeued.status) == ("job-1", JobStatus.IN_QUEUE)
+    assert handle.last_state == requeued
+    again = ep.retry("job-1")
+    assert isinstance(again, Job) and again.id == "job-1"
+    assert again.last_state == requeued
+    assert api.ops() == ["retry", "retry"]
+
+
+# --- a cancel keeps the richest state --------------------------------------------------------
+
+
+def test_cancelling_a_finished_job_keeps_its_output() -> None:
+    api = FakeApi().on("status-sync", job("COMPLETED", output=DONE))
+    api.on("cancel", job("COMPLETED"))  # a finished job's cancel reply: bare id and status
+    handle = api.endpoint().job("job-1")
+    finished = handle.wait(timeout=5)
+    assert handle.cancel() is finished
+    assert handle.last_state is finished
+    assert handle.last_state.output == DONE
+    assert api.ops() == ["status-sync", "cancel"]
+
+
+async def test_cancelling_a_finished_job_keeps_its_output_async() -> None:
+    api = FakeApi().on("status-sync", job("FAILED", error="boom"))
+    api.on("cancel", job("FAILED"))
+    async with api.async_endpoint() as ep:
+        handle = ep.job("job-1")
+        with pytest.raises(runpod_facade.JobFailed):
+            await handle.wait(timeout=5)
+        kept = await handle.cancel()
+        assert kept.error == "boom" and handle.last_state is kept
+
+
+def test_a_cancel_that_changes_the_status_replaces_the_state() -> None:
+    api = FakeApi().on("status", job("IN_PROGRESS", output={"step": 1}))
+    api.on("cancel", job("CANCELLED"))
+    handle = api.endpoint().job("job-1")
+    assert handle.status().status is JobStatus.IN_PROGRESS
+    cancelled = handle.cancel()
+    assert cancelled.status is JobStatus.CANCELLED and handle.last_state is cancelled
+
+
+def test_a_cancel_by_id_reports_the_reply_as_it_came() -> None:
+    api = FakeApi().on("cancel", job("COMPLETED"))
+    state = api.endpoint().cancel("job-1")
+    assert (state.status, state.output) == (JobStatus.COMPLETED, None)
+
+
+# --- keyword-only arguments ------------------------------------------------------------------
+
+#: The one positional argument a public method may take (besides ``self``).
+POSITIONAL = {"input", "job_id", "inputs", "endpoint_id"}
+PUBLIC_CLASSES = (Endpoint, AsyncEndpoint, Job, AsyncJob)
+
+
+def _methods() -> list[tuple[str, Callable[..., Any]]]:
+    found = []
+    for cls in PUBLIC_CLASSES:
+        for name, member in inspect.getmembers(cls):
+            # A handle is made by its endpoint (ep.run, ep.job), not by the caller.
+            constructor = name == "__init__" and cls in (Endpoint, AsyncEndpoint)
+            if name.startswith("_") and not constructor:
+                continue
+            if callable(member) and not isinstance(member, type):
+                found.append((f"{cls.__name__}.{name}", member))
+    return found
+
+
+@pytest.mark.parametrize(("name", "method"), _methods(), ids=[n for n, _ in _methods()])
+def test_only_the_input_or_the_job_id_is_positional(name: str, method: Any) -> None:
+    try:
+        parameters = list(inspect.signature(method).parameters.values())
+    except ValueError:  # a builtin without a signature (object's own methods)
+        return
+    positional = [
+        p.name
+        for p in parameters
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name != "self"
+    ]
+    assert len(positional) <= 1 and set(positional) <= POSITIONAL, (name, positional)
+
+
+def _endpoint() -> Endpoint:
+    return FakeApi().endpoint()
+
+
+@pytest.mark.misuse("argument")
+@pytest.mark.parametrize(
+    ("call", "what"),
+    [
+        (lambda ep: ep.job("job-1").wait(5), "wait() takes 1 positional argument"),
+        (lambda ep: ep.job("job-1").stream(5), "stream() takes 1 positional argument"),
+        (lambda ep: ep.wait("job-1", 5), "wait() takes 2 positional arguments"),
+        (lambda ep: ep.run_sync({"q": 1}, 5), "run_sync() takes 2 positional arguments"),
+        (lambda ep: ep.status("job-1", 60), "status() takes 2 positional arguments"),
+        (lambda ep: ep.run({"q": 1}, None), "run() takes 2 positional arguments"),
+    ],
+    ids=["job.wait", "job.stream", "ep.wait", "ep.run_sync", "ep.status", "ep.run"],
+)
+def test_a_positional_timeout_or_option_is_refused_before_sending(
+    call: Callable[[Endpoint], object], what: str
+) -> None:
+    api = FakeApi()
+    ep = api.endpoint()
+    with pytest.raises(TypeError, match=what.replace("(", r"\(").replace(")", r"\)")):
+        call(ep)
+    assert api.requests == []
+
+
+# --- public names report runpod_facade as their module ---------------------------------------
+
+EAGER = sorted(set(runpod_facade.__all__) - {"AsyncEndpoint", "AsyncJob", "AsyncJobStream"})
+
+
+@pytest.mark.parametrize("name", runpod_facade.__all__)
+def test_every_public_class_and_function_reports_runpod_facade(name: str) -> None:
+    value = getattr(runpod_facade, name)
+    if isinstance(value, type) or inspect.isfunction(value):
+        assert value.__module__ == "runpod_facade"
+        assert getattr(runpod_facade, value.__name__) is value
+
+
+def test_reprs_and_tracebacks_name_the_public_path() -> None:
+    state = JobState(id="j", status="FAILED", error="boom")
+    assert repr(runpod_facade.JobFailed) == "<class 'runpod_facade.JobFailed'>"
+    assert repr(Endpoint).startswith("<class 'runpod_facade.Endpoint'>")
+    line = "".join(__import__("traceback").format_exception_only(runpod_facade.JobFailed(state)))
+    assert line.startswith("runpod_facade.JobFailed: job j FAILED: boom")
+    assert pickle.loads(pickle.dumps(state)) == state  # pickles resolve the public path
+
+
+def test_the_asyncio_names_stay_lazy_and_are_named_on_first_use() -> None:
+    code = (
+        "import sys, runpod_facade\n"
+        "assert 'runpod_facade._clients.aio' not in sys.modules\n"
+        "assert 'asyncio' not in sys.modules\n"
+        "print(runpod_facade.AsyncEndpoint.__module__, runpod_facade.AsyncJob.__module__,"
+        " runpod_facade.AsyncJobStream.__module__)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["runpod_facade"] * 3
+
+
+# --- Timeout: one type for both backends -----------------------------------------------------
+
+
+def test_the_asyncio_signature_names_no_http_library_s_timeout() -> None:
+    annotation = inspect.signature(AsyncEndpoint).parameters["timeout"].annotation
+    assert "httpx" not in str(annotation) and "Timeout" in str(annotation)
+    default = inspect.signature(AsyncEndpoint).parameters["timeout"].default
+    assert default == Timeout(30, connect=5)
+
+
+def test_a_timeout_sets_each_phase_of_every_request() -> None:
+    api = FakeApi().on("status", job("IN_QUEUE"))
+    api.endpoint(timeout=Timeout(8, connect=2, pool=timedelta(seconds=3))).status("job-1")
+    assert api.requests[0].extensions["timeout"] == {
+        "connect": 2.0,
+        "read": 8.0,
+        "write": 8.0,
+        "pool": 3.0,
+    }
+
+
+async def test_a_timeout_is_read_the_same_by_the_asyncio_client() -> None:
+    api = FakeApi().on("status", job("IN_QUEUE"))
+    async with api.async_endpoint(timeout=Timeout(None, read=4)) as ep:
+        await ep.status("job-1")
+    assert api.requests[0].extensions["timeout"] == {
+        "connect": None,
+        "read": 4.0,
+        "write": None,
+        "pool": None,
+    }
+
+
+def test_an_httpx_timeout_and_seconds_are_still_taken() -> None:
+    api = FakeApi().on("status", job("IN_QUEUE"))
+    api.endpoint(timeout=httpx.Timeout(6, connect=1)).status("job-1")
+    api.endpoint(timeout=10).status("job-1")
+    assert [r.extensions["timeout"] for r in api.requests] == [
+        {"connect": 1.0, "read": 6.0, "write": 6.0, "pool": 6.0},
+        {"connect": 5.0, "read": 10.0, "write": 10.0, "pool": 10.0},
+    ]
+
+
+def test_a_timeout_is_a_value() -> None:
+    timeout = Timeout(30, connect=5)
+    assert timeout == Timeout(30.0, connect=timedelta(seconds=5)) != Timeout(30)
+    assert hash(timeout) == hash(Timeout(30, connect=5))
+    assert repr(timeout) == "Timeout(connect=5.0, read=30.0, write=30.0, pool=30.0)"
+    assert pickle.loads(pickle.dumps(timeout)) == timeout
+    with pytest.raises(AttributeError):
+        timeout.read = 1  # type: ignore[misc]
+
+
+@pytest.mark.misuse("argument")
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: Timeout(0), "timeout must be positive"),
+        (lambda: Timeout(-1), "timeout must not be negative"),
+        (lambda: Timeout(float("nan")), "timeout must be a finite number"),
+        (lambda: Timeout(5, read=0), "timeout read must be positive"),
+        (lambda: Timeout(5, connect="3"), "timeout connect must be seconds"),  # type: ignore[arg-type]
+        (lambda: Timeout(True), "timeout must be seconds"),
+    ],
+    ids=["zero", "negative", "nan", "zero-read", "string-connect", "bool"],
+)
+def test_a_bad_timeout_is_refused_when_made(make: Callable[[], Timeout], message: str) -> None:
+    with pytest.raises(InvalidInputError, match=message):
+        make()
+
+
+@pytest.mark.misuse("argument")
+@pytest.mark.parametrize("value", ["30", [30], object()], ids=["string", "list", "object"])
+def test_a_client_refuses_a_timeout_of_another_type(value: object) -> None:
+    with pytest.raises(InvalidInputError, match=r"runpod_facade\.Timeout"):
+        FakeApi().endpoint(timeout=value)
+
+
+# --- docs/api.md lists every public method ---------------------------------------------------
+
+API_DOC = (Path(__file__).parents[2] / "docs" / "api.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(("cls", "prefix"), [(Endpoint, "ep"), (Job, "job")], ids=["ep", "job"])
+def test_docs_api_md_has_a_row_for_every_public_method(cls: type, prefix: str) -> None:
+    public = {
+        name
+        for name, member in inspect.getmembers(cls)
+        if not name.startswith("_") and (callable(member) or isinstance(member, property))
+    }
+    rows = set(re.findall(rf"^\| `{prefix}\.(\w+)", API_DOC, flags=re.MULTILINE))
+    # Plain attributes of the handle and the endpoint (ids, URLs) are no calls.
+    calls = public - {"id", "endpoint", "endpoint_id", "base_url", "openai_base_url"}
+    assert calls <= rows, sorted(calls - rows)
+    assert len(calls) >= 6
