@@ -147,7 +147,7 @@ class Ordered:
 
 def fail_fast_notes(error: RunpodError, report: StopReport) -> RunpodError:
     """``error``, with notes saying what run_many cancelled when it stopped at it."""
-    for note in report.notes(cancel=True, why=FAIL_FAST):
+    for note in report.notes(cancel=True, why=FAIL_FAST, stopped_by="run_many stopped at an error"):
         if note.endswith("no job was left running"):
             continue
         error.add_note(note)

@@ -31,10 +31,11 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from .._constants import MIN_WAIT_MS
+from .._constants import MAX_IN_FLIGHT, MIN_WAIT_MS
 from .._core.deadline import Deadline
 from .._core.effects import Operation
 from .._core.engine import EndpointCore
+from .._core.interrupts import is_cancellation
 from .._core.waiting import check_terminal, hold_for, wait_ms
 from .._exceptions import (
     APIResponseValidationError,
@@ -53,7 +54,15 @@ from .item import Work, run_item, stoppable
 from .journal import Entry, Journal, JournalError, Phase, fingerprint
 from .types import BatchItem, BatchStats, BatchTimeout, StopReport
 
-__all__ = ["BatchRun", "encoded_inputs"]
+__all__ = ["CLOSED", "DROPPED", "BatchRun", "encoded_inputs", "left_behind", "stop_cause"]
+
+#: What stopped a batch closed before its end (``close()``, the end of a ``with`` block).
+CLOSED = "the caller stopped iterating"
+#: ... or dropped unclosed (a ``break`` without ``with``, the loop finalizing it).
+DROPPED = (
+    "the caller stopped iterating and dropped the results unclosed (a break, or an "
+    "exception such as Ctrl-C in the loop's body)"
+)
 
 
 class BatchRun:
@@ -73,7 +82,10 @@ class BatchRun:
         replay: bool,
     ) -> None:
         self.core = core
-        self.concurrency = concurrency
+        # The client sends at most MAX_IN_FLIGHT requests at once (its pool's size): more
+        # items at a time would only wait for a connection, each holding a thread or task
+        # and its input. So the scheduler never runs more, whatever was asked for.
+        self.concurrency = min(concurrency, MAX_IN_FLIGHT)
         self.deadline = deadline
         self.retry_failed = retry_failed
         self.journal = journal
@@ -259,7 +271,9 @@ class BatchRun:
     def submits_in_flight(self) -> int:
         return self._submitting
 
-    def report(self) -> StopReport:
+    def report(self, stopped_by: str = "interrupted") -> StopReport:
+        """What the batch leaves behind now; ``stopped_by``: what stopped it (see
+        :func:`stop_cause`)."""
         with self._lock:
             running = sorted((index, job_id) for job_id, index in self._running.items())
             return StopReport(
@@ -268,6 +282,7 @@ class BatchRun:
                 left_running=tuple(job_id for _, job_id in running),
                 unnamed_submits=self._submitting + self._unnamed,
                 journal=None if self.journal is None else self.journal.path,
+                stopped_by=stopped_by,
             )
 
     def close(self) -> None:
@@ -337,3 +352,29 @@ def encoded_inputs(
             yield encode(value)
         except InvalidInputError as exc:
             yield exc
+
+
+def stop_cause(exc: BaseException, *, reading: bool = False, in_loop: bool = False) -> str:
+    """What ``exc`` stopping a batch was, in words for its notes: an interrupt, the batch's
+    deadline, the input iterator failing (``reading``: raised while an input was read), the
+    caller's own code failing (``in_loop``: raised in the body of the loop), or another
+    error."""
+    name = type(exc).__name__
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted by KeyboardInterrupt (Ctrl-C)"
+    if is_cancellation(exc):
+        return "the task iterating the batch was cancelled"
+    if not isinstance(exc, Exception):
+        return f"interrupted by {name}"
+    if isinstance(exc, BatchTimeout):
+        return "the batch's deadline passed"
+    if reading:
+        return f"the input iterator raised {name}"
+    if in_loop:
+        return f"the caller's loop raised {name}"
+    return f"the batch stopped on {name}"
+
+
+def left_behind(report: StopReport) -> bool:
+    """Whether a stopped batch left anything behind worth telling: jobs or unnamed submits."""
+    return bool(report.left_running or report.cancel_failed or report.unnamed_submits)

@@ -1,6 +1,6 @@
 """The asyncio scheduler of a batch: item operations (``_map``) as up to ``concurrency``
-tasks on the running loop. Kept apart from ``_map_threads`` so blocking users never import
-asyncio.
+tasks on the running loop (never more than ``MAX_IN_FLIGHT``: ``BatchRun`` caps it). Kept
+apart from ``_map_threads`` so blocking users never import asyncio.
 
 Stopping cancels the tasks that wait (a long-poll is simply abandoned) and lets those in a
 submit finish when their ids are needed — to cancel the jobs, or to journal them.
@@ -12,14 +12,14 @@ import asyncio
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Literal, Self
 
-from .._core.interrupts import is_interrupt
+from .._core.interrupts import headline, is_cancellation, is_interrupt, tell
 from .._drivers.aio import AsyncDriver
 from .._exceptions import InvalidInputError
 from .._transports.base import ApiRequest
 from .item import Work, cancel_job
-from .run import BatchRun
+from .run import CLOSED, DROPPED, BatchRun, left_behind, stop_cause
 from .types import BatchItem, BatchStats, StopReport
 
 __all__ = ["AsyncBatchResults"]
@@ -61,10 +61,12 @@ class AsyncBatchResults(AsyncIterator[BatchItem]):
         tasks = self._tasks
         if tasks.report is None:
             tasks.close_cancel = cancel
+            if tasks.close_by == "dropped":  # not an exception leaving a with block
+                tasks.close_by, tasks.close_cause = "close", CLOSED
             await self._iterator.aclose()
         if tasks.report is None:  # never started, or already ended
             tasks.shutdown()
-            tasks.report = tasks.run.report()
+            tasks.report = tasks.run.report(tasks.close_cause)
         return tasks.report
 
     async def __aenter__(self) -> Self:
@@ -79,10 +81,16 @@ class AsyncBatchResults(AsyncIterator[BatchItem]):
         if self._tasks.report is not None:
             return
         cancel = exc is not None and is_interrupt(exc) and self._tasks.run.cancel_on_interrupt
+        if exc is not None:
+            self._tasks.close_by = "raised"
+            self._tasks.close_cause = stop_cause(exc, in_loop=True)
         report = await self.aclose(cancel=cancel)
         if exc is not None:
-            for note in report.notes(cancel=cancel):
+            notes = report.notes(cancel=cancel)
+            for note in notes:
                 exc.add_note(note)
+            if is_cancellation(exc) and left_behind(report):
+                tell([headline(report.stopped_by), *notes])  # asyncio may replace exc
 
     def __del__(self) -> None:
         # Never iterated: release the journal. (A started batch that is dropped is closed by
@@ -110,6 +118,13 @@ class _Tasks:
         self.encode = encode
         self.tasks: dict[asyncio.Task[BatchItem], Work] = {}
         self.close_cancel = False
+        #: What stops the batch if it is closed at a yield (see ``stop_cause``), and who
+        #: is told what it left: the caller of close() (its report; a warning is logged),
+        #: an exception leaving a ``with`` block (its notes), or — dropped unclosed —
+        #: nobody but the log (see ``tell``).
+        self.close_cause = DROPPED
+        self.close_by: Literal["dropped", "close", "raised"] = "dropped"
+        self.reading = False  # the input iterator is running: what it raises is its own
         self.started = False
         self.report: StopReport | None = None
 
@@ -132,7 +147,9 @@ class _Tasks:
         try:
             while True:
                 while len(tasks) < run.concurrency and run.may_read():
+                    self.reading = True
                     prepared = await self.next_request()
+                    self.reading = False
                     if prepared is None:
                         run.exhausted()
                         break
@@ -150,22 +167,39 @@ class _Tasks:
                     yield run.deliver(work, task.result())
             run.finish()
         except GeneratorExit:
-            report = await self.stop(self.close_cancel)
-            if report.left_running or report.unnamed_submits:
+            report = await self.stop(self.close_cancel, self.close_cause)
+            if left_behind(report) and self.close_by == "close":
                 logger.warning(
-                    "batch closed early; %s", "; ".join(report.notes(cancel=self.close_cancel))
+                    "batch closed early (%s); %s",
+                    self.close_cause,
+                    "; ".join(report.notes(cancel=self.close_cancel)),
                 )
+            elif left_behind(report) and self.close_by == "dropped":
+                tell([headline(self.close_cause), *report.notes(cancel=self.close_cancel)])
             raise
         except BaseException as exc:
             cancel = is_interrupt(exc) and run.cancel_on_interrupt
-            for note in (await self.stop(cancel)).notes(cancel=cancel):
+            cause = stop_cause(exc, reading=self.reading)
+            try:
+                report = await self.stop(cancel, cause)
+            except asyncio.CancelledError:
+                # Cancelled again (a second Ctrl-C under asyncio.run) while the stop waited
+                # for submit replies or cancels: what is known now is told all the same.
+                report = self.report = run.report(cause)
+            notes = report.notes(cancel=cancel)
+            for note in notes:
                 exc.add_note(note)
+            if is_cancellation(exc) and left_behind(report):
+                # asyncio may replace the CancelledError: asyncio.run raises a fresh
+                # KeyboardInterrupt on Ctrl-C, wait_for a TimeoutError (see tell).
+                tell([headline(report.stopped_by), *notes])
             raise
         finally:
             self.shutdown()
 
-    async def stop(self, cancel: bool) -> StopReport:
-        """Stop the batch; with ``cancel``, cancel its jobs. Tasks in a submit are let finish
+    async def stop(self, cancel: bool, stopped_by: str) -> StopReport:
+        """Stop the batch (``stopped_by``: why, for its notes); with ``cancel``, cancel its
+        jobs. Tasks in a submit are let finish
         when their ids are needed (to cancel or to journal them); the others are cancelled."""
         run = self.run
         job_ids = run.begin_stop(cancel)
@@ -177,7 +211,7 @@ class _Tasks:
             *(self.driver.run(cancel_job(run, j)) for j in job_ids), return_exceptions=True
         )
         await asyncio.gather(*self.tasks, return_exceptions=True)
-        self.report = run.report()
+        self.report = run.report(stopped_by)
         return self.report
 
     def shutdown(self) -> None:

@@ -1,5 +1,7 @@
 """The blocking scheduler of a batch: item operations (``_map``) on up to ``concurrency``
-daemon threads, one ``Endpoint`` (thread-safe over ``httpx.Client``) shared by all.
+daemon threads — never more than ``MAX_IN_FLIGHT`` (``BatchRun`` caps it), the requests the
+client's pool sends at once — one ``Endpoint`` (thread-safe over ``httpx.Client``) shared
+by all.
 
 The consumer's thread reads the inputs — one only when a slot is free — and yields items as
 they come. Ctrl-C reaches only that thread; the workers are told to stop (``BatchRun``) and
@@ -17,14 +19,14 @@ import queue
 import threading
 from collections.abc import Generator, Iterator
 from types import TracebackType
-from typing import Self
+from typing import Literal, Self
 
-from .._core.interrupts import is_interrupt
+from .._core.interrupts import headline, is_cancellation, is_interrupt, tell
 from .._drivers.sync import SyncDriver
 from .._exceptions import InvalidInputError
 from .._transports.base import ApiRequest
 from .item import BatchStopped, Work, cancel_job
-from .run import BatchRun
+from .run import CLOSED, DROPPED, BatchRun, left_behind, stop_cause
 from .types import BatchItem, BatchStats, StopReport
 
 __all__ = ["BatchResults"]
@@ -71,10 +73,12 @@ class BatchResults(Iterator[BatchItem]):
         threads = self._threads
         if threads.report is None:
             threads.close_cancel = cancel
+            if threads.close_by == "dropped":  # not an exception leaving a with block
+                threads.close_by, threads.close_cause = "close", CLOSED
             self._iterator.close()  # at a yield: stops the batch there (see iterate)
         if threads.report is None:  # never started, or already ended
             threads.shutdown()
-            threads.report = threads.run.report()
+            threads.report = threads.run.report(threads.close_cause)
         return threads.report
 
     def __enter__(self) -> Self:
@@ -89,10 +93,16 @@ class BatchResults(Iterator[BatchItem]):
         if self._threads.report is not None:
             return
         cancel = exc is not None and is_interrupt(exc) and self._threads.run.cancel_on_interrupt
+        if exc is not None:
+            self._threads.close_by = "raised"
+            self._threads.close_cause = stop_cause(exc, in_loop=True)
         report = self.close(cancel=cancel)
         if exc is not None:
-            for note in report.notes(cancel=cancel):
+            notes = report.notes(cancel=cancel)
+            for note in notes:
                 exc.add_note(note)
+            if is_cancellation(exc) and left_behind(report):
+                tell([headline(report.stopped_by), *notes])  # asyncio may replace exc
 
     def __del__(self) -> None:
         # Dropped (a ``break`` out of a for loop): stop as close() would, then make sure the
@@ -119,6 +129,13 @@ class _Threads:
         self.threads = 0
         self.in_flight = 0
         self.close_cancel = False
+        #: What stops the batch if it is closed at a yield (see ``stop_cause``), and who
+        #: is told what it left: the caller of close() (its report; a warning is logged),
+        #: an exception leaving a ``with`` block (its notes), or — dropped unclosed —
+        #: nobody but the log (see ``tell``).
+        self.close_cause = DROPPED
+        self.close_by: Literal["dropped", "close", "raised"] = "dropped"
+        self.reading = False  # the input iterator is running: what it raises is its own
         self.report: StopReport | None = None
 
     # --- the consumer's thread ------------------------------------------------------------
@@ -128,7 +145,9 @@ class _Threads:
         try:
             while True:
                 while self.in_flight < run.concurrency and run.may_read():
+                    self.reading = True
                     prepared = next(self.requests, None)
+                    self.reading = False
                     if prepared is None:
                         run.exhausted()
                         break
@@ -146,15 +165,21 @@ class _Threads:
                 yield run.deliver(work, outcome)
             run.finish()
         except GeneratorExit:
-            report = self.stop(self.close_cancel)
-            if report.left_running or report.unnamed_submits:
+            report = self.stop(self.close_cancel, self.close_cause)
+            if left_behind(report) and self.close_by == "close":
                 logger.warning(
-                    "batch closed early; %s", "; ".join(report.notes(cancel=self.close_cancel))
+                    "batch closed early (%s); %s",
+                    self.close_cause,
+                    "; ".join(report.notes(cancel=self.close_cancel)),
                 )
+            elif left_behind(report) and self.close_by == "dropped":
+                tell([headline(self.close_cause), *report.notes(cancel=self.close_cancel)])
             raise
         except BaseException as exc:
             cancel = is_interrupt(exc) and run.cancel_on_interrupt
-            for note in self.stop(cancel, interrupted=is_interrupt(exc)).notes(cancel=cancel):
+            cause = stop_cause(exc, reading=self.reading)
+            report = self.stop(cancel, cause, interrupted=is_interrupt(exc))
+            for note in report.notes(cancel=cancel):
                 exc.add_note(note)
             raise
         finally:
@@ -176,10 +201,11 @@ class _Threads:
             threading.Thread(target=self.work, name="runpod-batch", daemon=True).start()
         self.inbox.put(work)
 
-    def stop(self, cancel: bool, *, interrupted: bool = False) -> StopReport:
-        """Stop the batch; with ``cancel``, cancel its jobs (waiting for ids still on their
-        way). With a journal, wait for submits in flight so their ids are recorded. A second
-        Ctrl-C cuts the waiting short (and is re-raised unless already handling one)."""
+    def stop(self, cancel: bool, stopped_by: str, *, interrupted: bool = False) -> StopReport:
+        """Stop the batch (``stopped_by``: why, for its notes); with ``cancel``, cancel its
+        jobs (waiting for ids still on their way). With a journal, wait for submits in flight
+        so their ids are recorded. A second Ctrl-C cuts the waiting short (and is re-raised
+        unless already handling one)."""
         run = self.run
         second: KeyboardInterrupt | None = None
         try:
@@ -188,7 +214,7 @@ class _Threads:
                 run.wait_for_submits()
         except KeyboardInterrupt as exc:
             second = exc
-        self.report = run.report()
+        self.report = run.report(stopped_by)
         if second is not None and not interrupted:
             for note in self.report.notes(cancel=cancel):
                 second.add_note(note)

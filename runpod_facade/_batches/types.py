@@ -116,18 +116,25 @@ class BatchStats:
 class StopReport:
     """What a stopped batch left behind: jobs it ``cancelled``, jobs whose cancel failed,
     jobs ``left_running`` (not cancelled), each in input order, and submits whose reply —
-    and job id — had not arrived (``unnamed_submits``)."""
+    and job id — had not arrived (``unnamed_submits``). ``stopped_by`` says what stopped it,
+    in words ("the caller stopped iterating", "the input iterator raised ValueError" …)."""
 
     cancelled: tuple[str, ...] = ()
     cancel_failed: tuple[str, ...] = ()
     left_running: tuple[str, ...] = ()
     unnamed_submits: int = 0
     journal: str | None = None
+    stopped_by: str = "interrupted"
 
     def notes(
-        self, *, cancel: bool, why: str = "on interrupt (cancel_on_interrupt=True)"
+        self,
+        *,
+        cancel: bool,
+        why: str = "on interrupt (cancel_on_interrupt=True)",
+        stopped_by: str | None = None,
     ) -> list[str]:
-        """The report as sentences (PEP 678 notes of the exception that stopped the batch)."""
+        """The report as sentences (PEP 678 notes of the exception that stopped the batch).
+        ``stopped_by`` overrides :attr:`stopped_by`."""
         resume = None
         if self.journal is not None and self.left_running:
             resume = f"run the batch again with journal={self.journal!r} to wait for them"
@@ -143,5 +150,6 @@ class StopReport:
                 cancelled_why=why,
                 resume=resume,
                 submit_hint=hint,
+                stopped=self.stopped_by if stopped_by is None else stopped_by,
             )
         ]

@@ -243,7 +243,11 @@ class AsyncEndpoint(EndpointBase, AsyncRunner):
         """``async for item in ep.map(inputs): ...`` — each input as its own job, at most
         ``concurrency`` tasks at a time, items in the order the jobs end; see
         ``Endpoint.map``. ``inputs`` may also be an async iterable. Cancelling the task that
-        iterates stops the batch like Ctrl-C (the CancelledError carries the notes).
+        iterates stops the batch like Ctrl-C: the CancelledError carries the notes, and since
+        asyncio may replace it (on Ctrl-C ``asyncio.run`` raises a fresh KeyboardInterrupt,
+        ``wait_for`` a TimeoutError), the jobs left running are also logged at WARNING on the
+        ``runpod_facade`` logger — on stderr when logging is not configured. For SIGTERM to
+        do the same, ``loop.add_signal_handler(signal.SIGTERM, main_task.cancel)``.
         ``via="batch-api"``: see ``Endpoint.map`` (its steps run on a worker thread)."""
         if via != "jobs" or batch_size is not None:
             if isinstance(inputs, AsyncIterable):
@@ -352,7 +356,8 @@ class AsyncEndpoint(EndpointBase, AsyncRunner):
 class AsyncJob(JobBase, AsyncRunner):
     """A handle to one job, for asyncio code; see ``Job``. Cancelling the task that awaits
     a wait method raises CancelledError with a note naming the job (and cancels the job
-    first with ``cancel_on_interrupt=True``)."""
+    first with ``cancel_on_interrupt=True``); a job left running is also logged at WARNING
+    (on stderr when logging is not configured), as asyncio may replace the CancelledError."""
 
     __slots__ = ()
 

@@ -207,9 +207,9 @@ class Endpoint(EndpointBase, SyncRunner):
         via: Literal["jobs", "batch-api"] = "jobs",
         batch_size: int | None = None,
     ) -> BatchResults | BatchApiResults:
-        """Run each input as its own job, at most ``concurrency`` at a time, and yield a
-        :class:`BatchItem` per input as its job ends (completion order; ``item.index`` is
-        its position in ``inputs``)::
+        """Run each input as its own job, at most ``concurrency`` at a time (100 at most: the
+        requests the client sends at once), and yield a :class:`BatchItem` per input as its
+        job ends (completion order; ``item.index`` is its position in ``inputs``)::
 
             with ep.map(read_lines(), journal="out.journal") as results:
                 for item in results:
@@ -243,7 +243,14 @@ class Endpoint(EndpointBase, SyncRunner):
         ``cancel_on_interrupt=True``. On Ctrl-C nothing more is submitted, the jobs still
         running are cancelled only with ``cancel_on_interrupt=True``, and the
         KeyboardInterrupt is re-raised with notes naming every job left running. Leaving the
-        loop early (``break``, or ``results.close(cancel=...)``) stops the batch the same way.
+        loop early (``break``, or ``results.close(cancel=...)``) stops the batch the same way;
+        a batch dropped unclosed (``break`` without ``with``) logs what it left running at
+        WARNING — on stderr when logging is not configured — as no exception carries it.
+        The notes say what stopped the batch (Ctrl-C, the caller stopped iterating, the input
+        iterator raised, the deadline). SIGTERM is left to the application: by default the
+        process dies at once and nothing is told (a journal still resumes the batch); to
+        treat it as Ctrl-C, install ``signal.signal(signal.SIGTERM,
+        signal.default_int_handler)``.
 
         ``via="batch-api"`` hands the inputs to RunPod's Batch Jobs API instead (batches of
         up to ``batch_size`` <= 5,000 requests, at most 10 live, run on RunPod's batch

@@ -9,6 +9,7 @@ submit was in flight and the server had not sent its id yet.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -16,9 +17,19 @@ from .._status import JobStatus
 from .effects import Operation
 from .engine import EndpointCore
 
-__all__ = ["NOTE_PREFIX", "JobTracker", "interruptible", "is_interrupt", "job_notes"]
+__all__ = [
+    "NOTE_PREFIX",
+    "JobTracker",
+    "headline",
+    "interruptible",
+    "is_cancellation",
+    "is_interrupt",
+    "job_notes",
+    "tell",
+]
 
 T = TypeVar("T")
+logger = logging.getLogger("runpod_facade")
 
 NOTE_PREFIX = "runpod-facade: "
 
@@ -27,6 +38,49 @@ def is_interrupt(exc: BaseException) -> bool:
     """Ctrl-C, a task cancellation, ``SystemExit``: anything that is not an error of the code
     itself. ``GeneratorExit`` is the operation being closed, not interrupted."""
     return not isinstance(exc, (Exception, GeneratorExit))
+
+
+def is_cancellation(exc: BaseException) -> bool:
+    """An asyncio task cancellation (checked by name: blocking users never import asyncio)."""
+    return type(exc).__name__ == "CancelledError" and not isinstance(exc, Exception)
+
+
+def headline(stopped_by: str) -> str:
+    """The first line told about a stopped batch: what stopped it."""
+    return f"{NOTE_PREFIX}batch stopped early: {stopped_by}"
+
+
+def tell(notes: list[str]) -> None:
+    """Log ``notes`` (what an interrupt or a dropped batch left behind) at WARNING on the
+    ``runpod_facade`` logger — through ``logging.lastResort`` (stderr) when logging is not
+    configured, where the logger's own NullHandler would swallow them.
+
+    For what no exception can be trusted to carry: asyncio replaces a task's CancelledError
+    (``asyncio.run`` raises a fresh KeyboardInterrupt on Ctrl-C, ``wait_for`` a
+    TimeoutError), and a batch dropped unclosed has no exception at all. Configured logging
+    (any handler on the way up, or the logger's level above WARNING) decides as usual."""
+    if not notes or not logger.isEnabledFor(logging.WARNING):
+        return
+    fallback = None if _configured(logger) else logging.lastResort
+    for note in notes:
+        if fallback is None:
+            logger.warning("%s", note)
+            continue
+        record = logger.makeRecord(logger.name, logging.WARNING, "", 0, note, (), None)
+        if logger.filter(record):  # the secret-masking filter, as the logger would
+            fallback.handle(record)
+
+
+def _configured(log: logging.Logger) -> bool:
+    """Whether a record of ``log`` reaches a handler other than a NullHandler."""
+    current: logging.Logger | None = log
+    while current is not None:
+        if any(not isinstance(h, logging.NullHandler) for h in current.handlers):
+            return True
+        if not current.propagate:
+            return False
+        current = current.parent
+    return False
 
 
 @dataclass
@@ -66,8 +120,12 @@ def interruptible(
                     cancelled.append(job_id)
                 else:  # it ended on its own just before the cancel arrived
                     ended.append((job_id, str(state.status)))
-        for note in _notes(tracker, cancelled, failed, ended, cancel=cancel):
-            exc.add_note(NOTE_PREFIX + note)
+        notes = [NOTE_PREFIX + n for n in _notes(tracker, cancelled, failed, ended, cancel=cancel)]
+        for note in notes:
+            exc.add_note(note)
+        left = (failed if cancel else tracker.running) or tracker.awaiting_id
+        if left and is_cancellation(exc):
+            tell(notes)  # asyncio may replace the CancelledError (see tell)
         raise
 
 
@@ -107,11 +165,12 @@ def job_notes(
     cancelled_why: str = "on interrupt (cancel_on_interrupt=True)",
     resume: str | None = None,
     submit_hint: str = RUN_SYNC_SUBMIT_HINT,
+    stopped: str = "interrupted",
 ) -> list[str]:
     """What an interrupted (or stopped) operation leaves behind, as notes: the jobs it
     cancelled, the jobs ``left`` running (``failed``: those whose cancel failed), and the
     ``awaiting`` submits whose job id never arrived. ``resume`` replaces the default advice
-    for the jobs left running."""
+    for the jobs left running; ``stopped`` says what cut the submits short."""
     notes: list[str] = []
     if cancelled:
         noun = "job" if len(cancelled) == 1 else "jobs"
@@ -126,13 +185,13 @@ def job_notes(
         notes.append(f"{noun} {_ids(left)} left running on the endpoint{why}; {advice}")
     if awaiting == 1:
         notes.append(
-            "interrupted while a submit was in flight: the server sends the job id only "
+            f"{stopped} while a submit was in flight: the server sends the job id only "
             "with its reply, so a job may be running that cannot be named or cancelled "
             f"({submit_hint})"
         )
     elif awaiting > 1:
         notes.append(
-            f"interrupted while {awaiting} submits were in flight: the server sends a job id "
+            f"{stopped} while {awaiting} submits were in flight: the server sends a job id "
             f"only with its reply, so {awaiting} jobs may be running that cannot be named or "
             f"cancelled ({submit_hint})"
         )

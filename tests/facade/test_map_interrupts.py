@@ -80,7 +80,7 @@ def test_ctrl_c_during_a_submit_says_it_was_in_flight() -> None:
                 next(results)
         notes = notes_of(info.value)
         assert "jobs j0, j1 left running on the endpoint" in notes
-        assert "interrupted while a submit was in flight" in notes
+        assert "interrupted by KeyboardInterrupt (Ctrl-C) while a submit was in flight" in notes
         assert "cancel_on_interrupt=True" in notes
     finally:
         gate.set()
@@ -210,4 +210,4 @@ async def test_task_cancellation_during_a_submit() -> None:
     gate.set()
     notes = notes_of(caught[0])
     assert "jobs j0, j1 left running" in notes
-    assert "interrupted while a submit was in flight" in notes
+    assert "the task iterating the batch was cancelled while a submit was in flight" in notes
