@@ -60,6 +60,12 @@ _LAZY = {"AsyncEndpoint", "AsyncJob", "AsyncJobStream", "AsyncBatchResults"}
 
 
 def __getattr__(name: str) -> Any:
+    if name in _LB_LAZY:
+        from . import _loadbalancing
+
+        value = getattr(_loadbalancing, name)
+        globals()[name] = value
+        return value
     if name in _LAZY:
         from . import _async_client, _map_tasks
 
@@ -117,4 +123,42 @@ __all__ = [
     "WebhookPayloadError",
     "__version__",
     "parse_webhook",
+]
+
+# Load-balancing endpoints (issue #18): direct HTTP to workers.
+from ._loadbalancing import (  # noqa: E402
+    Affinity,
+    AffinityTimeoutError,
+    AffinityWorkerGoneError,
+    LBRetryPolicy,
+    LoadBalancedEndpoint,
+    NotReadyError,
+    NoWorkersAvailableError,
+    PinnedSession,
+    PlatformError,
+    ProcessingTimeoutError,
+    RequestTooLargeError,
+    WorkerUnreachableError,
+)
+
+if TYPE_CHECKING:
+    from ._loadbalancing.aio import AsyncLoadBalancedEndpoint, AsyncPinnedSession
+
+_LB_LAZY = {"AsyncLoadBalancedEndpoint", "AsyncPinnedSession"}
+
+__all__ += [
+    "Affinity",
+    "AffinityTimeoutError",
+    "AffinityWorkerGoneError",
+    "AsyncLoadBalancedEndpoint",
+    "AsyncPinnedSession",
+    "LBRetryPolicy",
+    "LoadBalancedEndpoint",
+    "NoWorkersAvailableError",
+    "NotReadyError",
+    "PinnedSession",
+    "PlatformError",
+    "ProcessingTimeoutError",
+    "RequestTooLargeError",
+    "WorkerUnreachableError",
 ]
