@@ -113,7 +113,7 @@ def _check_params(params: object) -> httpx.QueryParams | None:
         return None
     try:
         return httpx.QueryParams(params)  # type: ignore[arg-type]
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, AttributeError) as exc:
         raise InvalidInputError(
             f"params must be a mapping, a list of (name, value) pairs or a string: {exc}"
         ) from None
