@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 
@@ -21,18 +22,14 @@ def lb() -> Iterator[LocalLoadBalancer]:
         yield pool
 
 
-def client(pool: LocalLoadBalancer, **kwargs: object) -> LoadBalancedEndpoint:
-    options: dict[str, object] = {"timeout": 10, "retry_policy": FAST, **kwargs}
-    return LoadBalancedEndpoint(
-        "lb-endpoint", base_url=pool.url, api_key=pool.api_key, **options  # type: ignore[arg-type]
-    )
+def client(pool: LocalLoadBalancer, **kwargs: Any) -> LoadBalancedEndpoint:
+    options: dict[str, Any] = {"timeout": 10, "retry_policy": FAST, "api_key": pool.api_key}
+    return LoadBalancedEndpoint("lb-endpoint", base_url=pool.url, **{**options, **kwargs})
 
 
-def aclient(pool: LocalLoadBalancer, **kwargs: object) -> AsyncLoadBalancedEndpoint:
-    options: dict[str, object] = {"timeout": 10, "retry_policy": FAST, **kwargs}
-    return AsyncLoadBalancedEndpoint(
-        "lb-endpoint", base_url=pool.url, api_key=pool.api_key, **options  # type: ignore[arg-type]
-    )
+def aclient(pool: LocalLoadBalancer, **kwargs: Any) -> AsyncLoadBalancedEndpoint:
+    options: dict[str, Any] = {"timeout": 10, "retry_policy": FAST, "api_key": pool.api_key}
+    return AsyncLoadBalancedEndpoint("lb-endpoint", base_url=pool.url, **{**options, **kwargs})
 
 
 @pytest.fixture

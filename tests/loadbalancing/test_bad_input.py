@@ -47,9 +47,8 @@ from .conftest import client
 def test_bad_request_arguments_send_nothing(
     lb: LocalLoadBalancer, args: tuple[Any, ...], kwargs: dict[str, Any], message: str
 ) -> None:
-    with client(lb) as ep:
-        with pytest.raises(InvalidInputError, match=message):
-            ep.request(*args, **kwargs)
+    with client(lb) as ep, pytest.raises(InvalidInputError, match=message):
+        ep.request(*args, **kwargs)
     assert lb.requests == []
 
 

@@ -136,9 +136,7 @@ def test_a_workers_own_failure_is_resent_only_when_repeatable(
 
 
 @pytest.mark.parametrize(("repeatable", "first"), [(True, Action.RETRY), (False, Action.RAISE)])
-def test_processing_timeout_is_resent_only_when_repeatable(
-    repeatable: bool, first: Action
-) -> None:
+def test_processing_timeout_is_resent_only_when_repeatable(repeatable: bool, first: Action) -> None:
     state, _ = attempts(60.0, repeatable=repeatable)
     decision = state.on_reply(524, Failure.PROCESSING_TIMEOUT)
     assert decision.action is first
@@ -161,9 +159,7 @@ def test_affinity_and_auth_failures_raise_at_once(failure: Failure) -> None:
         (True, True, True, Action.RETRY),  # a read timeout of a GET before the deadline
     ],
 )
-def test_transport_errors(
-    repeatable: bool, sent: bool, timed_out: bool, expected: Action
-) -> None:
+def test_transport_errors(repeatable: bool, sent: bool, timed_out: bool, expected: Action) -> None:
     state, _ = attempts(60.0, repeatable=repeatable)
     assert state.on_transport_error(sent=sent, timed_out=timed_out).action is expected
 
