@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -141,7 +142,7 @@ def test_strict_affinity_to_a_busy_worker_times_out_typed() -> None:
             busy.start()
             try:
                 while lb.workers[target].in_flight == 0:
-                    pass
+                    time.sleep(0.005)
                 with pytest.raises(AffinityTimeoutError) as info:
                     ep.get("/state", affinity=Affinity.strict(target))
                 assert info.value.worker_id == target
