@@ -12,6 +12,7 @@ TEMPLATES="openapi/templates"
 # whether the spec's x-runpod-operation table is written out as <package>/operations.py.
 TARGETS=(
   "openapi/runpod-serverless.yaml openapi/generator-config.yaml runpod_generated operations"
+  "openapi/runpod-load-balancing.yaml openapi/generator-config-load-balancing.yaml runpod_generated_lb none"
 )
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
