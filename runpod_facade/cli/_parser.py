@@ -6,14 +6,14 @@ from __future__ import annotations
 import argparse
 
 from .._version import __version__
-from . import _batch, _endpoint, _jobs, _serve
+from . import _batch, _endpoint, _jobs, _lb, _serve
 from ._errors import PROG
 from ._options import EPILOG, CliParser, add_global_options
 
 __all__ = ["build_parser"]
 
 # A new command group is a module with a ``register`` function, listed here.
-_GROUPS = (_jobs, _batch, _endpoint, _serve)
+_GROUPS = (_jobs, _batch, _endpoint, _serve, _lb)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -95,3 +95,7 @@ def make_app() -> Starlette:
     )
     app.state.counts = counts
     return app
+
+
+#: A module-level app, for ``runpod-facade lb serve tests.loadbalancing.apps:app``.
+app = make_app()
