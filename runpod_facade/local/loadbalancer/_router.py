@@ -289,7 +289,7 @@ class LoadBalancerApp:
             overflow = True
         if drop or overflow:
             record.status_code = None
-            _abort(scope)
+            await _drop(scope, receive)
 
     async def _before(
         self, fault: LBFault, scope: Scope, receive: Receive, send: Send, record: LBRecord
@@ -318,9 +318,9 @@ class LoadBalancerApp:
                         await asyncio.wait_for(_disconnected(receive), 0.1)
                         raise _Gone
             if self.closing.is_set():
-                _abort(scope)
+                await _drop(scope, receive)
         elif kind == "drop":
-            _abort(scope)
+            await _drop(scope, receive)
         return True
 
     async def _sleep(self, seconds: float) -> None:
@@ -341,10 +341,15 @@ def _bearer_ok(value: bytes | None, key: str) -> bool:
     return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), key.encode())
 
 
-def _abort(scope: Scope) -> None:
+async def _drop(scope: Scope, receive: Receive) -> None:
+    """Close the connection without (the rest of) a reply, and wait until the server has seen
+    it go, so that it does not answer a 500 of its own for a request left unanswered."""
     abort: Callable[[], None] | None = (scope.get("extensions") or {}).get(ABORT_EXTENSION)
-    if abort is not None:
-        abort()
+    if abort is None:
+        return
+    abort()
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(_disconnected(receive), 1.0)
 
 
 async def _reply(
