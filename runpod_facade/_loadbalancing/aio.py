@@ -82,7 +82,6 @@ class AsyncLoadBalancedEndpoint(EndpointBase):
     def _new_client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(
             base_url=self.url,
-            headers=self._settings.headers,
             limits=DEFAULT_LIMITS,
             follow_redirects=False,
         )
@@ -185,7 +184,7 @@ class AsyncLoadBalancedEndpoint(EndpointBase):
             attempts.start()
             request = self._http.build_request(
                 prep.method,
-                prep.path,
+                self.url + prep.path,
                 content=prep.content,
                 params=prep.params,
                 headers=prep.headers,
@@ -253,7 +252,7 @@ class AsyncLoadBalancedEndpoint(EndpointBase):
         while True:
             request = self._http.build_request(
                 "GET",
-                "/ping",
+                self.url + "/ping",
                 headers=prep.headers,
                 timeout=attempt_timeout(poll.attempt_timeout()),
             )
@@ -331,6 +330,15 @@ class AsyncPinnedSession:
 
     async def post(self, path: str, **kwargs: Any) -> httpx.Response:
         return await self.request("POST", path, **kwargs)
+
+    async def put(self, path: str, **kwargs: Any) -> httpx.Response:
+        return await self.request("PUT", path, **kwargs)
+
+    async def patch(self, path: str, **kwargs: Any) -> httpx.Response:
+        return await self.request("PATCH", path, **kwargs)
+
+    async def delete(self, path: str, **kwargs: Any) -> httpx.Response:
+        return await self.request("DELETE", path, **kwargs)
 
     @contextlib.asynccontextmanager
     async def stream(self, method: str, path: str, **kwargs: Any) -> AsyncIterator[httpx.Response]:

@@ -100,6 +100,7 @@ class EndpointBase:
             default_timeout=self._settings.timeout,
             affinity=affinity,
             idempotent=idempotent,
+            base_headers=self._settings.headers,
         )
 
     def __repr__(self) -> str:

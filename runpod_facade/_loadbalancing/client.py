@@ -79,7 +79,6 @@ class LoadBalancedEndpoint(EndpointBase):
     def _new_client(self) -> httpx.Client:
         return httpx.Client(
             base_url=self.url,
-            headers=self._settings.headers,
             limits=DEFAULT_LIMITS,
             follow_redirects=False,
         )
@@ -181,7 +180,7 @@ class LoadBalancedEndpoint(EndpointBase):
             attempts.start()
             request = self._http.build_request(
                 prep.method,
-                prep.path,
+                self.url + prep.path,
                 content=prep.content,
                 params=prep.params,
                 headers=prep.headers,
@@ -249,7 +248,7 @@ class LoadBalancedEndpoint(EndpointBase):
         while True:
             request = self._http.build_request(
                 "GET",
-                "/ping",
+                self.url + "/ping",
                 headers=prep.headers,
                 timeout=attempt_timeout(poll.attempt_timeout()),
             )
@@ -327,6 +326,15 @@ class PinnedSession:
 
     def post(self, path: str, **kwargs: Any) -> httpx.Response:
         return self.request("POST", path, **kwargs)
+
+    def put(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.request("PUT", path, **kwargs)
+
+    def patch(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.request("PATCH", path, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.request("DELETE", path, **kwargs)
 
     @contextlib.contextmanager
     def stream(self, method: str, path: str, **kwargs: Any) -> Iterator[httpx.Response]:

@@ -131,8 +131,10 @@ def prepare(
     default_timeout: float | None,
     affinity: object,
     idempotent: object,
+    base_headers: Mapping[str, str],
 ) -> Prepared:
-    """Everything checked, the body encoded once; raises :class:`InvalidInputError` (or
+    """Everything checked, the body encoded once, ``base_headers`` (the client's: auth, user
+    agent) under the caller's; raises :class:`InvalidInputError` (or
     :class:`RequestTooLargeError`) before any request is sent."""
     verb = _check_method(method)
     route = _check_path(path)
@@ -142,7 +144,7 @@ def prepare(
     if idempotent is not None and not isinstance(idempotent, bool):
         raise InvalidInputError(f"idempotent must be True, False or None, got {idempotent!r}")
     pin = coerce_affinity(affinity)
-    sent_headers = _check_headers(headers, json is not None)
+    sent_headers = {**base_headers, **_check_headers(headers, json is not None)}
     if pin is not None:
         sent_headers[WORKER_ID_HEADER] = pin.header_value()
     return Prepared(

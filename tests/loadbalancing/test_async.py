@@ -122,7 +122,7 @@ async def test_bad_input_sends_nothing(
     error: type[Exception],
 ) -> None:
     with pytest.raises(error):
-        await aep.post("/echo", **kwargs)  # type: ignore[arg-type]
+        await aep.post("/echo", **kwargs)
     assert lb.requests == []
 
 

@@ -18,6 +18,7 @@ import yaml
 from runpod_generated_lb import AuthenticatedClient
 from runpod_generated_lb.api.health import ping
 from runpod_generated_lb.models import PingBody, RouterError
+from runpod_generated_lb.types import UNSET, Unset
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -60,9 +61,9 @@ def test_the_affinity_header_is_the_specs(spec: dict[str, Any]) -> None:
     assert parameter["name"] == WORKER_ID_HEADER
     pattern = re.compile(parameter["schema"]["pattern"])
     for mode in ("soft", "strict", "strict-resume"):
-        value = Affinity("pod-abc123", mode).header_value()  # type: ignore[arg-type]
+        value = Affinity("pod-abc123", mode).header_value()
         assert pattern.fullmatch(value), value
-        assert Affinity.parse(value) == Affinity("pod-abc123", mode)  # type: ignore[arg-type]
+        assert Affinity.parse(value) == Affinity("pod-abc123", mode)
     assert not pattern.fullmatch("sticky pod-abc123")
 
 
@@ -105,7 +106,7 @@ def _produce(pools: dict[str, LocalLoadBalancer], how: str) -> tuple[httpx.Respo
     """The pool's raw reply for ``how``, and what the generated client parsed from it."""
     pool = pools["slow" if how == "slow" else "cold" if how == "cold" else "ready"]
     token = "wrong-key-123456" if how == "wrong_key" else pool.api_key or ""
-    header: str | Any = ping.UNSET
+    header: str | Unset = UNSET
     if how in ("no_workers", "bad_gateway"):
         pool.faults.add(LBFault(how, "/ping"))  # type: ignore[arg-type]
     if how == "gone":
