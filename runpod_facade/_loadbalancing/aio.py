@@ -23,6 +23,7 @@ from .outcome import (
     connection_error,
     failure_of,
     is_sent,
+    log_resend,
     must_read,
     reply_error,
     timeout_error,
@@ -202,6 +203,7 @@ class AsyncLoadBalancedEndpoint(EndpointBase):
                     raise timeout_error(prep, attempts, sent=sent) from exc
                 if decision.action is Action.RAISE:
                     raise connection_error(exc, prep, attempts) from exc
+                log_resend(prep, attempts, decision.delay, type(exc).__name__)
                 await self._sleep(decision.delay)
                 continue
             failure = failure_of(response)
@@ -221,6 +223,8 @@ class AsyncLoadBalancedEndpoint(EndpointBase):
         finally:
             await response.aclose()
         if decision.action is Action.RETRY:
+            why = f"got HTTP {response.status_code}"
+            log_resend(prep, attempts, decision.delay, why)
             await self._sleep(decision.delay)
             return
         assert decision.failure is not None

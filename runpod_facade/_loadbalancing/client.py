@@ -22,6 +22,7 @@ from .outcome import (
     connection_error,
     failure_of,
     is_sent,
+    log_resend,
     must_read,
     reply_error,
     timeout_error,
@@ -198,6 +199,7 @@ class LoadBalancedEndpoint(EndpointBase):
                     raise timeout_error(prep, attempts, sent=sent) from exc
                 if decision.action is Action.RAISE:
                     raise connection_error(exc, prep, attempts) from exc
+                log_resend(prep, attempts, decision.delay, type(exc).__name__)
                 self._sleep(decision.delay)
                 continue
             failure = failure_of(response)
@@ -217,6 +219,8 @@ class LoadBalancedEndpoint(EndpointBase):
         finally:
             response.close()
         if decision.action is Action.RETRY:
+            why = f"got HTTP {response.status_code}"
+            log_resend(prep, attempts, decision.delay, why)
             self._sleep(decision.delay)
             return
         assert decision.failure is not None

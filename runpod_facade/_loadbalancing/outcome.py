@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 
 from runpod_facade._errors import APIConnectionError, APIError, APITimeoutError
-from runpod_facade._logging import redact
+from runpod_facade._logging import logger, redact
 
 from .affinity import worker_id
 from .core import CLASSIFY_BODY_LIMIT, Attempts, Failure, classify
@@ -19,6 +19,7 @@ __all__ = [
     "connection_error",
     "failure_of",
     "is_sent",
+    "log_resend",
     "must_read",
     "reply_error",
     "timeout_error",
@@ -86,4 +87,15 @@ def connection_error(
         f"{what}{tried} ({type(exc).__name__}: {detail})",
         operation=prep.operation,
         request_sent=sent,
+    )
+
+
+def log_resend(prep: Prepared, attempts: Attempts, delay: float, why: str) -> None:
+    """One debug line per resend (method, path and reason only: never headers or bodies)."""
+    logger.debug(
+        "load-balancing %s: attempt %d %s; sending again in %.3f s",
+        prep.operation,
+        attempts.sent,
+        why,
+        delay,
     )

@@ -12,6 +12,7 @@ from runpod_facade import (
     AffinityTimeoutError,
     AffinityWorkerGoneError,
     APIConnectionError,
+    APITimeoutError,
     AuthenticationError,
     ClientClosedError,
     InvalidInputError,
@@ -151,6 +152,27 @@ def test_strict_affinity_to_a_busy_worker_times_out_typed() -> None:
                 assert ep.worker_id(soft) != target
             finally:
                 busy.join()
+
+
+def test_capacity_per_worker_then_no_workers_available() -> None:
+    with LocalLoadBalancer(make_app(), workers=1, capacity=1, no_worker_wait=0.1) as lb:
+        (worker,) = lb.worker_ids
+        with client(lb) as ep, client(lb, timeout=0.3) as impatient:
+            busy = threading.Thread(target=ep.get, args=("/slow",), kwargs={"params": {"s": 1}})
+            busy.start()
+            try:
+                while lb.workers[worker].in_flight == 0:
+                    time.sleep(0.005)
+                # The one slot is taken: the router waits no_worker_wait, then refuses; the
+                # client resends within its deadline, and its error says no worker was ready
+                # (the refusal itself, or the timeout of the attempt that crossed the deadline).
+                with pytest.raises((NoWorkersAvailableError, APITimeoutError)) as info:
+                    impatient.post("/echo", json={})
+                assert "no worker" in str(info.value)
+            finally:
+                busy.join()
+            assert ep.post("/echo", json={}).status_code == 200
+        assert lb.count("POST", "/echo") == 1
 
 
 def test_a_lost_post_reply_is_not_sent_twice_unless_idempotent(

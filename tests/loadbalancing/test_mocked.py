@@ -209,3 +209,38 @@ async def test_async_client_follows_the_same_rules(fake: FakeTime) -> None:
         with pytest.raises(APIConnectionError):
             await ep.post("/x", json={})
         assert len(script.sent) == 2 and fake.slept == [0.1]
+
+
+def test_resends_are_logged_without_secrets(make: Make, caplog: pytest.LogCaptureFixture) -> None:
+    ep, _ = make([no_workers(), ok()])
+    with caplog.at_level("DEBUG", logger="runpod_facade"):
+        ep.post("/generate", json={"secret_prompt": KEY})
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == [
+        "load-balancing POST /generate: attempt 1 got HTTP 400; sending again in 0.100 s"
+    ]
+    assert all(KEY not in line for line in lines)
+
+
+def test_public_names_live_in_runpod_facade() -> None:
+    import runpod_facade
+
+    names = [
+        "Affinity",
+        "AffinityTimeoutError",
+        "AffinityWorkerGoneError",
+        "AsyncLoadBalancedEndpoint",
+        "AsyncPinnedSession",
+        "LBRetryPolicy",
+        "LoadBalancedEndpoint",
+        "NoWorkersAvailableError",
+        "NotReadyError",
+        "PinnedSession",
+        "PlatformError",
+        "ProcessingTimeoutError",
+        "RequestTooLargeError",
+        "WorkerUnreachableError",
+    ]
+    for name in names:
+        assert name in runpod_facade.__all__, name
+        assert getattr(runpod_facade, name).__module__ == "runpod_facade", name
