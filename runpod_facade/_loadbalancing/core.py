@@ -7,8 +7,9 @@ error) and are told what to do next (return, raise, or send again after a delay)
 The rules:
 
 * **Cold start.** The router's "no workers available" (400) and 502 (no worker reachable) mean
-  no worker saw the request: it is sent again, whatever its method, while the deadline leaves
-  time (without a deadline, at most ``max_retries`` times).
+  no worker saw the request: it is sent again, whatever its method, while what is left of the
+  deadline after the backoff is at least what the router took to refuse (without a deadline,
+  at most ``max_retries`` times); otherwise the refusal is raised.
 * **Maybe processed.** A lost reply (connection dropped or read timed out after sending), a
   524, or a worker's own 5xx/429 may come after the worker acted: the request is sent again
   only when it is *repeatable* — an idempotent method (GET, HEAD, OPTIONS, PUT, DELETE) or
@@ -112,6 +113,9 @@ class Deadline:
         self._clock = clock
         self._expires_at = None if timeout is None else clock() + timeout
 
+    def now(self) -> float:
+        return self._clock()
+
     def remaining(self) -> float | None:
         """Seconds left, never negative; ``None`` without a limit."""
         if self._expires_at is None:
@@ -188,6 +192,7 @@ class Attempts:
         self.cold_starts = 0  # resends because no worker saw the request
         self.resends = 0  # resends counted against max_retries
         self.failures: list[Failure] = []  # every platform failure seen, in order
+        self._started: float | None = None  # when the current attempt was sent
 
     def attempt_timeout(self) -> float | None:
         """Seconds the next attempt may take (what is left of the deadline), or ``None``."""
@@ -196,6 +201,7 @@ class Attempts:
 
     def start(self) -> None:
         self.sent += 1
+        self._started = self.deadline.now()
 
     def on_reply(self, status: int, failure: Failure | None) -> Decision:
         """After an HTTP reply with ``status``, classified as ``failure`` (or a worker's)."""
@@ -223,7 +229,10 @@ class Attempts:
         if left is None and self.cold_starts >= self.policy.max_retries:
             return Decision(Action.RAISE, failure=failure)
         delay = self.policy.backoff(self.cold_starts)
-        if left is not None and delay >= left:
+        # The router took this long to refuse: a resend that cannot get as long before the
+        # deadline would most likely end in a timeout, which says less than the refusal.
+        took = 0.0 if self._started is None else self.deadline.now() - self._started
+        if left is not None and delay + took >= left:
             return Decision(Action.RAISE, failure=failure)
         self.cold_starts += 1
         return Decision(Action.RETRY, delay, failure)

@@ -105,6 +105,20 @@ def test_cold_start_replies_are_resent_for_any_method_until_the_deadline(
     assert count > POLICY.max_retries
 
 
+def test_no_resend_when_the_refusal_took_longer_than_what_would_be_left() -> None:
+    state, clock = attempts(10.0, repeatable=False)
+    state.start()
+    clock.advance(4.0)  # the router held the request 4 s before refusing
+    decision = state.on_reply(400, Failure.NO_WORKERS)
+    assert decision.action is Action.RETRY and decision.delay == 0.5
+    clock.advance(0.5)
+    state.start()
+    clock.advance(4.0)  # 1.5 s left: the backoff (1 s) and another 4 s wait do not fit
+    decision = state.on_reply(400, Failure.NO_WORKERS)
+    assert decision.action is Action.RAISE and decision.failure is Failure.NO_WORKERS
+    assert state.sent == 2 and state.cold_starts == 1
+
+
 def test_cold_start_without_deadline_is_bounded_by_max_retries() -> None:
     state, _ = attempts(None, repeatable=False)
     actions = [state.on_reply(400, Failure.NO_WORKERS).action for _ in range(4)]
