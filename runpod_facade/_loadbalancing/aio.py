@@ -233,8 +233,36 @@ class AsyncLoadBalancedEndpoint(EndpointBase):
     # ------------------------------------------------------------------ health
 
     async def ping(self, *, timeout: _Timeout = ...) -> httpx.Response:
-        """One ``GET /ping``: 200 a worker is healthy, 204 one is initializing."""
-        return await self.request("GET", "/ping", timeout=timeout, idempotent=False)
+        """One ``GET /ping``, never resent, its reply returned whatever it is: 200 a worker
+        is healthy, 204 one is initializing, the router's 400 "no workers available" …
+        Raises only when no reply came (:class:`APIConnectionError`, ``APITimeoutError``)."""
+        prep = self._prepare(
+            "GET",
+            "/ping",
+            json=None,
+            content=None,
+            params=None,
+            headers=None,
+            timeout=timeout,
+            affinity=None,
+            idempotent=False,
+        )
+        attempts = Attempts(
+            self._settings.policy, Deadline(prep.timeout, self._clock), repeatable=False
+        )
+        attempts.start()
+        request = self._http.build_request(
+            "GET",
+            self.url + "/ping",
+            headers=prep.headers,
+            timeout=attempt_timeout(attempts.attempt_timeout()),
+        )
+        try:
+            return await self._http.send(request)
+        except httpx.TimeoutException as exc:
+            raise timeout_error(prep, attempts, sent=is_sent(exc)) from exc
+        except httpx.TransportError as exc:
+            raise connection_error(exc, prep, attempts) from exc
 
     async def wait_ready(self, timeout: float | None = 120.0) -> httpx.Response:
         """Poll ``/ping`` until a worker answers 200 and return that reply (its worker id

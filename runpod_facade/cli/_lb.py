@@ -142,7 +142,10 @@ def _ping(ctx: Context) -> int:
         )
     else:
         ctx.output.line(f"{state} (HTTP {response.status_code})")
-    return EXIT_OK if response.status_code in (200, 204) else EXIT_API_ERROR
+    if response.status_code in (200, 204):
+        return EXIT_OK
+    ctx.output.error(f"GET /ping failed with HTTP {response.status_code}: {response.text[:200]}")
+    return EXIT_API_ERROR
 
 
 def _wait_ready(ctx: Context) -> int:

@@ -82,6 +82,10 @@ def test_wait_ready_timeout_exits_5(
         assert (
             cli(capsysbinary, "lb", "ping", "--endpoint-id", "x")[1] == b"initializing (HTTP 204)\n"
         )
+        cold.faults.add(LBFault("no_workers", "/ping"))
+        code_400, out_400, err_400 = cli(capsysbinary, "lb", "ping", "--endpoint-id", "x")
+        assert (code_400, out_400) == (6, b"unhealthy (HTTP 400)\n")
+        assert "no workers available" in err_400
     assert code == 5 and out == b""
     assert err.startswith("error: ") and "no worker became ready within 0.2s" in err
 

@@ -184,6 +184,16 @@ def test_headers_sent(make: Make, affinity: Affinity | str | None, header: str |
     assert KEY not in repr(ep)
 
 
+def test_ping_is_one_request_whatever_the_reply(make: Make) -> None:
+    ep, script = make([no_workers()])
+    reply = ep.ping()
+    assert reply.status_code == 400 and len(script.sent) == 1
+    ep, script = make([httpx.ConnectError])
+    with pytest.raises(APIConnectionError) as info:
+        ep.ping()
+    assert info.value.request_sent is False and len(script.sent) == 1
+
+
 def test_wait_ready_on_a_fake_clock(make: Make, fake: FakeTime) -> None:
     ep, script = make([no_workers(), httpx.Response(204), httpx.Response(204), ok("w3")])
     reply = ep.wait_ready(timeout=5)

@@ -116,14 +116,16 @@ class Pool:
 
     # ------------------------------------------------------------ routing (on the loop)
 
-    def ping_status(self) -> int | None:
-        """200 when a worker is ready, 204 when one is still initializing, else ``None``."""
+    def ping_status(self) -> tuple[int, str] | None:
+        """``(200, id)`` when a worker is ready, ``(204, id)`` of an initializing one when
+        none is, ``None`` when no worker runs at all."""
         now = time.monotonic()
         with self._lock:
             running = [w for w in self.workers.values() if w.state == "running"]
-        if any(w.ready(now) for w in running):
-            return 200
-        return 204 if running else None
+        ready = [w for w in running if w.ready(now)]
+        if ready:
+            return 200, ready[0].id
+        return (204, running[0].id) if running else None
 
     def _pick(self, pin: Affinity | None, now: float) -> Worker | Refusal | None:
         """A worker to use now, a refusal, or ``None`` to wait."""

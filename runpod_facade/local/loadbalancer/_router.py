@@ -171,8 +171,11 @@ class LoadBalancerApp:
         except InvalidInputError:
             await _reply(send, record, 400, {"error": "invalid X-Runpod-Worker-Id"})
             return
-        if scope["path"] == "/ping" and pin is None and self.pool.ping_status() == 204:
-            await _reply(send, record, 204, None)  # a worker is initializing
+        health = self.pool.ping_status() if scope["path"] == "/ping" and pin is None else None
+        if health is not None and health[0] == 204:
+            # A worker is initializing: as its own /ping would, with its id like any reply.
+            record.worker_id = health[1]
+            await _reply(send, record, 204, None, health[1])
             return
         try:
             choice = await self._acquire(pin, receive)
