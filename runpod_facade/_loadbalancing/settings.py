@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from dataclasses import dataclass
@@ -80,15 +81,7 @@ def resolve(
         raise InvalidInputError("retry_policy must be an LBRetryPolicy")
     policy = retry_policy or LBRetryPolicy()
     if max_retries is not None:
-        policy = LBRetryPolicy(
-            max_retries=max_retries,
-            initial_delay=policy.initial_delay,
-            max_delay=policy.max_delay,
-            jitter=policy.jitter,
-            ready_interval=policy.ready_interval,
-            min_attempt_timeout=policy.min_attempt_timeout,
-            rng=policy.rng,
-        )
+        policy = dataclasses.replace(policy, max_retries=max_retries)  # checked on creation
     headers = settings.headers()
     # A worker's routes answer anything (SSE, images ...): do not ask for JSON only.
     headers["Accept"] = "*/*"
