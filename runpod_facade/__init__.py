@@ -86,6 +86,13 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
+    if name in _LB_LAZY:
+        from . import _loadbalancing
+
+        value = getattr(_loadbalancing, name)
+        _as_public(value)
+        globals()[name] = value
+        return value
     if name in _LAZY:
         from ._batches import tasks as _map_tasks
         from ._clients import aio as _async_client
@@ -164,6 +171,44 @@ __all__ = [
     "parse_webhook",
 ]
 
+# Load-balancing endpoints (issue #18): direct HTTP to workers.
+from ._loadbalancing import (  # noqa: E402
+    Affinity,
+    AffinityTimeoutError,
+    AffinityWorkerGoneError,
+    LBRetryPolicy,
+    LoadBalancedEndpoint,
+    NotReadyError,
+    NoWorkersAvailableError,
+    PinnedSession,
+    PlatformError,
+    ProcessingTimeoutError,
+    RequestTooLargeError,
+    WorkerUnreachableError,
+)
+
+if TYPE_CHECKING:
+    from ._loadbalancing.aio import AsyncLoadBalancedEndpoint, AsyncPinnedSession
+
+_LB_LAZY = {"AsyncLoadBalancedEndpoint", "AsyncPinnedSession"}
+
+__all__ += [
+    "Affinity",
+    "AffinityTimeoutError",
+    "AffinityWorkerGoneError",
+    "AsyncLoadBalancedEndpoint",
+    "AsyncPinnedSession",
+    "LBRetryPolicy",
+    "LoadBalancedEndpoint",
+    "NoWorkersAvailableError",
+    "NotReadyError",
+    "PinnedSession",
+    "PlatformError",
+    "ProcessingTimeoutError",
+    "RequestTooLargeError",
+    "WorkerUnreachableError",
+]
+
 
 def _as_public(value: object) -> None:
     """Name ``value``'s module ``runpod_facade``, where users import it from (as httpx and
@@ -176,6 +221,6 @@ def _as_public(value: object) -> None:
 # The asyncio names are left alone here: touching them would import asyncio. __getattr__
 # names them on first use.
 for _name in __all__:
-    if _name not in _LAZY:
+    if _name not in _LAZY and _name not in _LB_LAZY:
         _as_public(globals()[_name])
 del _name

@@ -7,7 +7,8 @@ every operation with :class:`~runpod_facade.Endpoint`, then again with
 
     health · run_sync · run + wait (progress) · stream · status · cancel · a failing job and
     retry · execution policy (timeout) · purge queue · asyncio (20 jobs at once) · the
-    OpenAI-compatible route (a vLLM-style worker) · a webhook delivery
+    OpenAI-compatible route (a vLLM-style worker) · a webhook delivery · a load-balancing
+    endpoint (LoadBalancedEndpoint against a local pool of workers)
 
 With ``RUNPOD_API_KEY`` and ``RUNPOD_ENDPOINT_ID`` set it runs the parts that work with any
 handler against the real API (``RUNPOD_BASE_URL`` is honoured): health, run_sync, run + wait,
@@ -189,6 +190,7 @@ def run_local_tour(p: _Printer, *, workers: int = LOCAL_WORKERS) -> None:
             _batch_api_tour(p, connect)
         _openai_tour(p)
         _webhook_tour(p, connect)
+        _load_balancing_tour(p)
 
 
 @dataclass(frozen=True)
@@ -604,6 +606,61 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     p.say(f"\ndemo finished: {p.sections} sections in {p.elapsed():.1f} s")
     return 0
+
+
+# --- load-balancing endpoints -----------------------------------------------------------
+
+
+def _load_balancing_tour(p: _Printer) -> None:
+    """A load-balancing endpoint: a plain Starlette app as a local pool of 2 workers with a
+    1 s cold start, called with LoadBalancedEndpoint (wait_ready, affinity, a lost reply)."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
+
+    from ._loadbalancing import AffinityWorkerGoneError, LoadBalancedEndpoint
+    from .local import LBFault, LocalLoadBalancer
+
+    async def ping(request: Request) -> Response:
+        return JSONResponse({"status": "healthy"})
+
+    async def generate(request: Request) -> Response:
+        body = await request.json()
+        return JSONResponse({"text": f"you said {body['prompt']!r}"})
+
+    app = Starlette(routes=[Route("/ping", ping), Route("/generate", generate, methods=["POST"])])
+    with (
+        p.section("load-balancing endpoint (2 local workers, 1 s cold start)"),
+        LocalLoadBalancer(app, workers=2, cold_start=1.0) as lb,
+        LoadBalancedEndpoint("demo-lb", base_url=lb.url, api_key=lb.api_key, timeout=30) as ep,
+    ):
+        started = time.monotonic()
+        ready = ep.wait_ready(timeout=10)
+        p.say(f"   wait_ready() -> worker {ep.worker_id(ready)} after {_took(started)}")
+        reply = ep.post("/generate", json={"prompt": "hi"})
+        p.say(
+            f"   post('/generate') -> {reply.status_code} {reply.json()} from {ep.worker_id(reply)}"
+        )
+        with ep.pinned() as session:
+            served = {ep.worker_id(session.post("/generate", json={"prompt": i})) for i in range(5)}
+            p.say(f"   pinned session: 5 calls served by {sorted(w or '?' for w in served)}")
+            lb.stop_worker(session.worker_id or "")
+            try:
+                session.post("/generate", json={"prompt": "again"})
+            except AffinityWorkerGoneError as exc:
+                p.say(f"   its worker stopped -> {type(exc).__name__} (worker {exc.worker_id})")
+        lb.clear_requests()
+        lb.faults.add(LBFault("drop_after", "/generate", "POST"))
+        try:
+            ep.post("/generate", json={"prompt": "lost"})
+        except RunpodError as exc:
+            sent = lb.count("POST", "/generate")
+            p.say(f"   a lost POST reply -> {type(exc).__name__}; POSTs the workers saw: {sent}")
+
+
+def _took(started: float) -> str:
+    return f"{time.monotonic() - started:.2f} s"
 
 
 if __name__ == "__main__":

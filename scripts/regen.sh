@@ -13,6 +13,7 @@ TEMPLATES="openapi/templates"
 TARGETS=(
   "openapi/runpod-serverless.yaml openapi/generator-config.yaml runpod_generated operations"
   "openapi/runpod-batch-jobs.yaml openapi/generator-config-batch-jobs.yaml runpod_generated_batch none"
+  "openapi/runpod-load-balancing.yaml openapi/generator-config-load-balancing.yaml runpod_generated_lb none"
 )
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

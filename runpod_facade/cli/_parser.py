@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 from .._version import __version__
-from . import _batch, _endpoint, _generic, _jobs, _serve
+from . import _batch, _endpoint, _generic, _jobs, _lb, _serve
 from ._errors import PROG
 from ._options import EPILOG, CliParser, add_global_options
 
@@ -14,7 +14,7 @@ __all__ = ["build_parser"]
 
 # A new command group is a module with a ``register`` function, listed here. ``_generic``
 # comes last: it adds a command for each operation of the spec that has none yet.
-_GROUPS = (_jobs, _batch, _endpoint, _serve, _generic)
+_GROUPS = (_jobs, _batch, _endpoint, _serve, _lb, _generic)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -16,7 +16,7 @@ from .._validation import is_loopback_host
 from ._context import Context
 from ._errors import StartupError, UsageError
 from ._exit import EXIT_OK, EXIT_STARTUP_FAILED, EXIT_USAGE
-from ._numbers import parallel, port
+from ._numbers import parallel, port, seconds
 from ._options import add_command, non_empty
 
 if TYPE_CHECKING:
@@ -81,6 +81,12 @@ def _check_exposure(host: str, api_key: str | None, allow_unauthenticated: bool)
 
 def _serve(ctx: Context) -> int:
     args = ctx.args
+    if args.load_balancer:
+        # `serve --load-balancer MODULE:APP` is `lb serve MODULE:APP`.
+        from . import _lb
+
+        args.app = args.handler
+        return _lb.serve_app(ctx)
     api_key = getattr(args, "api_key", None)
     _check_exposure(args.host, api_key, args.allow_unauthenticated)
     missing = [name for name in ("starlette", "uvicorn") if importlib.util.find_spec(name) is None]
@@ -163,6 +169,19 @@ def register(commands: Subparsers) -> None:
     )
     serve.add_argument(
         "--workers", type=parallel, default=1, help="jobs run concurrently (1 to 1000; default 1)"
+    )
+    serve.add_argument(
+        "--load-balancer",
+        action="store_true",
+        help="HANDLER is an ASGI app 'module:attribute' (FastAPI, Starlette ...), served as a "
+        "local load-balancing endpoint of --workers simulated workers, as `lb serve` does",
+    )
+    serve.add_argument(
+        "--cold-start",
+        metavar="SECONDS",
+        type=seconds(0, 3600),
+        default=0.0,
+        help="with --load-balancer: seconds before the workers turn ready (default 0)",
     )
     serve.add_argument(
         "--timeout-status",

@@ -49,6 +49,7 @@ from ._records import RequestRecord
 from ._runner import TimeoutStatus
 from ._server import LocalEndpoint, serve
 from ._webhooks import WebhookAttempt
+from .loadbalancer import LBFault, LocalLoadBalancer, serve_load_balancer
 
 __all__ = [
     "MAX_RUNSYNC_PAYLOAD_BYTES",
@@ -60,8 +61,10 @@ __all__ = [
     "FaultKind",
     "FaultSet",
     "Handler",
+    "LBFault",
     "LocalEndpoint",
     "LocalEndpointApp",
+    "LocalLoadBalancer",
     "RequestRecord",
     "TimeoutStatus",
     "WebhookAttempt",
@@ -70,4 +73,5 @@ __all__ = [
     "progress_update",
     "sample_handlers",
     "serve",
+    "serve_load_balancer",
 ]

@@ -1,0 +1,87 @@
+"""Load-balancing endpoints: HTTP straight to a worker's own server, with cold starts, worker
+affinity and the platform's errors handled. ``docs/load-balancing.md`` describes the rules.
+
+```python
+from runpod_facade import LoadBalancedEndpoint
+
+with LoadBalancedEndpoint("ENDPOINT_ID") as ep:    # key from RUNPOD_API_KEY
+    ep.wait_ready(timeout=120)
+    reply = ep.post("/generate", json={"prompt": "hi"})   # an httpx.Response
+    with ep.pinned() as session:                   # follow-ups to the same worker
+        session.post("/chat", json={"turn": 1})
+```
+
+Modules: :mod:`.core` (the sans-IO decisions), :mod:`.prepare` (checks before sending),
+:mod:`.affinity`, :mod:`.errors`, :mod:`.settings`, :mod:`.outcome` (httpx to core and back),
+:mod:`.client` (blocking) and :mod:`.aio` (asyncio, imported on first use).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .affinity import WORKER_ID_HEADER, Affinity, AffinityMode
+from .client import LoadBalancedEndpoint, PinnedSession
+from .core import MAX_PAYLOAD_BYTES, LBRetryPolicy
+from .errors import (
+    AffinityTimeoutError,
+    AffinityWorkerGoneError,
+    NotReadyError,
+    NoWorkersAvailableError,
+    PlatformError,
+    ProcessingTimeoutError,
+    RequestTooLargeError,
+    WorkerUnreachableError,
+)
+
+if TYPE_CHECKING:
+    from .aio import AsyncLoadBalancedEndpoint, AsyncPinnedSession
+
+__all__ = [
+    "MAX_PAYLOAD_BYTES",
+    "WORKER_ID_HEADER",
+    "Affinity",
+    "AffinityMode",
+    "AffinityTimeoutError",
+    "AffinityWorkerGoneError",
+    "AsyncLoadBalancedEndpoint",
+    "AsyncPinnedSession",
+    "LBRetryPolicy",
+    "LoadBalancedEndpoint",
+    "NoWorkersAvailableError",
+    "NotReadyError",
+    "PinnedSession",
+    "PlatformError",
+    "ProcessingTimeoutError",
+    "RequestTooLargeError",
+    "WorkerUnreachableError",
+]
+
+_PUBLIC = (
+    Affinity,
+    AffinityTimeoutError,
+    AffinityWorkerGoneError,
+    LBRetryPolicy,
+    LoadBalancedEndpoint,
+    NoWorkersAvailableError,
+    NotReadyError,
+    PinnedSession,
+    PlatformError,
+    ProcessingTimeoutError,
+    RequestTooLargeError,
+    WorkerUnreachableError,
+)
+for _cls in _PUBLIC:
+    _cls.__module__ = "runpod_facade"
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("AsyncLoadBalancedEndpoint", "AsyncPinnedSession"):
+        from . import aio
+
+        for cls in (aio.AsyncLoadBalancedEndpoint, aio.AsyncPinnedSession):
+            cls.__module__ = "runpod_facade"
+        value = getattr(aio, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

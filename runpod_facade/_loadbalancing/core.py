@@ -1,0 +1,292 @@
+"""The sans-IO decisions of a load-balancing call, shared by the sync and async clients.
+
+No I/O and no sleeping here: the clients report what happened (a reply's status, a transport
+error) and are told what to do next (return, raise, or send again after a delay), against one
+:class:`Deadline` on an injectable clock, so every rule is tested with a fake clock.
+
+The rules:
+
+* **Cold start.** The router's "no workers available" (400) and 502 (no worker reachable) mean
+  no worker saw the request: it is sent again, whatever its method, while what is left of the
+  deadline after the backoff is at least what the router took to refuse (without a deadline,
+  at most ``max_retries`` times); otherwise the refusal is raised.
+* **Maybe processed.** A lost reply (connection dropped or read timed out after sending), a
+  524, or a worker's own 5xx/429 may come after the worker acted: the request is sent again
+  only when it is *repeatable* — an idempotent method (GET, HEAD, OPTIONS, PUT, DELETE) or
+  ``idempotent=True`` — at most ``max_retries`` times, as queue submits are.
+* **Never sent.** A connection that could not be made is retried within ``max_retries``.
+* Any other reply is the worker's answer and is returned; the platform's affinity errors are
+  raised at once.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+
+from .._exceptions import InvalidInputError
+
+__all__ = [
+    "IDEMPOTENT_METHODS",
+    "MAX_PAYLOAD_BYTES",
+    "Action",
+    "Attempts",
+    "Deadline",
+    "Decision",
+    "Failure",
+    "LBRetryPolicy",
+    "ReadyPoll",
+    "classify",
+    "is_repeatable",
+]
+
+#: Request and response limit of a load-balancing endpoint (30 MB, overview.mdx).
+MAX_PAYLOAD_BYTES = 30 * 1024 * 1024
+#: Methods RFC 9110 defines as idempotent: sent again after a lost reply by default.
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+# The platform's error bodies are short JSON; longer bodies are a worker's.
+CLASSIFY_BODY_LIMIT = 4096
+
+
+class Failure(Enum):
+    """A reply that came from the router, not from a worker."""
+
+    NO_WORKERS = "no_workers"  # 400 "no workers available"
+    UNREACHABLE = "unreachable"  # 502: the worker's port could not be reached
+    PROCESSING_TIMEOUT = "processing_timeout"  # 524
+    WORKER_GONE = "affinity_worker_gone"  # 404 (strict affinity)
+    WORKER_TIMEOUT = "worker_timeout"  # 400 (strict affinity)
+    AUTH = "auth"  # 401/403 from the router (no worker named)
+    TOO_LARGE = "too_large"  # 413 from the router
+
+    @property
+    def reached_no_worker(self) -> bool:
+        """True when no worker can have seen the request (cold-start retries)."""
+        return self in (Failure.NO_WORKERS, Failure.UNREACHABLE)
+
+
+def classify(status: int, body: bytes, *, has_worker_id: bool) -> Failure | None:
+    """Which platform failure a reply is, or ``None`` for a worker's own reply.
+
+    ``body`` needs only its first :data:`CLASSIFY_BODY_LIMIT` bytes; it is read only for 400
+    and 404, whose platform forms are told apart from a worker's by their reason text.
+    """
+    if status == 502:
+        return Failure.UNREACHABLE
+    if status == 524:
+        return Failure.PROCESSING_TIMEOUT
+    if status in (400, 404):
+        text = body[:CLASSIFY_BODY_LIMIT].decode("utf-8", "replace").lower()
+        if status == 404:
+            return Failure.WORKER_GONE if "affinity_worker_gone" in text else None
+        if "no workers available" in text:
+            return Failure.NO_WORKERS
+        if "worker_timeout" in text or "timed out waiting for worker" in text:
+            return Failure.WORKER_TIMEOUT
+        return None
+    if not has_worker_id and status in (401, 403):
+        return Failure.AUTH
+    if not has_worker_id and status == 413:
+        return Failure.TOO_LARGE
+    return None
+
+
+def is_repeatable(method: str, idempotent: bool | None) -> bool:
+    """May this request be sent again after it may have reached a worker?"""
+    return method in IDEMPOTENT_METHODS if idempotent is None else idempotent
+
+
+def _worker_retryable(status: int) -> bool:
+    return status == 429 or status >= 500
+
+
+class Deadline:
+    """One monotonic deadline for a whole call (``None``: no limit)."""
+
+    __slots__ = ("_clock", "_expires_at", "timeout")
+
+    def __init__(self, timeout: float | None, clock: Callable[[], float] = time.monotonic):
+        self.timeout = timeout
+        self._clock = clock
+        self._expires_at = None if timeout is None else clock() + timeout
+
+    def now(self) -> float:
+        return self._clock()
+
+    def remaining(self) -> float | None:
+        """Seconds left, never negative; ``None`` without a limit."""
+        if self._expires_at is None:
+            return None
+        return max(0.0, self._expires_at - self._clock())
+
+    def expired(self) -> bool:
+        left = self.remaining()
+        return left is not None and left <= 0.0
+
+
+@dataclass(frozen=True)
+class LBRetryPolicy:
+    """Retry and polling settings of a load-balancing client.
+
+    Args:
+        max_retries: resends of a request that may have reached a worker (and of one whose
+            connection failed), per call; cold-start resends are bounded by the deadline.
+        initial_delay: first backoff in seconds, doubled on each resend, up to ``max_delay``.
+        jitter: fraction of each delay taken off at random, so clients do not retry in step.
+        ready_interval: ``/ping`` interval while a worker answers 204 (initializing): short,
+            so ``wait_ready`` returns within a few tens of ms of the worker turning healthy.
+        min_attempt_timeout: the shortest timeout an attempt gets however little is left.
+    """
+
+    max_retries: int = 3
+    initial_delay: float = 0.1
+    max_delay: float = 5.0
+    jitter: float = 0.25
+    ready_interval: float = 0.025
+    min_attempt_timeout: float = 0.05
+    rng: Callable[[], float] = field(default=random.random, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int):
+            raise InvalidInputError(f"max_retries must be an int, got {self.max_retries!r}")
+        if self.max_retries < 0:
+            raise InvalidInputError(f"max_retries must be >= 0, got {self.max_retries}")
+        for name in ("initial_delay", "max_delay", "ready_interval", "min_attempt_timeout"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise InvalidInputError(f"{name} must be a positive number, got {value!r}")
+        if not 0.0 <= self.jitter < 1.0:
+            raise InvalidInputError(f"jitter must be within [0, 1), got {self.jitter!r}")
+
+    def backoff(self, index: int) -> float:
+        """``initial_delay * 2**index`` capped at ``max_delay``, less a random jitter share."""
+        base = min(self.max_delay, self.initial_delay * 2.0 ** min(index, 60))
+        return float(base * (1.0 - self.jitter * self.rng()))
+
+
+class Action(Enum):
+    RETURN = "return"  # hand the reply to the caller
+    RETRY = "retry"  # send again after ``delay``
+    RAISE = "raise"  # raise the platform error (or the transport error)
+    TIMEOUT = "timeout"  # the deadline has passed: raise the SDK's timeout error
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    action: Action
+    delay: float = 0.0
+    failure: Failure | None = None
+
+
+class Attempts:
+    """The attempts of one request: how long each may take, and what follows each outcome."""
+
+    def __init__(self, policy: LBRetryPolicy, deadline: Deadline, *, repeatable: bool) -> None:
+        self.policy = policy
+        self.deadline = deadline
+        self.repeatable = repeatable
+        self.sent = 0  # attempts made so far
+        self.cold_starts = 0  # resends because no worker saw the request
+        self.resends = 0  # resends counted against max_retries
+        self.failures: list[Failure] = []  # every platform failure seen, in order
+        self._started: float | None = None  # when the current attempt was sent
+
+    def attempt_timeout(self) -> float | None:
+        """Seconds the next attempt may take (what is left of the deadline), or ``None``."""
+        left = self.deadline.remaining()
+        return None if left is None else max(left, self.policy.min_attempt_timeout)
+
+    def start(self) -> None:
+        self.sent += 1
+        self._started = self.deadline.now()
+
+    def on_reply(self, status: int, failure: Failure | None) -> Decision:
+        """After an HTTP reply with ``status``, classified as ``failure`` (or a worker's)."""
+        if failure is not None:
+            self.failures.append(failure)
+            if failure.reached_no_worker:
+                return self._cold_start(failure)
+            if failure is Failure.PROCESSING_TIMEOUT and self.repeatable:
+                return self._resend(failure, Action.RAISE)
+            return Decision(Action.RAISE, failure=failure)
+        if _worker_retryable(status) and self.repeatable:
+            return self._resend(None, Action.RETURN)
+        return Decision(Action.RETURN)
+
+    def on_transport_error(self, *, sent: bool, timed_out: bool) -> Decision:
+        """After no HTTP reply: ``sent`` is False when the request provably never left."""
+        if timed_out and self.deadline.expired():
+            return Decision(Action.TIMEOUT)
+        if sent and not self.repeatable:
+            return Decision(Action.TIMEOUT if timed_out else Action.RAISE)
+        return self._resend(None, Action.TIMEOUT if timed_out else Action.RAISE)
+
+    def _cold_start(self, failure: Failure) -> Decision:
+        left = self.deadline.remaining()
+        if left is None and self.cold_starts >= self.policy.max_retries:
+            return Decision(Action.RAISE, failure=failure)
+        delay = self.policy.backoff(self.cold_starts)
+        # The router took this long to refuse: a resend that cannot get as long before the
+        # deadline would most likely end in a timeout, which says less than the refusal.
+        took = 0.0 if self._started is None else self.deadline.now() - self._started
+        if left is not None and delay + took >= left:
+            return Decision(Action.RAISE, failure=failure)
+        self.cold_starts += 1
+        return Decision(Action.RETRY, delay, failure)
+
+    def _resend(self, failure: Failure | None, otherwise: Action) -> Decision:
+        if self.resends >= self.policy.max_retries:
+            return Decision(otherwise, failure=failure)
+        delay = self.policy.backoff(self.resends)
+        left = self.deadline.remaining()
+        if left is not None and delay >= left:
+            return Decision(otherwise, failure=failure)
+        self.resends += 1
+        return Decision(Action.RETRY, delay, failure)
+
+
+class ReadyPoll:
+    """``wait_ready``: poll ``/ping`` until 200. 204 (a worker initializing) polls again after
+    ``ready_interval``; no worker, 502, another status or no reply back off; 401/403 raise."""
+
+    def __init__(self, policy: LBRetryPolicy, deadline: Deadline) -> None:
+        self.policy = policy
+        self.deadline = deadline
+        self.polls = 0
+        self._misses = 0
+        self.last_status: int | None = None
+
+    def attempt_timeout(self) -> float | None:
+        left = self.deadline.remaining()
+        return None if left is None else max(left, self.policy.min_attempt_timeout)
+
+    def on_reply(self, status: int, failure: Failure | None) -> Decision:
+        self.polls += 1
+        self.last_status = status
+        if status == 200 and failure is None:
+            return Decision(Action.RETURN)
+        if failure is Failure.AUTH:
+            return Decision(Action.RAISE, failure=failure)
+        if status == 204:
+            self._misses = 0
+            return self._after(self.policy.ready_interval)
+        self._misses += 1
+        return self._after(self.policy.backoff(self._misses - 1))
+
+    def on_transport_error(self) -> Decision:
+        self.polls += 1
+        self.last_status = None
+        self._misses += 1
+        return self._after(self.policy.backoff(self._misses - 1))
+
+    def _after(self, delay: float) -> Decision:
+        left = self.deadline.remaining()
+        if left is None:
+            return Decision(Action.RETRY, delay)
+        if left <= 0.0:
+            return Decision(Action.TIMEOUT)
+        # Sleep no longer than what is left, and poll once more at the deadline.
+        return Decision(Action.RETRY, min(delay, left))

@@ -1,0 +1,158 @@
+"""Checking and encoding one request before anything is sent: method, path, body (and its
+30 MB limit), headers, params, affinity and timeout. Shared by the sync and async clients."""
+
+from __future__ import annotations
+
+import json as _json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import EllipsisType
+
+import httpx
+
+from .._exceptions import InvalidInputError
+from .affinity import WORKER_ID_HEADER, Affinity, coerce_affinity
+from .core import MAX_PAYLOAD_BYTES, is_repeatable
+from .errors import RequestTooLargeError
+from .settings import check_timeout
+
+__all__ = ["Prepared", "prepare"]
+
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_BAD_PATH = re.compile(r"[\s\x00-\x1f\x7f#]")
+_BAD_VALUE = re.compile(r"[\r\n\x00]")
+# Headers the client owns: the key is sent from api_key only, affinity from affinity=.
+_RESERVED = {"authorization": "pass api_key= instead", "x-runpod-worker-id": "pass affinity="}
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    method: str
+    path: str
+    content: bytes | None
+    headers: dict[str, str]
+    params: httpx.QueryParams | None
+    timeout: float | None
+    affinity: Affinity | None
+    repeatable: bool
+
+    @property
+    def operation(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+def _check_method(method: object) -> str:
+    if not isinstance(method, str) or not _TOKEN.fullmatch(method):
+        raise InvalidInputError(f"method must be an HTTP method such as 'GET', got {method!r}")
+    return method.upper()
+
+
+def _check_path(path: object) -> str:
+    if not isinstance(path, str):
+        raise InvalidInputError(f"path must be a string, got {type(path).__name__}")
+    if not path.startswith("/") or path.startswith("//"):
+        # A full URL (or '//host') would send the API key to another host.
+        raise InvalidInputError(
+            f"path must start with a single '/' (a route of the worker), got {path[:80]!r}"
+        )
+    if _BAD_PATH.search(path):
+        raise InvalidInputError("path must not contain whitespace, control characters or '#'")
+    return path
+
+
+def _encode(json: object, content: object) -> bytes | None:
+    if json is not None and content is not None:
+        raise InvalidInputError("pass json= or content=, not both")
+    if json is not None:
+        try:
+            text = _json.dumps(json, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        except (TypeError, ValueError) as exc:
+            raise InvalidInputError(f"json must be JSON-serializable (no NaN): {exc}") from None
+        except RecursionError:
+            raise InvalidInputError("json is nested too deeply (or contains a cycle)") from None
+        return text.encode("utf-8")
+    if content is None:
+        return None
+    if isinstance(content, str):
+        return content.encode("utf-8")
+    if isinstance(content, (bytes, bytearray, memoryview)):
+        return bytes(content)
+    raise InvalidInputError(
+        f"content must be bytes or str (sent as is, and again on a retry), "
+        f"got {type(content).__name__}"
+    )
+
+
+def _check_headers(headers: object, has_json: bool) -> dict[str, str]:
+    if headers is None:
+        result: dict[str, str] = {}
+    elif isinstance(headers, Mapping):
+        result = {}
+        for name, value in headers.items():
+            if not isinstance(name, str) or not _TOKEN.fullmatch(name):
+                raise InvalidInputError(f"header name {name!r} is not a valid HTTP token")
+            if not isinstance(value, str) or _BAD_VALUE.search(value):
+                raise InvalidInputError(
+                    f"header {name!r} must be a string without CR, LF or NUL characters"
+                )
+            why = _RESERVED.get(name.lower())
+            if why is not None:
+                raise InvalidInputError(f"header {name!r} is set by the client: {why}")
+            result[name] = value
+    else:
+        raise InvalidInputError(f"headers must be a mapping, got {type(headers).__name__}")
+    if has_json and not any(name.lower() == "content-type" for name in result):
+        result["Content-Type"] = "application/json"
+    return result
+
+
+def _check_params(params: object) -> httpx.QueryParams | None:
+    if params is None:
+        return None
+    try:
+        return httpx.QueryParams(params)  # type: ignore[arg-type]
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise InvalidInputError(
+            f"params must be a mapping, a list of (name, value) pairs or a string: {exc}"
+        ) from None
+
+
+def prepare(
+    method: object,
+    path: object,
+    *,
+    json: object,
+    content: object,
+    params: object,
+    headers: object,
+    timeout: float | EllipsisType | None,
+    default_timeout: float | None,
+    affinity: object,
+    idempotent: object,
+    base_headers: Mapping[str, str],
+) -> Prepared:
+    """Everything checked, the body encoded once, ``base_headers`` (the client's: auth, user
+    agent) under the caller's; raises :class:`InvalidInputError` (or
+    :class:`RequestTooLargeError`) before any request is sent."""
+    verb = _check_method(method)
+    route = _check_path(path)
+    body = _encode(json, content)
+    if body is not None and len(body) > MAX_PAYLOAD_BYTES:
+        raise RequestTooLargeError(len(body), MAX_PAYLOAD_BYTES)
+    if idempotent is not None and not isinstance(idempotent, bool):
+        raise InvalidInputError(f"idempotent must be True, False or None, got {idempotent!r}")
+    pin = coerce_affinity(affinity)
+    sent_headers = {**base_headers, **_check_headers(headers, json is not None)}
+    if pin is not None:
+        sent_headers[WORKER_ID_HEADER] = pin.header_value()
+    return Prepared(
+        method=verb,
+        path=route,
+        content=body,
+        headers=sent_headers,
+        params=_check_params(params),
+        timeout=default_timeout if isinstance(timeout, EllipsisType) else check_timeout(timeout),
+        affinity=pin,
+        repeatable=is_repeatable(verb, idempotent),
+    )

@@ -1,0 +1,127 @@
+"""Bad input is refused with a clear error before any request is sent (the pool records none)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from runpod_facade import (
+    Affinity,
+    InvalidInputError,
+    LBRetryPolicy,
+    LoadBalancedEndpoint,
+    RequestTooLargeError,
+)
+from runpod_facade._loadbalancing.core import MAX_PAYLOAD_BYTES
+from runpod_facade.local import LocalLoadBalancer
+
+from .conftest import client
+
+
+@pytest.mark.misuse("argument")
+@pytest.mark.parametrize(
+    ("args", "kwargs", "message"),
+    [
+        (("GET", "https://evil.example/steal"), {}, "must start with a single '/'"),
+        (("GET", "//evil.example/x"), {}, "must start with a single '/'"),
+        (("GET", "echo"), {}, "must start with a single '/'"),
+        (("GET", "/a b"), {}, "whitespace"),
+        (("GET", 5), {}, "path must be a string"),
+        (("G T", "/x"), {}, "method must be an HTTP method"),
+        (("POST", "/x"), {"json": {"a": 1}, "content": b"x"}, "not both"),
+        (("POST", "/x"), {"json": {"a": float("nan")}}, "JSON-serializable"),
+        (("POST", "/x"), {"content": 12}, "content must be bytes or str"),
+        (("GET", "/x"), {"headers": {"Authorization": "Bearer k"}}, "pass api_key="),
+        (("GET", "/x"), {"headers": {"X-Runpod-Worker-Id": "w"}}, "pass affinity="),
+        (("GET", "/x"), {"headers": {"X-A": "a\r\nb"}}, "CR, LF"),
+        (("GET", "/x"), {"headers": ["x"]}, "headers must be a mapping"),
+        (("GET", "/x"), {"timeout": 0}, "positive"),
+        (("GET", "/x"), {"timeout": "5"}, "seconds or None"),
+        (("GET", "/x"), {"affinity": "sticky w1"}, "must be '<worker-id>'"),
+        (("GET", "/x"), {"affinity": 3}, "affinity must be"),
+        (("GET", "/x"), {"idempotent": "yes"}, "idempotent must be"),
+        (("GET", "/x"), {"params": 5}, "params must be"),
+    ],
+)
+def test_bad_request_arguments_send_nothing(
+    lb: LocalLoadBalancer, args: tuple[Any, ...], kwargs: dict[str, Any], message: str
+) -> None:
+    with client(lb) as ep, pytest.raises(InvalidInputError, match=message):
+        ep.request(*args, **kwargs)
+    assert lb.requests == []
+
+
+@pytest.mark.misuse("argument")
+def test_a_body_over_30_mb_is_refused_before_sending(lb: LocalLoadBalancer) -> None:
+    with client(lb) as ep:
+        with pytest.raises(RequestTooLargeError, match="at most 31,457,280 bytes") as info:
+            ep.post("/echo", content=b"x" * (MAX_PAYLOAD_BYTES + 1))
+        assert info.value.size == MAX_PAYLOAD_BYTES + 1
+    assert lb.requests == []
+
+
+@pytest.mark.misuse("argument")
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("", "1-256 visible ASCII"),
+        ("a b", "1-256 visible ASCII"),
+        ("strict", "mode word"),
+        (None, "worker id must be a string"),
+    ],
+)
+def test_bad_worker_ids(value: Any, message: str) -> None:
+    with pytest.raises(InvalidInputError, match=message):
+        Affinity(value)
+
+
+@pytest.mark.misuse("argument")
+def test_bad_affinity_mode() -> None:
+    with pytest.raises(InvalidInputError, match="affinity mode"):
+        Affinity("w1", "sticky")  # type: ignore[arg-type]
+
+
+@pytest.mark.misuse("argument")
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"max_retries": -1}, "max_retries"),
+        ({"timeout": -1}, "positive"),
+        ({"base_url": "ftp://x"}, "http"),
+        ({"base_url": "http://example.com"}, "plain http"),
+        ({"retry_policy": object()}, "LBRetryPolicy"),
+    ],
+)
+def test_bad_client_settings(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(InvalidInputError, match=message):
+        LoadBalancedEndpoint("ep", api_key="k" * 12, **kwargs)
+
+
+@pytest.mark.misuse("key")
+def test_no_key_for_a_remote_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RUNPOD_API_KEY", raising=False)
+    monkeypatch.delenv("RUNPOD_LB_BASE_URL", raising=False)
+    with pytest.raises(InvalidInputError, match="no API key"):
+        LoadBalancedEndpoint("ep")
+
+
+@pytest.mark.misuse("argument")
+def test_bad_policy_values() -> None:
+    with pytest.raises(InvalidInputError, match="ready_interval"):
+        LBRetryPolicy(ready_interval=0)
+    with pytest.raises(InvalidInputError, match="jitter"):
+        LBRetryPolicy(jitter=1.5)
+
+
+def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RUNPOD_ENDPOINT_ID", "abc123")
+    monkeypatch.setenv("RUNPOD_API_KEY", "rpa_secret_value_1234")
+    monkeypatch.delenv("RUNPOD_LB_BASE_URL", raising=False)
+    with LoadBalancedEndpoint() as ep:
+        assert ep.url == "https://abc123.api.runpod.ai"
+        assert ep.openai_base_url == "https://abc123.api.runpod.ai/v1"
+        assert "rpa_secret_value_1234" not in repr(ep)
+    monkeypatch.setenv("RUNPOD_LB_BASE_URL", "https://{endpoint_id}.proxy.example/lb")
+    with LoadBalancedEndpoint("other") as ep:
+        assert ep.url == "https://other.proxy.example/lb"

@@ -1,0 +1,256 @@
+"""The clients' loops over httpx.MockTransport with a fake clock and a fake sleep: the exact
+requests sent, the backoff slept, and the deadline kept, with no socket and no real waiting."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import httpx
+import pytest
+
+from runpod_facade import (
+    Affinity,
+    APIConnectionError,
+    APITimeoutError,
+    AsyncLoadBalancedEndpoint,
+    LBRetryPolicy,
+    LoadBalancedEndpoint,
+    NotReadyError,
+    NoWorkersAvailableError,
+    ProcessingTimeoutError,
+    WorkerUnreachableError,
+)
+
+URL = "https://abc123.api.runpod.ai"
+KEY = "rpa_mocked_key_0123456789"
+POLICY = LBRetryPolicy(max_retries=2, initial_delay=0.1, max_delay=1.0, jitter=0.0)
+
+Reply = httpx.Response | type[Exception]
+
+
+class FakeTime:
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.slept: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(round(seconds, 6))
+        self.now += seconds
+
+    async def asleep(self, seconds: float) -> None:
+        self.sleep(seconds)
+
+
+def no_workers() -> httpx.Response:
+    return httpx.Response(400, json={"error": "no workers available"})
+
+
+def ok(worker: str = "w1") -> httpx.Response:
+    return httpx.Response(200, json={"ok": True}, headers={"X-Runpod-Worker-Id": worker})
+
+
+class Script:
+    """Answers requests from a list (the last answer repeats); records what was sent."""
+
+    def __init__(self, replies: list[Reply]) -> None:
+        self.replies = replies
+        self.sent: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.sent.append(request)
+        reply = self.replies[min(len(self.sent), len(self.replies)) - 1]
+        if isinstance(reply, type):
+            raise reply("scripted", request=request)  # type: ignore[call-arg]
+        return reply
+
+
+Make = Callable[[list[Reply]], tuple[LoadBalancedEndpoint, Script]]
+
+
+@pytest.fixture
+def fake() -> FakeTime:
+    return FakeTime()
+
+
+@pytest.fixture
+def make(fake: FakeTime) -> Iterator[Make]:
+    clients: list[LoadBalancedEndpoint] = []
+
+    def build(replies: list[Reply]) -> tuple[LoadBalancedEndpoint, Script]:
+        script = Script(replies)
+        http = httpx.Client(base_url="http://elsewhere", transport=httpx.MockTransport(script))
+        ep = LoadBalancedEndpoint(
+            "abc123",
+            api_key=KEY,
+            timeout=10,
+            retry_policy=POLICY,
+            http_client=http,
+            clock=fake.clock,
+            sleep=fake.sleep,
+        )
+        clients.append(ep)
+        return ep, script
+
+    yield build
+    for ep in clients:
+        ep.close()
+
+
+def test_cold_start_replies_are_resent_with_backoff(make: Make, fake: FakeTime) -> None:
+    ep, script = make([no_workers(), no_workers(), httpx.Response(502, text="<html/>"), ok()])
+    reply = ep.post("/generate", json={"p": 1})
+    assert reply.status_code == 200
+    assert len(script.sent) == 4 and fake.slept == [0.1, 0.2, 0.4]
+    assert {r.content for r in script.sent} == {b'{"p":1}'}
+
+
+def test_cold_start_gives_up_before_the_deadline(make: Make, fake: FakeTime) -> None:
+    ep, script = make([no_workers()])
+    with pytest.raises(NoWorkersAvailableError) as info:
+        ep.post("/generate", json={}, timeout=2.0)
+    # 0.1 + 0.2 + 0.4 + 0.8 = 1.5 s slept; the next backoff (1.0) would pass the deadline.
+    assert fake.slept == [0.1, 0.2, 0.4, 0.8]
+    assert info.value.attempts == len(script.sent) == 5
+    ep2, _ = make([httpx.Response(502, text="bad gateway")])
+    with pytest.raises(WorkerUnreachableError):
+        ep2.get("/x", timeout=0.05)
+
+
+def test_each_attempt_gets_what_is_left_of_the_deadline(make: Make, fake: FakeTime) -> None:
+    ep, script = make([no_workers(), ok()])
+    ep.post("/generate", json={}, timeout=5.0)
+    first, second = (r.extensions["timeout"] for r in script.sent)
+    assert first["read"] == 5.0 and second["read"] == pytest.approx(4.9)
+    assert first["connect"] == 5.0
+
+
+@pytest.mark.parametrize(
+    ("method", "idempotent", "sends"),
+    [("POST", None, 1), ("POST", True, 3), ("GET", None, 3), ("GET", False, 1)],
+)
+def test_a_lost_reply_is_resent_only_when_repeatable(
+    make: Make, method: str, idempotent: bool | None, sends: int
+) -> None:
+    ep, script = make([httpx.ReadError])
+    with pytest.raises(APIConnectionError) as info:
+        ep.request(method, "/x", idempotent=idempotent)
+    assert info.value.request_sent is True
+    assert len(script.sent) == sends
+
+
+def test_a_refused_connection_is_resent_for_a_post(make: Make) -> None:
+    ep, script = make([httpx.ConnectError, ok()])
+    assert ep.post("/x", json={}).status_code == 200
+    assert len(script.sent) == 2
+
+
+def test_a_read_timeout_of_a_post_is_the_timeout_error_sent_once(make: Make) -> None:
+    ep, script = make([httpx.ReadTimeout])
+    with pytest.raises(APITimeoutError) as info:
+        ep.post("/x", json={})
+    assert info.value.request_sent is True and len(script.sent) == 1
+
+
+def test_worker_5xx_and_524(make: Make) -> None:
+    gateway = httpx.Response(524, text="", headers={"X-Runpod-Worker-Id": "w7"})
+    ep, script = make([gateway])
+    with pytest.raises(ProcessingTimeoutError) as info:
+        ep.post("/x", json={})
+    assert info.value.worker_id == "w7" and len(script.sent) == 1
+    ep, script = make([httpx.Response(503, text="busy")])
+    assert ep.get("/x").status_code == 503 and len(script.sent) == 3
+
+
+@pytest.mark.parametrize(
+    ("affinity", "header"),
+    [
+        (Affinity.soft("pod-1"), "pod-1"),
+        (Affinity.strict("pod-1"), "strict pod-1"),
+        (Affinity.strict_resume("pod-1"), "strict-resume pod-1"),
+        ("strict pod-2", "strict pod-2"),
+        (None, None),
+    ],
+)
+def test_headers_sent(make: Make, affinity: Affinity | str | None, header: str | None) -> None:
+    ep, script = make([ok()])
+    ep.get("/x", affinity=affinity)
+    sent = script.sent[0]
+    assert sent.headers.get("X-Runpod-Worker-Id") == header
+    assert sent.headers["Authorization"] == f"Bearer {KEY}"
+    assert sent.url == httpx.URL(f"{URL}/x")  # the endpoint URL, whatever the client's base
+    assert KEY not in repr(ep)
+
+
+def test_ping_is_one_request_whatever_the_reply(make: Make) -> None:
+    ep, script = make([no_workers()])
+    reply = ep.ping()
+    assert reply.status_code == 400 and len(script.sent) == 1
+    ep, script = make([httpx.ConnectError])
+    with pytest.raises(APIConnectionError) as info:
+        ep.ping()
+    assert info.value.request_sent is False and len(script.sent) == 1
+
+
+def test_wait_ready_on_a_fake_clock(make: Make, fake: FakeTime) -> None:
+    ep, script = make([no_workers(), httpx.Response(204), httpx.Response(204), ok("w3")])
+    reply = ep.wait_ready(timeout=5)
+    assert ep.worker_id(reply) == "w3" and len(script.sent) == 4
+    assert fake.slept == [0.1, POLICY.ready_interval, POLICY.ready_interval]
+    ep, _ = make([httpx.Response(204)])
+    with pytest.raises(NotReadyError) as info:
+        ep.wait_ready(timeout=1)
+    assert fake.now == pytest.approx(1.0 + 0.105, abs=0.2)  # stopped at the deadline
+    assert info.value.last_status == 204
+
+
+async def test_async_client_follows_the_same_rules(fake: FakeTime) -> None:
+    script = Script([no_workers(), httpx.ReadError])
+    async with AsyncLoadBalancedEndpoint(
+        "abc123",
+        api_key=KEY,
+        retry_policy=POLICY,
+        http_client=httpx.AsyncClient(base_url=URL, transport=httpx.MockTransport(script)),
+        clock=fake.clock,
+        sleep=fake.asleep,
+    ) as ep:
+        with pytest.raises(APIConnectionError):
+            await ep.post("/x", json={})
+        assert len(script.sent) == 2 and fake.slept == [0.1]
+
+
+def test_resends_are_logged_without_secrets(make: Make, caplog: pytest.LogCaptureFixture) -> None:
+    ep, _ = make([no_workers(), ok()])
+    with caplog.at_level("DEBUG", logger="runpod_facade"):
+        ep.post("/generate", json={"secret_prompt": KEY})
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == [
+        "load-balancing POST /generate: attempt 1 got HTTP 400; sending again in 0.100 s"
+    ]
+    assert all(KEY not in line for line in lines)
+
+
+def test_public_names_live_in_runpod_facade() -> None:
+    import runpod_facade
+
+    names = [
+        "Affinity",
+        "AffinityTimeoutError",
+        "AffinityWorkerGoneError",
+        "AsyncLoadBalancedEndpoint",
+        "AsyncPinnedSession",
+        "LBRetryPolicy",
+        "LoadBalancedEndpoint",
+        "NoWorkersAvailableError",
+        "NotReadyError",
+        "PinnedSession",
+        "PlatformError",
+        "ProcessingTimeoutError",
+        "RequestTooLargeError",
+        "WorkerUnreachableError",
+    ]
+    for name in names:
+        assert name in runpod_facade.__all__, name
+        assert getattr(runpod_facade, name).__module__ == "runpod_facade", name
