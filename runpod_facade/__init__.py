@@ -147,3 +147,41 @@ __all__ = [
     "__version__",
     "parse_webhook",
 ]
+
+# --- rate limits and webhook receiving (issue #19) ------------------------------------------
+from ._core.pacing import RouteStats  # noqa: E402
+from ._rate_limits import RateLimit, RateLimits  # noqa: E402
+from ._webhook_security import (  # noqa: E402
+    MemorySeenStore,
+    SeenStore,
+    WebhookDeduplicator,
+    new_webhook_secret,
+    verify_webhook_url,
+    webhook_url,
+)
+
+for _public in (
+    RouteStats,
+    RateLimit,
+    RateLimits,
+    MemorySeenStore,
+    SeenStore,
+    WebhookDeduplicator,
+    new_webhook_secret,
+    verify_webhook_url,
+    webhook_url,
+):
+    _public.__module__ = "runpod_facade"
+del _public
+
+__all__ += [
+    "MemorySeenStore",
+    "RateLimit",
+    "RateLimits",
+    "RouteStats",
+    "SeenStore",
+    "WebhookDeduplicator",
+    "new_webhook_secret",
+    "verify_webhook_url",
+    "webhook_url",
+]
