@@ -30,6 +30,7 @@ BENCHMARKS: tuple[str, ...] = (
     "import_time",
     "memory",
     "map_memory",
+    "rate_limits",
 )
 DEFAULT_OUTPUT = BENCH_DIR / "results.md"
 
