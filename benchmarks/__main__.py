@@ -31,6 +31,7 @@ BENCHMARKS: tuple[str, ...] = (
     "memory",
     "map_memory",
     "lb_throughput",
+    "rate_limits",
 )
 DEFAULT_OUTPUT = BENCH_DIR / "results.md"
 

@@ -200,14 +200,36 @@ __all__ += [
     "AsyncPinnedSession",
     "LBRetryPolicy",
     "LoadBalancedEndpoint",
+    "MemorySeenStore",
     "NoWorkersAvailableError",
     "NotReadyError",
     "PinnedSession",
     "PlatformError",
     "ProcessingTimeoutError",
+    "RateLimit",
+    "RateLimits",
     "RequestTooLargeError",
+    "RouteStats",
+    "SeenStore",
+    "WebhookDeduplicator",
     "WorkerUnreachableError",
+    "new_webhook_secret",
+    "verify_webhook_url",
+    "webhook_url",
 ]
+
+
+# --- rate limits and webhook receiving (issue #19) ------------------------------------------
+from ._core.pacing import RouteStats  # noqa: E402
+from ._rate_limits import RateLimit, RateLimits  # noqa: E402
+from ._webhook_security import (  # noqa: E402
+    MemorySeenStore,
+    SeenStore,
+    WebhookDeduplicator,
+    new_webhook_secret,
+    verify_webhook_url,
+    webhook_url,
+)
 
 
 def _as_public(value: object) -> None:

@@ -8,7 +8,8 @@ every operation with :class:`~runpod_facade.Endpoint`, then again with
     health · run_sync · run + wait (progress) · stream · status · cancel · a failing job and
     retry · execution policy (timeout) · purge queue · asyncio (20 jobs at once) · the
     OpenAI-compatible route (a vLLM-style worker) · a webhook delivery · a load-balancing
-    endpoint (LoadBalancedEndpoint against a local pool of workers)
+    endpoint (LoadBalancedEndpoint against a local pool of workers) · ``ep.map`` against rate
+    limits, without and with pacing
 
 With ``RUNPOD_API_KEY`` and ``RUNPOD_ENDPOINT_ID`` set it runs the parts that work with any
 handler against the real API (``RUNPOD_BASE_URL`` is honoured): health, run_sync, run + wait,
@@ -39,6 +40,7 @@ from ._clients.sync import Endpoint
 from ._core.retry import PollPolicy
 from ._exceptions import JobCancelled, JobFailed, JobTimedOut, RunpodError
 from ._options import ExecutionPolicy
+from ._rate_limits import RateLimits
 from ._status import JobStatus
 from ._types import JobState
 
@@ -191,6 +193,8 @@ def run_local_tour(p: _Printer, *, workers: int = LOCAL_WORKERS) -> None:
         _openai_tour(p)
         _webhook_tour(p, connect)
         _load_balancing_tour(p)
+        with p.section("rate limits: ep.map against an endpoint that answers 429"):
+            _rate_limit_tour(p)
 
 
 @dataclass(frozen=True)
@@ -491,6 +495,49 @@ def _webhook_tour(p: _Printer, connect: _Connect) -> None:
 
 
 # --- the real API -----------------------------------------------------------------------
+
+
+def _rate_limit_tour(p: _Printer) -> None:
+    """The same batch twice against an endpoint enforcing a ``/runsync`` limit: without
+    pacing the client meets a 429 storm; pacing (the default) learns the rate from the first
+    429s and then stays under it."""
+    from .local import LocalEndpoint
+
+    limit, window = 50, 0.5
+    inputs = [{"n": n} for n in range(300)]
+    with LocalEndpoint(
+        demo_handler, workers=LOCAL_WORKERS, rate_limits={"runsync": (limit, window)}
+    ) as local:
+        p.say(
+            f"   this endpoint allows {limit} /runsync per {window} s ({limit / window:.0f}/s; "
+            "RunPod: 2000 per 10 s)"
+        )
+        runs = (
+            ("rate_limits=None (no pacing)", None),
+            ("rate_limits='learn' (default)", RateLimits.learned(time_scale=window / 10)),
+        )
+        for label, option in runs:
+            time.sleep(window)  # a fresh window for each run
+            local.clear_requests()
+            with Endpoint(
+                local.endpoint_id,
+                base_url=local.base_url,
+                api_key=local.api_key,
+                rate_limits=option,
+            ) as ep:
+                started = time.monotonic()
+                items = list(ep.map(inputs, concurrency=16))
+                seconds = time.monotonic() - started
+                pacing = ep.pacing().get("runsync")
+            refused = sum(r.status_code == 429 for r in local.requests)
+            failed = sum(not item.ok for item in items)
+            paced = (
+                "" if pacing is None or pacing.rate is None else f"; paced at {pacing.rate:.0f}/s"
+            )
+            p.say(
+                f"   {label}: {len(items)} jobs in {seconds:.1f} s "
+                f"({len(items) / seconds:.0f}/s), {failed} failed, {refused} answered 429{paced}"
+            )
 
 
 def run_remote_tour(p: _Printer, *, payload: Any, purge: bool) -> None:

@@ -29,6 +29,7 @@ from .._core.retry import PollPolicy, RetryPolicy
 from .._drivers.aio import AsyncDriver
 from .._exceptions import InvalidInputError, RunpodError
 from .._options import ExecutionPolicy, S3Config
+from .._rate_limits import RateLimitsOption
 from .._timeout import DEFAULT_TIMEOUT, Timeout
 from .._transports.async_httpx import AsyncHttpxTransport
 from .._transports.base import AsyncTransport
@@ -112,6 +113,7 @@ class AsyncEndpoint(EndpointBase, AsyncRunner):
         long_poll: bool = True,
         http_client: httpx.AsyncClient | aiohttp.ClientSession | None = None,
         allow_insecure_http: bool = False,
+        rate_limits: RateLimitsOption = "learn",
         http_backend: HttpBackend = "httpx",
     ) -> None:
         self._configure(
@@ -124,6 +126,7 @@ class AsyncEndpoint(EndpointBase, AsyncRunner):
             poll_policy=poll_policy,
             long_poll=long_poll,
             allow_insecure_http=allow_insecure_http,
+            rate_limits=rate_limits,
         )
         transport = _transport(
             http_backend, self._settings.base_url, self._settings.headers(), http_client

@@ -14,9 +14,11 @@ from .._constants import DEFAULT_MAX_RETRIES
 from .._core import waiting as _waiting
 from .._core.effects import Operation
 from .._core.engine import EndpointCore
+from .._core.pacing import Pacer, RouteStats
 from .._core.retry import PollPolicy, RetryPolicy
 from .._exceptions import InvalidInputError
 from .._options import ExecutionPolicy, S3Config
+from .._rate_limits import RateLimitsOption, rate_limits_from
 from .._timeout import DEFAULT_TIMEOUT, Timeout
 from .._types import Health, JobState, PurgeResult
 from .._validation import check_callback, check_id, check_retry_failed, optional_seconds
@@ -53,7 +55,9 @@ class EndpointBase:
         poll_policy: PollPolicy | None = None,
         long_poll: bool = True,
         allow_insecure_http: bool = False,
+        rate_limits: RateLimitsOption = "learn",
     ) -> None:
+        limits = rate_limits_from(rate_limits)
         self._settings = resolve_settings(
             endpoint_id,
             api_key=api_key,
@@ -71,12 +75,19 @@ class EndpointBase:
             poll=self._settings.poll,
             timeouts=self._settings.timeout,
             long_poll=self._settings.long_poll,
+            pacer=None if limits is None else Pacer(limits),
         )
 
     @property
     def endpoint_id(self) -> str:
         """The endpoint's id, as passed or read from ``RUNPOD_ENDPOINT_ID``."""
         return self._settings.endpoint_id
+
+    def pacing(self) -> dict[str, RouteStats]:
+        """How this client paced each route so far: the rate it sends at (``None`` while no
+        429 set one), requests accepted and refused with 429, seconds calls waited."""
+        pacer = self._core.pacer
+        return {} if pacer is None else pacer.stats()
 
     @property
     def base_url(self) -> str:

@@ -27,6 +27,7 @@ from .._core.retry import PollPolicy, RetryPolicy
 from .._drivers.sync import SyncDriver
 from .._exceptions import InvalidInputError, RunpodError
 from .._options import ExecutionPolicy, S3Config
+from .._rate_limits import RateLimitsOption
 from .._timeout import DEFAULT_TIMEOUT, Timeout
 from .._transports.httpx import HttpxTransport
 from .._types import JobState
@@ -56,6 +57,10 @@ class Endpoint(EndpointBase, SyncRunner):
         long_poll: use ``/status-sync`` long-polls to wait (default). ``False`` polls.
         http_client: an ``httpx.Client`` to use (its pool, proxies, TLS); not closed by us.
         allow_insecure_http: allow ``http://`` to a non-loopback host.
+        rate_limits: how requests are paced per route, shared by every call of this client:
+            ``"learn"`` (default: a route is paced once a 429 taught its rate), ``"runpod"``
+            (RunPod's documented limits from the start), a ``RateLimits`` or a mapping of
+            route to ``RateLimit`` / ``(requests, per_seconds)``, or ``None`` (no pacing).
 
     Use it as a context manager, or call :meth:`close`, to release connections. One
     ``Endpoint`` may be shared by many threads.
@@ -74,6 +79,7 @@ class Endpoint(EndpointBase, SyncRunner):
         long_poll: bool = True,
         http_client: httpx.Client | None = None,
         allow_insecure_http: bool = False,
+        rate_limits: RateLimitsOption = "learn",
     ) -> None:
         self._configure(
             endpoint_id,
@@ -85,6 +91,7 @@ class Endpoint(EndpointBase, SyncRunner):
             poll_policy=poll_policy,
             long_poll=long_poll,
             allow_insecure_http=allow_insecure_http,
+            rate_limits=rate_limits,
         )
         if http_client is not None and not isinstance(http_client, httpx.Client):
             raise InvalidInputError(

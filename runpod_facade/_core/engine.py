@@ -29,6 +29,7 @@ from .._wire.replies import parse_reply
 from .._wire.requests import JobRequest, build_request
 from .deadline import Deadline
 from .effects import UNLIMITED, Operation, Send, Sleep
+from .pacing import Pacer
 from .retry import PollPolicy, RetryPolicy, Spent
 from .timeouts import effective_timeouts
 
@@ -61,6 +62,7 @@ class EndpointCore:
         timeouts: Timeouts = UNLIMITED,
         long_poll: bool = True,
         clock: Callable[[], float] = time.monotonic,
+        pacer: Pacer | None = None,
     ) -> None:
         self.endpoint_id = endpoint_id
         self.retry = retry
@@ -71,6 +73,8 @@ class EndpointCore:
         self.clock = clock
         # Set when /status-sync turned out not to exist (404/405 on a job /status knows).
         self.long_poll_unavailable = False
+        #: Per-route pacing shared by every call of this client (``None``: not paced).
+        self.pacer = pacer
 
     def deadline(self, timeout: float | None) -> Deadline:
         return Deadline(timeout, clock=self.clock)
@@ -102,13 +106,28 @@ class EndpointCore:
         """
         retries = 0
         slept = 0.0
+        pacer = self.pacer
         while True:
+            if pacer is not None:
+                # Wait for this route's next slot, then until its window has room.
+                wait = pacer.reserve(request.operation, self.clock(), retry=retries > 0)
+                while True:
+                    if wait > 0:
+                        yield Sleep(wait)
+                    sent_at = self.clock()
+                    wait = pacer.admit(request.operation, sent_at)
+                    if wait <= 0:
+                        break
             remaining = None if deadline is None else deadline.remaining()
             cap = None if remaining is None else max(remaining, floor)
             timeouts = effective_timeouts(self.timeouts, request, cap)
             outcome: ApiResponse | TransportFailure = yield Send(
                 request, cap=cap, attempt=retries, timeouts=timeouts
             )
+            if pacer is not None and isinstance(outcome, ApiResponse):
+                pacer.observe(
+                    request.operation, sent_at, self.clock(), outcome.status_code, outcome.headers
+                )
             error: RunpodError
             if isinstance(outcome, TransportFailure):
                 error, why = self._transport_error(request, outcome), outcome.message

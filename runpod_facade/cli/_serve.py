@@ -79,6 +79,23 @@ def _check_exposure(host: str, api_key: str | None, allow_unauthenticated: bool)
     )
 
 
+#: ``--rate-limit-scale``: past it a window of 10 s would last hours.
+MAX_RATE_LIMIT_SCALE = 1000.0
+
+
+def _scale(text: str) -> float:
+    """``--rate-limit-scale``: a factor, more than 0 and up to :data:`MAX_RATE_LIMIT_SCALE`."""
+    allowed = f"a factor, more than 0 and up to {MAX_RATE_LIMIT_SCALE:g}"
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    # NaN fails every comparison, so it is refused too.
+    if value is None or not 0 < value <= MAX_RATE_LIMIT_SCALE:
+        raise argparse.ArgumentTypeError(f"expected {allowed}, got {text!r}")
+    return value
+
+
 def _serve(ctx: Context) -> int:
     args = ctx.args
     if args.load_balancer:
@@ -121,6 +138,8 @@ def _serve(ctx: Context) -> int:
                 api_key=api_key,
                 workers=args.workers,
                 timeout_status=args.timeout_status,
+                rate_limits=args.rate_limits,
+                rate_limit_scale=args.rate_limit_scale,
             )
     except SystemExit as exc:
         # uvicorn exits (code 3) when it cannot start, e.g. the port was taken meanwhile.
@@ -189,6 +208,20 @@ def register(commands: Subparsers) -> None:
         default="TIMED_OUT",
         help="how a job past its execution timeout ends: TIMED_OUT (default), or FAILED after "
         "one rerun with 'job timed out after 1 retries', as live RunPod reports it",
+    )
+    serve.add_argument(
+        "--rate-limits",
+        choices=("runpod",),
+        default=None,
+        help="answer 429 past RunPod's documented per-route rate limits (default: no limits)",
+    )
+    serve.add_argument(
+        "--rate-limit-scale",
+        type=_scale,
+        default=1.0,
+        metavar="FACTOR",
+        help="multiply every rate-limit window by FACTOR (0.1: the documented counts per "
+        "second instead of per 10 s; default 1)",
     )
     serve.add_argument(
         "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks"

@@ -24,6 +24,7 @@ from ._faults import PRE_KINDS, FaultSet
 from ._http import Exchange
 from ._inject import FaultInjector
 from ._openai import OpenAIRoutes
+from ._ratelimits import RateLimiter
 from ._records import RequestLog, RequestRecord
 from ._routes import match
 from ._validation import BadRequest
@@ -48,6 +49,7 @@ class LocalEndpointApp:
         endpoint_id: str | None,
         faults: FaultSet,
         request_log: RequestLog | None = None,
+        rate_limiter: RateLimiter | None = None,
     ) -> None:
         self.engine = engine
         self.api_key = api_key
@@ -55,6 +57,8 @@ class LocalEndpointApp:
         self.endpoint_id = endpoint_id
         self.faults = faults
         self.request_log = request_log if request_log is not None else RequestLog()
+        #: RunPod's per-route rate limits, when enforced (``rate_limits=`` of create_app).
+        self.rate_limiter = rate_limiter
         self._closing = threading.Event()
         self._inject = FaultInjector(self._closing)
         self._openai = OpenAIRoutes(engine, self._closing)
@@ -125,7 +129,14 @@ class LocalEndpointApp:
         self.request_log.append(record)
         exchange = Exchange(scope, receive, send, record)
         if self._openai.handles(path):
-            await self._openai.serve(exchange, self._authorized(exchange), self.endpoint_id)
+            # /v2/{endpoint_id}/openai/...: the endpoint id is the third segment.
+            endpoint_id = path.split("/", 3)[2]
+            if await self._refused(exchange, endpoint_id, "openai"):
+                return
+            try:
+                await self._openai.serve(exchange, self._authorized(exchange), self.endpoint_id)
+            finally:
+                self._release(endpoint_id, "openai")
         elif self.batches.handles(path):
             await self.batches.serve(exchange, self._authorized(exchange), self.endpoint_id)
         else:
@@ -165,13 +176,34 @@ class LocalEndpointApp:
             await exchange.reply_json(404, {"error": f"endpoint {matched.endpoint_id} not found"})
             return
 
-        query = dict(parse_qsl(record.query, keep_blank_values=True))
-        call = Call(self.engine, info, matched.job_id, query, exchange)
-        status, body = await self._operate(call)
-        if fault is not None and fault.kind not in PRE_KINDS:
-            await self._inject.after(fault, status, body, exchange)
-        else:
-            await exchange.reply_json(status, body)
+        if await self._refused(exchange, matched.endpoint_id, info.name):
+            return
+        try:
+            query = dict(parse_qsl(record.query, keep_blank_values=True))
+            call = Call(self.engine, info, matched.job_id, query, exchange)
+            status, body = await self._operate(call)
+            if fault is not None and fault.kind not in PRE_KINDS:
+                await self._inject.after(fault, status, body, exchange)
+            else:
+                await exchange.reply_json(status, body)
+        finally:
+            self._release(matched.endpoint_id, info.name)
+
+    async def _refused(self, exchange: Exchange, endpoint_id: str, route: str) -> bool:
+        """Answer 429 when the rate limits refuse this request; admitted ones need
+        :meth:`_release` once answered."""
+        limiter = self.rate_limiter
+        if limiter is None:
+            return False
+        refusal = limiter.admit(endpoint_id, route)
+        if refusal is None:
+            return False
+        await exchange.reply_json(429, refusal.body(), headers=limiter.headers(refusal))
+        return True
+
+    def _release(self, endpoint_id: str, route: str) -> None:
+        if self.rate_limiter is not None:
+            self.rate_limiter.release(endpoint_id, route)
 
     async def _operate(self, call: Call) -> Reply:
         behaviour = BEHAVIOURS.get(call.info.name)

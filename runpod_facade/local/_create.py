@@ -9,6 +9,7 @@ from ._app import LocalEndpointApp
 from ._engine import Engine
 from ._faults import Fault, FaultSet
 from ._handler import Handler, load_handler
+from ._ratelimits import limiter_from
 from ._runner import TimeoutStatus
 
 __all__ = ["create_app"]
@@ -31,6 +32,8 @@ def create_app(
     webhook_retries: int = _limits.WEBHOOK_RETRIES,
     webhook_retry_delay_s: float = _limits.WEBHOOK_RETRY_DELAY_S,
     webhook_timeout_s: float = _limits.WEBHOOK_TIMEOUT_S,
+    rate_limits: object = None,
+    rate_limit_scale: float = 1.0,
 ) -> LocalEndpointApp:
     """Build the ASGI app of a local RunPod serverless endpoint running ``handler``.
 
@@ -52,6 +55,8 @@ def create_app(
     Usable with ``httpx.ASGITransport(app=...)`` (the URL path must start with ``/v2/``); call
     ``app.close()`` afterwards to stop its worker thread.
     """
+    # Checked before anything starts: a bad spec is the caller's error, not the server's.
+    limiter = limiter_from(rate_limits, rate_limit_scale)
     engine = Engine(
         load_handler(handler),
         workers=workers,
@@ -70,4 +75,5 @@ def create_app(
         api_key=api_key,
         endpoint_id=endpoint_id,
         faults=FaultSet(faults, seed=fault_seed),
+        rate_limiter=limiter,
     )

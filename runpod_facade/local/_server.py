@@ -71,6 +71,8 @@ def serve(
     webhook_retries: int = _limits.WEBHOOK_RETRIES,
     webhook_retry_delay_s: float = _limits.WEBHOOK_RETRY_DELAY_S,
     webhook_timeout_s: float = _limits.WEBHOOK_TIMEOUT_S,
+    rate_limits: object = None,
+    rate_limit_scale: float = 1.0,
 ) -> None:
     """Serve ``handler`` as a RunPod serverless endpoint until interrupted (Ctrl-C).
 
@@ -95,6 +97,8 @@ def serve(
         webhook_retries=webhook_retries,
         webhook_retry_delay_s=webhook_retry_delay_s,
         webhook_timeout_s=webhook_timeout_s,
+        rate_limits=rate_limits,
+        rate_limit_scale=rate_limit_scale,
     )
     config = _uvicorn_config(app, host=host, port=port, log_level=log_level, quiet=False)
     # To stderr, not a logger: under uvicorn's logging setup this package's logger has no
@@ -145,6 +149,8 @@ class LocalEndpoint:
         webhook_retries: int = _limits.WEBHOOK_RETRIES,
         webhook_retry_delay_s: float = _limits.WEBHOOK_RETRY_DELAY_S,
         webhook_timeout_s: float = _limits.WEBHOOK_TIMEOUT_S,
+        rate_limits: object = None,
+        rate_limit_scale: float = 1.0,
         log_level: str = "warning",
         startup_timeout_s: float = 10.0,
     ) -> None:
@@ -170,6 +176,8 @@ class LocalEndpoint:
             webhook_retries=webhook_retries,
             webhook_retry_delay_s=webhook_retry_delay_s,
             webhook_timeout_s=webhook_timeout_s,
+            rate_limits=rate_limits,
+            rate_limit_scale=rate_limit_scale,
         )
         self._log_level = log_level
         self._startup_timeout_s = startup_timeout_s

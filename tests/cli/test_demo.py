@@ -3,6 +3,8 @@ mode pointed at a local endpoint through the RUNPOD_* variables."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from runpod_facade import demo
@@ -25,6 +27,7 @@ LOCAL_SECTIONS = [
     "server-side batch: RunPod's Batch Jobs API",
     "OpenAI-compatible route",
     "webhook: the finished job POSTed to a receiver",
+    "rate limits: ep.map against an endpoint that answers 429",
 ]
 
 
@@ -49,6 +52,16 @@ def test_local_demo_runs_every_section() -> None:
     assert "chat.completions.create -> 'You said: what does a queue worker do'" in out
     assert "streamed: You said: what does a queue worker do" in out
     assert "parse_webhook(body) == ep.status(id): True" in out
+    assert "this endpoint allows 50 /runsync per 0.5 s" in out
+    paced = re.search(
+        r"rate_limits='learn' \(default\): 300 jobs .*, 0 failed, (\d+) answered 429; paced at \d+/s",
+        out,
+    )
+    assert paced is not None, out
+    unpaced = re.search(r"rate_limits=None \(no pacing\): 300 jobs .*, (\d+) answered 429", out)
+    assert unpaced is not None, out
+    # Pacing turns the storm into a handful (the requests in flight at the first 429).
+    assert int(paced.group(1)) < int(unpaced.group(1)), out
     assert "demo finished" in out
 
 

@@ -6,6 +6,7 @@ or says why not, in tests/integration/test_doc_blocks.py.)
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -66,3 +67,43 @@ def test_openai_snippet_talks_to_a_local_openai_worker(
         submitted = [r.operation for r in local.requests if r.operation]
         assert submitted.count("openai/v1/chat/completions") == 2, submitted
     assert capsys.readouterr().out == "You said: Hello there\nYou said: Hello there"
+
+
+def test_rate_limits_snippet_maps_at_the_limit_without_failures(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    exec(docblocks.named("rate-limits").compiled(), {})
+    out = capsys.readouterr().out
+    assert re.fullmatch(r"0 failed; /runsync paced at \d+/s\n", out), out
+    rate = int(out.split(" at ")[1].split("/")[0])
+    assert 80 <= rate <= 110  # learned from the 100-per-second window
+
+
+def test_safe_webhook_snippet_refuses_forgeries_and_handles_a_repeat_once(
+    monkeypatch: pytest.MonkeyPatch,
+    runpod_endpoint: EndpointFactory,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import httpx
+
+    from runpod_facade import new_webhook_secret, webhook_url
+
+    secret = new_webhook_secret()
+    monkeypatch.setenv("RUNPOD_WEBHOOK_SECRET", secret)
+    namespace: dict[str, Any] = {}
+    exec(docblocks.named("webhook-receiver-safe").compiled(), namespace)
+    with serve_asgi(namespace["app"]) as base:
+        url = webhook_url(f"{base}/runpod-webhook", secret)
+        ep = runpod_endpoint(lambda job: {"caption": job["input"]["image_url"]})
+        job = ep.run({"image_url": "mat.png"}, webhook=url)
+        deadline = time.monotonic() + 30
+        while not ep.webhook_attempts:
+            assert time.monotonic() < deadline, "no delivery"
+            time.sleep(0.01)
+        assert [a.status_code for a in ep.webhook_attempts] == [200]
+        body = {"id": job.id, "status": "COMPLETED", "output": {"caption": "forged"}}
+        # The same delivery again (as RunPod re-sends it), then forgeries.
+        assert httpx.post(url, json=body).status_code == 200
+        assert httpx.post(f"{base}/runpod-webhook", json=body).status_code == 403
+        assert httpx.post(f"{base}/runpod-webhook?token=guess", json=body).status_code == 403
+    assert capsys.readouterr().out == f"job {job.id} COMPLETED: {{'caption': 'mat.png'}}\n"

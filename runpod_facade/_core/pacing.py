@@ -1,0 +1,294 @@
+"""Client-side pacing: send each route's requests at the rate the server allows, instead of
+bouncing off 429s. Pure: the caller passes the time in, so tests drive it with a fake clock.
+
+One :class:`Pacer` belongs to one client and is shared by all its calls (a ``map`` and the
+``status()`` calls beside it draw from the same per-route budgets; threads take turns under a
+lock, asyncio tasks never wait on it). Before a request the core asks :meth:`Pacer.reserve`
+how long to wait, which also books the next slot, so concurrent callers are spread one
+interval apart instead of released together; after the reply it reports it with
+:meth:`Pacer.observe`.
+
+How a route's rate is known. RunPod limits a route to N requests per sliding window of W
+seconds (10 s documented). Configured numbers (``RateLimits``) give N and W at once; without
+them a route is not paced until its first 429, which says "N requests within the last W": the
+pacer counts the requests it sent in the last W seconds that were not refused (those in flight
+included: the server counted them on arrival) and takes that count as N. After a 429 it sends
+nothing until the oldest of those requests has left the window (or for the server's
+``Retry-After``, which wins when given). A route is paced a little under its rate
+(:data:`MARGIN`) so that network jitter cannot put N + 1 requests in one window. While no 429
+comes the rate creeps up (:data:`PROBE_STEP` per :data:`PROBE_WINDOWS` clean windows) to find
+limits that grew — RunPod raises them with the number of running workers. A 429 while fewer
+than 90 % of the known N were sent (another client on the same endpoint, or the concurrency
+limit) slows the route by :data:`SLOW_DOWN` instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import threading
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final
+
+from .._rate_limits import DOCUMENTED_WINDOW_S, RUNPOD_RATE_LIMITS, RateLimit, RateLimits
+from .._wire.replies import parse_retry_after
+
+__all__ = [
+    "CATCH_UP",
+    "MARGIN",
+    "PROBE_STEP",
+    "PROBE_WINDOWS",
+    "SLOW_DOWN",
+    "WINDOW_SHARE",
+    "Pacer",
+    "RouteStats",
+]
+
+logger = logging.getLogger("runpod_facade")
+
+#: Fraction of a route's rate the pacer sends at.
+MARGIN: Final = 0.97
+#: How far behind its schedule (a share of the window) a route may catch up with a burst.
+#: Sends then stay within (MARGIN + CATCH_UP) × N per window.
+CATCH_UP: Final = 0.015
+#: The most of a route's N the pacer lets into one window, counting real send times.
+WINDOW_SHARE: Final = 0.985
+#: How much faster a route may go after :data:`PROBE_WINDOWS` windows without a 429.
+PROBE_STEP: Final = 1.02
+#: Windows without a 429 before each step up: limits grow rarely (more running workers), and
+#: each probe past the limit costs a 429 or two.
+PROBE_WINDOWS: Final = 3
+#: How much slower a route goes after a 429 that its own count does not explain.
+SLOW_DOWN: Final = 0.8
+# A 429 with fewer than this share of the known N in the window is not "the window is full".
+_SATURATED: Final = 0.9
+# A 429 teaches no rate below this share of the route's documented rate (or of _MIN_FLOOR
+# requests per 10 s for an undocumented route): a 429 after a handful of requests has another
+# cause (RunPod also answers 429 when an endpoint's queue is too long), and the retry policy's
+# backoff covers it.
+_FLOOR_SHARE: Final = 0.1
+_MIN_FLOOR: Final = 10.0
+# Accepted-request times kept per route; at 100k a window's count is a floor, which is safe.
+_MAX_KEPT: Final = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class RouteStats:
+    """One route's pacing: ``rate`` (requests per second, ``None`` while unpaced), requests
+    the server ``accepted`` and ``refused`` (429), and seconds callers were held back."""
+
+    rate: float | None
+    accepted: int
+    refused: int
+    waited: float
+
+
+class _Route:
+    """The pacing state of one route."""
+
+    __slots__ = (
+        "accepted_total",
+        "blocked_until",
+        "ceiling",
+        "changed_at",
+        "counted",
+        "floor",
+        "hinted_until",
+        "known_requests",
+        "next_at",
+        "rate",
+        "refused",
+        "sent",
+        "waited",
+        "window",
+    )
+
+    def __init__(self, limit: RateLimit | None, window: float, learn: bool, floor: float) -> None:
+        self.window = limit.per_seconds if limit is not None else window
+        # The slowest rate (requests/s) a 429 may teach: slower points to another cause.
+        self.floor = floor
+        # N of the window, once configured or learned.
+        self.known_requests: float | None = None if limit is None else float(limit.requests)
+        self.rate: float | None = None if limit is None else limit.rate * MARGIN
+        # Without learning, a configured rate is also the most the route goes at.
+        self.ceiling = math.inf if learn or self.rate is None else self.rate
+        self.next_at = -math.inf
+        self.blocked_until = -math.inf
+        self.hinted_until = -math.inf
+        self.changed_at = -math.inf
+        # The last change of rate came from counting the window.
+        self.counted = False
+        # Send times in the window of the requests not refused (in flight or accepted).
+        self.sent: deque[float] = deque()
+        self.accepted_total = 0
+        self.refused = 0
+        self.waited = 0.0
+
+    def trim(self, now: float) -> None:
+        horizon = now - self.window
+        sent = self.sent
+        while sent and (sent[0] <= horizon or len(sent) > _MAX_KEPT):
+            sent.popleft()
+
+    def set_rate(self, rate: float, now: float) -> None:
+        self.rate = min(rate, self.ceiling)
+        self.changed_at = now
+
+
+class Pacer:
+    """Per-route pacing for one client (thread-safe; see the module docstring).
+
+    ``limits`` gives routes' numbers up front; ``None`` means learn every route. A pacer
+    built from ``RateLimits(..., learn=False)`` never goes faster than the numbers it got.
+    """
+
+    def __init__(self, limits: RateLimits | None = None) -> None:
+        self._limits = limits if limits is not None else RateLimits.learned()
+        self._routes: dict[str, _Route] = {}
+        self._lock = threading.Lock()
+
+    def _route(self, name: str) -> _Route:
+        route = self._routes.get(name)
+        if route is None:
+            limits = self._limits
+            documented = RUNPOD_RATE_LIMITS.get(name)
+            rate = documented.rate if documented is not None else _MIN_FLOOR / DOCUMENTED_WINDOW_S
+            route = _Route(
+                limits.routes.get(name), limits.window, limits.learn, _FLOOR_SHARE * rate
+            )
+            self._routes[name] = route
+        return route
+
+    def reserve(self, route_name: str, now: float, *, retry: bool = False) -> float:
+        """Seconds to wait before sending a request on ``route_name``; books its slot.
+
+        A ``retry`` has already slept its own backoff or ``Retry-After``, so the server's
+        ``Retry-After`` holds back only the other requests.
+        """
+        with self._lock:
+            route = self._route(route_name)
+            earliest = (
+                route.blocked_until if retry else max(route.blocked_until, route.hinted_until)
+            )
+            if route.rate is None:
+                start = max(now, earliest)
+            else:
+                # The next slot on the schedule, even a little in the past: a caller late for
+                # its slot (a busy machine) catches up, so the long-run rate stays the set one.
+                # Further behind (the route was idle) the schedule starts again from now.
+                slot = route.next_at
+                if slot < now - CATCH_UP * route.window:
+                    slot = now
+                slot = max(slot, earliest)
+                start = max(now, slot)
+                route.next_at = slot + 1.0 / route.rate
+            wait = start - now
+            route.waited += wait
+            return wait
+
+    def admit(self, route_name: str, now: float) -> float:
+        """Just before a request on ``route_name`` leaves: ``0.0`` when it may go now (it is
+        recorded as sent at ``now``, which :meth:`observe` then takes as ``sent_at``), or the
+        seconds to wait first because the window already holds :data:`WINDOW_SHARE` of the
+        route's N. Spacing alone (:meth:`reserve`) lets a stalled machine bunch requests; this
+        counts what was really sent. The server counts a request when it arrives, so the pacer
+        counts it when it is sent, not when its reply comes back."""
+        with self._lock:
+            route = self._route(route_name)
+            route.trim(now)
+            if route.known_requests is not None:
+                cap = max(1, int(route.known_requests * WINDOW_SHARE))
+                sent = route.sent
+                if len(sent) >= cap:
+                    # When the cap-th newest send leaves the window, one more fits.
+                    wait = sent[len(sent) - cap] + route.window - now
+                    route.waited += wait
+                    return max(wait, 1e-3)
+            route.sent.append(now)
+            return 0.0
+
+    def observe(
+        self,
+        route_name: str,
+        sent_at: float,
+        now: float,
+        status_code: int,
+        headers: Mapping[str, str],
+    ) -> None:
+        """Report the reply to a request on ``route_name`` that :meth:`admit` let go at
+        ``sent_at``."""
+        with self._lock:
+            route = self._route(route_name)
+            route.trim(now)
+            if status_code != 429:
+                route.accepted_total += 1
+                self._probe(route_name, route, now)
+                return
+            route.refused += 1
+            # Refused requests do not count against the window.
+            with contextlib.suppress(ValueError):
+                route.sent.remove(sent_at)
+            hint = parse_retry_after(headers)
+            if hint is not None:
+                # At most a window: a longer hint is for the refused request to give up on
+                # (the retry policy's max_retry_after), not a reason to stall every caller.
+                route.hinted_until = max(route.hinted_until, now + min(hint, route.window))
+            if sent_at < route.changed_at:
+                # Sent before the last change of rate: no news, except that a count taken
+                # then included this request, which the server did not admit after all.
+                if route.counted and route.known_requests is not None:
+                    route.known_requests = max(route.floor * route.window, route.known_requests - 1)
+                    route.set_rate(route.known_requests / route.window * MARGIN, route.changed_at)
+                return
+            count = len(route.sent)
+            known = route.known_requests
+            if count >= route.floor * route.window and (
+                known is None or count >= _SATURATED * known
+            ):
+                # The window is full: N is what it holds, and it frees as its oldest leaves.
+                route.known_requests = float(count if known is None else min(count, known))
+                route.set_rate(route.known_requests / route.window * MARGIN, now)
+                route.counted = True
+                if hint is None:
+                    free_at = route.sent[0] + route.window
+                    route.blocked_until = max(route.blocked_until, free_at)
+            elif route.rate is not None:
+                route.set_rate(route.rate * SLOW_DOWN, now)
+                route.counted = False
+            else:
+                # Too few accepted in the window to count: leave it to the retry backoff.
+                route.changed_at = now
+            logger.info(
+                "%s: 429; pacing at %s, next request in %.2fs",
+                route_name,
+                "no set rate" if route.rate is None else f"{route.rate:.1f} requests/s",
+                max(0.0, route.blocked_until - now, route.hinted_until - now),
+            )
+
+    def _probe(self, route_name: str, route: _Route, now: float) -> None:
+        if route.rate is None:
+            return
+        if route.changed_at == -math.inf:
+            route.changed_at = now  # a configured rate: its first window starts now
+            return
+        if now - route.changed_at < PROBE_WINDOWS * route.window:
+            return
+        if route.rate >= route.ceiling:
+            route.changed_at = now
+            return
+        route.set_rate(route.rate * PROBE_STEP, now)
+        route.counted = False
+        if route.known_requests is not None:
+            route.known_requests *= PROBE_STEP
+        logger.debug("%s: no 429 for a window; pacing at %.1f requests/s", route_name, route.rate)
+
+    def stats(self) -> dict[str, RouteStats]:
+        """Each route's pacing so far."""
+        with self._lock:
+            return {
+                name: RouteStats(route.rate, route.accepted_total, route.refused, route.waited)
+                for name, route in self._routes.items()
+            }

@@ -1,0 +1,319 @@
+"""Client pacing (``_pacing``): the pure pacer decision by decision, then the core's calls
+under it in fake time — many concurrent operations against the local endpoint's own rate
+limiter (a sliding window), learning the rate from 429s or taking configured numbers."""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from runpod_facade._core.effects import Operation, Send, Sleep
+from runpod_facade._core.engine import EndpointCore
+from runpod_facade._core.pacing import (
+    CATCH_UP,
+    MARGIN,
+    PROBE_STEP,
+    PROBE_WINDOWS,
+    SLOW_DOWN,
+    WINDOW_SHARE,
+    Pacer,
+)
+from runpod_facade._core.retry import RetryPolicy
+from runpod_facade._exceptions import InvalidInputError, RateLimitError
+from runpod_facade._rate_limits import RateLimit, RateLimits, rate_limits_from
+from runpod_facade._transports.base import ApiResponse
+from runpod_facade._wire.requests import build_job_body
+from runpod_facade.local._ratelimits import RateLimiter
+from tests._support.replies import error, job
+from tests._support.scripted import POLL, FakeClock, fixed
+
+NO_HEADERS: dict[str, str] = {}
+
+
+def limits(**routes: tuple[int, float]) -> RateLimits:
+    return RateLimits({name.replace("_", "-"): RateLimit(*spec) for name, spec in routes.items()})
+
+
+# --- the pacer alone ------------------------------------------------------------------------
+
+
+def send(pacer: Pacer, route: str, at: float) -> float:
+    """A request on ``route`` that the pacer lets go at ``at``; returns its send time."""
+    assert pacer.admit(route, at) == 0.0
+    return at
+
+
+def test_configured_rate_spaces_concurrent_callers_one_interval_apart() -> None:
+    pacer = Pacer(limits(run=(100, 10.0)))  # 10/s, paced at 9.7/s
+    interval = 1 / (10 * MARGIN)
+    waits = [pacer.reserve("run", 0.0) for _ in range(5)]
+    assert waits == pytest.approx([i * interval for i in range(5)])
+
+
+def test_a_window_never_holds_more_than_its_share_of_n_whatever_the_spacing() -> None:
+    # A stalled machine sends its booked slots in a bunch: the real send times decide.
+    pacer = Pacer(limits(run=(100, 1.0)))
+    assert int(100 * WINDOW_SHARE) == 98
+    for i in range(98):
+        send(pacer, "run", 5.0 + i * 0.0001)
+    assert pacer.admit("run", 5.5) == pytest.approx(0.5)  # when the first leaves the window
+    assert pacer.admit("run", 6.0) == 0.0
+
+
+def test_a_late_caller_catches_up_within_the_tolerance() -> None:
+    pacer = Pacer(limits(run=(100, 1.0)))  # slots 1/97 s apart
+    interval = 1 / (100 * MARGIN)
+    assert pacer.reserve("run", 0.0) == 0.0
+    # 10 ms late for the next slot (within CATCH_UP of a 1 s window): it goes at once, and the
+    # slot after keeps the schedule.
+    assert pacer.reserve("run", interval + 0.01) == 0.0
+    assert pacer.reserve("run", interval + 0.01) == pytest.approx(interval - 0.01)
+    # Idle far longer than the tolerance: the schedule starts again from now.
+    assert pacer.reserve("run", 10.0) == 0.0
+    assert pacer.reserve("run", 10.0) == pytest.approx(interval)
+    assert CATCH_UP == 0.015
+
+
+def test_unconfigured_route_is_not_paced_until_a_429() -> None:
+    pacer = Pacer()
+    assert [pacer.reserve("status", 5.0) for _ in range(1000)] == [0.0] * 1000
+    assert pacer.stats()["status"].rate is None
+
+
+def test_a_429_teaches_n_as_the_requests_in_the_window_and_waits_for_its_oldest() -> None:
+    pacer = Pacer(RateLimits.learned(time_scale=0.1))  # a 1 s window
+    for i in range(300):
+        at = send(pacer, "run", 2.0 + i * 0.001)
+        pacer.observe("run", at, at + 0.01, 200, NO_HEADERS)
+    refused_at = send(pacer, "run", 2.3)
+    pacer.observe("run", refused_at, 2.31, 429, NO_HEADERS)
+    stats = pacer.stats()["run"]
+    assert stats.rate == pytest.approx(300 * MARGIN)  # 300 per 1 s, less the margin
+    assert stats.refused == 1
+    # Nothing goes until the first of the 300 leaves the window (2.0 + 1 s).
+    assert pacer.reserve("run", 2.31) == pytest.approx(3.0 - 2.31)
+
+
+def test_retry_after_holds_back_the_other_requests_but_not_the_retry_itself() -> None:
+    pacer = Pacer()
+    at = send(pacer, "cancel", 0.0)
+    pacer.observe("cancel", at, 0.1, 429, {"retry-after": "3"})
+    assert pacer.reserve("cancel", 0.1) == pytest.approx(3.0)
+    # The refused request already slept its Retry-After in the retry policy.
+    assert pacer.reserve("cancel", 3.1, retry=True) == 0.0
+
+
+def test_a_retry_after_longer_than_the_window_holds_others_back_one_window() -> None:
+    pacer = Pacer(RateLimits.learned(time_scale=0.1))
+    at = send(pacer, "status", 0.0)
+    pacer.observe("status", at, 0.0, 429, {"retry-after": "120"})
+    assert pacer.reserve("status", 0.0) == pytest.approx(1.0)
+
+
+def test_a_429_below_the_floor_teaches_nothing() -> None:
+    # Two requests then a 429: not a rate limit of 2 per 10 s (RunPod also answers 429 for a
+    # long queue); the retry policy's backoff handles it.
+    pacer = Pacer()
+    for t in (0.0, 0.1):
+        pacer.observe("run", send(pacer, "run", t), t, 200, NO_HEADERS)
+    pacer.observe("run", send(pacer, "run", 0.2), 0.2, 429, NO_HEADERS)
+    assert pacer.stats()["run"].rate is None
+    assert pacer.reserve("run", 0.3) == 0.0
+
+
+def test_a_429_the_count_does_not_explain_slows_down() -> None:
+    pacer = Pacer(limits(status=(100, 1.0)))
+    pacer.observe("status", send(pacer, "status", 0.0), 0.0, 200, NO_HEADERS)
+    at = send(pacer, "status", 0.1)
+    pacer.observe("status", at, 0.1, 429, NO_HEADERS)  # 1 of 100 in the window: someone else
+    assert pacer.stats()["status"].rate == pytest.approx(100 * MARGIN * SLOW_DOWN)
+
+
+def test_replies_to_requests_sent_before_a_change_do_not_cut_again() -> None:
+    pacer = Pacer(RateLimits.learned(time_scale=0.1))
+    sent = [send(pacer, "run", i * 0.001) for i in range(200)]
+    for at in sent[:150]:
+        pacer.observe("run", at, 0.2, 200, NO_HEADERS)
+    for at in sent[150:]:  # 50 in flight when the window filled: all refused together
+        pacer.observe("run", at, 0.21, 429, NO_HEADERS)
+    assert pacer.stats()["run"].rate == pytest.approx(150 * MARGIN)
+    assert pacer.stats()["run"].refused == 50
+
+
+def test_rate_probes_up_after_clean_windows_unless_told_not_to() -> None:
+    assert PROBE_WINDOWS == 3  # the times below: steps at 3.0 and 6.1
+    learning = Pacer(limits(run=(10, 1.0)))
+    fixed_rate = Pacer(RateLimits({"run": RateLimit(10, 1.0)}, learn=False))
+    for pacer in (learning, fixed_rate):
+        for t in (0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.1):
+            pacer.observe("run", send(pacer, "run", t), t, 200, NO_HEADERS)
+    assert learning.stats()["run"].rate == pytest.approx(10 * MARGIN * PROBE_STEP**2)
+    assert fixed_rate.stats()["run"].rate == pytest.approx(10 * MARGIN)
+
+
+def test_routes_are_paced_apart() -> None:
+    # A batch's submits held back by a 429 do not hold back status calls beside them.
+    pacer = Pacer(RateLimits.learned(time_scale=0.1))
+    for i in range(500):
+        pacer.observe("run", send(pacer, "run", i * 0.001), 0.5, 200, NO_HEADERS)
+    pacer.observe("run", send(pacer, "run", 0.5), 0.5, 429, NO_HEADERS)
+    assert pacer.reserve("run", 0.5) > 0.4
+    assert pacer.reserve("status", 0.5) == 0.0
+
+
+@pytest.mark.misuse("argument")
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("fast", "rate_limits must be"),
+        (42, "rate_limits must be"),
+        ({"runn": (10, 1.0)}, "unknown route 'runn'"),
+        ({"run": (0, 1.0)}, "requests must be at least 1"),
+        ({"run": (10, 0)}, "per_seconds must be finite and > 0"),
+        ({"run": (10, float("nan"))}, "per_seconds must be finite and > 0"),
+        ({"run": (10, 1.0, 0)}, "concurrent must be None or an int >= 1"),
+        ({"run": 10}, "must be a RateLimit or (requests, per_seconds"),
+        ({"run": (True, 1.0)}, "requests must be an int"),
+    ],
+)
+def test_bad_rate_limits_are_refused(value: object, message: str) -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        rate_limits_from(value)
+    assert message in str(caught.value)
+
+
+@pytest.mark.misuse("argument")
+@pytest.mark.parametrize("scale", [0, -1, float("inf"), "fast", True])
+def test_bad_time_scale_is_refused(scale: Any) -> None:
+    with pytest.raises(InvalidInputError, match="time_scale"):
+        RateLimits.runpod(scale)
+
+
+# --- the core's calls under a pacer, in fake time -------------------------------------------
+
+
+@dataclass
+class Simulation:
+    """Runs many core operations at once on a fake clock, against a server whose admissions
+    are the local endpoint's :class:`RateLimiter` on the same clock."""
+
+    clock: FakeClock
+    server: RateLimiter
+    latency: float = 0.005
+    results: list[Any] = field(default_factory=list)
+    errors: list[BaseException] = field(default_factory=list)
+    finished_at: list[float] = field(default_factory=list)
+    refused: int = 0
+    ids: itertools.count[int] = field(default_factory=itertools.count)
+
+    def reply(self, send: Send) -> ApiResponse:
+        route = send.request.operation
+        refusal = self.server.admit("ep-1", route)
+        if refusal is not None:
+            self.refused += 1
+            return error(429, "Too Many Requests", **self.server.headers(refusal))
+        self.server.release("ep-1", route)
+        job_id = send.request.job_id or f"job-{next(self.ids)}"
+        return job("IN_QUEUE" if route == "run" else "COMPLETED", job_id, output=1)
+
+    def run(self, operations: Iterable[Operation[Any]]) -> None:
+        counter = itertools.count()
+        queue: list[tuple[float, int, Operation[Any], Any]] = [
+            (self.clock.now, next(counter), op, None) for op in operations
+        ]
+        heapq.heapify(queue)
+        while queue:
+            at, _, operation, value = heapq.heappop(queue)
+            self.clock.now = max(self.clock.now, at)
+            try:
+                effect = operation.send(value)
+            except StopIteration as stop:
+                self.results.append(stop.value)
+                self.finished_at.append(self.clock.now)
+                continue
+            except Exception as exc:  # a failed call: counted, never expected
+                self.errors.append(exc)
+                continue
+            if isinstance(effect, Sleep):
+                heapq.heappush(queue, (at + effect.seconds, next(counter), operation, None))
+            else:
+                assert isinstance(effect, Send)
+                outcome = self.reply(effect)
+                heapq.heappush(queue, (at + self.latency, next(counter), operation, outcome))
+
+
+def paced_core(clock: FakeClock, client_limits: RateLimits) -> EndpointCore:
+    retry = RetryPolicy(max_retries=3, initial_delay=0.05, max_delay=1.0, rng=fixed(0.5))
+    return EndpointCore("ep-1", retry=retry, poll=POLL, clock=clock, pacer=Pacer(client_limits))
+
+
+def calls(core: EndpointCore, count: int, make: Callable[[int], Operation[Any]]) -> Any:
+    for i in range(count):
+        yield from make(i)
+
+
+@pytest.mark.parametrize(
+    "client_limits",
+    [
+        pytest.param(RateLimits.learned(time_scale=0.1), id="learned-from-429s"),
+        pytest.param(limits(status=(100, 1.0)), id="configured"),
+    ],
+)
+def test_many_concurrent_callers_run_at_the_limit_without_a_429_storm(
+    client_limits: RateLimits,
+) -> None:
+    clock = FakeClock()
+    sim = Simulation(clock, RateLimiter(limits(status=(100, 1.0)), clock=clock))
+    core = paced_core(clock, client_limits)
+    workers, each = 16, 250  # 4,000 status reads at 100 per second allowed
+    sim.run(calls(core, each, lambda i: core.status(f"job-{i}")) for _ in range(workers))
+    assert sim.errors == []
+    assert len(sim.results) == workers
+    elapsed = max(sim.finished_at) - clock.start
+    throughput = workers * each / elapsed
+    assert throughput >= 0.95 * 100, f"{throughput:.1f} requests/s of 100 allowed"
+    assert sim.refused <= 0.01 * workers * each, f"{sim.refused} 429s"
+
+
+def test_status_calls_beside_a_paced_batch_are_not_starved() -> None:
+    clock = FakeClock()
+    sim = Simulation(clock, RateLimiter(limits(run=(50, 1.0)), clock=clock))
+    core = paced_core(clock, RateLimits.learned(time_scale=0.1))
+    batch = [
+        calls(
+            core,
+            100,
+            lambda i: core.run(build_job_body(i, policy=None, webhook=None, s3_config=None)),
+        )
+        for _ in range(8)
+    ]
+
+    def status_reads() -> Operation[list[float]]:
+        latencies = []
+        for i in range(20):
+            started = clock.now
+            yield from core.status(f"job-{i}")
+            latencies.append(clock.now - started)
+            yield Sleep(0.5)
+        return latencies
+
+    sim.run([*batch, status_reads()])
+    assert sim.errors == []
+    (latencies,) = [r for r in sim.results if isinstance(r, list)]
+    # Each read took its round trip only, while 800 submits queued behind 50/s.
+    assert max(latencies) == pytest.approx(sim.latency)
+    assert max(sim.finished_at) - clock.start >= 800 / 50 - 1
+
+
+def test_refusals_past_the_retries_reach_the_caller_as_rate_limit_errors() -> None:
+    # A server that refuses everything: the pacer cannot help, the retry policy gives up.
+    clock = FakeClock()
+    sim = Simulation(clock, RateLimiter(limits(status=(1, 1000.0)), clock=clock))
+    core = paced_core(clock, RateLimits.learned())
+    sim.run([calls(core, 2, lambda i: core.status(f"job-{i}"))])
+    assert len(sim.errors) == 1 and isinstance(sim.errors[0], RateLimitError)
