@@ -150,6 +150,7 @@ class AsyncEndpoint(EndpointBase, AsyncRunner):
         await self._driver.aclose()
 
     async def __aenter__(self) -> Self:
+        self._driver.check_open()
         return self
 
     async def __aexit__(

@@ -117,6 +117,7 @@ class Endpoint(EndpointBase, SyncRunner):
         self._driver.close()
 
     def __enter__(self) -> Self:
+        self._driver.check_open()
         return self
 
     def __exit__(

@@ -45,7 +45,7 @@ class AsyncDriver(DriverBase):
 
     async def _perform(self, effect: object) -> Any:
         if isinstance(effect, Send):
-            self._check_open()
+            self.check_open()
             started = time.perf_counter()
             outcome = await self.transport.send(effect.request, effect.timeouts)
             log_outcome(effect, outcome, started)

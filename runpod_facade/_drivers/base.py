@@ -77,7 +77,9 @@ class DriverBase:
         self.closed = False
         self._what = what
 
-    def _check_open(self) -> None:
+    def check_open(self) -> None:
+        """ClientClosedError once closed: a closed client sends nothing, not even on re-entry
+        of its ``with`` block."""
         if self.closed:
             raise ClientClosedError(
                 f"this {self._what} is closed; create a new one (or use it in a with block)"

@@ -41,7 +41,7 @@ class SyncDriver(DriverBase):
 
     def _perform(self, effect: object) -> Any:
         if isinstance(effect, Send):
-            self._check_open()
+            self.check_open()
             started = time.perf_counter()
             outcome = self.transport.send(effect.request, effect.timeouts)
             log_outcome(effect, outcome, started)

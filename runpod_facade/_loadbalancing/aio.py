@@ -321,6 +321,7 @@ class AsyncLoadBalancedEndpoint(EndpointBase):
             await self._http.aclose()
 
     async def __aenter__(self) -> Self:
+        self._check_not_closed()
         return self
 
     async def __aexit__(

@@ -73,6 +73,11 @@ class EndpointBase:
         """The worker that served ``response`` (its ``X-Runpod-Worker-Id``), or ``None``."""
         return _affinity.worker_id(response)
 
+    def _check_not_closed(self) -> None:
+        """ClientClosedError once closed: no request, and no re-entry of a ``with`` block."""
+        if self._closed:
+            raise ClientClosedError("this load-balancing client is closed; create a new one")
+
     def _prepare(
         self,
         method: object,
@@ -86,8 +91,7 @@ class EndpointBase:
         affinity: object,
         idempotent: object,
     ) -> Prepared:
-        if self._closed:
-            raise ClientClosedError("this load-balancing client is closed")
+        self._check_not_closed()
         return prepare(
             method,
             path,

@@ -317,6 +317,7 @@ class LoadBalancedEndpoint(EndpointBase):
             self._http.close()
 
     def __enter__(self) -> Self:
+        self._check_not_closed()
         return self
 
     def __exit__(
