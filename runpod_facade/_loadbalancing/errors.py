@@ -64,11 +64,17 @@ class PlatformError(APIStatusError):
         body: str = "",
         headers: Mapping[str, str] | None = None,
         operation: str = "",
+        job_id: str | None = None,
         worker_id: str | None = None,
         attempts: int = 1,
     ) -> None:
         super().__init__(
-            message, status_code=status_code, body=body, headers=headers, operation=operation
+            message,
+            status_code=status_code,
+            body=body,
+            headers=headers,
+            operation=operation,
+            job_id=job_id,
         )
         self.worker_id = worker_id
         self.attempts = attempts

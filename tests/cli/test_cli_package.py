@@ -16,7 +16,8 @@ from tests._support.operations import OPERATIONS
 PACKAGE = Path(cli.__file__).parent
 #: Commands that are not one operation of the spec: ``wait`` (long-polls or polls until the
 #: job ends), ``batch`` (runs a JSONL file of inputs) and ``serve`` (runs a local endpoint).
-CLI_ONLY = {"wait", "batch", "serve"}
+#: The CLI's own commands (no operation of the queue spec): `lb` drives load-balancing endpoints.
+CLI_ONLY = {"wait", "batch", "serve", "lb"}
 MODULES = sorted(PACKAGE.glob("*.py"))
 
 

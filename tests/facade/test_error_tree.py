@@ -186,6 +186,8 @@ SAMPLES: dict[str, RunpodError] = {
     "BatchTimeout": runpod_facade.BatchTimeout(5.0, 7),
     "JournalError": runpod_facade.JournalError("in use", reason="in_use"),
     "BatchJournalError": runpod_facade.BatchJournalError("another run's journal"),
+    "NotReadyError": runpod_facade.NotReadyError(10.0, 204, 7),
+    "RequestTooLargeError": runpod_facade.RequestTooLargeError(31_000_000, 30_000_000),
 }
 
 

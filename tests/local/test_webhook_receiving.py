@@ -175,7 +175,7 @@ def test_sync_duplicate_recognised_and_forgeries_refused(local: LocalEndpoint) -
             job = ep.run({"seconds": 0.3}, webhook=url)
             # Forged while the job runs: refused, and not remembered as "seen".
             assert forge(url, job.id) == [403, 403, 403]
-            assert job.wait(timeout=20) == {"slept": 0.3}
+            assert job.wait(timeout=20).output == {"slept": 0.3}
         check(local, receiving, job.id)
     finally:
         receiver.close()
@@ -196,7 +196,7 @@ def test_async_duplicate_recognised_and_forgeries_refused(local: LocalEndpoint) 
                 job = await ep.run({"seconds": 0.3}, webhook=url)
                 codes = await asyncio.to_thread(forge, url, job.id)
                 assert codes == [403, 403, 403]
-                assert await job.wait(timeout=20) == {"slept": 0.3}
+                assert (await job.wait(timeout=20)).output == {"slept": 0.3}
                 # Keep serving until the repeat has been answered.
                 while not any(a.ok for a in local.webhook_attempts if a.job_id == job.id):
                     await asyncio.sleep(0.02)
