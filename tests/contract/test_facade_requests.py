@@ -205,7 +205,10 @@ def test_status_with_ttl(
     assert request.url.params.get("ttl") == (None if expected_ms is None else str(expected_ms))
 
 
-@pytest.mark.parametrize("timeout", [None, 0.6, 1.6, 30, 3600])
+# Real time passes between the two looks (the scripted replies are instant, the machine may be
+# busy): 2.5 s keeps the second look well above the 1.5 s where /status takes over, which
+# tests/core/test_waiting.py pins to the millisecond in fake time.
+@pytest.mark.parametrize("timeout", [None, 0.6, 2.5, 30, 3600])
 def test_wait_long_polls_status_sync_with_wait(
     sync_endpoint: Callable[..., Endpoint], timeout: float | None
 ) -> None:
