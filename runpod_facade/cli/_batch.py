@@ -128,6 +128,12 @@ def register(commands: Subparsers) -> None:
         help="jobs in flight at most (1 to 1000; default 16)",
     )
     batch.add_argument(
+        "--input-as-is",
+        action="store_true",
+        help='send each line exactly as written, even one shaped {"input": ...} (refused '
+        "otherwise: the worker would receive it nested in a second input)",
+    )
+    batch.add_argument(
         "--journal",
         metavar="PATH",
         help="the batch's journal (SQLite; default OUTPUT.journal); keep it to resume",

@@ -17,6 +17,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from .._options import Input
+
 __all__ = ["BLANK", "BadLine", "InputLines", "count_lines"]
 
 _CHUNK = 1 << 20
@@ -61,6 +63,10 @@ def parse_line(raw: bytes | str, first: bool) -> Any:
         return BadLine("not valid JSON: nested too deeply")
 
 
+def _is_request_body(value: object) -> bool:
+    return isinstance(value, dict) and len(value) == 1 and "input" in value
+
+
 class InputLines:
     """The job inputs of ``lines`` (a binary file, or text lines), read lazily, one per line.
 
@@ -68,8 +74,10 @@ class InputLines:
     item is :meth:`claim`-ed — at once, since the map yields such items as it reads them.
     """
 
-    def __init__(self, lines: Iterable[bytes] | Iterable[str]) -> None:
+    def __init__(self, lines: Iterable[bytes] | Iterable[str], *, as_is: bool = False) -> None:
         self._lines = lines
+        # --input-as-is: each line is sent exactly as written, even one shaped {"input": ...}.
+        self._as_is = as_is
         self.read = 0  # lines read so far
         self.blank = 0  # blank lines among them
         self.exhausted = False  # every line was read
@@ -79,6 +87,14 @@ class InputLines:
         for raw in self._lines:
             self.read += 1
             value = parse_line(raw, self.read == 1)
+            if self._as_is and not isinstance(value, BadLine):
+                value = Input(value)
+            elif _is_request_body(value):
+                value = BadLine(
+                    'the line is {"input": ...}: the worker would receive it nested in a second '
+                    '"input". Give only the inner value, or pass --input-as-is to send lines '
+                    "exactly as written"
+                )
             if isinstance(value, BadLine):
                 if value is BLANK:
                     self.blank += 1

@@ -66,7 +66,7 @@ class BatchCommand:
         if counted is not None:
             self.expected = counted[0] - counted[1]
         with open_input(self.source) as lines:
-            self.reader = InputLines(lines)
+            self.reader = InputLines(lines, as_is=args.input_as_is)
             try:
                 self.results = endpoint.map(
                     self.reader,

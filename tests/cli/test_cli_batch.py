@@ -703,3 +703,25 @@ def test_a_second_run_on_the_same_output_is_refused(tmp_path: Path) -> None:
             ResultFile(path).open()
     finally:
         first.close()
+
+
+@pytest.mark.misuse("argument")
+@pytest.mark.parametrize("as_is", [False, True], ids=["refused", "input-as-is"])
+def test_a_line_shaped_like_a_request_body_needs_input_as_is(
+    server: LocalEndpoint, capsys: pytest.CaptureFixture[str], tmp_path: Path, as_is: bool
+) -> None:
+    """A line ``{"input": ...}`` would reach the worker nested in a second ``input``: its line
+    says so and names the flag; with ``--input-as-is`` it is sent exactly as written."""
+    line = {"input": {"task": "echo", "n": 1}}
+    source, output = write_lines(tmp_path / "in.jsonl", [line]), tmp_path / "out.jsonl"
+    flags = ["--input-as-is"] if as_is else []
+    code, _, err = batch(capsys, str(source), "-o", str(output), *flags)
+    (record,) = records(output)
+    if as_is:
+        assert code == 0, err
+        assert record["output"] == line  # the handler echoes its input: the line, unwrapped
+    else:
+        assert code == 1
+        assert "--input-as-is" in record["error"]["message"], record
+        assert "runpod_facade.Input" not in record["error"]["message"]
+        assert submits(server) == []
