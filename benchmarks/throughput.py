@@ -669,7 +669,7 @@ def _raw_ratios(ctx: Context, cells: dict[tuple[str, str], Cell]) -> None:
 
 def _targets(ctx: Context, cfg: Settings) -> None:
     for (facade, raw), floor in RAW_RATIO_TARGETS.items():
-        ratios = ctx.facts.get(f"throughput.noop.{facade}.vs.{raw}")
+        ratios: list[float] = ctx.facts.get(f"throughput.noop.{facade}.vs.{raw}") or []
         labels = {c.key: c.label for c in CLIENTS}
         value = median(ratios) if ratios else None
         ctx.target(

@@ -105,6 +105,46 @@ def test_other_query_parameters_are_sent_only_when_given() -> None:
     assert dict(build_request("status", "ep-1", job_id="j", ttl=None).params) == {}
 
 
+ROUTE_CASES = [
+    (name, endpoint, job_id, wait_ms)
+    for name in sorted(OPERATIONS)
+    for endpoint, job_id in [("ep-1", "job-1"), (NASTY_ENDPOINT, NASTY_ID), ("ep", "é/ü 1")]
+    for wait_ms in ([None, 1500] if OPERATIONS[name].holds else [None])
+]
+
+
+@pytest.mark.parametrize(("name", "endpoint", "job_id", "wait_ms"), ROUTE_CASES)
+def test_each_request_is_the_one_the_generated_builder_makes(
+    name: str, endpoint: str, job_id: str, wait_ms: int | None
+) -> None:
+    # build_request works each route out once per endpoint from the generated builder and
+    # then only escapes the job id into it: the result must be the builder's own, every time.
+    info = OPERATIONS[name]
+    body = JobRequest(input_={"t": "é", "n": [1, 2.5]})
+    args: dict[str, Any] = {"endpoint_id": endpoint}
+    if info.job_scoped:
+        args["job_id"] = job_id
+    if info.has_body:
+        args["body"] = body
+    if wait_ms is not None:
+        args["wait"] = wait_ms
+    expected = info.build_request(**args)
+    for _ in range(2):  # the first request works the route out, the second reuses it
+        request = build_request(
+            name,
+            endpoint,
+            job_id=job_id if info.job_scoped else None,
+            body=body if info.has_body else None,
+            wait_ms=wait_ms,
+        )
+        assert request.method == info.method
+        assert request.path == expected["url"]
+        assert dict(request.params) == expected.get("params", {})
+        if info.has_body:
+            assert request.content is not None
+            assert json.loads(request.content) == expected["json"]
+
+
 def test_the_params_of_a_request_cannot_be_changed() -> None:
     request = request_for("status-sync", wait_ms=1000)
     with pytest.raises(TypeError):
