@@ -27,7 +27,7 @@ from runpod_facade._options import ExecutionPolicy, Input, S3Config
 from runpod_facade._status import JobStatus
 from runpod_facade._transports.base import ApiRequest, ApiResponse, Safety
 from runpod_facade._wire.errors import error_from_response, job_in_error_reply
-from runpod_facade._wire.replies import PARSERS, parse_reply
+from runpod_facade._wire.replies import PARSERS, BodyShapeError, decode_object, parse_reply
 from runpod_facade._wire.requests import JobRequest, build_job_body, build_request, operation_info
 from tests._support.replies import body, job
 
@@ -589,3 +589,32 @@ def test_a_preview_of_exactly_200_characters_is_whole() -> None:
     with pytest.raises(APIResponseValidationError) as info:
         parse_reply(ApiResponse(200, {}, text.encode()), RUN)
     assert info.value.message == f"unexpected reply: the body is not JSON; body starts {text!r}"
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        '{"id":"j","status":"COMPLETED","output":{"t":"é"}}'.encode(),
+        b'\xef\xbb\xbf{"id":"j"}',  # a UTF-8 byte order mark
+        '{"id":"j"}'.encode("utf-16"),
+        '{"id":"j"}'.encode("utf-32-le"),
+        b'{"a":"\xed\xa0\x80"}',  # a lone surrogate, as json.loads(bytes) lets it through
+        b"{}",
+        b'{"a":',
+        b"{\xff}",
+        b"[1]",
+    ],
+)
+def test_a_body_decodes_as_json_loads_decodes_it(content: bytes) -> None:
+    # decode_object skips json's encoding detection for plain UTF-8 objects: same outcome.
+    try:
+        expected: Any = json.loads(content)
+    except ValueError:
+        expected = ValueError
+    try:
+        found: Any = decode_object(content)
+    except BodyShapeError:
+        found = ValueError if expected is ValueError else "not an object"
+    assert found == (
+        expected if expected is ValueError or isinstance(expected, dict) else "not an object"
+    )
