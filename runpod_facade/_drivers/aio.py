@@ -74,7 +74,14 @@ class AsyncDriver(DriverBase):
                     return result
                 answer = interrupt = None
                 try:
-                    answer = await self._perform(effect)
+                    if isinstance(effect, Send):  # _perform's first case, one coroutine less
+                        if self.closed:
+                            self._check_open()
+                        started = time.perf_counter()
+                        answer = await self.transport.send(effect.request, effect.timeouts)
+                        log_outcome(effect, answer, started)
+                    else:
+                        answer = await self._perform(effect)
                 except (asyncio.CancelledError, KeyboardInterrupt) as exc:
                     interrupt = exc
         finally:
