@@ -82,6 +82,11 @@ CLIENTS = (
     ),
     Client("aiohttp", "raw `aiohttp.ClientSession` `/run` + `/status-sync`", "raw aiohttp"),
     Client(
+        "aiohttp-runsync",
+        "raw `aiohttp.ClientSession` `/runsync` (+ `/status-sync` while unfinished)",
+        "raw aiohttp: runsync",
+    ),
+    Client(
         "runpod",
         "runpod-python 1.12 `AsyncioEndpoint.run()` + `AsyncioJob.output()` (aiohttp)",
         "runpod-python 1.12",
@@ -102,6 +107,13 @@ RATIO_TARGETS = {
     ("facade-aiohttp-many", "200ms"): 4.5,
     ("facade-httpx", "200ms"): 3.5,
     ("facade-httpx-many", "200ms"): 3.5,
+}
+#: Issue #17's floors: the façade's aiohttp path against raw aiohttp doing the same requests
+#: (``run()`` + ``wait()`` against ``/run`` + ``/status-sync``, ``run_many()`` against
+#: ``/runsync``), no-op jobs, as the median over rounds of the ratio within each round.
+RAW_RATIO_TARGETS = {
+    ("facade-aiohttp", "aiohttp"): 0.9,
+    ("facade-aiohttp-many", "aiohttp-runsync"): 0.9,
 }
 CONNECTIONS_TARGET_FACTOR = 2  # connections opened per run <= 2 x concurrency
 
@@ -222,6 +234,31 @@ async def _raw_aiohttp(base_url: str, concurrency: int) -> Any:
 
 
 @contextlib.asynccontextmanager
+async def _raw_aiohttp_runsync(base_url: str, concurrency: int) -> Any:
+    """One ``/runsync`` per job, held by the server until the job ends (what ``run_many``
+    sends); a job still unfinished when the hold ends is long-polled on ``/status-sync``."""
+    import aiohttp
+
+    url = f"{base_url}/{ENDPOINT_ID}"
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    async with aiohttp.ClientSession() as session:
+
+        async def one(item: Any) -> Any:
+            async with session.post(
+                f"{url}/runsync", json={"input": item}, params={"wait": "90000"}, headers=headers
+            ) as reply:
+                state = await reply.json()
+            while state["status"] not in TERMINAL:
+                async with session.get(
+                    f"{url}/status-sync/{state['id']}", params={"wait": "90000"}, headers=headers
+                ) as reply:
+                    state = await reply.json()
+            return state.get("output")
+
+        yield _per_job(one, concurrency)
+
+
+@contextlib.asynccontextmanager
 async def _runpod(base_url: str, concurrency: int) -> Any:
     import aiohttp
 
@@ -256,6 +293,7 @@ def _factory(
         "httpx": lambda: _raw_httpx(base_url, concurrency),
         "httpx-keepalive": lambda: _raw_httpx(base_url, concurrency, keepalive=concurrency),
         "aiohttp": lambda: _raw_aiohttp(base_url, concurrency),
+        "aiohttp-runsync": lambda: _raw_aiohttp_runsync(base_url, concurrency),
         "runpod": lambda: _runpod(base_url, concurrency),
     }
     return factories[key]()
@@ -485,6 +523,7 @@ def run(ctx: Context) -> list[Table]:
             ctx.facts[f"throughput.{workload}.{client.key}.connections"] = max(found.connections)
         table.notes += _notes(workload, cells, cfg)
         tables.append(table)
+    _raw_ratios(ctx, cells)
 
     tables.append(_pool_diagnostic(cfg))
     _targets(ctx, cfg)
@@ -617,7 +656,28 @@ def _notes(workload: str, cells: dict[tuple[str, str], Cell], cfg: Settings) -> 
     return notes
 
 
+def _raw_ratios(ctx: Context, cells: dict[tuple[str, str], Cell]) -> None:
+    """The façade's no-op rate over raw aiohttp's, per round (both ran in the same round)."""
+    for facade, raw in RAW_RATIO_TARGETS:
+        ours, theirs = cells.get((facade, "noop")), cells.get((raw, "noop"))
+        if ours is None or theirs is None:
+            continue
+        ratios = [a / b for a, b in zip(ours.rates, theirs.rates, strict=False)]
+        ctx.facts[f"throughput.noop.{facade}.vs.{raw}"] = ratios
+        log(f"    {facade} / {raw}: " + ", ".join(f"{r:.3f}" for r in ratios))
+
+
 def _targets(ctx: Context, cfg: Settings) -> None:
+    for (facade, raw), floor in RAW_RATIO_TARGETS.items():
+        ratios: list[float] = ctx.facts.get(f"throughput.noop.{facade}.vs.{raw}") or []
+        labels = {c.key: c.label for c in CLIENTS}
+        value = median(ratios) if ratios else None
+        ctx.target(
+            f"{WORKLOAD_TITLES['noop']}: {labels[facade]} ≥ {floor}× {labels[raw]} jobs/s "
+            "(median over rounds of the ratio within a round)",
+            NA if value is None else f"{value:.3f}× (min {min(ratios):.3f}×)",
+            None if value is None else value >= floor,
+        )
     for (client, workload), floor in RATIO_TARGETS.items():
         value = ctx.facts.get(f"throughput.{workload}.{client}.ratio")
         label = next(c.label for c in CLIENTS if c.key == client)

@@ -1,16 +1,17 @@
-"""Defaults and API limits. Payload limits come from the spec's operation table; the others
-mirror schema bounds of the OpenAPI spec, and tests/contract checks that they still agree."""
+"""Defaults and API limits. The limits mirror the OpenAPI spec (payload limits its operation
+table, the others schema bounds), and tests/contract checks that they still agree."""
 
 from __future__ import annotations
 
 import httpx
-from runpod_generated.operations import OPERATIONS
 
 DEFAULT_BASE_URL = "https://api.runpod.ai/v2"
 
-# Payload limits of the request body (x-runpod-max-payload-bytes).
-MAX_RUN_PAYLOAD_BYTES: int = OPERATIONS["run"].max_payload_bytes or 0
-MAX_RUNSYNC_PAYLOAD_BYTES: int = OPERATIONS["runsync"].max_payload_bytes or 0
+# Payload limits of the request body (the spec's x-runpod-max-payload-bytes; tests/contract
+# checks they match it). Literals, so that importing the package leaves the generated client
+# unimported until the first request is built.
+MAX_RUN_PAYLOAD_BYTES: int = 10 * 1024 * 1024
+MAX_RUNSYNC_PAYLOAD_BYTES: int = 20 * 1024 * 1024
 
 # Server-side execution policy ranges (ExecutionPolicy schema), in milliseconds.
 MIN_EXECUTION_TIMEOUT_MS = 5_000

@@ -27,13 +27,14 @@ TERMINAL_STATUSES: frozenset[JobStatus] = frozenset(
 )
 
 
+# Every reply is parsed through here: a dict lookup, not the Enum call machinery.
+_BY_VALUE: dict[str, JobStatus] = {member.value: member for member in JobStatus}
+
+
 def parse_status(value: object) -> JobStatus | str:
     """Map a wire value to a :class:`JobStatus`; an unknown string is returned unchanged."""
     text = value.value if isinstance(value, StrEnum) else str(value)
-    try:
-        return JobStatus(text)
-    except ValueError:
-        return text
+    return _BY_VALUE.get(text, text)
 
 
 def is_terminal(status: JobStatus | str) -> bool:

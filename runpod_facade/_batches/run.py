@@ -49,7 +49,7 @@ from .._exceptions import (
 )
 from .._transports.base import ApiRequest, ApiResponse
 from .._wire.replies import parse_job
-from .._wire.requests import JobRequest
+from .._wire.requests import build_job_body
 from .item import Work, run_item, stoppable
 from .journal import Entry, Journal, JournalError, Phase, fingerprint
 from .types import BatchItem, BatchStats, BatchTimeout, StopReport
@@ -337,7 +337,9 @@ class BatchRun:
             return work.request
         if self._runsync is None:
             self._runsync = self.core.request(
-                "runsync", body=JobRequest(input_=None), wait_ms=wait_ms(MIN_WAIT_MS / 1000)
+                "runsync",
+                body=build_job_body(None, policy=None, webhook=None, s3_config=None),
+                wait_ms=wait_ms(MIN_WAIT_MS / 1000),
             )
         return dataclasses.replace(self._runsync, content=work.request.content)
 

@@ -21,7 +21,6 @@ journal of another endpoint or of other inputs (``digest`` per batch).
 from __future__ import annotations
 
 import os
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
@@ -85,6 +84,9 @@ class BatchJournal:
     """The journal file at ``path`` (created if missing), for batches of ``endpoint_id``."""
 
     def __init__(self, path: str | os.PathLike[str], endpoint_id: str) -> None:
+        # Imported here: a plain `import runpod_facade` never opens a journal.
+        import sqlite3
+
         self.path = os.fspath(path)
         try:
             # Autocommit: every write below is one statement or one explicit transaction.

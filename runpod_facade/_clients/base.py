@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import httpx
 
@@ -22,8 +22,11 @@ from .._rate_limits import RateLimitsOption, rate_limits_from
 from .._timeout import DEFAULT_TIMEOUT, Timeout
 from .._types import Health, JobState, PurgeResult
 from .._validation import check_callback, check_id, check_retry_failed, optional_seconds
-from .._wire.requests import JobRequest, build_job_body
+from .._wire.requests import build_job_body
 from .api import api
+
+if TYPE_CHECKING:
+    from .._wire.requests import JobRequest
 
 __all__ = [
     "DEFAULT_RUN_SYNC_TIMEOUT",

@@ -13,7 +13,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._exceptions import (
     APIConnectionError,
@@ -26,12 +26,15 @@ from .._transports.base import ApiRequest, ApiResponse, Delivery, Timeouts, Tran
 from .._types import Health, JobState, PurgeResult
 from .._wire.errors import error_from_response, job_in_error_reply
 from .._wire.replies import parse_reply
-from .._wire.requests import JobRequest, build_request
+from .._wire.requests import build_request
 from .deadline import Deadline
 from .effects import UNLIMITED, Operation, Send, Sleep
 from .pacing import Pacer
 from .retry import PollPolicy, RetryPolicy, Spent
 from .timeouts import effective_timeouts
+
+if TYPE_CHECKING:
+    from .._wire.requests import JobRequest
 
 logger = logging.getLogger("runpod_facade")
 

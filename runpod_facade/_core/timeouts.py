@@ -21,30 +21,33 @@ def effective_timeouts(default: Timeouts, request: ApiRequest, cap: float | None
     """The timeouts of one request: the client's ``default``, a long-poll's read override
     (its hold plus :data:`LONG_POLL_READ_MARGIN`), and every phase capped at ``cap`` (what
     remains of the caller's deadline; ``None``: no deadline)."""
-    long_read = None if request.hold is None else request.hold + LONG_POLL_READ_MARGIN
-    if cap is None and long_read is None:
+    hold = request.hold
+    if cap is None and hold is None:
         # Most requests: the client's own timeouts, as they are (the same object each time,
         # so a transport converts it to its library's form once).
         return default
-    read = long_read if long_read is not None else default.read
-
-    def capped(value: float | None) -> float | None:
-        if cap is None:
-            return value
-        floor = max(cap, MIN_REQUEST_TIMEOUT)
-        return floor if value is None else min(value, floor)
-
+    long_read = None if hold is None else hold + LONG_POLL_READ_MARGIN
+    read = default.read if long_read is None else long_read
     # A long-poll waiting for a pooled connection is still waiting for its job: let it queue
     # for as long as the deadline allows, so thousands of waiters share a bounded pool.
-    pool = None if long_read is not None else default.pool
-    # A submit's reply carries the job id, so its read gets a grace period past the deadline
-    # (the core already fits the server's hold inside it): a late reply still yields the id,
-    # while a hung server costs at most the grace.
-    if request.safety is Safety.SUBMIT and cap is not None:
-        limit = cap + SUBMIT_READ_GRACE
-        read = limit if read is None else min(read, limit)
+    pool = default.pool if long_read is None else None
+    connect, write = default.connect, default.write
+    if cap is None:
+        return Timeouts(connect=connect, read=read, write=write, pool=pool)
+    # Every phase at most `limit` (the deadline's remainder, but never below the minimum);
+    # a phase without a limit gets exactly that.
+    limit = cap if cap > MIN_REQUEST_TIMEOUT else MIN_REQUEST_TIMEOUT
+    if request.safety is Safety.SUBMIT:
+        # A submit's reply carries the job id, so its read gets a grace period past the
+        # deadline (the core already fits the server's hold inside it): a late reply still
+        # yields the id, while a hung server costs at most the grace.
+        grace = cap + SUBMIT_READ_GRACE
+        read = grace if read is None or read > grace else read
     else:
-        read = capped(read)
+        read = limit if read is None or read > limit else read
     return Timeouts(
-        connect=capped(default.connect), read=read, write=capped(default.write), pool=capped(pool)
+        connect=limit if connect is None or connect > limit else connect,
+        read=read,
+        write=limit if write is None or write > limit else write,
+        pool=limit if pool is None or pool > limit else pool,
     )

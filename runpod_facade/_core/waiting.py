@@ -13,6 +13,7 @@ import functools
 import logging
 import math
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from .._constants import LONG_POLL_WAIT_MS, MIN_WAIT_MS
 from .._exceptions import (
@@ -27,11 +28,13 @@ from .._exceptions import (
 from .._status import JobStatus
 from .._transports.base import ApiRequest
 from .._types import JobState
-from .._wire.requests import JobRequest
 from .deadline import Deadline
 from .effects import Operation, Sleep
 from .engine import DeadlineReached, EndpointCore
 from .interrupts import JobTracker, interruptible
+
+if TYPE_CHECKING:
+    from .._wire.requests import JobRequest
 
 logger = logging.getLogger("runpod_facade")
 

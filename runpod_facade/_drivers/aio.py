@@ -45,7 +45,8 @@ class AsyncDriver(DriverBase):
 
     async def _perform(self, effect: object) -> Any:
         if isinstance(effect, Send):
-            self.check_open()
+            if self.closed:
+                self.check_open()
             started = time.perf_counter()
             outcome = await self.transport.send(effect.request, effect.timeouts)
             log_outcome(effect, outcome, started)
@@ -58,16 +59,33 @@ class AsyncDriver(DriverBase):
 
     async def run(self, operation: Operation[T]) -> T:
         """Run ``operation`` to its end and return its value."""
-        steps = Steps(operation)
+        # What ``Steps`` does, written out: this loop runs once per request of every call.
+        answer: Any = None
+        interrupt: BaseException | None = None
         try:
-            while (effect := steps.next_effect()) is not None:
+            while True:
                 try:
-                    steps.answer(await self._perform(effect))
+                    if interrupt is not None:
+                        effect = operation.throw(interrupt)
+                    else:
+                        effect = operation.send(answer)
+                except StopIteration as stop:
+                    result: T = stop.value
+                    return result
+                answer = interrupt = None
+                try:
+                    if isinstance(effect, Send):  # _perform's first case, one coroutine less
+                        if self.closed:
+                            self.check_open()
+                        started = time.perf_counter()
+                        answer = await self.transport.send(effect.request, effect.timeouts)
+                        log_outcome(effect, answer, started)
+                    else:
+                        answer = await self._perform(effect)
                 except (asyncio.CancelledError, KeyboardInterrupt) as exc:
-                    steps.interrupt(exc)
-            return steps.result
+                    interrupt = exc
         finally:
-            steps.close()
+            operation.close()
 
     async def iterate(self, operation: Operation[None]) -> AsyncIterator[Any]:
         """Iterate the values ``operation`` emits (stream chunks)."""

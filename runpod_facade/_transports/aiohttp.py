@@ -60,6 +60,8 @@ _JSON = {"Content-Type": "application/json"}
 # aiohttp labels a bodiless POST (cancel, retry, purge-queue) application/octet-stream;
 # httpx, and the API's examples, send no Content-Type there.
 _NO_DEFAULT_TYPE = ("Content-Type",)
+# Parsed URLs kept per transport (a handful in practice: one per route and hold).
+_URL_CACHE_SIZE = 64
 
 
 def classify(exc: BaseException) -> TransportFailure:
@@ -137,6 +139,7 @@ class AiohttpTransport(GatedTransport[aiohttp.ClientSession]):
         }
         self._proxy = None if session is not None else env_proxy(self.base_url)
         self._ssl_context: ssl.SSLContext | None = None
+        self._urls: dict[str, URL] = {}
 
     def _new_client(self) -> aiohttp.ClientSession:
         if self._ssl_context is None:
@@ -153,9 +156,10 @@ class AiohttpTransport(GatedTransport[aiohttp.ClientSession]):
         await client.close()
 
     def _timeout_of(self, timeouts: Timeouts, has_body: bool) -> aiohttp.ClientTimeout:
-        # Most requests use the client's default timeouts object: convert it once per kind.
+        # Most requests use the client's default timeouts, or equal ones (a deadline far
+        # off caps nothing): convert them once per kind.
         last = self._last[has_body]
-        if last is not None and last[0] is timeouts:
+        if last is not None and (last[0] is timeouts or last[0] == timeouts):
             return last[1]
         converted = client_timeout(timeouts, has_body=has_body)
         self._last[has_body] = (timeouts, converted)
@@ -167,7 +171,15 @@ class AiohttpTransport(GatedTransport[aiohttp.ClientSession]):
         url = self.base_url + request.path
         if request.params:
             url += "?" + "&".join(f"{name}={value}" for name, value in request.params.items())
-        return URL(url, encoded=True)
+        if request.job_id is not None:
+            return URL(url, encoded=True)
+        # The URLs of requests about no job (run, runsync, health …) repeat: parse each once.
+        parsed = self._urls.get(url)
+        if parsed is None:
+            if len(self._urls) >= _URL_CACHE_SIZE:
+                self._urls.clear()
+            parsed = self._urls[url] = URL(url, encoded=True)
+        return parsed
 
     async def _exchange(
         self, client: aiohttp.ClientSession, request: ApiRequest, timeouts: Timeouts

@@ -23,6 +23,10 @@ class BodyShapeError(ValueError):
 def decode_object(content: bytes | str) -> dict[str, Any]:
     """``content`` decoded as one JSON object; BodyShapeError if it is not one."""
     try:
+        if isinstance(content, bytes) and content[:1] == b"{" and content[1:2] != b"\0":
+            # What json.loads(bytes) would detect (UTF-8: no BOM, no NUL byte), without its
+            # Python-level detection on every reply.
+            content = content.decode("utf-8", "surrogatepass")
         data = json.loads(content)
     except ValueError:  # also invalid UTF-8 (UnicodeDecodeError)
         raise BodyShapeError("the body is not JSON") from None

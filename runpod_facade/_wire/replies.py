@@ -125,28 +125,32 @@ def job_state_from_object(
     about it. ``field_types`` lists the optional fields to type-check. BodyShapeError when
     there is no non-empty ``id``/``status`` string or a field has the wrong type.
     """
-    job_id = data.get("id", expected_id)
+    get = data.get
+    job_id = get("id", expected_id)
     if not isinstance(job_id, str) or not job_id:
         raise BodyShapeError("no job id")
     if expected_id is not None and job_id != expected_id:
         raise BodyShapeError(f"the body is for job {job_id!r}, not {expected_id!r}")
-    status = data.get("status")
+    status = get("status")
     if not isinstance(status, str) or not status:
         raise BodyShapeError("no job status", job_id)
     for key, kind in field_types:
-        value = data.get(key)
+        value = get(key)
         # bool is an int to Python, not to JSON Schema: `"delayTime": true` is off-contract.
-        if value is not None and (isinstance(value, bool) or not isinstance(value, kind)):
+        if value is not None and (value.__class__ is bool or not isinstance(value, kind)):
             raise BodyShapeError(f"`{key}` is {type(value).__name__}", job_id)
+    # Absent fields are the common case: no helper call for them.
+    error, delay, execution = get("error"), get("delayTime"), get("executionTime")
+    worker, retries = get("workerId"), get("retries")
     return JobState(
         id=job_id,
         status=parse_status(status),
-        output=data.get("output"),
-        error=_opt_str(data.get("error")),
-        delay_time=_opt_ms(data.get("delayTime")),
-        execution_time=_opt_ms(data.get("executionTime")),
-        worker_id=_opt_str(data.get("workerId")),
-        retries=_opt_int(data.get("retries")),
+        output=get("output"),
+        error=None if error is None else _opt_str(error),
+        delay_time=None if delay is None else _opt_ms(delay),
+        execution_time=None if execution is None else _opt_ms(execution),
+        worker_id=None if worker is None else _opt_str(worker),
+        retries=None if retries is None else _opt_int(retries),
         raw_json=raw_json,
     )
 

@@ -4,19 +4,16 @@ operation of the spec, and the /run and /runsync body (``JobRequest``).
 Requests are built by the generated operation modules (``build_request``: method, route with
 path parameters escaped, query, JSON body) as listed in ``runpod_generated.operations``, the
 table ``scripts/regen.sh`` writes from the spec. Adding an operation to the spec therefore
-adds it here too; only a new *reply schema* needs a parser (``replies``)."""
+adds it here too; only a new *reply schema* needs a parser (``replies``). The generated
+client is imported on the first request built, not with the package."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any
-
-from runpod_generated.models import ExecutionPolicy as WireExecutionPolicy
-from runpod_generated.models import JobRequest
-from runpod_generated.models import S3Config as WireS3Config
-from runpod_generated.operations import OPERATIONS, OperationInfo
-from runpod_generated.types import UNSET
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from .._exceptions import (
     InvalidInputError,
@@ -24,6 +21,10 @@ from .._exceptions import (
 from .._options import ExecutionPolicy, Input, S3Config
 from .._transports.base import ApiRequest, Safety
 from .._validation import check_webhook, encode_body
+
+if TYPE_CHECKING:
+    from runpod_generated.models import JobRequest
+    from runpod_generated.operations import OPERATIONS, OperationInfo
 
 __all__ = [
     "OPERATIONS",
@@ -35,7 +36,57 @@ __all__ = [
 ]
 
 
+def __getattr__(name: str) -> Any:
+    # The generated client (attrs models, every operation module) is imported on first use,
+    # not by `import runpod_facade`: ``JobRequest`` is handed out from here when asked for.
+    if name == "JobRequest":
+        from runpod_generated.models import JobRequest
+
+        return JobRequest
+    if name in ("OPERATIONS", "OperationInfo"):
+        from runpod_generated import operations
+
+        return getattr(operations, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 _EMPTY_PARAMS: Mapping[str, int] = MappingProxyType({})
+_SAFETY = {"repeatable": Safety.REPEATABLE, "submit": Safety.SUBMIT}
+# A job id that quote() leaves as it is: the generated builder puts it where the id goes.
+_JOB_ID_MARK = "0runpodFacadeJobId0"
+
+
+class _Route:
+    """What every request of one operation on one endpoint shares, worked out once from the
+    generated builder: the path around the job id, the method, the safety, the reply schema."""
+
+    __slots__ = ("around_id", "has_body", "holds", "info", "job_scoped", "limit", "path", "safety")
+
+    def __init__(self, operation: str, endpoint_id: str) -> None:
+        from runpod_generated.models import JobRequest
+        from runpod_generated.operations import OPERATIONS
+
+        info = self.info = OPERATIONS[operation]
+        self.has_body = info.has_body
+        self.holds = info.holds
+        self.job_scoped = info.job_scoped
+        self.limit = info.max_payload_bytes
+        self.safety = _SAFETY[info.safety]
+        args: dict[str, Any] = {"endpoint_id": endpoint_id}
+        if info.job_scoped:
+            args["job_id"] = _JOB_ID_MARK
+        if info.has_body:
+            args["body"] = JobRequest(input_=None)
+        path: str = info.build_request(**args)["url"]
+        self.path = path
+        # (before, after) the job id, when the id fills exactly one place of the path.
+        parts = path.split(_JOB_ID_MARK)
+        self.around_id = (parts[0], parts[1]) if len(parts) == 2 else None
+
+
+@functools.lru_cache(maxsize=64)
+def _route(operation: str, endpoint_id: str) -> _Route:
+    return _Route(operation, endpoint_id)
 
 
 def build_request(
@@ -52,8 +103,51 @@ def build_request(
     ``wait_ms`` is the server-side hold of an operation that takes ``wait``; ``query`` the
     other query parameters (``None`` leaves one out). The body is encoded once and checked
     against the operation's payload limit: InvalidInputError before any I/O.
+
+    The route of each operation comes from its generated builder, once per endpoint; a
+    request then only escapes its job id into it. A request with other query parameters
+    (``ttl``), or whose ids the route cannot take apart, is built by the generated builder
+    itself.
     """
-    info = OPERATIONS[operation]
+    route = _route(operation, endpoint_id)
+    extra = any(value is not None for value in query.values()) if query else False
+    around = route.around_id
+    if extra or (route.job_scoped and (job_id is None or around is None)):
+        return _generated_request(route, operation, endpoint_id, job_id, body, wait_ms, query)
+    path = route.path if around is None else around[0] + quote(str(job_id), safe="") + around[1]
+    content = None
+    if route.has_body:
+        assert body is not None, f"{operation} needs a body"
+        content = encode_body(body.to_dict(), limit=route.limit, operation=operation)
+    params = _EMPTY_PARAMS
+    if wait_ms is not None and route.holds:
+        params = MappingProxyType({"wait": wait_ms})
+    return ApiRequest(
+        operation=operation,
+        method=route.info.method,
+        path=path,
+        safety=route.safety,
+        reply=route.info.reply_schema,
+        params=params,
+        content=content,
+        job_id=job_id,
+        hold=None if wait_ms is None else wait_ms / 1000,
+    )
+
+
+def _generated_request(
+    route: _Route,
+    operation: str,
+    endpoint_id: str,
+    job_id: str | None,
+    body: JobRequest | None,
+    wait_ms: int | None,
+    query: Mapping[str, int | None],
+) -> ApiRequest:
+    """``build_request`` through the generated builder, every argument passed to it."""
+    from runpod_generated.types import UNSET
+
+    info = route.info
     args: dict[str, Any] = {"endpoint_id": endpoint_id}
     if info.job_scoped:
         args["job_id"] = job_id
@@ -66,27 +160,24 @@ def build_request(
     kwargs = info.build_request(**args)
     content = None
     if info.has_body:
-        limit = info.max_payload_bytes
-        content = encode_body(kwargs["json"], limit=limit, operation=operation)
+        content = encode_body(kwargs["json"], limit=route.limit, operation=operation)
     params = kwargs.get("params")
-    hold = None if wait_ms is None else wait_ms / 1000
     return ApiRequest(
         operation=operation,
         method=info.method,
         path=kwargs["url"],
-        safety=_SAFETY[info.safety],
+        safety=route.safety,
         reply=info.reply_schema,
         params=MappingProxyType(params) if params else _EMPTY_PARAMS,
         content=content,
         job_id=job_id,
-        hold=hold,
+        hold=None if wait_ms is None else wait_ms / 1000,
     )
 
 
-_SAFETY = {"repeatable": Safety.REPEATABLE, "submit": Safety.SUBMIT}
-
-
 def operation_info(operation: str) -> OperationInfo:
+    from runpod_generated.operations import OPERATIONS
+
     return OPERATIONS[operation]
 
 
@@ -102,14 +193,20 @@ def build_job_body(
         raise _bad_option("policy", "an ExecutionPolicy", policy)
     if s3_config is not None and not isinstance(s3_config, S3Config):
         raise _bad_option("s3_config", "an S3Config", s3_config)
+    from runpod_generated.models import JobRequest
+
     body = JobRequest(input_=_check_input(input))
     if webhook is not None:
         body.webhook = check_webhook(webhook)
     if policy is not None:
         wire_policy = policy.to_wire()
         if wire_policy:
+            from runpod_generated.models import ExecutionPolicy as WireExecutionPolicy
+
             body.policy = WireExecutionPolicy.from_dict(wire_policy)
     if s3_config is not None:
+        from runpod_generated.models import S3Config as WireS3Config
+
         body.s_3_config = WireS3Config.from_dict(s3_config.to_wire())
     return body
 

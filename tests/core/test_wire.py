@@ -30,6 +30,7 @@ from runpod_facade._exceptions import (
 from runpod_facade._options import ExecutionPolicy, Input, S3Config
 from runpod_facade._status import JobStatus
 from runpod_facade._transports.base import ApiRequest, ApiResponse, Safety
+from runpod_facade._wire.bodies import BodyShapeError, decode_object
 from runpod_facade._wire.errors import error_from_response, job_in_error_reply
 from runpod_facade._wire.replies import parse_reply
 from runpod_facade._wire.requests import JobRequest, build_job_body, build_request, operation_info
@@ -107,6 +108,46 @@ def test_a_hold_is_sent_in_milliseconds(name: str) -> None:
 def test_other_query_parameters_are_sent_only_when_given() -> None:
     assert dict(build_request("status", "ep-1", job_id="j", ttl=60_000).params) == {"ttl": 60000}
     assert dict(build_request("status", "ep-1", job_id="j", ttl=None).params) == {}
+
+
+ROUTE_CASES = [
+    (name, endpoint, job_id, wait_ms)
+    for name in sorted(OPERATIONS)
+    for endpoint, job_id in [("ep-1", "job-1"), (NASTY_ENDPOINT, NASTY_ID), ("ep", "é/ü 1")]
+    for wait_ms in ([None, 1500] if OPERATIONS[name].holds else [None])
+]
+
+
+@pytest.mark.parametrize(("name", "endpoint", "job_id", "wait_ms"), ROUTE_CASES)
+def test_each_request_is_the_one_the_generated_builder_makes(
+    name: str, endpoint: str, job_id: str, wait_ms: int | None
+) -> None:
+    # build_request works each route out once per endpoint from the generated builder and
+    # then only escapes the job id into it: the result must be the builder's own, every time.
+    info = OPERATIONS[name]
+    body = JobRequest(input_={"t": "é", "n": [1, 2.5]})
+    args: dict[str, Any] = {"endpoint_id": endpoint}
+    if info.job_scoped:
+        args["job_id"] = job_id
+    if info.has_body:
+        args["body"] = body
+    if wait_ms is not None:
+        args["wait"] = wait_ms
+    expected = info.build_request(**args)
+    for _ in range(2):  # the first request works the route out, the second reuses it
+        request = build_request(
+            name,
+            endpoint,
+            job_id=job_id if info.job_scoped else None,
+            body=body if info.has_body else None,
+            wait_ms=wait_ms,
+        )
+        assert request.method == info.method
+        assert request.path == expected["url"]
+        assert dict(request.params) == expected.get("params", {})
+        if info.has_body:
+            assert request.content is not None
+            assert json.loads(request.content) == expected["json"]
 
 
 def test_the_params_of_a_request_cannot_be_changed() -> None:
@@ -555,3 +596,32 @@ def test_a_preview_of_exactly_200_characters_is_whole() -> None:
     with pytest.raises(APIResponseValidationError) as info:
         parse_reply(ApiResponse(200, {}, text.encode()), RUN)
     assert info.value.message == f"unexpected reply: the body is not JSON; body starts {text!r}"
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        '{"id":"j","status":"COMPLETED","output":{"t":"é"}}'.encode(),
+        b'\xef\xbb\xbf{"id":"j"}',  # a UTF-8 byte order mark
+        '{"id":"j"}'.encode("utf-16"),
+        '{"id":"j"}'.encode("utf-32-le"),
+        b'{"a":"\xed\xa0\x80"}',  # a lone surrogate, as json.loads(bytes) lets it through
+        b"{}",
+        b'{"a":',
+        b"{\xff}",
+        b"[1]",
+    ],
+)
+def test_a_body_decodes_as_json_loads_decodes_it(content: bytes) -> None:
+    # decode_object skips json's encoding detection for plain UTF-8 objects: same outcome.
+    try:
+        expected: Any = json.loads(content)
+    except ValueError:
+        expected = ValueError
+    try:
+        found: Any = decode_object(content)
+    except BodyShapeError:
+        found = ValueError if expected is ValueError else "not an object"
+    assert found == (
+        expected if expected is ValueError or isinstance(expected, dict) else "not an object"
+    )

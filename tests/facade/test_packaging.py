@@ -42,6 +42,21 @@ def test_importing_the_facade_does_not_import_the_server_stack() -> None:
     assert out.stdout.split() == ["False", "False"]
 
 
+def test_importing_the_facade_leaves_what_only_requests_and_journals_need_unimported() -> None:
+    # Cold import time (benchmarks/import_time.py): the generated client and its attrs models
+    # load with the first request built, sqlite3 with the first Batch Jobs journal opened.
+    code = (
+        "import sys, runpod_facade\n"
+        "lazy = ('runpod_generated', 'attr', 'attrs', 'sqlite3')\n"
+        "print(*(m in sys.modules for m in lazy))\n"
+        "ep = runpod_facade.Endpoint('ep', api_key='k', base_url='http://127.0.0.1:9/v2')\n"
+        "ep._core.request('status', job_id='j')  # the first request built\n"
+        "print('runpod_generated' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False", "False", "False", "True"]
+
+
 def test_log_env_switch_turns_on_redacted_debug_logging() -> None:
     key = "rp_envlog_secret_123456"
     code = (

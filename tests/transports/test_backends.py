@@ -213,3 +213,46 @@ def test_a_proxy_named_by_the_environment_is_used(
 
         assert asyncio.run(call()) == "j1"
     assert [h.target for h in proxy.heads] == ["http://127.0.0.1:9/v2/ep/status/j1"]
+
+
+# --- per-request work done once --------------------------------------------------------------
+
+
+def test_aiohttp_parses_the_url_of_a_request_about_no_job_once() -> None:
+    from runpod_facade._transports.aiohttp import AiohttpTransport
+
+    with RawServer(answer) as server:
+
+        async def calls() -> AiohttpTransport:
+            async with endpoint(server.base_url, "aiohttp") as ep:
+                for n in range(3):
+                    await ep.run({"n": n})
+                await ep.status("job-a")
+                await ep.status("job/b")
+                transport = ep._driver.transport
+                assert isinstance(transport, AiohttpTransport)
+                return transport
+
+        transport = asyncio.run(calls())
+    assert [h.target for h in server.heads] == [
+        *["/v2/ep/run"] * 3,
+        "/v2/ep/status/job-a",
+        "/v2/ep/status/job%2Fb",
+    ]
+    assert [h.body for h in server.heads[:3]] == [b'{"input":{"n":%d}}' % n for n in range(3)]
+    # Job URLs are all different: parsed each time, never kept.
+    assert list(transport._urls) == [f"{server.base_url}/ep/run"]
+
+
+def test_aiohttp_converts_equal_timeouts_once_and_other_ones_afresh() -> None:
+    from runpod_facade._transports.aiohttp import AiohttpTransport
+    from runpod_facade._transports.base import Timeouts
+
+    transport = AiohttpTransport("http://127.0.0.1:9/v2", {})
+    first = transport._timeout_of(Timeouts(connect=5.0, read=100.0, write=5.0, pool=None), False)
+    again = transport._timeout_of(Timeouts(connect=5.0, read=100.0, write=5.0, pool=None), False)
+    assert again is first and (first.sock_read, first.sock_connect) == (100.0, 5.0)
+    other = transport._timeout_of(Timeouts(connect=5.0, read=42.0, write=5.0, pool=None), False)
+    assert other is not first and other.sock_read == 42.0
+    with_body = transport._timeout_of(Timeouts(connect=5.0, read=42.0, write=5.0, pool=None), True)
+    assert with_body.total == 52.0 and other.total is None
