@@ -10,18 +10,22 @@ from __future__ import annotations
 
 import functools
 import inspect
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .._core.effects import Operation
 from .._types import JobState
-from .._wire.requests import OPERATIONS
 from .api import api
 
 if TYPE_CHECKING:
+    from .._wire.requests import OperationInfo
     from .base import EndpointBase
     from .handles import JobBase
 
 __all__ = ["derive_job_methods"]
+
+#: The operation table to derive from; ``None``: the generated one (a test may set its own).
+OPERATIONS: Mapping[str, OperationInfo] | None = None
 
 
 def _for_this_job(name: str, build: Any) -> Any:
@@ -45,7 +49,12 @@ def _for_this_job(name: str, build: Any) -> Any:
 def derive_job_methods(handle: type[JobBase], endpoint: type[EndpointBase]) -> None:
     """Add to ``handle`` the method of every job-scoped read operation it lacks and
     ``endpoint`` has (an :class:`api` method whose first argument is ``job_id``)."""
-    for info in OPERATIONS.values():
+    if OPERATIONS is not None:
+        table = OPERATIONS
+    else:
+        from .._wire.requests import OPERATIONS as table  # loaded on first use, not at import
+
+    for info in table.values():
         if not info.job_scoped or info.safety != "repeatable" or hasattr(handle, info.python):
             continue
         found = inspect.getattr_static(endpoint, info.python, None)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
-from typing import NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from .._core import streaming as _streaming
 from .._core.effects import Operation
@@ -173,5 +173,26 @@ class StreamBase:
         return self.progress.state
 
 
-# A job-scoped read added to the spec gets its handle method from its endpoint method.
-derive_job_methods(JobBase, EndpointBase)
+def _derive_once() -> bool:
+    """Derive the handles' methods from the spec's operation table the first time one is
+    missed (True then), not at import: ``import runpod_facade`` loads no generated code."""
+    global _derived
+    if _derived:
+        return False
+    _derived = True
+    derive_job_methods(JobBase, EndpointBase)
+    return True
+
+
+_derived = False
+
+
+def _missing(self: JobBase, name: str) -> Any:
+    # A job-scoped read added to the spec gets its handle method from its endpoint method.
+    if not name.startswith("_") and _derive_once():
+        return getattr(self, name)
+    raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+
+if not TYPE_CHECKING:  # type checkers see the hand-written methods only (see .derived)
+    JobBase.__getattr__ = _missing

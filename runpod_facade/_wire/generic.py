@@ -7,14 +7,22 @@ therefore parsed without a line of code here."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
-
-from runpod_generated.operations import REPLY_SCHEMAS, FieldInfo, ReplySchema
+from typing import TYPE_CHECKING, Any
 
 from .._types import Reply
 from .bodies import BodyShapeError
 
-__all__ = ["REPLY_SCHEMAS", "reply_from_object"]
+if TYPE_CHECKING:
+    from runpod_generated.operations import FieldInfo, ReplySchema
+
+__all__ = ["reply_from_object", "reply_schema"]
+
+
+def reply_schema(name: str) -> ReplySchema:
+    """The spec's table of reply schema ``name`` (the generated table, loaded on first use)."""
+    from runpod_generated.operations import REPLY_SCHEMAS
+
+    return REPLY_SCHEMAS[name]
 
 
 def _typed(field: FieldInfo, value: Any) -> Any:

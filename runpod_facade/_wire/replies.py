@@ -25,7 +25,7 @@ from .._status import JobStatus, parse_status
 from .._transports.base import ApiRequest, ApiResponse
 from .._types import Health, HealthJobs, HealthWorkers, JobState, PurgeResult, Reply
 from .bodies import BodyShapeError, decode_object, require_object
-from .generic import REPLY_SCHEMAS, reply_from_object
+from .generic import reply_from_object, reply_schema
 
 __all__ = [
     "JOB_FIELD_TYPES",
@@ -264,7 +264,7 @@ def parse_generic(response: ApiResponse, request: ApiRequest) -> Reply:
     data = _json_object(response, request)
     try:
         return reply_from_object(
-            REPLY_SCHEMAS[request.reply], data, response.content, expected_id=request.job_id
+            reply_schema(request.reply), data, response.content, expected_id=request.job_id
         )
     except BodyShapeError as exc:
         raise _invalid(response, request, exc.why, exc.job_id) from None
