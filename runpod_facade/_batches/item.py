@@ -24,8 +24,8 @@ from .._exceptions import (
     RunpodError,
 )
 from .._status import JobStatus
-from .._transports.base import ApiRequest
 from .._types import JobState
+from .._wire.requests import JobBody
 from .types import BatchItem
 
 if TYPE_CHECKING:
@@ -48,10 +48,10 @@ class BatchStopped(BaseException):
 
 @dataclass(slots=True)
 class Work:
-    """One input on its way: its encoded ``/run`` request and what the journal knows."""
+    """One input on its way: its job's encoded body and what the journal knows."""
 
     index: int
-    request: ApiRequest
+    body: JobBody
     digest: bytes
     job_id: str | None = None  # a job of an earlier run, to reattach to
     withdrawn: bool = False  # ... that an earlier run cancelled: resubmit unless it ended

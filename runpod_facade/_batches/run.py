@@ -26,7 +26,6 @@ endpoint in its own process, 16 workers, concurrency 16, median of 3 rounds):
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -36,7 +35,7 @@ from .._core.deadline import Deadline
 from .._core.effects import Operation
 from .._core.engine import EndpointCore
 from .._core.interrupts import is_cancellation
-from .._core.waiting import check_terminal, hold_for, wait_ms
+from .._core.waiting import check_terminal, submit_request
 from .._exceptions import (
     APIResponseValidationError,
     APIStatusError,
@@ -47,9 +46,11 @@ from .._exceptions import (
     PayloadTooLargeError,
     RunpodError,
 )
-from .._transports.base import ApiRequest, ApiResponse
-from .._wire.replies import parse_job
-from .._wire.requests import JobRequest
+from .._transports.base import ApiRequest
+from .._types import JobState
+from .._wire.bodies import BodyShapeError, decode_object
+from .._wire.replies import job_state_from_object
+from .._wire.requests import JobBody
 from .item import Work, run_item, stoppable
 from .journal import Entry, Journal, JournalError, Phase, fingerprint
 from .types import BatchItem, BatchStats, BatchTimeout, StopReport
@@ -93,7 +94,6 @@ class BatchRun:
         self.replay = replay
         # /run when the id is needed at once (see the module docstring); else a 1 s /runsync.
         self.submit_with_run = journal is not None or cancel_on_interrupt
-        self._runsync: ApiRequest | None = None
         self._lock = threading.Condition()
         self._next_index = 0
         self._exhausted = False
@@ -136,7 +136,7 @@ class BatchRun:
         """The inputs ran out."""
         self._exhausted = True
 
-    def take(self, prepared: ApiRequest | InvalidInputError) -> Work | BatchItem | None:
+    def take(self, prepared: JobBody | InvalidInputError) -> Work | BatchItem | None:
         """The next input, encoded (or why it cannot be): a :class:`Work` to run, an item
         that needs no request (a bad input, an outcome from the journal), or ``None`` (an
         outcome from the journal that is not to be yielded again)."""
@@ -151,7 +151,7 @@ class BatchRun:
             return BatchItem(index=index, job_id=None, state=None, error=prepared)
         if self.journal is None:
             return Work(index, prepared, b"")
-        digest = fingerprint(prepared.content or b"")
+        digest = fingerprint(prepared.content)
         if entry is None:
             return Work(index, prepared, digest)
         if entry.fingerprint != digest:
@@ -190,8 +190,7 @@ class BatchRun:
     def _from_journal(self, entry: Entry) -> BatchItem:
         duplicate = entry.duplicates > 0
         if entry.raw_json is not None and entry.job_id is not None:
-            request = self.core.request("status", job_id=entry.job_id)
-            state = parse_job(ApiResponse(200, {}, entry.raw_json), request)
+            state = self._journaled_state(entry, entry.raw_json, entry.job_id)
             error: RunpodError | None = None
             try:
                 check_terminal(state)
@@ -206,6 +205,17 @@ class BatchRun:
             cls = PayloadTooLargeError if code == 413 else BadRequestError
             error = cls(text, status_code=code, operation="run", job_id=entry.job_id)
         return BatchItem(entry.index, entry.job_id, None, error, True, duplicate, resumed=True)
+
+    def _journaled_state(self, entry: Entry, raw_json: bytes, job_id: str) -> JobState:
+        """The terminal state the journal kept byte for byte, read by the one job parser."""
+        try:
+            return job_state_from_object(decode_object(raw_json), raw_json, expected_id=job_id)
+        except BodyShapeError as exc:
+            assert self.journal is not None
+            raise JournalError(
+                f"the journal {self.journal.path!r} holds an unreadable state for input "
+                f"{entry.index} ({exc.why}): it was changed by hand; use a new journal file"
+            ) from None
 
     def deliver(self, work: Work, item: BatchItem) -> BatchItem:
         """Journal ``item``'s outcome if final, then hand it back to be yielded."""
@@ -333,19 +343,19 @@ class BatchRun:
     def submit_request(self, work: Work) -> ApiRequest:
         """``/run``, or ``/runsync`` with the server's minimum hold when that fits the
         deadline (see the module docstring)."""
-        if self.submit_with_run or hold_for(self.deadline, MIN_WAIT_MS / 1000) is None:
-            return work.request
-        if self._runsync is None:
-            self._runsync = self.core.request(
-                "runsync", body=JobRequest(input_=None), wait_ms=wait_ms(MIN_WAIT_MS / 1000)
-            )
-        return dataclasses.replace(self._runsync, content=work.request.content)
+        return submit_request(
+            self.core,
+            work.body,
+            self.deadline,
+            id_at_once=self.submit_with_run,
+            longest=MIN_WAIT_MS / 1000,
+        )
 
 
 def encoded_inputs(
-    inputs: Iterable[Any], encode: Callable[[Any], ApiRequest]
-) -> Iterator[ApiRequest | InvalidInputError]:
-    """Each input encoded as its ``/run`` request just before it is needed, or the
+    inputs: Iterable[Any], encode: Callable[[Any], JobBody]
+) -> Iterator[JobBody | InvalidInputError]:
+    """Each input encoded as its job's body just before it is needed, or the
     InvalidInputError saying why it cannot be sent."""
     for value in inputs:
         try:

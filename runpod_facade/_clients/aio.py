@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar, overload
 
 import httpx
 
-from .._batches.plan import Ordered, fail_fast_notes, plan_batch, prepare_requests
+from .._batches.plan import Ordered, fail_fast_notes, plan_batch, prepare_bodies
 from .._batches.run import encoded_inputs
 from .._batches.tasks import AsyncBatchResults
 from .._batches.types import BatchTimeout
@@ -329,10 +329,10 @@ class AsyncEndpoint(EndpointBase, AsyncRunner):
     ) -> list[JobState] | list[JobState | RunpodError]:
         """Run each input as its own job, at most ``concurrency`` at a time, and return the
         final states in input order; see ``Endpoint.run_many``."""
-        requests = prepare_requests(self._core, inputs, policy, webhook, s3_config)
+        bodies = prepare_bodies(inputs, policy, webhook, s3_config)
         run, _ = plan_batch(
             self._core,
-            requests,
+            bodies,
             concurrency=concurrency,
             timeout=timeout,
             journal=None,
@@ -343,8 +343,8 @@ class AsyncEndpoint(EndpointBase, AsyncRunner):
             s3_config=s3_config,
             cancel_on_interrupt=cancel_on_interrupt,
         )
-        ordered = Ordered(len(requests), return_exceptions)
-        async with AsyncBatchResults(self._driver, run, iter(requests)) as results:
+        ordered = Ordered(len(bodies), return_exceptions)
+        async with AsyncBatchResults(self._driver, run, iter(bodies)) as results:
             try:
                 async for item in results:
                     error = ordered.add(item)

@@ -22,7 +22,7 @@ from .._rate_limits import RateLimitsOption, rate_limits_from
 from .._timeout import DEFAULT_TIMEOUT, Timeout
 from .._types import Health, JobState, PurgeResult
 from .._validation import check_callback, check_id, check_retry_failed, optional_seconds
-from .._wire.requests import JobRequest, build_job_body
+from .._wire.requests import encode_job
 from .api import api
 
 __all__ = [
@@ -115,15 +115,6 @@ class EndpointBase:
     # --- argument checks ------------------------------------------------------------------
 
     @staticmethod
-    def _job_body(
-        input: Any,
-        policy: ExecutionPolicy | None,
-        webhook: str | None,
-        s3_config: S3Config | None,
-    ) -> JobRequest:
-        return build_job_body(input, policy=policy, webhook=webhook, s3_config=s3_config)
-
-    @staticmethod
     def _job_id(job_id: object) -> str:
         return check_id(job_id, "job_id")
 
@@ -146,7 +137,9 @@ class EndpointBase:
         webhook: str | None,
         s3_config: S3Config | None,
     ) -> Operation[JobState]:
-        return self._core.run(self._job_body(input, policy, webhook, s3_config))
+        return self._core.run(
+            encode_job(input, policy=policy, webhook=webhook, s3_config=s3_config)
+        )
 
     def _wait_op(
         self,
@@ -200,7 +193,7 @@ class EndpointBase:
         """
         seconds = optional_seconds(timeout, "timeout")
         check_callback(on_status, "on_status")
-        body = self._job_body(input, policy, webhook, s3_config)
+        body = encode_job(input, policy=policy, webhook=webhook, s3_config=s3_config)
         return _waiting.run_sync(
             self._core,
             body,

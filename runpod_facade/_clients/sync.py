@@ -15,7 +15,7 @@ from typing import Any, Literal, Self, TypeVar, overload
 
 import httpx
 
-from .._batches.plan import Ordered, fail_fast_notes, plan_batch, prepare_requests
+from .._batches.plan import Ordered, fail_fast_notes, plan_batch, prepare_bodies
 from .._batches.run import encoded_inputs
 from .._batches.threads import BatchResults
 from .._batches.types import BatchTimeout
@@ -347,10 +347,10 @@ class Endpoint(EndpointBase, SyncRunner):
         and each failed input's error takes its place (``BatchTimeout`` for inputs the
         deadline left unsubmitted).
         """
-        requests = prepare_requests(self._core, inputs, policy, webhook, s3_config)
+        bodies = prepare_bodies(inputs, policy, webhook, s3_config)
         run, _ = plan_batch(
             self._core,
-            requests,
+            bodies,
             concurrency=concurrency,
             timeout=timeout,
             journal=None,
@@ -361,8 +361,8 @@ class Endpoint(EndpointBase, SyncRunner):
             s3_config=s3_config,
             cancel_on_interrupt=cancel_on_interrupt,
         )
-        ordered = Ordered(len(requests), return_exceptions)
-        with BatchResults(self._driver, run, iter(requests)) as results:
+        ordered = Ordered(len(bodies), return_exceptions)
+        with BatchResults(self._driver, run, iter(bodies)) as results:
             try:
                 for item in results:
                     error = ordered.add(item)

@@ -16,11 +16,11 @@ from runpod_facade._exceptions import (
     WaitTimeout,
 )
 from runpod_facade._status import JobStatus
-from runpod_facade._wire.requests import JobRequest
+from runpod_facade._wire.requests import encode_job
 from tests._support.replies import error, job, lost
 from tests._support.scripted import HOLD, FakeClock, Reply, ScriptedDriver
 
-BODY = JobRequest(input_={"prompt": "hi"})
+BODY = encode_job({"prompt": "hi"})
 
 
 def test_a_default_run_sync_is_one_runsync_request(core: EndpointCore, clock: FakeClock) -> None:
