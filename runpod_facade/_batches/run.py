@@ -69,7 +69,10 @@ DROPPED = (
 class BatchRun:
     """One batch run: its settings, the journal, and what is in flight. The reading side
     (:meth:`take`, :meth:`deliver`, :meth:`finish`) belongs to the scheduler; the item
-    operations, run on worker threads or tasks, report through the locked methods."""
+    operations (``item.py``), run on worker threads or tasks, use only :attr:`core`,
+    :attr:`deadline`, :attr:`journal`, :attr:`retry_failed`, :attr:`stopping`, and report
+    through the locked methods of "the item operations' side" (:meth:`submit_request`,
+    :meth:`submit_started`, :meth:`accepted`, :meth:`ended`, :meth:`count` …)."""
 
     def __init__(
         self,
@@ -119,7 +122,8 @@ class BatchRun:
         with self._lock:
             return BatchStats(**{**self._stats, "running": len(self._running)})
 
-    def _count(self, name: str, n: int = 1) -> None:
+    def count(self, name: str, n: int = 1) -> None:
+        """Add ``n`` to the counter ``name`` (a field of :class:`BatchStats`)."""
         with self._lock:
             self._stats[name] += n
 
@@ -142,12 +146,12 @@ class BatchRun:
         outcome from the journal that is not to be yielded again)."""
         index = self._next_index
         self._next_index += 1
-        self._count("read")
+        self.count("read")
         entry = None if self.journal is None else self.journal.entry(index)
         if isinstance(prepared, InvalidInputError):
             if entry is not None:
                 raise self._mismatch(index)
-            self._count("yielded")
+            self.count("yielded")
             return BatchItem(index=index, job_id=None, state=None, error=prepared)
         if self.journal is None:
             return Work(index, prepared, b"")
@@ -160,16 +164,16 @@ class BatchRun:
         if entry.phase is Phase.FINAL:
             if not self.replay:
                 return None
-            self._count("resumed")
-            self._count("yielded")
+            self.count("resumed")
+            self.count("yielded")
             return self._from_journal(entry)
         if entry.phase is Phase.SENDING:
             # The submit was in flight when a run died: a job may exist. Send it again, and
             # say so on the item (and in the journal, for any later replay of it).
-            self._count("possibly_duplicated")
+            self.count("possibly_duplicated")
             return Work(index, prepared, digest, duplicate=True, unknown_fate=True)
         if entry.phase is Phase.ACCEPTED:  # a withdrawn job is counted once its fate is known
-            self._count("reattached")
+            self.count("reattached")
         return Work(
             index,
             prepared,
@@ -219,7 +223,7 @@ class BatchRun:
 
     def deliver(self, work: Work, item: BatchItem) -> BatchItem:
         """Journal ``item``'s outcome if final, then hand it back to be yielded."""
-        self._count("yielded")
+        self.count("yielded")
         if self.journal is None or not item.final:
             return item
         if item.state is not None and item.job_id is not None and item.state.is_terminal:
@@ -305,7 +309,7 @@ class BatchRun:
         """The operation that runs ``work`` to its :class:`BatchItem`."""
         return stoppable(self, run_item(self, work))
 
-    def _submit_started(self, work: Work) -> bool:
+    def submit_started(self, work: Work) -> bool:
         """Count a submit as in flight — unless the batch has stopped: then ``False``, and
         nothing is sent. One lock with :meth:`begin_stop`, so a stop either waits for this
         submit or prevents it."""
@@ -317,17 +321,19 @@ class BatchRun:
         work.submitting = True
         return True
 
-    def _submit_cut_short(self) -> None:
+    def submit_cut_short(self) -> None:
+        """A submit was interrupted before its reply: a job may exist that has no id here."""
         with self._lock:
             self._unnamed += 1
 
-    def _submit_ended(self, work: Work) -> None:
+    def submit_ended(self, work: Work) -> None:
+        """The submit of ``work`` is over, however it ended (see :meth:`wait_for_submits`)."""
         work.submitting = False
         with self._lock:
             self._submitting -= 1
             self._lock.notify_all()
 
-    def _accepted(self, work: Work, job_id: str, *, record: bool = True) -> bool:
+    def accepted(self, work: Work, job_id: str, *, record: bool = True) -> bool:
         """Count the job as running (and journal its id, if ``record``); ``True`` if the
         batch is stopping and the job is to be cancelled at once, by this operation."""
         if record and self.journal is not None:
@@ -336,7 +342,8 @@ class BatchRun:
             self._running[job_id] = work.index
             return self.stopping and self._cancelling
 
-    def _ended(self, job_id: str) -> None:
+    def ended(self, job_id: str) -> None:
+        """The job is known to have ended (or to be gone): no longer running."""
         with self._lock:
             self._running.pop(job_id, None)
 
