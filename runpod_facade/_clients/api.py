@@ -54,7 +54,9 @@ class api(Generic[P, T]):
     """Turn ``def name(self, ...) -> Operation[T]`` into a blocking or awaitable method."""
 
     def __init__(self, build: Callable[Concatenate[Any, P], Operation[T]]) -> None:
-        self._build = build
+        #: The function written on the base class (checks, then the operation): what
+        #: ``derived`` reuses to make a handle's method from an endpoint's.
+        self.build = build
         functools.update_wrapper(self, build)
 
         # The two methods are made once, here; each access only binds one (a C-level

@@ -24,11 +24,13 @@ from .._types import Health, JobState, PurgeResult
 from .._validation import check_callback, check_id, check_retry_failed, optional_seconds
 from .._wire.requests import encode_job
 from .api import api
+from .link import EndpointLink
 
 __all__ = [
     "DEFAULT_RUN_SYNC_TIMEOUT",
     "EndpointBase",
     "OnStatus",
+    "wait_operation",
 ]
 
 #: ``run_sync``'s default deadline: the server's default ``/runsync`` hold.
@@ -37,11 +39,39 @@ DEFAULT_RUN_SYNC_TIMEOUT = 90.0
 OnStatus = Callable[[JobState], None]
 
 
+def wait_operation(
+    core: EndpointCore,
+    job_id: str,
+    timeout: float | timedelta | None,
+    cancel_on_timeout: bool,
+    cancel_on_interrupt: bool,
+    on_status: OnStatus | None,
+    retry_failed: int,
+) -> Operation[JobState]:
+    """The wait of ``ep.wait`` and ``job.wait``: arguments checked (InvalidInputError before
+    any request), then ``_core.waiting.wait`` on ``core``."""
+    check_callback(on_status, "on_status")
+    return _waiting.wait(
+        core,
+        check_id(job_id, "job_id"),
+        timeout=optional_seconds(timeout, "timeout"),
+        cancel_on_timeout=cancel_on_timeout,
+        cancel_on_interrupt=cancel_on_interrupt,
+        on_state=on_status,
+        retry_failed=check_retry_failed(retry_failed),
+    )
+
+
 class EndpointBase:
     """Settings, argument checks and the shared public methods of both endpoints."""
 
     _settings: Settings
-    _core: EndpointCore
+    #: The endpoint as its handles see it (see ``link``): set by the subclass.
+    _link: EndpointLink[Any]
+
+    @property
+    def _core(self) -> EndpointCore:
+        return self._link.core
 
     def _configure(
         self,
@@ -56,7 +86,9 @@ class EndpointBase:
         long_poll: bool = True,
         allow_insecure_http: bool = False,
         rate_limits: RateLimitsOption = "learn",
-    ) -> None:
+    ) -> EndpointCore:
+        """Resolve the settings; return the endpoint's core (the subclass links it to its
+        driver)."""
         limits = rate_limits_from(rate_limits)
         self._settings = resolve_settings(
             endpoint_id,
@@ -69,7 +101,7 @@ class EndpointBase:
             long_poll=long_poll,
             allow_insecure_http=allow_insecure_http,
         )
-        self._core = EndpointCore(
+        return EndpointCore(
             self._settings.endpoint_id,
             retry=self._settings.retry,
             poll=self._settings.poll,
@@ -141,26 +173,6 @@ class EndpointBase:
             encode_job(input, policy=policy, webhook=webhook, s3_config=s3_config)
         )
 
-    def _wait_op(
-        self,
-        job_id: str,
-        timeout: float | timedelta | None,
-        cancel_on_timeout: bool,
-        cancel_on_interrupt: bool,
-        on_status: OnStatus | None,
-        retry_failed: int,
-    ) -> Operation[JobState]:
-        check_callback(on_status, "on_status")
-        return _waiting.wait(
-            self._core,
-            self._job_id(job_id),
-            timeout=optional_seconds(timeout, "timeout"),
-            cancel_on_timeout=cancel_on_timeout,
-            cancel_on_interrupt=cancel_on_interrupt,
-            on_state=on_status,
-            retry_failed=check_retry_failed(retry_failed),
-        )
-
     # --- shared public methods ------------------------------------------------------------
 
     @api
@@ -222,8 +234,14 @@ class EndpointBase:
     ) -> Operation[JobState]:
         """Wait for the job to finish and return its COMPLETED state:
         ``ep.job(job_id).wait(...)``."""
-        return self._wait_op(
-            job_id, timeout, cancel_on_timeout, cancel_on_interrupt, on_status, retry_failed
+        return wait_operation(
+            self._core,
+            job_id,
+            timeout,
+            cancel_on_timeout,
+            cancel_on_interrupt,
+            on_status,
+            retry_failed,
         )
 
     @api

@@ -34,6 +34,7 @@ from .._types import JobState
 from .api import SyncRunner
 from .base import EndpointBase
 from .handles import JobBase, StreamBase
+from .link import EndpointLink
 
 __all__ = ["Endpoint", "Job", "JobStream"]
 
@@ -66,6 +67,8 @@ class Endpoint(EndpointBase, SyncRunner):
     ``Endpoint`` may be shared by many threads.
     """
 
+    _link: EndpointLink[SyncDriver]
+
     def __init__(
         self,
         endpoint_id: str | None = None,
@@ -81,7 +84,7 @@ class Endpoint(EndpointBase, SyncRunner):
         allow_insecure_http: bool = False,
         rate_limits: RateLimitsOption = "learn",
     ) -> None:
-        self._configure(
+        core = self._configure(
             endpoint_id,
             api_key=api_key,
             base_url=base_url,
@@ -98,7 +101,11 @@ class Endpoint(EndpointBase, SyncRunner):
                 "http_client must be an httpx.Client (use AsyncEndpoint for httpx.AsyncClient)"
             )
         transport = HttpxTransport(self._settings.base_url, self._settings.headers(), http_client)
-        self._driver = SyncDriver(transport)
+        self._link = EndpointLink(core, SyncDriver(transport))
+
+    @property
+    def _driver(self) -> SyncDriver:
+        return self._link.driver
 
     def _perform(self, operation: Operation[T]) -> T:
         return self._driver.run(operation)
@@ -144,11 +151,11 @@ class Endpoint(EndpointBase, SyncRunner):
         Raises InvalidInputError before sending if it is not serializable or over 10 MiB.
         """
         state = self._perform(self._submit(input, policy, webhook, s3_config))
-        return Job(self, state.id, state)
+        return Job(self, state.id, state, link=self._link)
 
     def job(self, job_id: str) -> Job:
         """A handle to an existing job, e.g. one submitted by another process."""
-        return Job(self, self._job_id(job_id))
+        return Job(self, self._job_id(job_id), link=self._link)
 
     def retry(self, job_id: str) -> Job:
         """Requeue a FAILED or TIMED_OUT job under the same id (``/retry``) and return its
@@ -382,9 +389,10 @@ class Job(JobBase, SyncRunner):
     __slots__ = ()
 
     endpoint: Endpoint
+    _link: EndpointLink[SyncDriver]
 
     def _perform(self, operation: Operation[T]) -> T:
-        return self.endpoint._perform(operation)
+        return self._link.driver.run(operation)
 
     def stream(
         self,
@@ -401,7 +409,7 @@ class Job(JobBase, SyncRunner):
         JobTimedOut. ``raw=True`` yields each chunk object whole (``output`` and e.g.
         ``metrics``) instead of its ``output``.
         """
-        return JobStream(self, *self._stream_args(timeout, idle_timeout), raw)
+        return JobStream(self, self._link, *self._stream_args(timeout, idle_timeout), raw)
 
 
 class JobStream(StreamBase):
@@ -411,10 +419,15 @@ class JobStream(StreamBase):
     job: Job
 
     def __init__(
-        self, job: Job, timeout: float | None, idle_timeout: float | None, raw: bool = False
+        self,
+        job: Job,
+        link: EndpointLink[SyncDriver],
+        timeout: float | None,
+        idle_timeout: float | None,
+        raw: bool = False,
     ) -> None:
-        super().__init__(job, timeout, idle_timeout, raw)
-        self._iterator = job.endpoint._driver.iterate(self._operation)
+        super().__init__(job, link, timeout, idle_timeout, raw)
+        self._iterator = link.driver.iterate(self._operation)
 
     def __iter__(self) -> Iterator[Any]:
         return self
