@@ -194,7 +194,7 @@ class BatchRun:
     def _from_journal(self, entry: Entry) -> BatchItem:
         duplicate = entry.duplicates > 0
         if entry.raw_json is not None and entry.job_id is not None:
-            state = self._journaled_state(entry, entry.raw_json, entry.job_id)
+            state = self._journaled_state(entry.index, entry.raw_json, entry.job_id)
             error: RunpodError | None = None
             try:
                 check_terminal(state)
@@ -210,7 +210,7 @@ class BatchRun:
             error = cls(text, status_code=code, operation="run", job_id=entry.job_id)
         return BatchItem(entry.index, entry.job_id, None, error, True, duplicate, resumed=True)
 
-    def _journaled_state(self, entry: Entry, raw_json: bytes, job_id: str) -> JobState:
+    def _journaled_state(self, index: int, raw_json: bytes, job_id: str) -> JobState:
         """The terminal state the journal kept byte for byte, read by the one job parser."""
         try:
             return job_state_from_object(decode_object(raw_json), raw_json, expected_id=job_id)
@@ -218,7 +218,7 @@ class BatchRun:
             assert self.journal is not None
             raise JournalError(
                 f"the journal {self.journal.path!r} holds an unreadable state for input "
-                f"{entry.index} ({exc.why}): it was changed by hand; use a new journal file"
+                f"{index} ({exc.why}): it was changed by hand; use a new journal file"
             ) from None
 
     def deliver(self, work: Work, item: BatchItem) -> BatchItem:

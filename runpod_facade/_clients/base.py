@@ -66,7 +66,8 @@ class EndpointBase:
     """Settings, argument checks and the shared public methods of both endpoints."""
 
     _settings: Settings
-    #: The endpoint as its handles see it (see ``link``): set by the subclass.
+    #: The endpoint as its handles see it (``link.py``): its core and driver, set by the
+    #: subclass, which hands it to every handle it makes.
     _link: EndpointLink[Any]
 
     @property

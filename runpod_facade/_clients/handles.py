@@ -162,7 +162,6 @@ class StreamBase:
     ) -> None:
         self.job = job
         self.progress = StreamProgress(job.id)
-        self._link = link
         self._operation = _streaming.stream(
             link.core,
             job.id,
