@@ -54,7 +54,7 @@ def _factory(kind: str) -> Callable[[str], Any]:
         def with_state(job_id: str) -> Job:
             raw = {"id": job_id, "status": "IN_QUEUE"}
             state = JobState.from_raw(raw, id=job_id, status=JobStatus.IN_QUEUE)
-            return Job(endpoint, job_id, state)
+            return Job(endpoint, job_id, state, link=endpoint._link)  # as run() makes it
 
         return with_state
     if kind == "runpod":

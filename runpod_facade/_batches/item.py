@@ -24,8 +24,8 @@ from .._exceptions import (
     RunpodError,
 )
 from .._status import JobStatus
-from .._transports.base import ApiRequest
 from .._types import JobState
+from .._wire.requests import JobBody
 from .types import BatchItem
 
 if TYPE_CHECKING:
@@ -48,10 +48,10 @@ class BatchStopped(BaseException):
 
 @dataclass(slots=True)
 class Work:
-    """One input on its way: its encoded ``/run`` request and what the journal knows."""
+    """One input on its way: its job's encoded body and what the journal knows."""
 
     index: int
-    request: ApiRequest
+    body: JobBody
     digest: bytes
     job_id: str | None = None  # a job of an earlier run, to reattach to
     withdrawn: bool = False  # ... that an earlier run cancelled: resubmit unless it ended
@@ -121,13 +121,13 @@ def run_item(run: BatchRun, work: Work) -> Operation[BatchItem]:
             state = None
         if state is None or state.status == JobStatus.CANCELLED:
             job_id, state = None, None
-        run._count("reattached" if job_id is not None else "resubmitted")
+        run.count("reattached" if job_id is not None else "resubmitted")
     if job_id is None:
         submitted = yield from _submit(run, work)
         if isinstance(submitted, BatchItem):
             return submitted
         job_id, state = submitted
-    elif run._accepted(work, job_id, record=False):
+    elif run.accepted(work, job_id, record=False):
         # Reattached just as the batch stopped with cancelling: cancel it like the others.
         yield from cancel_job(run, job_id)
         raise BatchStopped
@@ -151,7 +151,7 @@ def cancel_job(run: BatchRun, job_id: str) -> Operation[None]:
 
 def _submit(run: BatchRun, work: Work) -> Operation[tuple[str, JobState | None] | BatchItem]:
     request = run.submit_request(work)
-    if not run._submit_started(work):
+    if not run.submit_started(work):
         raise BatchStopped
     try:
         if run.journal is not None:
@@ -170,16 +170,16 @@ def _submit(run: BatchRun, work: Work) -> Operation[tuple[str, JobState | None] 
             job_id, known = exc.job_id, None
         except BaseException:
             # Interrupted (a task cancelled) before the reply: a job may exist, unnamed.
-            run._submit_cut_short()
+            run.submit_cut_short()
             raise
         else:
             job_id, known = state.id, state
-        if run._accepted(work, job_id):
+        if run.accepted(work, job_id):
             yield from cancel_job(run, job_id)
             raise BatchStopped
         return job_id, known
     finally:
-        run._submit_ended(work)
+        run.submit_ended(work)
 
 
 def _submit_failed(run: BatchRun, work: Work, error: RunpodError) -> BatchItem:
@@ -203,13 +203,13 @@ def _wait(run: BatchRun, work: Work, job_id: str, known: JobState | None) -> Ope
             run.core, job_id, run.deadline, known, False, None, run.retry_failed, tracker
         )
     except JobError as exc:
-        run._ended(job_id)
+        run.ended(job_id)
         return _item(work, job_id=job_id, state=exc.state, error=exc)
     except NotFoundError as exc:
-        run._ended(job_id)
+        run.ended(job_id)
         return _item(work, job_id=job_id, state=None, error=_lost(job_id, exc))
     except RunpodError as exc:
         last = getattr(exc, "last_state", None)
         return _item(work, job_id=job_id, state=last, error=exc, final=False)
-    run._ended(job_id)
+    run.ended(job_id)
     return _item(work, job_id=job_id, state=state, error=None)

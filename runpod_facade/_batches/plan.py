@@ -11,15 +11,14 @@ from typing import Any
 from .._core.engine import EndpointCore
 from .._exceptions import InvalidInputError, RunpodError
 from .._options import ExecutionPolicy, S3Config
-from .._transports.base import ApiRequest
 from .._types import JobState
 from .._validation import check_retry_failed, optional_seconds
-from .._wire.requests import build_job_body
+from .._wire.requests import JobBody, encode_job
 from .journal import Journal
 from .run import BatchRun
 from .types import BatchItem, BatchTimeout, StopReport
 
-__all__ = ["FAIL_FAST", "Ordered", "encoder", "fail_fast_notes", "plan_batch", "prepare_requests"]
+__all__ = ["FAIL_FAST", "Ordered", "encoder", "fail_fast_notes", "plan_batch", "prepare_bodies"]
 
 #: Why run_many cancelled the jobs it cancelled (a note on the error it raises).
 FAIL_FAST = "because run_many stops at the first error (return_exceptions=False)"
@@ -48,18 +47,19 @@ def _check_flag(value: object, name: str) -> bool:
 
 
 def encoder(
-    core: EndpointCore,
     policy: ExecutionPolicy | None,
     webhook: str | None,
     s3_config: S3Config | None,
-) -> Callable[[Any], ApiRequest]:
-    """A function encoding one input as its ``/run`` request (InvalidInputError if it cannot
-    be sent). The job options are checked here, once, before any input is read."""
-    build_job_body(None, policy=policy, webhook=webhook, s3_config=s3_config)
+) -> Callable[[Any], JobBody]:
+    """A function encoding one input as its job's body (InvalidInputError if it cannot be
+    sent: not JSON, or over ``/run``'s payload limit — the stricter of the two routes a
+    batch submits by). The job options are checked here, once, before any input is read."""
+    encode_job(None, policy=policy, webhook=webhook, s3_config=s3_config)
 
-    def encode(value: Any) -> ApiRequest:
-        body = build_job_body(value, policy=policy, webhook=webhook, s3_config=s3_config)
-        return core.request("run", body=body)
+    def encode(value: Any) -> JobBody:
+        body = encode_job(value, policy=policy, webhook=webhook, s3_config=s3_config)
+        body.check_fits("run")
+        return body
 
     return encode
 
@@ -78,7 +78,7 @@ def plan_batch(
     s3_config: S3Config | None,
     cancel_on_interrupt: bool,
     allow_async: bool = False,
-) -> tuple[BatchRun, Callable[[Any], ApiRequest]]:
+) -> tuple[BatchRun, Callable[[Any], JobBody]]:
     """Check every argument of ``map`` (InvalidInputError before anything is read or sent),
     then open the journal. Returns the run and the encoder of one input."""
     _check_inputs(inputs, allow_async=allow_async)
@@ -87,7 +87,7 @@ def plan_batch(
     cancel_on_interrupt = _check_flag(cancel_on_interrupt, "cancel_on_interrupt")
     replay = _check_flag(replay, "replay")
     seconds = optional_seconds(timeout, "timeout")
-    encode = encoder(core, policy, webhook, s3_config)
+    encode = encoder(policy, webhook, s3_config)
     if journal is not None and not isinstance(journal, (str, os.PathLike)):
         raise InvalidInputError(f"journal must be a file path, got {type(journal).__name__}")
     # Last: nothing may fail between taking the journal's lock and handing the run back.
@@ -104,17 +104,16 @@ def plan_batch(
     return run, encode
 
 
-def prepare_requests(
-    core: EndpointCore,
+def prepare_bodies(
     inputs: Iterable[Any],
     policy: ExecutionPolicy | None,
     webhook: str | None,
     s3_config: S3Config | None,
-) -> list[ApiRequest]:
+) -> list[JobBody]:
     """``run_many``: every input encoded and checked before the first request is sent, so a
     bad batch sends nothing."""
     _check_inputs(inputs)
-    encode = encoder(core, policy, webhook, s3_config)
+    encode = encoder(policy, webhook, s3_config)
     return [encode(value) for value in inputs]
 
 

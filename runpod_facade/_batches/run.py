@@ -26,7 +26,6 @@ endpoint in its own process, 16 workers, concurrency 16, median of 3 rounds):
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -36,7 +35,7 @@ from .._core.deadline import Deadline
 from .._core.effects import Operation
 from .._core.engine import EndpointCore
 from .._core.interrupts import is_cancellation
-from .._core.waiting import check_terminal, hold_for, wait_ms
+from .._core.waiting import check_terminal, submit_request
 from .._exceptions import (
     APIResponseValidationError,
     APIStatusError,
@@ -47,9 +46,11 @@ from .._exceptions import (
     PayloadTooLargeError,
     RunpodError,
 )
-from .._transports.base import ApiRequest, ApiResponse
-from .._wire.replies import parse_job
-from .._wire.requests import build_job_body
+from .._transports.base import ApiRequest
+from .._types import JobState
+from .._wire.bodies import BodyShapeError, decode_object
+from .._wire.replies import job_state_from_object
+from .._wire.requests import JobBody
 from .item import Work, run_item, stoppable
 from .journal import Entry, Journal, JournalError, Phase, fingerprint
 from .types import BatchItem, BatchStats, BatchTimeout, StopReport
@@ -68,7 +69,10 @@ DROPPED = (
 class BatchRun:
     """One batch run: its settings, the journal, and what is in flight. The reading side
     (:meth:`take`, :meth:`deliver`, :meth:`finish`) belongs to the scheduler; the item
-    operations, run on worker threads or tasks, report through the locked methods."""
+    operations (``item.py``), run on worker threads or tasks, use only :attr:`core`,
+    :attr:`deadline`, :attr:`journal`, :attr:`retry_failed`, :attr:`stopping`, and report
+    through the locked methods of "the item operations' side" (:meth:`submit_request`,
+    :meth:`submit_started`, :meth:`accepted`, :meth:`ended`, :meth:`count` …)."""
 
     def __init__(
         self,
@@ -93,7 +97,6 @@ class BatchRun:
         self.replay = replay
         # /run when the id is needed at once (see the module docstring); else a 1 s /runsync.
         self.submit_with_run = journal is not None or cancel_on_interrupt
-        self._runsync: ApiRequest | None = None
         self._lock = threading.Condition()
         self._next_index = 0
         self._exhausted = False
@@ -119,7 +122,8 @@ class BatchRun:
         with self._lock:
             return BatchStats(**{**self._stats, "running": len(self._running)})
 
-    def _count(self, name: str, n: int = 1) -> None:
+    def count(self, name: str, n: int = 1) -> None:
+        """Add ``n`` to the counter ``name`` (a field of :class:`BatchStats`)."""
         with self._lock:
             self._stats[name] += n
 
@@ -136,22 +140,22 @@ class BatchRun:
         """The inputs ran out."""
         self._exhausted = True
 
-    def take(self, prepared: ApiRequest | InvalidInputError) -> Work | BatchItem | None:
+    def take(self, prepared: JobBody | InvalidInputError) -> Work | BatchItem | None:
         """The next input, encoded (or why it cannot be): a :class:`Work` to run, an item
         that needs no request (a bad input, an outcome from the journal), or ``None`` (an
         outcome from the journal that is not to be yielded again)."""
         index = self._next_index
         self._next_index += 1
-        self._count("read")
+        self.count("read")
         entry = None if self.journal is None else self.journal.entry(index)
         if isinstance(prepared, InvalidInputError):
             if entry is not None:
                 raise self._mismatch(index)
-            self._count("yielded")
+            self.count("yielded")
             return BatchItem(index=index, job_id=None, state=None, error=prepared)
         if self.journal is None:
             return Work(index, prepared, b"")
-        digest = fingerprint(prepared.content or b"")
+        digest = fingerprint(prepared.content)
         if entry is None:
             return Work(index, prepared, digest)
         if entry.fingerprint != digest:
@@ -160,16 +164,16 @@ class BatchRun:
         if entry.phase is Phase.FINAL:
             if not self.replay:
                 return None
-            self._count("resumed")
-            self._count("yielded")
+            self.count("resumed")
+            self.count("yielded")
             return self._from_journal(entry)
         if entry.phase is Phase.SENDING:
             # The submit was in flight when a run died: a job may exist. Send it again, and
             # say so on the item (and in the journal, for any later replay of it).
-            self._count("possibly_duplicated")
+            self.count("possibly_duplicated")
             return Work(index, prepared, digest, duplicate=True, unknown_fate=True)
         if entry.phase is Phase.ACCEPTED:  # a withdrawn job is counted once its fate is known
-            self._count("reattached")
+            self.count("reattached")
         return Work(
             index,
             prepared,
@@ -190,8 +194,7 @@ class BatchRun:
     def _from_journal(self, entry: Entry) -> BatchItem:
         duplicate = entry.duplicates > 0
         if entry.raw_json is not None and entry.job_id is not None:
-            request = self.core.request("status", job_id=entry.job_id)
-            state = parse_job(ApiResponse(200, {}, entry.raw_json), request)
+            state = self._journaled_state(entry.index, entry.raw_json, entry.job_id)
             error: RunpodError | None = None
             try:
                 check_terminal(state)
@@ -207,9 +210,20 @@ class BatchRun:
             error = cls(text, status_code=code, operation="run", job_id=entry.job_id)
         return BatchItem(entry.index, entry.job_id, None, error, True, duplicate, resumed=True)
 
+    def _journaled_state(self, index: int, raw_json: bytes, job_id: str) -> JobState:
+        """The terminal state the journal kept byte for byte, read by the one job parser."""
+        try:
+            return job_state_from_object(decode_object(raw_json), raw_json, expected_id=job_id)
+        except BodyShapeError as exc:
+            assert self.journal is not None
+            raise JournalError(
+                f"the journal {self.journal.path!r} holds an unreadable state for input "
+                f"{index} ({exc.why}): it was changed by hand; use a new journal file"
+            ) from None
+
     def deliver(self, work: Work, item: BatchItem) -> BatchItem:
         """Journal ``item``'s outcome if final, then hand it back to be yielded."""
-        self._count("yielded")
+        self.count("yielded")
         if self.journal is None or not item.final:
             return item
         if item.state is not None and item.job_id is not None and item.state.is_terminal:
@@ -295,7 +309,7 @@ class BatchRun:
         """The operation that runs ``work`` to its :class:`BatchItem`."""
         return stoppable(self, run_item(self, work))
 
-    def _submit_started(self, work: Work) -> bool:
+    def submit_started(self, work: Work) -> bool:
         """Count a submit as in flight — unless the batch has stopped: then ``False``, and
         nothing is sent. One lock with :meth:`begin_stop`, so a stop either waits for this
         submit or prevents it."""
@@ -307,17 +321,19 @@ class BatchRun:
         work.submitting = True
         return True
 
-    def _submit_cut_short(self) -> None:
+    def submit_cut_short(self) -> None:
+        """A submit was interrupted before its reply: a job may exist that has no id here."""
         with self._lock:
             self._unnamed += 1
 
-    def _submit_ended(self, work: Work) -> None:
+    def submit_ended(self, work: Work) -> None:
+        """The submit of ``work`` is over, however it ended (see :meth:`wait_for_submits`)."""
         work.submitting = False
         with self._lock:
             self._submitting -= 1
             self._lock.notify_all()
 
-    def _accepted(self, work: Work, job_id: str, *, record: bool = True) -> bool:
+    def accepted(self, work: Work, job_id: str, *, record: bool = True) -> bool:
         """Count the job as running (and journal its id, if ``record``); ``True`` if the
         batch is stopping and the job is to be cancelled at once, by this operation."""
         if record and self.journal is not None:
@@ -326,28 +342,27 @@ class BatchRun:
             self._running[job_id] = work.index
             return self.stopping and self._cancelling
 
-    def _ended(self, job_id: str) -> None:
+    def ended(self, job_id: str) -> None:
+        """The job is known to have ended (or to be gone): no longer running."""
         with self._lock:
             self._running.pop(job_id, None)
 
     def submit_request(self, work: Work) -> ApiRequest:
         """``/run``, or ``/runsync`` with the server's minimum hold when that fits the
         deadline (see the module docstring)."""
-        if self.submit_with_run or hold_for(self.deadline, MIN_WAIT_MS / 1000) is None:
-            return work.request
-        if self._runsync is None:
-            self._runsync = self.core.request(
-                "runsync",
-                body=build_job_body(None, policy=None, webhook=None, s3_config=None),
-                wait_ms=wait_ms(MIN_WAIT_MS / 1000),
-            )
-        return dataclasses.replace(self._runsync, content=work.request.content)
+        return submit_request(
+            self.core,
+            work.body,
+            self.deadline,
+            id_at_once=self.submit_with_run,
+            longest=MIN_WAIT_MS / 1000,
+        )
 
 
 def encoded_inputs(
-    inputs: Iterable[Any], encode: Callable[[Any], ApiRequest]
-) -> Iterator[ApiRequest | InvalidInputError]:
-    """Each input encoded as its ``/run`` request just before it is needed, or the
+    inputs: Iterable[Any], encode: Callable[[Any], JobBody]
+) -> Iterator[JobBody | InvalidInputError]:
+    """Each input encoded as its job's body just before it is needed, or the
     InvalidInputError saying why it cannot be sent."""
     for value in inputs:
         try:

@@ -17,7 +17,7 @@ from typing import Any, Literal, Self
 from .._core.interrupts import headline, is_cancellation, is_interrupt, tell
 from .._drivers.aio import AsyncDriver
 from .._exceptions import InvalidInputError
-from .._transports.base import ApiRequest
+from .._wire.requests import JobBody
 from .item import Work, cancel_job
 from .run import CLOSED, DROPPED, BatchRun, left_behind, stop_cause
 from .types import BatchItem, BatchStats, StopReport
@@ -38,11 +38,11 @@ class AsyncBatchResults(AsyncIterator[BatchItem]):
         self,
         driver: AsyncDriver,
         run: BatchRun,
-        requests: Iterator[ApiRequest | InvalidInputError] | None,
+        bodies: Iterator[JobBody | InvalidInputError] | None,
         inputs: AsyncIterator[Any] | None = None,
-        encode: Callable[[Any], ApiRequest] | None = None,
+        encode: Callable[[Any], JobBody] | None = None,
     ) -> None:
-        self._tasks = _Tasks(driver, run, requests, inputs, encode)
+        self._tasks = _Tasks(driver, run, bodies, inputs, encode)
         self._iterator = self._tasks.iterate()
 
     def __aiter__(self) -> Self:
@@ -101,19 +101,19 @@ class AsyncBatchResults(AsyncIterator[BatchItem]):
 
 class _Tasks:
     """The state of one batch's scheduling on the loop: its tasks and where inputs come
-    from (an iterator of encoded requests, or an async iterator of inputs to encode)."""
+    from (an iterator of encoded bodies, or an async iterator of inputs to encode)."""
 
     def __init__(
         self,
         driver: AsyncDriver,
         run: BatchRun,
-        requests: Iterator[ApiRequest | InvalidInputError] | None,
+        bodies: Iterator[JobBody | InvalidInputError] | None,
         inputs: AsyncIterator[Any] | None,
-        encode: Callable[[Any], ApiRequest] | None,
+        encode: Callable[[Any], JobBody] | None,
     ) -> None:
         self.driver = driver
         self.run = run
-        self.requests = requests
+        self.bodies = bodies
         self.inputs = inputs
         self.encode = encode
         self.tasks: dict[asyncio.Task[BatchItem], Work] = {}
@@ -128,9 +128,9 @@ class _Tasks:
         self.started = False
         self.report: StopReport | None = None
 
-    async def next_request(self) -> ApiRequest | InvalidInputError | None:
-        if self.requests is not None:
-            return next(self.requests, None)
+    async def next_body(self) -> JobBody | InvalidInputError | None:
+        if self.bodies is not None:
+            return next(self.bodies, None)
         assert self.inputs is not None and self.encode is not None
         try:
             value = await anext(self.inputs)
@@ -148,7 +148,7 @@ class _Tasks:
             while True:
                 while len(tasks) < run.concurrency and run.may_read():
                     self.reading = True
-                    prepared = await self.next_request()
+                    prepared = await self.next_body()
                     self.reading = False
                     if prepared is None:
                         run.exhausted()

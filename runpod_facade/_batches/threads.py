@@ -24,7 +24,7 @@ from typing import Literal, Self
 from .._core.interrupts import headline, is_cancellation, is_interrupt, tell
 from .._drivers.sync import SyncDriver
 from .._exceptions import InvalidInputError
-from .._transports.base import ApiRequest
+from .._wire.requests import JobBody
 from .item import BatchStopped, Work, cancel_job
 from .run import CLOSED, DROPPED, BatchRun, left_behind, stop_cause
 from .types import BatchItem, BatchStats, StopReport
@@ -50,9 +50,9 @@ class BatchResults(Iterator[BatchItem]):
         self,
         driver: SyncDriver,
         run: BatchRun,
-        requests: Iterator[ApiRequest | InvalidInputError],
+        bodies: Iterator[JobBody | InvalidInputError],
     ) -> None:
-        self._threads = _Threads(driver, run, requests)
+        self._threads = _Threads(driver, run, bodies)
         self._iterator = self._threads.iterate()
 
     def __iter__(self) -> Self:
@@ -119,11 +119,11 @@ class _Threads:
         self,
         driver: SyncDriver,
         run: BatchRun,
-        requests: Iterator[ApiRequest | InvalidInputError],
+        bodies: Iterator[JobBody | InvalidInputError],
     ) -> None:
         self.driver = driver
         self.run = run
-        self.requests = requests
+        self.bodies = bodies
         self.inbox: queue.SimpleQueue[Work | None] = queue.SimpleQueue()
         self.done: queue.SimpleQueue[tuple[Work, _Outcome]] = queue.SimpleQueue()
         self.threads = 0
@@ -146,7 +146,7 @@ class _Threads:
             while True:
                 while self.in_flight < run.concurrency and run.may_read():
                     self.reading = True
-                    prepared = next(self.requests, None)
+                    prepared = next(self.bodies, None)
                     self.reading = False
                     if prepared is None:
                         run.exhausted()

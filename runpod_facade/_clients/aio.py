@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar, overload
 
 import httpx
 
-from .._batches.plan import Ordered, fail_fast_notes, plan_batch, prepare_requests
+from .._batches.plan import Ordered, fail_fast_notes, plan_batch, prepare_bodies
 from .._batches.run import encoded_inputs
 from .._batches.tasks import AsyncBatchResults
 from .._batches.types import BatchTimeout
@@ -37,6 +37,7 @@ from .._types import JobState
 from .api import AsyncRunner
 from .base import EndpointBase
 from .handles import JobBase, StreamBase
+from .link import EndpointLink
 
 if TYPE_CHECKING:
     import aiohttp
@@ -100,6 +101,8 @@ class AsyncEndpoint(EndpointBase, AsyncRunner):
     ``http_client`` is bound to its loop.
     """
 
+    _link: EndpointLink[AsyncDriver]
+
     def __init__(
         self,
         endpoint_id: str | None = None,
@@ -116,7 +119,7 @@ class AsyncEndpoint(EndpointBase, AsyncRunner):
         rate_limits: RateLimitsOption = "learn",
         http_backend: HttpBackend = "httpx",
     ) -> None:
-        self._configure(
+        core = self._configure(
             endpoint_id,
             api_key=api_key,
             base_url=base_url,
@@ -131,7 +134,11 @@ class AsyncEndpoint(EndpointBase, AsyncRunner):
         transport = _transport(
             http_backend, self._settings.base_url, self._settings.headers(), http_client
         )
-        self._driver = AsyncDriver(transport)
+        self._link = EndpointLink(core, AsyncDriver(transport))
+
+    @property
+    def _driver(self) -> AsyncDriver:
+        return self._link.driver
 
     async def _perform(self, operation: Operation[T]) -> T:
         return await self._driver.run(operation)
@@ -173,11 +180,11 @@ class AsyncEndpoint(EndpointBase, AsyncRunner):
     ) -> AsyncJob:
         """Queue a job (``/run``) and return its handle at once; see ``Endpoint.run``."""
         state = await self._perform(self._submit(input, policy, webhook, s3_config))
-        return AsyncJob(self, state.id, state)
+        return AsyncJob(self, state.id, state, link=self._link)
 
     def job(self, job_id: str) -> AsyncJob:
         """A handle to an existing job, e.g. one submitted by another process."""
-        return AsyncJob(self, self._job_id(job_id))
+        return AsyncJob(self, self._job_id(job_id), link=self._link)
 
     async def retry(self, job_id: str) -> AsyncJob:
         """Requeue a FAILED or TIMED_OUT job under the same id (``/retry``) and return its
@@ -329,10 +336,10 @@ class AsyncEndpoint(EndpointBase, AsyncRunner):
     ) -> list[JobState] | list[JobState | RunpodError]:
         """Run each input as its own job, at most ``concurrency`` at a time, and return the
         final states in input order; see ``Endpoint.run_many``."""
-        requests = prepare_requests(self._core, inputs, policy, webhook, s3_config)
+        bodies = prepare_bodies(inputs, policy, webhook, s3_config)
         run, _ = plan_batch(
             self._core,
-            requests,
+            bodies,
             concurrency=concurrency,
             timeout=timeout,
             journal=None,
@@ -343,8 +350,8 @@ class AsyncEndpoint(EndpointBase, AsyncRunner):
             s3_config=s3_config,
             cancel_on_interrupt=cancel_on_interrupt,
         )
-        ordered = Ordered(len(requests), return_exceptions)
-        async with AsyncBatchResults(self._driver, run, iter(requests)) as results:
+        ordered = Ordered(len(bodies), return_exceptions)
+        async with AsyncBatchResults(self._driver, run, iter(bodies)) as results:
             try:
                 async for item in results:
                     error = ordered.add(item)
@@ -366,9 +373,10 @@ class AsyncJob(JobBase, AsyncRunner):
     __slots__ = ()
 
     endpoint: AsyncEndpoint
+    _link: EndpointLink[AsyncDriver]
 
     async def _perform(self, operation: Operation[T]) -> T:
-        return await self.endpoint._perform(operation)
+        return await self._link.driver.run(operation)
 
     def stream(
         self,
@@ -378,7 +386,7 @@ class AsyncJob(JobBase, AsyncRunner):
         raw: bool = False,
     ) -> AsyncJobStream:
         """``async for chunk in job.stream(): ...``; see ``Job.stream``."""
-        return AsyncJobStream(self, *self._stream_args(timeout, idle_timeout), raw)
+        return AsyncJobStream(self, self._link, *self._stream_args(timeout, idle_timeout), raw)
 
 
 class AsyncJobStream(StreamBase):
@@ -387,10 +395,15 @@ class AsyncJobStream(StreamBase):
     job: AsyncJob
 
     def __init__(
-        self, job: AsyncJob, timeout: float | None, idle_timeout: float | None, raw: bool = False
+        self,
+        job: AsyncJob,
+        link: EndpointLink[AsyncDriver],
+        timeout: float | None,
+        idle_timeout: float | None,
+        raw: bool = False,
     ) -> None:
-        super().__init__(job, timeout, idle_timeout, raw)
-        self._iterator = job.endpoint._driver.iterate(self._operation)
+        super().__init__(job, link, timeout, idle_timeout, raw)
+        self._iterator = link.driver.iterate(self._operation)
 
     def __aiter__(self) -> AsyncIterator[Any]:
         return self

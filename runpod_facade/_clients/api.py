@@ -54,16 +54,19 @@ class api(Generic[P, T]):
     """Turn ``def name(self, ...) -> Operation[T]`` into a blocking or awaitable method."""
 
     def __init__(self, build: Callable[Concatenate[Any, P], Operation[T]]) -> None:
-        self._build = build
+        #: The function written on the base class (checks, then the operation): what
+        #: ``derived`` reuses to make a handle's method from an endpoint's.
+        self.build = build
         functools.update_wrapper(self, build)
 
         # The two methods are made once, here; each access only binds one (a C-level
-        # MethodType), which keeps a call as cheap as that of a plain method.
-        async def run_async(runner: AsyncRunner, /, *args: P.args, **kwargs: P.kwargs) -> T:
-            return await runner._perform(build(runner, *args, **kwargs))
+        # MethodType) to the client or handle, its `self`, which keeps a call as cheap as
+        # that of a plain method.
+        async def run_async(self: AsyncRunner, /, *args: P.args, **kwargs: P.kwargs) -> T:
+            return await self._perform(build(self, *args, **kwargs))
 
-        def run(runner: SyncRunner, /, *args: P.args, **kwargs: P.kwargs) -> T:
-            return runner._perform(build(runner, *args, **kwargs))
+        def run(self: SyncRunner, /, *args: P.args, **kwargs: P.kwargs) -> T:
+            return self._perform(build(self, *args, **kwargs))
 
         self._run_async = _shown_as(run_async, build, awaitable=True)
         self._run = _shown_as(run, build, awaitable=False)

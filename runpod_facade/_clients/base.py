@@ -22,16 +22,18 @@ from .._rate_limits import RateLimitsOption, rate_limits_from
 from .._timeout import DEFAULT_TIMEOUT, Timeout
 from .._types import Health, JobState, PurgeResult
 from .._validation import check_callback, check_id, check_retry_failed, optional_seconds
-from .._wire.requests import build_job_body
+from .._wire.requests import encode_job
 from .api import api
+from .link import EndpointLink
 
 if TYPE_CHECKING:
-    from .._wire.requests import JobRequest
+    pass
 
 __all__ = [
     "DEFAULT_RUN_SYNC_TIMEOUT",
     "EndpointBase",
     "OnStatus",
+    "wait_operation",
 ]
 
 #: ``run_sync``'s default deadline: the server's default ``/runsync`` hold.
@@ -40,11 +42,40 @@ DEFAULT_RUN_SYNC_TIMEOUT = 90.0
 OnStatus = Callable[[JobState], None]
 
 
+def wait_operation(
+    core: EndpointCore,
+    job_id: str,
+    timeout: float | timedelta | None,
+    cancel_on_timeout: bool,
+    cancel_on_interrupt: bool,
+    on_status: OnStatus | None,
+    retry_failed: int,
+) -> Operation[JobState]:
+    """The wait of ``ep.wait`` and ``job.wait``: arguments checked (InvalidInputError before
+    any request), then ``_core.waiting.wait`` on ``core``."""
+    check_callback(on_status, "on_status")
+    return _waiting.wait(
+        core,
+        check_id(job_id, "job_id"),
+        timeout=optional_seconds(timeout, "timeout"),
+        cancel_on_timeout=cancel_on_timeout,
+        cancel_on_interrupt=cancel_on_interrupt,
+        on_state=on_status,
+        retry_failed=check_retry_failed(retry_failed),
+    )
+
+
 class EndpointBase:
     """Settings, argument checks and the shared public methods of both endpoints."""
 
     _settings: Settings
-    _core: EndpointCore
+    #: The endpoint as its handles see it (``link.py``): its core and driver, set by the
+    #: subclass, which hands it to every handle it makes.
+    _link: EndpointLink[Any]
+
+    @property
+    def _core(self) -> EndpointCore:
+        return self._link.core
 
     def _configure(
         self,
@@ -59,7 +90,9 @@ class EndpointBase:
         long_poll: bool = True,
         allow_insecure_http: bool = False,
         rate_limits: RateLimitsOption = "learn",
-    ) -> None:
+    ) -> EndpointCore:
+        """Resolve the settings; return the endpoint's core (the subclass links it to its
+        driver)."""
         limits = rate_limits_from(rate_limits)
         self._settings = resolve_settings(
             endpoint_id,
@@ -72,7 +105,7 @@ class EndpointBase:
             long_poll=long_poll,
             allow_insecure_http=allow_insecure_http,
         )
-        self._core = EndpointCore(
+        return EndpointCore(
             self._settings.endpoint_id,
             retry=self._settings.retry,
             poll=self._settings.poll,
@@ -118,15 +151,6 @@ class EndpointBase:
     # --- argument checks ------------------------------------------------------------------
 
     @staticmethod
-    def _job_body(
-        input: Any,
-        policy: ExecutionPolicy | None,
-        webhook: str | None,
-        s3_config: S3Config | None,
-    ) -> JobRequest:
-        return build_job_body(input, policy=policy, webhook=webhook, s3_config=s3_config)
-
-    @staticmethod
     def _job_id(job_id: object) -> str:
         return check_id(job_id, "job_id")
 
@@ -149,26 +173,8 @@ class EndpointBase:
         webhook: str | None,
         s3_config: S3Config | None,
     ) -> Operation[JobState]:
-        return self._core.run(self._job_body(input, policy, webhook, s3_config))
-
-    def _wait_op(
-        self,
-        job_id: str,
-        timeout: float | timedelta | None,
-        cancel_on_timeout: bool,
-        cancel_on_interrupt: bool,
-        on_status: OnStatus | None,
-        retry_failed: int,
-    ) -> Operation[JobState]:
-        check_callback(on_status, "on_status")
-        return _waiting.wait(
-            self._core,
-            self._job_id(job_id),
-            timeout=optional_seconds(timeout, "timeout"),
-            cancel_on_timeout=cancel_on_timeout,
-            cancel_on_interrupt=cancel_on_interrupt,
-            on_state=on_status,
-            retry_failed=check_retry_failed(retry_failed),
+        return self._core.run(
+            encode_job(input, policy=policy, webhook=webhook, s3_config=s3_config)
         )
 
     # --- shared public methods ------------------------------------------------------------
@@ -203,7 +209,7 @@ class EndpointBase:
         """
         seconds = optional_seconds(timeout, "timeout")
         check_callback(on_status, "on_status")
-        body = self._job_body(input, policy, webhook, s3_config)
+        body = encode_job(input, policy=policy, webhook=webhook, s3_config=s3_config)
         return _waiting.run_sync(
             self._core,
             body,
@@ -232,8 +238,14 @@ class EndpointBase:
     ) -> Operation[JobState]:
         """Wait for the job to finish and return its COMPLETED state:
         ``ep.job(job_id).wait(...)``."""
-        return self._wait_op(
-            job_id, timeout, cancel_on_timeout, cancel_on_interrupt, on_status, retry_failed
+        return wait_operation(
+            self._core,
+            job_id,
+            timeout,
+            cancel_on_timeout,
+            cancel_on_interrupt,
+            on_status,
+            retry_failed,
         )
 
     @api

@@ -60,7 +60,7 @@ def derive_job_methods(handle: type[JobBase], endpoint: type[EndpointBase]) -> N
         found = inspect.getattr_static(endpoint, info.python, None)
         if not isinstance(found, api):
             continue  # no endpoint method (yet): the contract test names what is missing
-        build = found._build
+        build = found.build
         parameters = list(inspect.signature(build).parameters)
         if parameters[1:2] != ["job_id"]:
             continue

@@ -15,8 +15,9 @@ from .._status import JobStatus
 from .._types import JobState
 from .._validation import check_callback, check_retry_failed, optional_seconds
 from .api import api
-from .base import EndpointBase, OnStatus
+from .base import EndpointBase, OnStatus, wait_operation
 from .derived import derive_job_methods
+from .link import EndpointLink
 
 __all__ = ["JobBase", "StreamBase"]
 
@@ -32,14 +33,23 @@ class JobBase:
     """A handle to one job: its id, its endpoint and the last state seen. Cheap to create;
     ``ep.job(job_id)`` reattaches to a job submitted elsewhere."""
 
-    __slots__ = ("_last_state", "endpoint", "id")
+    __slots__ = ("_last_state", "_link", "endpoint", "id")
 
     endpoint: EndpointBase
 
-    def __init__(self, endpoint: EndpointBase, job_id: str, state: JobState | None = None) -> None:
+    def __init__(
+        self,
+        endpoint: EndpointBase,
+        job_id: str,
+        state: JobState | None = None,
+        *,
+        link: EndpointLink[Any],
+    ) -> None:
         self.endpoint = endpoint
         self.id = job_id
         self._last_state = state
+        # All the handle (and its streams) use of the endpoint: its core and its driver.
+        self._link = link
 
     def __repr__(self) -> str:
         status = self._last_state.status if self._last_state else "unknown"
@@ -74,7 +84,7 @@ class JobBase:
     @api
     def status(self) -> Operation[JobState]:
         """Fetch the job's current state."""
-        return self._recording(self.endpoint._core.status(self.id))
+        return self._recording(self._link.core.status(self.id))
 
     @api
     def wait(
@@ -102,7 +112,8 @@ class JobBase:
             KeyboardInterrupt / CancelledError: re-raised with a note naming the job; with
                 ``cancel_on_interrupt`` the job is cancelled first.
         """
-        return self.endpoint._wait_op(
+        return wait_operation(
+            self._link.core,
             self.id,
             timeout,
             cancel_on_timeout,
@@ -116,7 +127,7 @@ class JobBase:
         """Cancel the job; returns its state. Cancelling a job that has already ended changes
         nothing, and its reply is a bare ``{id, status}``: then the ended state this handle
         had seen, output and all, is kept and returned."""
-        return self._cancelling(self.endpoint._core.cancel(self.id))
+        return self._cancelling(self._link.core.cancel(self.id))
 
     def _cancelling(self, operation: Operation[JobState]) -> Operation[JobState]:
         reply = yield from operation
@@ -130,7 +141,7 @@ class JobBase:
     def retry(self) -> Operation[JobState]:
         """Requeue this FAILED or TIMED_OUT job (``/retry``; the id stays the same) and
         return its state as the reply reports it (``IN_QUEUE``); follow up with :meth:`wait`."""
-        return self._recording(self.endpoint._core.retry_job(self.id))
+        return self._recording(self._link.core.retry_job(self.id))
 
     def _stream_args(
         self, timeout: float | timedelta | None, idle_timeout: float | timedelta | None
@@ -142,12 +153,17 @@ class StreamBase:
     """The pure part of a stream: its job, its progress and its operation."""
 
     def __init__(
-        self, job: JobBase, timeout: float | None, idle_timeout: float | None, raw: bool
+        self,
+        job: JobBase,
+        link: EndpointLink[Any],
+        timeout: float | None,
+        idle_timeout: float | None,
+        raw: bool,
     ) -> None:
         self.job = job
         self.progress = StreamProgress(job.id)
         self._operation = _streaming.stream(
-            job.endpoint._core,
+            link.core,
             job.id,
             timeout=timeout,
             idle_timeout=idle_timeout,

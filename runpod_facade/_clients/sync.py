@@ -15,7 +15,7 @@ from typing import Any, Literal, Self, TypeVar, overload
 
 import httpx
 
-from .._batches.plan import Ordered, fail_fast_notes, plan_batch, prepare_requests
+from .._batches.plan import Ordered, fail_fast_notes, plan_batch, prepare_bodies
 from .._batches.run import encoded_inputs
 from .._batches.threads import BatchResults
 from .._batches.types import BatchTimeout
@@ -34,6 +34,7 @@ from .._types import JobState
 from .api import SyncRunner
 from .base import EndpointBase
 from .handles import JobBase, StreamBase
+from .link import EndpointLink
 
 __all__ = ["Endpoint", "Job", "JobStream"]
 
@@ -66,6 +67,8 @@ class Endpoint(EndpointBase, SyncRunner):
     ``Endpoint`` may be shared by many threads.
     """
 
+    _link: EndpointLink[SyncDriver]
+
     def __init__(
         self,
         endpoint_id: str | None = None,
@@ -81,7 +84,7 @@ class Endpoint(EndpointBase, SyncRunner):
         allow_insecure_http: bool = False,
         rate_limits: RateLimitsOption = "learn",
     ) -> None:
-        self._configure(
+        core = self._configure(
             endpoint_id,
             api_key=api_key,
             base_url=base_url,
@@ -98,7 +101,11 @@ class Endpoint(EndpointBase, SyncRunner):
                 "http_client must be an httpx.Client (use AsyncEndpoint for httpx.AsyncClient)"
             )
         transport = HttpxTransport(self._settings.base_url, self._settings.headers(), http_client)
-        self._driver = SyncDriver(transport)
+        self._link = EndpointLink(core, SyncDriver(transport))
+
+    @property
+    def _driver(self) -> SyncDriver:
+        return self._link.driver
 
     def _perform(self, operation: Operation[T]) -> T:
         return self._driver.run(operation)
@@ -144,11 +151,11 @@ class Endpoint(EndpointBase, SyncRunner):
         Raises InvalidInputError before sending if it is not serializable or over 10 MiB.
         """
         state = self._perform(self._submit(input, policy, webhook, s3_config))
-        return Job(self, state.id, state)
+        return Job(self, state.id, state, link=self._link)
 
     def job(self, job_id: str) -> Job:
         """A handle to an existing job, e.g. one submitted by another process."""
-        return Job(self, self._job_id(job_id))
+        return Job(self, self._job_id(job_id), link=self._link)
 
     def retry(self, job_id: str) -> Job:
         """Requeue a FAILED or TIMED_OUT job under the same id (``/retry``) and return its
@@ -347,10 +354,10 @@ class Endpoint(EndpointBase, SyncRunner):
         and each failed input's error takes its place (``BatchTimeout`` for inputs the
         deadline left unsubmitted).
         """
-        requests = prepare_requests(self._core, inputs, policy, webhook, s3_config)
+        bodies = prepare_bodies(inputs, policy, webhook, s3_config)
         run, _ = plan_batch(
             self._core,
-            requests,
+            bodies,
             concurrency=concurrency,
             timeout=timeout,
             journal=None,
@@ -361,8 +368,8 @@ class Endpoint(EndpointBase, SyncRunner):
             s3_config=s3_config,
             cancel_on_interrupt=cancel_on_interrupt,
         )
-        ordered = Ordered(len(requests), return_exceptions)
-        with BatchResults(self._driver, run, iter(requests)) as results:
+        ordered = Ordered(len(bodies), return_exceptions)
+        with BatchResults(self._driver, run, iter(bodies)) as results:
             try:
                 for item in results:
                     error = ordered.add(item)
@@ -382,9 +389,10 @@ class Job(JobBase, SyncRunner):
     __slots__ = ()
 
     endpoint: Endpoint
+    _link: EndpointLink[SyncDriver]
 
     def _perform(self, operation: Operation[T]) -> T:
-        return self.endpoint._perform(operation)
+        return self._link.driver.run(operation)
 
     def stream(
         self,
@@ -401,7 +409,7 @@ class Job(JobBase, SyncRunner):
         JobTimedOut. ``raw=True`` yields each chunk object whole (``output`` and e.g.
         ``metrics``) instead of its ``output``.
         """
-        return JobStream(self, *self._stream_args(timeout, idle_timeout), raw)
+        return JobStream(self, self._link, *self._stream_args(timeout, idle_timeout), raw)
 
 
 class JobStream(StreamBase):
@@ -411,10 +419,15 @@ class JobStream(StreamBase):
     job: Job
 
     def __init__(
-        self, job: Job, timeout: float | None, idle_timeout: float | None, raw: bool = False
+        self,
+        job: Job,
+        link: EndpointLink[SyncDriver],
+        timeout: float | None,
+        idle_timeout: float | None,
+        raw: bool = False,
     ) -> None:
-        super().__init__(job, timeout, idle_timeout, raw)
-        self._iterator = job.endpoint._driver.iterate(self._operation)
+        super().__init__(job, link, timeout, idle_timeout, raw)
+        self._iterator = link.driver.iterate(self._operation)
 
     def __iter__(self) -> Iterator[Any]:
         return self

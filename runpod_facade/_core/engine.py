@@ -26,7 +26,7 @@ from .._transports.base import ApiRequest, ApiResponse, Delivery, Timeouts, Tran
 from .._types import Health, JobState, PurgeResult
 from .._wire.errors import error_from_response, job_in_error_reply
 from .._wire.replies import parse_reply
-from .._wire.requests import build_request
+from .._wire.requests import JobBody, build_request
 from .deadline import Deadline
 from .effects import UNLIMITED, Operation, Send, Sleep
 from .pacing import Pacer
@@ -34,7 +34,7 @@ from .retry import PollPolicy, RetryPolicy, Spent
 from .timeouts import effective_timeouts
 
 if TYPE_CHECKING:
-    from .._wire.requests import JobRequest
+    pass
 
 logger = logging.getLogger("runpod_facade")
 
@@ -207,7 +207,7 @@ class EndpointCore:
 
     # --- the simple operations ------------------------------------------------------------
 
-    def run(self, body: JobRequest) -> Operation[JobState]:
+    def run(self, body: JobBody) -> Operation[JobState]:
         state: JobState = yield from self.perform("run", body=body)
         return state
 

@@ -28,13 +28,14 @@ from .._exceptions import (
 from .._status import JobStatus
 from .._transports.base import ApiRequest
 from .._types import JobState
+from .._wire.requests import JobBody
 from .deadline import Deadline
 from .effects import Operation, Sleep
 from .engine import DeadlineReached, EndpointCore
 from .interrupts import JobTracker, interruptible
 
 if TYPE_CHECKING:
-    from .._wire.requests import JobRequest
+    pass
 
 logger = logging.getLogger("runpod_facade")
 
@@ -45,6 +46,7 @@ __all__ = [
     "hold_for",
     "run_sync",
     "settle",
+    "submit_request",
     "wait",
     "wait_ms",
 ]
@@ -109,7 +111,7 @@ def wait(
 
 def run_sync(
     core: EndpointCore,
-    body: JobRequest,
+    body: JobBody,
     *,
     timeout: float | None,
     cancel_on_timeout: bool = False,
@@ -135,7 +137,7 @@ def run_sync(
 
 def _run_sync(
     core: EndpointCore,
-    body: JobRequest,
+    body: JobBody,
     deadline: Deadline,
     tracker: JobTracker,
     cancel_on_timeout: bool,
@@ -143,11 +145,7 @@ def _run_sync(
     on_state: OnState | None,
     retry_failed: int,
 ) -> Operation[JobState]:
-    hold = hold_for(deadline)
-    if cancel_on_interrupt or hold is None:
-        request = core.request("run", body=body)
-    else:
-        request = core.request("runsync", body=body, wait_ms=wait_ms(hold))
+    request = submit_request(core, body, deadline, id_at_once=cancel_on_interrupt)
     # The job must exist before there is anything to wait for: the submit is sent whatever
     # remains of the deadline, and its read is never cut before the server's hold ends.
     tracker.awaiting_id += 1
@@ -166,6 +164,24 @@ def _run_sync(
             core, state.id, deadline, state, cancel_on_timeout, on_state, retry_failed, tracker
         )
     )
+
+
+def submit_request(
+    core: EndpointCore,
+    body: JobBody,
+    deadline: Deadline,
+    *,
+    id_at_once: bool,
+    longest: float = LONG_POLL_WAIT_MS / 1000,
+) -> ApiRequest:
+    """The one choice of route for a job's body: ``/runsync`` held up to ``longest`` seconds
+    (the job's id comes with its reply), or ``/run`` (the id at once) when ``id_at_once`` or
+    when less than the server's minimum hold fits in the deadline. The route's payload limit
+    is checked here: InvalidInputError before any I/O."""
+    hold = None if id_at_once else hold_for(deadline, longest)
+    if hold is None:
+        return core.request("run", body=body)
+    return core.request("runsync", body=body, wait_ms=wait_ms(hold))
 
 
 # --- the waiting loop ------------------------------------------------------------------------

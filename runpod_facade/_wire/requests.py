@@ -1,5 +1,5 @@
 """Requests, built from the generated client's operation table: one table-driven builder for every
-operation of the spec, and the /run and /runsync body (``JobRequest``).
+operation of the spec, and the /run and /runsync body (:class:`JobBody`, encoded once).
 
 Requests are built by the generated operation modules (``build_request``: method, route with
 path parameters escaped, query, JSON body) as listed in ``runpod_generated.operations``, the
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -28,10 +29,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "OPERATIONS",
+    "JobBody",
     "JobRequest",
     "OperationInfo",
     "build_job_body",
     "build_request",
+    "encode_job",
     "operation_info",
 ]
 
@@ -89,20 +92,54 @@ def _route(operation: str, endpoint_id: str) -> _Route:
     return _Route(operation, endpoint_id)
 
 
+@dataclass(frozen=True, slots=True)
+class JobBody:
+    """A job's ``/run`` / ``/runsync`` body — its input and job options — encoded once, at
+    the façade's edge (:func:`encode_job`). The route is chosen later (``/run`` or
+    ``/runsync``: ``_core.waiting.submit_request``); :meth:`check_fits` is the payload limit
+    of the route chosen, checked when its request is built, before any I/O."""
+
+    content: bytes
+
+    @property
+    def size(self) -> int:
+        """The body's length in bytes, as sent."""
+        return len(self.content)
+
+    def check_fits(self, operation: str) -> None:
+        """InvalidInputError unless the body is within ``operation``'s payload limit."""
+        limit = operation_info(operation).max_payload_bytes
+        if limit is not None and self.size > limit:
+            raise InvalidInputError(
+                f"{operation} payload is {self.size:,} bytes; the API accepts at most "
+                f"{limit:,} bytes. Upload large data elsewhere (e.g. S3) and pass a URL in the "
+                "input."
+            )
+
+
+@functools.cache
+def _no_body() -> JobRequest:
+    """What the generated builders are handed for a job body: they make the route and the
+    query, while the bytes sent are the :class:`JobBody`'s, encoded once."""
+    from runpod_generated.models import JobRequest
+
+    return JobRequest(input_=None)
+
+
 def build_request(
     operation: str,
     endpoint_id: str,
     *,
     job_id: str | None = None,
-    body: JobRequest | None = None,
+    body: JobBody | None = None,
     wait_ms: int | None = None,
     **query: int | None,
 ) -> ApiRequest:
     """The request for ``operation`` (a name from the spec's ``x-runpod-operation``).
 
     ``wait_ms`` is the server-side hold of an operation that takes ``wait``; ``query`` the
-    other query parameters (``None`` leaves one out). The body is encoded once and checked
-    against the operation's payload limit: InvalidInputError before any I/O.
+    other query parameters (``None`` leaves one out). ``body`` (an operation that has one)
+    is checked against the operation's payload limit: InvalidInputError before any I/O.
 
     The route of each operation comes from its generated builder, once per endpoint; a
     request then only escapes its job id into it. A request with other query parameters
@@ -117,8 +154,10 @@ def build_request(
     path = route.path if around is None else around[0] + quote(str(job_id), safe="") + around[1]
     content = None
     if route.has_body:
-        assert body is not None, f"{operation} needs a body"
-        content = encode_body(body.to_dict(), limit=route.limit, operation=operation)
+        if body is None:
+            raise TypeError(f"{operation} needs a JobBody")
+        body.check_fits(operation)
+        content = body.content
     params = _EMPTY_PARAMS
     if wait_ms is not None and route.holds:
         params = MappingProxyType({"wait": wait_ms})
@@ -140,7 +179,7 @@ def _generated_request(
     operation: str,
     endpoint_id: str,
     job_id: str | None,
-    body: JobRequest | None,
+    body: JobBody | None,
     wait_ms: int | None,
     query: Mapping[str, int | None],
 ) -> ApiRequest:
@@ -152,7 +191,7 @@ def _generated_request(
     if info.job_scoped:
         args["job_id"] = job_id
     if info.has_body:
-        args["body"] = body
+        args["body"] = _no_body()
     if info.holds:
         args["wait"] = UNSET if wait_ms is None else wait_ms
     for name, value in query.items():
@@ -160,7 +199,10 @@ def _generated_request(
     kwargs = info.build_request(**args)
     content = None
     if info.has_body:
-        content = encode_body(kwargs["json"], limit=route.limit, operation=operation)
+        if body is None:
+            raise TypeError(f"{operation} needs a JobBody")
+        body.check_fits(operation)
+        content = body.content
     params = kwargs.get("params")
     return ApiRequest(
         operation=operation,
@@ -209,6 +251,19 @@ def build_job_body(
 
         body.s_3_config = WireS3Config.from_dict(s3_config.to_wire())
     return body
+
+
+def encode_job(
+    input: Any,
+    *,
+    policy: ExecutionPolicy | None = None,
+    webhook: str | None = None,
+    s3_config: S3Config | None = None,
+) -> JobBody:
+    """The job's body, checked and encoded once (strict JSON: InvalidInputError for input
+    that is not JSON, bad options). Payload limits are the route's (:meth:`JobBody.check_fits`)."""
+    model = build_job_body(input, policy=policy, webhook=webhook, s3_config=s3_config)
+    return JobBody(encode_body(model.to_dict(), limit=None, operation="run"))
 
 
 def _check_input(value: Any) -> Any:

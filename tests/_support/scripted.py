@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from runpod_facade._clients.link import EndpointLink
 from runpod_facade._clients.sync import Endpoint
 from runpod_facade._core.effects import Emit, Operation, Send, Sleep
 from runpod_facade._core.engine import EndpointCore
@@ -295,8 +296,7 @@ def scripted_endpoint(driver: ScriptedDriver, core: EndpointCore) -> Endpoint:
         http_client=_UNUSED_CLIENT,  # not one per endpoint: each would load the TLS roots
     )
     endpoint._driver.close()  # the httpx driver it made is never used
-    endpoint._core = core
-    endpoint._driver = driver  # type: ignore[assignment]
+    endpoint._link = EndpointLink(core, driver)  # type: ignore[arg-type]
     return endpoint
 
 

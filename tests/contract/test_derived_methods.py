@@ -80,7 +80,7 @@ def test_a_job_scoped_read_gets_its_handle_method(peek_table: None) -> None:
     with PeekEndpoint(
         "ep-1", api_key="k", http_client=httpx.Client(transport=api_.transport)
     ) as ep:
-        job = PeekJob(ep, "job-7")
+        job = PeekJob(ep, "job-7", link=ep._link)
         state = job.peek(ttl=5)
     assert state.id == "job-7" and state.status is JobStatus.COMPLETED
     assert job.last_state == state  # a reply that is the job's state is recorded
@@ -95,7 +95,7 @@ async def test_the_derived_method_is_awaitable_on_the_asyncio_handle(peek_table:
     async with AsyncPeekEndpoint(
         "ep-1", api_key="k", http_client=httpx.AsyncClient(transport=api_.transport)
     ) as ep:
-        state = await AsyncPeekJob(ep, "job-8").peek()
+        state = await AsyncPeekJob(ep, "job-8", link=ep._link).peek()
     assert state.id == "job-8"
     assert [r.url.path for r in api_.sent("status")] == ["/v2/ep-1/status/job-8"]
 

@@ -27,7 +27,7 @@ from runpod_facade._status import JobStatus
 from runpod_facade._transports.base import ApiRequest, ApiResponse
 from runpod_facade._types import Health, JobState, PurgeResult, Reply
 from runpod_facade._wire.replies import PARSERS, StreamBatch, parse_health, parse_job, parse_reply
-from runpod_facade._wire.requests import build_job_body, build_request
+from runpod_facade._wire.requests import build_request, encode_job
 from tests._support.fixtures import FIXTURES, REPLIES, Kind, kind_of
 from tests._support.fixtures import load as load_path
 from tests._support.openapi_httpx import request_errors, response_errors
@@ -48,7 +48,7 @@ def api_request(info: OperationInfo, job_id: str = "job-1") -> ApiRequest:
     if info.job_scoped:
         args["job_id"] = job_id
     if info.has_body:
-        args["body"] = build_job_body({"prompt": "hi"}, policy=None, webhook=None, s3_config=None)
+        args["body"] = encode_job({"prompt": "hi"})
     if info.holds:
         args["wait_ms"] = 10_000
     return build_request(info.name, ENDPOINT, **args)

@@ -30,7 +30,7 @@ from runpod_facade._exceptions import (
 from runpod_facade._status import JobStatus
 from runpod_facade._types import JobState
 from runpod_facade._wire import replies as _replies
-from runpod_facade._wire.requests import JobRequest
+from runpod_facade._wire.requests import encode_job
 from tests._support.replies import body as reply_body
 from tests._support.replies import error, health, html, job, lost, not_sent, purged, timed_out
 from tests._support.scripted import FakeClock, Reply, ScriptedDriver, fixed, make_core
@@ -49,7 +49,7 @@ def status_call(core: EndpointCore, deadline: float | None = None, floor: float 
 
 def run_call(core: EndpointCore, deadline: float | None = None):  # type: ignore[no-untyped-def]
     limit = None if deadline is None else core.deadline(deadline)
-    return core.call(core.request("run", body=JobRequest(input_={"n": 1})), limit)
+    return core.call(core.request("run", body=encode_job({"n": 1})), limit)
 
 
 # --- success ---------------------------------------------------------------------------------
@@ -251,7 +251,7 @@ def test_a_submit_whose_reply_was_lost_is_not_re_sent_and_says_so(
 
 
 def test_runsync_is_a_submit_too(core: EndpointCore, clock: FakeClock) -> None:
-    request = core.request("runsync", body=JobRequest(input_=1), wait_ms=5000)
+    request = core.request("runsync", body=encode_job(1), wait_ms=5000)
     driver = ScriptedDriver(clock, [lost()])
     with pytest.raises(APIConnectionError) as info:
         driver.run(core.call(request))
@@ -355,7 +355,7 @@ def test_a_reply_for_another_job_is_rejected_with_both_ids(
 
 
 def test_runsync_400_with_the_failed_job_is_that_job(core: EndpointCore, clock: FakeClock) -> None:
-    request = core.request("runsync", body=JobRequest(input_=1), wait_ms=5000)
+    request = core.request("runsync", body=encode_job(1), wait_ms=5000)
     failed = job("FAILED", job_id="job-5", code=400, error="handler crashed")
     driver = ScriptedDriver(clock, [failed])
     state = driver.run(core.call(request))
@@ -366,7 +366,7 @@ def test_runsync_400_with_the_failed_job_is_that_job(core: EndpointCore, clock: 
 def test_an_error_whose_body_is_a_running_job_stays_an_error(
     core: EndpointCore, clock: FakeClock
 ) -> None:
-    request = core.request("runsync", body=JobRequest(input_=1), wait_ms=5000)
+    request = core.request("runsync", body=encode_job(1), wait_ms=5000)
     driver = ScriptedDriver(clock, [job("IN_PROGRESS", job_id="job-5", code=400)])
     with pytest.raises(BadRequestError) as info:
         driver.run(core.call(request))
@@ -492,7 +492,7 @@ def test_simple_operations_send_one_request_each(core: EndpointCore, clock: Fake
             purged(removed=3),
         ],
     )
-    assert driver.run(core.run(JobRequest(input_={"a": 1}))).id == "new-1"
+    assert driver.run(core.run(encode_job({"a": 1}))).id == "new-1"
     assert driver.run(core.status("job-1", ttl_ms=60_000)).status is JobStatus.IN_PROGRESS
     assert driver.run(core.cancel("job-1")).status is JobStatus.CANCELLED
     assert driver.run(core.retry_job("job-1")).status is JobStatus.IN_QUEUE

@@ -15,11 +15,11 @@ from runpod_facade._core.engine import EndpointCore
 from runpod_facade._core.interrupts import NOTE_PREFIX, JobTracker, interruptible, is_interrupt
 from runpod_facade._core.streaming import StreamProgress, stream
 from runpod_facade._core.waiting import run_sync, wait
-from runpod_facade._wire.requests import JobRequest
+from runpod_facade._wire.requests import encode_job
 from tests._support.replies import chunks, error, job
 from tests._support.scripted import FakeClock, ScriptedDriver
 
-BODY = JobRequest(input_=1)
+BODY = encode_job(1)
 AWAITING = (
     "runpod-facade: interrupted while a submit was in flight: the server sends the job id only "
     "with its reply, so a job may be running that cannot be named or cancelled "

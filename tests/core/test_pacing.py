@@ -27,7 +27,7 @@ from runpod_facade._core.retry import RetryPolicy
 from runpod_facade._exceptions import InvalidInputError, RateLimitError
 from runpod_facade._rate_limits import RateLimit, RateLimits, rate_limits_from
 from runpod_facade._transports.base import ApiResponse
-from runpod_facade._wire.requests import build_job_body
+from runpod_facade._wire.requests import encode_job
 from runpod_facade.local._ratelimits import RateLimiter
 from tests._support.replies import error, job
 from tests._support.scripted import POLL, FakeClock, fixed
@@ -288,7 +288,7 @@ def test_status_calls_beside_a_paced_batch_are_not_starved() -> None:
         calls(
             core,
             100,
-            lambda i: core.run(build_job_body(i, policy=None, webhook=None, s3_config=None)),
+            lambda i: core.run(encode_job(i)),
         )
         for _ in range(8)
     ]

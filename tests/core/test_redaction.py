@@ -19,7 +19,7 @@ from runpod_facade._exceptions import APIConnectionError, APITimeoutError
 from runpod_facade._logging import redact, register_secret
 from runpod_facade._transports.base import Delivery
 from runpod_facade._transports.httpx import HttpxTransport, classify
-from runpod_facade._wire.requests import JobRequest
+from runpod_facade._wire.requests import encode_job
 from tests._support.replies import job, lost, not_sent, timed_out
 from tests._support.scripted import CLIENT_TIMEOUTS, FakeClock, ScriptedDriver, make_core
 
@@ -63,7 +63,7 @@ def test_a_lost_submit_carrying_the_key_never_shows_it(
 ) -> None:
     driver = ScriptedDriver(clock, [lost(f"ReadError: {KEY}")])
     with pytest.raises(APIConnectionError) as info:
-        driver.run(core.run(JobRequest(input_=1)))
+        driver.run(core.run(encode_job(1)))
     assert KEY not in rendered(info.value)
     assert info.value.message.startswith("ReadError: <redacted>; the request may have reached")
 

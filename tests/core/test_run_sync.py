@@ -7,20 +7,21 @@ from __future__ import annotations
 import pytest
 
 from runpod_facade._core.engine import EndpointCore
-from runpod_facade._core.waiting import run_sync
+from runpod_facade._core.waiting import run_sync, submit_request
 from runpod_facade._exceptions import (
     APIConnectionError,
     InternalServerError,
+    InvalidInputError,
     JobFailed,
     RateLimitError,
     WaitTimeout,
 )
 from runpod_facade._status import JobStatus
-from runpod_facade._wire.requests import JobRequest
+from runpod_facade._wire.requests import encode_job
 from tests._support.replies import error, job, lost
 from tests._support.scripted import HOLD, FakeClock, Reply, ScriptedDriver
 
-BODY = JobRequest(input_={"prompt": "hi"})
+BODY = encode_job({"prompt": "hi"})
 
 
 def test_a_default_run_sync_is_one_runsync_request(core: EndpointCore, clock: FakeClock) -> None:
@@ -207,3 +208,47 @@ def test_a_wait_that_never_got_an_answer_reports_the_submits_state(
     assert info.value.last_state is not None
     assert info.value.last_state.status is JobStatus.IN_QUEUE
     assert isinstance(info.value.__cause__, RateLimitError)
+
+
+# --- the one choice of route ---------------------------------------------------------------
+
+ONE_MIB = 1024 * 1024
+#: Between /run's 10 MiB limit and /runsync's 20 MiB one.
+LARGE = encode_job("x" * (15 * ONE_MIB))
+
+ROUTES = [
+    # (id_at_once, deadline, longest hold, operation, wait ms)
+    (False, 90.0, 90.0, "runsync", 89_500),
+    (False, None, 90.0, "runsync", 90_000),
+    (False, 30.0, 1.0, "runsync", 1_000),  # a batch: the server's minimum hold
+    (False, 1.4, 90.0, "run", None),  # less than the minimum hold fits
+    (False, 1.4, 1.0, "run", None),
+    (True, 90.0, 90.0, "run", None),  # the id is needed at once
+    (True, None, 1.0, "run", None),
+]
+
+
+@pytest.mark.parametrize(("id_at_once", "timeout", "longest", "operation", "wait"), ROUTES)
+def test_submit_request_picks_the_route_once(
+    core: EndpointCore,
+    id_at_once: bool,
+    timeout: float | None,
+    longest: float,
+    operation: str,
+    wait: int | None,
+) -> None:
+    request = submit_request(
+        core, BODY, core.deadline(timeout), id_at_once=id_at_once, longest=longest
+    )
+    assert (request.operation, request.params.get("wait")) == (operation, wait)
+    assert request.content is BODY.content  # encoded once, sent as is
+
+
+def test_a_body_over_the_run_limit_goes_only_by_runsync(core: EndpointCore) -> None:
+    """The route's payload limit is checked when the route is chosen, before any I/O."""
+    assert LARGE.size > 10 * ONE_MIB
+    held = submit_request(core, LARGE, core.deadline(30.0), id_at_once=False)
+    assert held.operation == "runsync"
+    for id_at_once, timeout in ((True, 30.0), (False, 1.2)):
+        with pytest.raises(InvalidInputError, match=r"^run payload is 15,728,652 bytes"):
+            submit_request(core, LARGE, core.deadline(timeout), id_at_once=id_at_once)

@@ -8,15 +8,15 @@ import pytest
 
 from runpod_facade._core.timeouts import SUBMIT_READ_GRACE, effective_timeouts
 from runpod_facade._transports.base import Timeouts
-from runpod_facade._wire.requests import JobRequest, build_request
+from runpod_facade._wire.requests import build_request, encode_job
 
 CLIENT = Timeouts(connect=5.0, read=30.0, write=30.0, pool=30.0)
 UNLIMITED = Timeouts(connect=None, read=None, write=None, pool=None)
 
 STATUS = build_request("status", "ep-1", job_id="job-1")
 LONG_POLL = build_request("status-sync", "ep-1", job_id="job-1", wait_ms=1500)
-RUN = build_request("run", "ep-1", body=JobRequest(input_=1))
-RUNSYNC = build_request("runsync", "ep-1", body=JobRequest(input_=1), wait_ms=20_000)
+RUN = build_request("run", "ep-1", body=encode_job(1))
+RUNSYNC = build_request("runsync", "ep-1", body=encode_job(1), wait_ms=20_000)
 
 
 def phases(t: Timeouts) -> tuple[float | None, ...]:

@@ -33,7 +33,7 @@ from runpod_facade._transports.base import ApiRequest, ApiResponse, Safety
 from runpod_facade._wire.bodies import BodyShapeError, decode_object
 from runpod_facade._wire.errors import error_from_response, job_in_error_reply
 from runpod_facade._wire.replies import parse_reply
-from runpod_facade._wire.requests import JobRequest, build_job_body, build_request, operation_info
+from runpod_facade._wire.requests import build_job_body, build_request, encode_job, operation_info
 from tests._support.replies import body, job
 
 JOB_SCOPED = sorted(name for name, info in OPERATIONS.items() if info.job_scoped)
@@ -44,7 +44,7 @@ NASTY_ENDPOINT = "ep/../x?"
 def request_for(name: str, **args: Any) -> ApiRequest:
     info = OPERATIONS[name]
     if info.has_body:
-        args.setdefault("body", JobRequest(input_=1))
+        args.setdefault("body", encode_job(1))
     if info.job_scoped:
         args.setdefault("job_id", "job-1")
     return build_request(name, "ep-1", **args)
@@ -65,7 +65,7 @@ def test_job_scoped_routes_are_those_whose_path_names_a_job() -> None:
 def test_every_job_scoped_route_escapes_both_ids_into_one_segment(name: str) -> None:
     info = OPERATIONS[name]
     request = build_request(name, NASTY_ENDPOINT, job_id=NASTY_ID, **(
-        {"body": JobRequest(input_=1)} if info.has_body else {}
+        {"body": encode_job(1)} if info.has_body else {}
     ))  # fmt: skip
     expected = info.path.replace("{endpointId}", quote(NASTY_ENDPOINT, safe="")).replace(
         "{jobId}", quote(NASTY_ID, safe="")
@@ -125,12 +125,14 @@ def test_each_request_is_the_one_the_generated_builder_makes(
     # build_request works each route out once per endpoint from the generated builder and
     # then only escapes the job id into it: the result must be the builder's own, every time.
     info = OPERATIONS[name]
-    body = JobRequest(input_={"t": "é", "n": [1, 2.5]})
+    body = encode_job({"t": "é", "n": [1, 2.5]})
     args: dict[str, Any] = {"endpoint_id": endpoint}
     if info.job_scoped:
         args["job_id"] = job_id
     if info.has_body:
-        args["body"] = body
+        args["body"] = build_job_body(
+            {"t": "é", "n": [1, 2.5]}, policy=None, webhook=None, s3_config=None
+        )
     if wait_ms is not None:
         args["wait"] = wait_ms
     expected = info.build_request(**args)
@@ -170,7 +172,7 @@ def test_a_multi_byte_payload_exactly_at_the_limit_is_sent(name: str) -> None:
     assert limit is not None
     # '{"input":"…"}' is 12 bytes around the text; 'é' is 2 bytes in UTF-8 but 1 character.
     text = "é" * ((limit - 12) // 2)
-    request = build_request(name, "ep-1", body=JobRequest(input_=text))
+    request = build_request(name, "ep-1", body=encode_job(text))
     assert request.content is not None
     assert len(request.content) == limit
     assert len(request.content.decode()) == limit - len(text)  # far fewer characters
@@ -182,7 +184,7 @@ def test_one_byte_over_the_limit_is_refused_before_sending(name: str) -> None:
     assert limit is not None
     text = "é" * ((limit - 12) // 2) + "a"
     with pytest.raises(InvalidInputError) as info:
-        build_request(name, "ep-1", body=JobRequest(input_=text))
+        build_request(name, "ep-1", body=encode_job(text))
     assert str(info.value) == (
         f"{name} payload is {limit + 1:,} bytes; the API accepts at most {limit:,} bytes. "
         "Upload large data elsewhere (e.g. S3) and pass a URL in the input."
@@ -190,7 +192,7 @@ def test_one_byte_over_the_limit_is_refused_before_sending(name: str) -> None:
 
 
 def test_the_body_is_compact_utf8_json() -> None:
-    request = build_request("run", "ep-1", body=JobRequest(input_={"t": "é", "n": [1, 2.5]}))
+    request = build_request("run", "ep-1", body=encode_job({"t": "é", "n": [1, 2.5]}))
     assert request.content == '{"input":{"t":"é","n":[1,2.5]}}'.encode()
 
 
@@ -216,9 +218,7 @@ def test_job_body_with_every_option() -> None:
 
 
 def test_job_body_without_options_is_only_the_input() -> None:
-    assert build_job_body(None, policy=None, webhook=None, s3_config=None).to_dict() == {
-        "input": None
-    }
+    assert encode_job(None).content == b'{"input":null}'
     # An empty policy sends no policy object at all.
     empty = build_job_body(1, policy=ExecutionPolicy(), webhook=None, s3_config=None)
     assert empty.to_dict() == {"input": 1}
@@ -226,7 +226,7 @@ def test_job_body_without_options_is_only_the_input() -> None:
 
 def test_an_input_shaped_like_a_request_body_is_refused_unless_wrapped() -> None:
     with pytest.raises(InvalidInputError) as info:
-        build_job_body({"input": 1}, policy=None, webhook=None, s3_config=None)
+        encode_job({"input": 1})
     assert str(info.value) == (
         'input is {"input": ...}: the SDK already sends your value as the request\'s "input", '
         'so the worker would receive {"input": {"input": ...}}. Pass the inner value '
@@ -235,8 +235,8 @@ def test_an_input_shaped_like_a_request_body_is_refused_unless_wrapped() -> None
     model = build_job_body(Input({"input": 1}), policy=None, webhook=None, s3_config=None)
     assert model.to_dict() == {"input": {"input": 1}}
     # Only the lone "input" key is suspicious.
-    two = build_job_body({"input": 1, "x": 2}, policy=None, webhook=None, s3_config=None)
-    assert two.to_dict() == {"input": {"input": 1, "x": 2}}
+    two = encode_job({"input": 1, "x": 2})
+    assert two.content == b'{"input":{"input":1,"x":2}}'
 
 
 @pytest.mark.parametrize(

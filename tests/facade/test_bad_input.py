@@ -53,6 +53,16 @@ CALLS: list[Case] = [
         lambda ep: ep.run_sync("x" * (20 * ONE_MIB)),
         "at most 20,971,520",
     ),
+    (
+        "run_sync payload over 10 MiB, submitted with /run (cancel_on_interrupt)",
+        lambda ep: ep.run_sync("x" * (10 * ONE_MIB), cancel_on_interrupt=True),
+        "run payload is 10,485,772 bytes; the API accepts at most 10,485,760",
+    ),
+    (
+        "run_sync payload over 10 MiB, submitted with /run (deadline under the minimum hold)",
+        lambda ep: ep.run_sync("x" * (10 * ONE_MIB), timeout=1.2),
+        "run payload is 10,485,772 bytes; the API accepts at most 10,485,760",
+    ),
     # policies
     (
         "execution_timeout too small",

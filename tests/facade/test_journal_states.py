@@ -226,3 +226,36 @@ def test_a_read_only_journal_or_directory_is_refused(
     assert refusal is not None and refusal["reason"] == "read_only"
     assert "read-only" in refusal["message"]
     assert after == before and server.requests == []
+
+
+#: A kept state edited by hand -> the words of the JournalError a rerun raises.
+EDITED_STATES: dict[str, tuple[bytes, str]] = {
+    "not JSON": (b"<html>oops</html>", "the body is not JSON"),
+    "not an object": (b"[1, 2]", "expected a JSON object, got list"),
+    "another job's": (
+        b'{"id": "someone-else", "status": "COMPLETED"}',
+        "the body is for job 'someone-else'",
+    ),
+    "no status": (b'{"output": 1}', "no job status"),
+}
+
+
+@pytest.mark.misuse("journal")
+@pytest.mark.parametrize("edit", list(EDITED_STATES))
+def test_a_kept_state_edited_by_hand_is_refused_before_anything_is_sent(
+    server: LocalEndpoint, tmp_path: Path, edit: str
+) -> None:
+    raw, words = EDITED_STATES[edit]
+    path = tmp_path / "j"
+    with endpoint(server) as ep:
+        assert all(item.ok for item in ep.map([{"n": 1}], journal=path))
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE items SET raw_json = ?", (raw,))
+    db.close()
+    server.clear_requests()
+    with endpoint(server) as ep, pytest.raises(JournalError) as raised:
+        list(ep.map([{"n": 1}], journal=path))
+    assert raised.value.reason == "unusable"
+    assert "holds an unreadable state for input 0" in str(raised.value)
+    assert words in str(raised.value)
+    assert server.requests == []

@@ -18,7 +18,7 @@ from runpod_facade._batches.run import BatchRun
 from runpod_facade._core.effects import Send
 from runpod_facade._core.engine import EndpointCore
 from runpod_facade._transports.base import ApiResponse
-from runpod_facade._wire.requests import JobRequest
+from runpod_facade._wire.requests import encode_job
 
 
 def make_run(tmp_path: Path) -> BatchRun:
@@ -42,7 +42,7 @@ def test_a_job_whose_wait_sees_the_batchs_own_cancel_first_is_withdrawn(
     tmp_path: Path,
 ) -> None:
     run = make_run(tmp_path)
-    taken = run.take(run.core.request("run", body=JobRequest(input_={"n": 0})))
+    taken = run.take(encode_job({"n": 0}))
     assert isinstance(taken, Work)
     op = run.operation(taken)
     next(op)  # the submit
@@ -71,6 +71,6 @@ def test_a_job_whose_wait_sees_the_batchs_own_cancel_first_is_withdrawn(
 
     # A resumed batch runs the input again (after checking the job did not end otherwise).
     resumed = make_run(tmp_path)
-    again = resumed.take(resumed.core.request("run", body=JobRequest(input_={"n": 0})))
+    again = resumed.take(encode_job({"n": 0}))
     assert isinstance(again, Work) and again.withdrawn and again.job_id == "j0"
     resumed.close()

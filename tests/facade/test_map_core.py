@@ -17,7 +17,7 @@ from runpod_facade._core.effects import Send
 from runpod_facade._core.engine import EndpointCore
 from runpod_facade._core.retry import jittered_backoff
 from runpod_facade._transports.base import ApiResponse
-from runpod_facade._wire.requests import JobRequest
+from runpod_facade._wire.requests import encode_job
 
 
 class Clock:
@@ -46,7 +46,7 @@ def make_run(
 
 
 def work_for(run: BatchRun, n: int) -> Work:
-    taken = run.take(run.core.request("run", body=JobRequest(input_={"n": n})))
+    taken = run.take(encode_job({"n": n}))
     assert isinstance(taken, Work)
     return taken
 

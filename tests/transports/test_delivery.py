@@ -27,7 +27,7 @@ from runpod_facade._transports.aiohttp import AiohttpTransport, classify
 from runpod_facade._transports.async_httpx import AsyncHttpxTransport
 from runpod_facade._transports.base import ApiRequest, Delivery, Timeouts, TransportFailure
 from runpod_facade._transports.gate import GatedTransport
-from runpod_facade._wire.requests import build_job_body, build_request
+from runpod_facade._wire.requests import build_request, encode_job
 from tests._support.backends import BACKENDS
 from tests._support.rawserver import Exchange, RawServer
 
@@ -42,7 +42,7 @@ def transport(backend: str, base_url: str, **kwargs: int) -> GatedTransport[obje
 
 
 def run_request(payload: object = None) -> ApiRequest:
-    body = build_job_body(payload or {"a": 1}, policy=None, webhook=None, s3_config=None)
+    body = encode_job(payload or {"a": 1})
     return build_request("run", "ep", body=body)
 
 
