@@ -19,16 +19,13 @@ from .._exceptions import (
     APIError,
     APIResponseValidationError,
     APIStatusError,
-    AuthenticationError,
-    BadRequestError,
     ConflictError,
     InternalServerError,
     InvalidInputError,
-    NotFoundError,
-    PayloadTooLargeError,
-    PermissionDeniedError,
     RateLimitError,
 )
+from .._transports.base import ApiResponse
+from .._wire.errors import status_error
 from ._model import BatchPage, BatchSummary
 
 __all__ = [
@@ -190,27 +187,6 @@ def simple_call(
     return Call(operation, method, path + suffix, params or {}, None, batch_id, repeatable)
 
 
-def _message(body: bytes) -> str:
-    text = body.decode("utf-8", "replace")
-    try:
-        parsed = json.loads(text)
-    except ValueError:
-        return text[:300] or "no message"
-    if isinstance(parsed, dict):
-        for key in ("error", "message"):
-            if isinstance(parsed.get(key), str):
-                return str(parsed[key])
-    return text[:300]
-
-
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    value = headers.get("retry-after")
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None
-
-
 def decide(call: Call, status: int, headers: Mapping[str, str], body: bytes) -> Any:
     """The JSON of a 2xx reply, or the error a non-2xx reply means (raised)."""
     if 200 <= status < 300:
@@ -224,25 +200,16 @@ def decide(call: Call, status: int, headers: Mapping[str, str], body: bytes) -> 
                 operation=call.operation,
                 job_id=call.batch_id,
             ) from None
-    message = _message(body)
-    kwargs: dict[str, Any] = {
-        "status_code": status,
-        "body": body.decode("utf-8", "replace"),
-        "headers": headers,
-        "operation": call.operation,
-        "job_id": call.batch_id,
-    }
-    if status == 429:
-        raise RateLimitError(message, retry_after=_retry_after(headers), **kwargs)
-    kind: type[APIStatusError] = {
-        400: BadRequestError,
-        401: AuthenticationError,
-        403: PermissionDeniedError,
-        404: NotFoundError,
-        409: BatchStateError,
-        413: PayloadTooLargeError,
-    }.get(status, InternalServerError if status >= 500 or status < 400 else BadRequestError)
-    raise kind(message, **kwargs)
+    # The job API's mapping (masking an echoed key), with 409 as the batch's state error.
+    raise status_error(
+        ApiResponse(status, headers, body),
+        operation=call.operation,
+        job_id=call.batch_id,
+        classes=_BATCH_CLASSES,
+    )
+
+
+_BATCH_CLASSES: Mapping[int, type[APIStatusError]] = {409: BatchStateError}
 
 
 def retry_delay(

@@ -73,11 +73,24 @@ def job_in_error_reply(response: ApiResponse, request: ApiRequest) -> JobState |
 def error_from_response(response: ApiResponse, request: ApiRequest) -> APIStatusError:
     """The typed exception for an HTTP error reply. Its ``job_id`` is the request's job, or
     the one the body names."""
+    return status_error(response, operation=request.operation, job_id=request.job_id)
+
+
+def status_error(
+    response: ApiResponse,
+    *,
+    operation: str,
+    job_id: str | None = None,
+    classes: Mapping[int, type[APIStatusError]] | None = None,
+) -> APIStatusError:
+    """The typed exception for an error reply to ``operation``, for every API of the
+    package (the job API, the Batch Jobs API): the server's message, the body and headers
+    with an echoed API key masked, ``retry_after`` on a 429, and ``job_id`` — the one given,
+    else the one the body names. ``classes`` overrides the class of some statuses."""
     code = response.status_code
     data = _error_data(response)
     # A server or proxy may echo the Authorization header back: mask the key everywhere.
     message = redact(_server_message(response, data))
-    job_id = request.job_id
     if job_id is None:
         named = data.get("id") if isinstance(data, dict) else _id_in_text(response.text)
         job_id = named if isinstance(named, str) and named else None
@@ -85,12 +98,13 @@ def error_from_response(response: ApiResponse, request: ApiRequest) -> APIStatus
         "status_code": code,
         "body": redact(response.text),
         "headers": response.headers,
-        "operation": request.operation,
+        "operation": operation,
         "job_id": job_id,
     }
     if code == 429:
         return RateLimitError(message, retry_after=parse_retry_after(response.headers), **common)
-    return _ERROR_CLASSES.get(code, _fallback_class(code))(message, **common)
+    kind = (classes or {}).get(code) or _ERROR_CLASSES.get(code) or _fallback_class(code)
+    return kind(message, **common)
 
 
 # openai's classes for the statuses it names, and RunPod's 413. 499 (a proxy saw the client

@@ -206,3 +206,25 @@ def test_polls_back_off_up_to_the_interval() -> None:
         pauses.append(next_pause(pauses[-1], 1.0))
     assert pauses[:5] == [0.05, 0.1, 0.2, 0.4, 0.8]
     assert pauses[5:] == [1.0] * 4
+
+
+@pytest.mark.misuse("key")
+def test_an_error_reply_echoing_the_key_is_masked_in_the_error() -> None:
+    """The Batch Jobs API's errors go through the job API's mapping: a proxy that echoes the
+    Authorization header back does not put the key into the exception."""
+    from runpod_facade._logging import register_secret
+
+    key = "rpa_batchjobs_SECRET_1234567890"
+    register_secret(key)
+    body = json.dumps({"error": f"bad header: Bearer {key}"}).encode()
+    with pytest.raises(AuthenticationError) as caught:
+        decide(simple_call("batch-get", "ep", "b1"), 401, {}, body)
+    error = caught.value
+    assert key not in str(error) and key not in error.body and key not in error.message
+    assert (error.status_code, error.operation, error.job_id) == (401, "batch-get", "b1")
+
+
+def test_a_429_retry_after_is_read_as_the_job_api_reads_it() -> None:
+    with pytest.raises(RateLimitError) as caught:
+        decide(simple_call("batch-get", "ep", "b1"), 429, {"retry-after": "2.5"}, b"{}")
+    assert caught.value.retry_after == 2.5
