@@ -8,21 +8,17 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import secrets
-import socket
 import sys
-import threading
-import time
 from collections.abc import Iterable
-from types import EllipsisType, TracebackType
-from typing import Any, Self
+from types import EllipsisType
+from typing import Any
 
 import uvicorn
 
 from . import _limits
 from ._app import LocalEndpointApp
+from ._background import BackgroundServer
 from ._create import create_app
 from ._faults import Fault, FaultSet
 from ._handler import Handler
@@ -117,7 +113,7 @@ def serve(
         app.close()
 
 
-class LocalEndpoint:
+class LocalEndpoint(BackgroundServer):
     """A local RunPod serverless endpoint on a loopback port, served from a background thread.
 
     ``with LocalEndpoint(handler, workers=4) as ep:`` starts uvicorn on a free port of
@@ -181,9 +177,7 @@ class LocalEndpoint:
         )
         self._log_level = log_level
         self._startup_timeout_s = startup_timeout_s
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._socket: socket.socket | None = None
+        self._init_server()
 
     # ----------------------------------------------------------------- addresses
 
@@ -242,71 +236,13 @@ class LocalEndpoint:
 
     # ----------------------------------------------------------------- lifecycle
 
-    def start(self) -> Self:
-        """Bind the port and start serving; returns when the server accepts connections."""
-        if self._thread is not None:
-            raise RuntimeError("LocalEndpoint already started")
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        # proto=IPPROTO_TCP: asyncio only sets TCP_NODELAY on accepted sockets whose proto says
-        # TCP; without it keep-alive requests stall ~40 ms on Nagle + delayed ACK.
-        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((self.host, self.port))
-        except OSError:
-            sock.close()
-            raise
-        self._socket = sock
-        self.port = sock.getsockname()[1]
-        config = _uvicorn_config(
+    def _config(self) -> uvicorn.Config:
+        return _uvicorn_config(
             self.app, host=self.host, port=self.port, log_level=self._log_level, quiet=True
         )
-        server = uvicorn.Server(config)
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name="runpod-local-server", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + self._startup_timeout_s
-        while not server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("the local endpoint failed to start")
-            time.sleep(0.01)
-        return self
 
-    def stop(self) -> None:
-        """Stop serving: release hung requests, stop uvicorn and the workers; idempotent."""
+    def _before_stop(self) -> None:
         self.app.begin_shutdown()
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(10.0)
+
+    def _after_stop(self) -> None:
         self.app.close()
-        if self._socket is not None:
-            with contextlib.suppress(OSError):
-                self._socket.close()
-        self._server = None
-        self._socket = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    async def __aenter__(self) -> Self:
-        return await asyncio.to_thread(self.start)
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await asyncio.to_thread(self.stop)

@@ -4,21 +4,17 @@ thread on a free loopback port, for tests and demos) and :func:`serve_load_balan
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import secrets
-import socket
 import sys
-import threading
-import time
 from collections.abc import Iterable
-from types import EllipsisType, TracebackType
-from typing import Any, Self
+from types import EllipsisType
+from typing import Any
 
 import uvicorn
 from starlette.types import ASGIApp
 
 from ..._loadbalancing.core import MAX_PAYLOAD_BYTES
+from .._background import BackgroundServer
 from .._protocol import AbortableH11Protocol
 from ._faults import LBFault, LBFaultSet
 from ._pool import Worker
@@ -62,7 +58,7 @@ def serve_load_balancer(
         router.closing.set()
 
 
-class LocalLoadBalancer:
+class LocalLoadBalancer(BackgroundServer):
     """Any ASGI app (FastAPI, Starlette …) as a local RunPod load-balancing endpoint of
     ``workers`` simulated workers, on a free loopback port, from a background thread.
 
@@ -115,9 +111,7 @@ class LocalLoadBalancer:
             fault_seed=fault_seed,
         )
         self._startup_timeout_s = startup_timeout_s
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._socket: socket.socket | None = None
+        self._init_server()
 
     @property
     def url(self) -> str:
@@ -170,65 +164,11 @@ class LocalLoadBalancer:
         """Start another worker; returns its id."""
         return self.app.pool.add_worker(cold_start)
 
-    def start(self) -> Self:
-        if self._thread is not None:
-            raise RuntimeError("LocalLoadBalancer already started")
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        # proto=IPPROTO_TCP so that asyncio sets TCP_NODELAY on accepted sockets.
-        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((self.host, self.port))
-        except OSError:
-            sock.close()
-            raise
-        self._socket = sock
-        self.port = sock.getsockname()[1]
-        server = uvicorn.Server(_config(self.app, self.host, self.port, quiet=True))
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name="runpod-local-lb", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + self._startup_timeout_s
-        while not server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("the local load-balancing endpoint failed to start")
-            time.sleep(0.01)
-        return self
+    _thread_name = "runpod-local-lb"
+    _what = "the local load-balancing endpoint"
 
-    def stop(self) -> None:
-        """Stop serving (hung requests are released within about a second); idempotent."""
+    def _config(self) -> uvicorn.Config:
+        return _config(self.app, self.host, self.port, quiet=True)
+
+    def _before_stop(self) -> None:
         self.app.closing.set()
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(10.0)
-        if self._socket is not None:
-            with contextlib.suppress(OSError):
-                self._socket.close()
-        self._server = None
-        self._socket = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    async def __aenter__(self) -> Self:
-        return await asyncio.to_thread(self.start)
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await asyncio.to_thread(self.stop)
