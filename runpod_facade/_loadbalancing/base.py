@@ -78,6 +78,20 @@ class EndpointBase:
         if self._closed:
             raise ClientClosedError("this load-balancing client is closed; create a new one")
 
+    def _prepare_ping(self, timeout: float | EllipsisType | None) -> Prepared:
+        """``GET /ping``: no body, no affinity, never resent."""
+        return self._prepare(
+            "GET",
+            "/ping",
+            json=None,
+            content=None,
+            params=None,
+            headers=None,
+            timeout=timeout,
+            affinity=None,
+            idempotent=False,
+        )
+
     def _prepare(
         self,
         method: object,

@@ -231,17 +231,7 @@ class LoadBalancedEndpoint(EndpointBase):
         """One ``GET /ping``, never resent, its reply returned whatever it is: 200 a worker
         is healthy, 204 one is initializing, the router's 400 "no workers available" …
         Raises only when no reply came (:class:`APIConnectionError`, ``APITimeoutError``)."""
-        prep = self._prepare(
-            "GET",
-            "/ping",
-            json=None,
-            content=None,
-            params=None,
-            headers=None,
-            timeout=timeout,
-            affinity=None,
-            idempotent=False,
-        )
+        prep = self._prepare_ping(timeout)
         attempts = Attempts(
             self._settings.policy, Deadline(prep.timeout, self._clock), repeatable=False
         )
@@ -264,17 +254,7 @@ class LoadBalancedEndpoint(EndpointBase):
         names the ready worker). 204 (initializing) is polled again every few tens of ms,
         other answers with backoff. Raises :class:`NotReadyError` (a ``TimeoutError``) when
         ``timeout`` passes, :class:`AuthenticationError` when the key is refused."""
-        prep = self._prepare(
-            "GET",
-            "/ping",
-            json=None,
-            content=None,
-            params=None,
-            headers=None,
-            timeout=timeout,
-            affinity=None,
-            idempotent=False,
-        )
+        prep = self._prepare_ping(timeout)
         poll = ReadyPoll(self._settings.policy, Deadline(prep.timeout, self._clock))
         while True:
             request = self._http.build_request(
