@@ -11,7 +11,7 @@ from typing import Any
 from ._constants import MAX_POLICY_MS, MIN_EXECUTION_TIMEOUT_MS, MIN_TTL_MS
 from ._exceptions import InvalidInputError
 
-__all__ = ["Duration", "ExecutionPolicy", "Input", "S3Config", "to_seconds"]
+__all__ = ["Duration", "ExecutionPolicy", "Input", "S3Config", "is_request_body", "to_seconds"]
 
 Duration = float | int | timedelta
 """Seconds as a number, or a :class:`datetime.timedelta`."""
@@ -129,3 +129,10 @@ class Input:
     """
 
     value: Any
+
+
+def is_request_body(value: object) -> bool:
+    """Whether ``value`` looks like a whole request body, ``{"input": ...}`` (what the JS and
+    Go SDKs take), rather than the input itself: sent as it is only when wrapped in
+    :class:`Input`, since the worker would otherwise receive ``{"input": {"input": ...}}``."""
+    return isinstance(value, dict) and len(value) == 1 and "input" in value

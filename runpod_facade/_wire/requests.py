@@ -19,7 +19,7 @@ from urllib.parse import quote
 from .._exceptions import (
     InvalidInputError,
 )
-from .._options import ExecutionPolicy, Input, S3Config
+from .._options import ExecutionPolicy, Input, S3Config, is_request_body
 from .._transports.base import ApiRequest, Safety
 from .._validation import check_webhook, encode_body
 
@@ -269,8 +269,7 @@ def encode_job(
 def _check_input(value: Any) -> Any:
     if isinstance(value, Input):
         return value.value
-    if isinstance(value, dict) and len(value) == 1 and "input" in value:
-        # The JS/Go SDKs take the whole request body; this SDK takes the input itself.
+    if is_request_body(value):
         raise InvalidInputError(
             'input is {"input": ...}: the SDK already sends your value as the request\'s '
             '"input", so the worker would receive {"input": {"input": ...}}. Pass the inner '

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .._options import Input
+from .._options import Input, is_request_body
 
 __all__ = ["BLANK", "BadLine", "InputLines", "count_lines"]
 
@@ -63,10 +63,6 @@ def parse_line(raw: bytes | str, first: bool) -> Any:
         return BadLine("not valid JSON: nested too deeply")
 
 
-def _is_request_body(value: object) -> bool:
-    return isinstance(value, dict) and len(value) == 1 and "input" in value
-
-
 class InputLines:
     """The job inputs of ``lines`` (a binary file, or text lines), read lazily, one per line.
 
@@ -89,7 +85,7 @@ class InputLines:
             value = parse_line(raw, self.read == 1)
             if self._as_is and not isinstance(value, BadLine):
                 value = Input(value)
-            elif _is_request_body(value):
+            elif is_request_body(value):
                 value = BadLine(
                     'the line is {"input": ...}: the worker would receive it nested in a second '
                     '"input". Give only the inner value, or pass --input-as-is to send lines '

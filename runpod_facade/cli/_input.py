@@ -9,7 +9,7 @@ import json
 import sys
 from typing import Any
 
-from .._options import ExecutionPolicy, Input
+from .._options import ExecutionPolicy, Input, is_request_body
 from ._errors import UsageError
 
 __all__ = ["has_input", "policy_from", "read_input"]
@@ -44,11 +44,6 @@ def has_input(args: argparse.Namespace) -> bool:
     return args.input is not None or args.input_file is not None or not _stdin_is_tty()
 
 
-def _looks_like_a_body(value: Any) -> bool:
-    # The shape the façade refuses unless wrapped in Input (see _wire._check_input).
-    return isinstance(value, dict) and len(value) == 1 and "input" in value
-
-
 def read_input(args: argparse.Namespace) -> Any:
     """The job input, parsed from JSON; a :class:`UsageError` says what is wrong with it.
 
@@ -57,7 +52,7 @@ def read_input(args: argparse.Namespace) -> Any:
     value, source = _read_json(args)
     if getattr(args, "input_as_is", False):
         return Input(value)
-    if _looks_like_a_body(value):
+    if is_request_body(value):
         raise UsageError(
             f'{source} is {{"input": ...}}, a whole request body: the job input is already '
             'sent as the request\'s "input", so the worker would receive '
