@@ -196,3 +196,13 @@ def test_a_wrong_key_is_refused_and_never_shown(local: LocalEndpoint, key: str) 
         with pytest.raises(AuthenticationError):
             list(wrong.map([1], via="batch-api"))
     assert local.app.batches.store.created == []
+
+
+def test_wait_with_timeout_zero_looks_once(ep: Endpoint, local: LocalEndpoint) -> None:
+    created = ep.batches.create([{"task": "sleep", "seconds": 1}])
+    ep.batches.finalize(created.id)
+    local.clear_requests()
+    with pytest.raises(WaitTimeout):
+        ep.batches.wait(created.id, timeout=0)
+    looks = [r for r in local.requests if r.path.endswith(f"/batch/{created.id}")]
+    assert len(looks) == 1
