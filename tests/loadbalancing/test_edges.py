@@ -1,17 +1,26 @@
 """The edges a user hits with a load-balancing endpoint: ``timeout=0`` and sub-second
-deadlines, and a task cancelled mid-call — over real sockets, sync and async."""
+deadlines, a task cancelled mid-call, and the pool stopped mid-request — over real sockets,
+sync and async."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import threading
 import time
+from typing import Any
 
 import pytest
 
-from runpod_facade import APITimeoutError, InvalidInputError, LoadBalancedEndpoint
+from runpod_facade import (
+    APIConnectionError,
+    APITimeoutError,
+    InvalidInputError,
+    LoadBalancedEndpoint,
+)
 from runpod_facade.local import LocalLoadBalancer
 
-from .conftest import aclient
+from .conftest import aclient, client
 
 
 @pytest.mark.misuse("argument")
@@ -47,3 +56,52 @@ async def test_a_task_cancelled_mid_call_leaves_the_client_usable(lb: LocalLoadB
             await task
         reply = await aep.post("/echo", json={"after": "cancel"})
         assert reply.json()["echo"] == {"after": "cancel"}
+
+
+async def _hangs(scope: Any, receive: Any, send: Any) -> None:
+    """/ping answers; /before hangs before replying; /after starts a reply, then hangs."""
+    if scope["type"] == "lifespan":
+        while (await receive())["type"] != "lifespan.shutdown":
+            await send({"type": "lifespan.startup.complete"})
+        await send({"type": "lifespan.shutdown.complete"})
+        return
+    if scope["path"] != "/ping":
+        if scope["path"] == "/after":
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"part", "more_body": True})
+        await asyncio.sleep(60)
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+@pytest.mark.parametrize("path", ["/before", "/after"])
+def test_stopping_the_pool_drops_running_requests_quietly(
+    path: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A stopped pool drops a request still running, as a worker that goes away does: the
+    # client sees the connection go, and uvicorn neither waits out its graceful shutdown nor
+    # logs the request as an exception.
+    errors: list[BaseException] = []
+    pool = LocalLoadBalancer(_hangs, workers=1).start()
+
+    def call() -> None:
+        with client(pool, timeout=30, max_retries=0) as endpoint:
+            try:
+                endpoint.post(path, json={})
+            except BaseException as exc:
+                errors.append(exc)
+
+    caller = threading.Thread(target=call)
+    with caplog.at_level(logging.INFO):
+        caller.start()
+        deadline = time.monotonic() + 10
+        while not pool.requests and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.1)  # the request has reached the app
+        pool.stop()
+        caller.join(10)
+    assert [type(error) for error in errors] == [APIConnectionError]
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "Exception in ASGI application" not in logged
+    assert "graceful shutdown exceeded" not in logged
+    assert [record.status_code for record in pool.requests] == [None]

@@ -16,7 +16,7 @@ import hmac
 import json
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,6 +100,11 @@ class LoadBalancerApp:
         self._records: list[LBRecord] = []
         self._records_lock = threading.Lock()
         self.closing = threading.Event()
+        # Set on the server's loop when it stops: requests still running are dropped then,
+        # as by a worker that goes away, instead of being cancelled by uvicorn (which logs
+        # each as an ASGI exception after its graceful-shutdown timeout).
+        self._stopping: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # ------------------------------------------------------------------ records
 
@@ -131,7 +136,9 @@ class LoadBalancerApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                self.pool.start(asyncio.get_running_loop())
+                self._loop = asyncio.get_running_loop()
+                self._stopping = asyncio.Event()
+                self.pool.start(self._loop)
                 error = await self._lifespan.startup()
                 if error is None:
                     await send({"type": "lifespan.startup.complete"})
@@ -142,6 +149,13 @@ class LoadBalancerApp:
                 await self._lifespan.shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    def release_requests(self) -> None:
+        """Drop every request still running (thread-safe): the server is stopping."""
+        loop, stopping = self._loop, self._stopping
+        if loop is not None and stopping is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(stopping.set)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         record = self._record(scope)
@@ -272,16 +286,19 @@ class LoadBalancerApp:
             await send(message)
 
         task = asyncio.ensure_future(self.app(inner_scope, app_receive, app_send))
-        waiter = asyncio.ensure_future(started.wait())
-        done, _ = await asyncio.wait(
-            (task, waiter), timeout=self.processing_limit, return_when=asyncio.FIRST_COMPLETED
-        )
-        waiter.cancel()
-        if not done:
+        if not await self._first_of(task, started.wait(), timeout=self.processing_limit):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
             await _reply(send, record, 524, {"error": "processing timeout"}, worker.id)
+            return
+        await self._first_of(task)  # the reply has started: it may take its time
+        if not task.done():  # the server is stopping
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+            record.status_code = None
+            await _drop(scope, receive)
             return
         try:
             await task
@@ -293,6 +310,21 @@ class LoadBalancerApp:
         if drop or overflow:
             record.status_code = None
             await _drop(scope, receive)
+
+    async def _first_of(
+        self, task: asyncio.Future[Any], *others: Awaitable[Any], timeout: float | None = None
+    ) -> bool:
+        """Wait until ``task`` ends, one of ``others`` does or the server stops; ``False``
+        when ``timeout`` passed first."""
+        waiters = [asyncio.ensure_future(other) for other in others]
+        if self._stopping is not None:
+            waiters.append(asyncio.ensure_future(self._stopping.wait()))
+        done, _ = await asyncio.wait(
+            (task, *waiters), timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+        )
+        for waiter in waiters:
+            waiter.cancel()
+        return bool(done)
 
     async def _before(
         self, fault: LBFault, scope: Scope, receive: Receive, send: Send, record: LBRecord

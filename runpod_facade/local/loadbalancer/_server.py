@@ -172,3 +172,4 @@ class LocalLoadBalancer(BackgroundServer):
 
     def _before_stop(self) -> None:
         self.app.closing.set()
+        self.app.release_requests()
