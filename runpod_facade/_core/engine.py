@@ -13,7 +13,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .._exceptions import (
     APIConnectionError,
@@ -32,9 +32,6 @@ from .effects import UNLIMITED, Operation, Send, Sleep
 from .pacing import Pacer
 from .retry import PollPolicy, RetryPolicy, Spent
 from .timeouts import effective_timeouts
-
-if TYPE_CHECKING:
-    pass
 
 logger = logging.getLogger("runpod_facade")
 

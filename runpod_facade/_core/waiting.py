@@ -13,7 +13,6 @@ import functools
 import logging
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from .._constants import LONG_POLL_WAIT_MS, MIN_WAIT_MS
 from .._exceptions import (
@@ -33,9 +32,6 @@ from .deadline import Deadline
 from .effects import Operation, Sleep
 from .engine import DeadlineReached, EndpointCore
 from .interrupts import JobTracker, interruptible
-
-if TYPE_CHECKING:
-    pass
 
 logger = logging.getLogger("runpod_facade")
 
@@ -128,42 +124,31 @@ def run_sync(
     """
     deadline = core.deadline(timeout)
     tracker = JobTracker()
-    operation = _run_sync(
-        core, body, deadline, tracker, cancel_on_timeout, cancel_on_interrupt, on_state,
-        retry_failed,
-    )  # fmt: skip
-    return (yield from interruptible(core, operation, tracker, cancel=cancel_on_interrupt))
 
-
-def _run_sync(
-    core: EndpointCore,
-    body: JobBody,
-    deadline: Deadline,
-    tracker: JobTracker,
-    cancel_on_timeout: bool,
-    cancel_on_interrupt: bool,
-    on_state: OnState | None,
-    retry_failed: int,
-) -> Operation[JobState]:
-    request = submit_request(core, body, deadline, id_at_once=cancel_on_interrupt)
-    # The job must exist before there is anything to wait for: the submit is sent whatever
-    # remains of the deadline, and its read is never cut before the server's hold ends.
-    tracker.awaiting_id += 1
-    try:
-        state: JobState = yield from core.call(request, deadline, floor=LOOK_FLOOR)
-    except DeadlineReached as reached:
-        raise reached.error from None
-    # Only the reply ends the wait for the id (not a `finally`): an interrupt thrown into the
-    # submit leaves it counted, so the interrupt's note says a job may exist without an id.
-    tracker.awaiting_id -= 1
-    tracker.started(state.id)
-    if on_state is not None:
-        on_state(state)
-    return (
-        yield from settle(
-            core, state.id, deadline, state, cancel_on_timeout, on_state, retry_failed, tracker
+    def submit_then_settle() -> Operation[JobState]:
+        request = submit_request(core, body, deadline, id_at_once=cancel_on_interrupt)
+        # The job must exist before there is anything to wait for: the submit is sent whatever
+        # remains of the deadline, and its read is never cut before the server's hold ends.
+        tracker.awaiting_id += 1
+        try:
+            state: JobState = yield from core.call(request, deadline, floor=LOOK_FLOOR)
+        except DeadlineReached as reached:
+            raise reached.error from None
+        # Only the reply ends the wait for the id (not a `finally`): an interrupt thrown into
+        # the submit leaves it counted, so the interrupt's note says a job may exist without
+        # an id.
+        tracker.awaiting_id -= 1
+        tracker.started(state.id)
+        if on_state is not None:
+            on_state(state)
+        return (
+            yield from settle(
+                core, state.id, deadline, state, cancel_on_timeout, on_state, retry_failed, tracker
+            )
         )
-    )
+
+    operation = submit_then_settle()
+    return (yield from interruptible(core, operation, tracker, cancel=cancel_on_interrupt))
 
 
 def submit_request(
@@ -204,12 +189,9 @@ def settle(
     attempts: list[JobState] = []
     while True:
         try:
-            if known is not None and known.is_terminal:
-                tracker.ended(job_id)
-                return check_terminal(known)
-            state = yield from _wait(core, job_id, deadline, known, cancel_on_timeout, on_state)
-            tracker.ended(job_id)
-            return state
+            if known is None or not known.is_terminal:
+                known = yield from _wait(core, job_id, deadline, known, cancel_on_timeout, on_state)
+            state = check_terminal(known)
         except (JobFailed, JobTimedOut) as exc:
             attempts.append(exc.state)
             exc.attempts = tuple(attempts)
@@ -227,9 +209,12 @@ def settle(
                 known = yield from core.retry_job(job_id)
             except APIStatusError as retry_error:
                 raise exc from retry_error
+            continue
         except JobCancelled:
             tracker.ended(job_id)
             raise
+        tracker.ended(job_id)
+        return state
 
 
 def _wait(
