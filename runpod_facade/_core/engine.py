@@ -27,11 +27,10 @@ from .._types import Health, JobState, PurgeResult
 from .._wire.errors import error_from_response, job_in_error_reply
 from .._wire.replies import parse_reply
 from .._wire.requests import JobBody, build_request
-from .deadline import Deadline
+from .deadline import Deadline, effective_timeouts
 from .effects import UNLIMITED, Operation, Send, Sleep
 from .pacing import Pacer
 from .retry import PollPolicy, RetryPolicy, Spent
-from .timeouts import effective_timeouts
 
 logger = logging.getLogger("runpod_facade")
 
