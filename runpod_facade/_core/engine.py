@@ -1,11 +1,6 @@
-"""One endpoint's requests, written once as generators of effects (see ``_effects``).
-
-A driver (``_drivers``) runs an operation by performing each effect it yields — an HTTP
-request, a sleep, a chunk for the caller — and sending the outcome back in. Nothing here does
-I/O or reads the clock except through ``Deadline``, so it is the same code for sync and
-async, and tests drive it with scripted replies and a fake clock. Waiting lives in
-``_waiting``, streaming in ``_streaming``; both build on :meth:`EndpointCore.call`.
-"""
+"""One endpoint's requests and their retries (:meth:`EndpointCore.call`), on which ``waiting``
+and ``streaming`` build. No I/O, and no clock but ``Deadline``'s: the same code serves sync and
+async, and tests drive it with scripted replies and a fake clock."""
 
 from __future__ import annotations
 
@@ -81,8 +76,6 @@ class EndpointCore:
     def request(self, operation: str, **args: Any) -> ApiRequest:
         """The request for ``operation`` on this endpoint (see ``build_request``)."""
         return build_request(operation, self.endpoint_id, **args)
-
-    # --- one request, with retries --------------------------------------------------------
 
     def call(
         self,
@@ -201,28 +194,20 @@ class EndpointCore:
             return None
         return state
 
-    # --- the simple operations ------------------------------------------------------------
-
     def run(self, body: JobBody) -> Operation[JobState]:
-        state: JobState = yield from self.perform("run", body=body)
-        return state
+        return self.perform("run", body=body)
 
     def status(self, job_id: str, *, ttl_ms: int | None = None) -> Operation[JobState]:
-        state: JobState = yield from self.perform("status", job_id=job_id, ttl=ttl_ms)
-        return state
+        return self.perform("status", job_id=job_id, ttl=ttl_ms)
 
     def cancel(self, job_id: str) -> Operation[JobState]:
-        state: JobState = yield from self.perform("cancel", job_id=job_id)
-        return state
+        return self.perform("cancel", job_id=job_id)
 
     def retry_job(self, job_id: str) -> Operation[JobState]:
-        state: JobState = yield from self.perform("retry", job_id=job_id)
-        return state
+        return self.perform("retry", job_id=job_id)
 
     def health(self) -> Operation[Health]:
-        health: Health = yield from self.perform("health")
-        return health
+        return self.perform("health")
 
     def purge_queue(self) -> Operation[PurgeResult]:
-        result: PurgeResult = yield from self.perform("purge-queue")
-        return result
+        return self.perform("purge-queue")

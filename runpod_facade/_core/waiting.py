@@ -82,9 +82,6 @@ def wait_ms(seconds: float) -> int:
     return max(MIN_WAIT_MS, math.floor(seconds * 1000))
 
 
-# --- public operations -----------------------------------------------------------------------
-
-
 def wait(
     core: EndpointCore,
     job_id: str,
@@ -167,9 +164,6 @@ def submit_request(
     if hold is None:
         return core.request("run", body=body)
     return core.request("runsync", body=body, wait_ms=wait_ms(hold))
-
-
-# --- the waiting loop ------------------------------------------------------------------------
 
 
 def settle(
