@@ -27,7 +27,7 @@ from .deadline import Deadline
 from .effects import Emit, Operation, Sleep
 from .engine import DeadlineReached, EndpointCore
 from .interrupts import JobTracker, interruptible
-from .waiting import REPLY_GRACE, check_terminal, wait_ms
+from .waiting import NOT_HELD, REPLY_GRACE, check_terminal, wait_ms
 
 logger = logging.getLogger("runpod_facade")
 
@@ -35,7 +35,6 @@ __all__ = ["STREAM_HOLD", "StreamProgress", "stream"]
 
 #: Hold of one /stream long-poll. Short enough that idle and total deadlines act promptly.
 STREAM_HOLD = 10.0
-_NOT_HELD = 0.05
 
 
 @dataclass
@@ -122,7 +121,7 @@ def stream(
                 # them) and end at the deadline.
                 yield Sleep(remaining)
                 timed_out(None)
-            if not batch.chunks and core.clock() - started < _NOT_HELD:
+            if not batch.chunks and core.clock() - started < NOT_HELD:
                 # The server did not hold the empty poll: back off instead of spinning.
                 yield Sleep(window.cap(core.poll.interval(quiet_polls)))
                 quiet_polls += 1

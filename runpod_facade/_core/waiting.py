@@ -37,6 +37,7 @@ logger = logging.getLogger("runpod_facade")
 
 __all__ = [
     "LOOK_FLOOR",
+    "NOT_HELD",
     "REPLY_GRACE",
     "check_terminal",
     "hold_for",
@@ -53,7 +54,7 @@ REPLY_GRACE = 0.5
 #: ``timeout=0`` means "look once", and one look is one complete request.
 LOOK_FLOOR = 1.0
 #: A long-poll answered faster than this was not held: back off as after a poll.
-_NOT_HELD = 0.05
+NOT_HELD = 0.05
 
 OnState = Callable[[JobState], None]
 
@@ -112,13 +113,10 @@ def run_sync(
     on_state: OnState | None = None,
     retry_failed: int = 0,
 ) -> Operation[JobState]:
-    """Submit and wait under one deadline.
-
-    ``/runsync?wait=`` holds until the job ends (one request for a short job), but hands out
-    the job id only with its reply. So when the id is needed at once — to cancel on an
-    interrupt — or when less than the server's 1 s minimum hold remains, the job is
-    submitted with ``/run`` instead and then waited for.
-    """
+    """Submit and wait under one deadline. ``/runsync?wait=`` holds until the job ends (one
+    request for a short job) but hands out the id only with its reply, so when the id is needed
+    at once (to cancel on an interrupt) or less than the server's 1 s minimum hold remains, the
+    job is submitted with ``/run`` instead and then waited for."""
     deadline = core.deadline(timeout)
     tracker = JobTracker()
 
@@ -179,7 +177,7 @@ def settle(
     """Wait for the end; on FAILED/TIMED_OUT requeue with ``/retry`` up to ``retry_failed``
     times within the same deadline. The error raised at last lists every attempt. ``known``
     is a state already in hand (a submit's reply), so a job that ended in it costs nothing.
-    Public for batches (``_map``), which wait for each job the same way."""
+    Batches (``_batches.item``) wait for each of their jobs with it too."""
     attempts: list[JobState] = []
     while True:
         try:
@@ -271,7 +269,7 @@ def _next_state(
         core.long_poll_unavailable = True
         logger.info("/status-sync unavailable (HTTP %d); polling /status", exc.status_code)
         return state, True
-    held = request.hold is not None and core.clock() - started >= _NOT_HELD
+    held = request.hold is not None and core.clock() - started >= NOT_HELD
     return state, not held
 
 
