@@ -4,10 +4,10 @@ async, and tests drive it with scripted replies and a fake clock."""
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import KW_ONLY, dataclass, field, replace
 from typing import Any
 
 from .._exceptions import (
@@ -44,31 +44,22 @@ class DeadlineReached(Exception):
         self.error = error
 
 
+@dataclass(eq=False)
 class EndpointCore:
     """The requests of one endpoint: building, sending with retries, parsing."""
 
-    def __init__(
-        self,
-        endpoint_id: str,
-        *,
-        retry: RetryPolicy,
-        poll: PollPolicy,
-        timeouts: Timeouts = UNLIMITED,
-        long_poll: bool = True,
-        clock: Callable[[], float] = time.monotonic,
-        pacer: Pacer | None = None,
-    ) -> None:
-        self.endpoint_id = endpoint_id
-        self.retry = retry
-        self.poll = poll
-        # The client's per-phase timeouts; each request's own are decided from them in call().
-        self.timeouts = timeouts
-        self.long_poll = long_poll
-        self.clock = clock
-        # Set when /status-sync turned out not to exist (404/405 on a job /status knows).
-        self.long_poll_unavailable = False
-        #: Per-route pacing shared by every call of this client (``None``: not paced).
-        self.pacer = pacer
+    endpoint_id: str
+    _: KW_ONLY
+    retry: RetryPolicy
+    poll: PollPolicy
+    #: The client's per-phase timeouts; each request's own are decided from them in call().
+    timeouts: Timeouts = UNLIMITED
+    long_poll: bool = True
+    clock: Callable[[], float] = time.monotonic
+    #: Per-route pacing shared by every call of this client (``None``: not paced).
+    pacer: Pacer | None = None
+    #: Set when /status-sync turned out not to exist (404/405 on a job /status knows).
+    long_poll_unavailable: bool = field(default=False, init=False)
 
     def deadline(self, timeout: float | None) -> Deadline:
         return Deadline(timeout, clock=self.clock)
@@ -137,7 +128,7 @@ class EndpointCore:
             spent = Spent(retries, slept, None if deadline is None else deadline.remaining())
             delay = self._retry_delay(outcome, request, spent)
             if delay is None:
-                unbounded = dataclasses.replace(spent, remaining=None)
+                unbounded = replace(spent, remaining=None)
                 retryable = self._retry_delay(outcome, request, unbounded) is not None
                 if spent.remaining is not None and retryable:
                     raise DeadlineReached(error) from error
