@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 from .._core.effects import Emit, Operation, Send, Sleep
@@ -14,6 +15,7 @@ from .base import DriverBase, T, log_outcome
 __all__ = ["AsyncDriver"]
 
 
+@dataclass(eq=False, repr=False)
 class AsyncDriver(DriverBase):
     """Performs effects with an async transport and ``asyncio.sleep``.
 
@@ -22,16 +24,11 @@ class AsyncDriver(DriverBase):
     its own deadline) before the cancellation propagates.
     """
 
-    def __init__(
-        self,
-        transport: AsyncTransport,
-        *,
-        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
-        what: str = "AsyncEndpoint",
-    ) -> None:
-        super().__init__(what)
-        self.transport = transport
-        self.sleep = sleep
+    transport: AsyncTransport
+    _: KW_ONLY
+    sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep
+    what: str = "AsyncEndpoint"
+    closed: bool = field(default=False, init=False)
 
     async def aclose(self) -> None:
         if not self.closed:

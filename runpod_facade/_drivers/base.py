@@ -32,14 +32,14 @@ def log_outcome(send: Send, outcome: ApiResponse | TransportFailure, started: fl
 
 
 class DriverBase:
-    def __init__(self, what: str) -> None:
-        self.closed = False
-        self._what = what
+    closed: bool
+    #: The client's class name, for the error once closed.
+    what: str
 
     def check_open(self) -> None:
         """ClientClosedError once closed: a closed client sends nothing, not even on re-entry
         of its ``with`` block."""
         if self.closed:
             raise ClientClosedError(
-                f"this {self._what} is closed; create a new one (or use it in a with block)"
+                f"this {self.what} is closed; create a new one (or use it in a with block)"
             )

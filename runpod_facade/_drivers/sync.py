@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Generator
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 from .._core.effects import Emit, Operation, Send, Sleep
@@ -13,19 +14,15 @@ from .base import DriverBase, T, log_outcome
 __all__ = ["SyncDriver"]
 
 
+@dataclass(eq=False, repr=False)
 class SyncDriver(DriverBase):
     """Performs effects with a blocking transport and ``time.sleep``."""
 
-    def __init__(
-        self,
-        transport: SyncTransport,
-        *,
-        sleep: Callable[[float], None] = time.sleep,
-        what: str = "Endpoint",
-    ) -> None:
-        super().__init__(what)
-        self.transport = transport
-        self.sleep = sleep
+    transport: SyncTransport
+    _: KW_ONLY
+    sleep: Callable[[float], None] = time.sleep
+    what: str = "Endpoint"
+    closed: bool = field(default=False, init=False)
 
     def close(self) -> None:
         if not self.closed:
