@@ -138,15 +138,15 @@ class Pacer:
         if route is None:
             limits = self._limits
             documented = RUNPOD_RATE_LIMITS.get(name)
-            floor = documented.rate if documented is not None else _MIN_FLOOR / DOCUMENTED_WINDOW_S
+            rate = documented.rate if documented is not None else _MIN_FLOOR / DOCUMENTED_WINDOW_S
+            floor = _FLOOR_SHARE * rate
             limit = limits.routes.get(name)
             if limit is None:
-                route = _Route(limits.window, _FLOOR_SHARE * floor, None, None, math.inf)
+                route = _Route(limits.window, floor, None, None, math.inf)
             else:
-                rate = limit.rate * MARGIN
-                ceiling = math.inf if limits.learn else rate
-                known = float(limit.requests)
-                route = _Route(limit.per_seconds, _FLOOR_SHARE * floor, known, rate, ceiling)
+                paced = limit.rate * MARGIN
+                ceiling = math.inf if limits.learn else paced
+                route = _Route(limit.per_seconds, floor, float(limit.requests), paced, ceiling)
             self._routes[name] = route
         return route
 
