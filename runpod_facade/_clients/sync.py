@@ -437,7 +437,7 @@ class JobStream(StreamBase):
 
     def close(self) -> None:
         """Stop iterating; nothing is left open."""
-        self._iterator.close()  # type: ignore[attr-defined]
+        self._iterator.close()
 
     def __enter__(self) -> Self:
         return self

@@ -7,13 +7,11 @@ from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from .._transports.base import ApiRequest, ApiResponse, Timeouts, TransportFailure
+from .._transports.base import ApiRequest, Timeouts
 
-__all__ = ["Effect", "Emit", "Operation", "Outcome", "Send", "Sleep"]
-
+__all__ = ["Effect", "Emit", "Operation", "Send", "Sleep"]
 
 T = TypeVar("T")
-
 #: No limit on any phase: what a ``Send`` built outside the core (a test's) carries.
 UNLIMITED = Timeouts(connect=None, read=None, write=None, pool=None)
 
@@ -21,7 +19,7 @@ UNLIMITED = Timeouts(connect=None, read=None, write=None, pool=None)
 @dataclass(frozen=True, slots=True)
 class Send:
     """Send ``request`` with ``timeouts``; the driver answers with an ``ApiResponse`` or a
-    ``TransportFailure``. The core decides ``timeouts`` (``timeouts.effective_timeouts``); the
+    ``TransportFailure``. The core decides ``timeouts`` (``deadline.effective_timeouts``); the
     driver only performs them. ``cap`` is what remained of the caller's deadline."""
 
     request: ApiRequest
@@ -43,9 +41,4 @@ class Emit:
 
 
 Effect = Send | Sleep | Emit
-
-
-Outcome = ApiResponse | TransportFailure
-
-
 Operation = Generator[Effect, Any, T]

@@ -1,19 +1,14 @@
-"""One endpoint's requests, written once as generators of effects (see ``_effects``).
-
-A driver (``_drivers``) runs an operation by performing each effect it yields — an HTTP
-request, a sleep, a chunk for the caller — and sending the outcome back in. Nothing here does
-I/O or reads the clock except through ``Deadline``, so it is the same code for sync and
-async, and tests drive it with scripted replies and a fake clock. Waiting lives in
-``_waiting``, streaming in ``_streaming``; both build on :meth:`EndpointCore.call`.
-"""
+"""One endpoint's requests and their retries (:meth:`EndpointCore.call`), on which ``waiting``
+and ``streaming`` build. No I/O, and no clock but ``Deadline``'s: the same code serves sync and
+async, and tests drive it with scripted replies and a fake clock."""
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from dataclasses import KW_ONLY, dataclass, field, replace
+from typing import Any
 
 from .._exceptions import (
     APIConnectionError,
@@ -27,14 +22,10 @@ from .._types import Health, JobState, PurgeResult
 from .._wire.errors import error_from_response, job_in_error_reply
 from .._wire.replies import parse_reply
 from .._wire.requests import JobBody, build_request
-from .deadline import Deadline
+from .deadline import Deadline, effective_timeouts
 from .effects import UNLIMITED, Operation, Send, Sleep
 from .pacing import Pacer
 from .retry import PollPolicy, RetryPolicy, Spent
-from .timeouts import effective_timeouts
-
-if TYPE_CHECKING:
-    pass
 
 logger = logging.getLogger("runpod_facade")
 
@@ -53,31 +44,22 @@ class DeadlineReached(Exception):
         self.error = error
 
 
+@dataclass(eq=False)
 class EndpointCore:
     """The requests of one endpoint: building, sending with retries, parsing."""
 
-    def __init__(
-        self,
-        endpoint_id: str,
-        *,
-        retry: RetryPolicy,
-        poll: PollPolicy,
-        timeouts: Timeouts = UNLIMITED,
-        long_poll: bool = True,
-        clock: Callable[[], float] = time.monotonic,
-        pacer: Pacer | None = None,
-    ) -> None:
-        self.endpoint_id = endpoint_id
-        self.retry = retry
-        self.poll = poll
-        # The client's per-phase timeouts; each request's own are decided from them in call().
-        self.timeouts = timeouts
-        self.long_poll = long_poll
-        self.clock = clock
-        # Set when /status-sync turned out not to exist (404/405 on a job /status knows).
-        self.long_poll_unavailable = False
-        #: Per-route pacing shared by every call of this client (``None``: not paced).
-        self.pacer = pacer
+    endpoint_id: str
+    _: KW_ONLY
+    retry: RetryPolicy
+    poll: PollPolicy
+    #: The client's per-phase timeouts; each request's own are decided from them in call().
+    timeouts: Timeouts = UNLIMITED
+    long_poll: bool = True
+    clock: Callable[[], float] = time.monotonic
+    #: Per-route pacing shared by every call of this client (``None``: not paced).
+    pacer: Pacer | None = None
+    #: Set when /status-sync turned out not to exist (404/405 on a job /status knows).
+    long_poll_unavailable: bool = field(default=False, init=False)
 
     def deadline(self, timeout: float | None) -> Deadline:
         return Deadline(timeout, clock=self.clock)
@@ -85,8 +67,6 @@ class EndpointCore:
     def request(self, operation: str, **args: Any) -> ApiRequest:
         """The request for ``operation`` on this endpoint (see ``build_request``)."""
         return build_request(operation, self.endpoint_id, **args)
-
-    # --- one request, with retries --------------------------------------------------------
 
     def call(
         self,
@@ -148,7 +128,7 @@ class EndpointCore:
             spent = Spent(retries, slept, None if deadline is None else deadline.remaining())
             delay = self._retry_delay(outcome, request, spent)
             if delay is None:
-                unbounded = dataclasses.replace(spent, remaining=None)
+                unbounded = replace(spent, remaining=None)
                 retryable = self._retry_delay(outcome, request, unbounded) is not None
                 if spent.remaining is not None and retryable:
                     raise DeadlineReached(error) from error
@@ -205,28 +185,20 @@ class EndpointCore:
             return None
         return state
 
-    # --- the simple operations ------------------------------------------------------------
-
     def run(self, body: JobBody) -> Operation[JobState]:
-        state: JobState = yield from self.perform("run", body=body)
-        return state
+        return self.perform("run", body=body)
 
     def status(self, job_id: str, *, ttl_ms: int | None = None) -> Operation[JobState]:
-        state: JobState = yield from self.perform("status", job_id=job_id, ttl=ttl_ms)
-        return state
+        return self.perform("status", job_id=job_id, ttl=ttl_ms)
 
     def cancel(self, job_id: str) -> Operation[JobState]:
-        state: JobState = yield from self.perform("cancel", job_id=job_id)
-        return state
+        return self.perform("cancel", job_id=job_id)
 
     def retry_job(self, job_id: str) -> Operation[JobState]:
-        state: JobState = yield from self.perform("retry", job_id=job_id)
-        return state
+        return self.perform("retry", job_id=job_id)
 
     def health(self) -> Operation[Health]:
-        health: Health = yield from self.perform("health")
-        return health
+        return self.perform("health")
 
     def purge_queue(self) -> Operation[PurgeResult]:
-        result: PurgeResult = yield from self.perform("purge-queue")
-        return result
+        return self.perform("purge-queue")

@@ -110,7 +110,7 @@ def interruptible(
             raise
         cancelled: list[str] = []
         failed: list[str] = []
-        ended: list[tuple[str, str]] = []
+        notes: list[str] = []  # first the jobs that ended on their own just before the cancel
         if cancel:
             for job_id in list(tracker.running):
                 state = yield from core.cancel_quietly(job_id)
@@ -118,19 +118,18 @@ def interruptible(
                     failed.append(job_id)
                 elif state.status == JobStatus.CANCELLED:
                     cancelled.append(job_id)
-                else:  # it ended on its own just before the cancel arrived
-                    ended.append((job_id, str(state.status)))
-        notes = [NOTE_PREFIX + n for n in _notes(tracker, cancelled, failed, ended, cancel=cancel)]
+                else:
+                    notes.append(f"job {job_id} had already ended {state.status}")
+        left = failed if cancel else list(tracker.running)
+        rest = job_notes(left, tracker.awaiting_id, cancelled, failed, cancel=cancel)
+        if not notes or rest != [NOTHING_LEFT]:
+            notes += rest
+        notes = [NOTE_PREFIX + note for note in notes]
         for note in notes:
             exc.add_note(note)
-        left = (failed if cancel else tracker.running) or tracker.awaiting_id
-        if left and is_cancellation(exc):
+        if (left or tracker.awaiting_id) and is_cancellation(exc):
             tell(notes)  # asyncio may replace the CancelledError (see tell)
         raise
-
-
-def _ids(job_ids: list[str]) -> str:
-    return ", ".join(job_ids)
 
 
 NOTHING_LEFT = "no job was left running"
@@ -139,20 +138,6 @@ NOTHING_LEFT = "no job was left running"
 RUN_SYNC_SUBMIT_HINT = (
     "run_sync(..., cancel_on_interrupt=True) submits with /run, which returns the id at once"
 )
-
-
-def _notes(
-    tracker: JobTracker,
-    cancelled: list[str],
-    failed: list[str],
-    ended: list[tuple[str, str]],
-    *,
-    cancel: bool,
-) -> list[str]:
-    left = failed if cancel else list(tracker.running)
-    notes = [f"job {job_id} had already ended {status}" for job_id, status in ended]
-    rest = job_notes(left, tracker.awaiting_id, cancelled, failed, cancel=cancel)
-    return notes + rest if not notes or rest != [NOTHING_LEFT] else notes
 
 
 def job_notes(
@@ -174,7 +159,7 @@ def job_notes(
     notes: list[str] = []
     if cancelled:
         noun = "job" if len(cancelled) == 1 else "jobs"
-        notes.append(f"{noun} {_ids(cancelled)} cancelled {cancelled_why}")
+        notes.append(f"{noun} {', '.join(cancelled)} cancelled {cancelled_why}")
     if left:
         first = left[0]
         noun = "job" if len(left) == 1 else "jobs"
@@ -182,7 +167,7 @@ def job_notes(
         advice = resume or (
             f"resume with ep.job({first!r}).wait() or cancel with ep.cancel({first!r})"
         )
-        notes.append(f"{noun} {_ids(left)} left running on the endpoint{why}; {advice}")
+        notes.append(f"{noun} {', '.join(left)} left running on the endpoint{why}; {advice}")
     if awaiting == 1:
         notes.append(
             f"{stopped} while a submit was in flight: the server sends the job id only "

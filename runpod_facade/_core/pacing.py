@@ -30,10 +30,10 @@ import math
 import threading
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
-from .._rate_limits import DOCUMENTED_WINDOW_S, RUNPOD_RATE_LIMITS, RateLimit, RateLimits
+from .._rate_limits import DOCUMENTED_WINDOW_S, RUNPOD_RATE_LIMITS, RateLimits
 from .._wire.replies import parse_retry_after
 
 __all__ = [
@@ -86,46 +86,29 @@ class RouteStats:
     waited: float
 
 
+@dataclass(slots=True, eq=False)
 class _Route:
     """The pacing state of one route."""
 
-    __slots__ = (
-        "accepted_total",
-        "blocked_until",
-        "ceiling",
-        "changed_at",
-        "counted",
-        "floor",
-        "hinted_until",
-        "known_requests",
-        "next_at",
-        "rate",
-        "refused",
-        "sent",
-        "waited",
-        "window",
-    )
-
-    def __init__(self, limit: RateLimit | None, window: float, learn: bool, floor: float) -> None:
-        self.window = limit.per_seconds if limit is not None else window
-        # The slowest rate (requests/s) a 429 may teach: slower points to another cause.
-        self.floor = floor
-        # N of the window, once configured or learned.
-        self.known_requests: float | None = None if limit is None else float(limit.requests)
-        self.rate: float | None = None if limit is None else limit.rate * MARGIN
-        # Without learning, a configured rate is also the most the route goes at.
-        self.ceiling = math.inf if learn or self.rate is None else self.rate
-        self.next_at = -math.inf
-        self.blocked_until = -math.inf
-        self.hinted_until = -math.inf
-        self.changed_at = -math.inf
-        # The last change of rate came from counting the window.
-        self.counted = False
-        # Send times in the window of the requests not refused (in flight or accepted).
-        self.sent: deque[float] = deque()
-        self.accepted_total = 0
-        self.refused = 0
-        self.waited = 0.0
+    window: float
+    # The slowest rate (requests/s) a 429 may teach: slower points to another cause.
+    floor: float
+    # N of the window, once configured or learned.
+    known_requests: float | None
+    rate: float | None
+    # The most the route goes at: a configured rate without learning, else no limit.
+    ceiling: float
+    next_at: float = -math.inf
+    blocked_until: float = -math.inf
+    hinted_until: float = -math.inf
+    changed_at: float = -math.inf
+    # The last change of rate came from counting the window.
+    counted: bool = False
+    # Send times in the window of the requests not refused (in flight or accepted).
+    sent: deque[float] = field(default_factory=deque)
+    accepted_total: int = 0
+    refused: int = 0
+    waited: float = 0.0
 
     def trim(self, now: float) -> None:
         horizon = now - self.window
@@ -156,9 +139,14 @@ class Pacer:
             limits = self._limits
             documented = RUNPOD_RATE_LIMITS.get(name)
             rate = documented.rate if documented is not None else _MIN_FLOOR / DOCUMENTED_WINDOW_S
-            route = _Route(
-                limits.routes.get(name), limits.window, limits.learn, _FLOOR_SHARE * rate
-            )
+            floor = _FLOOR_SHARE * rate
+            limit = limits.routes.get(name)
+            if limit is None:
+                route = _Route(limits.window, floor, None, None, math.inf)
+            else:
+                paced = limit.rate * MARGIN
+                ceiling = math.inf if limits.learn else paced
+                route = _Route(limit.per_seconds, floor, float(limit.requests), paced, ceiling)
             self._routes[name] = route
         return route
 

@@ -27,7 +27,7 @@ from .deadline import Deadline
 from .effects import Emit, Operation, Sleep
 from .engine import DeadlineReached, EndpointCore
 from .interrupts import JobTracker, interruptible
-from .waiting import REPLY_GRACE, check_terminal, wait_ms
+from .waiting import NOT_HELD, REPLY_GRACE, check_terminal, wait_ms
 
 logger = logging.getLogger("runpod_facade")
 
@@ -35,7 +35,6 @@ __all__ = ["STREAM_HOLD", "StreamProgress", "stream"]
 
 #: Hold of one /stream long-poll. Short enough that idle and total deadlines act promptly.
 STREAM_HOLD = 10.0
-_NOT_HELD = 0.05
 
 
 @dataclass
@@ -66,63 +65,68 @@ def stream(
     """
     tracker = JobTracker()
     tracker.started(job_id)
-    operation = _stream(core, job_id, timeout, idle_timeout, progress, raw)
-    return (yield from interruptible(core, operation, tracker, cancel=False))
 
+    def follow() -> Operation[None]:
+        deadline = core.deadline(timeout)
+        idle = core.deadline(idle_timeout)
+        quiet_polls = 0
+        last: JobState | None = None
 
-def _stream(
-    core: EndpointCore,
-    job_id: str,
-    timeout: float | None,
-    idle_timeout: float | None,
-    progress: StreamProgress,
-    raw: bool,
-) -> Operation[None]:
-    deadline = core.deadline(timeout)
-    idle = core.deadline(idle_timeout)
-    quiet_polls = 0
-    last: JobState | None = None
-    while True:
-        window = Deadline.earliest(deadline, idle)
-        request = _stream_request(core, job_id, window)
-        refit = functools.partial(_stream_request, core, job_id, window)
-        started = core.clock()
-        try:
-            batch: StreamBatch = yield from core.call(request, window, refit=refit)
-        except DeadlineReached as reached:
-            # A retry would outlast a deadline: that deadline's error, as for wait.
-            _raise_timeout(job_id, deadline, idle, last, reached.error)
-        except APIConnectionError as exc:
+        def timed_out(cause: RunpodError | None) -> NoReturn:
+            """StreamIdleTimeout when the idle deadline ends (or ended) first — or with the
+            other — else WaitTimeout for the whole stream's."""
+            idle_left, total_left = idle.remaining(), deadline.remaining()
+            if idle_left is not None and (total_left is None or idle_left <= total_left):
+                raise StreamIdleTimeout(
+                    job_id, timeout=idle.timeout, last_state=last, reason="sent no chunk"
+                ) from cause
+            raise WaitTimeout(
+                job_id, timeout=deadline.timeout, last_state=last, reason="did not end"
+            ) from cause
+
+        while True:
+            window = Deadline.earliest(deadline, idle)
+            request = _stream_request(core, job_id, window)
+            refit = functools.partial(_stream_request, core, job_id, window)
+            started = core.clock()
+            try:
+                batch: StreamBatch = yield from core.call(request, window, refit=refit)
+            except DeadlineReached as reached:
+                # A retry would outlast a deadline: that deadline's error, as for wait.
+                timed_out(reached.error)
+            except APIConnectionError as exc:
+                if window.expired():
+                    timed_out(exc)
+                raise
+            progress.status = batch.status
+            last = _state_of(job_id, batch)
+            for chunk in batch.chunks:
+                progress.chunks += 1
+                yield Emit(chunk if raw else chunk.get("output"))
+            if batch.chunks:
+                idle = core.deadline(idle_timeout)
+                quiet_polls = 0
+            if is_terminal(batch.status):
+                progress.state = yield from _final_state(core, job_id, batch)
+                if progress.state.status != JobStatus.CANCELLED:
+                    check_terminal(progress.state)  # a stream ends quietly on CANCELLED
+                return
+            window = Deadline.earliest(deadline, idle)
             if window.expired():
-                _raise_timeout(job_id, deadline, idle, last, exc)
-            raise
-        progress.status = batch.status
-        last = JobState(id=job_id, status=batch.status, error=batch.error, raw_json=batch.raw_json)
-        for chunk in batch.chunks:
-            progress.chunks += 1
-            yield Emit(chunk if raw else chunk.get("output"))
-        if batch.chunks:
-            idle = core.deadline(idle_timeout)
-            quiet_polls = 0
-        if is_terminal(batch.status):
-            progress.state = yield from _final_state(core, job_id, batch)
-            if progress.state.status != JobStatus.CANCELLED:
-                check_terminal(progress.state)  # a stream ends quietly on CANCELLED
-            return
-        window = Deadline.earliest(deadline, idle)
-        if window.expired():
-            _raise_timeout(job_id, deadline, idle, last, None)
-        remaining = window.remaining()
-        if remaining is not None and remaining < MIN_REQUEST_TIMEOUT:
-            # A /stream sent now would be cut past the deadline, and the chunks it drained
-            # lost. Leave them buffered on the server (ep.stream(job_id) resumes with them)
-            # and end at the deadline.
-            yield Sleep(remaining)
-            _raise_timeout(job_id, deadline, idle, last, None)
-        if not batch.chunks and core.clock() - started < _NOT_HELD:
-            # The server did not hold the empty poll: back off instead of spinning.
-            yield Sleep(window.cap(core.poll.interval(quiet_polls)))
-            quiet_polls += 1
+                timed_out(None)
+            remaining = window.remaining()
+            if remaining is not None and remaining < MIN_REQUEST_TIMEOUT:
+                # A /stream sent now would be cut past the deadline, and the chunks it drained
+                # lost. Leave them buffered on the server (ep.stream(job_id) resumes with
+                # them) and end at the deadline.
+                yield Sleep(remaining)
+                timed_out(None)
+            if not batch.chunks and core.clock() - started < NOT_HELD:
+                # The server did not hold the empty poll: back off instead of spinning.
+                yield Sleep(window.cap(core.poll.interval(quiet_polls)))
+                quiet_polls += 1
+
+    return (yield from interruptible(core, follow(), tracker, cancel=False))
 
 
 def _stream_request(core: EndpointCore, job_id: str, window: Deadline) -> ApiRequest:
@@ -130,25 +134,6 @@ def _stream_request(core: EndpointCore, job_id: str, window: Deadline) -> ApiReq
     server's 1 s minimum the hold stays at the minimum and the read is cut at the deadline."""
     hold = window.cap(STREAM_HOLD) - REPLY_GRACE
     return core.request("stream", job_id=job_id, wait_ms=wait_ms(hold))
-
-
-def _raise_timeout(
-    job_id: str,
-    deadline: Deadline,
-    idle: Deadline,
-    last: JobState | None,
-    cause: RunpodError | None,
-) -> NoReturn:
-    """StreamIdleTimeout when the idle deadline ends (or ended) first — or with the other —
-    else WaitTimeout for the whole stream's."""
-    idle_left, total_left = idle.remaining(), deadline.remaining()
-    if idle_left is not None and (total_left is None or idle_left <= total_left):
-        raise StreamIdleTimeout(
-            job_id, timeout=idle.timeout, last_state=last, reason="sent no chunk"
-        ) from cause
-    raise WaitTimeout(
-        job_id, timeout=deadline.timeout, last_state=last, reason="did not end"
-    ) from cause
 
 
 def _final_state(core: EndpointCore, job_id: str, batch: StreamBatch) -> Operation[JobState]:
@@ -162,4 +147,9 @@ def _final_state(core: EndpointCore, job_id: str, batch: StreamBatch) -> Operati
     else:
         if state.is_terminal:
             return state
+    return _state_of(job_id, batch)
+
+
+def _state_of(job_id: str, batch: StreamBatch) -> JobState:
+    """The job's state as one stream reply reports it."""
     return JobState(id=job_id, status=batch.status, error=batch.error, raw_json=batch.raw_json)

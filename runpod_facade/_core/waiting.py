@@ -13,7 +13,6 @@ import functools
 import logging
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from .._constants import LONG_POLL_WAIT_MS, MIN_WAIT_MS
 from .._exceptions import (
@@ -34,13 +33,11 @@ from .effects import Operation, Sleep
 from .engine import DeadlineReached, EndpointCore
 from .interrupts import JobTracker, interruptible
 
-if TYPE_CHECKING:
-    pass
-
 logger = logging.getLogger("runpod_facade")
 
 __all__ = [
     "LOOK_FLOOR",
+    "NOT_HELD",
     "REPLY_GRACE",
     "check_terminal",
     "hold_for",
@@ -57,7 +54,7 @@ REPLY_GRACE = 0.5
 #: ``timeout=0`` means "look once", and one look is one complete request.
 LOOK_FLOOR = 1.0
 #: A long-poll answered faster than this was not held: back off as after a poll.
-_NOT_HELD = 0.05
+NOT_HELD = 0.05
 
 OnState = Callable[[JobState], None]
 
@@ -84,9 +81,6 @@ def hold_for(deadline: Deadline, longest: float = LONG_POLL_WAIT_MS / 1000) -> f
 def wait_ms(seconds: float) -> int:
     """A hold in whole milliseconds, as the ``wait`` parameter takes it."""
     return max(MIN_WAIT_MS, math.floor(seconds * 1000))
-
-
-# --- public operations -----------------------------------------------------------------------
 
 
 def wait(
@@ -119,51 +113,37 @@ def run_sync(
     on_state: OnState | None = None,
     retry_failed: int = 0,
 ) -> Operation[JobState]:
-    """Submit and wait under one deadline.
-
-    ``/runsync?wait=`` holds until the job ends (one request for a short job), but hands out
-    the job id only with its reply. So when the id is needed at once — to cancel on an
-    interrupt — or when less than the server's 1 s minimum hold remains, the job is
-    submitted with ``/run`` instead and then waited for.
-    """
+    """Submit and wait under one deadline. ``/runsync?wait=`` holds until the job ends (one
+    request for a short job) but hands out the id only with its reply, so when the id is needed
+    at once (to cancel on an interrupt) or less than the server's 1 s minimum hold remains, the
+    job is submitted with ``/run`` instead and then waited for."""
     deadline = core.deadline(timeout)
     tracker = JobTracker()
-    operation = _run_sync(
-        core, body, deadline, tracker, cancel_on_timeout, cancel_on_interrupt, on_state,
-        retry_failed,
-    )  # fmt: skip
-    return (yield from interruptible(core, operation, tracker, cancel=cancel_on_interrupt))
 
-
-def _run_sync(
-    core: EndpointCore,
-    body: JobBody,
-    deadline: Deadline,
-    tracker: JobTracker,
-    cancel_on_timeout: bool,
-    cancel_on_interrupt: bool,
-    on_state: OnState | None,
-    retry_failed: int,
-) -> Operation[JobState]:
-    request = submit_request(core, body, deadline, id_at_once=cancel_on_interrupt)
-    # The job must exist before there is anything to wait for: the submit is sent whatever
-    # remains of the deadline, and its read is never cut before the server's hold ends.
-    tracker.awaiting_id += 1
-    try:
-        state: JobState = yield from core.call(request, deadline, floor=LOOK_FLOOR)
-    except DeadlineReached as reached:
-        raise reached.error from None
-    # Only the reply ends the wait for the id (not a `finally`): an interrupt thrown into the
-    # submit leaves it counted, so the interrupt's note says a job may exist without an id.
-    tracker.awaiting_id -= 1
-    tracker.started(state.id)
-    if on_state is not None:
-        on_state(state)
-    return (
-        yield from settle(
-            core, state.id, deadline, state, cancel_on_timeout, on_state, retry_failed, tracker
+    def submit_then_settle() -> Operation[JobState]:
+        request = submit_request(core, body, deadline, id_at_once=cancel_on_interrupt)
+        # The job must exist before there is anything to wait for: the submit is sent whatever
+        # remains of the deadline, and its read is never cut before the server's hold ends.
+        tracker.awaiting_id += 1
+        try:
+            state: JobState = yield from core.call(request, deadline, floor=LOOK_FLOOR)
+        except DeadlineReached as reached:
+            raise reached.error from None
+        # Only the reply ends the wait for the id (not a `finally`): an interrupt thrown into
+        # the submit leaves it counted, so the interrupt's note says a job may exist without
+        # an id.
+        tracker.awaiting_id -= 1
+        tracker.started(state.id)
+        if on_state is not None:
+            on_state(state)
+        return (
+            yield from settle(
+                core, state.id, deadline, state, cancel_on_timeout, on_state, retry_failed, tracker
+            )
         )
-    )
+
+    operation = submit_then_settle()
+    return (yield from interruptible(core, operation, tracker, cancel=cancel_on_interrupt))
 
 
 def submit_request(
@@ -184,9 +164,6 @@ def submit_request(
     return core.request("runsync", body=body, wait_ms=wait_ms(hold))
 
 
-# --- the waiting loop ------------------------------------------------------------------------
-
-
 def settle(
     core: EndpointCore,
     job_id: str,
@@ -200,16 +177,13 @@ def settle(
     """Wait for the end; on FAILED/TIMED_OUT requeue with ``/retry`` up to ``retry_failed``
     times within the same deadline. The error raised at last lists every attempt. ``known``
     is a state already in hand (a submit's reply), so a job that ended in it costs nothing.
-    Public for batches (``_map``), which wait for each job the same way."""
+    Batches (``_batches.item``) wait for each of their jobs with it too."""
     attempts: list[JobState] = []
     while True:
         try:
-            if known is not None and known.is_terminal:
-                tracker.ended(job_id)
-                return check_terminal(known)
-            state = yield from _wait(core, job_id, deadline, known, cancel_on_timeout, on_state)
-            tracker.ended(job_id)
-            return state
+            if known is None or not known.is_terminal:
+                known = yield from _wait(core, job_id, deadline, known, cancel_on_timeout, on_state)
+            state = check_terminal(known)
         except (JobFailed, JobTimedOut) as exc:
             attempts.append(exc.state)
             exc.attempts = tuple(attempts)
@@ -227,9 +201,12 @@ def settle(
                 known = yield from core.retry_job(job_id)
             except APIStatusError as retry_error:
                 raise exc from retry_error
+            continue
         except JobCancelled:
             tracker.ended(job_id)
             raise
+        tracker.ended(job_id)
+        return state
 
 
 def _wait(
@@ -292,7 +269,7 @@ def _next_state(
         core.long_poll_unavailable = True
         logger.info("/status-sync unavailable (HTTP %d); polling /status", exc.status_code)
         return state, True
-    held = request.hold is not None and core.clock() - started >= _NOT_HELD
+    held = request.hold is not None and core.clock() - started >= NOT_HELD
     return state, not held
 
 

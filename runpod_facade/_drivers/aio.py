@@ -1,24 +1,21 @@
-"""The asyncio driver: the same effects as ``SyncDriver``, awaited on the running loop.
-
-Kept apart from ``_drivers`` so that blocking users never import asyncio.
-"""
+"""The asyncio driver: the same effects as ``SyncDriver``, awaited on the running loop."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
+from dataclasses import KW_ONLY, dataclass, field
+from typing import Any
 
 from .._core.effects import Emit, Operation, Send, Sleep
 from .._transports.base import AsyncTransport
-from .base import DriverBase, Steps, log_outcome
+from .base import DriverBase, T, log_outcome
 
 __all__ = ["AsyncDriver"]
 
-T = TypeVar("T")
 
-
+@dataclass(eq=False, repr=False)
 class AsyncDriver(DriverBase):
     """Performs effects with an async transport and ``asyncio.sleep``.
 
@@ -27,16 +24,11 @@ class AsyncDriver(DriverBase):
     its own deadline) before the cancellation propagates.
     """
 
-    def __init__(
-        self,
-        transport: AsyncTransport,
-        *,
-        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
-        what: str = "AsyncEndpoint",
-    ) -> None:
-        super().__init__(what)
-        self.transport = transport
-        self.sleep = sleep
+    transport: AsyncTransport
+    _: KW_ONLY
+    sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep
+    what: str = "AsyncEndpoint"
+    closed: bool = field(default=False, init=False)
 
     async def aclose(self) -> None:
         if not self.closed:
@@ -59,7 +51,7 @@ class AsyncDriver(DriverBase):
 
     async def run(self, operation: Operation[T]) -> T:
         """Run ``operation`` to its end and return its value."""
-        # What ``Steps`` does, written out: this loop runs once per request of every call.
+        # ``iterate``'s loop without Emit: it runs once per request of every call.
         answer: Any = None
         interrupt: BaseException | None = None
         try:
@@ -89,15 +81,24 @@ class AsyncDriver(DriverBase):
 
     async def iterate(self, operation: Operation[None]) -> AsyncIterator[Any]:
         """Iterate the values ``operation`` emits (stream chunks)."""
-        steps = Steps(operation)
+        answer: Any = None
+        interrupt: BaseException | None = None
         try:
-            while (effect := steps.next_effect()) is not None:
+            while True:
+                try:
+                    if interrupt is not None:
+                        effect = operation.throw(interrupt)
+                    else:
+                        effect = operation.send(answer)
+                except StopIteration:
+                    return
+                answer = interrupt = None
                 if isinstance(effect, Emit):
                     yield effect.value
                     continue
                 try:
-                    steps.answer(await self._perform(effect))
+                    answer = await self._perform(effect)
                 except (asyncio.CancelledError, KeyboardInterrupt) as exc:
-                    steps.interrupt(exc)
+                    interrupt = exc
         finally:
-            steps.close()
+            operation.close()

@@ -1,38 +1,28 @@
-"""The blocking driver: runs the core's effect generators over a ``SyncTransport``.
-
-A driver performs each effect an operation yields (``Send`` through its transport, ``Sleep``
-on its clock) and sends the outcome back in. An interrupt that arrives while an effect is
-being performed — Ctrl-C, a task cancellation — is thrown into the operation where it
-stands, so the operation itself decides what to cancel and what to tell the caller (see
-``_core.interrupts``). The transports (``_transports``) only move bytes.
-"""
+"""The blocking driver: runs the core's effect generators over a ``SyncTransport``."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 from .._core.effects import Emit, Operation, Send, Sleep
 from .._transports.base import SyncTransport
-from .base import DriverBase, Steps, T, log_outcome
+from .base import DriverBase, T, log_outcome
 
 __all__ = ["SyncDriver"]
 
 
+@dataclass(eq=False, repr=False)
 class SyncDriver(DriverBase):
     """Performs effects with a blocking transport and ``time.sleep``."""
 
-    def __init__(
-        self,
-        transport: SyncTransport,
-        *,
-        sleep: Callable[[float], None] = time.sleep,
-        what: str = "Endpoint",
-    ) -> None:
-        super().__init__(what)
-        self.transport = transport
-        self.sleep = sleep
+    transport: SyncTransport
+    _: KW_ONLY
+    sleep: Callable[[float], None] = time.sleep
+    what: str = "Endpoint"
+    closed: bool = field(default=False, init=False)
 
     def close(self) -> None:
         if not self.closed:
@@ -54,28 +44,36 @@ class SyncDriver(DriverBase):
 
     def run(self, operation: Operation[T]) -> T:
         """Run ``operation`` to its end and return its value."""
-        steps = Steps(operation)
+        steps = self.iterate(operation)
         try:
-            while (effect := steps.next_effect()) is not None:
-                try:
-                    steps.answer(self._perform(effect))
-                except KeyboardInterrupt as exc:
-                    steps.interrupt(exc)
-            return steps.result
-        finally:
-            steps.close()
+            value = next(steps)  # runs the whole operation unless it emits
+        except StopIteration as stop:
+            result: T = stop.value
+            return result
+        steps.close()
+        raise TypeError(f"unexpected effect {Emit(value)!r}")
 
-    def iterate(self, operation: Operation[None]) -> Iterator[Any]:
-        """Iterate the values ``operation`` emits (stream chunks)."""
-        steps = Steps(operation)
+    def iterate(self, operation: Operation[T]) -> Generator[Any, None, T]:
+        """Iterate the values ``operation`` emits (stream chunks); return its value."""
+        answer: Any = None
+        interrupt: BaseException | None = None
         try:
-            while (effect := steps.next_effect()) is not None:
+            while True:
+                try:
+                    if interrupt is not None:
+                        effect = operation.throw(interrupt)
+                    else:
+                        effect = operation.send(answer)
+                except StopIteration as stop:
+                    result: T = stop.value
+                    return result
+                answer = interrupt = None
                 if isinstance(effect, Emit):
                     yield effect.value
                     continue
                 try:
-                    steps.answer(self._perform(effect))
+                    answer = self._perform(effect)
                 except KeyboardInterrupt as exc:
-                    steps.interrupt(exc)
+                    interrupt = exc
         finally:
-            steps.close()
+            operation.close()

@@ -9,7 +9,6 @@ from tests._support.scripted import FakeClock
 def test_an_unlimited_deadline_never_expires_and_caps_nothing(clock: FakeClock) -> None:
     deadline = Deadline(None, clock=clock)
     clock.advance(1e9)
-    assert deadline.unlimited is True
     assert deadline.timeout is None
     assert deadline.remaining() is None
     assert deadline.expired() is False
@@ -18,7 +17,6 @@ def test_an_unlimited_deadline_never_expires_and_caps_nothing(clock: FakeClock) 
 
 def test_remaining_counts_down_with_the_clock_and_stops_at_zero(clock: FakeClock) -> None:
     deadline = Deadline(5.0, clock=clock)
-    assert deadline.unlimited is False
     assert deadline.timeout == 5.0
     assert deadline.remaining() == 5.0
     clock.advance(2.0)

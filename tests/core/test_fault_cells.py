@@ -23,10 +23,10 @@ from typing import Any
 
 import pytest
 
+from runpod_facade._core.deadline import SUBMIT_READ_GRACE
 from runpod_facade._core.effects import Send
 from runpod_facade._core.engine import EndpointCore
 from runpod_facade._core.retry import PollPolicy, RetryPolicy
-from runpod_facade._core.timeouts import SUBMIT_READ_GRACE
 from runpod_facade._exceptions import (
     APIConnectionError,
     APIResponseValidationError,

@@ -171,6 +171,31 @@ def test_several_jobs_are_cancelled_in_order_and_failures_listed(clock: FakeCloc
     ]
 
 
+def test_a_job_that_ended_before_its_cancel_is_said_alone_or_first(clock: FakeClock) -> None:
+    from tests._support.scripted import make_core
+
+    core = make_core(clock)
+    tracker = JobTracker()
+    tracker.started("a")
+    driver = ScriptedDriver(clock, [job("COMPLETED", job_id="a")], interrupt_at=0)
+    with pytest.raises(KeyboardInterrupt) as info:
+        driver.run(interruptible(core, _interrupted(tracker), tracker, cancel=True))
+    # Not also "no job was left running": the one note says what happened to the job.
+    assert info.value.__notes__ == ["runpod-facade: job a had already ended COMPLETED"]
+
+    tracker = JobTracker()
+    tracker.started("a")
+    tracker.started("b")
+    script = [job("FAILED", job_id="a"), job("CANCELLED", job_id="b")]
+    driver = ScriptedDriver(clock, script, interrupt_at=0)
+    with pytest.raises(KeyboardInterrupt) as info:
+        driver.run(interruptible(core, _interrupted(tracker), tracker, cancel=True))
+    assert info.value.__notes__ == [
+        "runpod-facade: job a had already ended FAILED",
+        "runpod-facade: job b cancelled on interrupt (cancel_on_interrupt=True)",
+    ]
+
+
 def test_several_jobs_left_running(core: EndpointCore, clock: FakeClock) -> None:
     tracker = JobTracker()
     tracker.started("a")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from runpod_facade._core.timeouts import SUBMIT_READ_GRACE, effective_timeouts
+from runpod_facade._core.deadline import SUBMIT_READ_GRACE, effective_timeouts
 from runpod_facade._transports.base import Timeouts
 from runpod_facade._wire.requests import build_request, encode_job
 
