@@ -34,7 +34,6 @@ from .._constants import MAX_IN_FLIGHT, MIN_WAIT_MS
 from .._core.deadline import Deadline
 from .._core.effects import Operation
 from .._core.engine import EndpointCore
-from .._core.interrupts import is_cancellation
 from .._core.waiting import check_terminal, submit_request
 from .._exceptions import (
     APIResponseValidationError,
@@ -55,15 +54,7 @@ from .item import Work, run_item, stoppable
 from .journal import Entry, Journal, JournalError, Phase, fingerprint
 from .types import BatchItem, BatchStats, BatchTimeout, StopReport
 
-__all__ = ["CLOSED", "DROPPED", "BatchRun", "encoded_inputs", "left_behind", "stop_cause"]
-
-#: What stopped a batch closed before its end (``close()``, the end of a ``with`` block).
-CLOSED = "the caller stopped iterating"
-#: ... or dropped unclosed (a ``break`` without ``with``, the loop finalizing it).
-DROPPED = (
-    "the caller stopped iterating and dropped the results unclosed (a break, or an "
-    "exception such as Ctrl-C in the loop's body)"
-)
+__all__ = ["BatchRun", "encoded_inputs"]
 
 
 class BatchRun:
@@ -136,14 +127,14 @@ class BatchRun:
             return False
         return True
 
-    def exhausted(self) -> None:
-        """The inputs ran out."""
-        self._exhausted = True
-
-    def take(self, prepared: JobBody | InvalidInputError) -> Work | BatchItem | None:
-        """The next input, encoded (or why it cannot be): a :class:`Work` to run, an item
-        that needs no request (a bad input, an outcome from the journal), or ``None`` (an
-        outcome from the journal that is not to be yielded again)."""
+    def take(self, prepared: JobBody | InvalidInputError | None) -> Work | BatchItem | None:
+        """The next input, encoded (or why it cannot be; ``None``: the inputs ran out): a
+        :class:`Work` to run, an item that needs no request (a bad input, an outcome from the
+        journal), or ``None`` (no input, or an outcome from the journal that is not to be
+        yielded again)."""
+        if prepared is None:
+            self._exhausted = True
+            return None
         index = self._next_index
         self._next_index += 1
         self.count("read")
@@ -369,29 +360,3 @@ def encoded_inputs(
             yield encode(value)
         except InvalidInputError as exc:
             yield exc
-
-
-def stop_cause(exc: BaseException, *, reading: bool = False, in_loop: bool = False) -> str:
-    """What ``exc`` stopping a batch was, in words for its notes: an interrupt, the batch's
-    deadline, the input iterator failing (``reading``: raised while an input was read), the
-    caller's own code failing (``in_loop``: raised in the body of the loop), or another
-    error."""
-    name = type(exc).__name__
-    if isinstance(exc, KeyboardInterrupt):
-        return "interrupted by KeyboardInterrupt (Ctrl-C)"
-    if is_cancellation(exc):
-        return "the task iterating the batch was cancelled"
-    if not isinstance(exc, Exception):
-        return f"interrupted by {name}"
-    if isinstance(exc, BatchTimeout):
-        return "the batch's deadline passed"
-    if reading:
-        return f"the input iterator raised {name}"
-    if in_loop:
-        return f"the caller's loop raised {name}"
-    return f"the batch stopped on {name}"
-
-
-def left_behind(report: StopReport) -> bool:
-    """Whether a stopped batch left anything behind worth telling: jobs or unnamed submits."""
-    return bool(report.left_running or report.cancel_failed or report.unnamed_submits)
