@@ -18,10 +18,7 @@ from .journal import Journal
 from .run import BatchRun
 from .types import BatchItem, BatchTimeout, StopReport
 
-__all__ = ["FAIL_FAST", "Ordered", "encoder", "fail_fast_notes", "plan_batch", "prepare_bodies"]
-
-#: Why run_many cancelled the jobs it cancelled (a note on the error it raises).
-FAIL_FAST = "because run_many stops at the first error (return_exceptions=False)"
+__all__ = ["Ordered", "encoder", "fail_fast_notes", "plan_batch", "prepare_bodies"]
 
 
 def _check_inputs(inputs: object, *, allow_async: bool = False) -> None:
@@ -146,7 +143,8 @@ class Ordered:
 
 def fail_fast_notes(error: RunpodError, report: StopReport) -> RunpodError:
     """``error``, with notes saying what run_many cancelled when it stopped at it."""
-    for note in report.notes(cancel=True, why=FAIL_FAST, stopped_by="run_many stopped at an error"):
+    why = "because run_many stops at the first error (return_exceptions=False)"
+    for note in report.notes(cancel=True, why=why, stopped_by="run_many stopped at an error"):
         if note.endswith("no job was left running"):
             continue
         error.add_note(note)

@@ -113,10 +113,11 @@ class BatchRun:
         with self._lock:
             return BatchStats(**{**self._stats, "running": len(self._running)})
 
-    def count(self, name: str, n: int = 1) -> None:
-        """Add ``n`` to the counter ``name`` (a field of :class:`BatchStats`)."""
+    def count(self, *names: str) -> None:
+        """Add 1 to each counter named (fields of :class:`BatchStats`)."""
         with self._lock:
-            self._stats[name] += n
+            for name in names:
+                self._stats[name] += 1
 
     def may_read(self) -> bool:
         """Whether another input may be read now (not stopped, deadline not passed)."""
@@ -144,19 +145,15 @@ class BatchRun:
                 raise self._mismatch(index)
             self.count("yielded")
             return BatchItem(index=index, job_id=None, state=None, error=prepared)
-        if self.journal is None:
-            return Work(index, prepared, b"")
-        digest = fingerprint(prepared.content)
+        digest = b"" if self.journal is None else fingerprint(prepared.content)
         if entry is None:
             return Work(index, prepared, digest)
         if entry.fingerprint != digest:
             raise self._mismatch(index)
-        duplicate = entry.duplicates > 0
         if entry.phase is Phase.FINAL:
             if not self.replay:
                 return None
-            self.count("resumed")
-            self.count("yielded")
+            self.count("resumed", "yielded")
             return self._from_journal(entry)
         if entry.phase is Phase.SENDING:
             # The submit was in flight when a run died: a job may exist. Send it again, and
@@ -171,7 +168,7 @@ class BatchRun:
             digest,
             job_id=entry.job_id,
             withdrawn=entry.phase is Phase.WITHDRAWN,
-            duplicate=duplicate,
+            duplicate=entry.duplicates > 0,
         )
 
     def _mismatch(self, index: int) -> JournalError:
@@ -183,34 +180,31 @@ class BatchRun:
         )
 
     def _from_journal(self, entry: Entry) -> BatchItem:
-        duplicate = entry.duplicates > 0
+        state: JobState | None = None
+        error: RunpodError | None = None
+        text, code = entry.error_text or "", entry.error_code or 0
         if entry.raw_json is not None and entry.job_id is not None:
-            state = self._journaled_state(entry.index, entry.raw_json, entry.job_id)
-            error: RunpodError | None = None
+            # The terminal state the journal kept byte for byte, read by the one job parser.
+            try:
+                raw = entry.raw_json
+                state = job_state_from_object(decode_object(raw), raw, expected_id=entry.job_id)
+            except BodyShapeError as exc:
+                assert self.journal is not None
+                raise JournalError(
+                    f"the journal {self.journal.path!r} holds an unreadable state for input "
+                    f"{entry.index} ({exc.why}): it was changed by hand; use a new journal file"
+                ) from None
             try:
                 check_terminal(state)
             except JobError as exc:
                 error = exc
-            return BatchItem(entry.index, entry.job_id, state, error, True, duplicate, resumed=True)
-        text = entry.error_text or ""
-        code = entry.error_code or 0
-        if entry.error_kind == "lost":
+        elif entry.error_kind == "lost":
             error = NotFoundError(text, status_code=code, operation="status", job_id=entry.job_id)
         else:
             cls = PayloadTooLargeError if code == 413 else BadRequestError
             error = cls(text, status_code=code, operation="run", job_id=entry.job_id)
-        return BatchItem(entry.index, entry.job_id, None, error, True, duplicate, resumed=True)
-
-    def _journaled_state(self, index: int, raw_json: bytes, job_id: str) -> JobState:
-        """The terminal state the journal kept byte for byte, read by the one job parser."""
-        try:
-            return job_state_from_object(decode_object(raw_json), raw_json, expected_id=job_id)
-        except BodyShapeError as exc:
-            assert self.journal is not None
-            raise JournalError(
-                f"the journal {self.journal.path!r} holds an unreadable state for input "
-                f"{index} ({exc.why}): it was changed by hand; use a new journal file"
-            ) from None
+        duplicate = entry.duplicates > 0
+        return BatchItem(entry.index, entry.job_id, state, error, True, duplicate, resumed=True)
 
     def deliver(self, work: Work, item: BatchItem) -> BatchItem:
         """Journal ``item``'s outcome if final, then hand it back to be yielded."""
