@@ -1,27 +1,22 @@
-"""Batches as streams (``Endpoint.map``): the state of one batch run, shared by its item
-operations (``_map_item``, written once) and by the scheduler that runs them — threads
-(``_map_threads``) or asyncio tasks (``_map_tasks``).
+"""The state of one batch run (``Endpoint.map``), shared by its item operations (``item``)
+and the scheduler that runs them (``threads`` or ``tasks``).
 
 :class:`BatchRun` reads inputs against the journal (replay, reattach, resend), counts the
 jobs running and the submits in flight, decides how each job is submitted, and stops the
 batch. The scheduler journals an item's outcome (``FINAL``) just before it yields it, so
-"recorded" means "handed to the caller" (see ``_journal``).
+"recorded" means "handed to the caller".
 
 Submitting. Without a journal, a job goes out with ``/runsync?wait=1000``: the server's
-minimum hold, so a job that ends within a second costs one request, and its id is never more
-than about a second late (fail-fast cancels and interrupt notes need ids). With a journal —
-or ``cancel_on_interrupt=True`` — it goes out with ``/run``: the id comes at once, which
-keeps the window where a crash leaves a submit of unknown fate as short as the API allows
-(one ``/run`` round trip), and a ``/run`` result is kept 30 minutes (``/runsync``: 1 minute)
-for a resumed batch to fetch. Measured on loopback (``benchmarks/map_submit.py``: local
-endpoint in its own process, 16 workers, concurrency 16, median of 3 rounds):
-
-* no-op handler, 1,000 jobs: ``/runsync`` 1 request a job, 667 jobs/s, 21 ms a job;
-  ``/run`` 2 requests (the submit, then a ``/status-sync``), 396 jobs/s, 38 ms; ``/run``
-  with a journal 2 requests, 369 jobs/s, 42 ms (three commits a job);
-* 0.3 s handler (ends within the hold): ``/runsync`` 1 request a job, ``/run`` 2; 52 jobs/s
-  and 305 ms a job either way (the workers bound it);
-* 1.5 s handler (outlasts the hold): 2 requests a job either way.
+minimum hold, so a job that ends within a second costs one request, and its id is at most
+about a second late (fail-fast cancels and interrupt notes need ids). With a journal — or
+``cancel_on_interrupt=True`` — it goes out with ``/run``: the id comes at once, which keeps
+the window where a crash leaves a submit of unknown fate to one ``/run`` round trip, and a
+``/run`` result is kept 30 minutes (``/runsync``: 1 minute) for a resumed batch to fetch.
+Measured (``benchmarks/map_submit.py``: loopback, 16 workers, concurrency 16, median of 3):
+1,000 no-op jobs take 1 request a job with ``/runsync`` (667 jobs/s, 21 ms a job), 2 with
+``/run`` (the submit, then a ``/status-sync``: 396 jobs/s, 38 ms; 369 jobs/s, 42 ms with a
+journal's three commits a job); a 0.3 s handler, 52 jobs/s either way (the workers bound
+it); a handler outlasting the hold, 2 requests a job either way.
 """
 
 from __future__ import annotations

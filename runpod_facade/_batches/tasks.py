@@ -1,9 +1,8 @@
-"""The asyncio scheduler of a batch: item operations (``_map``) as up to ``concurrency``
-tasks on the running loop (never more than ``MAX_IN_FLIGHT``: ``BatchRun`` caps it). Kept
-apart from ``_map_threads`` so blocking users never import asyncio.
-
-Stopping cancels the tasks that wait (a long-poll is simply abandoned) and lets those in a
-submit finish when their ids are needed — to cancel the jobs, or to journal them.
+"""The asyncio scheduler of a batch: item operations as up to ``concurrency`` tasks on the
+running loop (``BatchRun`` caps it at ``MAX_IN_FLIGHT``); apart from ``threads`` so that
+blocking users never import asyncio. Stopping cancels the tasks that wait (a long-poll is
+simply abandoned) and lets those in a submit finish when their ids are needed — to cancel
+the jobs, or to journal them.
 """
 
 from __future__ import annotations

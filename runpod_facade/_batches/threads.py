@@ -1,15 +1,13 @@
-"""The blocking scheduler of a batch: item operations (``_map``) on up to ``concurrency``
-daemon threads — never more than ``MAX_IN_FLIGHT`` (``BatchRun`` caps it), the requests the
-client's pool sends at once — one ``Endpoint`` (thread-safe over ``httpx.Client``) shared
-by all.
+"""The blocking scheduler of a batch: item operations on up to ``concurrency`` daemon threads
+(``BatchRun`` caps it at ``MAX_IN_FLIGHT``, the requests the client's pool sends at once),
+sharing one ``Endpoint`` (thread-safe over ``httpx.Client``).
 
 The consumer's thread reads the inputs — one only when a slot is free — and yields items as
 they come. Ctrl-C reaches only that thread; the workers are told to stop (``BatchRun``) and
 are never joined while blocked in a long-poll: they are daemon threads, and whatever they
-finish after the batch stopped is dropped (the journal is closed by then).
-
-Nothing the workers hold refers back to :class:`BatchResults`, so dropping it (a ``break``
-out of ``for item in ep.map(...)``) closes the batch at once, as ``close()`` would.
+finish after the batch stopped is dropped (the journal is closed by then). Nothing they hold
+refers back to :class:`BatchResults`, so dropping it (a ``break`` out of ``for item in
+ep.map(...)``) closes the batch at once, as ``close()`` would.
 """
 
 from __future__ import annotations
