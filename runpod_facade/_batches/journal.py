@@ -315,30 +315,26 @@ class Journal:
         db = self._db
         try:
             db.execute("PRAGMA locking_mode=EXCLUSIVE")
-            # Take the exclusive lock now (and keep it), so a concurrent run fails here.
+            # Take the exclusive lock now (and keep it), so a concurrent run fails here. On an
+            # error, __init__ closes the connection, which rolls this transaction back.
             db.execute("BEGIN IMMEDIATE")
-            try:
-                stamp = db.execute("PRAGMA application_id").fetchone()[0]
-                tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-                if new and stamp == 0 and tables == 0:
-                    # Created and stamped before WAL is switched on, so the stamp is in
-                    # the main file from the first commit (a header read finds it).
-                    for statement in _SCHEMA.split(";"):
-                        db.execute(statement)
-                    db.execute(
-                        "INSERT INTO meta (key, value) VALUES ('endpoint_id', ?)", (endpoint_id,)
-                    )
-                elif stamp != APPLICATION_ID:  # changed since the probe: leave it alone
-                    raise JournalError(
-                        f"{self.path!r} is not a batch journal (it changed while it was being "
-                        "opened): it is left as it is",
-                        reason="foreign",
-                    )
-                db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
+            stamp = db.execute("PRAGMA application_id").fetchone()[0]
+            tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            if new and stamp == 0 and tables == 0:
+                # Created and stamped before WAL is switched on, so the stamp is in the main
+                # file from the first commit (a header read finds it).
+                for statement in _SCHEMA.split(";"):
+                    db.execute(statement)
+                db.execute(
+                    "INSERT INTO meta (key, value) VALUES ('endpoint_id', ?)", (endpoint_id,)
+                )
+            elif stamp != APPLICATION_ID:  # changed since the probe: leave it alone
+                raise JournalError(
+                    f"{self.path!r} is not a batch journal (it changed while it was being "
+                    "opened): it is left as it is",
+                    reason="foreign",
+                )
+            db.execute("COMMIT")
             mode = db.execute("PRAGMA journal_mode=WAL").fetchone()
             db.execute("PRAGMA synchronous=NORMAL")
         except sqlite3.OperationalError as exc:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Generator, Iterator
+from contextlib import suppress
 from types import TracebackType
 from typing import Self
 
@@ -150,10 +151,8 @@ class _Threads(Scheduler):
         # In slices: the kernel may hand Ctrl-C's SIGINT to a worker thread, and Python
         # only acts on it once this thread runs bytecode again.
         while True:
-            try:
+            with suppress(queue.Empty):
                 return self.done.get(timeout=_WAKE)
-            except queue.Empty:
-                continue
 
     def start(self, work: Work) -> None:
         self.in_flight += 1
@@ -184,12 +183,10 @@ class _Threads(Scheduler):
 
     def cancel(self, job_ids: list[str]) -> None:
         """Cancel ``job_ids`` side by side, each within its own bounded request."""
-        run, driver = self.run, self.driver
-
-        def cancel(job_id: str) -> None:
-            driver.run(cancel_job(run, job_id))
-
-        threads = [threading.Thread(target=cancel, args=(j,), daemon=True) for j in job_ids]
+        threads = [
+            threading.Thread(target=self.driver.run, args=(cancel_job(self.run, j),), daemon=True)
+            for j in job_ids
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:
