@@ -1,6 +1,6 @@
 """One input of a batch, written once as an operation of effects (see ``_core``) that either
 driver runs: submit — journal ``SENDING`` first, ``ACCEPTED`` as soon as the id arrives —
-then wait (``_waiting.settle``: long-polls, ``retry_failed``, the batch's one deadline), and
+then wait (``_core.waiting.settle``: long-polls, ``retry_failed``, the batch's one deadline), and
 return a :class:`BatchItem`. What it shares with the other items — the journal, the jobs
 running, whether the batch has stopped — is the :class:`~runpod_facade._batches.run.BatchRun`."""
 

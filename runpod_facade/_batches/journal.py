@@ -369,8 +369,6 @@ class Journal:
                 reason="endpoint",
             )
 
-    # --- reads -----------------------------------------------------------------------------
-
     def entry(self, index: int) -> Entry | None:
         with self._lock:
             row = self._db.execute(
@@ -386,8 +384,6 @@ class Journal:
         with self._lock:
             row = self._db.execute("SELECT 1 FROM items WHERE idx >= ? LIMIT 1", (index,))
             return row.fetchone() is not None
-
-    # --- writes ----------------------------------------------------------------------------
 
     def _write(self, sql: str, args: tuple[object, ...]) -> None:
         with self._lock:

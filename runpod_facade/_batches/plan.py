@@ -31,12 +31,6 @@ def _check_inputs(inputs: object, *, allow_async: bool = False) -> None:
     )
 
 
-def _check_concurrency(concurrency: object) -> int:
-    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-        raise InvalidInputError(f"concurrency must be a positive int, got {concurrency!r}")
-    return concurrency
-
-
 def _check_flag(value: object, name: str) -> bool:
     if not isinstance(value, bool):
         raise InvalidInputError(f"{name} must be True or False, got {value!r}")
@@ -79,7 +73,8 @@ def plan_batch(
     """Check every argument of ``map`` (InvalidInputError before anything is read or sent),
     then open the journal. Returns the run and the encoder of one input."""
     _check_inputs(inputs, allow_async=allow_async)
-    concurrency = _check_concurrency(concurrency)
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise InvalidInputError(f"concurrency must be a positive int, got {concurrency!r}")
     retry_failed = check_retry_failed(retry_failed)
     cancel_on_interrupt = _check_flag(cancel_on_interrupt, "cancel_on_interrupt")
     replay = _check_flag(replay, "replay")
