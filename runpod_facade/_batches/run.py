@@ -234,15 +234,11 @@ class BatchRun:
         """Stop submitting; return the jobs the scheduler is to cancel (all running ones, if
         ``cancel``). Jobs whose id arrives later are cancelled by their own operation."""
         with self._lock:
-            first = not self.stopping
-            self.stopping = True
-            if not first:
+            if self.stopping:
                 return []
-            self._cancelling = cancel
-            if not cancel:
-                return []
-            self._to_cancel = dict(self._running)
-            return list(self._running)
+            self.stopping, self._cancelling = True, cancel
+            self._to_cancel = dict(self._running) if cancel else {}
+            return list(self._to_cancel)
 
     def cancelled(self, job_id: str, ok: bool, *, withdrawn: bool = True) -> None:
         """A cancel sent on the batch's behalf succeeded (``ok``) or failed. ``withdrawn``:
@@ -267,7 +263,7 @@ class BatchRun:
 
     def report(self, stopped_by: str = "interrupted") -> StopReport:
         """What the batch leaves behind now; ``stopped_by``: what stopped it (see
-        :func:`stop_cause`)."""
+        ``stopping.stop_cause``)."""
         with self._lock:
             running = sorted((index, job_id) for job_id, index in self._running.items())
             return StopReport(
