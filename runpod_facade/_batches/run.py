@@ -49,7 +49,11 @@ from .item import Work, run_item, stoppable
 from .journal import Entry, Journal, JournalError, Phase, fingerprint
 from .types import BatchItem, BatchStats, BatchTimeout, StopReport
 
-__all__ = ["BatchRun", "encoded_inputs"]
+__all__ = ["BatchRun", "Bodies", "encoded_inputs"]
+
+
+#: The inputs as a scheduler reads them: each one's job body, or why it cannot be sent.
+Bodies = Iterator[JobBody | InvalidInputError]
 
 
 class BatchRun:
@@ -335,9 +339,7 @@ class BatchRun:
         )
 
 
-def encoded_inputs(
-    inputs: Iterable[Any], encode: Callable[[Any], JobBody]
-) -> Iterator[JobBody | InvalidInputError]:
+def encoded_inputs(inputs: Iterable[Any], encode: Callable[[Any], JobBody]) -> Bodies:
     """Each input encoded as its job's body just before it is needed, or the
     InvalidInputError saying why it cannot be sent."""
     for value in inputs:

@@ -8,7 +8,7 @@ the jobs, or to journal them.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from types import TracebackType
 from typing import Any, Self
 
@@ -16,7 +16,7 @@ from .._drivers.aio import AsyncDriver
 from .._exceptions import InvalidInputError
 from .._wire.requests import JobBody
 from .item import Work, cancel_job
-from .run import BatchRun
+from .run import BatchRun, Bodies
 from .stopping import Scheduler, annotate, stop_cause
 from .types import BatchItem, BatchStats, StopReport
 
@@ -34,7 +34,7 @@ class AsyncBatchResults(AsyncIterator[BatchItem]):
         self,
         driver: AsyncDriver,
         run: BatchRun,
-        bodies: Iterator[JobBody | InvalidInputError] | None,
+        bodies: Bodies | None,
         inputs: AsyncIterator[Any] | None = None,
         encode: Callable[[Any], JobBody] | None = None,
     ) -> None:
@@ -88,7 +88,7 @@ class _Tasks(Scheduler):
         self,
         driver: AsyncDriver,
         run: BatchRun,
-        bodies: Iterator[JobBody | InvalidInputError] | None,
+        bodies: Bodies | None,
         inputs: AsyncIterator[Any] | None,
         encode: Callable[[Any], JobBody] | None,
     ) -> None:

@@ -21,10 +21,8 @@ from typing import Self
 
 from .._core.interrupts import is_interrupt
 from .._drivers.sync import SyncDriver
-from .._exceptions import InvalidInputError
-from .._wire.requests import JobBody
 from .item import BatchStopped, Work, cancel_job
-from .run import BatchRun
+from .run import BatchRun, Bodies
 from .stopping import Scheduler, annotate, stop_cause
 from .types import BatchItem, BatchStats, StopReport
 
@@ -43,12 +41,7 @@ class BatchResults(Iterator[BatchItem]):
     :attr:`stats` counts what was read, submitted, resumed.
     """
 
-    def __init__(
-        self,
-        driver: SyncDriver,
-        run: BatchRun,
-        bodies: Iterator[JobBody | InvalidInputError],
-    ) -> None:
+    def __init__(self, driver: SyncDriver, run: BatchRun, bodies: Bodies) -> None:
         self._threads = _Threads(driver, run, bodies)
         self._iterator = self._threads.iterate()
 
@@ -97,12 +90,7 @@ class _Threads(Scheduler):
     """The state of one batch's scheduling: the queues between the consumer's thread and
     the workers, and how many items are in flight."""
 
-    def __init__(
-        self,
-        driver: SyncDriver,
-        run: BatchRun,
-        bodies: Iterator[JobBody | InvalidInputError],
-    ) -> None:
+    def __init__(self, driver: SyncDriver, run: BatchRun, bodies: Bodies) -> None:
         super().__init__(run)
         self.driver = driver
         self.bodies = bodies
