@@ -164,8 +164,7 @@ class _Threads(Scheduler):
             second = exc
         self.report = run.report(stopped_by)
         if second is not None and not interrupted:
-            for note in self.report.notes(cancel=cancel):
-                second.add_note(note)
+            annotate(second, self.report, cancel)
             raise second
         return self.report
 
