@@ -1,6 +1,6 @@
 """One input of a batch, written once as an operation of effects (see ``_core``) that either
 driver runs: submit — journal ``SENDING`` first, ``ACCEPTED`` as soon as the id arrives —
-then wait (``_waiting.settle``: long-polls, ``retry_failed``, the batch's one deadline), and
+then wait (``_core.waiting.settle``: long-polls, ``retry_failed``, the batch's one deadline), and
 return a :class:`BatchItem`. What it shares with the other items — the journal, the jobs
 running, whether the batch has stopped — is the :class:`~runpod_facade._batches.run.BatchRun`."""
 
@@ -109,14 +109,13 @@ def _lost(job_id: str, cause: NotFoundError) -> NotFoundError:
 
 def run_item(run: BatchRun, work: Work) -> Operation[BatchItem]:
     """Submit (unless a job of an earlier run is reattached), then wait for the end."""
-    core = run.core
     state: JobState | None = None
     job_id = work.job_id
     if job_id is not None and work.withdrawn:
         # An earlier run cancelled this job when it stopped: keep an outcome it reached
         # anyway, else run the input again.
         try:
-            state = yield from core.status(job_id)
+            state = yield from run.core.status(job_id)
         except NotFoundError:
             state = None
         if state is None or state.status == JobStatus.CANCELLED:
@@ -197,10 +196,9 @@ def _submit_failed(run: BatchRun, work: Work, error: RunpodError) -> BatchItem:
 def _wait(run: BatchRun, work: Work, job_id: str, known: JobState | None) -> Operation[BatchItem]:
     # A job stays in the batch's running set until it is known to have ended: a wait cut
     # short (deadline, outage) leaves it running, and a stop may still cancel it.
-    tracker = JobTracker()
     try:
         state = yield from settle(
-            run.core, job_id, run.deadline, known, False, None, run.retry_failed, tracker
+            run.core, job_id, run.deadline, known, False, None, run.retry_failed, JobTracker()
         )
     except JobError as exc:
         run.ended(job_id)

@@ -14,29 +14,22 @@ Rows move through phases, each write committed before the step it records can ha
 ``synchronous=NORMAL`` in WAL mode: a commit survives the process being killed (it is in the
 OS's cache), not necessarily a power cut.
 
-What a commit costs the thread that makes it — the event loop, for
-``AsyncEndpoint.map(journal=...)``, where every write is made inline — was measured
-(``benchmarks/journal_commits.py``: 10,000 items, 3 rounds, a shared 2-core machine at load
-average 5–7): an item makes 3 commits (``SENDING``, ``ACCEPTED``, ``FINAL``) and reads its
-row once; a commit takes 0.007 ms (median; 0.03 ms p99), an item 0.025 ms (median), about
-0.1 ms on average (1 s per 10,000 items). The average is the spikes: about 1 commit in 300
-takes over 1 ms, the longest 10–180 ms at that load — mostly SQLite's automatic WAL
-checkpoints (every 1,000 WAL pages), which fsync the file (with ``wal_autocheckpoint=0``,
-1 in 800: the machine's own scheduling). That is the bound the loop pays.
-The writes stay inline because a hop to a worker thread (``asyncio.to_thread``: 0.05 ms
-median) costs more than the commit it would move, and ``SENDING`` must be committed before
-the submit leaves either way.
+The writes are made inline — on the event loop, for ``AsyncEndpoint.map(journal=...)`` —
+because a hop to a thread (``asyncio.to_thread``: 0.05 ms median) costs more than the commit
+it would move, and ``SENDING`` must be committed before the submit leaves either way.
+Measured (``benchmarks/journal_commits.py``: 10,000 items, a shared 2-core machine at load
+5–7): an item makes 3 commits and one read, 0.025 ms (median; a commit 0.007 ms, 0.03 ms
+p99), about 0.1 ms on average. The average is the spikes, the bound the loop pays: 1 commit
+in 300 takes over 1 ms, the longest 10–180 ms — mostly SQLite's automatic WAL checkpoints,
+which fsync the file.
 
-The connection takes SQLite's exclusive lock for as long as the journal is open, so a second
-run on the same file — in this process or another — gets :class:`JournalError` instead of
-interleaving with the first; the OS drops the lock when a process dies, so a killed run
-never blocks its resume.
+The connection holds SQLite's exclusive lock while the journal is open, so a second run on
+the same file — in this process or another — gets :class:`JournalError` instead of
+interleaving with it; the OS drops the lock when a process dies, so a killed run never
+blocks its resume.
 
 A journal is stamped (``PRAGMA application_id`` = :data:`APPLICATION_ID`, ``user_version`` =
-:data:`FORMAT_VERSION`) when it is created. A path is checked before it is opened
-(:func:`probe`, which reads the header and writes nothing): a missing or 0-byte file becomes
-a new journal; a file that is not SQLite, another program's database, a journal of another
-format, a read-only file or directory is refused and left byte for byte as it was.
+:data:`FORMAT_VERSION`) when it is created; :func:`probe` checks a path before it is opened.
 """
 
 from __future__ import annotations
@@ -45,6 +38,7 @@ import hashlib
 import os
 import stat
 import threading
+from contextlib import closing
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Literal
@@ -158,16 +152,12 @@ def _format_1(path: str) -> bool:
     import sqlite3
     from urllib.parse import quote
 
+    uri = f"file:{quote(os.path.abspath(path))}?mode=ro&immutable=1"
     try:
-        db = sqlite3.connect(f"file:{quote(os.path.abspath(path))}?mode=ro&immutable=1", uri=True)
+        with closing(sqlite3.connect(uri, uri=True)) as db:
+            row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
     except sqlite3.Error:
         return False
-    try:
-        row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
-    except sqlite3.Error:
-        return False
-    finally:
-        db.close()
     return row is not None and row[0] == "1"
 
 
@@ -246,10 +236,9 @@ def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
     """Whether two paths name one file: the same inode when both exist (hard links,
     symlinks), else the same resolved path (``./``, absolute or relative, symlinks)."""
     try:
-        first, second = os.stat(a), os.stat(b)
+        return os.path.samefile(a, b)
     except OSError:
         return os.path.realpath(a) == os.path.realpath(b)
-    return (first.st_dev, first.st_ino) == (second.st_dev, second.st_ino)
 
 
 def _check_source(path: str, source: object) -> None:
@@ -263,7 +252,7 @@ def _check_source(path: str, source: object) -> None:
         info = os.stat(path)
     except (OSError, ValueError, TypeError, AttributeError):
         return  # not a file with a descriptor (or a closed one): no file to collide with
-    if (opened.st_dev, opened.st_ino) == (info.st_dev, info.st_ino):
+    if os.path.samestat(opened, info):
         raise JournalError(
             f"the journal {path!r} is the file the inputs are read from: it would be "
             "overwritten; pick another journal path",
@@ -326,30 +315,26 @@ class Journal:
         db = self._db
         try:
             db.execute("PRAGMA locking_mode=EXCLUSIVE")
-            # Take the exclusive lock now (and keep it), so a concurrent run fails here.
+            # Take the exclusive lock now (and keep it), so a concurrent run fails here. On an
+            # error, __init__ closes the connection, which rolls this transaction back.
             db.execute("BEGIN IMMEDIATE")
-            try:
-                stamp = db.execute("PRAGMA application_id").fetchone()[0]
-                tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-                if new and stamp == 0 and tables == 0:
-                    # Created and stamped before WAL is switched on, so the stamp is in
-                    # the main file from the first commit (a header read finds it).
-                    for statement in _SCHEMA.split(";"):
-                        db.execute(statement)
-                    db.execute(
-                        "INSERT INTO meta (key, value) VALUES ('endpoint_id', ?)", (endpoint_id,)
-                    )
-                elif stamp != APPLICATION_ID:  # changed since the probe: leave it alone
-                    raise JournalError(
-                        f"{self.path!r} is not a batch journal (it changed while it was being "
-                        "opened): it is left as it is",
-                        reason="foreign",
-                    )
-                db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
+            stamp = db.execute("PRAGMA application_id").fetchone()[0]
+            tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            if new and stamp == 0 and tables == 0:
+                # Created and stamped before WAL is switched on, so the stamp is in the main
+                # file from the first commit (a header read finds it).
+                for statement in _SCHEMA.split(";"):
+                    db.execute(statement)
+                db.execute(
+                    "INSERT INTO meta (key, value) VALUES ('endpoint_id', ?)", (endpoint_id,)
+                )
+            elif stamp != APPLICATION_ID:  # changed since the probe: leave it alone
+                raise JournalError(
+                    f"{self.path!r} is not a batch journal (it changed while it was being "
+                    "opened): it is left as it is",
+                    reason="foreign",
+                )
+            db.execute("COMMIT")
             mode = db.execute("PRAGMA journal_mode=WAL").fetchone()
             db.execute("PRAGMA synchronous=NORMAL")
         except sqlite3.OperationalError as exc:
@@ -384,8 +369,6 @@ class Journal:
                 reason="endpoint",
             )
 
-    # --- reads -----------------------------------------------------------------------------
-
     def entry(self, index: int) -> Entry | None:
         with self._lock:
             row = self._db.execute(
@@ -393,28 +376,14 @@ class Journal:
                 "error_code, error_text, duplicates FROM items WHERE idx = ?",
                 (index,),
             ).fetchone()
-        if row is None:
-            return None
-        return Entry(
-            index=row[0],
-            fingerprint=bytes(row[1]),
-            phase=Phase(row[2]),
-            job_id=row[3],
-            status=row[4],
-            raw_json=None if row[5] is None else bytes(row[5]),
-            error_kind=row[6],
-            error_code=row[7],
-            error_text=row[8],
-            duplicates=row[9],
-        )
+        # Columns in Entry's order; SQLite hands BLOBs back as bytes.
+        return None if row is None else Entry(row[0], row[1], Phase(row[2]), *row[3:])
 
     def has_entries_from(self, index: int) -> bool:
         """Whether any row has an index of ``index`` or more (the batch was longer)."""
         with self._lock:
             row = self._db.execute("SELECT 1 FROM items WHERE idx >= ? LIMIT 1", (index,))
             return row.fetchone() is not None
-
-    # --- writes ----------------------------------------------------------------------------
 
     def _write(self, sql: str, args: tuple[object, ...]) -> None:
         with self._lock:

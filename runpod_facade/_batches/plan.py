@@ -18,10 +18,7 @@ from .journal import Journal
 from .run import BatchRun
 from .types import BatchItem, BatchTimeout, StopReport
 
-__all__ = ["FAIL_FAST", "Ordered", "encoder", "fail_fast_notes", "plan_batch", "prepare_bodies"]
-
-#: Why run_many cancelled the jobs it cancelled (a note on the error it raises).
-FAIL_FAST = "because run_many stops at the first error (return_exceptions=False)"
+__all__ = ["Ordered", "encoder", "fail_fast_notes", "plan_batch", "prepare_bodies"]
 
 
 def _check_inputs(inputs: object, *, allow_async: bool = False) -> None:
@@ -32,12 +29,6 @@ def _check_inputs(inputs: object, *, allow_async: bool = False) -> None:
     raise InvalidInputError(
         f"inputs must be an iterable of inputs, one per job, got {type(inputs).__name__}"
     )
-
-
-def _check_concurrency(concurrency: object) -> int:
-    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-        raise InvalidInputError(f"concurrency must be a positive int, got {concurrency!r}")
-    return concurrency
 
 
 def _check_flag(value: object, name: str) -> bool:
@@ -82,7 +73,8 @@ def plan_batch(
     """Check every argument of ``map`` (InvalidInputError before anything is read or sent),
     then open the journal. Returns the run and the encoder of one input."""
     _check_inputs(inputs, allow_async=allow_async)
-    concurrency = _check_concurrency(concurrency)
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise InvalidInputError(f"concurrency must be a positive int, got {concurrency!r}")
     retry_failed = check_retry_failed(retry_failed)
     cancel_on_interrupt = _check_flag(cancel_on_interrupt, "cancel_on_interrupt")
     replay = _check_flag(replay, "replay")
@@ -146,7 +138,8 @@ class Ordered:
 
 def fail_fast_notes(error: RunpodError, report: StopReport) -> RunpodError:
     """``error``, with notes saying what run_many cancelled when it stopped at it."""
-    for note in report.notes(cancel=True, why=FAIL_FAST, stopped_by="run_many stopped at an error"):
+    why = "because run_many stops at the first error (return_exceptions=False)"
+    for note in report.notes(cancel=True, why=why, stopped_by="run_many stopped at an error"):
         if note.endswith("no job was left running"):
             continue
         error.add_note(note)

@@ -1,27 +1,22 @@
-"""Batches as streams (``Endpoint.map``): the state of one batch run, shared by its item
-operations (``_map_item``, written once) and by the scheduler that runs them — threads
-(``_map_threads``) or asyncio tasks (``_map_tasks``).
+"""The state of one batch run (``Endpoint.map``), shared by its item operations (``item``)
+and the scheduler that runs them (``threads`` or ``tasks``).
 
 :class:`BatchRun` reads inputs against the journal (replay, reattach, resend), counts the
 jobs running and the submits in flight, decides how each job is submitted, and stops the
 batch. The scheduler journals an item's outcome (``FINAL``) just before it yields it, so
-"recorded" means "handed to the caller" (see ``_journal``).
+"recorded" means "handed to the caller".
 
 Submitting. Without a journal, a job goes out with ``/runsync?wait=1000``: the server's
-minimum hold, so a job that ends within a second costs one request, and its id is never more
-than about a second late (fail-fast cancels and interrupt notes need ids). With a journal —
-or ``cancel_on_interrupt=True`` — it goes out with ``/run``: the id comes at once, which
-keeps the window where a crash leaves a submit of unknown fate as short as the API allows
-(one ``/run`` round trip), and a ``/run`` result is kept 30 minutes (``/runsync``: 1 minute)
-for a resumed batch to fetch. Measured on loopback (``benchmarks/map_submit.py``: local
-endpoint in its own process, 16 workers, concurrency 16, median of 3 rounds):
-
-* no-op handler, 1,000 jobs: ``/runsync`` 1 request a job, 667 jobs/s, 21 ms a job;
-  ``/run`` 2 requests (the submit, then a ``/status-sync``), 396 jobs/s, 38 ms; ``/run``
-  with a journal 2 requests, 369 jobs/s, 42 ms (three commits a job);
-* 0.3 s handler (ends within the hold): ``/runsync`` 1 request a job, ``/run`` 2; 52 jobs/s
-  and 305 ms a job either way (the workers bound it);
-* 1.5 s handler (outlasts the hold): 2 requests a job either way.
+minimum hold, so a job that ends within a second costs one request, and its id is at most
+about a second late (fail-fast cancels and interrupt notes need ids). With a journal — or
+``cancel_on_interrupt=True`` — it goes out with ``/run``: the id comes at once, which keeps
+the window where a crash leaves a submit of unknown fate to one ``/run`` round trip, and a
+``/run`` result is kept 30 minutes (``/runsync``: 1 minute) for a resumed batch to fetch.
+Measured (``benchmarks/map_submit.py``: loopback, 16 workers, concurrency 16, median of 3):
+1,000 no-op jobs take 1 request a job with ``/runsync`` (667 jobs/s, 21 ms a job), 2 with
+``/run`` (the submit, then a ``/status-sync``: 396 jobs/s, 38 ms; 369 jobs/s, 42 ms with a
+journal's three commits a job); a 0.3 s handler, 52 jobs/s either way (the workers bound
+it); a handler outlasting the hold, 2 requests a job either way.
 """
 
 from __future__ import annotations
@@ -34,7 +29,6 @@ from .._constants import MAX_IN_FLIGHT, MIN_WAIT_MS
 from .._core.deadline import Deadline
 from .._core.effects import Operation
 from .._core.engine import EndpointCore
-from .._core.interrupts import is_cancellation
 from .._core.waiting import check_terminal, submit_request
 from .._exceptions import (
     APIResponseValidationError,
@@ -55,15 +49,11 @@ from .item import Work, run_item, stoppable
 from .journal import Entry, Journal, JournalError, Phase, fingerprint
 from .types import BatchItem, BatchStats, BatchTimeout, StopReport
 
-__all__ = ["CLOSED", "DROPPED", "BatchRun", "encoded_inputs", "left_behind", "stop_cause"]
+__all__ = ["BatchRun", "Bodies", "encoded_inputs"]
 
-#: What stopped a batch closed before its end (``close()``, the end of a ``with`` block).
-CLOSED = "the caller stopped iterating"
-#: ... or dropped unclosed (a ``break`` without ``with``, the loop finalizing it).
-DROPPED = (
-    "the caller stopped iterating and dropped the results unclosed (a break, or an "
-    "exception such as Ctrl-C in the loop's body)"
-)
+
+#: The inputs as a scheduler reads them: each one's job body, or why it cannot be sent.
+Bodies = Iterator[JobBody | InvalidInputError]
 
 
 class BatchRun:
@@ -122,10 +112,11 @@ class BatchRun:
         with self._lock:
             return BatchStats(**{**self._stats, "running": len(self._running)})
 
-    def count(self, name: str, n: int = 1) -> None:
-        """Add ``n`` to the counter ``name`` (a field of :class:`BatchStats`)."""
+    def count(self, *names: str) -> None:
+        """Add 1 to each counter named (fields of :class:`BatchStats`)."""
         with self._lock:
-            self._stats[name] += n
+            for name in names:
+                self._stats[name] += 1
 
     def may_read(self) -> bool:
         """Whether another input may be read now (not stopped, deadline not passed)."""
@@ -136,14 +127,14 @@ class BatchRun:
             return False
         return True
 
-    def exhausted(self) -> None:
-        """The inputs ran out."""
-        self._exhausted = True
-
-    def take(self, prepared: JobBody | InvalidInputError) -> Work | BatchItem | None:
-        """The next input, encoded (or why it cannot be): a :class:`Work` to run, an item
-        that needs no request (a bad input, an outcome from the journal), or ``None`` (an
-        outcome from the journal that is not to be yielded again)."""
+    def take(self, prepared: JobBody | InvalidInputError | None) -> Work | BatchItem | None:
+        """The next input, encoded (or why it cannot be; ``None``: the inputs ran out): a
+        :class:`Work` to run, an item that needs no request (a bad input, an outcome from the
+        journal), or ``None`` (no input, or an outcome from the journal that is not to be
+        yielded again)."""
+        if prepared is None:
+            self._exhausted = True
+            return None
         index = self._next_index
         self._next_index += 1
         self.count("read")
@@ -153,19 +144,15 @@ class BatchRun:
                 raise self._mismatch(index)
             self.count("yielded")
             return BatchItem(index=index, job_id=None, state=None, error=prepared)
-        if self.journal is None:
-            return Work(index, prepared, b"")
-        digest = fingerprint(prepared.content)
+        digest = b"" if self.journal is None else fingerprint(prepared.content)
         if entry is None:
             return Work(index, prepared, digest)
         if entry.fingerprint != digest:
             raise self._mismatch(index)
-        duplicate = entry.duplicates > 0
         if entry.phase is Phase.FINAL:
             if not self.replay:
                 return None
-            self.count("resumed")
-            self.count("yielded")
+            self.count("resumed", "yielded")
             return self._from_journal(entry)
         if entry.phase is Phase.SENDING:
             # The submit was in flight when a run died: a job may exist. Send it again, and
@@ -180,7 +167,7 @@ class BatchRun:
             digest,
             job_id=entry.job_id,
             withdrawn=entry.phase is Phase.WITHDRAWN,
-            duplicate=duplicate,
+            duplicate=entry.duplicates > 0,
         )
 
     def _mismatch(self, index: int) -> JournalError:
@@ -192,34 +179,31 @@ class BatchRun:
         )
 
     def _from_journal(self, entry: Entry) -> BatchItem:
-        duplicate = entry.duplicates > 0
+        state: JobState | None = None
+        error: RunpodError | None = None
+        text, code = entry.error_text or "", entry.error_code or 0
         if entry.raw_json is not None and entry.job_id is not None:
-            state = self._journaled_state(entry.index, entry.raw_json, entry.job_id)
-            error: RunpodError | None = None
+            # The terminal state the journal kept byte for byte, read by the one job parser.
+            try:
+                raw = entry.raw_json
+                state = job_state_from_object(decode_object(raw), raw, expected_id=entry.job_id)
+            except BodyShapeError as exc:
+                assert self.journal is not None
+                raise JournalError(
+                    f"the journal {self.journal.path!r} holds an unreadable state for input "
+                    f"{entry.index} ({exc.why}): it was changed by hand; use a new journal file"
+                ) from None
             try:
                 check_terminal(state)
             except JobError as exc:
                 error = exc
-            return BatchItem(entry.index, entry.job_id, state, error, True, duplicate, resumed=True)
-        text = entry.error_text or ""
-        code = entry.error_code or 0
-        if entry.error_kind == "lost":
+        elif entry.error_kind == "lost":
             error = NotFoundError(text, status_code=code, operation="status", job_id=entry.job_id)
         else:
             cls = PayloadTooLargeError if code == 413 else BadRequestError
             error = cls(text, status_code=code, operation="run", job_id=entry.job_id)
-        return BatchItem(entry.index, entry.job_id, None, error, True, duplicate, resumed=True)
-
-    def _journaled_state(self, index: int, raw_json: bytes, job_id: str) -> JobState:
-        """The terminal state the journal kept byte for byte, read by the one job parser."""
-        try:
-            return job_state_from_object(decode_object(raw_json), raw_json, expected_id=job_id)
-        except BodyShapeError as exc:
-            assert self.journal is not None
-            raise JournalError(
-                f"the journal {self.journal.path!r} holds an unreadable state for input "
-                f"{index} ({exc.why}): it was changed by hand; use a new journal file"
-            ) from None
+        duplicate = entry.duplicates > 0
+        return BatchItem(entry.index, entry.job_id, state, error, True, duplicate, resumed=True)
 
     def deliver(self, work: Work, item: BatchItem) -> BatchItem:
         """Journal ``item``'s outcome if final, then hand it back to be yielded."""
@@ -254,15 +238,11 @@ class BatchRun:
         """Stop submitting; return the jobs the scheduler is to cancel (all running ones, if
         ``cancel``). Jobs whose id arrives later are cancelled by their own operation."""
         with self._lock:
-            first = not self.stopping
-            self.stopping = True
-            if not first:
+            if self.stopping:
                 return []
-            self._cancelling = cancel
-            if not cancel:
-                return []
-            self._to_cancel = dict(self._running)
-            return list(self._running)
+            self.stopping, self._cancelling = True, cancel
+            self._to_cancel = dict(self._running) if cancel else {}
+            return list(self._to_cancel)
 
     def cancelled(self, job_id: str, ok: bool, *, withdrawn: bool = True) -> None:
         """A cancel sent on the batch's behalf succeeded (``ok``) or failed. ``withdrawn``:
@@ -287,7 +267,7 @@ class BatchRun:
 
     def report(self, stopped_by: str = "interrupted") -> StopReport:
         """What the batch leaves behind now; ``stopped_by``: what stopped it (see
-        :func:`stop_cause`)."""
+        ``stopping.stop_cause``)."""
         with self._lock:
             running = sorted((index, job_id) for job_id, index in self._running.items())
             return StopReport(
@@ -359,9 +339,7 @@ class BatchRun:
         )
 
 
-def encoded_inputs(
-    inputs: Iterable[Any], encode: Callable[[Any], JobBody]
-) -> Iterator[JobBody | InvalidInputError]:
+def encoded_inputs(inputs: Iterable[Any], encode: Callable[[Any], JobBody]) -> Bodies:
     """Each input encoded as its job's body just before it is needed, or the
     InvalidInputError saying why it cannot be sent."""
     for value in inputs:
@@ -369,29 +347,3 @@ def encoded_inputs(
             yield encode(value)
         except InvalidInputError as exc:
             yield exc
-
-
-def stop_cause(exc: BaseException, *, reading: bool = False, in_loop: bool = False) -> str:
-    """What ``exc`` stopping a batch was, in words for its notes: an interrupt, the batch's
-    deadline, the input iterator failing (``reading``: raised while an input was read), the
-    caller's own code failing (``in_loop``: raised in the body of the loop), or another
-    error."""
-    name = type(exc).__name__
-    if isinstance(exc, KeyboardInterrupt):
-        return "interrupted by KeyboardInterrupt (Ctrl-C)"
-    if is_cancellation(exc):
-        return "the task iterating the batch was cancelled"
-    if not isinstance(exc, Exception):
-        return f"interrupted by {name}"
-    if isinstance(exc, BatchTimeout):
-        return "the batch's deadline passed"
-    if reading:
-        return f"the input iterator raised {name}"
-    if in_loop:
-        return f"the caller's loop raised {name}"
-    return f"the batch stopped on {name}"
-
-
-def left_behind(report: StopReport) -> bool:
-    """Whether a stopped batch left anything behind worth telling: jobs or unnamed submits."""
-    return bool(report.left_running or report.cancel_failed or report.unnamed_submits)

@@ -1,30 +1,26 @@
-"""The asyncio scheduler of a batch: item operations (``_map``) as up to ``concurrency``
-tasks on the running loop (never more than ``MAX_IN_FLIGHT``: ``BatchRun`` caps it). Kept
-apart from ``_map_threads`` so blocking users never import asyncio.
-
-Stopping cancels the tasks that wait (a long-poll is simply abandoned) and lets those in a
-submit finish when their ids are needed — to cancel the jobs, or to journal them.
+"""The asyncio scheduler of a batch: item operations as up to ``concurrency`` tasks on the
+running loop (``BatchRun`` caps it at ``MAX_IN_FLIGHT``); apart from ``threads`` so that
+blocking users never import asyncio. Stopping cancels the tasks that wait (a long-poll is
+simply abandoned) and lets those in a submit finish when their ids are needed — to cancel
+the jobs, or to journal them.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Self
 
-from .._core.interrupts import headline, is_cancellation, is_interrupt, tell
 from .._drivers.aio import AsyncDriver
 from .._exceptions import InvalidInputError
 from .._wire.requests import JobBody
 from .item import Work, cancel_job
-from .run import CLOSED, DROPPED, BatchRun, left_behind, stop_cause
+from .run import BatchRun, Bodies
+from .stopping import Scheduler, annotate, stop_cause
 from .types import BatchItem, BatchStats, StopReport
 
 __all__ = ["AsyncBatchResults"]
-
-logger = logging.getLogger("runpod_facade")
 
 
 class AsyncBatchResults(AsyncIterator[BatchItem]):
@@ -38,7 +34,7 @@ class AsyncBatchResults(AsyncIterator[BatchItem]):
         self,
         driver: AsyncDriver,
         run: BatchRun,
-        bodies: Iterator[JobBody | InvalidInputError] | None,
+        bodies: Bodies | None,
         inputs: AsyncIterator[Any] | None = None,
         encode: Callable[[Any], JobBody] | None = None,
     ) -> None:
@@ -58,16 +54,9 @@ class AsyncBatchResults(AsyncIterator[BatchItem]):
 
     async def aclose(self, *, cancel: bool = False) -> StopReport:
         """End the batch now; see ``BatchResults.close``."""
-        tasks = self._tasks
-        if tasks.report is None:
-            tasks.close_cancel = cancel
-            if tasks.close_by == "dropped":  # not an exception leaving a with block
-                tasks.close_by, tasks.close_cause = "close", CLOSED
+        if self._tasks.closing(cancel):
             await self._iterator.aclose()
-        if tasks.report is None:  # never started, or already ended
-            tasks.shutdown()
-            tasks.report = tasks.run.report(tasks.close_cause)
-        return tasks.report
+        return self._tasks.closed()
 
     async def __aenter__(self) -> Self:
         return self
@@ -78,19 +67,11 @@ class AsyncBatchResults(AsyncIterator[BatchItem]):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._tasks.report is not None:
-            return
-        cancel = exc is not None and is_interrupt(exc) and self._tasks.run.cancel_on_interrupt
-        if exc is not None:
-            self._tasks.close_by = "raised"
-            self._tasks.close_cause = stop_cause(exc, in_loop=True)
-        report = await self.aclose(cancel=cancel)
-        if exc is not None:
-            notes = report.notes(cancel=cancel)
-            for note in notes:
-                exc.add_note(note)
-            if is_cancellation(exc) and left_behind(report):
-                tell([headline(report.stopped_by), *notes])  # asyncio may replace exc
+        if self._tasks.report is None:
+            cancel = self._tasks.exiting(exc)
+            report = await self.aclose(cancel=cancel)
+            if exc is not None:
+                annotate(exc, report, cancel)
 
     def __del__(self) -> None:
         # Never iterated: release the journal. (A started batch that is dropped is closed by
@@ -99,7 +80,7 @@ class AsyncBatchResults(AsyncIterator[BatchItem]):
             self._tasks.run.close()
 
 
-class _Tasks:
+class _Tasks(Scheduler):
     """The state of one batch's scheduling on the loop: its tasks and where inputs come
     from (an iterator of encoded bodies, or an async iterator of inputs to encode)."""
 
@@ -107,26 +88,17 @@ class _Tasks:
         self,
         driver: AsyncDriver,
         run: BatchRun,
-        bodies: Iterator[JobBody | InvalidInputError] | None,
+        bodies: Bodies | None,
         inputs: AsyncIterator[Any] | None,
         encode: Callable[[Any], JobBody] | None,
     ) -> None:
+        super().__init__(run)
         self.driver = driver
-        self.run = run
         self.bodies = bodies
         self.inputs = inputs
         self.encode = encode
         self.tasks: dict[asyncio.Task[BatchItem], Work] = {}
-        self.close_cancel = False
-        #: What stops the batch if it is closed at a yield (see ``stop_cause``), and who
-        #: is told what it left: the caller of close() (its report; a warning is logged),
-        #: an exception leaving a ``with`` block (its notes), or — dropped unclosed —
-        #: nobody but the log (see ``tell``).
-        self.close_cause = DROPPED
-        self.close_by: Literal["dropped", "close", "raised"] = "dropped"
-        self.reading = False  # the input iterator is running: what it raises is its own
         self.started = False
-        self.report: StopReport | None = None
 
     async def next_body(self) -> JobBody | InvalidInputError | None:
         if self.bodies is not None:
@@ -150,9 +122,6 @@ class _Tasks:
                     self.reading = True
                     prepared = await self.next_body()
                     self.reading = False
-                    if prepared is None:
-                        run.exhausted()
-                        break
                     taken = run.take(prepared)
                     if isinstance(taken, Work):
                         task = asyncio.ensure_future(self.driver.run(run.operation(taken)))
@@ -167,18 +136,10 @@ class _Tasks:
                     yield run.deliver(work, task.result())
             run.finish()
         except GeneratorExit:
-            report = await self.stop(self.close_cancel, self.close_cause)
-            if left_behind(report) and self.close_by == "close":
-                logger.warning(
-                    "batch closed early (%s); %s",
-                    self.close_cause,
-                    "; ".join(report.notes(cancel=self.close_cancel)),
-                )
-            elif left_behind(report) and self.close_by == "dropped":
-                tell([headline(self.close_cause), *report.notes(cancel=self.close_cancel)])
+            self.tell_closed(await self.stop(self.close_cancel, self.close_cause))
             raise
         except BaseException as exc:
-            cancel = is_interrupt(exc) and run.cancel_on_interrupt
+            cancel = self.cancels(exc)
             cause = stop_cause(exc, reading=self.reading)
             try:
                 report = await self.stop(cancel, cause)
@@ -186,13 +147,7 @@ class _Tasks:
                 # Cancelled again (a second Ctrl-C under asyncio.run) while the stop waited
                 # for submit replies or cancels: what is known now is told all the same.
                 report = self.report = run.report(cause)
-            notes = report.notes(cancel=cancel)
-            for note in notes:
-                exc.add_note(note)
-            if is_cancellation(exc) and left_behind(report):
-                # asyncio may replace the CancelledError: asyncio.run raises a fresh
-                # KeyboardInterrupt on Ctrl-C, wait_for a TimeoutError (see tell).
-                tell([headline(report.stopped_by), *notes])
+            annotate(exc, report, cancel)
             raise
         finally:
             self.shutdown()

@@ -1,37 +1,32 @@
-"""The blocking scheduler of a batch: item operations (``_map``) on up to ``concurrency``
-daemon threads — never more than ``MAX_IN_FLIGHT`` (``BatchRun`` caps it), the requests the
-client's pool sends at once — one ``Endpoint`` (thread-safe over ``httpx.Client``) shared
-by all.
+"""The blocking scheduler of a batch: item operations on up to ``concurrency`` daemon threads
+(``BatchRun`` caps it at ``MAX_IN_FLIGHT``, the requests the client's pool sends at once),
+sharing one ``Endpoint`` (thread-safe over ``httpx.Client``).
 
 The consumer's thread reads the inputs — one only when a slot is free — and yields items as
 they come. Ctrl-C reaches only that thread; the workers are told to stop (``BatchRun``) and
 are never joined while blocked in a long-poll: they are daemon threads, and whatever they
-finish after the batch stopped is dropped (the journal is closed by then).
-
-Nothing the workers hold refers back to :class:`BatchResults`, so dropping it (a ``break``
-out of ``for item in ep.map(...)``) closes the batch at once, as ``close()`` would.
+finish after the batch stopped is dropped (the journal is closed by then). Nothing they hold
+refers back to :class:`BatchResults`, so dropping it (a ``break`` out of ``for item in
+ep.map(...)``) closes the batch at once, as ``close()`` would.
 """
 
 from __future__ import annotations
 
-import logging
 import queue
 import threading
 from collections.abc import Generator, Iterator
+from contextlib import suppress
 from types import TracebackType
-from typing import Literal, Self
+from typing import Self
 
-from .._core.interrupts import headline, is_cancellation, is_interrupt, tell
+from .._core.interrupts import is_interrupt
 from .._drivers.sync import SyncDriver
-from .._exceptions import InvalidInputError
-from .._wire.requests import JobBody
 from .item import BatchStopped, Work, cancel_job
-from .run import CLOSED, DROPPED, BatchRun, left_behind, stop_cause
+from .run import BatchRun, Bodies
+from .stopping import Scheduler, annotate, stop_cause
 from .types import BatchItem, BatchStats, StopReport
 
 __all__ = ["BatchResults"]
-
-logger = logging.getLogger("runpod_facade")
 
 _Outcome = BatchItem | BaseException
 #: How long the consumer's thread blocks at a time (see _Threads.next_done).
@@ -46,12 +41,7 @@ class BatchResults(Iterator[BatchItem]):
     :attr:`stats` counts what was read, submitted, resumed.
     """
 
-    def __init__(
-        self,
-        driver: SyncDriver,
-        run: BatchRun,
-        bodies: Iterator[JobBody | InvalidInputError],
-    ) -> None:
+    def __init__(self, driver: SyncDriver, run: BatchRun, bodies: Bodies) -> None:
         self._threads = _Threads(driver, run, bodies)
         self._iterator = self._threads.iterate()
 
@@ -70,16 +60,9 @@ class BatchResults(Iterator[BatchItem]):
         """End the batch now: submit nothing more; cancel the jobs still running if
         ``cancel`` (also those whose submit reply is still on its way: they are cancelled as
         their ids arrive), else leave them running. Returns what was left behind."""
-        threads = self._threads
-        if threads.report is None:
-            threads.close_cancel = cancel
-            if threads.close_by == "dropped":  # not an exception leaving a with block
-                threads.close_by, threads.close_cause = "close", CLOSED
+        if self._threads.closing(cancel):
             self._iterator.close()  # at a yield: stops the batch there (see iterate)
-        if threads.report is None:  # never started, or already ended
-            threads.shutdown()
-            threads.report = threads.run.report(threads.close_cause)
-        return threads.report
+        return self._threads.closed()
 
     def __enter__(self) -> Self:
         return self
@@ -90,19 +73,11 @@ class BatchResults(Iterator[BatchItem]):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._threads.report is not None:
-            return
-        cancel = exc is not None and is_interrupt(exc) and self._threads.run.cancel_on_interrupt
-        if exc is not None:
-            self._threads.close_by = "raised"
-            self._threads.close_cause = stop_cause(exc, in_loop=True)
-        report = self.close(cancel=cancel)
-        if exc is not None:
-            notes = report.notes(cancel=cancel)
-            for note in notes:
-                exc.add_note(note)
-            if is_cancellation(exc) and left_behind(report):
-                tell([headline(report.stopped_by), *notes])  # asyncio may replace exc
+        if self._threads.report is None:
+            cancel = self._threads.exiting(exc)
+            report = self.close(cancel=cancel)
+            if exc is not None:
+                annotate(exc, report, cancel)
 
     def __del__(self) -> None:
         # Dropped (a ``break`` out of a for loop): stop as close() would, then make sure the
@@ -111,32 +86,18 @@ class BatchResults(Iterator[BatchItem]):
         self._threads.run.close()
 
 
-class _Threads:
+class _Threads(Scheduler):
     """The state of one batch's scheduling: the queues between the consumer's thread and
     the workers, and how many items are in flight."""
 
-    def __init__(
-        self,
-        driver: SyncDriver,
-        run: BatchRun,
-        bodies: Iterator[JobBody | InvalidInputError],
-    ) -> None:
+    def __init__(self, driver: SyncDriver, run: BatchRun, bodies: Bodies) -> None:
+        super().__init__(run)
         self.driver = driver
-        self.run = run
         self.bodies = bodies
         self.inbox: queue.SimpleQueue[Work | None] = queue.SimpleQueue()
         self.done: queue.SimpleQueue[tuple[Work, _Outcome]] = queue.SimpleQueue()
         self.threads = 0
         self.in_flight = 0
-        self.close_cancel = False
-        #: What stops the batch if it is closed at a yield (see ``stop_cause``), and who
-        #: is told what it left: the caller of close() (its report; a warning is logged),
-        #: an exception leaving a ``with`` block (its notes), or — dropped unclosed —
-        #: nobody but the log (see ``tell``).
-        self.close_cause = DROPPED
-        self.close_by: Literal["dropped", "close", "raised"] = "dropped"
-        self.reading = False  # the input iterator is running: what it raises is its own
-        self.report: StopReport | None = None
 
     # --- the consumer's thread ------------------------------------------------------------
 
@@ -148,9 +109,6 @@ class _Threads:
                     self.reading = True
                     prepared = next(self.bodies, None)
                     self.reading = False
-                    if prepared is None:
-                        run.exhausted()
-                        break
                     taken = run.take(prepared)
                     if isinstance(taken, Work):
                         self.start(taken)
@@ -165,18 +123,10 @@ class _Threads:
                 yield run.deliver(work, outcome)
             run.finish()
         except GeneratorExit:
-            report = self.stop(self.close_cancel, self.close_cause)
-            if left_behind(report) and self.close_by == "close":
-                logger.warning(
-                    "batch closed early (%s); %s",
-                    self.close_cause,
-                    "; ".join(report.notes(cancel=self.close_cancel)),
-                )
-            elif left_behind(report) and self.close_by == "dropped":
-                tell([headline(self.close_cause), *report.notes(cancel=self.close_cancel)])
+            self.tell_closed(self.stop(self.close_cancel, self.close_cause))
             raise
         except BaseException as exc:
-            cancel = is_interrupt(exc) and run.cancel_on_interrupt
+            cancel = self.cancels(exc)
             cause = stop_cause(exc, reading=self.reading)
             report = self.stop(cancel, cause, interrupted=is_interrupt(exc))
             for note in report.notes(cancel=cancel):
@@ -189,10 +139,8 @@ class _Threads:
         # In slices: the kernel may hand Ctrl-C's SIGINT to a worker thread, and Python
         # only acts on it once this thread runs bytecode again.
         while True:
-            try:
+            with suppress(queue.Empty):
                 return self.done.get(timeout=_WAKE)
-            except queue.Empty:
-                continue
 
     def start(self, work: Work) -> None:
         self.in_flight += 1
@@ -216,19 +164,16 @@ class _Threads:
             second = exc
         self.report = run.report(stopped_by)
         if second is not None and not interrupted:
-            for note in self.report.notes(cancel=cancel):
-                second.add_note(note)
+            annotate(second, self.report, cancel)
             raise second
         return self.report
 
     def cancel(self, job_ids: list[str]) -> None:
         """Cancel ``job_ids`` side by side, each within its own bounded request."""
-        run, driver = self.run, self.driver
-
-        def cancel(job_id: str) -> None:
-            driver.run(cancel_job(run, job_id))
-
-        threads = [threading.Thread(target=cancel, args=(j,), daemon=True) for j in job_ids]
+        threads = [
+            threading.Thread(target=self.driver.run, args=(cancel_job(self.run, j),), daemon=True)
+            for j in job_ids
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:
