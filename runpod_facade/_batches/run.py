@@ -175,7 +175,8 @@ class BatchRun:
         return JournalError(
             f"input {index} is not the input the journal {self.journal.path!r} recorded at "
             "that index: this is another batch (inputs and job options must be the same, in "
-            "the same order, to resume). Use a new journal file for a new batch."
+            "the same order, to resume). Use a new journal file for a new batch.",
+            reason="other_batch",
         )
 
     def _from_journal(self, entry: Entry) -> BatchItem:
@@ -229,7 +230,8 @@ class BatchRun:
             raise JournalError(
                 f"the inputs ended at index {self._next_index}, but the journal "
                 f"{self.journal.path!r} has entries past that: it was written for a longer "
-                "batch. Use a new journal file for a new batch."
+                "batch. Use a new journal file for a new batch.",
+                reason="other_batch",
             )
 
     # --- stopping -------------------------------------------------------------------------

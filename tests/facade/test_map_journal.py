@@ -223,16 +223,18 @@ def test_another_batch_is_refused_before_anything_is_sent(tmp_path: Path) -> Non
     with fake.endpoint() as ep:
         list(ep.map(numbered(3), journal=journal))
         fake.log.clear()
-        with pytest.raises(JournalError, match="input 0 is not the input"):
+        with pytest.raises(JournalError, match="input 0 is not the input") as other:
             list(ep.map(numbered(3, start=10), journal=journal))
         assert fake.log == []
         # Other job options are another batch too.
-        with pytest.raises(JournalError, match="input 0"):
+        with pytest.raises(JournalError, match="input 0") as options:
             list(ep.map(numbered(3), journal=journal, webhook="https://example.com/hook"))
         # A shorter batch is told at the end, once its inputs ran out.
-        with pytest.raises(JournalError, match="longer batch"):
+        with pytest.raises(JournalError, match="longer batch") as shorter:
             list(ep.map(numbered(2), journal=journal))
         assert fake.log == []
+        # The documented reason, for a caller that words its own advice.
+        assert {e.value.reason for e in (other, options, shorter)} == {"other_batch"}
 
 
 def test_a_journal_of_another_endpoint_is_refused(tmp_path: Path) -> None:
