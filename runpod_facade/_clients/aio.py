@@ -10,8 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from datetime import timedelta
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, Self, overload
 
 import httpx
 
@@ -24,7 +23,6 @@ from .._batchjobs._async import AsyncBatches
 from .._batchjobs._async_mapper import AsyncBatchApiResults
 from .._batchjobs._mapper import map_via
 from .._constants import DEFAULT_MAX_RETRIES, HTTP_BACKENDS
-from .._core.effects import Operation
 from .._core.retry import PollPolicy, RetryPolicy
 from .._drivers.aio import AsyncDriver
 from .._exceptions import InvalidInputError, RunpodError
@@ -34,7 +32,7 @@ from .._timeout import DEFAULT_TIMEOUT, Timeout
 from .._transports.async_httpx import AsyncHttpxTransport
 from .._transports.base import AsyncTransport
 from .._types import JobState
-from .api import AsyncRunner
+from .api import AsyncClosing, AsyncRunner
 from .base import EndpointBase
 from .handles import JobBase, StreamBase
 from .link import EndpointLink
@@ -43,8 +41,6 @@ if TYPE_CHECKING:
     import aiohttp
 
 __all__ = ["AsyncEndpoint", "AsyncJob", "AsyncJobStream", "HttpBackend"]
-
-T = TypeVar("T")
 
 #: The HTTP libraries ``AsyncEndpoint`` can send with.
 HttpBackend = Literal["httpx", "aiohttp"]
@@ -80,7 +76,7 @@ def _transport(
     )
 
 
-class AsyncEndpoint(EndpointBase, AsyncRunner):
+class AsyncEndpoint(EndpointBase, AsyncRunner, AsyncClosing):
     """A RunPod serverless endpoint, used from asyncio. Arguments as for ``Endpoint``, and:
 
     Args:
@@ -100,8 +96,6 @@ class AsyncEndpoint(EndpointBase, AsyncRunner):
     connections are closed when a loop shuts down and made anew on the next. A caller's
     ``http_client`` is bound to its loop.
     """
-
-    _link: EndpointLink[AsyncDriver]
 
     def __init__(
         self,
@@ -137,13 +131,6 @@ class AsyncEndpoint(EndpointBase, AsyncRunner):
         self._link = EndpointLink(core, AsyncDriver(transport))
 
     @property
-    def _driver(self) -> AsyncDriver:
-        return self._link.driver
-
-    async def _perform(self, operation: Operation[T]) -> T:
-        return await self._driver.run(operation)
-
-    @property
     def batches(self) -> AsyncBatches:
         """The Batch Jobs API of this endpoint: ``create``, ``add``, ``finalize``, ``wait``,
         ``results`` … (RunPod runs the batch on its own batch workers)."""
@@ -159,14 +146,6 @@ class AsyncEndpoint(EndpointBase, AsyncRunner):
     async def __aenter__(self) -> Self:
         self._driver.check_open()
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     # --- methods returning handles --------------------------------------------------------
 
@@ -373,10 +352,6 @@ class AsyncJob(JobBase, AsyncRunner):
     __slots__ = ()
 
     endpoint: AsyncEndpoint
-    _link: EndpointLink[AsyncDriver]
-
-    async def _perform(self, operation: Operation[T]) -> T:
-        return await self._link.driver.run(operation)
 
     def stream(
         self,
@@ -389,7 +364,7 @@ class AsyncJob(JobBase, AsyncRunner):
         return AsyncJobStream(self, self._link, *self._stream_args(timeout, idle_timeout), raw)
 
 
-class AsyncJobStream(StreamBase):
+class AsyncJobStream(StreamBase, AsyncClosing):
     """An async iterator over a job's streamed outputs; ``async with`` closes it early."""
 
     job: AsyncJob
@@ -414,14 +389,3 @@ class AsyncJobStream(StreamBase):
     async def aclose(self) -> None:
         """Stop iterating; nothing is left open."""
         await self._iterator.aclose()  # type: ignore[attr-defined]
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()

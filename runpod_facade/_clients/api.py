@@ -21,33 +21,88 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Coroutine
-from types import MethodType
-from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
+from types import MethodType, TracebackType
+from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, Self, TypeVar, overload
 
 from .._core.effects import Operation
+from .link import EndpointLink
 
-__all__ = ["AsyncRunner", "SyncRunner", "api"]
+if TYPE_CHECKING:  # the blocking client never imports the asyncio driver
+    from .._drivers.aio import AsyncDriver
+    from .._drivers.sync import SyncDriver
+
+__all__ = ["AsyncClosing", "AsyncRunner", "Closing", "SyncRunner", "api"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
 
 class SyncRunner:
-    """Runs operations to their end, blocking the calling thread."""
+    """Runs operations to their end with its link's driver, blocking the calling thread."""
 
     __slots__ = ()
+    _link: EndpointLink[SyncDriver]
+
+    @property
+    def _driver(self) -> SyncDriver:
+        return self._link.driver
 
     def _perform(self, operation: Operation[T]) -> T:
-        raise NotImplementedError
+        return self._link.driver.run(operation)
 
 
 class AsyncRunner:
-    """Runs operations on the running asyncio loop."""
+    """Runs operations with its link's driver on the running asyncio loop."""
+
+    __slots__ = ()
+    _link: EndpointLink[AsyncDriver]
+
+    @property
+    def _driver(self) -> AsyncDriver:
+        return self._link.driver
+
+    async def _perform(self, operation: Operation[T]) -> T:
+        return await self._link.driver.run(operation)
+
+
+class Closing:
+    """A ``with`` block calls :meth:`close` on the way out (clients and streams)."""
 
     __slots__ = ()
 
-    async def _perform(self, operation: Operation[T]) -> T:
+    def close(self) -> None:
         raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class AsyncClosing:
+    """An ``async with`` block awaits :meth:`aclose` on the way out."""
+
+    __slots__ = ()
+
+    async def aclose(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
 
 
 class api(Generic[P, T]):

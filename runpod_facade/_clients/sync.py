@@ -10,8 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator
 from datetime import timedelta
-from types import TracebackType
-from typing import Any, Literal, Self, TypeVar, overload
+from typing import Any, Literal, Self, overload
 
 import httpx
 
@@ -22,7 +21,6 @@ from .._batches.types import BatchTimeout
 from .._batchjobs import Batches
 from .._batchjobs._mapper import BatchApiResults, map_via
 from .._constants import DEFAULT_MAX_RETRIES
-from .._core.effects import Operation
 from .._core.retry import PollPolicy, RetryPolicy
 from .._drivers.sync import SyncDriver
 from .._exceptions import InvalidInputError, RunpodError
@@ -31,17 +29,15 @@ from .._rate_limits import RateLimitsOption
 from .._timeout import DEFAULT_TIMEOUT, Timeout
 from .._transports.httpx import HttpxTransport
 from .._types import JobState
-from .api import SyncRunner
+from .api import Closing, SyncRunner
 from .base import EndpointBase
 from .handles import JobBase, StreamBase
 from .link import EndpointLink
 
 __all__ = ["Endpoint", "Job", "JobStream"]
 
-T = TypeVar("T")
 
-
-class Endpoint(EndpointBase, SyncRunner):
+class Endpoint(EndpointBase, SyncRunner, Closing):
     """A RunPod serverless endpoint, used from blocking code.
 
     Args:
@@ -66,8 +62,6 @@ class Endpoint(EndpointBase, SyncRunner):
     Use it as a context manager, or call :meth:`close`, to release connections. One
     ``Endpoint`` may be shared by many threads.
     """
-
-    _link: EndpointLink[SyncDriver]
 
     def __init__(
         self,
@@ -104,13 +98,6 @@ class Endpoint(EndpointBase, SyncRunner):
         self._link = EndpointLink(core, SyncDriver(transport))
 
     @property
-    def _driver(self) -> SyncDriver:
-        return self._link.driver
-
-    def _perform(self, operation: Operation[T]) -> T:
-        return self._driver.run(operation)
-
-    @property
     def batches(self) -> Batches:
         """The Batch Jobs API of this endpoint: ``create``, ``add``, ``finalize``, ``wait``,
         ``results`` … (RunPod runs the batch on its own batch workers)."""
@@ -126,14 +113,6 @@ class Endpoint(EndpointBase, SyncRunner):
     def __enter__(self) -> Self:
         self._driver.check_open()
         return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # --- methods returning handles --------------------------------------------------------
 
@@ -389,10 +368,6 @@ class Job(JobBase, SyncRunner):
     __slots__ = ()
 
     endpoint: Endpoint
-    _link: EndpointLink[SyncDriver]
-
-    def _perform(self, operation: Operation[T]) -> T:
-        return self._link.driver.run(operation)
 
     def stream(
         self,
@@ -412,7 +387,7 @@ class Job(JobBase, SyncRunner):
         return JobStream(self, self._link, *self._stream_args(timeout, idle_timeout), raw)
 
 
-class JobStream(StreamBase):
+class JobStream(StreamBase, Closing):
     """An iterator over a job's streamed outputs. Use it in a ``for`` loop or ``with`` block;
     breaking out early is safe (no request is left open between chunks)."""
 
@@ -438,14 +413,3 @@ class JobStream(StreamBase):
     def close(self) -> None:
         """Stop iterating; nothing is left open."""
         self._iterator.close()  # type: ignore[attr-defined]
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
