@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Literal, Self, overload
+from typing import TYPE_CHECKING, Any, Literal, Self, Unpack, overload
 
 import httpx
 
@@ -33,7 +33,13 @@ from .._transports.async_httpx import AsyncHttpxTransport
 from .._transports.base import AsyncTransport
 from .._types import JobState
 from .api import AsyncClosing, AsyncRunner
-from .base import EndpointBase
+from .base import (
+    BatchApiMapOptions,
+    EndpointBase,
+    MapOptions,
+    RunManyOptions,
+    RunManyReturningErrors,
+)
 from .handles import JobBase, StreamBase
 from .link import EndpointLink
 
@@ -187,31 +193,12 @@ class AsyncEndpoint(EndpointBase, AsyncRunner, AsyncClosing):
 
     @overload
     def map(
-        self,
-        inputs: Iterable[Any],
-        *,
-        via: Literal["batch-api"],
-        timeout: float | timedelta | None = ...,
-        journal: str | os.PathLike[str] | None = ...,
-        replay: bool = ...,
-        batch_size: int | None = ...,
+        self, inputs: Iterable[Any], **options: Unpack[BatchApiMapOptions]
     ) -> AsyncBatchApiResults: ...
 
     @overload
     def map(
-        self,
-        inputs: Iterable[Any] | AsyncIterable[Any],
-        *,
-        concurrency: int = ...,
-        timeout: float | timedelta | None = ...,
-        journal: str | os.PathLike[str] | None = ...,
-        replay: bool = ...,
-        retry_failed: int = ...,
-        policy: ExecutionPolicy | None = ...,
-        webhook: str | None = ...,
-        s3_config: S3Config | None = ...,
-        cancel_on_interrupt: bool = ...,
-        via: Literal["jobs"] = ...,
+        self, inputs: Iterable[Any] | AsyncIterable[Any], **options: Unpack[MapOptions]
     ) -> AsyncBatchResults: ...
 
     def map(
@@ -272,32 +259,12 @@ class AsyncEndpoint(EndpointBase, AsyncRunner, AsyncClosing):
 
     @overload
     async def run_many(
-        self,
-        inputs: Iterable[Any],
-        *,
-        concurrency: int = ...,
-        timeout: float | timedelta | None = ...,
-        policy: ExecutionPolicy | None = ...,
-        webhook: str | None = ...,
-        s3_config: S3Config | None = ...,
-        retry_failed: int = ...,
-        return_exceptions: Literal[False] = ...,
-        cancel_on_interrupt: bool = ...,
+        self, inputs: Iterable[Any], **options: Unpack[RunManyOptions]
     ) -> list[JobState]: ...
 
     @overload
     async def run_many(
-        self,
-        inputs: Iterable[Any],
-        *,
-        concurrency: int = ...,
-        timeout: float | timedelta | None = ...,
-        policy: ExecutionPolicy | None = ...,
-        webhook: str | None = ...,
-        s3_config: S3Config | None = ...,
-        retry_failed: int = ...,
-        return_exceptions: Literal[True],
-        cancel_on_interrupt: bool = ...,
+        self, inputs: Iterable[Any], **options: Unpack[RunManyReturningErrors]
     ) -> list[JobState | RunpodError]: ...
 
     async def run_many(

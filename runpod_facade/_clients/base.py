@@ -3,9 +3,10 @@ method that does not hand back a job handle — each written once (see ``_api``)
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, Literal, NoReturn, Required, TypedDict
 
 import httpx
 
@@ -26,13 +27,14 @@ from .._wire.requests import encode_job
 from .api import api
 from .link import EndpointLink
 
-if TYPE_CHECKING:
-    pass
-
 __all__ = [
     "DEFAULT_RUN_SYNC_TIMEOUT",
+    "BatchApiMapOptions",
     "EndpointBase",
+    "MapOptions",
     "OnStatus",
+    "RunManyOptions",
+    "RunManyReturningErrors",
     "wait_operation",
 ]
 
@@ -40,6 +42,48 @@ __all__ = [
 DEFAULT_RUN_SYNC_TIMEOUT = 90.0
 
 OnStatus = Callable[[JobState], None]
+
+
+class _BatchOptions(TypedDict, total=False):
+    """The keyword arguments ``map`` and ``run_many`` share (see ``Endpoint.map``)."""
+
+    concurrency: int
+    timeout: float | timedelta | None
+    retry_failed: int
+    policy: ExecutionPolicy | None
+    webhook: str | None
+    s3_config: S3Config | None
+    cancel_on_interrupt: bool
+
+
+class MapOptions(_BatchOptions, total=False):
+    """``map``'s keyword arguments when each input runs as its own job (``via="jobs"``)."""
+
+    journal: str | os.PathLike[str] | None
+    replay: bool
+    via: Literal["jobs"]
+
+
+class BatchApiMapOptions(TypedDict, total=False):
+    """``map``'s keyword arguments with ``via="batch-api"`` (RunPod's Batch Jobs API)."""
+
+    via: Required[Literal["batch-api"]]
+    timeout: float | timedelta | None
+    journal: str | os.PathLike[str] | None
+    replay: bool
+    batch_size: int | None
+
+
+class RunManyOptions(_BatchOptions, total=False):
+    """``run_many``'s keyword arguments when the first error is raised."""
+
+    return_exceptions: Literal[False]
+
+
+class RunManyReturningErrors(_BatchOptions, total=False):
+    """``run_many``'s keyword arguments when each error takes its input's place."""
+
+    return_exceptions: Required[Literal[True]]
 
 
 def wait_operation(

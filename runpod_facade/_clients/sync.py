@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator
 from datetime import timedelta
-from typing import Any, Literal, Self, overload
+from typing import Any, Literal, Self, Unpack, overload
 
 import httpx
 
@@ -30,7 +30,13 @@ from .._timeout import DEFAULT_TIMEOUT, Timeout
 from .._transports.httpx import HttpxTransport
 from .._types import JobState
 from .api import Closing, SyncRunner
-from .base import EndpointBase
+from .base import (
+    BatchApiMapOptions,
+    EndpointBase,
+    MapOptions,
+    RunManyOptions,
+    RunManyReturningErrors,
+)
 from .handles import JobBase, StreamBase
 from .link import EndpointLink
 
@@ -158,32 +164,11 @@ class Endpoint(EndpointBase, SyncRunner, Closing):
 
     @overload
     def map(
-        self,
-        inputs: Iterable[Any],
-        *,
-        via: Literal["batch-api"],
-        timeout: float | timedelta | None = ...,
-        journal: str | os.PathLike[str] | None = ...,
-        replay: bool = ...,
-        batch_size: int | None = ...,
+        self, inputs: Iterable[Any], **options: Unpack[BatchApiMapOptions]
     ) -> BatchApiResults: ...
 
     @overload
-    def map(
-        self,
-        inputs: Iterable[Any],
-        *,
-        concurrency: int = ...,
-        timeout: float | timedelta | None = ...,
-        journal: str | os.PathLike[str] | None = ...,
-        replay: bool = ...,
-        retry_failed: int = ...,
-        policy: ExecutionPolicy | None = ...,
-        webhook: str | None = ...,
-        s3_config: S3Config | None = ...,
-        cancel_on_interrupt: bool = ...,
-        via: Literal["jobs"] = ...,
-    ) -> BatchResults: ...
+    def map(self, inputs: Iterable[Any], **options: Unpack[MapOptions]) -> BatchResults: ...
 
     def map(
         self,
@@ -281,32 +266,12 @@ class Endpoint(EndpointBase, SyncRunner, Closing):
 
     @overload
     def run_many(
-        self,
-        inputs: Iterable[Any],
-        *,
-        concurrency: int = ...,
-        timeout: float | timedelta | None = ...,
-        policy: ExecutionPolicy | None = ...,
-        webhook: str | None = ...,
-        s3_config: S3Config | None = ...,
-        retry_failed: int = ...,
-        return_exceptions: Literal[False] = ...,
-        cancel_on_interrupt: bool = ...,
+        self, inputs: Iterable[Any], **options: Unpack[RunManyOptions]
     ) -> list[JobState]: ...
 
     @overload
     def run_many(
-        self,
-        inputs: Iterable[Any],
-        *,
-        concurrency: int = ...,
-        timeout: float | timedelta | None = ...,
-        policy: ExecutionPolicy | None = ...,
-        webhook: str | None = ...,
-        s3_config: S3Config | None = ...,
-        retry_failed: int = ...,
-        return_exceptions: Literal[True],
-        cancel_on_interrupt: bool = ...,
+        self, inputs: Iterable[Any], **options: Unpack[RunManyReturningErrors]
     ) -> list[JobState | RunpodError]: ...
 
     def run_many(
