@@ -35,7 +35,6 @@ __all__ = [
     "OnStatus",
     "RunManyOptions",
     "RunManyReturningErrors",
-    "wait_operation",
 ]
 
 #: ``run_sync``'s default deadline: the server's default ``/runsync`` hold.
@@ -84,29 +83,6 @@ class RunManyReturningErrors(_BatchOptions, total=False):
     """``run_many``'s keyword arguments when each error takes its input's place."""
 
     return_exceptions: Required[Literal[True]]
-
-
-def wait_operation(
-    core: EndpointCore,
-    job_id: str,
-    timeout: float | timedelta | None,
-    cancel_on_timeout: bool,
-    cancel_on_interrupt: bool,
-    on_status: OnStatus | None,
-    retry_failed: int,
-) -> Operation[JobState]:
-    """The wait of ``ep.wait`` and ``job.wait``: arguments checked (InvalidInputError before
-    any request), then ``_core.waiting.wait`` on ``core``."""
-    check_callback(on_status, "on_status")
-    return _waiting.wait(
-        core,
-        check_id(job_id, "job_id"),
-        timeout=optional_seconds(timeout, "timeout"),
-        cancel_on_timeout=cancel_on_timeout,
-        cancel_on_interrupt=cancel_on_interrupt,
-        on_state=on_status,
-        retry_failed=check_retry_failed(retry_failed),
-    )
 
 
 class EndpointBase:
@@ -282,14 +258,15 @@ class EndpointBase:
     ) -> Operation[JobState]:
         """Wait for the job to finish and return its COMPLETED state:
         ``ep.job(job_id).wait(...)``."""
-        return wait_operation(
+        check_callback(on_status, "on_status")
+        return _waiting.wait(
             self._core,
-            job_id,
-            timeout,
-            cancel_on_timeout,
-            cancel_on_interrupt,
-            on_status,
-            retry_failed,
+            self._job_id(job_id),
+            timeout=optional_seconds(timeout, "timeout"),
+            cancel_on_timeout=cancel_on_timeout,
+            cancel_on_interrupt=cancel_on_interrupt,
+            on_state=on_status,
+            retry_failed=check_retry_failed(retry_failed),
         )
 
     @api

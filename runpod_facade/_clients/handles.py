@@ -15,7 +15,7 @@ from .._status import JobStatus
 from .._types import JobState
 from .._validation import check_callback, check_retry_failed, optional_seconds
 from .api import api
-from .base import EndpointBase, OnStatus, wait_operation
+from .base import EndpointBase, OnStatus
 from .derived import derive_job_methods
 from .link import EndpointLink
 
@@ -112,14 +112,14 @@ class JobBase:
             KeyboardInterrupt / CancelledError: re-raised with a note naming the job; with
                 ``cancel_on_interrupt`` the job is cancelled first.
         """
-        return wait_operation(
-            self._link.core,
+        return EndpointBase.wait.build(
+            self.endpoint,
             self.id,
-            timeout,
-            cancel_on_timeout,
-            cancel_on_interrupt,
-            self._observer(on_status),
-            check_retry_failed(retry_failed),
+            timeout=timeout,
+            cancel_on_timeout=cancel_on_timeout,
+            cancel_on_interrupt=cancel_on_interrupt,
+            on_status=self._observer(on_status),
+            retry_failed=check_retry_failed(retry_failed),
         )
 
     @api
