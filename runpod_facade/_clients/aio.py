@@ -1,9 +1,6 @@
 """The asyncio client: :class:`AsyncEndpoint`, :class:`AsyncJob`, :class:`AsyncJobStream`.
-
-Same operations and semantics as the blocking client — the shared methods are the very
-same definitions (``_base``, ``_handles``); these classes add how operations are awaited
-and the methods whose return type differs.
-"""
+Same operations and semantics as the blocking client, the shared methods the very same
+definitions (``base``, ``handles``); these add awaiting and the methods whose type differs."""
 
 from __future__ import annotations
 
@@ -32,16 +29,9 @@ from .._timeout import DEFAULT_TIMEOUT, Timeout
 from .._transports.async_httpx import AsyncHttpxTransport
 from .._transports.base import AsyncTransport
 from .._types import JobState
-from .api import AsyncClosing, AsyncRunner
-from .base import (
-    BatchApiMapOptions,
-    EndpointBase,
-    MapOptions,
-    RunManyOptions,
-    RunManyReturningErrors,
-)
+from .api import AsyncClosing, AsyncRunner, EndpointLink
+from .base import BatchApiMapOptions, EndpointBase, MapOptions, RunManyErrorsInPlace, RunManyOptions
 from .handles import JobBase, StreamBase
-from .link import EndpointLink
 
 if TYPE_CHECKING:
     import aiohttp
@@ -142,8 +132,6 @@ class AsyncEndpoint(EndpointBase, AsyncRunner, AsyncClosing):
         ``results`` … (RunPod runs the batch on its own batch workers)."""
         return AsyncBatches(self._settings)
 
-    # --- lifecycle ------------------------------------------------------------------------
-
     async def aclose(self) -> None:
         """Release pooled connections (not those of an ``http_client`` you passed in). Any
         later call raises ClientClosedError."""
@@ -152,8 +140,6 @@ class AsyncEndpoint(EndpointBase, AsyncRunner, AsyncClosing):
     async def __aenter__(self) -> Self:
         self._driver.check_open()
         return self
-
-    # --- methods returning handles --------------------------------------------------------
 
     async def run(
         self,
@@ -188,8 +174,6 @@ class AsyncEndpoint(EndpointBase, AsyncRunner, AsyncClosing):
     ) -> AsyncJobStream:
         """``async for`` over a generator handler's outputs: ``ep.job(job_id).stream(...)``."""
         return self.job(job_id).stream(timeout=timeout, idle_timeout=idle_timeout, raw=raw)
-
-    # --- batches --------------------------------------------------------------------------
 
     @overload
     def map(
@@ -264,7 +248,7 @@ class AsyncEndpoint(EndpointBase, AsyncRunner, AsyncClosing):
 
     @overload
     async def run_many(
-        self, inputs: Iterable[Any], **options: Unpack[RunManyReturningErrors]
+        self, inputs: Iterable[Any], **options: Unpack[RunManyErrorsInPlace]
     ) -> list[JobState | RunpodError]: ...
 
     async def run_many(

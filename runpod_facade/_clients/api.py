@@ -21,20 +21,37 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from types import MethodType, TracebackType
 from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, Self, TypeVar, overload
 
 from .._core.effects import Operation
-from .link import EndpointLink
+from .._core.engine import EndpointCore
 
 if TYPE_CHECKING:  # the blocking client never imports the asyncio driver
     from .._drivers.aio import AsyncDriver
     from .._drivers.sync import SyncDriver
 
-__all__ = ["AsyncClosing", "AsyncRunner", "Closing", "SyncRunner", "api"]
+__all__ = ["AsyncClosing", "AsyncRunner", "Closing", "EndpointLink", "SyncRunner", "api"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
+D = TypeVar("D")
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointLink(Generic[D]):
+    """What a job handle and its stream are given of their endpoint, as an openai resource is
+    given its client's ``get``/``post``: the endpoint keeps one and hands it to every handle.
+
+    Attributes:
+        core: the endpoint's requests, retries and waits, as operations (``_core``).
+        driver: what runs an operation (``driver.run(op)``, blocking or awaitable) and
+            iterates a stream's (``driver.iterate(op)``): a ``SyncDriver`` or ``AsyncDriver``.
+    """
+
+    core: EndpointCore
+    driver: D
 
 
 class SyncRunner:

@@ -1,5 +1,6 @@
-"""What ``Endpoint`` and ``AsyncEndpoint`` share: settings, argument checks, and every public
-method that does not hand back a job handle — each written once (see ``_api``)."""
+"""What ``Endpoint`` and ``AsyncEndpoint`` share: settings, argument checks, the keyword
+bundles of ``map``/``run_many``, and every public method that does not hand back a job
+handle, each written once (see ``api``)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from typing import Any, Literal, NoReturn, Required, TypedDict
 import httpx
 
 from .._config import Settings, resolve_settings
-from .._constants import DEFAULT_MAX_RETRIES
 from .._core import waiting as _waiting
 from .._core.effects import Operation
 from .._core.engine import EndpointCore
@@ -20,12 +20,11 @@ from .._core.retry import PollPolicy, RetryPolicy
 from .._exceptions import InvalidInputError
 from .._options import ExecutionPolicy, S3Config
 from .._rate_limits import RateLimitsOption, rate_limits_from
-from .._timeout import DEFAULT_TIMEOUT, Timeout
+from .._timeout import Timeout
 from .._types import Health, JobState, PurgeResult
 from .._validation import check_callback, check_id, check_retry_failed, optional_seconds
 from .._wire.requests import encode_job
-from .api import api
-from .link import EndpointLink
+from .api import EndpointLink, api
 
 __all__ = [
     "DEFAULT_RUN_SYNC_TIMEOUT",
@@ -33,8 +32,8 @@ __all__ = [
     "EndpointBase",
     "MapOptions",
     "OnStatus",
+    "RunManyErrorsInPlace",
     "RunManyOptions",
-    "RunManyReturningErrors",
 ]
 
 #: ``run_sync``'s default deadline: the server's default ``/runsync`` hold.
@@ -79,7 +78,7 @@ class RunManyOptions(_BatchOptions, total=False):
     return_exceptions: Literal[False]
 
 
-class RunManyReturningErrors(_BatchOptions, total=False):
+class RunManyErrorsInPlace(_BatchOptions, total=False):
     """``run_many``'s keyword arguments when each error takes its input's place."""
 
     return_exceptions: Required[Literal[True]]
@@ -89,8 +88,7 @@ class EndpointBase:
     """Settings, argument checks and the shared public methods of both endpoints."""
 
     _settings: Settings
-    #: The endpoint as its handles see it (``link.py``): its core and driver, set by the
-    #: subclass, which hands it to every handle it makes.
+    #: Its core and driver (``api.EndpointLink``), set by the subclass and handed to every handle.
     _link: EndpointLink[Any]
 
     @property
@@ -103,16 +101,15 @@ class EndpointBase:
         *,
         api_key: str | None,
         base_url: str | None,
-        timeout: float | Timeout | httpx.Timeout | None = DEFAULT_TIMEOUT,
-        max_retries: int | None = DEFAULT_MAX_RETRIES,
-        retry_policy: RetryPolicy | None = None,
-        poll_policy: PollPolicy | None = None,
-        long_poll: bool = True,
-        allow_insecure_http: bool = False,
-        rate_limits: RateLimitsOption = "learn",
+        timeout: float | Timeout | httpx.Timeout | None,
+        max_retries: int,
+        retry_policy: RetryPolicy | None,
+        poll_policy: PollPolicy | None,
+        long_poll: bool,
+        allow_insecure_http: bool,
+        rate_limits: RateLimitsOption,
     ) -> EndpointCore:
-        """Resolve the settings; return the endpoint's core (the subclass links it to its
-        driver)."""
+        """Resolve the settings; return the core, for the subclass to link to its driver."""
         limits = rate_limits_from(rate_limits)
         self._settings = resolve_settings(
             endpoint_id,
@@ -168,8 +165,6 @@ class EndpointBase:
             "pickle job ids or JobState values and create a client in each process"
         )
 
-    # --- argument checks ------------------------------------------------------------------
-
     @staticmethod
     def _job_id(job_id: object) -> str:
         return check_id(job_id, "job_id")
@@ -184,8 +179,6 @@ class EndpointBase:
             raise InvalidInputError("ttl must be at least 1 ms")
         return ms
 
-    # --- operations that return a job handle start here; the handle classes finish them ----
-
     def _submit(
         self,
         input: Any,
@@ -196,8 +189,6 @@ class EndpointBase:
         return self._core.run(
             encode_job(input, policy=policy, webhook=webhook, s3_config=s3_config)
         )
-
-    # --- shared public methods ------------------------------------------------------------
 
     @api
     def run_sync(

@@ -1,9 +1,6 @@
-"""The blocking client: :class:`Endpoint`, :class:`Job`, :class:`JobStream`.
-
-Every method that does not hand back a handle is defined once on the shared bases
-(``_base``, ``_handles``); these classes add how operations run (a blocking driver over
-httpx) and the methods whose return type differs between blocking and asyncio use.
-"""
+"""The blocking client: :class:`Endpoint`, :class:`Job`, :class:`JobStream`. What it shares
+with the asyncio client is defined once on the bases (``base``, ``handles``); these classes
+add how operations run (blocking, over httpx) and the methods whose return type differs."""
 
 from __future__ import annotations
 
@@ -29,16 +26,9 @@ from .._rate_limits import RateLimitsOption
 from .._timeout import DEFAULT_TIMEOUT, Timeout
 from .._transports.httpx import HttpxTransport
 from .._types import JobState
-from .api import Closing, SyncRunner
-from .base import (
-    BatchApiMapOptions,
-    EndpointBase,
-    MapOptions,
-    RunManyOptions,
-    RunManyReturningErrors,
-)
+from .api import Closing, EndpointLink, SyncRunner
+from .base import BatchApiMapOptions, EndpointBase, MapOptions, RunManyErrorsInPlace, RunManyOptions
 from .handles import JobBase, StreamBase
-from .link import EndpointLink
 
 __all__ = ["Endpoint", "Job", "JobStream"]
 
@@ -109,8 +99,6 @@ class Endpoint(EndpointBase, SyncRunner, Closing):
         ``results`` … (RunPod runs the batch on its own batch workers)."""
         return Batches(self._settings)
 
-    # --- lifecycle ------------------------------------------------------------------------
-
     def close(self) -> None:
         """Release pooled connections (not those of an ``http_client`` you passed in). Any
         later call raises ClientClosedError."""
@@ -119,8 +107,6 @@ class Endpoint(EndpointBase, SyncRunner, Closing):
     def __enter__(self) -> Self:
         self._driver.check_open()
         return self
-
-    # --- methods returning handles --------------------------------------------------------
 
     def run(
         self,
@@ -159,8 +145,6 @@ class Endpoint(EndpointBase, SyncRunner, Closing):
     ) -> JobStream:
         """Iterate the outputs of a generator handler: ``ep.job(job_id).stream(...)``."""
         return self.job(job_id).stream(timeout=timeout, idle_timeout=idle_timeout, raw=raw)
-
-    # --- batches --------------------------------------------------------------------------
 
     @overload
     def map(
@@ -271,7 +255,7 @@ class Endpoint(EndpointBase, SyncRunner, Closing):
 
     @overload
     def run_many(
-        self, inputs: Iterable[Any], **options: Unpack[RunManyReturningErrors]
+        self, inputs: Iterable[Any], **options: Unpack[RunManyErrorsInPlace]
     ) -> list[JobState | RunpodError]: ...
 
     def run_many(
