@@ -29,6 +29,7 @@ from .._timeout import DEFAULT_TIMEOUT, Timeout
 from .._transports.async_httpx import AsyncHttpxTransport
 from .._transports.base import AsyncTransport
 from .._types import JobState
+from .._wire.requests import encode_job
 from .api import AsyncClosing, AsyncRunner, EndpointLink
 from .base import BatchApiMapOptions, EndpointBase, MapOptions, RunManyErrorsInPlace, RunManyOptions
 from .handles import JobBase, StreamBase
@@ -150,7 +151,8 @@ class AsyncEndpoint(EndpointBase, AsyncRunner, AsyncClosing):
         s3_config: S3Config | None = None,
     ) -> AsyncJob:
         """Queue a job (``/run``) and return its handle at once; see ``Endpoint.run``."""
-        state = await self._perform(self._submit(input, policy, webhook, s3_config))
+        body = encode_job(input, policy=policy, webhook=webhook, s3_config=s3_config)
+        state = await self._perform(self._core.run(body))
         return AsyncJob(self, state.id, state, link=self._link)
 
     def job(self, job_id: str) -> AsyncJob:

@@ -87,8 +87,7 @@ class Closing:
 
     __slots__ = ()
 
-    def close(self) -> None:
-        raise NotImplementedError
+    def close(self) -> None: ...
 
     def __enter__(self) -> Self:
         return self
@@ -107,8 +106,7 @@ class AsyncClosing:
 
     __slots__ = ()
 
-    async def aclose(self) -> None:
-        raise NotImplementedError
+    async def aclose(self) -> None: ...
 
     async def __aenter__(self) -> Self:
         return self

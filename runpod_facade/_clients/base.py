@@ -179,17 +179,6 @@ class EndpointBase:
             raise InvalidInputError("ttl must be at least 1 ms")
         return ms
 
-    def _submit(
-        self,
-        input: Any,
-        policy: ExecutionPolicy | None,
-        webhook: str | None,
-        s3_config: S3Config | None,
-    ) -> Operation[JobState]:
-        return self._core.run(
-            encode_job(input, policy=policy, webhook=webhook, s3_config=s3_config)
-        )
-
     @api
     def run_sync(
         self,

@@ -26,6 +26,7 @@ from .._rate_limits import RateLimitsOption
 from .._timeout import DEFAULT_TIMEOUT, Timeout
 from .._transports.httpx import HttpxTransport
 from .._types import JobState
+from .._wire.requests import encode_job
 from .api import Closing, EndpointLink, SyncRunner
 from .base import BatchApiMapOptions, EndpointBase, MapOptions, RunManyErrorsInPlace, RunManyOptions
 from .handles import JobBase, StreamBase
@@ -121,7 +122,8 @@ class Endpoint(EndpointBase, SyncRunner, Closing):
         ``input`` is any JSON-serializable value; it is sent as the request's ``input``.
         Raises InvalidInputError before sending if it is not serializable or over 10 MiB.
         """
-        state = self._perform(self._submit(input, policy, webhook, s3_config))
+        body = encode_job(input, policy=policy, webhook=webhook, s3_config=s3_config)
+        state = self._perform(self._core.run(body))
         return Job(self, state.id, state, link=self._link)
 
     def job(self, job_id: str) -> Job:
