@@ -1,17 +1,13 @@
 """The asyncio client: :class:`AsyncEndpoint`, :class:`AsyncJob`, :class:`AsyncJobStream`.
-
-Same operations and semantics as the blocking client — the shared methods are the very
-same definitions (``_base``, ``_handles``); these classes add how operations are awaited
-and the methods whose return type differs.
-"""
+Same operations and semantics as the blocking client, the shared methods the very same
+definitions (``base``, ``handles``); these add awaiting and the methods whose type differs."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from datetime import timedelta
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, Self, Unpack, overload
 
 import httpx
 
@@ -24,7 +20,6 @@ from .._batchjobs._async import AsyncBatches
 from .._batchjobs._async_mapper import AsyncBatchApiResults
 from .._batchjobs._mapper import map_via
 from .._constants import DEFAULT_MAX_RETRIES, HTTP_BACKENDS
-from .._core.effects import Operation
 from .._core.retry import PollPolicy, RetryPolicy
 from .._drivers.aio import AsyncDriver
 from .._exceptions import InvalidInputError, RunpodError
@@ -34,17 +29,15 @@ from .._timeout import DEFAULT_TIMEOUT, Timeout
 from .._transports.async_httpx import AsyncHttpxTransport
 from .._transports.base import AsyncTransport
 from .._types import JobState
-from .api import AsyncRunner
-from .base import EndpointBase
+from .._wire.requests import encode_job
+from .api import AsyncClosing, AsyncRunner, EndpointLink
+from .base import BatchApiMapOptions, EndpointBase, MapOptions, RunManyErrorsInPlace, RunManyOptions
 from .handles import JobBase, StreamBase
-from .link import EndpointLink
 
 if TYPE_CHECKING:
     import aiohttp
 
 __all__ = ["AsyncEndpoint", "AsyncJob", "AsyncJobStream", "HttpBackend"]
-
-T = TypeVar("T")
 
 #: The HTTP libraries ``AsyncEndpoint`` can send with.
 HttpBackend = Literal["httpx", "aiohttp"]
@@ -80,7 +73,7 @@ def _transport(
     )
 
 
-class AsyncEndpoint(EndpointBase, AsyncRunner):
+class AsyncEndpoint(EndpointBase, AsyncRunner, AsyncClosing):
     """A RunPod serverless endpoint, used from asyncio. Arguments as for ``Endpoint``, and:
 
     Args:
@@ -100,8 +93,6 @@ class AsyncEndpoint(EndpointBase, AsyncRunner):
     connections are closed when a loop shuts down and made anew on the next. A caller's
     ``http_client`` is bound to its loop.
     """
-
-    _link: EndpointLink[AsyncDriver]
 
     def __init__(
         self,
@@ -137,19 +128,10 @@ class AsyncEndpoint(EndpointBase, AsyncRunner):
         self._link = EndpointLink(core, AsyncDriver(transport))
 
     @property
-    def _driver(self) -> AsyncDriver:
-        return self._link.driver
-
-    async def _perform(self, operation: Operation[T]) -> T:
-        return await self._driver.run(operation)
-
-    @property
     def batches(self) -> AsyncBatches:
         """The Batch Jobs API of this endpoint: ``create``, ``add``, ``finalize``, ``wait``,
         ``results`` … (RunPod runs the batch on its own batch workers)."""
         return AsyncBatches(self._settings)
-
-    # --- lifecycle ------------------------------------------------------------------------
 
     async def aclose(self) -> None:
         """Release pooled connections (not those of an ``http_client`` you passed in). Any
@@ -160,16 +142,6 @@ class AsyncEndpoint(EndpointBase, AsyncRunner):
         self._driver.check_open()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    # --- methods returning handles --------------------------------------------------------
-
     async def run(
         self,
         input: Any,
@@ -179,7 +151,8 @@ class AsyncEndpoint(EndpointBase, AsyncRunner):
         s3_config: S3Config | None = None,
     ) -> AsyncJob:
         """Queue a job (``/run``) and return its handle at once; see ``Endpoint.run``."""
-        state = await self._perform(self._submit(input, policy, webhook, s3_config))
+        body = encode_job(input, policy=policy, webhook=webhook, s3_config=s3_config)
+        state = await self._perform(self._core.run(body))
         return AsyncJob(self, state.id, state, link=self._link)
 
     def job(self, job_id: str) -> AsyncJob:
@@ -204,35 +177,14 @@ class AsyncEndpoint(EndpointBase, AsyncRunner):
         """``async for`` over a generator handler's outputs: ``ep.job(job_id).stream(...)``."""
         return self.job(job_id).stream(timeout=timeout, idle_timeout=idle_timeout, raw=raw)
 
-    # --- batches --------------------------------------------------------------------------
-
     @overload
     def map(
-        self,
-        inputs: Iterable[Any],
-        *,
-        via: Literal["batch-api"],
-        timeout: float | timedelta | None = ...,
-        journal: str | os.PathLike[str] | None = ...,
-        replay: bool = ...,
-        batch_size: int | None = ...,
+        self, inputs: Iterable[Any], **options: Unpack[BatchApiMapOptions]
     ) -> AsyncBatchApiResults: ...
 
     @overload
     def map(
-        self,
-        inputs: Iterable[Any] | AsyncIterable[Any],
-        *,
-        concurrency: int = ...,
-        timeout: float | timedelta | None = ...,
-        journal: str | os.PathLike[str] | None = ...,
-        replay: bool = ...,
-        retry_failed: int = ...,
-        policy: ExecutionPolicy | None = ...,
-        webhook: str | None = ...,
-        s3_config: S3Config | None = ...,
-        cancel_on_interrupt: bool = ...,
-        via: Literal["jobs"] = ...,
+        self, inputs: Iterable[Any] | AsyncIterable[Any], **options: Unpack[MapOptions]
     ) -> AsyncBatchResults: ...
 
     def map(
@@ -293,32 +245,12 @@ class AsyncEndpoint(EndpointBase, AsyncRunner):
 
     @overload
     async def run_many(
-        self,
-        inputs: Iterable[Any],
-        *,
-        concurrency: int = ...,
-        timeout: float | timedelta | None = ...,
-        policy: ExecutionPolicy | None = ...,
-        webhook: str | None = ...,
-        s3_config: S3Config | None = ...,
-        retry_failed: int = ...,
-        return_exceptions: Literal[False] = ...,
-        cancel_on_interrupt: bool = ...,
+        self, inputs: Iterable[Any], **options: Unpack[RunManyOptions]
     ) -> list[JobState]: ...
 
     @overload
     async def run_many(
-        self,
-        inputs: Iterable[Any],
-        *,
-        concurrency: int = ...,
-        timeout: float | timedelta | None = ...,
-        policy: ExecutionPolicy | None = ...,
-        webhook: str | None = ...,
-        s3_config: S3Config | None = ...,
-        retry_failed: int = ...,
-        return_exceptions: Literal[True],
-        cancel_on_interrupt: bool = ...,
+        self, inputs: Iterable[Any], **options: Unpack[RunManyErrorsInPlace]
     ) -> list[JobState | RunpodError]: ...
 
     async def run_many(
@@ -373,10 +305,6 @@ class AsyncJob(JobBase, AsyncRunner):
     __slots__ = ()
 
     endpoint: AsyncEndpoint
-    _link: EndpointLink[AsyncDriver]
-
-    async def _perform(self, operation: Operation[T]) -> T:
-        return await self._link.driver.run(operation)
 
     def stream(
         self,
@@ -389,7 +317,7 @@ class AsyncJob(JobBase, AsyncRunner):
         return AsyncJobStream(self, self._link, *self._stream_args(timeout, idle_timeout), raw)
 
 
-class AsyncJobStream(StreamBase):
+class AsyncJobStream(StreamBase, AsyncClosing):
     """An async iterator over a job's streamed outputs; ``async with`` closes it early."""
 
     job: AsyncJob
@@ -414,14 +342,3 @@ class AsyncJobStream(StreamBase):
     async def aclose(self) -> None:
         """Stop iterating; nothing is left open."""
         await self._iterator.aclose()  # type: ignore[attr-defined]
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()

@@ -21,33 +21,103 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Coroutine
-from types import MethodType
-from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
+from dataclasses import dataclass
+from types import MethodType, TracebackType
+from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, Self, TypeVar, overload
 
 from .._core.effects import Operation
+from .._core.engine import EndpointCore
 
-__all__ = ["AsyncRunner", "SyncRunner", "api"]
+if TYPE_CHECKING:  # the blocking client never imports the asyncio driver
+    from .._drivers.aio import AsyncDriver
+    from .._drivers.sync import SyncDriver
+
+__all__ = ["AsyncClosing", "AsyncRunner", "Closing", "EndpointLink", "SyncRunner", "api"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
+D = TypeVar("D")
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointLink(Generic[D]):
+    """What a job handle and its stream are given of their endpoint, as an openai resource is
+    given its client's ``get``/``post``: the endpoint keeps one and hands it to every handle.
+
+    Attributes:
+        core: the endpoint's requests, retries and waits, as operations (``_core``).
+        driver: what runs an operation (``driver.run(op)``, blocking or awaitable) and
+            iterates a stream's (``driver.iterate(op)``): a ``SyncDriver`` or ``AsyncDriver``.
+    """
+
+    core: EndpointCore
+    driver: D
 
 
 class SyncRunner:
-    """Runs operations to their end, blocking the calling thread."""
+    """Runs operations to their end with its link's driver, blocking the calling thread."""
 
     __slots__ = ()
+    _link: EndpointLink[SyncDriver]
+
+    @property
+    def _driver(self) -> SyncDriver:
+        return self._link.driver
 
     def _perform(self, operation: Operation[T]) -> T:
-        raise NotImplementedError
+        return self._link.driver.run(operation)
 
 
 class AsyncRunner:
-    """Runs operations on the running asyncio loop."""
+    """Runs operations with its link's driver on the running asyncio loop."""
+
+    __slots__ = ()
+    _link: EndpointLink[AsyncDriver]
+
+    @property
+    def _driver(self) -> AsyncDriver:
+        return self._link.driver
+
+    async def _perform(self, operation: Operation[T]) -> T:
+        return await self._link.driver.run(operation)
+
+
+class Closing:
+    """A ``with`` block calls :meth:`close` on the way out (clients and streams)."""
 
     __slots__ = ()
 
-    async def _perform(self, operation: Operation[T]) -> T:
-        raise NotImplementedError
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class AsyncClosing:
+    """An ``async with`` block awaits :meth:`aclose` on the way out."""
+
+    __slots__ = ()
+
+    async def aclose(self) -> None: ...
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
 
 
 class api(Generic[P, T]):

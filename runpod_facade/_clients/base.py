@@ -1,16 +1,17 @@
-"""What ``Endpoint`` and ``AsyncEndpoint`` share: settings, argument checks, and every public
-method that does not hand back a job handle — each written once (see ``_api``)."""
+"""What ``Endpoint`` and ``AsyncEndpoint`` share: settings, argument checks, the keyword
+bundles of ``map``/``run_many``, and every public method that does not hand back a job
+handle, each written once (see ``api``)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, Literal, NoReturn, Required, TypedDict
 
 import httpx
 
 from .._config import Settings, resolve_settings
-from .._constants import DEFAULT_MAX_RETRIES
 from .._core import waiting as _waiting
 from .._core.effects import Operation
 from .._core.engine import EndpointCore
@@ -19,21 +20,20 @@ from .._core.retry import PollPolicy, RetryPolicy
 from .._exceptions import InvalidInputError
 from .._options import ExecutionPolicy, S3Config
 from .._rate_limits import RateLimitsOption, rate_limits_from
-from .._timeout import DEFAULT_TIMEOUT, Timeout
+from .._timeout import Timeout
 from .._types import Health, JobState, PurgeResult
 from .._validation import check_callback, check_id, check_retry_failed, optional_seconds
 from .._wire.requests import encode_job
-from .api import api
-from .link import EndpointLink
-
-if TYPE_CHECKING:
-    pass
+from .api import EndpointLink, api
 
 __all__ = [
     "DEFAULT_RUN_SYNC_TIMEOUT",
+    "BatchApiMapOptions",
     "EndpointBase",
+    "MapOptions",
     "OnStatus",
-    "wait_operation",
+    "RunManyErrorsInPlace",
+    "RunManyOptions",
 ]
 
 #: ``run_sync``'s default deadline: the server's default ``/runsync`` hold.
@@ -42,35 +42,53 @@ DEFAULT_RUN_SYNC_TIMEOUT = 90.0
 OnStatus = Callable[[JobState], None]
 
 
-def wait_operation(
-    core: EndpointCore,
-    job_id: str,
-    timeout: float | timedelta | None,
-    cancel_on_timeout: bool,
-    cancel_on_interrupt: bool,
-    on_status: OnStatus | None,
-    retry_failed: int,
-) -> Operation[JobState]:
-    """The wait of ``ep.wait`` and ``job.wait``: arguments checked (InvalidInputError before
-    any request), then ``_core.waiting.wait`` on ``core``."""
-    check_callback(on_status, "on_status")
-    return _waiting.wait(
-        core,
-        check_id(job_id, "job_id"),
-        timeout=optional_seconds(timeout, "timeout"),
-        cancel_on_timeout=cancel_on_timeout,
-        cancel_on_interrupt=cancel_on_interrupt,
-        on_state=on_status,
-        retry_failed=check_retry_failed(retry_failed),
-    )
+class _BatchOptions(TypedDict, total=False):
+    """The keyword arguments ``map`` and ``run_many`` share (see ``Endpoint.map``)."""
+
+    concurrency: int
+    timeout: float | timedelta | None
+    retry_failed: int
+    policy: ExecutionPolicy | None
+    webhook: str | None
+    s3_config: S3Config | None
+    cancel_on_interrupt: bool
+
+
+class MapOptions(_BatchOptions, total=False):
+    """``map``'s keyword arguments when each input runs as its own job (``via="jobs"``)."""
+
+    journal: str | os.PathLike[str] | None
+    replay: bool
+    via: Literal["jobs"]
+
+
+class BatchApiMapOptions(TypedDict, total=False):
+    """``map``'s keyword arguments with ``via="batch-api"`` (RunPod's Batch Jobs API)."""
+
+    via: Required[Literal["batch-api"]]
+    timeout: float | timedelta | None
+    journal: str | os.PathLike[str] | None
+    replay: bool
+    batch_size: int | None
+
+
+class RunManyOptions(_BatchOptions, total=False):
+    """``run_many``'s keyword arguments when the first error is raised."""
+
+    return_exceptions: Literal[False]
+
+
+class RunManyErrorsInPlace(_BatchOptions, total=False):
+    """``run_many``'s keyword arguments when each error takes its input's place."""
+
+    return_exceptions: Required[Literal[True]]
 
 
 class EndpointBase:
     """Settings, argument checks and the shared public methods of both endpoints."""
 
     _settings: Settings
-    #: The endpoint as its handles see it (``link.py``): its core and driver, set by the
-    #: subclass, which hands it to every handle it makes.
+    #: Its core and driver (``api.EndpointLink``), set by the subclass and handed to every handle.
     _link: EndpointLink[Any]
 
     @property
@@ -83,16 +101,15 @@ class EndpointBase:
         *,
         api_key: str | None,
         base_url: str | None,
-        timeout: float | Timeout | httpx.Timeout | None = DEFAULT_TIMEOUT,
-        max_retries: int | None = DEFAULT_MAX_RETRIES,
-        retry_policy: RetryPolicy | None = None,
-        poll_policy: PollPolicy | None = None,
-        long_poll: bool = True,
-        allow_insecure_http: bool = False,
-        rate_limits: RateLimitsOption = "learn",
+        timeout: float | Timeout | httpx.Timeout | None,
+        max_retries: int,
+        retry_policy: RetryPolicy | None,
+        poll_policy: PollPolicy | None,
+        long_poll: bool,
+        allow_insecure_http: bool,
+        rate_limits: RateLimitsOption,
     ) -> EndpointCore:
-        """Resolve the settings; return the endpoint's core (the subclass links it to its
-        driver)."""
+        """Resolve the settings; return the core, for the subclass to link to its driver."""
         limits = rate_limits_from(rate_limits)
         self._settings = resolve_settings(
             endpoint_id,
@@ -148,8 +165,6 @@ class EndpointBase:
             "pickle job ids or JobState values and create a client in each process"
         )
 
-    # --- argument checks ------------------------------------------------------------------
-
     @staticmethod
     def _job_id(job_id: object) -> str:
         return check_id(job_id, "job_id")
@@ -163,21 +178,6 @@ class EndpointBase:
         if ms < 1:
             raise InvalidInputError("ttl must be at least 1 ms")
         return ms
-
-    # --- operations that return a job handle start here; the handle classes finish them ----
-
-    def _submit(
-        self,
-        input: Any,
-        policy: ExecutionPolicy | None,
-        webhook: str | None,
-        s3_config: S3Config | None,
-    ) -> Operation[JobState]:
-        return self._core.run(
-            encode_job(input, policy=policy, webhook=webhook, s3_config=s3_config)
-        )
-
-    # --- shared public methods ------------------------------------------------------------
 
     @api
     def run_sync(
@@ -238,14 +238,15 @@ class EndpointBase:
     ) -> Operation[JobState]:
         """Wait for the job to finish and return its COMPLETED state:
         ``ep.job(job_id).wait(...)``."""
-        return wait_operation(
+        check_callback(on_status, "on_status")
+        return _waiting.wait(
             self._core,
-            job_id,
-            timeout,
-            cancel_on_timeout,
-            cancel_on_interrupt,
-            on_status,
-            retry_failed,
+            self._job_id(job_id),
+            timeout=optional_seconds(timeout, "timeout"),
+            cancel_on_timeout=cancel_on_timeout,
+            cancel_on_interrupt=cancel_on_interrupt,
+            on_state=on_status,
+            retry_failed=check_retry_failed(retry_failed),
         )
 
     @api

@@ -14,10 +14,9 @@ from .._core.streaming import StreamProgress
 from .._status import JobStatus
 from .._types import JobState
 from .._validation import check_callback, check_retry_failed, optional_seconds
-from .api import api
-from .base import EndpointBase, OnStatus, wait_operation
+from .api import EndpointLink, api
+from .base import EndpointBase, OnStatus
 from .derived import derive_job_methods
-from .link import EndpointLink
 
 __all__ = ["JobBase", "StreamBase"]
 
@@ -48,8 +47,7 @@ class JobBase:
         self.endpoint = endpoint
         self.id = job_id
         self._last_state = state
-        # All the handle (and its streams) use of the endpoint: its core and its driver.
-        self._link = link
+        self._link = link  # the core and the driver, for the handle and its streams
 
     def __repr__(self) -> str:
         status = self._last_state.status if self._last_state else "unknown"
@@ -112,14 +110,14 @@ class JobBase:
             KeyboardInterrupt / CancelledError: re-raised with a note naming the job; with
                 ``cancel_on_interrupt`` the job is cancelled first.
         """
-        return wait_operation(
-            self._link.core,
+        return EndpointBase.wait.build(
+            self.endpoint,
             self.id,
-            timeout,
-            cancel_on_timeout,
-            cancel_on_interrupt,
-            self._observer(on_status),
-            check_retry_failed(retry_failed),
+            timeout=timeout,
+            cancel_on_timeout=cancel_on_timeout,
+            cancel_on_interrupt=cancel_on_interrupt,
+            on_status=self._observer(on_status),
+            retry_failed=check_retry_failed(retry_failed),
         )
 
     @api
@@ -189,23 +187,16 @@ class StreamBase:
         return self.progress.state
 
 
-def _derive_once() -> bool:
-    """Derive the handles' methods from the spec's operation table the first time one is
-    missed (True then), not at import: ``import runpod_facade`` loads no generated code."""
-    global _derived
-    if _derived:
-        return False
-    _derived = True
-    derive_job_methods(JobBase, EndpointBase)
-    return True
-
-
 _derived = False
 
 
 def _missing(self: JobBase, name: str) -> Any:
-    # A job-scoped read added to the spec gets its handle method from its endpoint method.
-    if not name.startswith("_") and _derive_once():
+    # A job-scoped read added to the spec gets its handle method from its endpoint method,
+    # derived at the first miss, not at import: ``import runpod_facade`` loads no generated code.
+    global _derived
+    if not name.startswith("_") and not _derived:
+        _derived = True
+        derive_job_methods(JobBase, EndpointBase)
         return getattr(self, name)
     raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 

@@ -1,17 +1,13 @@
-"""The blocking client: :class:`Endpoint`, :class:`Job`, :class:`JobStream`.
-
-Every method that does not hand back a handle is defined once on the shared bases
-(``_base``, ``_handles``); these classes add how operations run (a blocking driver over
-httpx) and the methods whose return type differs between blocking and asyncio use.
-"""
+"""The blocking client: :class:`Endpoint`, :class:`Job`, :class:`JobStream`. What it shares
+with the asyncio client is defined once on the bases (``base``, ``handles``); these classes
+add how operations run (blocking, over httpx) and the methods whose return type differs."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
 from datetime import timedelta
-from types import TracebackType
-from typing import Any, Literal, Self, TypeVar, overload
+from typing import Any, Literal, Self, Unpack, overload
 
 import httpx
 
@@ -22,7 +18,6 @@ from .._batches.types import BatchTimeout
 from .._batchjobs import Batches
 from .._batchjobs._mapper import BatchApiResults, map_via
 from .._constants import DEFAULT_MAX_RETRIES
-from .._core.effects import Operation
 from .._core.retry import PollPolicy, RetryPolicy
 from .._drivers.sync import SyncDriver
 from .._exceptions import InvalidInputError, RunpodError
@@ -31,17 +26,15 @@ from .._rate_limits import RateLimitsOption
 from .._timeout import DEFAULT_TIMEOUT, Timeout
 from .._transports.httpx import HttpxTransport
 from .._types import JobState
-from .api import SyncRunner
-from .base import EndpointBase
+from .._wire.requests import encode_job
+from .api import Closing, EndpointLink, SyncRunner
+from .base import BatchApiMapOptions, EndpointBase, MapOptions, RunManyErrorsInPlace, RunManyOptions
 from .handles import JobBase, StreamBase
-from .link import EndpointLink
 
 __all__ = ["Endpoint", "Job", "JobStream"]
 
-T = TypeVar("T")
 
-
-class Endpoint(EndpointBase, SyncRunner):
+class Endpoint(EndpointBase, SyncRunner, Closing):
     """A RunPod serverless endpoint, used from blocking code.
 
     Args:
@@ -66,8 +59,6 @@ class Endpoint(EndpointBase, SyncRunner):
     Use it as a context manager, or call :meth:`close`, to release connections. One
     ``Endpoint`` may be shared by many threads.
     """
-
-    _link: EndpointLink[SyncDriver]
 
     def __init__(
         self,
@@ -104,19 +95,10 @@ class Endpoint(EndpointBase, SyncRunner):
         self._link = EndpointLink(core, SyncDriver(transport))
 
     @property
-    def _driver(self) -> SyncDriver:
-        return self._link.driver
-
-    def _perform(self, operation: Operation[T]) -> T:
-        return self._driver.run(operation)
-
-    @property
     def batches(self) -> Batches:
         """The Batch Jobs API of this endpoint: ``create``, ``add``, ``finalize``, ``wait``,
         ``results`` … (RunPod runs the batch on its own batch workers)."""
         return Batches(self._settings)
-
-    # --- lifecycle ------------------------------------------------------------------------
 
     def close(self) -> None:
         """Release pooled connections (not those of an ``http_client`` you passed in). Any
@@ -126,16 +108,6 @@ class Endpoint(EndpointBase, SyncRunner):
     def __enter__(self) -> Self:
         self._driver.check_open()
         return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    # --- methods returning handles --------------------------------------------------------
 
     def run(
         self,
@@ -150,7 +122,8 @@ class Endpoint(EndpointBase, SyncRunner):
         ``input`` is any JSON-serializable value; it is sent as the request's ``input``.
         Raises InvalidInputError before sending if it is not serializable or over 10 MiB.
         """
-        state = self._perform(self._submit(input, policy, webhook, s3_config))
+        body = encode_job(input, policy=policy, webhook=webhook, s3_config=s3_config)
+        state = self._perform(self._core.run(body))
         return Job(self, state.id, state, link=self._link)
 
     def job(self, job_id: str) -> Job:
@@ -175,36 +148,13 @@ class Endpoint(EndpointBase, SyncRunner):
         """Iterate the outputs of a generator handler: ``ep.job(job_id).stream(...)``."""
         return self.job(job_id).stream(timeout=timeout, idle_timeout=idle_timeout, raw=raw)
 
-    # --- batches --------------------------------------------------------------------------
-
     @overload
     def map(
-        self,
-        inputs: Iterable[Any],
-        *,
-        via: Literal["batch-api"],
-        timeout: float | timedelta | None = ...,
-        journal: str | os.PathLike[str] | None = ...,
-        replay: bool = ...,
-        batch_size: int | None = ...,
+        self, inputs: Iterable[Any], **options: Unpack[BatchApiMapOptions]
     ) -> BatchApiResults: ...
 
     @overload
-    def map(
-        self,
-        inputs: Iterable[Any],
-        *,
-        concurrency: int = ...,
-        timeout: float | timedelta | None = ...,
-        journal: str | os.PathLike[str] | None = ...,
-        replay: bool = ...,
-        retry_failed: int = ...,
-        policy: ExecutionPolicy | None = ...,
-        webhook: str | None = ...,
-        s3_config: S3Config | None = ...,
-        cancel_on_interrupt: bool = ...,
-        via: Literal["jobs"] = ...,
-    ) -> BatchResults: ...
+    def map(self, inputs: Iterable[Any], **options: Unpack[MapOptions]) -> BatchResults: ...
 
     def map(
         self,
@@ -302,32 +252,12 @@ class Endpoint(EndpointBase, SyncRunner):
 
     @overload
     def run_many(
-        self,
-        inputs: Iterable[Any],
-        *,
-        concurrency: int = ...,
-        timeout: float | timedelta | None = ...,
-        policy: ExecutionPolicy | None = ...,
-        webhook: str | None = ...,
-        s3_config: S3Config | None = ...,
-        retry_failed: int = ...,
-        return_exceptions: Literal[False] = ...,
-        cancel_on_interrupt: bool = ...,
+        self, inputs: Iterable[Any], **options: Unpack[RunManyOptions]
     ) -> list[JobState]: ...
 
     @overload
     def run_many(
-        self,
-        inputs: Iterable[Any],
-        *,
-        concurrency: int = ...,
-        timeout: float | timedelta | None = ...,
-        policy: ExecutionPolicy | None = ...,
-        webhook: str | None = ...,
-        s3_config: S3Config | None = ...,
-        retry_failed: int = ...,
-        return_exceptions: Literal[True],
-        cancel_on_interrupt: bool = ...,
+        self, inputs: Iterable[Any], **options: Unpack[RunManyErrorsInPlace]
     ) -> list[JobState | RunpodError]: ...
 
     def run_many(
@@ -389,10 +319,6 @@ class Job(JobBase, SyncRunner):
     __slots__ = ()
 
     endpoint: Endpoint
-    _link: EndpointLink[SyncDriver]
-
-    def _perform(self, operation: Operation[T]) -> T:
-        return self._link.driver.run(operation)
 
     def stream(
         self,
@@ -412,7 +338,7 @@ class Job(JobBase, SyncRunner):
         return JobStream(self, self._link, *self._stream_args(timeout, idle_timeout), raw)
 
 
-class JobStream(StreamBase):
+class JobStream(StreamBase, Closing):
     """An iterator over a job's streamed outputs. Use it in a ``for`` loop or ``with`` block;
     breaking out early is safe (no request is left open between chunks)."""
 
@@ -438,14 +364,3 @@ class JobStream(StreamBase):
     def close(self) -> None:
         """Stop iterating; nothing is left open."""
         self._iterator.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

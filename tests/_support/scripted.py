@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from runpod_facade._clients.link import EndpointLink
+from runpod_facade._clients.api import EndpointLink
 from runpod_facade._clients.sync import Endpoint
 from runpod_facade._core.effects import Emit, Operation, Send, Sleep
 from runpod_facade._core.engine import EndpointCore
