@@ -24,7 +24,31 @@ __all__ = ["AsyncLoadBalancedEndpoint", "AsyncPinnedSession"]
 T = TypeVar("T")
 
 
-class AsyncLoadBalancedEndpoint(EndpointBase):
+class _AsyncVerbs:
+    """``get`` … ``delete``: :meth:`request` with the method filled in."""
+
+    async def request(
+        self, method: str, path: str, **options: Unpack[RequestOptions]
+    ) -> httpx.Response:
+        raise NotImplementedError
+
+    async def get(self, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
+        return await self.request("GET", path, **options)
+
+    async def post(self, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
+        return await self.request("POST", path, **options)
+
+    async def put(self, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
+        return await self.request("PUT", path, **options)
+
+    async def patch(self, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
+        return await self.request("PATCH", path, **options)
+
+    async def delete(self, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
+        return await self.request("DELETE", path, **options)
+
+
+class AsyncLoadBalancedEndpoint(EndpointBase, _AsyncVerbs):
     """The asyncio twin of :class:`LoadBalancedEndpoint` (same arguments and rules).
 
     A RunPod load-balancing endpoint: HTTP straight to a worker's own server.
@@ -110,21 +134,6 @@ class AsyncLoadBalancedEndpoint(EndpointBase):
         """
         return await self._run(self._send(self._prepare(method, path, options), stream=False))
 
-    async def get(self, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
-        return await self.request("GET", path, **options)
-
-    async def post(self, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
-        return await self.request("POST", path, **options)
-
-    async def put(self, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
-        return await self.request("PUT", path, **options)
-
-    async def patch(self, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
-        return await self.request("PATCH", path, **options)
-
-    async def delete(self, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
-        return await self.request("DELETE", path, **options)
-
     async def head(self, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
         return await self.request("HEAD", path, **options)
 
@@ -190,7 +199,7 @@ class AsyncLoadBalancedEndpoint(EndpointBase):
         await self.aclose()
 
 
-class AsyncPinnedSession(PinnedBase):
+class AsyncPinnedSession(PinnedBase, _AsyncVerbs):
     """Calls pinned to one worker: the first goes anywhere (or to ``worker_id``), the next
     ones to the worker that served the last reply. Outside its ``async with`` block it refuses."""
 
@@ -204,21 +213,6 @@ class AsyncPinnedSession(PinnedBase):
         self, method: str, path: str, **options: Unpack[RequestOptions]
     ) -> httpx.Response:
         return self._served(await self._endpoint.request(method, path, **self._pin(options)))
-
-    async def get(self, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
-        return await self.request("GET", path, **options)
-
-    async def post(self, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
-        return await self.request("POST", path, **options)
-
-    async def put(self, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
-        return await self.request("PUT", path, **options)
-
-    async def patch(self, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
-        return await self.request("PATCH", path, **options)
-
-    async def delete(self, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
-        return await self.request("DELETE", path, **options)
 
     @contextlib.asynccontextmanager
     async def stream(

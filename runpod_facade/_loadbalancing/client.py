@@ -23,7 +23,29 @@ __all__ = ["LoadBalancedEndpoint", "PinnedSession"]
 T = TypeVar("T")
 
 
-class LoadBalancedEndpoint(EndpointBase):
+class _Verbs:
+    """``get`` … ``delete``: :meth:`request` with the method filled in."""
+
+    def request(self, method: str, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
+        raise NotImplementedError
+
+    def get(self, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
+        return self.request("GET", path, **options)
+
+    def post(self, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
+        return self.request("POST", path, **options)
+
+    def put(self, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
+        return self.request("PUT", path, **options)
+
+    def patch(self, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
+        return self.request("PATCH", path, **options)
+
+    def delete(self, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
+        return self.request("DELETE", path, **options)
+
+
+class LoadBalancedEndpoint(EndpointBase, _Verbs):
     """A RunPod load-balancing endpoint: HTTP straight to a worker's own server.
 
     ``LoadBalancedEndpoint("ENDPOINT_ID")`` sends to ``https://ENDPOINT_ID.api.runpod.ai``
@@ -104,21 +126,6 @@ class LoadBalancedEndpoint(EndpointBase):
         """
         return self._run(self._send(self._prepare(method, path, options), stream=False))
 
-    def get(self, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
-        return self.request("GET", path, **options)
-
-    def post(self, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
-        return self.request("POST", path, **options)
-
-    def put(self, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
-        return self.request("PUT", path, **options)
-
-    def patch(self, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
-        return self.request("PATCH", path, **options)
-
-    def delete(self, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
-        return self.request("DELETE", path, **options)
-
     def head(self, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
         return self.request("HEAD", path, **options)
 
@@ -183,7 +190,7 @@ class LoadBalancedEndpoint(EndpointBase):
         self.close()
 
 
-class PinnedSession(PinnedBase):
+class PinnedSession(PinnedBase, _Verbs):
     """Calls pinned to one worker: the first goes anywhere (or to ``worker_id``), the next
     ones to the worker that served the last reply. Outside its ``with`` block it refuses."""
 
@@ -195,21 +202,6 @@ class PinnedSession(PinnedBase):
 
     def request(self, method: str, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
         return self._served(self._endpoint.request(method, path, **self._pin(options)))
-
-    def get(self, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
-        return self.request("GET", path, **options)
-
-    def post(self, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
-        return self.request("POST", path, **options)
-
-    def put(self, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
-        return self.request("PUT", path, **options)
-
-    def patch(self, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
-        return self.request("PATCH", path, **options)
-
-    def delete(self, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
-        return self.request("DELETE", path, **options)
 
     @contextlib.contextmanager
     def stream(
