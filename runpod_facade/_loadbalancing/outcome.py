@@ -9,7 +9,7 @@ from .._exceptions import APIConnectionError, APIError, APITimeoutError
 from .._logging import logger, redact
 from .affinity import worker_id
 from .core import CLASSIFY_BODY_LIMIT, Attempts, Failure, classify
-from .errors import platform_error
+from .errors import MESSAGES, PLATFORM_ERRORS, PlatformError
 from .prepare import Prepared
 from .settings import CONNECT_TIMEOUT
 
@@ -54,16 +54,18 @@ def reply_error(
     failure: Failure, response: httpx.Response, prep: Prepared, attempts: int
 ) -> APIError:
     """The typed error of a platform reply (its body must have been read)."""
-    pinned = prep.affinity.worker_id if prep.affinity is not None else None
-    return platform_error(
-        failure.value,
+    error = PLATFORM_ERRORS[failure.value](
+        MESSAGES[failure.value],
         status_code=response.status_code,
         body=redact(response.text[:2000]),
         headers=response.headers,
         operation=prep.operation,
-        worker_id=worker_id(response) or pinned,
-        attempts=attempts,
     )
+    if isinstance(error, PlatformError):
+        pinned = prep.affinity.worker_id if prep.affinity is not None else None
+        error.worker_id = worker_id(response) or pinned
+        error.attempts = attempts
+    return error
 
 
 def timeout_error(prep: Prepared, attempts: Attempts, *, sent: bool) -> APITimeoutError:
