@@ -57,22 +57,10 @@ __all__ = [
     "WorkerUnreachableError",
 ]
 
-_PUBLIC = (
-    Affinity,
-    AffinityTimeoutError,
-    AffinityWorkerGoneError,
-    LBRetryPolicy,
-    LoadBalancedEndpoint,
-    NoWorkersAvailableError,
-    NotReadyError,
-    PinnedSession,
-    PlatformError,
-    ProcessingTimeoutError,
-    RequestTooLargeError,
-    WorkerUnreachableError,
-)
-for _cls in _PUBLIC:
-    _cls.__module__ = "runpod_facade"
+# The public classes show as runpod_facade's (the asyncio ones when first imported, below).
+for _name in __all__:
+    if isinstance(_cls := globals().get(_name), type):
+        _cls.__module__ = "runpod_facade"
 
 
 def __getattr__(name: str) -> Any:
