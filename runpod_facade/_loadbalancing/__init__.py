@@ -12,8 +12,8 @@ with LoadBalancedEndpoint("ENDPOINT_ID") as ep:    # key from RUNPOD_API_KEY
 ```
 
 Modules: :mod:`.core` (the sans-IO decisions), :mod:`.prepare` (checks before sending),
-:mod:`.affinity`, :mod:`.errors`, :mod:`.settings`, :mod:`.outcome` (httpx to core and back),
-:mod:`.client` (blocking) and :mod:`.aio` (asyncio, imported on first use).
+:mod:`.affinity`, :mod:`.errors`, :mod:`.settings`, :mod:`.base` (each call once, httpx to
+core and back), :mod:`.client` (blocking) and :mod:`.aio` (asyncio, imported on first use).
 """
 
 from __future__ import annotations

@@ -13,9 +13,8 @@ import httpx
 
 from .._constants import DEFAULT_LIMITS
 from .affinity import AffinityMode
-from .base import Discard, EndpointBase, Operation, PinnedBase, Send
+from .base import Discard, EndpointBase, Operation, PinnedBase, Send, must_read
 from .core import LBRetryPolicy
-from .outcome import must_read
 from .prepare import RequestOptions, _Timeout, spelled_out
 from .settings import DEFAULT_LB_TIMEOUT, resolve
 
