@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from types import TracebackType
 from typing import Any, Self, TypeVar, Unpack
@@ -79,7 +80,7 @@ class AsyncLoadBalancedEndpoint(EndpointBase, _AsyncVerbs):
         clock: Callable[[], float] | None = None,
         sleep: Callable[[float], Awaitable[None]] | None = None,
     ) -> None:
-        settings = resolve(
+        self._settings = resolve(
             endpoint_id,
             api_key=api_key,
             base_url=base_url,
@@ -88,7 +89,7 @@ class AsyncLoadBalancedEndpoint(EndpointBase, _AsyncVerbs):
             retry_policy=retry_policy,
             allow_insecure_http=allow_insecure_http,
         )
-        self._setup(settings, clock)
+        self._clock = clock or time.monotonic
         self._sleep = sleep or asyncio.sleep
         self._owns_client = http_client is None
         self._http = http_client or httpx.AsyncClient(

@@ -5,7 +5,6 @@ operations turn what httpx reports into the core's terms, and its verdicts into 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -134,10 +133,6 @@ class EndpointBase:
     _clock: Callable[[], float]
     _http: httpx.Client | httpx.AsyncClient
     _closed = False
-
-    def _setup(self, settings: LBSettings, clock: Callable[[], float] | None) -> None:
-        self._settings = settings
-        self._clock = clock or time.monotonic
 
     @property
     def endpoint_id(self) -> str:

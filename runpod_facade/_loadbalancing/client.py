@@ -74,7 +74,7 @@ class LoadBalancedEndpoint(EndpointBase, _Verbs):
         clock: Callable[[], float] | None = None,
         sleep: Callable[[float], None] | None = None,
     ) -> None:
-        settings = resolve(
+        self._settings = resolve(
             endpoint_id,
             api_key=api_key,
             base_url=base_url,
@@ -83,7 +83,7 @@ class LoadBalancedEndpoint(EndpointBase, _Verbs):
             retry_policy=retry_policy,
             allow_insecure_http=allow_insecure_http,
         )
-        self._setup(settings, clock)
+        self._clock = clock or time.monotonic
         self._sleep = sleep or time.sleep
         self._owns_client = http_client is None
         self._http = http_client or httpx.Client(

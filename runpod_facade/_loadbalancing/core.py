@@ -198,7 +198,6 @@ class Attempts(_Timed):
         self.sent = 0  # attempts made so far
         self.cold_starts = 0  # resends because no worker saw the request
         self.resends = 0  # resends counted against max_retries
-        self.failures: list[Failure] = []  # every platform failure seen, in order
         self._started: float | None = None  # when the current attempt was sent
 
     def start(self) -> None:
@@ -208,7 +207,6 @@ class Attempts(_Timed):
     def on_reply(self, status: int, failure: Failure | None) -> Decision:
         """After an HTTP reply with ``status``, classified as ``failure`` (or a worker's)."""
         if failure is not None:
-            self.failures.append(failure)
             if failure.reached_no_worker:
                 return self._cold_start(failure)
             if failure is Failure.PROCESSING_TIMEOUT and self.repeatable:
