@@ -120,23 +120,20 @@ def _encode(json: object, content: object) -> bytes | None:
 
 
 def _check_headers(headers: object, has_json: bool) -> dict[str, str]:
-    if headers is None:
-        result: dict[str, str] = {}
-    elif isinstance(headers, Mapping):
-        result = {}
-        for name, value in headers.items():
-            if not isinstance(name, str) or not _TOKEN.fullmatch(name):
-                raise InvalidInputError(f"header name {name!r} is not a valid HTTP token")
-            if not isinstance(value, str) or _BAD_VALUE.search(value):
-                raise InvalidInputError(
-                    f"header {name!r} must be a string without CR, LF or NUL characters"
-                )
-            why = _RESERVED.get(name.lower())
-            if why is not None:
-                raise InvalidInputError(f"header {name!r} is set by the client: {why}")
-            result[name] = value
-    else:
+    if headers is not None and not isinstance(headers, Mapping):
         raise InvalidInputError(f"headers must be a mapping, got {type(headers).__name__}")
+    result: dict[str, str] = {}
+    for name, value in (headers or {}).items():
+        if not isinstance(name, str) or not _TOKEN.fullmatch(name):
+            raise InvalidInputError(f"header name {name!r} is not a valid HTTP token")
+        if not isinstance(value, str) or _BAD_VALUE.search(value):
+            raise InvalidInputError(
+                f"header {name!r} must be a string without CR, LF or NUL characters"
+            )
+        why = _RESERVED.get(name.lower())
+        if why is not None:
+            raise InvalidInputError(f"header {name!r} is set by the client: {why}")
+        result[name] = value
     if has_json and not any(name.lower() == "content-type" for name in result):
         result["Content-Type"] = "application/json"
     return result
