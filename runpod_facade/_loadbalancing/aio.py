@@ -108,8 +108,8 @@ class AsyncLoadBalancedEndpoint(EndpointBase, _AsyncVerbs):
             reply, error = None, None
             if isinstance(effect, Send):
                 try:
-                    reply = await self._http.send(effect.request, stream=True)
-                    if not effect.stream or must_read(reply):
+                    reply = await self._http.send(effect.request, stream=effect.stream)
+                    if effect.stream and must_read(reply):
                         await reply.aread()
                 except httpx.TransportError as exc:
                     error = exc

@@ -102,8 +102,8 @@ class LoadBalancedEndpoint(EndpointBase, _Verbs):
             reply, error = None, None
             if isinstance(effect, Send):
                 try:
-                    reply = self._http.send(effect.request, stream=True)
-                    if not effect.stream or must_read(reply):
+                    reply = self._http.send(effect.request, stream=effect.stream)
+                    if effect.stream and must_read(reply):
                         reply.read()
                 except httpx.TransportError as exc:
                     error = exc
