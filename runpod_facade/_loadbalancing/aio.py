@@ -128,9 +128,11 @@ class AsyncLoadBalancedEndpoint(EndpointBase, _AsyncVerbs):
     ) -> httpx.Response:
         """Send ``method path`` to a worker and return its reply (body read).
 
-        ``affinity`` pins the call to a worker (an :class:`Affinity` or the header form
-        ``"strict <worker-id>"``); ``idempotent=True`` lets a POST be sent again after its
-        reply was lost (``False`` forbids it for any method).
+        Options, all keyword-only and optional: ``json=`` or ``content=`` (the body),
+        ``params=``, ``headers=``, ``timeout=`` (seconds; default the client's, ``None``: no
+        limit); ``affinity=`` pins the call to a worker (an :class:`Affinity` or the header
+        form ``"strict <worker-id>"``); ``idempotent=True`` lets a POST be sent again after
+        its reply was lost (``False`` forbids it for any method).
         """
         return await self._run(self._send(self._prepare(method, path, options), stream=False))
 

@@ -119,9 +119,11 @@ class LoadBalancedEndpoint(EndpointBase, _Verbs):
     def request(self, method: str, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
         """Send ``method path`` to a worker and return its reply (body read).
 
-        ``affinity`` pins the call to a worker (an :class:`Affinity` or the header form
-        ``"strict <worker-id>"``); ``idempotent=True`` lets a POST be sent again after its
-        reply was lost (``False`` forbids it for any method).
+        Options, all keyword-only and optional: ``json=`` or ``content=`` (the body),
+        ``params=``, ``headers=``, ``timeout=`` (seconds; default the client's, ``None``: no
+        limit); ``affinity=`` pins the call to a worker (an :class:`Affinity` or the header
+        form ``"strict <worker-id>"``); ``idempotent=True`` lets a POST be sent again after
+        its reply was lost (``False`` forbids it for any method).
         """
         return self._run(self._send(self._prepare(method, path, options), stream=False))
 
