@@ -12,8 +12,8 @@ with LoadBalancedEndpoint("ENDPOINT_ID") as ep:    # key from RUNPOD_API_KEY
 ```
 
 Modules: :mod:`.core` (the sans-IO decisions), :mod:`.prepare` (checks before sending),
-:mod:`.affinity`, :mod:`.errors`, :mod:`.settings`, :mod:`.outcome` (httpx to core and back),
-:mod:`.client` (blocking) and :mod:`.aio` (asyncio, imported on first use).
+:mod:`.affinity`, :mod:`.errors`, :mod:`.settings`, :mod:`.base` (each call once, httpx to
+core and back), :mod:`.client` (blocking) and :mod:`.aio` (asyncio, imported on first use).
 """
 
 from __future__ import annotations
@@ -57,22 +57,10 @@ __all__ = [
     "WorkerUnreachableError",
 ]
 
-_PUBLIC = (
-    Affinity,
-    AffinityTimeoutError,
-    AffinityWorkerGoneError,
-    LBRetryPolicy,
-    LoadBalancedEndpoint,
-    NoWorkersAvailableError,
-    NotReadyError,
-    PinnedSession,
-    PlatformError,
-    ProcessingTimeoutError,
-    RequestTooLargeError,
-    WorkerUnreachableError,
-)
-for _cls in _PUBLIC:
-    _cls.__module__ = "runpod_facade"
+# The public classes show as runpod_facade's (the asyncio ones when first imported, below).
+for _name in __all__:
+    if isinstance(_cls := globals().get(_name), type):
+        _cls.__module__ = "runpod_facade"
 
 
 def __getattr__(name: str) -> Any:

@@ -12,7 +12,6 @@ header back pins a request to that worker, in one of three modes (the header's v
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, get_args
 
@@ -102,8 +101,6 @@ def coerce_affinity(value: object) -> Affinity | None:
     )
 
 
-def worker_id(reply: httpx.Response | Mapping[str, str]) -> str | None:
-    """The worker that served ``reply`` (a response or its headers), or ``None``."""
-    headers = reply.headers if isinstance(reply, httpx.Response) else httpx.Headers(reply)
-    value = headers.get(WORKER_ID_HEADER)
-    return value or None
+def worker_id(reply: httpx.Response) -> str | None:
+    """The worker that served ``reply`` (its ``X-Runpod-Worker-Id``), or ``None``."""
+    return reply.headers.get(WORKER_ID_HEADER) or None

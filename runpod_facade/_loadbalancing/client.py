@@ -5,36 +5,46 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterator
-from types import EllipsisType, TracebackType
-from typing import Any, Self
+from types import TracebackType
+from typing import Any, Self, TypeVar, Unpack
 
 import httpx
 
 from .._constants import DEFAULT_LIMITS
-from .._exceptions import ClientClosedError, InvalidInputError
-from .affinity import Affinity, AffinityMode
-from .base import EndpointBase
-from .core import Action, Attempts, Deadline, Decision, LBRetryPolicy, ReadyPoll
-from .errors import NotReadyError
-from .outcome import (
-    attempt_timeout,
-    connection_error,
-    failure_of,
-    is_sent,
-    log_resend,
-    must_read,
-    reply_error,
-    timeout_error,
-)
-from .prepare import Prepared
-from .settings import DEFAULT_LB_TIMEOUT
+from .affinity import AffinityMode
+from .base import Discard, EndpointBase, Operation, PinnedBase, Send, must_read
+from .core import LBRetryPolicy
+from .prepare import RequestOptions, _Timeout, spelled_out
+from .settings import DEFAULT_LB_TIMEOUT, resolve
 
 __all__ = ["LoadBalancedEndpoint", "PinnedSession"]
 
-_Timeout = float | EllipsisType | None
+T = TypeVar("T")
 
 
-class LoadBalancedEndpoint(EndpointBase):
+class _Verbs:
+    """``get`` … ``delete``: :meth:`request` with the method filled in."""
+
+    def request(self, method: str, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
+        raise NotImplementedError
+
+    def get(self, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
+        return self.request("GET", path, **options)
+
+    def post(self, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
+        return self.request("POST", path, **options)
+
+    def put(self, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
+        return self.request("PUT", path, **options)
+
+    def patch(self, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
+        return self.request("PATCH", path, **options)
+
+    def delete(self, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
+        return self.request("DELETE", path, **options)
+
+
+class LoadBalancedEndpoint(EndpointBase, _Verbs):
     """A RunPod load-balancing endpoint: HTTP straight to a worker's own server.
 
     ``LoadBalancedEndpoint("ENDPOINT_ID")`` sends to ``https://ENDPOINT_ID.api.runpod.ai``
@@ -47,6 +57,8 @@ class LoadBalancedEndpoint(EndpointBase):
     ``max_retries`` bounds resends of a call that may have reached a worker (only for
     idempotent methods unless ``idempotent=True``) and of failed connections.
     """
+
+    _http: httpx.Client
 
     def __init__(
         self,
@@ -62,7 +74,7 @@ class LoadBalancedEndpoint(EndpointBase):
         clock: Callable[[], float] | None = None,
         sleep: Callable[[float], None] | None = None,
     ) -> None:
-        self._setup(
+        self._settings = resolve(
             endpoint_id,
             api_key=api_key,
             base_url=base_url,
@@ -70,160 +82,68 @@ class LoadBalancedEndpoint(EndpointBase):
             max_retries=max_retries,
             retry_policy=retry_policy,
             allow_insecure_http=allow_insecure_http,
-            clock=clock,
         )
+        self._clock = clock or time.monotonic
         self._sleep = sleep or time.sleep
         self._owns_client = http_client is None
-        self._http = http_client or self._new_client()
-
-    def _new_client(self) -> httpx.Client:
-        return httpx.Client(
-            base_url=self.url,
-            limits=DEFAULT_LIMITS,
-            follow_redirects=False,
+        self._http = http_client or httpx.Client(
+            base_url=self.url, limits=DEFAULT_LIMITS, follow_redirects=False
         )
+
+    def _run(self, operation: Operation[T]) -> T:
+        """Perform ``operation``'s I/O, blocking, and return what it returns."""
+        reply: Any = None
+        error: httpx.TransportError | None = None
+        while True:
+            try:
+                effect = operation.send(reply) if error is None else operation.throw(error)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+            reply, error = None, None
+            if isinstance(effect, Send):
+                try:
+                    reply = self._http.send(effect.request, stream=effect.stream)
+                    if effect.stream and must_read(reply):
+                        reply.read()
+                except httpx.TransportError as exc:
+                    error = exc
+            elif isinstance(effect, Discard):
+                with contextlib.closing(effect.response), contextlib.suppress(httpx.TransportError):
+                    effect.response.read()
+            else:
+                self._sleep(effect)
 
     # ------------------------------------------------------------------ requests
 
-    def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        json: Any = None,
-        content: bytes | str | None = None,
-        params: Any = None,
-        headers: dict[str, str] | None = None,
-        timeout: _Timeout = ...,
-        affinity: Affinity | str | None = None,
-        idempotent: bool | None = None,
-    ) -> httpx.Response:
+    @spelled_out
+    def request(self, method: str, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
         """Send ``method path`` to a worker and return its reply (body read).
 
-        ``affinity`` pins the call to a worker (an :class:`Affinity` or the header form
-        ``"strict <worker-id>"``); ``idempotent=True`` lets a POST be sent again after its
-        reply was lost (``False`` forbids it for any method).
+        Options, all keyword-only and optional: ``json=`` or ``content=`` (the body),
+        ``params=``, ``headers=``, ``timeout=`` (seconds; default the client's, ``None``: no
+        limit); ``affinity=`` pins the call to a worker (an :class:`Affinity` or the header
+        form ``"strict <worker-id>"``); ``idempotent=True`` lets a POST be sent again after
+        its reply was lost (``False`` forbids it for any method).
         """
-        prep = self._prepare(
-            method,
-            path,
-            json=json,
-            content=content,
-            params=params,
-            headers=headers,
-            timeout=timeout,
-            affinity=affinity,
-            idempotent=idempotent,
-        )
-        return self._send(prep, stream=False)
+        return self._run(self._send(self._prepare(method, path, options), stream=False))
 
-    def get(self, path: str, **kwargs: Any) -> httpx.Response:
-        return self.request("GET", path, **kwargs)
+    def head(self, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
+        return self.request("HEAD", path, **options)
 
-    def post(self, path: str, **kwargs: Any) -> httpx.Response:
-        return self.request("POST", path, **kwargs)
-
-    def put(self, path: str, **kwargs: Any) -> httpx.Response:
-        return self.request("PUT", path, **kwargs)
-
-    def patch(self, path: str, **kwargs: Any) -> httpx.Response:
-        return self.request("PATCH", path, **kwargs)
-
-    def delete(self, path: str, **kwargs: Any) -> httpx.Response:
-        return self.request("DELETE", path, **kwargs)
-
-    def head(self, path: str, **kwargs: Any) -> httpx.Response:
-        return self.request("HEAD", path, **kwargs)
-
-    def options(self, path: str, **kwargs: Any) -> httpx.Response:
-        return self.request("OPTIONS", path, **kwargs)
+    def options(self, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
+        return self.request("OPTIONS", path, **options)
 
     @contextlib.contextmanager
+    @spelled_out
     def stream(
-        self,
-        method: str,
-        path: str,
-        *,
-        json: Any = None,
-        content: bytes | str | None = None,
-        params: Any = None,
-        headers: dict[str, str] | None = None,
-        timeout: _Timeout = ...,
-        affinity: Affinity | str | None = None,
-        idempotent: bool | None = None,
+        self, method: str, path: str, **options: Unpack[RequestOptions]
     ) -> Iterator[httpx.Response]:
         """``with ep.stream("POST", "/generate", json=...) as r:`` then ``r.iter_lines()``
         (SSE) or ``r.iter_bytes()``. The deadline covers getting the reply's headers
         (cold-start retries included); each chunk after that may take up to ``timeout``."""
-        prep = self._prepare(
-            method,
-            path,
-            json=json,
-            content=content,
-            params=params,
-            headers=headers,
-            timeout=timeout,
-            affinity=affinity,
-            idempotent=idempotent,
-        )
-        response = self._send(prep, stream=True)
-        try:
+        prep = self._prepare(method, path, options)
+        with contextlib.closing(self._run(self._send(prep, stream=True))) as response:
             yield response
-        finally:
-            response.close()
-
-    def _send(self, prep: Prepared, *, stream: bool) -> httpx.Response:
-        attempts = Attempts(
-            self._settings.policy, Deadline(prep.timeout, self._clock), repeatable=prep.repeatable
-        )
-        while True:
-            attempts.start()
-            request = self._http.build_request(
-                prep.method,
-                self.url + prep.path,
-                content=prep.content,
-                params=prep.params,
-                headers=prep.headers,
-                timeout=attempt_timeout(attempts.attempt_timeout()),
-            )
-            try:
-                response = self._http.send(request, stream=True)
-                if must_read(response) or not stream:
-                    response.read()
-            except httpx.TransportError as exc:
-                sent = is_sent(exc)
-                timed_out = isinstance(exc, httpx.TimeoutException)
-                decision = attempts.on_transport_error(sent=sent, timed_out=timed_out)
-                if decision.action is Action.TIMEOUT:
-                    raise timeout_error(prep, attempts, sent=sent) from exc
-                if decision.action is Action.RAISE:
-                    raise connection_error(exc, prep, attempts) from exc
-                log_resend(prep, attempts, decision.delay, type(exc).__name__)
-                self._sleep(decision.delay)
-                continue
-            failure = failure_of(response)
-            decision = attempts.on_reply(response.status_code, failure)
-            if decision.action is Action.RETURN:
-                return response
-            self._finish(response, prep, attempts, decision)
-
-    def _finish(
-        self, response: httpx.Response, prep: Prepared, attempts: Attempts, decision: Decision
-    ) -> None:
-        """A reply that is not returned: raise its error, or wait before the next attempt."""
-        try:
-            response.read()
-        except httpx.TransportError:
-            pass  # only the status matters now
-        finally:
-            response.close()
-        if decision.action is Action.RETRY:
-            why = f"got HTTP {response.status_code}"
-            log_resend(prep, attempts, decision.delay, why)
-            self._sleep(decision.delay)
-            return
-        assert decision.failure is not None
-        raise reply_error(decision.failure, response, prep, attempts.sent)
 
     # ------------------------------------------------------------------ health
 
@@ -231,52 +151,14 @@ class LoadBalancedEndpoint(EndpointBase):
         """One ``GET /ping``, never resent, its reply returned whatever it is: 200 a worker
         is healthy, 204 one is initializing, the router's 400 "no workers available" …
         Raises only when no reply came (:class:`APIConnectionError`, ``APITimeoutError``)."""
-        prep = self._prepare_ping(timeout)
-        attempts = Attempts(
-            self._settings.policy, Deadline(prep.timeout, self._clock), repeatable=False
-        )
-        attempts.start()
-        request = self._http.build_request(
-            "GET",
-            self.url + "/ping",
-            headers=prep.headers,
-            timeout=attempt_timeout(attempts.attempt_timeout()),
-        )
-        try:
-            return self._http.send(request)
-        except httpx.TimeoutException as exc:
-            raise timeout_error(prep, attempts, sent=is_sent(exc)) from exc
-        except httpx.TransportError as exc:
-            raise connection_error(exc, prep, attempts) from exc
+        return self._run(self._ping(timeout))
 
     def wait_ready(self, timeout: float | None = 120.0) -> httpx.Response:
         """Poll ``/ping`` until a worker answers 200 and return that reply (its worker id
         names the ready worker). 204 (initializing) is polled again every few tens of ms,
         other answers with backoff. Raises :class:`NotReadyError` (a ``TimeoutError``) when
         ``timeout`` passes, :class:`AuthenticationError` when the key is refused."""
-        prep = self._prepare_ping(timeout)
-        poll = ReadyPoll(self._settings.policy, Deadline(prep.timeout, self._clock))
-        while True:
-            request = self._http.build_request(
-                "GET",
-                self.url + "/ping",
-                headers=prep.headers,
-                timeout=attempt_timeout(poll.attempt_timeout()),
-            )
-            try:
-                response = self._http.send(request)
-            except httpx.TransportError:
-                decision = poll.on_transport_error()
-            else:
-                failure = failure_of(response)
-                decision = poll.on_reply(response.status_code, failure)
-                if decision.action is Action.RETURN:
-                    return response
-                if decision.action is Action.RAISE and decision.failure is not None:
-                    raise reply_error(decision.failure, response, prep, poll.polls)
-            if decision.action is Action.TIMEOUT:
-                raise NotReadyError(timeout, poll.last_status, poll.polls)
-            self._sleep(decision.delay)
+        return self._run(self._wait_ready(timeout))
 
     # ------------------------------------------------------------------ affinity
 
@@ -309,7 +191,7 @@ class LoadBalancedEndpoint(EndpointBase):
         self.close()
 
 
-class PinnedSession:
+class PinnedSession(PinnedBase, _Verbs):
     """Calls pinned to one worker: the first goes anywhere (or to ``worker_id``), the next
     ones to the worker that served the last reply. Outside its ``with`` block it refuses."""
 
@@ -317,53 +199,20 @@ class PinnedSession:
         self, endpoint: LoadBalancedEndpoint, mode: AffinityMode, worker_id: str | None
     ) -> None:
         self._endpoint = endpoint
-        self.mode: AffinityMode = mode
-        Affinity("probe", mode)  # checks the mode before any call
-        self.worker_id: str | None = None if worker_id is None else Affinity(worker_id).worker_id
-        self._open = True
+        super().__init__(mode, worker_id)
 
-    @property
-    def affinity(self) -> Affinity | None:
-        """The affinity the next call carries (``None`` before the first reply)."""
-        return None if self.worker_id is None else Affinity(self.worker_id, self.mode)
-
-    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        self._check_open(kwargs)
-        response = self._endpoint.request(method, path, affinity=self.affinity, **kwargs)
-        self.worker_id = self._endpoint.worker_id(response) or self.worker_id
-        return response
-
-    def get(self, path: str, **kwargs: Any) -> httpx.Response:
-        return self.request("GET", path, **kwargs)
-
-    def post(self, path: str, **kwargs: Any) -> httpx.Response:
-        return self.request("POST", path, **kwargs)
-
-    def put(self, path: str, **kwargs: Any) -> httpx.Response:
-        return self.request("PUT", path, **kwargs)
-
-    def patch(self, path: str, **kwargs: Any) -> httpx.Response:
-        return self.request("PATCH", path, **kwargs)
-
-    def delete(self, path: str, **kwargs: Any) -> httpx.Response:
-        return self.request("DELETE", path, **kwargs)
+    def request(self, method: str, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
+        return self._served(self._endpoint.request(method, path, **self._pin(options)))
 
     @contextlib.contextmanager
-    def stream(self, method: str, path: str, **kwargs: Any) -> Iterator[httpx.Response]:
-        self._check_open(kwargs)
-        with self._endpoint.stream(method, path, affinity=self.affinity, **kwargs) as response:
-            self.worker_id = self._endpoint.worker_id(response) or self.worker_id
-            yield response
-
-    def _check_open(self, kwargs: dict[str, Any]) -> None:
-        if not self._open:
-            raise ClientClosedError("this pinned session has ended (its with block exited)")
-        if "affinity" in kwargs:
-            raise InvalidInputError("a pinned session sets affinity itself")
+    def stream(
+        self, method: str, path: str, **options: Unpack[RequestOptions]
+    ) -> Iterator[httpx.Response]:
+        with self._endpoint.stream(method, path, **self._pin(options)) as response:
+            yield self._served(response)
 
     def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._open = False
-        self.worker_id = None
+        self._end()

@@ -2,21 +2,9 @@
 
 No I/O and no sleeping here: the clients report what happened (a reply's status, a transport
 error) and are told what to do next (return, raise, or send again after a delay), against one
-:class:`Deadline` on an injectable clock, so every rule is tested with a fake clock.
-
-The rules:
-
-* **Cold start.** The router's "no workers available" (400) and 502 (no worker reachable) mean
-  no worker saw the request: it is sent again, whatever its method, while what is left of the
-  deadline after the backoff is at least what the router took to refuse (without a deadline,
-  at most ``max_retries`` times); otherwise the refusal is raised.
-* **Maybe processed.** A lost reply (connection dropped or read timed out after sending), a
-  524, or a worker's own 5xx/429 may come after the worker acted: the request is sent again
-  only when it is *repeatable* — an idempotent method (GET, HEAD, OPTIONS, PUT, DELETE) or
-  ``idempotent=True`` — at most ``max_retries`` times, as queue submits are.
-* **Never sent.** A connection that could not be made is retried within ``max_retries``.
-* Any other reply is the worker's answer and is returned; the platform's affinity errors are
-  raised at once.
+:class:`Deadline` on an injectable clock, so every rule is tested with a fake clock. The rules
+(cold starts, maybe-processed requests, connections never made) are those of
+``docs/load-balancing.md``; :class:`Attempts` states the details.
 """
 
 from __future__ import annotations
@@ -181,23 +169,36 @@ class Decision:
     failure: Failure | None = None
 
 
-class Attempts:
-    """The attempts of one request: how long each may take, and what follows each outcome."""
+class _Timed:
+    """Attempts against one deadline, each given what is left of it."""
 
-    def __init__(self, policy: LBRetryPolicy, deadline: Deadline, *, repeatable: bool) -> None:
+    def __init__(self, policy: LBRetryPolicy, deadline: Deadline) -> None:
         self.policy = policy
         self.deadline = deadline
-        self.repeatable = repeatable
-        self.sent = 0  # attempts made so far
-        self.cold_starts = 0  # resends because no worker saw the request
-        self.resends = 0  # resends counted against max_retries
-        self.failures: list[Failure] = []  # every platform failure seen, in order
-        self._started: float | None = None  # when the current attempt was sent
 
     def attempt_timeout(self) -> float | None:
         """Seconds the next attempt may take (what is left of the deadline), or ``None``."""
         left = self.deadline.remaining()
         return None if left is None else max(left, self.policy.min_attempt_timeout)
+
+
+class Attempts(_Timed):
+    """The attempts of one request, and what follows each outcome.
+
+    A cold start (no worker saw the request) is resent whatever the method while the deadline
+    leaves at least what the router took to refuse (without a deadline, ``max_retries``
+    times); a request that may have reached a worker only when ``repeatable``, at most
+    ``max_retries`` times; a connection never made within ``max_retries``. The platform's
+    affinity errors are raised at once; any other reply is the worker's and is returned.
+    """
+
+    def __init__(self, policy: LBRetryPolicy, deadline: Deadline, *, repeatable: bool) -> None:
+        super().__init__(policy, deadline)
+        self.repeatable = repeatable
+        self.sent = 0  # attempts made so far
+        self.cold_starts = 0  # resends because no worker saw the request
+        self.resends = 0  # resends counted against max_retries
+        self._started: float | None = None  # when the current attempt was sent
 
     def start(self) -> None:
         self.sent += 1
@@ -206,7 +207,6 @@ class Attempts:
     def on_reply(self, status: int, failure: Failure | None) -> Decision:
         """After an HTTP reply with ``status``, classified as ``failure`` (or a worker's)."""
         if failure is not None:
-            self.failures.append(failure)
             if failure.reached_no_worker:
                 return self._cold_start(failure)
             if failure is Failure.PROCESSING_TIMEOUT and self.repeatable:
@@ -248,20 +248,15 @@ class Attempts:
         return Decision(Action.RETRY, delay, failure)
 
 
-class ReadyPoll:
+class ReadyPoll(_Timed):
     """``wait_ready``: poll ``/ping`` until 200. 204 (a worker initializing) polls again after
     ``ready_interval``; no worker, 502, another status or no reply back off; 401/403 raise."""
 
     def __init__(self, policy: LBRetryPolicy, deadline: Deadline) -> None:
-        self.policy = policy
-        self.deadline = deadline
+        super().__init__(policy, deadline)
         self.polls = 0
         self._misses = 0
         self.last_status: int | None = None
-
-    def attempt_timeout(self) -> float | None:
-        left = self.deadline.remaining()
-        return None if left is None else max(left, self.policy.min_attempt_timeout)
 
     def on_reply(self, status: int, failure: Failure | None) -> Decision:
         self.polls += 1

@@ -1,26 +1,10 @@
-"""The load-balancing platform's own failures, as typed errors of this SDK's tree.
+"""The load-balancing platform's own failures, as typed errors of this SDK's tree (drawn in
+``docs/load-balancing.md``). A worker's own replies (any status its HTTP server chooses) are
+returned, never raised; these are the replies the platform's router gives instead, plus
+:class:`NotReadyError` and :class:`RequestTooLargeError`.
 
-A worker's own replies (any status its HTTP server chooses) are returned, never raised; these
-are the replies the platform's router gives instead of a worker's:
-
-```
-APIStatusError
-├── BadRequestError
-│   ├── NoWorkersAvailableError   400 "no workers available": no worker became ready in time
-│   └── AffinityTimeoutError      400 worker_timeout: the pinned worker stayed busy (strict)
-├── NotFoundError
-│   └── AffinityWorkerGoneError   404 affinity_worker_gone: the pinned worker is gone (strict)
-└── InternalServerError
-    ├── WorkerUnreachableError    502: the router could not reach a worker (port misconfigured)
-    └── ProcessingTimeoutError    524: the worker took longer than the processing limit
-APITimeoutError
-└── NotReadyError                 wait_ready() passed its timeout without a healthy worker
-InvalidInputError
-└── RequestTooLargeError          a body over the 30 MB limit, refused before sending
-```
-
-Each carries ``worker_id`` when one is known (the reply's ``X-Runpod-Worker-Id``, else the
-worker the request was pinned to) and ``attempts``, the number of times the request was sent.
+Each router error carries ``worker_id`` when one is known (the reply's ``X-Runpod-Worker-Id``,
+else the worker the request was pinned to) and ``attempts``, the times the request was sent.
 """
 
 from __future__ import annotations
@@ -39,6 +23,8 @@ from .._exceptions import (
 )
 
 __all__ = [
+    "MESSAGES",
+    "PLATFORM_ERRORS",
     "AffinityTimeoutError",
     "AffinityWorkerGoneError",
     "NoWorkersAvailableError",
@@ -142,55 +128,22 @@ class RequestTooLargeError(InvalidInputError):
         )
 
 
-_TYPES: dict[str, type[PlatformError]] = {
+#: The error of each platform failure, by ``core.Failure`` value, and its message.
+PLATFORM_ERRORS: dict[str, type[APIStatusError]] = {
     "no_workers": NoWorkersAvailableError,
     "unreachable": WorkerUnreachableError,
     "processing_timeout": ProcessingTimeoutError,
     "affinity_worker_gone": AffinityWorkerGoneError,
     "worker_timeout": AffinityTimeoutError,
+    "auth": AuthenticationError,
+    "too_large": PayloadTooLargeError,
 }
-_MESSAGES = {
+MESSAGES = {
     "no_workers": "no workers available (no worker became ready in time)",
     "unreachable": "no worker could be reached (502; is the worker listening on PORT?)",
     "processing_timeout": "the worker did not answer within the processing limit (524)",
     "affinity_worker_gone": "the pinned worker is gone (affinity_worker_gone)",
     "worker_timeout": "the pinned worker did not become available in time (worker_timeout)",
+    "auth": "the API key was refused",
+    "too_large": "the request body is over the endpoint's limit",
 }
-
-
-def platform_error(
-    kind: str,
-    *,
-    status_code: int,
-    body: str,
-    headers: Mapping[str, str],
-    operation: str,
-    worker_id: str | None,
-    attempts: int,
-) -> APIStatusError:
-    """The typed error for a platform failure named by ``kind`` (a ``core.Failure`` value)."""
-    if kind == "auth":
-        return AuthenticationError(
-            "the API key was refused",
-            status_code=status_code,
-            body=body,
-            headers=headers,
-            operation=operation,
-        )
-    if kind == "too_large":
-        return PayloadTooLargeError(
-            "the request body is over the endpoint's limit",
-            status_code=status_code,
-            body=body,
-            headers=headers,
-            operation=operation,
-        )
-    return _TYPES[kind](
-        _MESSAGES[kind],
-        status_code=status_code,
-        body=body,
-        headers=headers,
-        operation=operation,
-        worker_id=worker_id,
-        attempts=attempts,
-    )

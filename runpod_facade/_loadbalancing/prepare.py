@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import inspect
 import json as _json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import EllipsisType
+from typing import Any, TypedDict, TypeVar
 
 import httpx
 
@@ -17,13 +19,46 @@ from .core import MAX_PAYLOAD_BYTES, is_repeatable
 from .errors import RequestTooLargeError
 from .settings import check_timeout
 
-__all__ = ["Prepared", "prepare"]
+__all__ = ["Prepared", "RequestOptions", "prepare", "spelled_out"]
+
+_Timeout = float | EllipsisType | None
+F = TypeVar("F", bound=Callable[..., Any])
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _BAD_PATH = re.compile(r"[\s\x00-\x1f\x7f#]")
 _BAD_VALUE = re.compile(r"[\r\n\x00]")
 # Headers the client owns: the key is sent from api_key only, affinity from affinity=.
 _RESERVED = {"authorization": "pass api_key= instead", "x-runpod-worker-id": "pass affinity="}
+
+
+class RequestOptions(TypedDict, total=False):
+    """The keyword arguments of every request method (``request``, ``get`` …, ``stream``)."""
+
+    json: Any  # the body as JSON (Content-Type application/json unless headers= set one)
+    content: bytes | str | None  # the body as is (not with json=)
+    params: Any  # the query: a mapping, (name, value) pairs or a string
+    headers: dict[str, str] | None  # sent under the client's own (not Authorization)
+    timeout: _Timeout  # the call's deadline in seconds; ``...``: the client's, None: no limit
+    affinity: Affinity | str | None  # an Affinity, or its header form "strict <worker-id>"
+    idempotent: bool | None  # may it be sent again after its reply was lost (None: by method)
+
+
+def spelled_out(method: F) -> F:
+    """``method`` with its ``**options`` shown by ``inspect.signature`` (``help()``) as the
+    keyword-only parameters they are, each with its default."""
+    signature = inspect.signature(method)
+    fixed = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
+    options = [
+        inspect.Parameter(
+            name,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=... if name == "timeout" else None,
+            annotation=hint.__forward_arg__,
+        )
+        for name, hint in RequestOptions.__annotations__.items()
+    ]
+    method.__signature__ = signature.replace(parameters=[*fixed, *options])  # type: ignore[attr-defined]
+    return method
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,23 +120,20 @@ def _encode(json: object, content: object) -> bytes | None:
 
 
 def _check_headers(headers: object, has_json: bool) -> dict[str, str]:
-    if headers is None:
-        result: dict[str, str] = {}
-    elif isinstance(headers, Mapping):
-        result = {}
-        for name, value in headers.items():
-            if not isinstance(name, str) or not _TOKEN.fullmatch(name):
-                raise InvalidInputError(f"header name {name!r} is not a valid HTTP token")
-            if not isinstance(value, str) or _BAD_VALUE.search(value):
-                raise InvalidInputError(
-                    f"header {name!r} must be a string without CR, LF or NUL characters"
-                )
-            why = _RESERVED.get(name.lower())
-            if why is not None:
-                raise InvalidInputError(f"header {name!r} is set by the client: {why}")
-            result[name] = value
-    else:
+    if headers is not None and not isinstance(headers, Mapping):
         raise InvalidInputError(f"headers must be a mapping, got {type(headers).__name__}")
+    result: dict[str, str] = {}
+    for name, value in (headers or {}).items():
+        if not isinstance(name, str) or not _TOKEN.fullmatch(name):
+            raise InvalidInputError(f"header name {name!r} is not a valid HTTP token")
+        if not isinstance(value, str) or _BAD_VALUE.search(value):
+            raise InvalidInputError(
+                f"header {name!r} must be a string without CR, LF or NUL characters"
+            )
+        why = _RESERVED.get(name.lower())
+        if why is not None:
+            raise InvalidInputError(f"header {name!r} is set by the client: {why}")
+        result[name] = value
     if has_json and not any(name.lower() == "content-type" for name in result):
         result["Content-Type"] = "application/json"
     return result
@@ -122,15 +154,15 @@ def prepare(
     method: object,
     path: object,
     *,
-    json: object,
-    content: object,
-    params: object,
-    headers: object,
-    timeout: float | EllipsisType | None,
     default_timeout: float | None,
-    affinity: object,
-    idempotent: object,
     base_headers: Mapping[str, str],
+    json: object = None,
+    content: object = None,
+    params: object = None,
+    headers: object = None,
+    timeout: object = ...,
+    affinity: object = None,
+    idempotent: object = None,
 ) -> Prepared:
     """Everything checked, the body encoded once, ``base_headers`` (the client's: auth, user
     agent) under the caller's; raises :class:`InvalidInputError` (or

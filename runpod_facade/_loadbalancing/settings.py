@@ -9,7 +9,7 @@ import math
 import os
 from dataclasses import dataclass
 
-from .._config import ENV_ENDPOINT_ID, ApiKey, resolve_settings
+from .._config import ENV_ENDPOINT_ID, resolve_settings
 from .._exceptions import InvalidInputError
 from .._validation import check_id
 from .core import LBRetryPolicy
@@ -30,20 +30,19 @@ CONNECT_TIMEOUT = 5.0
 class LBSettings:
     endpoint_id: str
     base_url: str
-    api_key: ApiKey | None
     timeout: float | None
     policy: LBRetryPolicy
     headers: dict[str, str]
 
 
-def check_timeout(value: object, what: str = "timeout") -> float | None:
+def check_timeout(value: object) -> float | None:
     """A deadline in seconds: a positive finite number, or ``None`` for no limit."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InvalidInputError(f"{what} must be seconds or None, got {type(value).__name__}")
+        raise InvalidInputError(f"timeout must be seconds or None, got {type(value).__name__}")
     if not math.isfinite(value) or value <= 0:
-        raise InvalidInputError(f"{what} must be a positive number of seconds, got {value!r}")
+        raise InvalidInputError(f"timeout must be a positive number of seconds, got {value!r}")
     return float(value)
 
 
@@ -87,7 +86,6 @@ def resolve(
     return LBSettings(
         endpoint_id=settings.endpoint_id,
         base_url=settings.base_url,
-        api_key=settings.api_key,
         timeout=check_timeout(timeout),
         policy=policy,
         headers=headers,

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from runpod_facade import (
     Affinity,
+    AsyncLoadBalancedEndpoint,
     InvalidInputError,
     LBRetryPolicy,
     LoadBalancedEndpoint,
@@ -125,3 +128,39 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("RUNPOD_LB_BASE_URL", "https://{endpoint_id}.proxy.example/lb")
     with LoadBalancedEndpoint("other") as ep:
         assert ep.url == "https://other.proxy.example/lb"
+
+
+@pytest.mark.misuse("argument")
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda ep: ep.request("POST", "/echo", jsn={"a": 1}),
+        lambda ep: ep.post("/echo", jsn={"a": 1}),
+        lambda ep: ep.stream("POST", "/echo", jsn={"a": 1}).__enter__(),
+        lambda ep: ep.pinned().post("/echo", jsn={"a": 1}),
+    ],
+    ids=["request", "post", "stream", "pinned.post"],
+)
+def test_an_unknown_keyword_is_refused_before_sending(
+    lb: LocalLoadBalancer, call: Callable[[LoadBalancedEndpoint], object]
+) -> None:
+    with client(lb) as ep, pytest.raises(TypeError, match="unexpected keyword argument 'jsn'"):
+        call(ep)
+    assert lb.requests == []
+
+
+@pytest.mark.parametrize("cls", [LoadBalancedEndpoint, AsyncLoadBalancedEndpoint])
+@pytest.mark.parametrize("name", ["request", "stream"])
+def test_request_signatures_name_each_option_with_its_default(cls: type, name: str) -> None:
+    parameters = inspect.signature(getattr(cls, name)).parameters
+    options = {p.name: p.default for p in parameters.values() if p.kind is p.KEYWORD_ONLY}
+    assert list(parameters)[:3] == ["self", "method", "path"]
+    assert options == {
+        "json": None,
+        "content": None,
+        "params": None,
+        "headers": None,
+        "timeout": ...,
+        "affinity": None,
+        "idempotent": None,
+    }
