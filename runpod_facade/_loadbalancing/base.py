@@ -167,6 +167,11 @@ class EndpointBase:
 
     def _prepare(self, method: object, path: object, options: RequestOptions) -> Prepared:
         self._check_not_closed()
+        unknown = sorted(options.keys() - RequestOptions.__annotations__.keys())
+        if unknown:
+            # Named here: Python's own message would name prepare(), not the caller's method.
+            known = ", ".join(RequestOptions.__annotations__)
+            raise TypeError(f"unexpected keyword argument {unknown[0]!r} (a request takes {known})")
         settings = self._settings
         return prepare(
             method, path, default_timeout=settings.timeout, base_headers=settings.headers, **options
