@@ -42,8 +42,9 @@ from ._plan import (
     chunk_items,
     encode_items,
     next_pause,
+    progress,
 )
-from ._sync import Batches, progress
+from ._sync import Batches
 
 __all__ = ["BatchApiItem", "BatchApiResults", "BatchApiStats", "map_batch_api", "map_via"]
 

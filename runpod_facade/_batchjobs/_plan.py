@@ -41,13 +41,18 @@ __all__ = [
     "WaitStep",
     "add_call",
     "check_batch_id",
+    "check_interval",
+    "check_name",
+    "check_offset",
     "check_page_size",
+    "check_timeout",
     "chunk_items",
     "create_call",
     "decide",
     "encode_items",
     "next_offset",
     "next_pause",
+    "progress",
     "retry_delay",
     "simple_call",
     "wait_step",
@@ -102,6 +107,33 @@ def check_page_size(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_PAGE_SIZE:
         raise InvalidInputError(f"page_size must be an int from 1 to {MAX_PAGE_SIZE}: {value!r}")
     return value
+
+
+def check_offset(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidInputError(f"offset must be an int >= 0: {value!r}")
+    return value
+
+
+def check_name(value: object) -> bytes:
+    """The body of an update that sets the display name."""
+    if not isinstance(value, str):
+        raise InvalidInputError(f"name must be a string, got {type(value).__name__}")
+    return json.dumps({"name": value}).encode()
+
+
+def check_interval(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise InvalidInputError(f"interval must be a positive number of seconds: {value!r}")
+    return float(value)
+
+
+def check_timeout(value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise InvalidInputError(f"timeout must be seconds >= 0 or None: {value!r}")
+    return float(value)
 
 
 def encode_items(inputs: Iterable[Any]) -> list[bytes]:
@@ -279,6 +311,14 @@ FIRST_PAUSE: Final = 0.05
 def next_pause(pause: float, interval: float) -> float:
     """The pause after an idle poll that paused ``pause`` seconds."""
     return min(interval, pause * 2)
+
+
+def progress(summary: BatchSummary) -> str:
+    """The reason of a batch's WaitTimeout."""
+    return (
+        f"did not finish: {summary.finished} of {summary.request_total} requests done, "
+        f"batch {summary.status}"
+    )
 
 
 def chunk_items(
