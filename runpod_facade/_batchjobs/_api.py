@@ -26,7 +26,7 @@ from .._core.effects import Emit, Sleep
 from .._exceptions import APIConnectionError, APITimeoutError, WaitTimeout
 from . import _plan
 from ._model import BatchSummary, CreatedBatch, parse_created, parse_list, parse_page, parse_summary
-from ._plan import DEFAULT_PAGE_SIZE, Call
+from ._plan import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Call
 
 __all__ = [
     "DEFAULT_WAIT_INTERVAL",
@@ -251,7 +251,7 @@ class BatchesBase:
     @batch_api
     def list(self, *, page_size: int = DEFAULT_PAGE_SIZE) -> BatchOperation[list[BatchSummary]]:
         """Every batch of the endpoint, newest first (all pages)."""
-        size = _plan.check_page_size(page_size)
+        size = _plan.check_count(page_size, "page_size", MAX_PAGE_SIZE)
         found: list[BatchSummary] = []
         offset: int | None = 0
         while offset is not None:
@@ -264,7 +264,10 @@ class BatchesBase:
     def _results(self, batch_id: str, page_size: int, offset: int) -> BatchOperation[None]:
         """The operation of ``results`` (checked at once): each item an ``Emit``."""
         batch_id = _plan.check_batch_id(batch_id)
-        size, start = _plan.check_page_size(page_size), _plan.check_offset(offset)
+        size, start = (
+            _plan.check_count(page_size, "page_size", MAX_PAGE_SIZE),
+            _plan.check_offset(offset),
+        )
         return self._pages(batch_id, size, start)
 
     def _pages(self, batch_id: str, size: int, start: int) -> BatchOperation[None]:

@@ -55,6 +55,11 @@ CREATE TABLE requests (
 );
 """
 
+_ROWS: Final = (
+    "SELECT seq, first_index, count, digest, state, intent_ms, batch_id, added, pending, "
+    "out_size FROM batches"
+)
+
 
 class BatchJournalError(InvalidInputError):
     """The journal cannot be used for this run: not a batch-jobs journal, another endpoint,
@@ -132,15 +137,10 @@ class BatchJournal:
     # ----------------------------------------------------------------- reading
 
     def batches(self) -> list[BatchRow]:
-        rows = self._db.execute(
-            "SELECT seq, first_index, count, digest, state, intent_ms, batch_id, added, "
-            "pending, out_size FROM batches ORDER BY seq"
-        ).fetchall()
-        return [BatchRow(*row) for row in rows]
+        return [BatchRow(*row) for row in self._db.execute(f"{_ROWS} ORDER BY seq")]
 
-    def batch_ids(self) -> set[str]:
-        rows = self._db.execute("SELECT batch_id FROM batches WHERE batch_id IS NOT NULL")
-        return {row[0] for row in rows}
+    def row(self, seq: int) -> BatchRow:
+        return BatchRow(*self._db.execute(f"{_ROWS} WHERE seq=?", (seq,)).fetchone())
 
     def positions(self, seq: int) -> dict[str, int]:
         """Request id -> position in its batch, for one batch (at most 5,000 rows)."""
