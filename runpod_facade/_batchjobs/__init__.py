@@ -1,11 +1,9 @@
 """The RunPod Batch Jobs API: ``ep.batches`` (sync and async) and ``map(via="batch-api")``.
 
-* :mod:`._model` — the replies (summary, child request, page), parsed strictly.
-* :mod:`._plan` — sans-IO: the calls, their limits, what a reply means, paging, waiting.
-* :mod:`._journal` / :mod:`._mapper` — ``map(via="batch-api")``: the per-batch journal and
-  the resumable run.
-* :mod:`._sync` / :mod:`._async` — the resources, each with its own short-lived HTTP client
-  (``._async`` is imported by the asyncio client only, keeping ``import runpod_facade`` light).
+* :mod:`._model` — the replies, parsed strictly; :mod:`._plan` — sans-IO checks and decisions.
+* :mod:`._api` — the methods of ``ep.batches``, once; :mod:`._sync` / :mod:`._async` run
+  them (``._async``, with the asyncio ``map``, is imported by the asyncio client only).
+* :mod:`._journal` / :mod:`._mapper` — ``map(via="batch-api")``: the journal, the run.
 """
 
 from __future__ import annotations

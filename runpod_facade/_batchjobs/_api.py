@@ -10,12 +10,12 @@ send (through an ``httpx`` client of their own, or a ``with`` block's) and sleep
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import ssl
 import time
 from collections.abc import Callable, Coroutine, Generator, Iterable
-from dataclasses import dataclass
 from types import MethodType
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
@@ -74,7 +74,7 @@ def request_options(call: Call) -> dict[str, Any]:
     return {"params": dict(call.params), "content": call.body, "headers": json_body}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class Done:
     """An operation's end: what it returned."""
 
@@ -162,12 +162,7 @@ class BatchesBase:
         return {
             "base_url": settings.base_url,
             "headers": settings.headers(),
-            "timeout": httpx.Timeout(
-                connect=settings.timeout.connect,
-                read=settings.timeout.read,
-                write=settings.timeout.write,
-                pool=settings.timeout.pool,
-            ),
+            "timeout": httpx.Timeout(**dataclasses.asdict(settings.timeout)),
             "verify": tls_context(),
         }
 

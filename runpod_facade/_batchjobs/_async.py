@@ -1,5 +1,13 @@
-"""``ep.batches`` of an :class:`~runpod_facade.AsyncEndpoint`: the methods of :mod:`._api`,
-awaited, each sent with a short-lived ``httpx.AsyncClient`` built from the endpoint's settings.
+"""The Batch Jobs API from asyncio (imported by the asyncio client only).
+
+:class:`AsyncBatches` (``AsyncEndpoint.batches``): the methods of :mod:`._api`, awaited,
+each sent with a short-lived ``httpx.AsyncClient`` built from the endpoint's settings.
+
+:class:`AsyncBatchApiResults` (``AsyncEndpoint.map(inputs, via="batch-api")``): the run of
+:mod:`._mapper`. Its steps are few and far between (a batch call, then polls every few
+seconds), each a blocking SQLite write then an HTTP call; so rather than a second copy of
+the run, each step runs on a worker thread (``asyncio.to_thread``) and the event loop stays
+free. Items, journal and resume are exactly those of the blocking run.
 """
 
 from __future__ import annotations
@@ -9,7 +17,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from types import TracebackType
-from typing import Any, Self, TypeVar, cast
+from typing import Any, Final, Self, TypeVar, cast
 
 import httpx
 
@@ -24,10 +32,11 @@ from ._api import (
     request_options,
     transport_error,
 )
+from ._mapper import BatchApiItem, BatchApiResults, BatchApiStats
 from ._model import BatchRequestResult
 from ._plan import DEFAULT_PAGE_SIZE
 
-__all__ = ["AsyncBatches"]
+__all__ = ["AsyncBatchApiResults", "AsyncBatches"]
 
 T = TypeVar("T")
 
@@ -108,3 +117,49 @@ class AsyncBatches(BatchesBase, AsyncRun):
 
 
 AsyncBatches.__module__ = "runpod_facade"
+
+
+_END: Final = object()
+
+
+class AsyncBatchApiResults(AsyncIterator[BatchApiItem]):
+    """``async for item in ep.map(inputs, via="batch-api")``; ``async with`` (or
+    :meth:`aclose`) releases the journal. See :class:`runpod_facade.BatchApiResults`."""
+
+    def __init__(self, results: BatchApiResults) -> None:
+        self._results = results
+        # One step at a time: the run is a generator, not safe to resume from two threads.
+        self._lock = asyncio.Lock()
+
+    @property
+    def stats(self) -> BatchApiStats:
+        return self._results.stats
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> BatchApiItem:
+        async with self._lock:
+            item = await asyncio.to_thread(next, self._results, _END)
+        if item is _END:
+            raise StopAsyncIteration
+        assert isinstance(item, BatchApiItem)
+        return item
+
+    async def aclose(self) -> None:
+        async with self._lock:
+            await asyncio.to_thread(self._results.close)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+AsyncBatchApiResults.__module__ = "runpod_facade"
