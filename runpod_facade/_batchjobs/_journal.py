@@ -55,11 +55,6 @@ CREATE TABLE requests (
 );
 """
 
-_ROWS: Final = (
-    "SELECT seq, first_index, count, digest, state, intent_ms, batch_id, added, pending, "
-    "out_size FROM batches"
-)
-
 
 class BatchJournalError(InvalidInputError):
     """The journal cannot be used for this run: not a batch-jobs journal, another endpoint,
@@ -71,7 +66,7 @@ BatchJournalError.__module__ = "runpod_facade"
 
 @dataclass(frozen=True, slots=True)
 class BatchRow:
-    """One batch as the journal knows it."""
+    """One batch as the journal knows it (the columns of ``batches``, in order)."""
 
     seq: int
     first_index: int
@@ -137,10 +132,10 @@ class BatchJournal:
     # ----------------------------------------------------------------- reading
 
     def batches(self) -> list[BatchRow]:
-        return [BatchRow(*row) for row in self._db.execute(f"{_ROWS} ORDER BY seq")]
+        return [BatchRow(*row) for row in self._db.execute("SELECT * FROM batches ORDER BY seq")]
 
     def row(self, seq: int) -> BatchRow:
-        return BatchRow(*self._db.execute(f"{_ROWS} WHERE seq=?", (seq,)).fetchone())
+        return BatchRow(*self._db.execute("SELECT * FROM batches WHERE seq=?", (seq,)).fetchone())
 
     def positions(self, seq: int) -> dict[str, int]:
         """Request id -> position in its batch, for one batch (at most 5,000 rows)."""

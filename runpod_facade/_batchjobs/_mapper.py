@@ -27,7 +27,6 @@ import time
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from types import TracebackType
 from typing import Any, Final, Self
 
 from .._exceptions import InvalidInputError, RateLimitError, WaitTimeout
@@ -165,12 +164,7 @@ class BatchApiResults(Iterator[BatchApiItem]):
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # ----------------------------------------------------------------- the run
@@ -225,11 +219,7 @@ class BatchApiResults(Iterator[BatchApiItem]):
 
     def _checked_row(self, seq: int, first: int, items: list[bytes]) -> BatchRow | None:
         row = self._rows.get(seq)
-        if row is not None and (row.first_index, row.count, row.digest) != (
-            first,
-            len(items),
-            _digest(items),
-        ):
+        if row and (row.first_index, row.count, row.digest) != (first, len(items), _digest(items)):
             raise BatchJournalError(
                 f"inputs {first}..{first + len(items) - 1} differ from those the journal "
                 f"{self._journal.path} recorded: it belongs to another run (use another journal)"
