@@ -14,15 +14,7 @@ from ._model import BatchRequestResult, BatchSummary, CreatedBatch
 from ._plan import BatchStateError
 from ._sync import Batches
 
-for _public in (
-    BatchApiItem,
-    BatchApiResults,
-    BatchApiStats,
-    BatchRequestResult,
-    BatchSummary,
-    CreatedBatch,
-):
-    _public.__module__ = "runpod_facade"
+# runpod_facade/__init__.py names these classes' module "runpod_facade" (they are public there).
 
 __all__ = [
     "BatchApiItem",

@@ -29,7 +29,6 @@ from ._model import BatchSummary, CreatedBatch, parse_created, parse_list, parse
 from ._plan import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Call
 
 __all__ = [
-    "DEFAULT_WAIT_INTERVAL",
     "AsyncRun",
     "BatchOperation",
     "BatchesBase",
@@ -46,9 +45,6 @@ T = TypeVar("T")
 
 #: What an operation yields to the resource that runs it.
 BatchOperation = Generator[Call | Sleep | Emit, Any, T]
-
-
-DEFAULT_WAIT_INTERVAL = 2.0
 
 
 @functools.cache
@@ -280,7 +276,7 @@ class BatchesBase:
         batch_id: str,
         *,
         timeout: float | None = None,
-        interval: float = DEFAULT_WAIT_INTERVAL,
+        interval: float = 2.0,
     ) -> BatchOperation[BatchSummary]:
         """Poll until every request has ended (completed + failed == total) or the batch
         is FAILED or CANCELLED, and return the last summary. Polls come quickly at first,

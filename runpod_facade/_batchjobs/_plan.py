@@ -71,9 +71,6 @@ class BatchStateError(ConflictError):
     batch). ``job_id`` is the batch id."""
 
 
-BatchStateError.__module__ = "runpod_facade"
-
-
 @dataclass(frozen=True, slots=True)
 class Call:
     """One HTTP request of the Batch Jobs API. ``repeatable``: safe to send again when its

@@ -107,6 +107,3 @@ class Batches(BatchesBase, SyncRun):
             except httpx.TransportError as exc:
                 outcome = transport_error(step, exc)
         return step
-
-
-Batches.__module__ = "runpod_facade"
