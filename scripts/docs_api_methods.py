@@ -33,7 +33,7 @@ def _rewrite(obj: griffe.Object) -> None:
 
 
 def _is_api(function: griffe.Function) -> bool:
-    # ``batch_api``: the same for ``ep.batches`` (runpod_facade/_batchjobs/_api.py).
+    # ``batch_api``: the same for ``ep.batches`` (runpod_facade/_batchjobs/_sync.py).
     return any(str(d.value) in ("api", "batch_api") for d in function.decorators)
 
 

@@ -1,8 +1,8 @@
 """The RunPod Batch Jobs API: ``ep.batches`` (sync and async) and ``map(via="batch-api")``.
 
 * :mod:`._model` — the replies, parsed strictly; :mod:`._plan` — sans-IO checks and decisions.
-* :mod:`._api` — the methods of ``ep.batches``, once; :mod:`._sync` / :mod:`._async` run
-  them (``._async``, with the asyncio ``map``, is imported by the asyncio client only).
+* :mod:`._sync` — the methods of ``ep.batches``, once, run blocking; :mod:`._async` awaits
+  them (and holds the asyncio ``map``; imported by the asyncio client only).
 * :mod:`._journal` / :mod:`._mapper` — ``map(via="batch-api")``: the journal, the run.
 """
 

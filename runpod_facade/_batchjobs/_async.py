@@ -1,6 +1,6 @@
 """The Batch Jobs API from asyncio (imported by the asyncio client only).
 
-:class:`AsyncBatches` (``AsyncEndpoint.batches``): the methods of :mod:`._api`, awaited,
+:class:`AsyncBatches` (``AsyncEndpoint.batches``): the methods of :mod:`._sync`, awaited,
 each sent with a short-lived ``httpx.AsyncClient`` built from the endpoint's settings.
 
 :class:`AsyncBatchApiResults` (``AsyncEndpoint.map(inputs, via="batch-api")``): the run of
@@ -22,7 +22,10 @@ import httpx
 
 from .._config import Settings
 from .._core.effects import Emit, Sleep
-from ._api import (
+from ._mapper import BatchApiItem, BatchApiResults, BatchApiStats
+from ._model import BatchRequestResult
+from ._plan import DEFAULT_PAGE_SIZE
+from ._sync import (
     AsyncRun,
     BatchesBase,
     BatchOperation,
@@ -31,9 +34,6 @@ from ._api import (
     request_options,
     transport_error,
 )
-from ._mapper import BatchApiItem, BatchApiResults, BatchApiStats
-from ._model import BatchRequestResult
-from ._plan import DEFAULT_PAGE_SIZE
 
 __all__ = ["AsyncBatchApiResults", "AsyncBatches"]
 
