@@ -1,13 +1,9 @@
 """The Batch Jobs API from asyncio (imported by the asyncio client only).
 
-:class:`AsyncBatches` (``AsyncEndpoint.batches``): the methods of :mod:`._sync`, awaited,
-each sent with a short-lived ``httpx.AsyncClient`` built from the endpoint's settings.
-
-:class:`AsyncBatchApiResults` (``AsyncEndpoint.map(inputs, via="batch-api")``): the run of
-:mod:`._mapper`. Its steps are few and far between (a batch call, then polls every few
-seconds), each a blocking SQLite write then an HTTP call; so rather than a second copy of
-the run, each step runs on a worker thread (``asyncio.to_thread``) and the event loop stays
-free. Items, journal and resume are exactly those of the blocking run.
+:class:`AsyncBatches` awaits the methods of :mod:`._sync`. :class:`AsyncBatchApiResults`
+runs :mod:`._mapper`'s run one step at a time on a worker thread (``asyncio.to_thread``):
+its steps are few and far between, each a blocking SQLite write then an HTTP call, so a
+second copy of the run is not worth it. Items, journal and resume are the blocking run's.
 """
 
 from __future__ import annotations
@@ -87,13 +83,12 @@ class AsyncBatches(BatchesBase, AsyncRun):
         assert isinstance(step, Done), "only results() emits"
         return cast(T, step.value)
 
-    @contextlib.asynccontextmanager
-    async def _http(self) -> AsyncIterator[httpx.AsyncClient]:
-        if self._shared is not None:
-            yield self._shared
-        else:
-            async with httpx.AsyncClient(**self._client_options()) as http:
-                yield http
+    def _http(self) -> contextlib.AbstractAsyncContextManager[httpx.AsyncClient]:
+        """The ``async with`` block's pool, or a client of the call's own."""
+        shared = self._shared
+        if shared is not None:
+            return contextlib.nullcontext(shared)
+        return httpx.AsyncClient(**self._client_options())
 
     async def _step(self, http: httpx.AsyncClient, operation: BatchOperation[Any]) -> Emit | Done:
         """Run ``operation`` until it emits a value or ends."""

@@ -1,13 +1,11 @@
 """``ep.batches``: each method written once, run blocking here and awaited in :mod:`._async`.
 
-Each method is a function on :class:`BatchesBase` that checks its arguments (before anything
-is sent) and returns an operation: a generator that yields the :class:`~._plan.Call` to send
-(answered with the ``httpx.Response``, or its transport error thrown in), a ``Sleep``, or an
-``Emit`` (one item of ``results``). :class:`batch_api` makes it a blocking method on
-:class:`Batches` and a coroutine on :class:`~._async.AsyncBatches`, which only send and
-sleep: each call through a short-lived ``httpx`` client built from the endpoint's settings
-(base URL, API key, timeouts), so the resource holds no connection between calls, or
-through the one pool of a ``with`` block.
+A method of :class:`BatchesBase` checks its arguments (before anything is sent) and returns
+an operation, a generator yielding the :class:`~._plan.Call` to send (answered with the
+``httpx.Response``, or its transport error thrown in), a ``Sleep`` or an ``Emit`` (an item
+of ``results``). :class:`batch_api` makes it a method of :class:`Batches` and a coroutine of
+:class:`~._async.AsyncBatches`; those only send, each call through a short-lived ``httpx``
+client built from the endpoint's settings (or the pool of a ``with`` block), and sleep.
 """
 
 from __future__ import annotations
@@ -356,13 +354,10 @@ class Batches(BatchesBase):
     def _client(self) -> httpx.Client:
         return httpx.Client(**self._client_options())
 
-    @contextlib.contextmanager
-    def _http(self) -> Iterator[httpx.Client]:
-        if self._shared is not None:
-            yield self._shared
-        else:
-            with self._client() as http:
-                yield http
+    def _http(self) -> contextlib.AbstractContextManager[httpx.Client]:
+        """The ``with`` block's pool, or a client of the call's own."""
+        shared = self._shared
+        return contextlib.nullcontext(shared) if shared is not None else self._client()
 
     def _step(self, http: httpx.Client, operation: BatchOperation[Any]) -> Emit | Done:
         """Run ``operation`` until it emits a value or ends."""
