@@ -28,7 +28,6 @@ from ._sync import (
     Done,
     advance,
     request_options,
-    transport_error,
 )
 
 __all__ = ["AsyncBatchApiResults", "AsyncBatches"]
@@ -101,7 +100,7 @@ class AsyncBatches(BatchesBase, AsyncRun):
             try:
                 outcome = await http.request(step.method, step.path, **request_options(step))
             except httpx.TransportError as exc:
-                outcome = transport_error(step, exc)
+                outcome = exc
         return step
 
 

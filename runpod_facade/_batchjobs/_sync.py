@@ -46,7 +46,6 @@ __all__ = [
     "advance",
     "batch_api",
     "request_options",
-    "transport_error",
 ]
 
 P = ParamSpec("P")
@@ -170,7 +169,10 @@ class BatchesBase:
         attempt = 0
         while True:
             try:
-                reply: httpx.Response = yield call
+                try:
+                    reply: httpx.Response = yield call
+                except httpx.TransportError as exc:  # thrown in by the runner
+                    raise transport_error(call, exc) from exc
                 return _plan.decide(call, reply.status_code, reply.headers, reply.content)
             except Exception as error:
                 backoff = retry.backoff(attempt)
@@ -370,5 +372,5 @@ class Batches(BatchesBase):
             try:
                 outcome = http.request(step.method, step.path, **request_options(step))
             except httpx.TransportError as exc:
-                outcome = transport_error(step, exc)
+                outcome = exc
         return step
