@@ -114,7 +114,6 @@ class BatchPage:
     """One page of child requests (or of batches, in :func:`parse_list`)."""
 
     items: tuple[Any, ...]
-    total: int | None
     offset: int
     has_more: bool
 
@@ -179,9 +178,7 @@ def _page(
         raise _invalid(operation, f"{key!r} must be an array", batch_id)
     if not isinstance(body.get("hasMore"), bool):
         raise _invalid(operation, "'hasMore' must be a boolean", batch_id)
-    total = body.get("total")
-    total = total if isinstance(total, int) else None
-    return BatchPage(tuple(parse(item) for item in items), total, offset, body["hasMore"])
+    return BatchPage(tuple(parse(item) for item in items), offset, body["hasMore"])
 
 
 def parse_page(raw: object, batch_id: str, offset: int) -> BatchPage:

@@ -233,11 +233,8 @@ def retry_delay(
         return None
     if isinstance(error, RateLimitError):
         return error.retry_after if error.retry_after is not None else backoff
-    if isinstance(error, InternalServerError | APIConnectionError) or not isinstance(
-        error, APIError
-    ):
-        return backoff
-    return None
+    transient = isinstance(error, InternalServerError | APIConnectionError)
+    return backoff if transient or not isinstance(error, APIError) else None
 
 
 def next_offset(page: BatchPage) -> int | None:
