@@ -69,8 +69,7 @@ from ._webhook import parse_webhook
 
 if TYPE_CHECKING:
     from ._batches.tasks import AsyncBatchResults
-    from ._batchjobs._async import AsyncBatches
-    from ._batchjobs._async_mapper import AsyncBatchApiResults
+    from ._batchjobs._async import AsyncBatchApiResults, AsyncBatches
     from ._clients.aio import AsyncEndpoint, AsyncJob, AsyncJobStream
 
 _setup_logging()

@@ -33,8 +33,12 @@ def _rewrite(obj: griffe.Object) -> None:
 
 
 def _is_api(function: griffe.Function) -> bool:
-    return any(str(decorator.value) == "api" for decorator in function.decorators)
+    # ``batch_api``: the same for ``ep.batches`` (runpod_facade/_batchjobs/_sync.py).
+    return any(str(d.value) in ("api", "batch_api") for d in function.decorators)
 
 
 def _is_operation(annotation: str | griffe.Expr | None) -> TypeGuard[griffe.ExprSubscript]:
-    return isinstance(annotation, griffe.ExprSubscript) and str(annotation.left) == "Operation"
+    return isinstance(annotation, griffe.ExprSubscript) and str(annotation.left) in (
+        "Operation",
+        "BatchOperation",
+    )

@@ -1,11 +1,9 @@
 """The RunPod Batch Jobs API: ``ep.batches`` (sync and async) and ``map(via="batch-api")``.
 
-* :mod:`._model` — the replies (summary, child request, page), parsed strictly.
-* :mod:`._plan` — sans-IO: the calls, their limits, what a reply means, paging, waiting.
-* :mod:`._journal` / :mod:`._mapper` — ``map(via="batch-api")``: the per-batch journal and
-  the resumable run.
-* :mod:`._sync` / :mod:`._async` — the resources, each with its own short-lived HTTP client
-  (``._async`` is imported by the asyncio client only, keeping ``import runpod_facade`` light).
+* :mod:`._model` — the replies, parsed strictly; :mod:`._plan` — sans-IO checks and decisions.
+* :mod:`._sync` — the methods of ``ep.batches``, once, run blocking; :mod:`._async` awaits
+  them (and holds the asyncio ``map``; imported by the asyncio client only).
+* :mod:`._journal` / :mod:`._mapper` — ``map(via="batch-api")``: the journal, the run.
 """
 
 from __future__ import annotations
@@ -16,15 +14,7 @@ from ._model import BatchRequestResult, BatchSummary, CreatedBatch
 from ._plan import BatchStateError
 from ._sync import Batches
 
-for _public in (
-    BatchApiItem,
-    BatchApiResults,
-    BatchApiStats,
-    BatchRequestResult,
-    BatchSummary,
-    CreatedBatch,
-):
-    _public.__module__ = "runpod_facade"
+# runpod_facade/__init__.py names these classes' module "runpod_facade" (they are public there).
 
 __all__ = [
     "BatchApiItem",

@@ -61,12 +61,9 @@ class BatchJournalError(InvalidInputError):
     other inputs, or unreadable."""
 
 
-BatchJournalError.__module__ = "runpod_facade"
-
-
 @dataclass(frozen=True, slots=True)
 class BatchRow:
-    """One batch as the journal knows it."""
+    """One batch as the journal knows it (the columns of ``batches``, in order)."""
 
     seq: int
     first_index: int
@@ -132,15 +129,10 @@ class BatchJournal:
     # ----------------------------------------------------------------- reading
 
     def batches(self) -> list[BatchRow]:
-        rows = self._db.execute(
-            "SELECT seq, first_index, count, digest, state, intent_ms, batch_id, added, "
-            "pending, out_size FROM batches ORDER BY seq"
-        ).fetchall()
-        return [BatchRow(*row) for row in rows]
+        return [BatchRow(*row) for row in self._db.execute("SELECT * FROM batches ORDER BY seq")]
 
-    def batch_ids(self) -> set[str]:
-        rows = self._db.execute("SELECT batch_id FROM batches WHERE batch_id IS NOT NULL")
-        return {row[0] for row in rows}
+    def row(self, seq: int) -> BatchRow:
+        return BatchRow(*self._db.execute("SELECT * FROM batches WHERE seq=?", (seq,)).fetchone())
 
     def positions(self, seq: int) -> dict[str, int]:
         """Request id -> position in its batch, for one batch (at most 5,000 rows)."""
@@ -163,37 +155,34 @@ class BatchJournal:
         )
 
     def created(self, seq: int, batch_id: str, added: int) -> None:
-        self._db.execute(
-            "UPDATE batches SET state='draft', batch_id=?, added=?, pending=0 WHERE seq=?",
-            (batch_id, added, seq),
-        )
+        self._set(seq, state="draft", batch_id=batch_id, added=added, pending=0)
 
     def appending(self, seq: int, pending: int) -> None:
         """Before an append call of ``pending`` requests."""
-        self._db.execute("UPDATE batches SET pending=? WHERE seq=?", (pending, seq))
+        self._set(seq, pending=pending)
 
     def appended(self, seq: int, added: int) -> None:
-        self._db.execute("UPDATE batches SET added=?, pending=0 WHERE seq=?", (added, seq))
+        self._set(seq, added=added, pending=0)
 
     def ready(self, seq: int, request_ids: Iterable[str]) -> None:
         """Every request of the batch is in: its request ids in input order, in one go."""
         db = self._db
         db.execute("BEGIN IMMEDIATE")
-        try:
+        with db:  # COMMIT, or ROLLBACK on any exception
             db.executemany(
                 "INSERT INTO requests (request_id, seq, position) VALUES (?, ?, ?)",
                 ((rid, seq, pos) for pos, rid in enumerate(request_ids)),
             )
-            db.execute("UPDATE batches SET state='ready' WHERE seq=?", (seq,))
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+            self._set(seq, state="ready")
 
     def finalized(self, seq: int) -> None:
-        self._db.execute("UPDATE batches SET state='finalized' WHERE seq=?", (seq,))
+        self._set(seq, state="finalized")
 
     def written(self, seq: int, out_size: int | None) -> None:
-        self._db.execute(
-            "UPDATE batches SET state='written', out_size=? WHERE seq=?", (out_size, seq)
-        )
+        self._set(seq, state="written", out_size=out_size)
+
+    def _set(self, seq: int, **columns: object) -> None:
+        """One UPDATE of the batch's row (the column names are this class's own)."""
+        assignments = ", ".join(f"{name}=?" for name in columns)
+        sql = f"UPDATE batches SET {assignments} WHERE seq=?"  # noqa: S608
+        self._db.execute(sql, (*columns.values(), seq))

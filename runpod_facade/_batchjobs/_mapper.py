@@ -27,7 +27,6 @@ import time
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from types import TracebackType
 from typing import Any, Final, Self
 
 from .._exceptions import InvalidInputError, RateLimitError, WaitTimeout
@@ -39,13 +38,17 @@ from ._plan import (
     MAX_PAYLOAD_BYTES,
     MAX_REQUESTS_PER_BATCH,
     BatchStateError,
+    check_count,
+    check_interval,
+    check_timeout,
     chunk_items,
     encode_items,
     next_pause,
+    progress,
 )
-from ._sync import Batches, progress
+from ._sync import Batches
 
-__all__ = ["BatchApiItem", "BatchApiResults", "BatchApiStats", "map_batch_api", "map_via"]
+__all__ = ["BatchApiItem", "BatchApiResults", "BatchApiStats", "map_via"]
 
 # A batch created up to this long before the journal's intent mark (clock skew between the
 # client and RunPod) may still be the one a lost create reply named.
@@ -97,12 +100,6 @@ class BatchApiStats:
     resumed: int = 0
 
 
-def _check_int(value: object, name: str, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
-        raise InvalidInputError(f"{name} must be an int from 1 to {high}, got {value!r}")
-    return value
-
-
 def _digest(items: list[bytes]) -> str:
     return hashlib.sha256(b"\n".join(items)).hexdigest()
 
@@ -117,38 +114,40 @@ class BatchApiResults(Iterator[BatchApiItem]):
         batches: Batches,
         inputs: Iterable[Any],
         *,
-        journal: BatchJournal,
-        batch_size: int,
-        max_active: int,
-        page_size: int,
-        interval: float,
-        replay: bool,
-        timeout: float | None,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        endpoint_id: str,
+        journal: str | None,
+        batch_size: int | None = None,
+        max_active: int = MAX_ACTIVE_BATCHES,
+        page_size: int = MAX_PAGE_SIZE,
+        interval: float = 2.0,
+        replay: bool = True,
+        timeout: float | None = None,
         after_batch: Callable[[], int | None] = lambda: None,
         max_call_bytes: int = MAX_PAYLOAD_BYTES,
     ) -> None:
+        # Every argument is checked here, before anything is sent; nothing is sent before
+        # the first item is asked for.
+        size = MAX_REQUESTS_PER_BATCH if batch_size is None else batch_size
+        self._batch_size = check_count(size, "batch_size", MAX_REQUESTS_PER_BATCH)
+        self._max_active = check_count(max_active, "max_active", MAX_ACTIVE_BATCHES)
+        self._page_size = check_count(page_size, "page_size", MAX_PAGE_SIZE)
+        self._max_call_bytes = check_count(max_call_bytes, "max_call_bytes", MAX_PAYLOAD_BYTES)
+        self._interval = check_interval(interval)
+        if isinstance(inputs, (str, bytes, dict)):
+            raise InvalidInputError("inputs must be an iterable of inputs, one per request")
         self._batches = batches
-        self._max_call_bytes = max_call_bytes
         self._inputs = iter(inputs)
-        self._journal = journal
-        self._batch_size = batch_size
-        self._max_active = max_active
-        self._page_size = page_size
-        self._interval = interval
         self._replay = replay
-        self._clock = clock
-        self._sleep = sleep
-        self._deadline = None if timeout is None else clock() + timeout
         self._timeout = timeout
+        self._deadline = None if timeout is None else time.monotonic() + timeout
         #: Called once a batch's items were all handed out, before the journal marks it
         #: written; what it returns (a results file's size, flushed) is journaled with it.
         self.after_batch = after_batch
         self.stats = BatchApiStats()
-        self._pause_s = min(FIRST_PAUSE, interval)
-        self._rows = {row.seq: row for row in journal.batches()}
-        self._iterator = self._run()
+        self._pause_s = min(FIRST_PAUSE, self._interval)
+        self._journal = BatchJournal(":memory:" if journal is None else journal, endpoint_id)
+        self._rows = {row.seq: row for row in self._journal.batches()}
+        self._iterator = self._steps()
 
     def __iter__(self) -> Self:
         return self
@@ -165,12 +164,7 @@ class BatchApiResults(Iterator[BatchApiItem]):
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # ----------------------------------------------------------------- the run
@@ -185,69 +179,52 @@ class BatchApiResults(Iterator[BatchApiItem]):
             yield seq, first, items
             first += len(items)
 
-    def _run(self) -> Generator[BatchApiItem, None, None]:
-        with self._batches:  # one connection pool for the run
-            yield from self._steps()
-
-    def _steps(self) -> Iterator[BatchApiItem]:
-        active: dict[int, str] = {}
+    def _steps(self) -> Generator[BatchApiItem, None, None]:
+        active: dict[int, tuple[int, str]] = {}  # seq -> (first index, batch id)
         chunks = self._chunks()
-        more = True
-        while True:
-            while more and len(active) < self._max_active:
-                chunk = next(chunks, None)
-                if chunk is None:
-                    more = False
-                    break
-                seq, first, items = chunk
-                row = self._checked_row(seq, first, items)
-                if row is not None and row.state == "written":
-                    if self._replay:
+        with self._batches:  # one connection pool for the run
+            while True:
+                # (An exhausted generator gives the default again.)
+                while len(active) < self._max_active and (chunk := next(chunks, None)):
+                    seq, first, items = chunk
+                    row = self._checked_row(seq, first, items)
+                    if row is None or row.state != "written":
+                        active[seq] = first, self._send(seq, first, items, row)
+                    elif self._replay:
                         assert row.batch_id is not None
                         yield from self._page(seq, first, row.batch_id, resumed=True)
-                    continue
-                active[seq] = self._send(seq, first, items, row)
-            if not active:
-                return
-            finished = False
-            for seq, batch_id in list(active.items()):
-                summary = self._batches.get(batch_id)
-                if not summary.done:
-                    continue
-                yield from self._page(seq, self._rows_first(seq), batch_id, resumed=False)
-                self._journal.written(seq, self.after_batch())
-                del active[seq]
-                finished = True
-                self._pause_s = FIRST_PAUSE
-            if not finished:
-                self._pause(active)
+                if not active:
+                    return
+                finished = False
+                for seq, (first, batch_id) in list(active.items()):
+                    if not self._batches.get(batch_id).done:
+                        continue
+                    yield from self._page(seq, first, batch_id, resumed=False)
+                    self._journal.written(seq, self.after_batch())
+                    del active[seq]
+                    finished = True
+                    self._pause_s = FIRST_PAUSE
+                if not finished:
+                    self._pause(next(iter(active.values()))[1])
 
-    def _rows_first(self, seq: int) -> int:
-        return self._rows[seq].first_index
+    def _expired(self) -> bool:
+        return self._deadline is not None and time.monotonic() >= self._deadline
 
-    def _pause(self, active: dict[int, str]) -> None:
-        if self._deadline is not None and self._clock() >= self._deadline:
-            batch_id = next(iter(active.values()))
+    def _pause(self, batch_id: str) -> None:
+        if self._expired():
             summary = self._batches.get(batch_id)
             raise WaitTimeout(batch_id, timeout=self._timeout, reason=progress(summary))
-        self._sleep(self._pause_s)
+        time.sleep(self._pause_s)
         self._pause_s = next_pause(self._pause_s, self._interval)
 
     def _checked_row(self, seq: int, first: int, items: list[bytes]) -> BatchRow | None:
         row = self._rows.get(seq)
-        if row is None:
-            return None
-        if (row.first_index, row.count, row.digest) != (first, len(items), _digest(items)):
+        if row and (row.first_index, row.count, row.digest) != (first, len(items), _digest(items)):
             raise BatchJournalError(
                 f"inputs {first}..{first + len(items) - 1} differ from those the journal "
                 f"{self._journal.path} recorded: it belongs to another run (use another journal)"
             )
         return row
-
-    def _reload(self, seq: int) -> BatchRow:
-        rows = {row.seq: row for row in self._journal.batches()}
-        self._rows[seq] = rows[seq]
-        return rows[seq]
 
     # ----------------------------------------------------------------- one batch, step by step
 
@@ -257,37 +234,30 @@ class BatchApiResults(Iterator[BatchApiItem]):
         groups = list(
             chunk_items(items, max_count=self._batch_size, max_bytes=self._max_call_bytes)
         )
-        fresh = row is None
         if row is None:
             journal.plan(seq, first, len(items), _digest(items), int(time.time() * 1000))
-            row = self._reload(seq)
-        if row.state == "creating":
+        if row is None or row.state == "creating":
             # Only an earlier run's create can have been lost; a fresh plan has none.
-            batch_id = None if fresh else self._recover(row, len(groups[0]))
-            if batch_id is None:
-                batch_id = self._create(groups[0])
-            journal.created(seq, batch_id, len(groups[0]))
-            row = self._reload(seq)
+            batch_id = None if row is None else self._recover(row, len(groups[0]))
+            journal.created(seq, batch_id or self._create(groups[0]), len(groups[0]))
+            row = journal.row(seq)
         assert row.batch_id is not None
-        batch_id = row.batch_id
         if row.state == "draft":
             self._append_rest(row, groups)
-            ids = [r.id for r in self._batches.results(batch_id, page_size=MAX_PAGE_SIZE)]
+            ids = [r.id for r in self._batches.results(row.batch_id, page_size=MAX_PAGE_SIZE)]
             if len(ids) != len(items):
                 raise BatchJournalError(
-                    f"batch {batch_id} holds {len(ids)} requests; {len(items)} were sent"
+                    f"batch {row.batch_id} holds {len(ids)} requests; {len(items)} were sent"
                 )
             journal.ready(seq, ids)
-            row = self._reload(seq)
-        if row.state == "ready":
-            self._finalize(batch_id)
+        if row.state in ("draft", "ready"):
+            self._finalize(row.batch_id)
             journal.finalized(seq)
-            self._reload(seq)
-        return batch_id
+        return row.batch_id
 
     def _recover(self, row: BatchRow, first_call: int) -> str | None:
         """The batch a create call of an earlier run made before it could journal the id."""
-        known = self._journal.batch_ids()
+        known = {r.batch_id for r in self._journal.batches()}
         candidates = [
             s
             for s in self._batches.list(page_size=MAX_PAGE_SIZE)
@@ -308,9 +278,9 @@ class BatchApiResults(Iterator[BatchApiItem]):
             except RateLimitError as exc:
                 # The endpoint's active batches or queued requests are at the limit (batches
                 # of other clients): nothing was created, so trying again later is safe.
-                if self._deadline is not None and self._clock() >= self._deadline:
+                if self._expired():
                     raise
-                self._sleep(exc.retry_after or self._interval)
+                time.sleep(exc.retry_after or self._interval)
                 continue
             self.stats.batches_created += 1
             self.stats.requests_created += len(items)
@@ -357,20 +327,18 @@ class BatchApiResults(Iterator[BatchApiItem]):
             position = positions.get(result.id)
             if position is None:
                 raise BatchJournalError(f"request {result.id} of batch {batch_id} is not journaled")
-            item = BatchApiItem(
+            ok = result.status == "COMPLETED"
+            self.stats.items += 1
+            self.stats.resumed += resumed
+            yield BatchApiItem(
                 index=first + position,
                 request_id=result.id,
                 batch_id=batch_id,
                 status=result.status,
-                output=result.output if result.status == "COMPLETED" else None,
-                error=None
-                if result.status == "COMPLETED"
-                else (result.error or f"request {result.status}"),
+                output=result.output if ok else None,
+                error=None if ok else (result.error or f"request {result.status}"),
                 resumed=resumed,
             )
-            self.stats.items += 1
-            self.stats.resumed += resumed
-            yield item
 
 
 def map_via(
@@ -396,59 +364,12 @@ def map_via(
         )
     if isinstance(timeout, timedelta):
         timeout = timeout.total_seconds()
-    if timeout is not None and (
-        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0
-    ):
-        raise InvalidInputError(f"timeout must be seconds >= 0 or None: {timeout!r}")
-    return map_batch_api(
+    return BatchApiResults(
         batches,
         inputs,
         endpoint_id=endpoint_id,
         journal=None if journal is None else os.fspath(journal),
         batch_size=batch_size,
         replay=replay,
-        timeout=None if timeout is None else float(timeout),
-    )
-
-
-def map_batch_api(
-    batches: Batches,
-    inputs: Iterable[Any],
-    *,
-    endpoint_id: str,
-    journal: str | None,
-    batch_size: int | None = None,
-    max_active: int = MAX_ACTIVE_BATCHES,
-    page_size: int = MAX_PAGE_SIZE,
-    interval: float = 2.0,
-    replay: bool = True,
-    timeout: float | None = None,
-    after_batch: Callable[[], int | None] = lambda: None,
-    max_call_bytes: int = MAX_PAYLOAD_BYTES,
-) -> BatchApiResults:
-    """Check the arguments (before anything is sent) and start the run (lazily: nothing is
-    sent before the first item is asked for)."""
-    size = _check_int(
-        MAX_REQUESTS_PER_BATCH if batch_size is None else batch_size,
-        "batch_size",
-        MAX_REQUESTS_PER_BATCH,
-    )
-    active = _check_int(max_active, "max_active", MAX_ACTIVE_BATCHES)
-    page = _check_int(page_size, "page_size", MAX_PAGE_SIZE)
-    if isinstance(interval, bool) or not isinstance(interval, (int, float)) or interval <= 0:
-        raise InvalidInputError(f"interval must be a positive number of seconds: {interval!r}")
-    if isinstance(inputs, (str, bytes, dict)):
-        raise InvalidInputError("inputs must be an iterable of inputs, one per request")
-    return BatchApiResults(
-        batches,
-        inputs,
-        journal=BatchJournal(":memory:" if journal is None else journal, endpoint_id),
-        batch_size=size,
-        max_active=active,
-        page_size=page,
-        interval=float(interval),
-        replay=replay,
-        timeout=timeout,
-        after_batch=after_batch,
-        max_call_bytes=_check_int(max_call_bytes, "max_call_bytes", MAX_PAYLOAD_BYTES),
+        timeout=check_timeout(timeout),
     )

@@ -7,7 +7,7 @@ and keeps the raw JSON in ``raw`` for fields this SDK does not model.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -32,13 +32,12 @@ TERMINAL_BATCH_STATUSES: Final = ("FAILED", "CANCELLED")
 
 
 def _invalid(operation: str, what: str, batch_id: str | None) -> APIResponseValidationError:
-    error = APIResponseValidationError(
+    return APIResponseValidationError(
         f"reply of {operation} is not a valid batch reply: {what}",
         status_code=200,
         operation=operation,
         job_id=batch_id,
     )
-    return error
 
 
 def _str(raw: Mapping[str, Any], key: str, operation: str, batch_id: str | None) -> str:
@@ -115,7 +114,6 @@ class BatchPage:
     """One page of child requests (or of batches, in :func:`parse_list`)."""
 
     items: tuple[Any, ...]
-    total: int | None
     offset: int
     has_more: bool
 
@@ -166,36 +164,32 @@ def _result(raw: object, batch_id: str) -> BatchRequestResult:
     )
 
 
-def _paging(body: Mapping[str, Any], key: str, operation: str, batch_id: str | None) -> list[Any]:
+def _page(
+    raw: object,
+    key: str,
+    operation: str,
+    batch_id: str | None,
+    offset: int,
+    parse: Callable[[object], Any],
+) -> BatchPage:
+    body = _object(raw, operation, batch_id)
     items = body.get(key)
     if not isinstance(items, list):
         raise _invalid(operation, f"{key!r} must be an array", batch_id)
     if not isinstance(body.get("hasMore"), bool):
         raise _invalid(operation, "'hasMore' must be a boolean", batch_id)
-    return items
+    return BatchPage(tuple(parse(item) for item in items), offset, body["hasMore"])
 
 
 def parse_page(raw: object, batch_id: str, offset: int) -> BatchPage:
     """A page of ``GET .../requests`` asked at ``offset``."""
-    body = _object(raw, "batch-requests", batch_id)
-    items = _paging(body, "requests", "batch-requests", batch_id)
-    total = body.get("total")
-    return BatchPage(
-        items=tuple(_result(item, batch_id) for item in items),
-        total=total if isinstance(total, int) else None,
-        offset=offset,
-        has_more=bool(body["hasMore"]),
+    return _page(
+        raw, "requests", "batch-requests", batch_id, offset, lambda item: _result(item, batch_id)
     )
 
 
 def parse_list(raw: object, offset: int) -> BatchPage:
     """A page of ``GET .../batch`` asked at ``offset``."""
-    body = _object(raw, "batch-list", None)
-    items = _paging(body, "batches", "batch-list", None)
-    total = body.get("total")
-    return BatchPage(
-        items=tuple(parse_summary(item, "batch-list") for item in items),
-        total=total if isinstance(total, int) else None,
-        offset=offset,
-        has_more=bool(body["hasMore"]),
+    return _page(
+        raw, "batches", "batch-list", None, offset, lambda item: parse_summary(item, "batch-list")
     )

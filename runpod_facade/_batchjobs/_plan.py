@@ -1,10 +1,6 @@
-"""The sans-IO half of the Batch Jobs client: what to send, and what a reply means.
-
-Written once for the blocking and the asyncio resource: each builds a :class:`Call` here,
-sends it with its own HTTP client, and hands the reply back to :func:`decide`; paging
-(:func:`next_offset`), waiting (:func:`wait_step`) and chunking (:func:`chunk_items`) are
-decisions of the same kind. Nothing here does I/O or reads a clock.
-"""
+"""The sans-IO half of the Batch Jobs client: the checks, what to send (:class:`Call`),
+what a reply means (:func:`decide`), and the decisions of retrying, paging, waiting and
+chunking. Nothing here does I/O or reads a clock."""
 
 from __future__ import annotations
 
@@ -18,7 +14,6 @@ from .._exceptions import (
     APIConnectionError,
     APIError,
     APIResponseValidationError,
-    APIStatusError,
     ConflictError,
     InternalServerError,
     InvalidInputError,
@@ -41,13 +36,18 @@ __all__ = [
     "WaitStep",
     "add_call",
     "check_batch_id",
-    "check_page_size",
+    "check_count",
+    "check_interval",
+    "check_name",
+    "check_offset",
+    "check_timeout",
     "chunk_items",
     "create_call",
     "decide",
     "encode_items",
     "next_offset",
     "next_pause",
+    "progress",
     "retry_delay",
     "simple_call",
     "wait_step",
@@ -62,17 +62,13 @@ MAX_PAYLOAD_BYTES: Final = 10 * 1024 * 1024
 DEFAULT_PAGE_SIZE: Final = 50
 MAX_PAGE_SIZE: Final = 1_000
 
-# Bytes of the envelope around the items: `[` `]` for create, `{"requests":[` `]}` for add.
-_CREATE_OPEN, _CREATE_CLOSE = b"[", b"]"
-_ADD_OPEN, _ADD_CLOSE = b'{"requests":[', b"]}"
+# The bytes around the items of a body.
+_ENVELOPES: Final = {"batch-create": (b"[", b"]"), "batch-add": (b'{"requests":[', b"]}")}
 
 
 class BatchStateError(ConflictError):
     """409: the batch is not in a state that allows the call (e.g. adding to a FINALIZED
     batch). ``job_id`` is the batch id."""
-
-
-BatchStateError.__module__ = "runpod_facade"
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,10 +94,37 @@ def check_batch_id(value: object, what: str = "batch_id") -> str:
     return value
 
 
-def check_page_size(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_PAGE_SIZE:
-        raise InvalidInputError(f"page_size must be an int from 1 to {MAX_PAGE_SIZE}: {value!r}")
+def check_count(value: object, name: str, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
+        raise InvalidInputError(f"{name} must be an int from 1 to {high}: {value!r}")
     return value
+
+
+def check_offset(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidInputError(f"offset must be an int >= 0: {value!r}")
+    return value
+
+
+def check_name(value: object) -> bytes:
+    """The body of an update that sets the display name."""
+    if not isinstance(value, str):
+        raise InvalidInputError(f"name must be a string, got {type(value).__name__}")
+    return json.dumps({"name": value}).encode()
+
+
+def check_interval(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise InvalidInputError(f"interval must be a positive number of seconds: {value!r}")
+    return float(value)
+
+
+def check_timeout(value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise InvalidInputError(f"timeout must be seconds >= 0 or None: {value!r}")
+    return float(value)
 
 
 def encode_items(inputs: Iterable[Any]) -> list[bytes]:
@@ -120,12 +143,13 @@ def encode_items(inputs: Iterable[Any]) -> list[bytes]:
     return encoded
 
 
-def _body(items: list[bytes], opening: bytes, closing: bytes, operation: str) -> bytes:
+def _body(items: list[bytes], operation: str) -> bytes:
     if len(items) > MAX_REQUESTS_PER_BATCH:
         raise InvalidInputError(
             f"{operation}: {len(items):,} requests; a batch holds at most "
             f"{MAX_REQUESTS_PER_BATCH:,} (ep.map(..., via='batch-api') splits for you)"
         )
+    opening, closing = _ENVELOPES[operation]
     body = opening + b",".join(items) + closing
     if len(body) > MAX_PAYLOAD_BYTES:
         raise InvalidInputError(
@@ -135,28 +159,26 @@ def _body(items: list[bytes], opening: bytes, closing: bytes, operation: str) ->
     return body
 
 
-def _base(endpoint_id: str) -> str:
-    return f"/{quote(endpoint_id, safe='')}/batch"
+# operation: (method, route after /batch, repeatable); the ids are path-escaped.
+_ROUTES: Final[dict[str, tuple[str, str, bool]]] = {
+    "batch-create": ("POST", "", False),
+    "batch-list": ("GET", "", True),
+    "batch-get": ("GET", "/{id}", True),
+    "batch-update": ("PUT", "/{id}", True),
+    "batch-add": ("POST", "/{id}/requests", False),
+    "batch-requests": ("GET", "/{id}/requests", True),
+    "batch-remove": ("DELETE", "/{id}/requests/{request}", False),
+    "batch-finalize": ("POST", "/{id}/finalize", False),
+    "batch-cancel": ("POST", "/{id}/cancel", True),
+}
 
 
 def create_call(endpoint_id: str, items: list[bytes]) -> Call:
-    body = _body(items, _CREATE_OPEN, _CREATE_CLOSE, "batch-create")
-    return Call("batch-create", "POST", _base(endpoint_id), {}, body, None, False)
+    return simple_call("batch-create", endpoint_id, None, body=_body(items, "batch-create"))
 
 
 def add_call(endpoint_id: str, batch_id: str, items: list[bytes]) -> Call:
-    body = _body(items, _ADD_OPEN, _ADD_CLOSE, "batch-add")
-    path = f"{_base(endpoint_id)}/{quote(batch_id, safe='')}/requests"
-    return Call("batch-add", "POST", path, {}, body, batch_id, False)
-
-
-_SIMPLE: Final[dict[str, tuple[str, str, bool]]] = {
-    # operation: (method, path suffix after /batch/{id}, repeatable)
-    "batch-get": ("GET", "", True),
-    "batch-finalize": ("POST", "/finalize", False),
-    "batch-cancel": ("POST", "/cancel", True),
-    "batch-requests": ("GET", "/requests", True),
-}
+    return simple_call("batch-add", endpoint_id, batch_id, body=_body(items, "batch-add"))
 
 
 def simple_call(
@@ -168,23 +190,13 @@ def simple_call(
     request_id: str | None = None,
     body: bytes | None = None,
 ) -> Call:
-    """The calls that carry no list of requests: get, finalize, cancel, requests, list,
-    remove, update."""
-    base = _base(endpoint_id)
-    if operation == "batch-list":
-        return Call(operation, "GET", base, params or {}, None, None, True)
-    assert batch_id is not None
-    path = f"{base}/{quote(batch_id, safe='')}"
-    if operation == "batch-remove":
-        assert request_id is not None
-        return Call(
-            operation, "DELETE", f"{path}/requests/{quote(request_id, safe='')}", {}, None,
-            batch_id, False,
-        )  # fmt: skip
-    if operation == "batch-update":
-        return Call(operation, "PUT", path, {}, body, batch_id, True)
-    method, suffix, repeatable = _SIMPLE[operation]
-    return Call(operation, method, path + suffix, params or {}, None, batch_id, repeatable)
+    """The call of ``operation`` (the bodies of create and add: :func:`create_call`,
+    :func:`add_call`)."""
+    method, route, repeatable = _ROUTES[operation]
+    ids = {"id": quote(batch_id or "", safe=""), "request": quote(request_id or "", safe="")}
+    path = f"/{quote(endpoint_id, safe='')}/batch{route.format_map(ids)}"
+    batch_id = batch_id if route else None
+    return Call(operation, method, path, params or {}, body, batch_id, repeatable)
 
 
 def decide(call: Call, status: int, headers: Mapping[str, str], body: bytes) -> Any:
@@ -205,11 +217,8 @@ def decide(call: Call, status: int, headers: Mapping[str, str], body: bytes) -> 
         ApiResponse(status, headers, body),
         operation=call.operation,
         job_id=call.batch_id,
-        classes=_BATCH_CLASSES,
+        classes={409: BatchStateError},
     )
-
-
-_BATCH_CLASSES: Mapping[int, type[APIStatusError]] = {409: BatchStateError}
 
 
 def retry_delay(
@@ -224,11 +233,8 @@ def retry_delay(
         return None
     if isinstance(error, RateLimitError):
         return error.retry_after if error.retry_after is not None else backoff
-    if isinstance(error, InternalServerError | APIConnectionError) or not isinstance(
-        error, APIError
-    ):
-        return backoff
-    return None
+    transient = isinstance(error, InternalServerError | APIConnectionError)
+    return backoff if transient or not isinstance(error, APIError) else None
 
 
 def next_offset(page: BatchPage) -> int | None:
@@ -281,6 +287,14 @@ def next_pause(pause: float, interval: float) -> float:
     return min(interval, pause * 2)
 
 
+def progress(summary: BatchSummary) -> str:
+    """The reason of a batch's WaitTimeout."""
+    return (
+        f"did not finish: {summary.finished} of {summary.request_total} requests done, "
+        f"batch {summary.status}"
+    )
+
+
 def chunk_items(
     items: Iterable[bytes],
     *,
@@ -289,7 +303,7 @@ def chunk_items(
 ) -> Iterator[list[bytes]]:
     """Split encoded requests into groups that each fit one call: at most ``max_count``
     requests and ``max_bytes`` of body (the add envelope, the larger one, included)."""
-    overhead = len(_ADD_OPEN) + len(_ADD_CLOSE)
+    overhead = sum(map(len, _ENVELOPES["batch-add"]))
     group: list[bytes] = []
     size = overhead
     for index, item in enumerate(items):

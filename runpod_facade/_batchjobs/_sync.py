@@ -1,25 +1,31 @@
-"""``ep.batches``: the Batch Jobs API from blocking code.
+"""``ep.batches``: each method written once, run blocking here and awaited in :mod:`._async`.
 
-Each method sends its requests with a short-lived ``httpx.Client`` built from the endpoint's
-settings (base URL, API key, timeouts), so the resource holds no connection between calls;
-what to send and what a reply means is decided in :mod:`._plan`.
+A method of :class:`BatchesBase` checks its arguments (before anything is sent) and returns
+an operation, a generator yielding the :class:`~._plan.Call` to send (answered with the
+``httpx.Response``, or its transport error thrown in), a ``Sleep`` or an ``Emit`` (an item
+of ``results``). :class:`batch_api` makes it a method of :class:`Batches` and a coroutine of
+:class:`~._async.AsyncBatches`; those only send, each call through a short-lived ``httpx``
+client built from the endpoint's settings (or the pool of a ``with`` block), and sleep.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
-import json
+import inspect
 import ssl
 import time
-from collections.abc import Callable, Iterable, Iterator
-from types import TracebackType
-from typing import Any, Self
+from collections.abc import Callable, Coroutine, Generator, Iterable, Iterator
+from types import MethodType
+from typing import Any, Concatenate, Generic, ParamSpec, Self, TypeVar, cast, overload
 
 import httpx
 
 from .._config import Settings
-from .._exceptions import APIConnectionError, APITimeoutError, InvalidInputError, WaitTimeout
+from .._core.effects import Emit, Sleep
+from .._exceptions import APIConnectionError, APITimeoutError, WaitTimeout
+from . import _plan
 from ._model import (
     BatchRequestResult,
     BatchSummary,
@@ -29,35 +35,24 @@ from ._model import (
     parse_page,
     parse_summary,
 )
-from ._plan import (
-    DEFAULT_PAGE_SIZE,
-    FIRST_PAUSE,
-    Call,
-    add_call,
-    check_batch_id,
-    check_page_size,
-    create_call,
-    decide,
-    encode_items,
-    next_offset,
-    next_pause,
-    retry_delay,
-    simple_call,
-    wait_step,
-)
+from ._plan import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Call
 
 __all__ = [
+    "AsyncRun",
+    "BatchOperation",
     "Batches",
-    "check_interval",
-    "check_name",
-    "check_offset",
-    "check_timeout",
-    "progress",
-    "tls_context",
-    "transport_error",
+    "BatchesBase",
+    "Done",
+    "advance",
+    "batch_api",
+    "request_options",
 ]
 
-DEFAULT_WAIT_INTERVAL = 2.0
+P = ParamSpec("P")
+T = TypeVar("T")
+
+#: What an operation yields to the resource that runs it.
+BatchOperation = Generator[Call | Sleep | Emit, Any, T]
 
 
 @functools.cache
@@ -77,34 +72,237 @@ def transport_error(call: Call, exc: httpx.TransportError) -> APIConnectionError
     )  # fmt: skip
 
 
-def check_offset(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidInputError(f"offset must be an int >= 0: {value!r}")
-    return value
+def request_options(call: Call) -> dict[str, Any]:
+    """The arguments of ``httpx``'s ``request()`` after the method and the path."""
+    json_body = {"Content-Type": "application/json"} if call.body else None
+    return {"params": dict(call.params), "content": call.body, "headers": json_body}
 
 
-def check_name(value: object) -> bytes:
-    """The body of an update that sets the display name."""
-    if not isinstance(value, str):
-        raise InvalidInputError(f"name must be a string, got {type(value).__name__}")
-    return json.dumps({"name": value}).encode()
+@dataclasses.dataclass(frozen=True, slots=True)
+class Done:
+    """An operation's end: what it returned."""
+
+    value: Any
 
 
-def check_interval(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise InvalidInputError(f"interval must be a positive number of seconds: {value!r}")
-    return float(value)
+def advance(operation: BatchOperation[Any], outcome: Any) -> Call | Sleep | Emit | Done:
+    """The operation's next step, given the outcome of its last (an exception is thrown in)."""
+    try:
+        if isinstance(outcome, Exception):
+            return operation.throw(outcome)
+        return operation.send(outcome)
+    except StopIteration as end:
+        return Done(end.value)
 
 
-def check_timeout(value: object) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise InvalidInputError(f"timeout must be seconds >= 0 or None: {value!r}")
-    return float(value)
+class AsyncRun:
+    """Runs operations on the running asyncio loop (:class:`~._async.AsyncBatches`)."""
+
+    async def _run(self, operation: BatchOperation[T]) -> T:
+        raise NotImplementedError
 
 
-class Batches:
+class batch_api(Generic[P, T]):
+    """Turn ``def name(self, ...) -> BatchOperation[T]`` into a blocking or awaitable method
+    (as ``runpod_facade._clients.api.api`` does for the endpoint's)."""
+
+    def __init__(self, build: Callable[Concatenate[Any, P], BatchOperation[T]]) -> None:
+        #: The function written on the base class (checks, then the operation).
+        self.build = build
+        functools.update_wrapper(self, build)
+
+        async def run_async(self: AsyncRun, /, *args: P.args, **kwargs: P.kwargs) -> T:
+            return await self._run(build(self, *args, **kwargs))
+
+        def run(self: Batches, /, *args: P.args, **kwargs: P.kwargs) -> T:
+            return self._run(build(self, *args, **kwargs))
+
+        # Shown as written, returning the operation's result (``async def``'s too).
+        signature = inspect.signature(build)
+        returns = str(signature.return_annotation).removeprefix("BatchOperation[")[:-1]
+        for method in (run, run_async):
+            functools.update_wrapper(method, build)  # type: ignore[arg-type]
+            method.__signature__ = signature.replace(return_annotation=returns)  # type: ignore[union-attr]
+        self._run_async, self._run = run_async, run
+
+    @overload
+    def __get__(self, obj: None, owner: type[Any]) -> batch_api[P, T]: ...
+
+    @overload
+    def __get__(self, obj: Batches, owner: type[Any]) -> Callable[P, T]: ...
+
+    @overload
+    def __get__(self, obj: AsyncRun, owner: type[Any]) -> Callable[P, Coroutine[Any, Any, T]]: ...
+
+    def __get__(self, obj: object, owner: type[Any]) -> Any:
+        if obj is None:
+            return self
+        return MethodType(self._run_async if isinstance(obj, AsyncRun) else self._run, obj)
+
+    def __call__(self, obj: Any, *args: Any, **kwargs: Any) -> Any:
+        """``Batches.get(batches, batch_id)``: the method called through the class."""
+        return self.__get__(obj, type(obj))(*args, **kwargs)
+
+
+class BatchesBase:
+    """What the blocking and the asyncio ``ep.batches`` share: the methods, as operations."""
+
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.monotonic) -> None:
+        self._settings = settings
+        self._clock = clock
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(endpoint_id={self._settings.endpoint_id!r})"
+
+    def _client_options(self) -> dict[str, Any]:
+        settings = self._settings
+        return {
+            "base_url": settings.base_url,
+            "headers": settings.headers(),
+            "timeout": httpx.Timeout(**dataclasses.asdict(settings.timeout)),
+            "verify": tls_context(),
+        }
+
+    def _send(self, call: Call) -> BatchOperation[Any]:
+        """The JSON of ``call``'s reply, sent again after each failure ``retry_delay`` allows."""
+        retry = self._settings.retry
+        attempt = 0
+        while True:
+            try:
+                try:
+                    reply: httpx.Response = yield call
+                except httpx.TransportError as exc:  # thrown in by the runner
+                    raise transport_error(call, exc) from exc
+                return _plan.decide(call, reply.status_code, reply.headers, reply.content)
+            except Exception as error:
+                backoff = retry.backoff(attempt)
+                delay = _plan.retry_delay(call, attempt, retry.max_retries, backoff, error)
+                if delay is None:
+                    raise
+            yield Sleep(delay)
+            attempt += 1
+
+    def _call(self, operation: str, batch_id: str | None, **extra: Any) -> Call:
+        return _plan.simple_call(operation, self._settings.endpoint_id, batch_id, **extra)
+
+    def _summary(self, call: Call) -> BatchOperation[BatchSummary]:
+        return parse_summary((yield from self._send(call)), call.operation, call.batch_id)
+
+    def _simple(self, operation: str, batch_id: str, **extra: Any) -> BatchOperation[BatchSummary]:
+        return self._summary(self._call(operation, _plan.check_batch_id(batch_id), **extra))
+
+    @batch_api
+    def create(self, inputs: Iterable[Any] = ()) -> BatchOperation[CreatedBatch]:
+        """Create a DRAFT batch holding one request per input (none: an empty batch).
+
+        Raises InvalidInputError before sending when an input is not JSON, there are over
+        5,000 or the body is over 10 MiB. A DRAFT batch does not run until :meth:`finalize`.
+        """
+        return BatchesBase.create_encoded.build(self, _plan.encode_items(inputs))
+
+    @batch_api
+    def create_encoded(self, items: list[bytes]) -> BatchOperation[CreatedBatch]:
+        """:meth:`create` with each request already encoded (``{"input": ...}`` JSON)."""
+        call = _plan.create_call(self._settings.endpoint_id, items)
+        return parse_created((yield from self._send(call)))
+
+    @batch_api
+    def add(self, batch_id: str, inputs: Iterable[Any]) -> BatchOperation[BatchSummary]:
+        """Append one request per input to a DRAFT batch (at most 10 MiB per call)."""
+        return BatchesBase.add_encoded.build(self, batch_id, _plan.encode_items(inputs))
+
+    @batch_api
+    def add_encoded(self, batch_id: str, items: list[bytes]) -> BatchOperation[BatchSummary]:
+        """:meth:`add` with each request already encoded (``{"input": ...}`` JSON)."""
+        batch_id = _plan.check_batch_id(batch_id)
+        return self._summary(_plan.add_call(self._settings.endpoint_id, batch_id, items))
+
+    @batch_api
+    def finalize(self, batch_id: str) -> BatchOperation[BatchSummary]:
+        """Lock a DRAFT batch (FINALIZED) so that the batch workers run it."""
+        return self._simple("batch-finalize", batch_id)
+
+    @batch_api
+    def get(self, batch_id: str) -> BatchOperation[BatchSummary]:
+        """The batch's status and the counts of its requests."""
+        return self._simple("batch-get", batch_id)
+
+    @batch_api
+    def cancel(self, batch_id: str) -> BatchOperation[BatchSummary]:
+        """Cancel the batch: queued requests at once, running ones finish first."""
+        return self._simple("batch-cancel", batch_id)
+
+    @batch_api
+    def remove(self, batch_id: str, request_id: str) -> BatchOperation[BatchSummary]:
+        """Remove one request from a DRAFT batch."""
+        request_id = _plan.check_batch_id(request_id, "request_id")
+        return self._simple("batch-remove", batch_id, request_id=request_id)
+
+    @batch_api
+    def update(self, batch_id: str, *, name: str) -> BatchOperation[BatchSummary]:
+        """Set the batch's display name."""
+        return self._simple("batch-update", batch_id, body=_plan.check_name(name))
+
+    @batch_api
+    def list(self, *, page_size: int = DEFAULT_PAGE_SIZE) -> BatchOperation[list[BatchSummary]]:
+        """Every batch of the endpoint, newest first (all pages)."""
+        size = _plan.check_count(page_size, "page_size", MAX_PAGE_SIZE)
+        found: list[BatchSummary] = []
+        offset: int | None = 0
+        while offset is not None:
+            call = self._call("batch-list", None, params={"offset": offset, "limit": size})
+            page = parse_list((yield from self._send(call)), offset)
+            found.extend(page.items)
+            offset = _plan.next_offset(page)
+        return found
+
+    def _results(self, batch_id: str, page_size: int, offset: int) -> BatchOperation[None]:
+        """The operation of ``results`` (checked at once): each item an ``Emit``."""
+        batch_id = _plan.check_batch_id(batch_id)
+        size, start = (
+            _plan.check_count(page_size, "page_size", MAX_PAGE_SIZE),
+            _plan.check_offset(offset),
+        )
+        return self._pages(batch_id, size, start)
+
+    def _pages(self, batch_id: str, size: int, start: int) -> BatchOperation[None]:
+        offset: int | None = start
+        while offset is not None:
+            call = self._call("batch-requests", batch_id, params={"offset": offset, "limit": size})
+            page = parse_page((yield from self._send(call)), batch_id, offset)
+            for item in page.items:
+                yield Emit(item)
+            offset = _plan.next_offset(page)
+
+    @batch_api
+    def wait(
+        self,
+        batch_id: str,
+        *,
+        timeout: float | None = None,
+        interval: float = 2.0,
+    ) -> BatchOperation[BatchSummary]:
+        """Poll until every request has ended (completed + failed == total) or the batch
+        is FAILED or CANCELLED, and return the last summary. Polls come quickly at first,
+        then every ``interval`` seconds. Raises WaitTimeout (the batch
+        goes on) after ``timeout`` seconds, and InvalidInputError for a DRAFT batch."""
+        batch_id = _plan.check_batch_id(batch_id)
+        interval = _plan.check_interval(interval)
+        limit = _plan.check_timeout(timeout)
+        deadline = None if limit is None else self._clock() + limit
+        pause = min(_plan.FIRST_PAUSE, interval)
+        while True:
+            summary = yield from self._summary(self._call("batch-get", batch_id))
+            step = _plan.wait_step(summary, self._clock(), deadline, pause)
+            if step.action == "done":
+                return summary
+            if step.action == "expired":
+                raise WaitTimeout(batch_id, timeout=limit, reason=_plan.progress(summary))
+            yield Sleep(step.seconds)
+            pause = _plan.next_pause(pause, interval)
+
+
+class Batches(BatchesBase):
     """The Batch Jobs API of one endpoint (``ep.batches``): batches that RunPod runs on its
     own batch workers. Sequence: :meth:`create` (DRAFT), :meth:`add` more, :meth:`finalize`,
     then :meth:`wait` and :meth:`results`. ``ep.map(inputs, via="batch-api")`` does all of
@@ -117,13 +315,9 @@ class Batches:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self._settings = settings
-        self._clock = clock
+        super().__init__(settings, clock)
         self._sleep = sleep
         self._shared: httpx.Client | None = None
-
-    def __repr__(self) -> str:
-        return f"Batches(endpoint_id={self._settings.endpoint_id!r})"
 
     def __enter__(self) -> Self:
         """Keep one connection pool for every call until the block ends (otherwise each
@@ -132,12 +326,7 @@ class Batches:
             self._shared = self._client()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def close(self) -> None:
@@ -146,177 +335,42 @@ class Batches:
         if shared is not None:
             shared.close()
 
-    # ----------------------------------------------------------------- sending
-
-    def _client(self) -> httpx.Client:
-        settings = self._settings
-        return httpx.Client(
-            base_url=settings.base_url,
-            headers=settings.headers(),
-            timeout=httpx.Timeout(
-                connect=settings.timeout.connect,
-                read=settings.timeout.read,
-                write=settings.timeout.write,
-                pool=settings.timeout.pool,
-            ),
-            verify=tls_context(),
-        )
-
-    @contextlib.contextmanager
-    def _http(self) -> Iterator[httpx.Client]:
-        if self._shared is not None:
-            yield self._shared
-        else:
-            with self._client() as http:
-                yield http
-
-    def _send(self, http: httpx.Client, call: Call) -> Any:
-        retry = self._settings.retry
-        attempt = 0
-        while True:
-            try:
-                try:
-                    reply = http.request(
-                        call.method,
-                        call.path,
-                        params=dict(call.params),
-                        content=call.body,
-                        headers={"Content-Type": "application/json"} if call.body else None,
-                    )
-                except httpx.TransportError as exc:
-                    raise transport_error(call, exc) from exc
-                return decide(call, reply.status_code, reply.headers, reply.content)
-            except Exception as error:
-                delay = retry_delay(call, attempt, retry.max_retries, retry.backoff(attempt), error)
-                if delay is None:
-                    raise
-            self._sleep(delay)
-            attempt += 1
-
-    def _one(self, call: Call) -> Any:
-        with self._http() as http:
-            return self._send(http, call)
-
-    # ----------------------------------------------------------------- the API
-
-    def create(self, inputs: Iterable[Any] = ()) -> CreatedBatch:
-        """Create a DRAFT batch holding one request per input (none: an empty batch).
-
-        Raises InvalidInputError before sending when an input is not JSON, there are over
-        5,000 or the body is over 10 MiB. A DRAFT batch does not run until :meth:`finalize`.
-        """
-        return self.create_encoded(encode_items(inputs))
-
-    def create_encoded(self, items: list[bytes]) -> CreatedBatch:
-        """:meth:`create` with each request already encoded (``{"input": ...}`` JSON)."""
-        return parse_created(self._one(create_call(self._settings.endpoint_id, items)))
-
-    def add(self, batch_id: str, inputs: Iterable[Any]) -> BatchSummary:
-        """Append one request per input to a DRAFT batch (at most 10 MiB per call)."""
-        return self.add_encoded(batch_id, encode_items(inputs))
-
-    def add_encoded(self, batch_id: str, items: list[bytes]) -> BatchSummary:
-        """:meth:`add` with each request already encoded (``{"input": ...}`` JSON)."""
-        batch_id = check_batch_id(batch_id)
-        call = add_call(self._settings.endpoint_id, batch_id, items)
-        return parse_summary(self._one(call), call.operation, batch_id)
-
-    def _simple(self, operation: str, batch_id: str, **extra: Any) -> BatchSummary:
-        batch_id = check_batch_id(batch_id)
-        call = simple_call(operation, self._settings.endpoint_id, batch_id, **extra)
-        return parse_summary(self._one(call), operation, batch_id)
-
-    def finalize(self, batch_id: str) -> BatchSummary:
-        """Lock a DRAFT batch (FINALIZED) so that the batch workers run it."""
-        return self._simple("batch-finalize", batch_id)
-
-    def get(self, batch_id: str) -> BatchSummary:
-        """The batch's status and the counts of its requests."""
-        return self._simple("batch-get", batch_id)
-
-    def cancel(self, batch_id: str) -> BatchSummary:
-        """Cancel the batch: queued requests at once, running ones finish first."""
-        return self._simple("batch-cancel", batch_id)
-
-    def remove(self, batch_id: str, request_id: str) -> BatchSummary:
-        """Remove one request from a DRAFT batch."""
-        request_id = check_batch_id(request_id, "request_id")
-        return self._simple("batch-remove", batch_id, request_id=request_id)
-
-    def update(self, batch_id: str, *, name: str) -> BatchSummary:
-        """Set the batch's display name."""
-        return self._simple("batch-update", batch_id, body=check_name(name))
-
-    def list(self, *, page_size: int = DEFAULT_PAGE_SIZE) -> list[BatchSummary]:
-        """Every batch of the endpoint, newest first (all pages)."""
-        size = check_page_size(page_size)
-        found: list[BatchSummary] = []
-        offset: int | None = 0
-        with self._http() as http:
-            while offset is not None:
-                params = {"offset": offset, "limit": size}
-                call = simple_call("batch-list", self._settings.endpoint_id, None, params=params)
-                page = parse_list(self._send(http, call), offset)
-                found.extend(page.items)
-                offset = next_offset(page)
-        return found
-
     def results(
         self, batch_id: str, *, page_size: int = DEFAULT_PAGE_SIZE, offset: int = 0
     ) -> Iterator[BatchRequestResult]:
         """The batch's requests with their outputs and errors, one page at a time (pages are
         fetched as the iterator is consumed), in the order they were added."""
-        batch_id = check_batch_id(batch_id)
-        size = check_page_size(page_size)
-        return self._pages(batch_id, size, check_offset(offset))
+        return self._emitted(self._results(batch_id, page_size, offset))
 
-    def _pages(self, batch_id: str, size: int, start: int) -> Iterator[BatchRequestResult]:
-        offset: int | None = start
+    def _emitted(self, operation: BatchOperation[None]) -> Iterator[Any]:
         with self._http() as http:
-            while offset is not None:
-                params = {"offset": offset, "limit": size}
-                call = simple_call(
-                    "batch-requests", self._settings.endpoint_id, batch_id, params=params
-                )
-                page = parse_page(self._send(http, call), batch_id, offset)
-                yield from page.items
-                offset = next_offset(page)
+            while isinstance(step := self._step(http, operation), Emit):
+                yield step.value
 
-    def wait(
-        self,
-        batch_id: str,
-        *,
-        timeout: float | None = None,
-        interval: float = DEFAULT_WAIT_INTERVAL,
-    ) -> BatchSummary:
-        """Poll until every request has ended (completed + failed == total) or the batch
-        is FAILED or CANCELLED, and return the last summary. Polls come quickly at first,
-        then every ``interval`` seconds. Raises WaitTimeout (the batch
-        goes on) after ``timeout`` seconds, and InvalidInputError for a DRAFT batch."""
-        batch_id = check_batch_id(batch_id)
-        interval = check_interval(interval)
-        pause = min(FIRST_PAUSE, interval)
-        limit = check_timeout(timeout)
-        deadline = None if limit is None else self._clock() + limit
+    def _run(self, operation: BatchOperation[T]) -> T:
         with self._http() as http:
-            while True:
-                call = simple_call("batch-get", self._settings.endpoint_id, batch_id)
-                summary = parse_summary(self._send(http, call), call.operation, batch_id)
-                step = wait_step(summary, self._clock(), deadline, pause)
-                if step.action == "done":
-                    return summary
-                if step.action == "expired":
-                    raise WaitTimeout(batch_id, timeout=limit, reason=progress(summary))
+            step = self._step(http, operation)
+        assert isinstance(step, Done), "only results() emits"
+        return cast(T, step.value)
+
+    def _client(self) -> httpx.Client:
+        return httpx.Client(**self._client_options())
+
+    def _http(self) -> contextlib.AbstractContextManager[httpx.Client]:
+        """The ``with`` block's pool, or a client of the call's own."""
+        shared = self._shared
+        return contextlib.nullcontext(shared) if shared is not None else self._client()
+
+    def _step(self, http: httpx.Client, operation: BatchOperation[Any]) -> Emit | Done:
+        """Run ``operation`` until it emits a value or ends."""
+        outcome: Any = None
+        while not isinstance(step := advance(operation, outcome), Emit | Done):
+            outcome = None
+            if isinstance(step, Sleep):
                 self._sleep(step.seconds)
-                pause = next_pause(pause, interval)
-
-
-def progress(summary: BatchSummary) -> str:
-    """The reason of a batch's WaitTimeout."""
-    return (
-        f"did not finish: {summary.finished} of {summary.request_total} requests done, "
-        f"batch {summary.status}"
-    )
-
-
-Batches.__module__ = "runpod_facade"
+                continue
+            try:
+                outcome = http.request(step.method, step.path, **request_options(step))
+            except httpx.TransportError as exc:
+                outcome = exc
+        return step

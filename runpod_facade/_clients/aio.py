@@ -16,8 +16,7 @@ from .._batches.run import encoded_inputs
 from .._batches.tasks import AsyncBatchResults
 from .._batches.types import BatchTimeout
 from .._batchjobs import Batches
-from .._batchjobs._async import AsyncBatches
-from .._batchjobs._async_mapper import AsyncBatchApiResults
+from .._batchjobs._async import AsyncBatchApiResults, AsyncBatches
 from .._batchjobs._mapper import map_via
 from .._constants import DEFAULT_MAX_RETRIES, HTTP_BACKENDS
 from .._core.retry import PollPolicy, RetryPolicy

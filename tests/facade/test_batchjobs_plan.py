@@ -172,9 +172,9 @@ def test_paging_decisions() -> None:
     )
     assert page.items[0].has_output and page.items[0].output is None
     assert next_offset(page) == 11
-    assert next_offset(BatchPage((), 0, 0, False)) is None
+    assert next_offset(BatchPage((), 0, False)) is None
     with pytest.raises(APIResponseValidationError, match="hasMore"):
-        next_offset(BatchPage((), None, 0, True))
+        next_offset(BatchPage((), 0, True))
 
 
 @pytest.mark.parametrize(

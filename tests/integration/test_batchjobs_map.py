@@ -15,7 +15,7 @@ import pytest
 
 from runpod_facade import AsyncEndpoint, BatchJournalError, Endpoint, InvalidInputError
 from runpod_facade._batchjobs._journal import APPLICATION_ID
-from runpod_facade._batchjobs._mapper import BatchApiResults, map_batch_api
+from runpod_facade._batchjobs._mapper import BatchApiResults
 from runpod_facade._batchjobs._sync import Batches
 from runpod_facade.local import LocalEndpoint
 from tests._support.handlers import dispatch
@@ -54,7 +54,7 @@ def _server_records(local: LocalEndpoint) -> tuple[int, list[Any]]:
 
 def _run(ep: Endpoint, journal: Path, **extra: Any) -> BatchApiResults:
     # Calls of at most 3 requests (by bytes), so that every batch needs an append.
-    return map_batch_api(
+    return BatchApiResults(
         ep.batches,
         _inputs(),
         endpoint_id=ep.endpoint_id,
@@ -188,7 +188,7 @@ def test_a_journal_of_something_else_is_refused(
     with pytest.raises(BatchJournalError, match=fragment):
         if prepare == "other-inputs":
             list(
-                map_batch_api(
+                BatchApiResults(
                     ep.batches, [{"n": 99}], endpoint_id=ep.endpoint_id, journal=str(journal)
                 )
             )
