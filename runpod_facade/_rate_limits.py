@@ -22,12 +22,21 @@ __all__ = [
     "RateLimit",
     "RateLimits",
     "RateLimitsOption",
-    "check_time_scale",
+    "check_positive",
     "rate_limits_from",
 ]
 
 #: RunPod states every limit per 10 seconds.
 DOCUMENTED_WINDOW_S: Final = 10.0
+
+
+def check_positive(value: object, name: str) -> float:
+    """``value`` as a float, refused unless it is a finite number > 0 (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidInputError(f"{name} must be a number, got {value!r}")
+    if not (math.isfinite(value) and value > 0):
+        raise InvalidInputError(f"{name} must be finite and > 0, got {value!r}")
+    return float(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,11 +53,7 @@ class RateLimit:
             raise InvalidInputError(f"requests must be an int, got {self.requests!r}")
         if self.requests < 1:
             raise InvalidInputError(f"requests must be at least 1, got {self.requests}")
-        seconds = self.per_seconds
-        if isinstance(seconds, bool) or not isinstance(seconds, int | float):
-            raise InvalidInputError(f"per_seconds must be a number, got {seconds!r}")
-        if not (math.isfinite(seconds) and seconds > 0):
-            raise InvalidInputError(f"per_seconds must be finite and > 0, got {seconds!r}")
+        check_positive(self.per_seconds, "per_seconds")
         concurrent = self.concurrent
         if concurrent is not None and (
             isinstance(concurrent, bool) or not isinstance(concurrent, int) or concurrent < 1
@@ -123,7 +128,7 @@ class RateLimits:
     def runpod(cls, time_scale: float = 1.0, *, retry_after: bool = False) -> RateLimits:
         """RunPod's documented limits, windows ``time_scale`` times as long (tests and
         benchmarks use e.g. 0.1: the same counts per second instead of per 10 s)."""
-        scale = check_time_scale(time_scale)
+        scale = check_positive(time_scale, "time_scale")
         return cls(
             {name: limit.scaled(scale) for name, limit in RUNPOD_RATE_LIMITS.items()},
             window=DOCUMENTED_WINDOW_S * scale,
@@ -133,7 +138,7 @@ class RateLimits:
     @classmethod
     def learned(cls, time_scale: float = 1.0) -> RateLimits:
         """No numbers: the client learns each route's rate from the 429s it meets."""
-        return cls({}, window=DOCUMENTED_WINDOW_S * check_time_scale(time_scale))
+        return cls({}, window=DOCUMENTED_WINDOW_S * check_positive(time_scale, "time_scale"))
 
 
 #: What ``rate_limits=`` takes: ``"learn"`` (the client default), ``"runpod"``, ``None`` (off),
@@ -176,11 +181,3 @@ def _as_limit(value: object, name: str) -> RateLimit:
         f"the limit of {name!r} must be a RateLimit or (requests, per_seconds[, concurrent]), "
         f"got {value!r}"
     )
-
-
-def check_time_scale(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidInputError(f"time_scale must be a number, got {value!r}")
-    if not (math.isfinite(value) and value > 0):
-        raise InvalidInputError(f"time_scale must be finite and > 0, got {value!r}")
-    return float(value)
