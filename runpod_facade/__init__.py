@@ -19,21 +19,11 @@ import inspect
 from typing import TYPE_CHECKING, Any
 
 # These modules' __all__ are exactly their public names, so each list is written once, there.
-from . import _exceptions, _types, _webhook
+from . import _batchjobs, _exceptions, _types, _webhook
 from ._batches.journal import JournalError
 from ._batches.threads import BatchResults
 from ._batches.types import BatchItem, BatchStats, BatchTimeout, StopReport
-from ._batchjobs import (
-    BatchApiItem,
-    BatchApiResults,
-    BatchApiStats,
-    Batches,
-    BatchJournalError,
-    BatchRequestResult,
-    BatchStateError,
-    BatchSummary,
-    CreatedBatch,
-)
+from ._batchjobs import *  # noqa: F403
 from ._clients.sync import Endpoint, Job, JobStream
 from ._core.pacing import RouteStats
 from ._core.retry import PollPolicy, RetryPolicy
@@ -105,19 +95,10 @@ __all__ = [
     "AsyncJobStream",
     "AsyncLoadBalancedEndpoint",
     "AsyncPinnedSession",
-    "BatchApiItem",
-    "BatchApiResults",
-    "BatchApiStats",
     "BatchItem",
-    "BatchJournalError",
-    "BatchRequestResult",
     "BatchResults",
-    "BatchStateError",
     "BatchStats",
-    "BatchSummary",
     "BatchTimeout",
-    "Batches",
-    "CreatedBatch",
     "Endpoint",
     "ExecutionPolicy",
     "Input",
@@ -144,6 +125,7 @@ __all__ = [
     "WorkerUnreachableError",
     "__version__",
 ]
+__all__ += _batchjobs.__all__
 __all__ += _exceptions.__all__
 __all__ += _types.__all__
 __all__ += _webhook.__all__
