@@ -90,9 +90,7 @@ def _check_timeout(value: object) -> Timeouts:
     """A client's ``timeout=`` as the core's per-phase seconds. Seconds cap connecting at the
     default's 5 s too; an ``httpx.Timeout`` (what ``Endpoint`` took before ``Timeout``) is
     read phase by phase."""
-    if isinstance(value, httpx.Timeout):
-        return Timeouts(connect=value.connect, read=value.read, write=value.write, pool=value.pool)
-    if isinstance(value, Timeout):
+    if isinstance(value, httpx.Timeout | Timeout):
         return Timeouts(connect=value.connect, read=value.read, write=value.write, pool=value.pool)
     if value is None:
         return Timeouts(connect=None, read=None, write=None, pool=None)

@@ -117,7 +117,14 @@ class RateLimits:
             if name not in ROUTES:
                 known = ", ".join(sorted(ROUTES))
                 raise InvalidInputError(f"unknown route {name!r} in rate limits (known: {known})")
-            routes[name] = _as_limit(limit, name)
+            if isinstance(limit, tuple) and len(limit) in (2, 3):
+                limit = RateLimit(*limit)
+            elif not isinstance(limit, RateLimit):
+                raise InvalidInputError(
+                    f"the limit of {name!r} must be a RateLimit or (requests, per_seconds"
+                    f"[, concurrent]), got {limit!r}"
+                )
+            routes[name] = limit
         object.__setattr__(self, "routes", MappingProxyType(routes))
         if not (isinstance(self.window, int | float) and math.isfinite(self.window)) or (
             self.window <= 0
@@ -169,15 +176,4 @@ def rate_limits_from(value: object, *, allow_learn: bool = True) -> RateLimits |
     raise InvalidInputError(
         f"rate_limits must be {choices}, a RateLimits or a mapping of route name to "
         f"RateLimit / (requests, per_seconds[, concurrent]); got {value!r}"
-    )
-
-
-def _as_limit(value: object, name: str) -> RateLimit:
-    if isinstance(value, RateLimit):
-        return value
-    if isinstance(value, tuple) and len(value) in (2, 3):
-        return RateLimit(*value)
-    raise InvalidInputError(
-        f"the limit of {name!r} must be a RateLimit or (requests, per_seconds[, concurrent]), "
-        f"got {value!r}"
     )
