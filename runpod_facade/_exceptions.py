@@ -253,12 +253,11 @@ class APITimeoutError(APIConnectionError, TimeoutError):
 
 class JobError(RunpodError):
     """The job ended in a terminal state other than COMPLETED. ``state`` is the whole snapshot;
-    ``attempts`` every terminal state seen when ``retry_failed`` requeued the job."""
+    ``attempts`` every terminal state seen, oldest first, when ``retry_failed`` requeued it."""
 
     def __init__(self, state: JobState) -> None:
         self.state = state
         self.job_id = state.id
-        # Every terminal state seen, oldest first, when the job was retried (``retry_failed``).
         self.attempts: tuple[JobState, ...] = (state,)
         super().__init__(self._describe())
 

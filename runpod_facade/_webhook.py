@@ -1,13 +1,8 @@
-"""Receiving RunPod webhooks: reading what RunPod POSTs to a job's ``webhook`` URL when the job
-ends, refusing deliveries that are not RunPod's, and recognising one that came before.
-
-RunPod signs nothing, so the only thing a forger lacks is the URL: put a long random secret
-in it (:func:`webhook_url`) and compare what arrives in constant time
-(:func:`verify_webhook_url`). RunPod re-delivers when the receiver does not answer 2xx in time
-(up to twice, 10 s apart), so the same job can arrive more than once, even after it was
-handled: :class:`WebhookDeduplicator` remembers the (job id, status) pairs it has seen, in
-memory by default or in a store of yours (:class:`SeenStore`, e.g. a database table with a
-unique key) when several processes receive.
+"""Receiving RunPod webhooks: :func:`parse_webhook` reads what RunPod POSTs to a job's
+``webhook`` URL when the job ends. RunPod signs nothing, so the only thing a forger lacks is
+the URL: :func:`webhook_url` puts a long random secret in it and :func:`verify_webhook_url`
+checks it. RunPod re-delivers when not answered 2xx in time, even after the job was handled:
+:class:`WebhookDeduplicator` recognises a delivery that came before.
 """
 
 from __future__ import annotations
@@ -55,19 +50,16 @@ def parse_webhook(body: bytes | str | Mapping[str, Any]) -> JobState:
     ``/status`` returns it (``id``, ``status``, ``output``, ``error``, ``delayTime``,
     ``executionTime``, ``workerId``, ...) plus the job's ``input`` and ``webhook`` echoed
     back. Pass the request body as received (``bytes`` or ``str``), or already decoded (a
-    mapping, e.g. from ``await request.json()``).
-
-    The returned :class:`JobState` keeps the whole body in ``raw_json``: ``state.to_dict()``
-    has the echoed ``input`` and ``webhook`` as well as fields this SDK does not model.
+    mapping, e.g. from ``await request.json()``). The returned :class:`JobState` keeps the
+    whole body in ``raw_json``: ``state.to_dict()`` has the echoed ``input`` and ``webhook``
+    as well as fields this SDK does not model.
 
     **The payload is unauthenticated.** RunPod signs nothing, so anyone who learns the URL can
     POST a convincing body. Treat it as a hint: when acting on it matters (billing, releasing
-    results), confirm with ``ep.status(state.id)`` — and keep the URL unguessable, for example
-    with a random token in its path or query that your receiver checks.
-
-    Delivery is at least once: RunPod re-sends (twice more, 10 s apart) when the receiver does
-    not answer 2xx in time, so the same job can arrive more than once — make handling
-    idempotent on ``state.id`` and answer quickly (queue slow work).
+    results), confirm with ``ep.status(state.id)``, and keep the URL unguessable
+    (:func:`webhook_url`). Delivery is at least once: RunPod re-sends (twice more, 10 s apart)
+    when the receiver does not answer 2xx in time, so make handling idempotent on
+    ``state.id`` (:class:`WebhookDeduplicator`) and answer quickly (queue slow work).
 
     Raises:
         WebhookPayloadError: (an :class:`InvalidInputError`, so also a ``ValueError``) the
