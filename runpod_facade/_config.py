@@ -131,12 +131,10 @@ def resolve_settings(
         allow_insecure_http=allow_insecure_http,
     )
     key = api_key if api_key is not None else os.environ.get(ENV_API_KEY) or None
-    if key is None:
-        host = urlsplit(url).hostname or ""
-        if not is_loopback_host(host):
-            raise InvalidInputError(f"no API key: pass api_key= or set {ENV_API_KEY}")
-    else:
+    if key is not None:
         key = _check_api_key(key)
+    elif not is_loopback_host(urlsplit(url).hostname or ""):
+        raise InvalidInputError(f"no API key: pass api_key= or set {ENV_API_KEY}")
     if retry_policy is not None and not isinstance(retry_policy, RetryPolicy):
         raise InvalidInputError("retry_policy must be a RetryPolicy")
     retry = retry_policy or RetryPolicy()
