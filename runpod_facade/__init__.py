@@ -19,7 +19,7 @@ import inspect
 from typing import TYPE_CHECKING, Any
 
 # These modules' __all__ are exactly their public names, so each list is written once, there.
-from . import _batchjobs, _exceptions, _types, _webhook
+from . import _batchjobs, _exceptions, _types, _webhook_security
 from ._batches.journal import JournalError
 from ._batches.threads import BatchResults
 from ._batches.types import BatchItem, BatchStats, BatchTimeout, StopReport
@@ -49,7 +49,8 @@ from ._status import TERMINAL_STATUSES, JobStatus
 from ._timeout import Timeout
 from ._types import *  # noqa: F403
 from ._version import __version__
-from ._webhook import *  # noqa: F403
+from ._webhook import parse_webhook
+from ._webhook_security import *  # noqa: F403
 
 if TYPE_CHECKING:
     from ._batches.tasks import AsyncBatchResults
@@ -124,11 +125,12 @@ __all__ = [
     "Timeout",
     "WorkerUnreachableError",
     "__version__",
+    "parse_webhook",
 ]
 __all__ += _batchjobs.__all__
 __all__ += _exceptions.__all__
 __all__ += _types.__all__
-__all__ += _webhook.__all__
+__all__ += _webhook_security.__all__
 
 
 def _as_public(value: object) -> None:
