@@ -1,13 +1,7 @@
-"""Receiving RunPod webhooks safely: refuse deliveries that are not RunPod's, and recognise a
-delivery that came before.
-
-RunPod signs nothing, so the only thing a forger lacks is the URL: put a long random secret
-in it (:func:`webhook_url`) and compare what arrives in constant time
-(:func:`verify_webhook_url`). RunPod re-delivers when the receiver does not answer 2xx in time
-(up to twice, 10 s apart), so the same job can arrive more than once, even after it was
-handled: :class:`WebhookDeduplicator` remembers the (job id, status) pairs it has seen, in
-memory by default or in a store of yours (:class:`SeenStore`, e.g. a database table with a
-unique key) when several processes receive.
+"""Receiving RunPod webhooks safely. RunPod signs nothing, so the only thing a forger lacks is
+the URL: :func:`webhook_url` puts a long random secret in it and :func:`verify_webhook_url`
+checks it. RunPod re-delivers a job not answered 2xx in time, even one already handled:
+:class:`WebhookDeduplicator` recognises a delivery that came before.
 """
 
 from __future__ import annotations
