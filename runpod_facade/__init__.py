@@ -17,161 +17,17 @@ from __future__ import annotations
 import inspect
 from typing import TYPE_CHECKING, Any
 
+# These modules' __all__ are exactly their public names, so each list is written once, there.
+from . import _batchjobs, _exceptions, _types, _webhook_security
 from ._batches.journal import JournalError
 from ._batches.threads import BatchResults
 from ._batches.types import BatchItem, BatchStats, BatchTimeout, StopReport
-from ._batchjobs import (
-    BatchApiItem,
-    BatchApiResults,
-    BatchApiStats,
-    Batches,
-    BatchJournalError,
-    BatchRequestResult,
-    BatchStateError,
-    BatchSummary,
-    CreatedBatch,
-)
+from ._batchjobs import *  # noqa: F403
 from ._clients.sync import Endpoint, Job, JobStream
+from ._core.pacing import RouteStats
 from ._core.retry import PollPolicy, RetryPolicy
-from ._exceptions import (
-    APIConnectionError,
-    APIError,
-    APIResponseValidationError,
-    APIStatusError,
-    APITimeoutError,
-    AuthenticationError,
-    BadRequestError,
-    ClientClosedError,
-    ConflictError,
-    InternalServerError,
-    InvalidInputError,
-    JobCancelled,
-    JobError,
-    JobFailed,
-    JobTimedOut,
-    NotFoundError,
-    PayloadTooLargeError,
-    PermissionDeniedError,
-    RateLimitError,
-    RunpodError,
-    StreamIdleTimeout,
-    UnprocessableEntityError,
-    WaitTimeout,
-    WebhookPayloadError,
-)
-from ._logging import setup_from_env as _setup_logging
-from ._options import ExecutionPolicy, Input, S3Config
-from ._status import TERMINAL_STATUSES, JobStatus
-from ._timeout import Timeout
-from ._types import Health, HealthJobs, HealthWorkers, JobState, PurgeResult, Reply
-from ._version import __version__
-from ._webhook import parse_webhook
-
-if TYPE_CHECKING:
-    from ._batches.tasks import AsyncBatchResults
-    from ._batchjobs._async import AsyncBatchApiResults, AsyncBatches
-    from ._clients.aio import AsyncEndpoint, AsyncJob, AsyncJobStream
-
-_setup_logging()
-
-_LAZY = {
-    "AsyncEndpoint",
-    "AsyncJob",
-    "AsyncJobStream",
-    "AsyncBatchApiResults",
-    "AsyncBatchResults",
-    "AsyncBatches",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LB_LAZY:
-        from . import _loadbalancing
-
-        value = getattr(_loadbalancing, name)
-        _as_public(value)
-        globals()[name] = value
-        return value
-    if name in _LAZY:
-        from ._batches import tasks as _map_tasks
-        from ._clients import aio as _async_client
-
-        value = getattr(_map_tasks if name == "AsyncBatchResults" else _async_client, name)
-        _as_public(value)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'runpod_facade' has no attribute {name!r}")
-
-
-__all__ = [
-    "TERMINAL_STATUSES",
-    "APIConnectionError",
-    "APIError",
-    "APIResponseValidationError",
-    "APIStatusError",
-    "APITimeoutError",
-    "AsyncBatchApiResults",
-    "AsyncBatchResults",
-    "AsyncBatches",
-    "AsyncEndpoint",
-    "AsyncJob",
-    "AsyncJobStream",
-    "AuthenticationError",
-    "BadRequestError",
-    "BatchApiItem",
-    "BatchApiResults",
-    "BatchApiStats",
-    "BatchItem",
-    "BatchJournalError",
-    "BatchRequestResult",
-    "BatchResults",
-    "BatchStateError",
-    "BatchStats",
-    "BatchSummary",
-    "BatchTimeout",
-    "Batches",
-    "ClientClosedError",
-    "ConflictError",
-    "CreatedBatch",
-    "Endpoint",
-    "ExecutionPolicy",
-    "Health",
-    "HealthJobs",
-    "HealthWorkers",
-    "Input",
-    "InternalServerError",
-    "InvalidInputError",
-    "Job",
-    "JobCancelled",
-    "JobError",
-    "JobFailed",
-    "JobState",
-    "JobStatus",
-    "JobStream",
-    "JobTimedOut",
-    "JournalError",
-    "NotFoundError",
-    "PayloadTooLargeError",
-    "PermissionDeniedError",
-    "PollPolicy",
-    "PurgeResult",
-    "RateLimitError",
-    "Reply",
-    "RetryPolicy",
-    "RunpodError",
-    "S3Config",
-    "StopReport",
-    "StreamIdleTimeout",
-    "Timeout",
-    "UnprocessableEntityError",
-    "WaitTimeout",
-    "WebhookPayloadError",
-    "__version__",
-    "parse_webhook",
-]
-
-# Load-balancing endpoints (issue #18): direct HTTP to workers.
-from ._loadbalancing import (  # noqa: E402
+from ._exceptions import *  # noqa: F403
+from ._loadbalancing import (
     Affinity,
     AffinityTimeoutError,
     AffinityWorkerGoneError,
@@ -185,50 +41,96 @@ from ._loadbalancing import (  # noqa: E402
     RequestTooLargeError,
     WorkerUnreachableError,
 )
+from ._logging import setup_from_env as _setup_logging
+from ._options import ExecutionPolicy, Input, S3Config
+from ._rate_limits import RateLimit, RateLimits
+from ._status import TERMINAL_STATUSES, JobStatus
+from ._timeout import Timeout
+from ._types import *  # noqa: F403
+from ._version import __version__
+from ._webhook import parse_webhook
+from ._webhook_security import *  # noqa: F403
 
 if TYPE_CHECKING:
+    from ._batches.tasks import AsyncBatchResults
+    from ._batchjobs._async import AsyncBatchApiResults, AsyncBatches
+    from ._clients.aio import AsyncEndpoint, AsyncJob, AsyncJobStream
     from ._loadbalancing.aio import AsyncLoadBalancedEndpoint, AsyncPinnedSession
 
-_LB_LAZY = {"AsyncLoadBalancedEndpoint", "AsyncPinnedSession"}
+_setup_logging()
 
-__all__ += [
+# Imported on first use (asyncio's cost), from these modules.
+_LAZY = {
+    "AsyncBatchApiResults": "._batchjobs._async",
+    "AsyncBatchResults": "._batches.tasks",
+    "AsyncBatches": "._batchjobs._async",
+    "AsyncEndpoint": "._clients.aio",
+    "AsyncJob": "._clients.aio",
+    "AsyncJobStream": "._clients.aio",
+    "AsyncLoadBalancedEndpoint": "._loadbalancing.aio",
+    "AsyncPinnedSession": "._loadbalancing.aio",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'runpod_facade' has no attribute {name!r}")
+    from importlib import import_module  # here: not a public name of the package
+
+    value = getattr(import_module(_LAZY[name], __name__), name)
+    _as_public(value)
+    globals()[name] = value
+    return value
+
+
+__all__ = [
+    "TERMINAL_STATUSES",
     "Affinity",
     "AffinityTimeoutError",
     "AffinityWorkerGoneError",
+    "AsyncBatchApiResults",
+    "AsyncBatchResults",
+    "AsyncBatches",
+    "AsyncEndpoint",
+    "AsyncJob",
+    "AsyncJobStream",
     "AsyncLoadBalancedEndpoint",
     "AsyncPinnedSession",
+    "BatchItem",
+    "BatchResults",
+    "BatchStats",
+    "BatchTimeout",
+    "Endpoint",
+    "ExecutionPolicy",
+    "Input",
+    "Job",
+    "JobStatus",
+    "JobStream",
+    "JournalError",
     "LBRetryPolicy",
     "LoadBalancedEndpoint",
-    "MemorySeenStore",
     "NoWorkersAvailableError",
     "NotReadyError",
     "PinnedSession",
     "PlatformError",
+    "PollPolicy",
     "ProcessingTimeoutError",
     "RateLimit",
     "RateLimits",
     "RequestTooLargeError",
+    "RetryPolicy",
     "RouteStats",
-    "SeenStore",
-    "WebhookDeduplicator",
+    "S3Config",
+    "StopReport",
+    "Timeout",
     "WorkerUnreachableError",
-    "new_webhook_secret",
-    "verify_webhook_url",
-    "webhook_url",
+    "__version__",
+    "parse_webhook",
 ]
-
-
-# --- rate limits and webhook receiving (issue #19) ------------------------------------------
-from ._core.pacing import RouteStats  # noqa: E402
-from ._rate_limits import RateLimit, RateLimits  # noqa: E402
-from ._webhook_security import (  # noqa: E402
-    MemorySeenStore,
-    SeenStore,
-    WebhookDeduplicator,
-    new_webhook_secret,
-    verify_webhook_url,
-    webhook_url,
-)
+__all__ += _batchjobs.__all__
+__all__ += _exceptions.__all__
+__all__ += _types.__all__
+__all__ += _webhook_security.__all__
 
 
 def _as_public(value: object) -> None:
@@ -242,6 +144,6 @@ def _as_public(value: object) -> None:
 # The asyncio names are left alone here: touching them would import asyncio. __getattr__
 # names them on first use.
 for _name in __all__:
-    if _name not in _LAZY and _name not in _LB_LAZY:
+    if _name not in _LAZY:
         _as_public(globals()[_name])
 del _name

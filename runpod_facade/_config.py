@@ -90,9 +90,7 @@ def _check_timeout(value: object) -> Timeouts:
     """A client's ``timeout=`` as the core's per-phase seconds. Seconds cap connecting at the
     default's 5 s too; an ``httpx.Timeout`` (what ``Endpoint`` took before ``Timeout``) is
     read phase by phase."""
-    if isinstance(value, httpx.Timeout):
-        return Timeouts(connect=value.connect, read=value.read, write=value.write, pool=value.pool)
-    if isinstance(value, Timeout):
+    if isinstance(value, httpx.Timeout | Timeout):
         return Timeouts(connect=value.connect, read=value.read, write=value.write, pool=value.pool)
     if value is None:
         return Timeouts(connect=None, read=None, write=None, pool=None)
@@ -133,12 +131,10 @@ def resolve_settings(
         allow_insecure_http=allow_insecure_http,
     )
     key = api_key if api_key is not None else os.environ.get(ENV_API_KEY) or None
-    if key is None:
-        host = urlsplit(url).hostname or ""
-        if not is_loopback_host(host):
-            raise InvalidInputError(f"no API key: pass api_key= or set {ENV_API_KEY}")
-    else:
+    if key is not None:
         key = _check_api_key(key)
+    elif not is_loopback_host(urlsplit(url).hostname or ""):
+        raise InvalidInputError(f"no API key: pass api_key= or set {ENV_API_KEY}")
     if retry_policy is not None and not isinstance(retry_policy, RetryPolicy):
         raise InvalidInputError("retry_policy must be a RetryPolicy")
     retry = retry_policy or RetryPolicy()

@@ -47,5 +47,3 @@ DEFAULT_LIMITS = httpx.Limits(
 )
 # The HTTP libraries an AsyncEndpoint can send with (``http_backend=``).
 HTTP_BACKENDS = ("httpx", "aiohttp")
-
-TERMINAL_RETENTION_NOTE = "results of /run are kept 30 min, of /runsync 1 min"

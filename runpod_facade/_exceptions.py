@@ -34,7 +34,7 @@ always gets it back, in the return value or on the exception.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 if TYPE_CHECKING:
     from ._types import JobState
@@ -148,6 +148,15 @@ class _Reply(APIError):
         return f"{where}failed with HTTP {self.status_code}{job}: {self.message}"
 
 
+class ReplyFields(TypedDict, total=False):
+    """The optional keywords of an error about a reply, for subclasses that add their own."""
+
+    body: str
+    headers: Mapping[str, str] | None
+    operation: str
+    job_id: str | None
+
+
 class APIStatusError(_Reply):
     """The API answered with an HTTP error status.
 
@@ -196,20 +205,10 @@ class RateLimitError(APIStatusError):
         *,
         retry_after: float | None = None,
         status_code: int = 429,
-        body: str = "",
-        headers: Mapping[str, str] | None = None,
-        operation: str = "",
-        job_id: str | None = None,
+        **fields: Unpack[ReplyFields],
     ) -> None:
         self.retry_after = retry_after
-        super().__init__(
-            message,
-            status_code=status_code,
-            body=body,
-            headers=headers,
-            operation=operation,
-            job_id=job_id,
-        )
+        super().__init__(message, status_code=status_code, **fields)
 
 
 class InternalServerError(APIStatusError):
@@ -254,12 +253,11 @@ class APITimeoutError(APIConnectionError, TimeoutError):
 
 class JobError(RunpodError):
     """The job ended in a terminal state other than COMPLETED. ``state`` is the whole snapshot;
-    ``attempts`` every terminal state seen when ``retry_failed`` requeued the job."""
+    ``attempts`` every terminal state seen, oldest first, when ``retry_failed`` requeued it."""
 
     def __init__(self, state: JobState) -> None:
         self.state = state
         self.job_id = state.id
-        # Every terminal state seen, oldest first, when the job was retried (``retry_failed``).
         self.attempts: tuple[JobState, ...] = (state,)
         super().__init__(self._describe())
 

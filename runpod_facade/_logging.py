@@ -60,10 +60,8 @@ logger.addFilter(RedactingFilter())
 
 
 def setup_from_env() -> None:
-    level_name = os.environ.get("RUNPOD_FACADE_LOG", "").strip().upper()
-    if not level_name:
-        return
-    level = logging.getLevelName(level_name)
+    # Unset, empty or not a level name: getLevelName returns a str, and nothing is set up.
+    level = logging.getLevelName(os.environ.get("RUNPOD_FACADE_LOG", "").strip().upper())
     if not isinstance(level, int):
         return
     handler = logging.StreamHandler(sys.stderr)

@@ -22,12 +22,21 @@ __all__ = [
     "RateLimit",
     "RateLimits",
     "RateLimitsOption",
-    "check_time_scale",
+    "check_positive",
     "rate_limits_from",
 ]
 
 #: RunPod states every limit per 10 seconds.
 DOCUMENTED_WINDOW_S: Final = 10.0
+
+
+def check_positive(value: object, name: str) -> float:
+    """``value`` as a float, refused unless it is a finite number > 0 (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidInputError(f"{name} must be a number, got {value!r}")
+    if not (math.isfinite(value) and value > 0):
+        raise InvalidInputError(f"{name} must be finite and > 0, got {value!r}")
+    return float(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,11 +53,7 @@ class RateLimit:
             raise InvalidInputError(f"requests must be an int, got {self.requests!r}")
         if self.requests < 1:
             raise InvalidInputError(f"requests must be at least 1, got {self.requests}")
-        seconds = self.per_seconds
-        if isinstance(seconds, bool) or not isinstance(seconds, int | float):
-            raise InvalidInputError(f"per_seconds must be a number, got {seconds!r}")
-        if not (math.isfinite(seconds) and seconds > 0):
-            raise InvalidInputError(f"per_seconds must be finite and > 0, got {seconds!r}")
+        check_positive(self.per_seconds, "per_seconds")
         concurrent = self.concurrent
         if concurrent is not None and (
             isinstance(concurrent, bool) or not isinstance(concurrent, int) or concurrent < 1
@@ -112,7 +117,14 @@ class RateLimits:
             if name not in ROUTES:
                 known = ", ".join(sorted(ROUTES))
                 raise InvalidInputError(f"unknown route {name!r} in rate limits (known: {known})")
-            routes[name] = _as_limit(limit, name)
+            if isinstance(limit, tuple) and len(limit) in (2, 3):
+                limit = RateLimit(*limit)
+            elif not isinstance(limit, RateLimit):
+                raise InvalidInputError(
+                    f"the limit of {name!r} must be a RateLimit or (requests, per_seconds"
+                    f"[, concurrent]), got {limit!r}"
+                )
+            routes[name] = limit
         object.__setattr__(self, "routes", MappingProxyType(routes))
         if not (isinstance(self.window, int | float) and math.isfinite(self.window)) or (
             self.window <= 0
@@ -123,7 +135,7 @@ class RateLimits:
     def runpod(cls, time_scale: float = 1.0, *, retry_after: bool = False) -> RateLimits:
         """RunPod's documented limits, windows ``time_scale`` times as long (tests and
         benchmarks use e.g. 0.1: the same counts per second instead of per 10 s)."""
-        scale = check_time_scale(time_scale)
+        scale = check_positive(time_scale, "time_scale")
         return cls(
             {name: limit.scaled(scale) for name, limit in RUNPOD_RATE_LIMITS.items()},
             window=DOCUMENTED_WINDOW_S * scale,
@@ -133,7 +145,7 @@ class RateLimits:
     @classmethod
     def learned(cls, time_scale: float = 1.0) -> RateLimits:
         """No numbers: the client learns each route's rate from the 429s it meets."""
-        return cls({}, window=DOCUMENTED_WINDOW_S * check_time_scale(time_scale))
+        return cls({}, window=DOCUMENTED_WINDOW_S * check_positive(time_scale, "time_scale"))
 
 
 #: What ``rate_limits=`` takes: ``"learn"`` (the client default), ``"runpod"``, ``None`` (off),
@@ -165,22 +177,3 @@ def rate_limits_from(value: object, *, allow_learn: bool = True) -> RateLimits |
         f"rate_limits must be {choices}, a RateLimits or a mapping of route name to "
         f"RateLimit / (requests, per_seconds[, concurrent]); got {value!r}"
     )
-
-
-def _as_limit(value: object, name: str) -> RateLimit:
-    if isinstance(value, RateLimit):
-        return value
-    if isinstance(value, tuple) and len(value) in (2, 3):
-        return RateLimit(*value)
-    raise InvalidInputError(
-        f"the limit of {name!r} must be a RateLimit or (requests, per_seconds[, concurrent]), "
-        f"got {value!r}"
-    )
-
-
-def check_time_scale(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidInputError(f"time_scale must be a number, got {value!r}")
-    if not (math.isfinite(value) and value > 0):
-        raise InvalidInputError(f"time_scale must be finite and > 0, got {value!r}")
-    return float(value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from enum import Enum
 from typing import Final
@@ -32,6 +33,7 @@ def _phase(value: object, name: str) -> float | None:
     return seconds
 
 
+@dataclass(frozen=True, slots=True, init=False)
 class Timeout:
     """HTTP timeouts of each request, in seconds (or ``timedelta``; ``None``: no limit). The
     same for the httpx and the aiohttp backend.
@@ -41,9 +43,8 @@ class Timeout:
     ``write`` (between bytes of the request), ``pool`` (to get a free connection). A
     long-poll's read timeout is its hold plus ``read``; how long a wait lasts is the wait's own
     ``timeout=``. Out-of-range values raise ``InvalidInputError`` here, before any request.
+    Immutable: make a new one rather than set a phase.
     """
-
-    __slots__ = ("connect", "pool", "read", "write")
 
     connect: float | None
     read: float | None
@@ -63,31 +64,6 @@ class Timeout:
         for name, value in (("connect", connect), ("read", read), ("write", write), ("pool", pool)):
             seconds = base if value is _UNSET else _phase(value, f"timeout {name}")
             object.__setattr__(self, name, seconds)
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"Timeout is immutable: make a new one instead of setting {name}")
-
-    def _phases(self) -> tuple[float | None, float | None, float | None, float | None]:
-        return (self.connect, self.read, self.write, self.pool)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Timeout) and self._phases() == other._phases()
-
-    def __hash__(self) -> int:
-        return hash(self._phases())
-
-    def __repr__(self) -> str:
-        connect, read, write, pool = self._phases()
-        return f"Timeout(connect={connect}, read={read}, write={write}, pool={pool})"
-
-    def __reduce__(self) -> tuple[object, ...]:
-        return (_rebuild, self._phases())
-
-
-def _rebuild(
-    connect: float | None, read: float | None, write: float | None, pool: float | None
-) -> Timeout:
-    return Timeout(None, connect=connect, read=read, write=write, pool=pool)
 
 
 #: A client's timeouts unless told otherwise: 5 s to connect, 30 s for the rest.

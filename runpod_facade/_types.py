@@ -24,11 +24,6 @@ __all__ = ["Health", "HealthJobs", "HealthWorkers", "JobState", "PurgeResult", "
 _TIMED_OUT_AFTER_RETRIES = re.compile(r"job timed out after \d+ retr(y|ies)\b", re.IGNORECASE)
 
 
-def encode_raw(raw: Mapping[str, Any] | None) -> bytes:
-    """``raw`` as JSON bytes (what the ``raw_json`` field holds)."""
-    return b"{}" if raw is None else json.dumps(dict(raw), separators=(",", ":")).encode()
-
-
 class _RawReply:
     """``raw``/``to_dict()`` over the ``raw_json`` field of a snapshot."""
 
@@ -75,7 +70,7 @@ class JobState(_RawReply):
     @classmethod
     def from_raw(cls, raw: Mapping[str, Any], **fields: Any) -> JobState:
         """A snapshot whose ``raw`` is ``raw`` (for states assembled by the SDK itself)."""
-        return cls(raw_json=encode_raw(raw), **fields)
+        return cls(raw_json=json.dumps(dict(raw), separators=(",", ":")).encode(), **fields)
 
     @property
     def is_terminal(self) -> bool:

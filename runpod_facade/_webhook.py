@@ -26,19 +26,16 @@ def parse_webhook(body: bytes | str | Mapping[str, Any]) -> JobState:
     ``/status`` returns it (``id``, ``status``, ``output``, ``error``, ``delayTime``,
     ``executionTime``, ``workerId``, ...) plus the job's ``input`` and ``webhook`` echoed
     back. Pass the request body as received (``bytes`` or ``str``), or already decoded (a
-    mapping, e.g. from ``await request.json()``).
-
-    The returned :class:`JobState` keeps the whole body in ``raw_json``: ``state.to_dict()``
-    has the echoed ``input`` and ``webhook`` as well as fields this SDK does not model.
+    mapping, e.g. from ``await request.json()``). The returned :class:`JobState` keeps the
+    whole body in ``raw_json``: ``state.to_dict()`` has the echoed ``input`` and ``webhook``
+    as well as fields this SDK does not model.
 
     **The payload is unauthenticated.** RunPod signs nothing, so anyone who learns the URL can
     POST a convincing body. Treat it as a hint: when acting on it matters (billing, releasing
-    results), confirm with ``ep.status(state.id)`` — and keep the URL unguessable, for example
-    with a random token in its path or query that your receiver checks.
-
-    Delivery is at least once: RunPod re-sends (twice more, 10 s apart) when the receiver does
-    not answer 2xx in time, so the same job can arrive more than once — make handling
-    idempotent on ``state.id`` and answer quickly (queue slow work).
+    results), confirm with ``ep.status(state.id)``, and keep the URL unguessable
+    (:func:`webhook_url`). Delivery is at least once: RunPod re-sends (twice more, 10 s apart)
+    when the receiver does not answer 2xx in time, so make handling idempotent on
+    ``state.id`` (:class:`WebhookDeduplicator`) and answer quickly (queue slow work).
 
     Raises:
         WebhookPayloadError: (an :class:`InvalidInputError`, so also a ``ValueError``) the
@@ -51,7 +48,8 @@ def parse_webhook(body: bytes | str | Mapping[str, Any]) -> JobState:
     """
     data, raw_json, not_json = _decode(body)
     job_id = data.get("id")
-    if isinstance(job_id, str) and job_id:
+    job_id = job_id if isinstance(job_id, str) and job_id else None
+    if job_id is not None:
         try:
             check_id(job_id, "the job id")
         except InvalidInputError as exc:
@@ -59,9 +57,7 @@ def parse_webhook(body: bytes | str | Mapping[str, Any]) -> JobState:
             raise WebhookPayloadError(f"not a RunPod webhook payload: {exc}") from None
     if not_json is not None:
         # Python's json module reads these, JSON does not: the SDK refuses them everywhere.
-        raise WebhookPayloadError(
-            f"not a RunPod webhook payload: {not_json}", job_id=_valid_id(job_id)
-        )
+        raise WebhookPayloadError(f"not a RunPod webhook payload: {not_json}", job_id=job_id)
     try:
         return job_state_from_object(data, raw_json, field_types=_WEBHOOK_FIELD_TYPES)
     except BodyShapeError as exc:
@@ -74,17 +70,15 @@ def _decode(body: object) -> tuple[dict[str, Any], bytes, str | None]:
     """The body as an object, as the JSON bytes the state keeps, and why a number in it is
     not JSON (``None`` when every number is)."""
     try:
-        if isinstance(body, bytes | bytearray | memoryview):
-            raw_json = bytes(body)
-            data, not_json = _loads(raw_json)
-            return data, raw_json, not_json
-        if isinstance(body, str):
-            data, not_json = _loads(body)
-            return data, _utf8(body), not_json
         if isinstance(body, Mapping):
             # Re-decoded from its JSON text: the state shares nothing mutable with the caller,
             # and a mapping that JSON could not have carried is refused like a bad body.
-            raw_json = _utf8(_dumps(body))
+            body = _dumps(body)
+        if isinstance(body, str):
+            data, not_json = _loads(body)
+            return data, _utf8(body), not_json
+        if isinstance(body, bytes | bytearray | memoryview):
+            raw_json = bytes(body)
             data, not_json = _loads(raw_json)
             return data, raw_json, not_json
         raise BodyShapeError(f"expected a JSON object, got {type(body).__name__}")
@@ -114,13 +108,6 @@ def _loads(content: bytes | str) -> tuple[dict[str, Any], str | None]:
     except RecursionError:
         raise BodyShapeError("the body is nested too deeply") from None
     return require_object(data), (not_json[0] if not_json else None)
-
-
-def _valid_id(value: object) -> str | None:
-    try:
-        return check_id(value, "the job id")
-    except InvalidInputError:
-        return None
 
 
 def _dumps(body: Mapping[Any, Any]) -> str:

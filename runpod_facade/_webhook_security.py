@@ -1,13 +1,7 @@
-"""Receiving RunPod webhooks safely: refuse deliveries that are not RunPod's, and recognise a
-delivery that came before.
-
-RunPod signs nothing, so the only thing a forger lacks is the URL: put a long random secret
-in it (:func:`webhook_url`) and compare what arrives in constant time
-(:func:`verify_webhook_url`). RunPod re-delivers when the receiver does not answer 2xx in time
-(up to twice, 10 s apart), so the same job can arrive more than once, even after it was
-handled: :class:`WebhookDeduplicator` remembers the (job id, status) pairs it has seen, in
-memory by default or in a store of yours (:class:`SeenStore`, e.g. a database table with a
-unique key) when several processes receive.
+"""Receiving RunPod webhooks safely. RunPod signs nothing, so the only thing a forger lacks is
+the URL: :func:`webhook_url` puts a long random secret in it and :func:`verify_webhook_url`
+checks it. RunPod re-delivers a job not answered 2xx in time, even one already handled:
+:class:`WebhookDeduplicator` recognises a delivery that came before.
 """
 
 from __future__ import annotations
@@ -26,7 +20,6 @@ from ._types import JobState
 from ._webhook import parse_webhook
 
 __all__ = [
-    "DEFAULT_TOKEN_PARAM",
     "MemorySeenStore",
     "SeenStore",
     "WebhookDeduplicator",
@@ -46,7 +39,8 @@ def new_webhook_secret() -> str:
     return secrets.token_urlsafe(32)
 
 
-def _check_secret(secret: object) -> str:
+def _check_secret(secret: object, param: object) -> None:
+    """Refuse a poor secret or token parameter; register the secret for redaction."""
     if not isinstance(secret, str):
         raise InvalidInputError(f"the webhook secret must be a str, got {type(secret).__name__}")
     if len(secret) < _MIN_SECRET_CHARS:
@@ -60,13 +54,8 @@ def _check_secret(secret: object) -> str:
     # The URL travels in job requests and comes back in /status and webhook bodies: keep the
     # secret out of this SDK's log lines and error messages.
     register_secret(secret)
-    return secret
-
-
-def _check_param(param: object) -> str:
     if not isinstance(param, str) or not param or not param.isascii():
         raise InvalidInputError(f"param must be a non-empty ASCII str, got {param!r}")
-    return param
 
 
 def webhook_url(base_url: str, secret: str, *, param: str = DEFAULT_TOKEN_PARAM) -> str:
@@ -77,8 +66,7 @@ def webhook_url(base_url: str, secret: str, *, param: str = DEFAULT_TOKEN_PARAM)
     Raises :class:`InvalidInputError` when ``base_url`` is not an absolute http(s) URL, already
     has ``param``, or has a fragment, or when ``secret`` is shorter than 22 characters.
     """
-    secret = _check_secret(secret)
-    param = _check_param(param)
+    _check_secret(secret, param)
     if not isinstance(base_url, str):
         raise InvalidInputError(f"base_url must be a str, got {type(base_url).__name__}")
     parts = urlsplit(base_url)
@@ -98,8 +86,7 @@ def verify_webhook_url(request_url: str, secret: str, *, param: str = DEFAULT_TO
     compared in constant time. ``request_url`` may be the full URL or just its path and query
     (``"/hooks/runpod?token=..."``, what an HTTP server sees). A receiver answers ``False``
     with 401/403 before it reads the body."""
-    secret = _check_secret(secret)
-    param = _check_param(param)
+    _check_secret(secret, param)
     if not isinstance(request_url, str):
         return False
     values = parse_qs(urlsplit(request_url).query, keep_blank_values=True).get(param, [])

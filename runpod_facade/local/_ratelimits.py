@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .._rate_limits import RateLimit, RateLimits, check_time_scale, rate_limits_from
+from .._rate_limits import RateLimit, RateLimits, check_positive, rate_limits_from
 
 __all__ = ["RateLimiter", "Refusal", "limiter_from"]
 
@@ -116,7 +116,7 @@ def limiter_from(rate_limits: object, time_scale: float = 1.0) -> RateLimiter | 
     """The limiter a ``rate_limits=`` argument of the local endpoint names (``"runpod"``,
     a ``RateLimits``, a mapping of route to limit, or ``None`` for none), with windows
     ``time_scale`` times as long."""
-    time_scale = check_time_scale(time_scale)
+    time_scale = check_positive(time_scale, "time_scale")
     if rate_limits == "runpod":
         limits: RateLimits | None = RateLimits.runpod(time_scale)
     else:
