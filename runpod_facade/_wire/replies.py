@@ -1,31 +1,34 @@
 """Replies, parsed straight from JSON into the façade's types: one parser per reply schema of the
-spec, each field checked against it; a reply schema without a parser of its own here is parsed
-by the one generic parser (``generic``) from the spec's table of its fields, into a ``Reply``.
+spec that has a façade type of its own, each field checked against it; every other reply
+schema is parsed by the one generic parser (:func:`parse_generic`) into a ``Reply``, its fields
+read from the spec's reply table (``runpod_generated.operations.REPLY_SCHEMAS``, written by
+``make regen``) and checked there — required, JSON type, ``null``, minimum. An operation whose
+reply schema is new to the spec is therefore parsed without a line of code here.
 
 The generated models are not used for parsing: they add a second pass per reply and accept
 wrong types silently. tests/contract checks both agree on every recorded reply."""
 
 from __future__ import annotations
 
+import dataclasses
 import email.utils
 import json
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import timedelta
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from .._exceptions import (
-    APIResponseValidationError,
-)
+from .._exceptions import APIResponseValidationError
 from .._logging import redact
 from .._status import JobStatus, parse_status
 from .._transports.base import ApiRequest, ApiResponse
 from .._types import Health, HealthJobs, HealthWorkers, JobState, PurgeResult, Reply
 from .bodies import BodyShapeError, decode_object, require_object
-from .generic import reply_from_object, reply_schema
+
+if TYPE_CHECKING:
+    from runpod_generated.operations import FieldInfo, ReplySchema
 
 __all__ = [
     "JOB_FIELD_TYPES",
@@ -41,7 +44,8 @@ __all__ = [
     "parse_reply",
     "parse_retry_after",
     "parse_stream",
-    "parse_submitted",
+    "reply_from_object",
+    "reply_schema",
     "require_object",
 ]
 
@@ -163,16 +167,12 @@ def _job_state(data: dict[str, Any], response: ApiResponse, request: ApiRequest)
 
 
 def parse_job(response: ApiResponse, request: ApiRequest) -> JobState:
-    """A ``Job`` or ``CancelResponse`` reply (status, runsync, status-sync, cancel)."""
+    """A ``Job``, ``CancelResponse`` (status, runsync, status-sync, cancel) or ``JobSubmitted``
+    reply (run, retry: at least the id and the status)."""
     return _job_state(_json_object(response, request), response, request)
 
 
-def parse_submitted(response: ApiResponse, request: ApiRequest) -> JobState:
-    """A ``JobSubmitted`` reply (run, retry): at least the id and the status."""
-    return _job_state(_json_object(response, request), response, request)
-
-
-@dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class StreamBatch:
     """One ``/stream`` reply: the chunks drained by this call and the job's status.
     ``chunks`` are the chunk objects whole (``output`` plus e.g. ``metrics``)."""
@@ -208,43 +208,35 @@ def parse_stream(response: ApiResponse, request: ApiRequest) -> StreamBatch:
     )
 
 
-def _counters(
-    data: dict[str, Any], key: str, response: ApiResponse, request: ApiRequest
-) -> dict[str, int | None] | None:
+_Group = TypeVar("_Group", HealthJobs, HealthWorkers)
+
+
+def _counters(kind: type[_Group], data: dict[str, Any], key: str) -> _Group:
+    """Group ``key`` of a health reply as ``kind``: a counter left out, or no count, is ``None``."""
     group = data.get(key)
     if group is None:
-        return None
-    if not isinstance(group, dict):
-        raise _invalid(response, request, f"`{key}` is not an object")
-    counters: dict[str, int | None] = {}
-    for wire_name, value in group.items():
-        number = _opt_int(value)
-        counters[wire_name] = number if number is not None and number >= 0 else None
-    return counters
+        group = {}
+    elif not isinstance(group, dict):
+        raise BodyShapeError(f"`{key}` is not an object")
+    counts: dict[str, int | None] = {}
+    for counter in dataclasses.fields(kind):
+        # On the wire a counter is named in camelCase: `in_queue` is `inQueue`.
+        first, *rest = counter.name.split("_")
+        number = _opt_int(group.get(first + "".join(word.title() for word in rest)))
+        counts[counter.name] = number if number is not None and number >= 0 else None
+    return kind(**counts)
 
 
 def parse_health(response: ApiResponse, request: ApiRequest) -> Health:
     data = _json_object(response, request)
-    jobs = _counters(data, "jobs", response, request) or {}
-    workers = _counters(data, "workers", response, request) or {}
-    return Health(
-        jobs=HealthJobs(
-            completed=jobs.get("completed"),
-            failed=jobs.get("failed"),
-            in_progress=jobs.get("inProgress"),
-            in_queue=jobs.get("inQueue"),
-            retried=jobs.get("retried"),
-        ),
-        workers=HealthWorkers(
-            idle=workers.get("idle"),
-            initializing=workers.get("initializing"),
-            ready=workers.get("ready"),
-            running=workers.get("running"),
-            throttled=workers.get("throttled"),
-            unhealthy=workers.get("unhealthy"),
-        ),
-        raw_json=response.content,
-    )
+    try:
+        return Health(
+            jobs=_counters(HealthJobs, data, "jobs"),
+            workers=_counters(HealthWorkers, data, "workers"),
+            raw_json=response.content,
+        )
+    except BodyShapeError as exc:
+        raise _invalid(response, request, exc.why) from None
 
 
 def parse_purge(response: ApiResponse, request: ApiRequest) -> PurgeResult:
@@ -256,6 +248,74 @@ def parse_purge(response: ApiResponse, request: ApiRequest) -> PurgeResult:
     if not isinstance(status, str):
         raise _invalid(response, request, "no `status` in the reply")
     return PurgeResult(removed=removed, status=status, raw_json=response.content)
+
+
+def reply_schema(name: str) -> ReplySchema:
+    """The spec's table of reply schema ``name`` (the generated table, loaded on first use)."""
+    from runpod_generated.operations import REPLY_SCHEMAS
+
+    return REPLY_SCHEMAS[name]
+
+
+# JSON Schema's types as Python's.
+_PYTHON_TYPES: Mapping[str, type | tuple[type, ...]] = {
+    "string": str,
+    "integer": int,
+    "number": (int, float),
+    "boolean": bool,
+    "object": dict,
+    "array": list,
+}
+
+
+def _typed(field: FieldInfo, value: Any) -> Any:
+    """``value`` as the field's JSON type says (an integral float is an integer, as in JSON
+    Schema); BodyShapeError when it is not of that type."""
+    kind = field.json_type
+    if kind is None:
+        return value
+    if kind == "integer" and isinstance(value, float) and value.is_integer():
+        return int(value)
+    # bool is an int to Python, not to JSON Schema: `"position": true` is off-contract.
+    boolean = isinstance(value, bool)
+    if isinstance(value, _PYTHON_TYPES.get(kind, ())) and boolean == (kind == "boolean"):
+        return value
+    raise BodyShapeError(f"`{field.name}` is {type(value).__name__}, not {kind}")
+
+
+def _value(field: FieldInfo, data: Mapping[str, Any]) -> Any:
+    if field.name not in data:
+        if field.required:
+            raise BodyShapeError(f"no `{field.name}` in the reply")
+        return None
+    value = data[field.name]
+    if value is None:
+        if not field.nullable:
+            raise BodyShapeError(f"`{field.name}` is null")
+        return None
+    value = _typed(field, value)
+    if field.minimum is not None and isinstance(value, int | float) and value < field.minimum:
+        raise BodyShapeError(f"`{field.name}` is {value}, less than {field.minimum}")
+    return value
+
+
+def reply_from_object(
+    schema: ReplySchema, data: Mapping[str, Any], raw_json: bytes, *, expected_id: str | None
+) -> Reply:
+    """The :class:`Reply` of ``data``, a decoded body of ``schema``; ``raw_json`` its bytes.
+
+    ``expected_id`` is the job the request was about: a body whose ``id`` field names another
+    job is refused. BodyShapeError (with the job the body named) when a field breaks the
+    schema."""
+    named = data.get("id")
+    job_id = named if isinstance(named, str) and named else expected_id
+    try:
+        values = {field.python: _value(field, data) for field in schema.fields}
+    except BodyShapeError as exc:
+        raise BodyShapeError(exc.why, job_id) from None
+    if expected_id is not None and isinstance(named, str) and named != expected_id:
+        raise BodyShapeError(f"the body is for job {named!r}, not {expected_id!r}", named)
+    return Reply(schema.name, values, raw_json)
 
 
 def parse_generic(response: ApiResponse, request: ApiRequest) -> Reply:
@@ -275,7 +335,7 @@ def parse_generic(response: ApiResponse, request: ApiRequest) -> Reply:
 PARSERS: Mapping[str, Callable[[ApiResponse, ApiRequest], Any]] = MappingProxyType(
     {
         "Job": parse_job,
-        "JobSubmitted": parse_submitted,
+        "JobSubmitted": parse_job,
         "CancelResponse": parse_job,
         "StreamResponse": parse_stream,
         "EndpointHealth": parse_health,
