@@ -1,9 +1,9 @@
-"""The asyncio transport over httpx: ``httpx.AsyncClient``, gated (see ``_gate``).
+"""The asyncio transport over httpx: ``httpx.AsyncClient``, gated (``gate``).
 
-Our own client sends through :class:`~._httpx_pool.LifoPool`, which reuses connections
-without httpcore's per-event pool scans and never closes one it will need again a moment
-later. When the environment names a proxy for the API's scheme (``HTTPS_PROXY`` …), it keeps
-httpx's own transport, which knows proxies and ``NO_PROXY``, with a pool sized to the gate.
+Our own client sends through :class:`~.pool.LifoPool`, which reuses connections without
+httpcore's per-event pool scans and never closes one it will need again a moment later — unless
+the environment names a proxy for the API's scheme (``HTTPS_PROXY`` …): then it keeps httpx's
+own transport, which knows proxies and ``NO_PROXY``, with a pool sized to the gate.
 """
 
 from __future__ import annotations

@@ -9,7 +9,6 @@ from types import MappingProxyType
 from typing import Any
 
 from .._exceptions import (
-    APIResponseValidationError,
     APIStatusError,
     AuthenticationError,
     BadRequestError,
@@ -25,7 +24,8 @@ from .._logging import redact
 from .._status import is_terminal, parse_status
 from .._transports.base import ApiRequest, ApiResponse
 from .._types import JobState
-from .replies import _id_in_text, _job_state, _preview, parse_retry_after
+from .bodies import BodyShapeError
+from .replies import _id_in_text, _preview, job_state_from_object, parse_retry_after
 
 __all__ = ["error_from_response", "job_in_error_reply"]
 
@@ -65,8 +65,8 @@ def job_in_error_reply(response: ApiResponse, request: ApiRequest) -> JobState |
     if not isinstance(status, str) or not is_terminal(parse_status(status)):
         return None
     try:
-        return _job_state(data, response, request)
-    except APIResponseValidationError:
+        return job_state_from_object(data, response.content, expected_id=request.job_id)
+    except BodyShapeError:
         return None
 
 

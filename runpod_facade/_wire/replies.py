@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import email.utils
+import functools
 import json
 import re
 import time
@@ -50,11 +51,23 @@ __all__ = [
 ]
 
 
-def _json_object(response: ApiResponse, request: ApiRequest) -> dict[str, Any]:
-    try:
-        return decode_object(response.content)
-    except BodyShapeError as exc:
-        raise _invalid(response, request, exc.why) from None
+_T = TypeVar("_T")
+
+
+def _parser(
+    parse: Callable[[dict[str, Any], ApiResponse, ApiRequest], _T],
+) -> Callable[[ApiResponse, ApiRequest], _T]:
+    """A parser of a reply's decoded body as the parser of the reply: a body that is no JSON
+    object, or that ``parse`` refuses (BodyShapeError), is an APIResponseValidationError."""
+
+    @functools.wraps(parse)
+    def parse_reply(response: ApiResponse, request: ApiRequest) -> _T:
+        try:
+            return parse(decode_object(response.content), response, request)
+        except BodyShapeError as exc:
+            raise _invalid(response, request, exc.why, exc.job_id) from None
+
+    return parse_reply
 
 
 def _invalid(
@@ -159,17 +172,11 @@ def job_state_from_object(
     )
 
 
-def _job_state(data: dict[str, Any], response: ApiResponse, request: ApiRequest) -> JobState:
-    try:
-        return job_state_from_object(data, response.content, expected_id=request.job_id)
-    except BodyShapeError as exc:
-        raise _invalid(response, request, exc.why, exc.job_id) from None
-
-
-def parse_job(response: ApiResponse, request: ApiRequest) -> JobState:
+@_parser
+def parse_job(data: dict[str, Any], response: ApiResponse, request: ApiRequest) -> JobState:
     """A ``Job``, ``CancelResponse`` (status, runsync, status-sync, cancel) or ``JobSubmitted``
     reply (run, retry: at least the id and the status)."""
-    return _job_state(_json_object(response, request), response, request)
+    return job_state_from_object(data, response.content, expected_id=request.job_id)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -187,19 +194,19 @@ class StreamBatch:
         return tuple(chunk.get("output") for chunk in self.chunks)
 
 
-def parse_stream(response: ApiResponse, request: ApiRequest) -> StreamBatch:
-    data = _json_object(response, request)
+@_parser
+def parse_stream(data: dict[str, Any], response: ApiResponse, request: ApiRequest) -> StreamBatch:
     status = data.get("status")
     if not isinstance(status, str) or not status:
-        raise _invalid(response, request, "no job status in the stream reply")
+        raise BodyShapeError("no job status in the stream reply")
     found = data.get("id")
     if isinstance(found, str) and request.job_id is not None and found != request.job_id:
-        raise _invalid(response, request, f"the body is for job {found!r}")
+        raise BodyShapeError(f"the body is for job {found!r}")
     chunks = data.get("stream")
     if chunks is None:
         chunks = []
     if not isinstance(chunks, list) or not all(isinstance(c, dict) for c in chunks):
-        raise _invalid(response, request, "`stream` is not a list of chunk objects")
+        raise BodyShapeError("`stream` is not a list of chunk objects")
     return StreamBatch(
         status=parse_status(status),
         chunks=tuple(chunks),
@@ -227,26 +234,23 @@ def _counters(kind: type[_Group], data: dict[str, Any], key: str) -> _Group:
     return kind(**counts)
 
 
-def parse_health(response: ApiResponse, request: ApiRequest) -> Health:
-    data = _json_object(response, request)
-    try:
-        return Health(
-            jobs=_counters(HealthJobs, data, "jobs"),
-            workers=_counters(HealthWorkers, data, "workers"),
-            raw_json=response.content,
-        )
-    except BodyShapeError as exc:
-        raise _invalid(response, request, exc.why) from None
+@_parser
+def parse_health(data: dict[str, Any], response: ApiResponse, request: ApiRequest) -> Health:
+    return Health(
+        jobs=_counters(HealthJobs, data, "jobs"),
+        workers=_counters(HealthWorkers, data, "workers"),
+        raw_json=response.content,
+    )
 
 
-def parse_purge(response: ApiResponse, request: ApiRequest) -> PurgeResult:
-    data = _json_object(response, request)
+@_parser
+def parse_purge(data: dict[str, Any], response: ApiResponse, request: ApiRequest) -> PurgeResult:
     removed = _opt_int(data.get("removed"))
     if removed is None or removed < 0:
-        raise _invalid(response, request, "no `removed` count in the reply")
+        raise BodyShapeError("no `removed` count in the reply")
     status = data.get("status")
     if not isinstance(status, str):
-        raise _invalid(response, request, "no `status` in the reply")
+        raise BodyShapeError("no `status` in the reply")
     return PurgeResult(removed=removed, status=status, raw_json=response.content)
 
 
@@ -318,16 +322,12 @@ def reply_from_object(
     return Reply(schema.name, values, raw_json)
 
 
-def parse_generic(response: ApiResponse, request: ApiRequest) -> Reply:
+@_parser
+def parse_generic(data: dict[str, Any], response: ApiResponse, request: ApiRequest) -> Reply:
     """A reply of a schema with no parser in :data:`PARSERS`, checked against the spec's
     table of its fields."""
-    data = _json_object(response, request)
-    try:
-        return reply_from_object(
-            reply_schema(request.reply), data, response.content, expected_id=request.job_id
-        )
-    except BodyShapeError as exc:
-        raise _invalid(response, request, exc.why, exc.job_id) from None
+    schema = reply_schema(request.reply)
+    return reply_from_object(schema, data, response.content, expected_id=request.job_id)
 
 
 #: The hand-written parser of each 2xx reply schema that has a façade type of its own; any
@@ -358,7 +358,7 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -
             value = float(ms) / 1000.0
         except ValueError:
             value = -1.0
-        if value >= 0 and value == value:
+        if value >= 0:  # not NaN either
             return value
     raw = headers.get("retry-after")
     if raw is None:
@@ -370,8 +370,6 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -
         try:
             when = email.utils.parsedate_to_datetime(raw)
         except (TypeError, ValueError, IndexError):
-            return None
-        if when is None:
             return None
         seconds = when.timestamp() - (time.time() if now is None else now)
         return max(0.0, seconds)
