@@ -1,18 +1,15 @@
 """Admission of requests on one asyncio client, shared by every async transport.
 
-An ``AsyncEndpoint`` may have thousands of calls pending; the HTTP libraries' own pools queue
-badly (httpcore rescans every waiter on each event, and hands a freed connection to several
-of them at once), so the transport queues calls itself and lets at most ``limit`` requests
-into the library — no more than its pool holds, so the library never queues.
+An ``AsyncEndpoint`` may have thousands of calls pending, and the HTTP libraries' own pools
+queue badly (httpcore rescans every waiter on each event and hands a freed connection to
+several at once). So the transport queues calls itself and lets at most ``limit`` requests into
+the library — no more than its pool holds, so the library never queues. Long-polls (requests
+with a server-side hold) take at most ``limit - reserve`` of those slots: a short call
+(``status``, ``run``, ``cancel`` …) never waits behind long-polls, however many are pending.
 
-Long-polls (requests with a server-side hold) may take at most ``limit - reserve`` of those
-slots. A short call (``status``, ``run``, ``cancel`` …) therefore never waits behind
-long-polls: the reserve is free for it however many waits are pending. Short calls are also
-admitted before queued long-polls when a slot frees up.
-
-The gate, the queue's futures and the HTTP client all belong to one event loop.
-:class:`GatedTransport` renews them on a new loop (a second ``asyncio.run()``) when it owns
-the client, and closes its own client when the loop shuts down.
+The gate, its queue's futures and the HTTP client belong to one event loop:
+:class:`GatedTransport` renews them on a new loop (a second ``asyncio.run()``) when it owns the
+client, and closes its own client when the loop shuts down.
 """
 
 from __future__ import annotations
@@ -39,11 +36,9 @@ POOL_TIMEOUT = TransportFailure(
 
 class Gate:
     """At most ``limit`` requests in flight, of which at most ``limit - reserve`` long-polls.
-
-    Waiters queue in arrival order, short calls ahead of long-polls. A freed slot is handed
-    to the next admissible waiter directly (its count is taken on its behalf), so no other
-    caller can take it in between.
-    """
+    Waiters queue in arrival order, short calls ahead of long-polls; a freed slot is handed to
+    the next admissible waiter directly (its count taken on its behalf), so no one else can
+    take it in between."""
 
     __slots__ = ("_long", "_short", "in_flight", "limit", "long_in_flight", "long_limit")
 

@@ -1,11 +1,10 @@
-"""Requests, built from the generated client's operation table: one table-driven builder for every
-operation of the spec, and the /run and /runsync body (:class:`JobBody`, encoded once).
-
-Requests are built by the generated operation modules (``build_request``: method, route with
-path parameters escaped, query, JSON body) as listed in ``runpod_generated.operations``, the
-table ``scripts/regen.sh`` writes from the spec. Adding an operation to the spec therefore
-adds it here too; only a new *reply schema* needs a parser (``replies``). The generated
-client is imported on the first request built, not with the package."""
+"""Requests, built from the generated client's operation table (``runpod_generated.operations``,
+which ``scripts/regen.sh`` writes from the spec): one table-driven builder for every operation,
+and the /run and /runsync body (:class:`JobBody`, encoded once). Each operation's generated
+``build_request`` gives its method, route (path parameters escaped), query and JSON body, so an
+operation added to the spec is built here too; only a new *reply schema* needs a parser
+(``replies``). The generated client is imported on the first request built, not with the
+package."""
 
 from __future__ import annotations
 
@@ -53,7 +52,7 @@ _JOB_ID_MARK = "0runpodFacadeJobId0"
 
 
 class _Route:
-    """What every request of one operation on one endpoint shares, worked out once from the
+    """What every request of one operation on one endpoint shares, worked out once from its
     generated builder: the path (split around the job id, when the id fills exactly one place
     of it) and the safety."""
 
@@ -120,11 +119,9 @@ def build_request(
     ``wait_ms`` is the server-side hold of an operation that takes ``wait``; ``query`` the
     other query parameters (``None`` leaves one out). ``body`` (an operation that has one)
     is checked against the operation's payload limit: InvalidInputError before any I/O.
-
-    The route of each operation comes from its generated builder, once per endpoint; a
-    request then only escapes its job id into it. A request with other query parameters
-    (``ttl``), or whose ids the route cannot take apart, is built by the generated builder
-    itself.
+    Only the job id is escaped into the route (:class:`_Route`); a request with other query
+    parameters (``ttl``), or whose ids the route cannot take apart, is built by the generated
+    builder itself.
     """
     route = _route(operation, endpoint_id)
     info, around = route.info, route.around_id
@@ -199,21 +196,16 @@ def build_job_body(
             raise InvalidInputError(
                 f"{name} must be an {kind.__name__}, got {type(value).__name__}"
             )
-    from runpod_generated.models import JobRequest
+    from runpod_generated import models
 
-    body = JobRequest(input_=_check_input(input))
+    body = models.JobRequest(input_=_check_input(input))
     if webhook is not None:
         body.webhook = check_webhook(webhook)
-    if policy is not None:
-        wire_policy = policy.to_wire()
-        if wire_policy:
-            from runpod_generated.models import ExecutionPolicy as WireExecutionPolicy
-
-            body.policy = WireExecutionPolicy.from_dict(wire_policy)
+    wire_policy = None if policy is None else policy.to_wire()
+    if wire_policy:
+        body.policy = models.ExecutionPolicy.from_dict(wire_policy)
     if s3_config is not None:
-        from runpod_generated.models import S3Config as WireS3Config
-
-        body.s_3_config = WireS3Config.from_dict(s3_config.to_wire())
+        body.s_3_config = models.S3Config.from_dict(s3_config.to_wire())
     return body
 
 
