@@ -103,7 +103,9 @@ def status_error(
     }
     if code == 429:
         return RateLimitError(message, retry_after=parse_retry_after(response.headers), **common)
-    kind = (classes or {}).get(code) or _ERROR_CLASSES.get(code) or _fallback_class(code)
+    kind = (classes or {}).get(code) or _ERROR_CLASSES.get(code)
+    if kind is None:
+        kind = InternalServerError if code >= 500 or code < 100 else APIStatusError
     return kind(message, **common)
 
 
@@ -121,7 +123,3 @@ _ERROR_CLASSES: Mapping[int, type[APIStatusError]] = MappingProxyType(
         499: InternalServerError,
     }
 )
-
-
-def _fallback_class(code: int) -> type[APIStatusError]:
-    return InternalServerError if code >= 500 or code < 100 else APIStatusError

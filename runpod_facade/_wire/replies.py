@@ -46,7 +46,6 @@ __all__ = [
     "parse_retry_after",
     "parse_stream",
     "reply_from_object",
-    "reply_schema",
     "require_object",
 ]
 
@@ -254,13 +253,6 @@ def parse_purge(data: dict[str, Any], response: ApiResponse, request: ApiRequest
     return PurgeResult(removed=removed, status=status, raw_json=response.content)
 
 
-def reply_schema(name: str) -> ReplySchema:
-    """The spec's table of reply schema ``name`` (the generated table, loaded on first use)."""
-    from runpod_generated.operations import REPLY_SCHEMAS
-
-    return REPLY_SCHEMAS[name]
-
-
 # JSON Schema's types as Python's.
 _PYTHON_TYPES: Mapping[str, type | tuple[type, ...]] = {
     "string": str,
@@ -326,7 +318,9 @@ def reply_from_object(
 def parse_generic(data: dict[str, Any], response: ApiResponse, request: ApiRequest) -> Reply:
     """A reply of a schema with no parser in :data:`PARSERS`, checked against the spec's
     table of its fields."""
-    schema = reply_schema(request.reply)
+    from runpod_generated.operations import REPLY_SCHEMAS  # loaded on first use
+
+    schema = REPLY_SCHEMAS[request.reply]
     return reply_from_object(schema, data, response.content, expected_id=request.job_id)
 
 

@@ -66,9 +66,7 @@ class _Route:
         self.around_id = (parts[0], parts[1]) if len(parts) == 2 else None
 
 
-@functools.lru_cache(maxsize=64)
-def _route(operation: str, endpoint_id: str) -> _Route:
-    return _Route(operation, endpoint_id)
+_route = functools.lru_cache(maxsize=64)(_Route)
 
 
 @dataclass(frozen=True, slots=True)
