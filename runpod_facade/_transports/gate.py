@@ -140,15 +140,11 @@ class GatedTransport(ABC, Generic[C]):
         self.owns_client = client is None
         self.max_in_flight = max_in_flight
         self.reserve = reserve
-        self._client = client
+        #: The client in use on the current loop (``None`` before the first request).
+        self.client = client
         self._loop: asyncio.AbstractEventLoop | None = None
         self._gate = Gate(max_in_flight, reserve)  # checks the sizes now
         self._closer: AsyncGenerator[None, None] | None = None
-
-    @property
-    def client(self) -> C | None:
-        """The client in use on the current loop (``None`` before the first request)."""
-        return self._client
 
     @abstractmethod
     def _new_client(self) -> C: ...
@@ -173,7 +169,7 @@ class GatedTransport(ABC, Generic[C]):
         if self.owns_client:
             # The previous loop's client (if any) was closed at that loop's shutdown, or its
             # connections died with the loop: start afresh on this one.
-            self._client = client = self._new_client()
+            self.client = client = self._new_client()
             closer = _close_with_loop(self, client)
             await closer.__anext__()
             self._closer = closer
@@ -182,7 +178,7 @@ class GatedTransport(ABC, Generic[C]):
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
             await self._bind(loop)
-        gate, client = self._gate, self._client
+        gate, client = self._gate, self.client
         assert client is not None
         long = request.hold is not None
         if not gate.try_enter(long) and not await gate.enter(long, timeouts.pool):
