@@ -1,19 +1,17 @@
 """The connection pool of our own ``httpx.AsyncClient``: httpcore connections, reused LIFO.
 
-httpcore's ``AsyncConnectionPool`` rescans every connection on each request and response —
-checking each idle one's socket through anyio (~50 µs each) and recounting the pool for each
-(O(n²)) — and, with fewer keep-alive slots than connections, closes each connection that
-becomes idle. With a hundred requests in flight that cost more CPU than the requests
-themselves, or a new connection per request. This pool does neither: ``gate`` already bounds
-the requests in flight, so the pool never queues; a request takes the most recently idle
-connection to its origin (checking only that one) or opens one, and gives it back when its
-reply is read. Connections idle for longer than the keep-alive expiry are closed.
+httpcore's ``AsyncConnectionPool`` rescans every connection on each request and response
+(checking each idle one's socket through anyio, ~50 µs each, and recounting the pool: O(n²)),
+and with fewer keep-alive slots than connections it closes each one that becomes idle: with a
+hundred requests in flight, more CPU than the requests themselves, or a new connection per
+request. Here ``gate`` already bounds the requests in flight, so the pool never queues: a
+request takes the most recently idle connection to its origin (checking only that one) or
+opens one, and gives it back once its reply is read; connections idle past the keep-alive
+expiry are closed.
 
-It speaks HTTP/1.1 through ``httpcore.AsyncHTTPConnection`` (the connections httpx's own
-pool uses) and raises httpx's exceptions, mapped by httpx's own transport code, so to
-``httpx.AsyncClient`` it is an ordinary transport. Proxies are not its business: when the
-environment names a proxy for the API, the client keeps httpx's own transport (see
-``async_httpx``).
+It speaks HTTP/1.1 through ``httpcore.AsyncHTTPConnection`` (the connections of httpx's own
+pool) and raises httpx's exceptions, so to ``httpx.AsyncClient`` it is an ordinary transport.
+With a proxy in the environment the client keeps httpx's own transport (``async_httpx``).
 """
 
 from __future__ import annotations
