@@ -71,11 +71,8 @@ class Gate:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         (self._long if long else self._short).append(future)
         try:
-            if timeout is None:
+            async with asyncio.timeout(timeout):  # None: no limit
                 await future
-            else:
-                async with asyncio.timeout(timeout):
-                    await future
         except TimeoutError:
             # Granted just as the timeout fired: the slot is ours, use it.
             return future.done() and not future.cancelled()
@@ -96,18 +93,15 @@ class Gate:
     def _wake(self) -> None:
         # Abandoned waiters (timed out, cancelled) stay queued until they are reached here.
         while self.in_flight < self.limit:
-            if self._short:
-                future = self._short.popleft()
-                if future.done():
-                    continue
-            elif self._long and self.long_in_flight < self.long_limit:
-                future = self._long.popleft()
-                if future.done():
-                    continue
-                self.long_in_flight += 1
-            else:
+            long = not self._short
+            if long and not (self._long and self.long_in_flight < self.long_limit):
                 return
+            future = (self._long if long else self._short).popleft()
+            if future.done():
+                continue
             self.in_flight += 1
+            if long:
+                self.long_in_flight += 1
             future.set_result(None)
 
 

@@ -94,15 +94,6 @@ class JobBody:
             )
 
 
-@functools.cache
-def _no_body() -> JobRequest:
-    """What the generated builders are handed for a job body: they make the route and the
-    query, while the bytes sent are the :class:`JobBody`'s, encoded once."""
-    from runpod_generated.models import JobRequest
-
-    return JobRequest(input_=None)
-
-
 def build_request(
     operation: str,
     endpoint_id: str,
@@ -158,13 +149,15 @@ def _generated(
     query: Mapping[str, int | None],
 ) -> tuple[str, Mapping[str, int]]:
     """The path and query of a request as the generated builder makes them."""
+    from runpod_generated.models import JobRequest
     from runpod_generated.types import UNSET
 
     args: dict[str, Any] = {"endpoint_id": endpoint_id}
     if info.job_scoped:
         args["job_id"] = job_id
     if info.has_body:
-        args["body"] = _no_body()
+        # The builder makes the route and the query; the bytes sent are the JobBody's.
+        args["body"] = JobRequest(input_=None)
     if info.holds:
         args["wait"] = UNSET if wait_ms is None else wait_ms
     for name, value in query.items():
