@@ -188,10 +188,6 @@ class StreamBatch:
     error: str | None
     raw_json: bytes
 
-    @property
-    def outputs(self) -> tuple[Any, ...]:
-        return tuple(chunk.get("output") for chunk in self.chunks)
-
 
 @_parser
 def parse_stream(data: dict[str, Any], response: ApiResponse, request: ApiRequest) -> StreamBatch:

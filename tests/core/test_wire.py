@@ -371,8 +371,8 @@ def test_stream_replies() -> None:
         body(200, {"status": "IN_PROGRESS", "stream": [{"output": 1}, {"output": 2, "m": 1}]}),
         stream,
     )
-    assert (batch.status, batch.chunks, batch.outputs, batch.error) == (
-        JobStatus.IN_PROGRESS, ({"output": 1}, {"output": 2, "m": 1}), (1, 2), None,
+    assert (batch.status, batch.chunks, batch.error) == (
+        JobStatus.IN_PROGRESS, ({"output": 1}, {"output": 2, "m": 1}), None,
     )  # fmt: skip
     empty = parse_reply(body(200, {"status": "FAILED", "error": "x", "id": "job-1"}), stream)
     assert (empty.chunks, empty.error) == ((), "x")
