@@ -494,6 +494,13 @@ def test_the_servers_own_words_are_the_message(data: dict[str, Any], message: st
     assert error_from_response(body(500, data), STATUS).message == message
 
 
+def test_an_error_body_nested_too_deeply_to_decode_is_read_as_text() -> None:
+    nested = ApiResponse(500, {}, b"[" * 100_000 + b'{"id": "job-9"}')
+    error = error_from_response(nested, build_request("health", "ep-1"))
+    assert type(error) is InternalServerError and error.job_id == "job-9"
+    assert job_in_error_reply(nested, STATUS) is None
+
+
 def test_error_messages_from_text_bodies() -> None:
     assert error_from_response(ApiResponse(502, {}, b"  \n "), STATUS).message == "(empty body)"
     assert (
