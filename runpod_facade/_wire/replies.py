@@ -104,9 +104,7 @@ def _opt_str(value: Any) -> str | None:
 
 
 def _opt_int(value: Any) -> int | None:
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, int):
+    if isinstance(value, int) and not isinstance(value, bool):
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
@@ -363,6 +361,4 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -
             return None
         seconds = when.timestamp() - (time.time() if now is None else now)
         return max(0.0, seconds)
-    if seconds != seconds or seconds < 0 or seconds == float("inf"):
-        return None
-    return seconds
+    return seconds if 0 <= seconds < float("inf") else None  # not NaN either
