@@ -16,7 +16,6 @@ With a proxy in the environment the client keeps httpx's own transport (``async_
 
 from __future__ import annotations
 
-import ssl
 import time
 from collections import deque
 from collections.abc import AsyncIterable
@@ -36,9 +35,9 @@ class LifoPool(httpx.AsyncBaseTransport):
     """An httpx transport over a LIFO pool of HTTP/1.1 connections, unbounded: the caller
     bounds how many requests run at once (and so how many connections exist)."""
 
-    def __init__(self, *, keepalive_expiry: float, ssl_context: ssl.SSLContext | None = None):
+    def __init__(self, *, keepalive_expiry: float) -> None:
         self._keepalive_expiry = keepalive_expiry
-        self._ssl_context = ssl_context or httpx.create_ssl_context()
+        self._ssl_context = httpx.create_ssl_context()
         # Per origin: idle connections with the time each became idle, newest last.
         self._idle: dict[_Key, deque[tuple[httpcore.AsyncHTTPConnection, float]]] = {}
         self._closed = False
