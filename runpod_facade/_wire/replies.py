@@ -72,14 +72,13 @@ def _parser(
 def _invalid(
     response: ApiResponse, request: ApiRequest, why: str, job_id: str | None = None
 ) -> APIResponseValidationError:
-    job_id = job_id or request.job_id or _id_in_text(response.text)
     return APIResponseValidationError(
         redact(f"unexpected reply: {why}; body starts {_preview(response.text)!r}"),
         status_code=response.status_code,
         body=redact(response.text),
         headers=response.headers,
         operation=request.operation,
-        job_id=job_id,
+        job_id=job_id or request.job_id or _id_in_text(response.text),
     )
 
 
@@ -98,9 +97,7 @@ def _preview(text: str, limit: int = 200) -> str:
 
 
 def _opt_str(value: Any) -> str | None:
-    if value is None:
-        return None
-    return value if isinstance(value, str) else json.dumps(value)
+    return value if value is None or isinstance(value, str) else json.dumps(value)
 
 
 def _opt_int(value: Any) -> int | None:
