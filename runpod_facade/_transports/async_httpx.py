@@ -1,9 +1,9 @@
-"""The asyncio transport over httpx: ``httpx.AsyncClient``, gated (see ``_gate``).
+"""The asyncio transport over httpx: ``httpx.AsyncClient``, gated (``gate``).
 
-Our own client sends through :class:`~._httpx_pool.LifoPool`, which reuses connections
-without httpcore's per-event pool scans and never closes one it will need again a moment
-later. When the environment names a proxy for the API's scheme (``HTTPS_PROXY`` …), it keeps
-httpx's own transport, which knows proxies and ``NO_PROXY``, with a pool sized to the gate.
+Our own client sends through :class:`~.pool.LifoPool`, which reuses connections without
+httpcore's per-event pool scans and never closes one it will need again a moment later — unless
+the environment names a proxy for the API's scheme (``HTTPS_PROXY`` …): then it keeps httpx's
+own transport, which knows proxies and ``NO_PROXY``, with a pool sized to the gate.
 """
 
 from __future__ import annotations
@@ -45,7 +45,9 @@ class AsyncHttpxTransport(GatedTransport[httpx.AsyncClient]):
         self._requests = HttpxRequests(base_url, headers)
 
     def _new_client(self) -> httpx.AsyncClient:
-        if _proxied(self._requests.base_url):
+        # A proxy the environment names for the API's scheme: httpx's own transport uses it.
+        proxies = urllib.request.getproxies()
+        if httpx.URL(self._requests.base_url).scheme in proxies or "all" in proxies:
             limits = httpx.Limits(
                 max_connections=self.max_in_flight,
                 max_keepalive_connections=self.max_in_flight,
@@ -66,10 +68,3 @@ class AsyncHttpxTransport(GatedTransport[httpx.AsyncClient]):
         except httpx.TransportError as exc:
             return classify(exc)
         return ApiResponse(response.status_code, response.headers, response.content)
-
-
-def _proxied(base_url: str) -> bool:
-    """Whether the environment names a proxy httpx would consider for ``base_url``."""
-    proxies = urllib.request.getproxies()
-    scheme = httpx.URL(base_url).scheme
-    return scheme in proxies or "all" in proxies

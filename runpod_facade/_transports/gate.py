@@ -1,18 +1,15 @@
 """Admission of requests on one asyncio client, shared by every async transport.
 
-An ``AsyncEndpoint`` may have thousands of calls pending; the HTTP libraries' own pools queue
-badly (httpcore rescans every waiter on each event, and hands a freed connection to several
-of them at once), so the transport queues calls itself and lets at most ``limit`` requests
-into the library — no more than its pool holds, so the library never queues.
+An ``AsyncEndpoint`` may have thousands of calls pending, and the HTTP libraries' own pools
+queue badly (httpcore rescans every waiter on each event and hands a freed connection to
+several at once). So the transport queues calls itself and lets at most ``limit`` requests into
+the library — no more than its pool holds, so the library never queues. Long-polls (requests
+with a server-side hold) take at most ``limit - reserve`` of those slots: a short call
+(``status``, ``run``, ``cancel`` …) never waits behind long-polls, however many are pending.
 
-Long-polls (requests with a server-side hold) may take at most ``limit - reserve`` of those
-slots. A short call (``status``, ``run``, ``cancel`` …) therefore never waits behind
-long-polls: the reserve is free for it however many waits are pending. Short calls are also
-admitted before queued long-polls when a slot frees up.
-
-The gate, the queue's futures and the HTTP client all belong to one event loop.
-:class:`GatedTransport` renews them on a new loop (a second ``asyncio.run()``) when it owns
-the client, and closes its own client when the loop shuts down.
+The gate, its queue's futures and the HTTP client belong to one event loop:
+:class:`GatedTransport` renews them on a new loop (a second ``asyncio.run()``) when it owns the
+client, and closes its own client when the loop shuts down.
 """
 
 from __future__ import annotations
@@ -39,11 +36,9 @@ POOL_TIMEOUT = TransportFailure(
 
 class Gate:
     """At most ``limit`` requests in flight, of which at most ``limit - reserve`` long-polls.
-
-    Waiters queue in arrival order, short calls ahead of long-polls. A freed slot is handed
-    to the next admissible waiter directly (its count is taken on its behalf), so no other
-    caller can take it in between.
-    """
+    Waiters queue in arrival order, short calls ahead of long-polls; a freed slot is handed to
+    the next admissible waiter directly (its count taken on its behalf), so no one else can
+    take it in between."""
 
     __slots__ = ("_long", "_short", "in_flight", "limit", "long_in_flight", "long_limit")
 
@@ -76,11 +71,8 @@ class Gate:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         (self._long if long else self._short).append(future)
         try:
-            if timeout is None:
+            async with asyncio.timeout(timeout):  # None: no limit
                 await future
-            else:
-                async with asyncio.timeout(timeout):
-                    await future
         except TimeoutError:
             # Granted just as the timeout fired: the slot is ours, use it.
             return future.done() and not future.cancelled()
@@ -101,18 +93,15 @@ class Gate:
     def _wake(self) -> None:
         # Abandoned waiters (timed out, cancelled) stay queued until they are reached here.
         while self.in_flight < self.limit:
-            if self._short:
-                future = self._short.popleft()
-                if future.done():
-                    continue
-            elif self._long and self.long_in_flight < self.long_limit:
-                future = self._long.popleft()
-                if future.done():
-                    continue
-                self.long_in_flight += 1
-            else:
+            long = not self._short
+            if long and not (self._long and self.long_in_flight < self.long_limit):
                 return
+            future = (self._long if long else self._short).popleft()
+            if future.done():
+                continue
             self.in_flight += 1
+            if long:
+                self.long_in_flight += 1
             future.set_result(None)
 
 
@@ -145,15 +134,11 @@ class GatedTransport(ABC, Generic[C]):
         self.owns_client = client is None
         self.max_in_flight = max_in_flight
         self.reserve = reserve
-        self._client = client
+        #: The client in use on the current loop (``None`` before the first request).
+        self.client = client
         self._loop: asyncio.AbstractEventLoop | None = None
         self._gate = Gate(max_in_flight, reserve)  # checks the sizes now
         self._closer: AsyncGenerator[None, None] | None = None
-
-    @property
-    def client(self) -> C | None:
-        """The client in use on the current loop (``None`` before the first request)."""
-        return self._client
 
     @abstractmethod
     def _new_client(self) -> C: ...
@@ -178,7 +163,7 @@ class GatedTransport(ABC, Generic[C]):
         if self.owns_client:
             # The previous loop's client (if any) was closed at that loop's shutdown, or its
             # connections died with the loop: start afresh on this one.
-            self._client = client = self._new_client()
+            self.client = client = self._new_client()
             closer = _close_with_loop(self, client)
             await closer.__anext__()
             self._closer = closer
@@ -187,7 +172,7 @@ class GatedTransport(ABC, Generic[C]):
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
             await self._bind(loop)
-        gate, client = self._gate, self._client
+        gate, client = self._gate, self.client
         assert client is not None
         long = request.hold is not None
         if not gate.try_enter(long) and not await gate.enter(long, timeouts.pool):

@@ -5,7 +5,7 @@ provably happened before the request left this process (no connection, no pooled
 connection free) is ``NOT_SENT``; everything else may have reached the server.
 
 This module is the blocking client's and imports no asyncio; the asyncio transport over
-httpx is ``_async_httpx``.
+httpx is ``async_httpx``.
 """
 
 from __future__ import annotations
@@ -41,22 +41,6 @@ class HttpxRequests:
         self.base_url = base_url
         self.headers = dict(headers)
         self._json_headers = {**self.headers, **_JSON}
-        self._last: tuple[Timeouts | None, dict[str, float | None]] = (None, {})
-
-    def _timeout_of(self, timeouts: Timeouts) -> dict[str, float | None]:
-        # Most requests use the client's default timeouts object: convert it once. (One
-        # tuple, replaced whole, so threads sharing a blocking client never mix two up.)
-        last = self._last
-        if last[0] is timeouts:
-            return last[1]
-        converted = {
-            "connect": timeouts.connect,
-            "read": timeouts.read,
-            "write": timeouts.write,
-            "pool": timeouts.pool,
-        }
-        self._last = (timeouts, converted)
-        return converted
 
     def build(
         self, client: httpx.Client | httpx.AsyncClient, request: ApiRequest, timeouts: Timeouts
@@ -70,7 +54,12 @@ class HttpxRequests:
         )
         # The per-request timeouts, as httpx's transports read them (what ``timeout=`` on
         # ``build_request`` sets, without building an ``httpx.Timeout`` per request).
-        built.extensions["timeout"] = self._timeout_of(timeouts)
+        built.extensions["timeout"] = {
+            "connect": timeouts.connect,
+            "read": timeouts.read,
+            "write": timeouts.write,
+            "pool": timeouts.pool,
+        }
         return built
 
 

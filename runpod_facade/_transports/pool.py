@@ -1,62 +1,32 @@
 """The connection pool of our own ``httpx.AsyncClient``: httpcore connections, reused LIFO.
 
-httpcore's ``AsyncConnectionPool`` rescans every connection on each request and response —
-checking each idle one's socket through anyio (~50 µs each) and recounting the pool for each
-(O(n²)) — and, with fewer keep-alive slots than connections, closes each connection that
-becomes idle. With a hundred requests in flight that cost more CPU than the requests
-themselves, or a new connection per request. This pool does neither: ``_gate`` already bounds
-the requests in flight, so the pool never queues; a request takes the most recently idle
-connection to its origin (checking only that one) or opens one, and gives it back when its
-reply is read. Connections idle for longer than the keep-alive expiry are closed.
+httpcore's ``AsyncConnectionPool`` rescans every connection on each request and response
+(checking each idle one's socket through anyio, ~50 µs each, and recounting the pool: O(n²)),
+and with fewer keep-alive slots than connections it closes each one that becomes idle: with a
+hundred requests in flight, more CPU than the requests themselves, or a new connection per
+request. Here ``gate`` already bounds the requests in flight, so the pool never queues: a
+request takes the most recently idle connection to its origin (checking only that one) or
+opens one, and gives it back once its reply is read; connections idle past the keep-alive
+expiry are closed.
 
-It speaks HTTP/1.1 through ``httpcore.AsyncHTTPConnection`` (the connections httpx's own
-pool uses) and raises httpx's exceptions, so to ``httpx.AsyncClient`` it is an ordinary
-transport. Proxies are not its business: when the environment names a proxy for the API,
-the client keeps httpx's own transport (see ``_async_httpx``).
+It speaks HTTP/1.1 through ``httpcore.AsyncHTTPConnection`` (the connections of httpx's own
+pool) and raises httpx's exceptions, so to ``httpx.AsyncClient`` it is an ordinary transport.
+With a proxy in the environment the client keeps httpx's own transport (``async_httpx``).
 """
 
 from __future__ import annotations
 
-import contextlib
-import ssl
 import time
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator, Iterator
+from collections.abc import AsyncIterable
 
 import httpcore
 import httpx
 
+# httpx's own httpcore-to-httpx exception mapping and reply stream (httpx <0.29 is pinned).
+from httpx._transports.default import AsyncResponseStream, map_httpcore_exceptions
+
 __all__ = ["LifoPool"]
-
-# httpcore's exceptions as httpx's, most specific first (httpx's transport maps the same).
-_EXCEPTIONS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
-    (httpcore.ConnectTimeout, httpx.ConnectTimeout),
-    (httpcore.ReadTimeout, httpx.ReadTimeout),
-    (httpcore.WriteTimeout, httpx.WriteTimeout),
-    (httpcore.PoolTimeout, httpx.PoolTimeout),
-    (httpcore.TimeoutException, httpx.TimeoutException),
-    (httpcore.ConnectError, httpx.ConnectError),
-    (httpcore.ReadError, httpx.ReadError),
-    (httpcore.WriteError, httpx.WriteError),
-    (httpcore.NetworkError, httpx.NetworkError),
-    (httpcore.RemoteProtocolError, httpx.RemoteProtocolError),
-    (httpcore.LocalProtocolError, httpx.LocalProtocolError),
-    (httpcore.ProtocolError, httpx.ProtocolError),
-    (httpcore.UnsupportedProtocol, httpx.UnsupportedProtocol),
-    (httpcore.ProxyError, httpx.ProxyError),
-)
-
-
-@contextlib.contextmanager
-def _as_httpx_errors() -> Iterator[None]:
-    try:
-        yield
-    except Exception as exc:
-        for source, target in _EXCEPTIONS:
-            if isinstance(exc, source):
-                raise target(str(exc)) from exc
-        raise
-
 
 _Key = tuple[bytes, bytes, int | None]
 
@@ -65,9 +35,9 @@ class LifoPool(httpx.AsyncBaseTransport):
     """An httpx transport over a LIFO pool of HTTP/1.1 connections, unbounded: the caller
     bounds how many requests run at once (and so how many connections exist)."""
 
-    def __init__(self, *, keepalive_expiry: float, ssl_context: ssl.SSLContext | None = None):
+    def __init__(self, *, keepalive_expiry: float) -> None:
         self._keepalive_expiry = keepalive_expiry
-        self._ssl_context = ssl_context or httpx.create_ssl_context()
+        self._ssl_context = httpx.create_ssl_context()
         # Per origin: idle connections with the time each became idle, newest last.
         self._idle: dict[_Key, deque[tuple[httpcore.AsyncHTTPConnection, float]]] = {}
         self._closed = False
@@ -99,7 +69,7 @@ class LifoPool(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
         key = (url.raw_scheme, url.raw_host, url.port)
-        origin = httpcore.Origin(url.raw_scheme, url.raw_host, url.port or _default_port(url))
+        port = url.port or (443 if url.raw_scheme == b"https" else 80)
         core_request = httpcore.Request(
             method=request.method,
             url=httpcore.URL(
@@ -109,9 +79,9 @@ class LifoPool(httpx.AsyncBaseTransport):
             content=request.stream,
             extensions=request.extensions,
         )
-        connection = await self._checkout(key, origin)
+        connection = await self._checkout(key, httpcore.Origin(url.raw_scheme, url.raw_host, port))
         try:
-            with _as_httpx_errors():
+            with map_httpcore_exceptions():
                 response = await connection.handle_async_request(core_request)
         except BaseException:
             await connection.aclose()
@@ -132,12 +102,8 @@ class LifoPool(httpx.AsyncBaseTransport):
                 await connection.aclose()
 
 
-def _default_port(url: httpx.URL) -> int:
-    return 443 if url.raw_scheme == b"https" else 80
-
-
-class _Body(httpx.AsyncByteStream):
-    """A reply's body; closing it gives the connection back to the pool."""
+class _Body(AsyncResponseStream):
+    """A reply's body, read with httpx's errors; closing it gives the connection back."""
 
     def __init__(
         self,
@@ -146,25 +112,17 @@ class _Body(httpx.AsyncByteStream):
         connection: httpcore.AsyncHTTPConnection,
         stream: AsyncIterable[bytes],
     ) -> None:
-        self._pool = pool
+        super().__init__(stream)
+        self._pool: LifoPool | None = pool
         self._key = key
         self._connection = connection
-        self._stream = stream
-        self._done = False
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        with _as_httpx_errors():
-            async for part in self._stream:
-                yield part
 
     async def aclose(self) -> None:
-        if self._done:
-            return
-        self._done = True
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return  # closed already
         try:
-            close = getattr(self._stream, "aclose", None)
-            if close is not None:
-                with _as_httpx_errors():
-                    await close()
+            with map_httpcore_exceptions():
+                await super().aclose()
         finally:
-            await self._pool._checkin(self._key, self._connection)
+            await pool._checkin(self._key, self._connection)

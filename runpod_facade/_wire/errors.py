@@ -3,13 +3,11 @@ describe (RunPod answers a failed ``/runsync`` with HTTP 400 and the failed job)
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
 from .._exceptions import (
-    APIResponseValidationError,
     APIStatusError,
     AuthenticationError,
     BadRequestError,
@@ -22,18 +20,19 @@ from .._exceptions import (
     UnprocessableEntityError,
 )
 from .._logging import redact
-from .._status import is_terminal, parse_status
+from .._status import is_terminal
 from .._transports.base import ApiRequest, ApiResponse
 from .._types import JobState
-from .replies import _id_in_text, _job_state, _preview, parse_retry_after
+from .bodies import BodyShapeError, decode_object
+from .replies import _id_in_text, _preview, job_state_from_object, parse_retry_after
 
 __all__ = ["error_from_response", "job_in_error_reply"]
 
 
-def _error_data(response: ApiResponse) -> Any:
+def _error_data(response: ApiResponse) -> dict[str, Any] | None:
     try:
-        return json.loads(response.content)
-    except ValueError:
+        return decode_object(response.content)
+    except BodyShapeError:  # also a body nested too deeply to decode
         return None
 
 
@@ -42,7 +41,7 @@ def _server_message(response: ApiResponse, data: Any) -> str:
     text = response.text.strip()
     if not text:
         return "(empty body)"
-    if isinstance(data, dict):
+    if data is not None:
         for key in ("error", "message", "detail"):
             value = data.get(key)
             if isinstance(value, str) and value:
@@ -59,15 +58,13 @@ def job_in_error_reply(response: ApiResponse, request: ApiRequest) -> JobState |
     if request.reply not in ("Job", "JobSubmitted", "CancelResponse"):
         return None
     data = _error_data(response)
-    if not isinstance(data, dict) or not isinstance(data.get("id"), str):
-        return None
-    status = data.get("status")
-    if not isinstance(status, str) or not is_terminal(parse_status(status)):
+    if data is None or not isinstance(data.get("id"), str):
         return None
     try:
-        return _job_state(data, response, request)
-    except APIResponseValidationError:
+        state = job_state_from_object(data, response.content, expected_id=request.job_id)
+    except BodyShapeError:
         return None
+    return state if is_terminal(state.status) else None
 
 
 def error_from_response(response: ApiResponse, request: ApiRequest) -> APIStatusError:
@@ -92,7 +89,7 @@ def status_error(
     # A server or proxy may echo the Authorization header back: mask the key everywhere.
     message = redact(_server_message(response, data))
     if job_id is None:
-        named = data.get("id") if isinstance(data, dict) else _id_in_text(response.text)
+        named = data.get("id") if data is not None else _id_in_text(response.text)
         job_id = named if isinstance(named, str) and named else None
     common: dict[str, Any] = {
         "status_code": code,
@@ -103,7 +100,9 @@ def status_error(
     }
     if code == 429:
         return RateLimitError(message, retry_after=parse_retry_after(response.headers), **common)
-    kind = (classes or {}).get(code) or _ERROR_CLASSES.get(code) or _fallback_class(code)
+    kind = (classes or {}).get(code) or _ERROR_CLASSES.get(code)
+    if kind is None:
+        kind = InternalServerError if code >= 500 or code < 100 else APIStatusError
     return kind(message, **common)
 
 
@@ -121,7 +120,3 @@ _ERROR_CLASSES: Mapping[int, type[APIStatusError]] = MappingProxyType(
         499: InternalServerError,
     }
 )
-
-
-def _fallback_class(code: int) -> type[APIStatusError]:
-    return InternalServerError if code >= 500 or code < 100 else APIStatusError

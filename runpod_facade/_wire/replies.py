@@ -1,31 +1,35 @@
 """Replies, parsed straight from JSON into the façade's types: one parser per reply schema of the
-spec, each field checked against it; a reply schema without a parser of its own here is parsed
-by the one generic parser (``generic``) from the spec's table of its fields, into a ``Reply``.
+spec that has a façade type of its own, each field checked against it; every other reply
+schema is parsed by the one generic parser (:func:`parse_generic`) into a ``Reply``, its fields
+read from the spec's reply table (``runpod_generated.operations.REPLY_SCHEMAS``, written by
+``make regen``) and checked there — required, JSON type, ``null``, minimum. An operation whose
+reply schema is new to the spec is therefore parsed without a line of code here.
 
 The generated models are not used for parsing: they add a second pass per reply and accept
 wrong types silently. tests/contract checks both agree on every recorded reply."""
 
 from __future__ import annotations
 
+import dataclasses
 import email.utils
+import functools
 import json
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import timedelta
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from .._exceptions import (
-    APIResponseValidationError,
-)
+from .._exceptions import APIResponseValidationError
 from .._logging import redact
 from .._status import JobStatus, parse_status
 from .._transports.base import ApiRequest, ApiResponse
 from .._types import Health, HealthJobs, HealthWorkers, JobState, PurgeResult, Reply
 from .bodies import BodyShapeError, decode_object, require_object
-from .generic import reply_from_object, reply_schema
+
+if TYPE_CHECKING:
+    from runpod_generated.operations import FieldInfo, ReplySchema
 
 __all__ = [
     "JOB_FIELD_TYPES",
@@ -41,29 +45,40 @@ __all__ = [
     "parse_reply",
     "parse_retry_after",
     "parse_stream",
-    "parse_submitted",
+    "reply_from_object",
     "require_object",
 ]
 
 
-def _json_object(response: ApiResponse, request: ApiRequest) -> dict[str, Any]:
-    try:
-        return decode_object(response.content)
-    except BodyShapeError as exc:
-        raise _invalid(response, request, exc.why) from None
+_T = TypeVar("_T")
+
+
+def _parser(
+    parse: Callable[[dict[str, Any], ApiResponse, ApiRequest], _T],
+) -> Callable[[ApiResponse, ApiRequest], _T]:
+    """A parser of a reply's decoded body as the parser of the reply: a body that is no JSON
+    object, or that ``parse`` refuses (BodyShapeError), is an APIResponseValidationError."""
+
+    @functools.wraps(parse)
+    def parse_reply(response: ApiResponse, request: ApiRequest) -> _T:
+        try:
+            return parse(decode_object(response.content), response, request)
+        except BodyShapeError as exc:
+            raise _invalid(response, request, exc.why, exc.job_id) from None
+
+    return parse_reply
 
 
 def _invalid(
     response: ApiResponse, request: ApiRequest, why: str, job_id: str | None = None
 ) -> APIResponseValidationError:
-    job_id = job_id or request.job_id or _id_in_text(response.text)
     return APIResponseValidationError(
         redact(f"unexpected reply: {why}; body starts {_preview(response.text)!r}"),
         status_code=response.status_code,
         body=redact(response.text),
         headers=response.headers,
         operation=request.operation,
-        job_id=job_id,
+        job_id=job_id or request.job_id or _id_in_text(response.text),
     )
 
 
@@ -82,15 +97,11 @@ def _preview(text: str, limit: int = 200) -> str:
 
 
 def _opt_str(value: Any) -> str | None:
-    if value is None:
-        return None
-    return value if isinstance(value, str) else json.dumps(value)
+    return value if value is None or isinstance(value, str) else json.dumps(value)
 
 
 def _opt_int(value: Any) -> int | None:
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, int):
+    if isinstance(value, int) and not isinstance(value, bool):
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
@@ -155,24 +166,14 @@ def job_state_from_object(
     )
 
 
-def _job_state(data: dict[str, Any], response: ApiResponse, request: ApiRequest) -> JobState:
-    try:
-        return job_state_from_object(data, response.content, expected_id=request.job_id)
-    except BodyShapeError as exc:
-        raise _invalid(response, request, exc.why, exc.job_id) from None
+@_parser
+def parse_job(data: dict[str, Any], response: ApiResponse, request: ApiRequest) -> JobState:
+    """A ``Job``, ``CancelResponse`` (status, runsync, status-sync, cancel) or ``JobSubmitted``
+    reply (run, retry: at least the id and the status)."""
+    return job_state_from_object(data, response.content, expected_id=request.job_id)
 
 
-def parse_job(response: ApiResponse, request: ApiRequest) -> JobState:
-    """A ``Job`` or ``CancelResponse`` reply (status, runsync, status-sync, cancel)."""
-    return _job_state(_json_object(response, request), response, request)
-
-
-def parse_submitted(response: ApiResponse, request: ApiRequest) -> JobState:
-    """A ``JobSubmitted`` reply (run, retry): at least the id and the status."""
-    return _job_state(_json_object(response, request), response, request)
-
-
-@dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class StreamBatch:
     """One ``/stream`` reply: the chunks drained by this call and the job's status.
     ``chunks`` are the chunk objects whole (``output`` plus e.g. ``metrics``)."""
@@ -182,24 +183,20 @@ class StreamBatch:
     error: str | None
     raw_json: bytes
 
-    @property
-    def outputs(self) -> tuple[Any, ...]:
-        return tuple(chunk.get("output") for chunk in self.chunks)
 
-
-def parse_stream(response: ApiResponse, request: ApiRequest) -> StreamBatch:
-    data = _json_object(response, request)
+@_parser
+def parse_stream(data: dict[str, Any], response: ApiResponse, request: ApiRequest) -> StreamBatch:
     status = data.get("status")
     if not isinstance(status, str) or not status:
-        raise _invalid(response, request, "no job status in the stream reply")
+        raise BodyShapeError("no job status in the stream reply")
     found = data.get("id")
     if isinstance(found, str) and request.job_id is not None and found != request.job_id:
-        raise _invalid(response, request, f"the body is for job {found!r}")
+        raise BodyShapeError(f"the body is for job {found!r}")
     chunks = data.get("stream")
     if chunks is None:
         chunks = []
     if not isinstance(chunks, list) or not all(isinstance(c, dict) for c in chunks):
-        raise _invalid(response, request, "`stream` is not a list of chunk objects")
+        raise BodyShapeError("`stream` is not a list of chunk objects")
     return StreamBatch(
         status=parse_status(status),
         chunks=tuple(chunks),
@@ -208,66 +205,114 @@ def parse_stream(response: ApiResponse, request: ApiRequest) -> StreamBatch:
     )
 
 
-def _counters(
-    data: dict[str, Any], key: str, response: ApiResponse, request: ApiRequest
-) -> dict[str, int | None] | None:
+_Group = TypeVar("_Group", HealthJobs, HealthWorkers)
+
+
+def _counters(kind: type[_Group], data: dict[str, Any], key: str) -> _Group:
+    """Group ``key`` of a health reply as ``kind``: a counter left out, or no count, is ``None``."""
     group = data.get(key)
     if group is None:
-        return None
-    if not isinstance(group, dict):
-        raise _invalid(response, request, f"`{key}` is not an object")
-    counters: dict[str, int | None] = {}
-    for wire_name, value in group.items():
-        number = _opt_int(value)
-        counters[wire_name] = number if number is not None and number >= 0 else None
-    return counters
+        group = {}
+    elif not isinstance(group, dict):
+        raise BodyShapeError(f"`{key}` is not an object")
+    counts: dict[str, int | None] = {}
+    for counter in dataclasses.fields(kind):
+        # On the wire a counter is named in camelCase: `in_queue` is `inQueue`.
+        first, *rest = counter.name.split("_")
+        number = _opt_int(group.get(first + "".join(word.title() for word in rest)))
+        counts[counter.name] = number if number is not None and number >= 0 else None
+    return kind(**counts)
 
 
-def parse_health(response: ApiResponse, request: ApiRequest) -> Health:
-    data = _json_object(response, request)
-    jobs = _counters(data, "jobs", response, request) or {}
-    workers = _counters(data, "workers", response, request) or {}
+@_parser
+def parse_health(data: dict[str, Any], response: ApiResponse, request: ApiRequest) -> Health:
     return Health(
-        jobs=HealthJobs(
-            completed=jobs.get("completed"),
-            failed=jobs.get("failed"),
-            in_progress=jobs.get("inProgress"),
-            in_queue=jobs.get("inQueue"),
-            retried=jobs.get("retried"),
-        ),
-        workers=HealthWorkers(
-            idle=workers.get("idle"),
-            initializing=workers.get("initializing"),
-            ready=workers.get("ready"),
-            running=workers.get("running"),
-            throttled=workers.get("throttled"),
-            unhealthy=workers.get("unhealthy"),
-        ),
+        jobs=_counters(HealthJobs, data, "jobs"),
+        workers=_counters(HealthWorkers, data, "workers"),
         raw_json=response.content,
     )
 
 
-def parse_purge(response: ApiResponse, request: ApiRequest) -> PurgeResult:
-    data = _json_object(response, request)
+@_parser
+def parse_purge(data: dict[str, Any], response: ApiResponse, request: ApiRequest) -> PurgeResult:
     removed = _opt_int(data.get("removed"))
     if removed is None or removed < 0:
-        raise _invalid(response, request, "no `removed` count in the reply")
+        raise BodyShapeError("no `removed` count in the reply")
     status = data.get("status")
     if not isinstance(status, str):
-        raise _invalid(response, request, "no `status` in the reply")
+        raise BodyShapeError("no `status` in the reply")
     return PurgeResult(removed=removed, status=status, raw_json=response.content)
 
 
-def parse_generic(response: ApiResponse, request: ApiRequest) -> Reply:
+# JSON Schema's types as Python's.
+_PYTHON_TYPES: Mapping[str, type | tuple[type, ...]] = {
+    "string": str,
+    "integer": int,
+    "number": (int, float),
+    "boolean": bool,
+    "object": dict,
+    "array": list,
+}
+
+
+def _typed(field: FieldInfo, value: Any) -> Any:
+    """``value`` as the field's JSON type says (an integral float is an integer, as in JSON
+    Schema); BodyShapeError when it is not of that type."""
+    kind = field.json_type
+    if kind is None:
+        return value
+    if kind == "integer" and isinstance(value, float) and value.is_integer():
+        return int(value)
+    # bool is an int to Python, not to JSON Schema: `"position": true` is off-contract.
+    boolean = isinstance(value, bool)
+    if isinstance(value, _PYTHON_TYPES.get(kind, ())) and boolean == (kind == "boolean"):
+        return value
+    raise BodyShapeError(f"`{field.name}` is {type(value).__name__}, not {kind}")
+
+
+def _value(field: FieldInfo, data: Mapping[str, Any]) -> Any:
+    if field.name not in data:
+        if field.required:
+            raise BodyShapeError(f"no `{field.name}` in the reply")
+        return None
+    value = data[field.name]
+    if value is None:
+        if not field.nullable:
+            raise BodyShapeError(f"`{field.name}` is null")
+        return None
+    value = _typed(field, value)
+    if field.minimum is not None and isinstance(value, int | float) and value < field.minimum:
+        raise BodyShapeError(f"`{field.name}` is {value}, less than {field.minimum}")
+    return value
+
+
+def reply_from_object(
+    schema: ReplySchema, data: Mapping[str, Any], raw_json: bytes, *, expected_id: str | None
+) -> Reply:
+    """The :class:`Reply` of ``data``, a decoded body of ``schema``; ``raw_json`` its bytes.
+
+    ``expected_id`` is the job the request was about: a body whose ``id`` field names another
+    job is refused. BodyShapeError (with the job the body named) when a field breaks the
+    schema."""
+    named = data.get("id")
+    job_id = named if isinstance(named, str) and named else expected_id
+    try:
+        values = {field.python: _value(field, data) for field in schema.fields}
+    except BodyShapeError as exc:
+        raise BodyShapeError(exc.why, job_id) from None
+    if expected_id is not None and isinstance(named, str) and named != expected_id:
+        raise BodyShapeError(f"the body is for job {named!r}, not {expected_id!r}", named)
+    return Reply(schema.name, values, raw_json)
+
+
+@_parser
+def parse_generic(data: dict[str, Any], response: ApiResponse, request: ApiRequest) -> Reply:
     """A reply of a schema with no parser in :data:`PARSERS`, checked against the spec's
     table of its fields."""
-    data = _json_object(response, request)
-    try:
-        return reply_from_object(
-            reply_schema(request.reply), data, response.content, expected_id=request.job_id
-        )
-    except BodyShapeError as exc:
-        raise _invalid(response, request, exc.why, exc.job_id) from None
+    from runpod_generated.operations import REPLY_SCHEMAS  # loaded on first use
+
+    schema = REPLY_SCHEMAS[request.reply]
+    return reply_from_object(schema, data, response.content, expected_id=request.job_id)
 
 
 #: The hand-written parser of each 2xx reply schema that has a façade type of its own; any
@@ -275,7 +320,7 @@ def parse_generic(response: ApiResponse, request: ApiRequest) -> Reply:
 PARSERS: Mapping[str, Callable[[ApiResponse, ApiRequest], Any]] = MappingProxyType(
     {
         "Job": parse_job,
-        "JobSubmitted": parse_submitted,
+        "JobSubmitted": parse_job,
         "CancelResponse": parse_job,
         "StreamResponse": parse_stream,
         "EndpointHealth": parse_health,
@@ -298,7 +343,7 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -
             value = float(ms) / 1000.0
         except ValueError:
             value = -1.0
-        if value >= 0 and value == value:
+        if value >= 0:  # not NaN either
             return value
     raw = headers.get("retry-after")
     if raw is None:
@@ -311,10 +356,6 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -
             when = email.utils.parsedate_to_datetime(raw)
         except (TypeError, ValueError, IndexError):
             return None
-        if when is None:
-            return None
         seconds = when.timestamp() - (time.time() if now is None else now)
         return max(0.0, seconds)
-    if seconds != seconds or seconds < 0 or seconds == float("inf"):
-        return None
-    return seconds
+    return seconds if 0 <= seconds < float("inf") else None  # not NaN either

@@ -1,11 +1,10 @@
-"""Requests, built from the generated client's operation table: one table-driven builder for every
-operation of the spec, and the /run and /runsync body (:class:`JobBody`, encoded once).
-
-Requests are built by the generated operation modules (``build_request``: method, route with
-path parameters escaped, query, JSON body) as listed in ``runpod_generated.operations``, the
-table ``scripts/regen.sh`` writes from the spec. Adding an operation to the spec therefore
-adds it here too; only a new *reply schema* needs a parser (``replies``). The generated
-client is imported on the first request built, not with the package."""
+"""Requests, built from the generated client's operation table (``runpod_generated.operations``,
+which ``scripts/regen.sh`` writes from the spec): one table-driven builder for every operation,
+and the /run and /runsync body (:class:`JobBody`, encoded once). Each operation's generated
+``build_request`` gives its method, route (path parameters escaped), query and JSON body, so an
+operation added to the spec is built here too; only a new *reply schema* needs a parser
+(``replies``). The generated client is imported on the first request built, not with the
+package."""
 
 from __future__ import annotations
 
@@ -16,9 +15,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from .._exceptions import (
-    InvalidInputError,
-)
+from .._exceptions import InvalidInputError
 from .._options import ExecutionPolicy, Input, S3Config, is_request_body
 from .._transports.base import ApiRequest, Safety
 from .._validation import check_webhook, encode_body
@@ -30,7 +27,6 @@ if TYPE_CHECKING:
 __all__ = [
     "OPERATIONS",
     "JobBody",
-    "JobRequest",
     "OperationInfo",
     "build_job_body",
     "build_request",
@@ -41,11 +37,7 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     # The generated client (attrs models, every operation module) is imported on first use,
-    # not by `import runpod_facade`: ``JobRequest`` is handed out from here when asked for.
-    if name == "JobRequest":
-        from runpod_generated.models import JobRequest
-
-        return JobRequest
+    # not by `import runpod_facade`.
     if name in ("OPERATIONS", "OperationInfo"):
         from runpod_generated import operations
 
@@ -60,36 +52,21 @@ _JOB_ID_MARK = "0runpodFacadeJobId0"
 
 
 class _Route:
-    """What every request of one operation on one endpoint shares, worked out once from the
-    generated builder: the path around the job id, the method, the safety, the reply schema."""
+    """What every request of one operation on one endpoint shares, worked out once from its
+    generated builder: the path (split around the job id, when the id fills exactly one place
+    of it) and the safety."""
 
-    __slots__ = ("around_id", "has_body", "holds", "info", "job_scoped", "limit", "path", "safety")
+    __slots__ = ("around_id", "info", "path", "safety")
 
     def __init__(self, operation: str, endpoint_id: str) -> None:
-        from runpod_generated.models import JobRequest
-        from runpod_generated.operations import OPERATIONS
-
-        info = self.info = OPERATIONS[operation]
-        self.has_body = info.has_body
-        self.holds = info.holds
-        self.job_scoped = info.job_scoped
-        self.limit = info.max_payload_bytes
+        info = self.info = operation_info(operation)
         self.safety = _SAFETY[info.safety]
-        args: dict[str, Any] = {"endpoint_id": endpoint_id}
-        if info.job_scoped:
-            args["job_id"] = _JOB_ID_MARK
-        if info.has_body:
-            args["body"] = JobRequest(input_=None)
-        path: str = info.build_request(**args)["url"]
-        self.path = path
-        # (before, after) the job id, when the id fills exactly one place of the path.
-        parts = path.split(_JOB_ID_MARK)
+        self.path = _generated(info, endpoint_id, _JOB_ID_MARK, None, {})[0]
+        parts = self.path.split(_JOB_ID_MARK)
         self.around_id = (parts[0], parts[1]) if len(parts) == 2 else None
 
 
-@functools.lru_cache(maxsize=64)
-def _route(operation: str, endpoint_id: str) -> _Route:
-    return _Route(operation, endpoint_id)
+_route = functools.lru_cache(maxsize=64)(_Route)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,15 +94,6 @@ class JobBody:
             )
 
 
-@functools.cache
-def _no_body() -> JobRequest:
-    """What the generated builders are handed for a job body: they make the route and the
-    query, while the bytes sent are the :class:`JobBody`'s, encoded once."""
-    from runpod_generated.models import JobRequest
-
-    return JobRequest(input_=None)
-
-
 def build_request(
     operation: str,
     endpoint_id: str,
@@ -140,33 +108,32 @@ def build_request(
     ``wait_ms`` is the server-side hold of an operation that takes ``wait``; ``query`` the
     other query parameters (``None`` leaves one out). ``body`` (an operation that has one)
     is checked against the operation's payload limit: InvalidInputError before any I/O.
-
-    The route of each operation comes from its generated builder, once per endpoint; a
-    request then only escapes its job id into it. A request with other query parameters
-    (``ttl``), or whose ids the route cannot take apart, is built by the generated builder
-    itself.
+    Only the job id is escaped into the route (:class:`_Route`); a request with other query
+    parameters (``ttl``), or whose ids the route cannot take apart, is built by the generated
+    builder itself.
     """
     route = _route(operation, endpoint_id)
-    extra = any(value is not None for value in query.values()) if query else False
-    around = route.around_id
-    if extra or (route.job_scoped and (job_id is None or around is None)):
-        return _generated_request(route, operation, endpoint_id, job_id, body, wait_ms, query)
-    path = route.path if around is None else around[0] + quote(str(job_id), safe="") + around[1]
+    info, around = route.info, route.around_id
     content = None
-    if route.has_body:
+    if info.has_body:
         if body is None:
             raise TypeError(f"{operation} needs a JobBody")
         body.check_fits(operation)
         content = body.content
-    params = _EMPTY_PARAMS
-    if wait_ms is not None and route.holds:
-        params = MappingProxyType({"wait": wait_ms})
+    extra = any(value is not None for value in query.values()) if query else False
+    if extra or (info.job_scoped and (job_id is None or around is None)):
+        path, params = _generated(info, endpoint_id, job_id, wait_ms, query)
+    else:
+        path = route.path if around is None else around[0] + quote(str(job_id), safe="") + around[1]
+        params = _EMPTY_PARAMS
+        if wait_ms is not None and info.holds:
+            params = MappingProxyType({"wait": wait_ms})
     return ApiRequest(
         operation=operation,
-        method=route.info.method,
+        method=info.method,
         path=path,
         safety=route.safety,
-        reply=route.info.reply_schema,
+        reply=info.reply_schema,
         params=params,
         content=content,
         job_id=job_id,
@@ -174,47 +141,30 @@ def build_request(
     )
 
 
-def _generated_request(
-    route: _Route,
-    operation: str,
+def _generated(
+    info: OperationInfo,
     endpoint_id: str,
     job_id: str | None,
-    body: JobBody | None,
     wait_ms: int | None,
     query: Mapping[str, int | None],
-) -> ApiRequest:
-    """``build_request`` through the generated builder, every argument passed to it."""
+) -> tuple[str, Mapping[str, int]]:
+    """The path and query of a request as the generated builder makes them."""
+    from runpod_generated.models import JobRequest
     from runpod_generated.types import UNSET
 
-    info = route.info
     args: dict[str, Any] = {"endpoint_id": endpoint_id}
     if info.job_scoped:
         args["job_id"] = job_id
     if info.has_body:
-        args["body"] = _no_body()
+        # The builder makes the route and the query; the bytes sent are the JobBody's.
+        args["body"] = JobRequest(input_=None)
     if info.holds:
         args["wait"] = UNSET if wait_ms is None else wait_ms
     for name, value in query.items():
         args[name] = UNSET if value is None else value
-    kwargs = info.build_request(**args)
-    content = None
-    if info.has_body:
-        if body is None:
-            raise TypeError(f"{operation} needs a JobBody")
-        body.check_fits(operation)
-        content = body.content
-    params = kwargs.get("params")
-    return ApiRequest(
-        operation=operation,
-        method=info.method,
-        path=kwargs["url"],
-        safety=route.safety,
-        reply=info.reply_schema,
-        params=MappingProxyType(params) if params else _EMPTY_PARAMS,
-        content=content,
-        job_id=job_id,
-        hold=None if wait_ms is None else wait_ms / 1000,
-    )
+    built = info.build_request(**args)
+    params = built.get("params")
+    return built["url"], MappingProxyType(params) if params else _EMPTY_PARAMS
 
 
 def operation_info(operation: str) -> OperationInfo:
@@ -231,25 +181,22 @@ def build_job_body(
     s3_config: S3Config | None,
 ) -> JobRequest:
     """The ``JobRequest`` model for /run and /runsync; raises InvalidInputError on bad options."""
-    if policy is not None and not isinstance(policy, ExecutionPolicy):
-        raise _bad_option("policy", "an ExecutionPolicy", policy)
-    if s3_config is not None and not isinstance(s3_config, S3Config):
-        raise _bad_option("s3_config", "an S3Config", s3_config)
-    from runpod_generated.models import JobRequest
+    options = (("policy", policy, ExecutionPolicy), ("s3_config", s3_config, S3Config))
+    for name, value, kind in options:
+        if value is not None and not isinstance(value, kind):
+            raise InvalidInputError(
+                f"{name} must be an {kind.__name__}, got {type(value).__name__}"
+            )
+    from runpod_generated import models
 
-    body = JobRequest(input_=_check_input(input))
+    body = models.JobRequest(input_=_check_input(input))
     if webhook is not None:
         body.webhook = check_webhook(webhook)
-    if policy is not None:
-        wire_policy = policy.to_wire()
-        if wire_policy:
-            from runpod_generated.models import ExecutionPolicy as WireExecutionPolicy
-
-            body.policy = WireExecutionPolicy.from_dict(wire_policy)
+    wire_policy = None if policy is None else policy.to_wire()
+    if wire_policy:
+        body.policy = models.ExecutionPolicy.from_dict(wire_policy)
     if s3_config is not None:
-        from runpod_generated.models import S3Config as WireS3Config
-
-        body.s_3_config = WireS3Config.from_dict(s3_config.to_wire())
+        body.s_3_config = models.S3Config.from_dict(s3_config.to_wire())
     return body
 
 
@@ -276,7 +223,3 @@ def _check_input(value: Any) -> Any:
             "value (ep.run({...})), or wrap it as runpod_facade.Input({...}) to send it as is."
         )
     return value
-
-
-def _bad_option(name: str, expected: str, value: object) -> Exception:
-    return InvalidInputError(f"{name} must be {expected}, got {type(value).__name__}")

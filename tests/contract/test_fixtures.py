@@ -126,7 +126,7 @@ def _check_state(data: dict[str, Any], result: JobState) -> None:
 
 
 def _check_stream(data: dict[str, Any], result: StreamBatch) -> None:
-    assert result.outputs == tuple(chunk.get("output") for chunk in data["stream"])
+    assert result.chunks == tuple(data["stream"])  # each chunk whole: `output` and the rest
     assert result.status == data["status"]
 
 

@@ -16,8 +16,7 @@ from runpod_generated.operations import REPLY_SCHEMAS, FieldInfo, ReplySchema
 from runpod_facade import APIResponseValidationError, Reply
 from runpod_facade._transports.base import ApiResponse
 from runpod_facade._wire.bodies import BodyShapeError
-from runpod_facade._wire.generic import reply_from_object
-from runpod_facade._wire.replies import PARSERS, parse_generic, parse_reply
+from runpod_facade._wire.replies import PARSERS, parse_generic, parse_reply, reply_from_object
 from runpod_facade._wire.requests import build_request
 from tests._support.operations import OPERATIONS, example_of
 from tests._support.spec import schema

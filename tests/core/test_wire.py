@@ -371,8 +371,8 @@ def test_stream_replies() -> None:
         body(200, {"status": "IN_PROGRESS", "stream": [{"output": 1}, {"output": 2, "m": 1}]}),
         stream,
     )
-    assert (batch.status, batch.chunks, batch.outputs, batch.error) == (
-        JobStatus.IN_PROGRESS, ({"output": 1}, {"output": 2, "m": 1}), (1, 2), None,
+    assert (batch.status, batch.chunks, batch.error) == (
+        JobStatus.IN_PROGRESS, ({"output": 1}, {"output": 2, "m": 1}), None,
     )  # fmt: skip
     empty = parse_reply(body(200, {"status": "FAILED", "error": "x", "id": "job-1"}), stream)
     assert (empty.chunks, empty.error) == ((), "x")
@@ -492,6 +492,13 @@ def test_error_classes_per_status(code: int, cls: type[APIError]) -> None:
 )
 def test_the_servers_own_words_are_the_message(data: dict[str, Any], message: str) -> None:
     assert error_from_response(body(500, data), STATUS).message == message
+
+
+def test_an_error_body_nested_too_deeply_to_decode_is_read_as_text() -> None:
+    nested = ApiResponse(500, {}, b"[" * 100_000 + b'{"id": "job-9"}')
+    error = error_from_response(nested, build_request("health", "ep-1"))
+    assert type(error) is InternalServerError and error.job_id == "job-9"
+    assert job_in_error_reply(nested, STATUS) is None
 
 
 def test_error_messages_from_text_bodies() -> None:
