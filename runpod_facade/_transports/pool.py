@@ -16,17 +16,45 @@ With a proxy in the environment the client keeps httpx's own transport (``async_
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import deque
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, AsyncIterator, Iterator
 
 import httpcore
 import httpx
 
-# httpx's own httpcore-to-httpx exception mapping and reply stream (httpx <0.29 is pinned).
-from httpx._transports.default import AsyncResponseStream, map_httpcore_exceptions
-
 __all__ = ["LifoPool"]
+
+# httpcore's exceptions as httpx's, most specific first (httpx's transport maps the same).
+_EXCEPTIONS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
+    (httpcore.ConnectTimeout, httpx.ConnectTimeout),
+    (httpcore.ReadTimeout, httpx.ReadTimeout),
+    (httpcore.WriteTimeout, httpx.WriteTimeout),
+    (httpcore.PoolTimeout, httpx.PoolTimeout),
+    (httpcore.TimeoutException, httpx.TimeoutException),
+    (httpcore.ConnectError, httpx.ConnectError),
+    (httpcore.ReadError, httpx.ReadError),
+    (httpcore.WriteError, httpx.WriteError),
+    (httpcore.NetworkError, httpx.NetworkError),
+    (httpcore.RemoteProtocolError, httpx.RemoteProtocolError),
+    (httpcore.LocalProtocolError, httpx.LocalProtocolError),
+    (httpcore.ProtocolError, httpx.ProtocolError),
+    (httpcore.UnsupportedProtocol, httpx.UnsupportedProtocol),
+    (httpcore.ProxyError, httpx.ProxyError),
+)
+
+
+@contextlib.contextmanager
+def _as_httpx_errors() -> Iterator[None]:
+    try:
+        yield
+    except Exception as exc:
+        for source, target in _EXCEPTIONS:
+            if isinstance(exc, source):
+                raise target(str(exc)) from exc
+        raise
+
 
 _Key = tuple[bytes, bytes, int | None]
 
@@ -69,7 +97,7 @@ class LifoPool(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
         key = (url.raw_scheme, url.raw_host, url.port)
-        port = url.port or (443 if url.raw_scheme == b"https" else 80)
+        origin = httpcore.Origin(url.raw_scheme, url.raw_host, url.port or _default_port(url))
         core_request = httpcore.Request(
             method=request.method,
             url=httpcore.URL(
@@ -79,9 +107,9 @@ class LifoPool(httpx.AsyncBaseTransport):
             content=request.stream,
             extensions=request.extensions,
         )
-        connection = await self._checkout(key, httpcore.Origin(url.raw_scheme, url.raw_host, port))
+        connection = await self._checkout(key, origin)
         try:
-            with map_httpcore_exceptions():
+            with _as_httpx_errors():
                 response = await connection.handle_async_request(core_request)
         except BaseException:
             await connection.aclose()
@@ -102,8 +130,12 @@ class LifoPool(httpx.AsyncBaseTransport):
                 await connection.aclose()
 
 
-class _Body(AsyncResponseStream):
-    """A reply's body, read with httpx's errors; closing it gives the connection back."""
+def _default_port(url: httpx.URL) -> int:
+    return 443 if url.raw_scheme == b"https" else 80
+
+
+class _Body(httpx.AsyncByteStream):
+    """A reply's body; closing it gives the connection back to the pool."""
 
     def __init__(
         self,
@@ -112,17 +144,25 @@ class _Body(AsyncResponseStream):
         connection: httpcore.AsyncHTTPConnection,
         stream: AsyncIterable[bytes],
     ) -> None:
-        super().__init__(stream)
-        self._pool: LifoPool | None = pool
+        self._pool = pool
         self._key = key
         self._connection = connection
+        self._stream = stream
+        self._done = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        with _as_httpx_errors():
+            async for part in self._stream:
+                yield part
 
     async def aclose(self) -> None:
-        pool, self._pool = self._pool, None
-        if pool is None:
-            return  # closed already
+        if self._done:
+            return
+        self._done = True
         try:
-            with map_httpcore_exceptions():
-                await super().aclose()
+            close = getattr(self._stream, "aclose", None)
+            if close is not None:
+                with _as_httpx_errors():
+                    await close()
         finally:
-            await pool._checkin(self._key, self._connection)
+            await self._pool._checkin(self._key, self._connection)
