@@ -3,7 +3,7 @@
 The clients' public methods are written once, on private base classes, as ``@api`` functions
 that return the core's operation (``-> Operation[JobState]``); the decorator makes each a
 method that returns the operation's result, blocking on ``Endpoint``/``Job`` and awaitable on
-``AsyncEndpoint``/``AsyncJob`` (runpod_facade/_clients/api.py). Read as written, the reference
+``AsyncEndpoint``/``AsyncJob`` (runpod_facade/_drivers/api.py). Read as written, the reference
 would show ``Operation[JobState]``; this shows ``JobState``. The source is not touched.
 """
 

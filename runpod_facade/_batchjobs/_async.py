@@ -18,11 +18,11 @@ import httpx
 
 from .._config import Settings
 from .._core.effects import Emit, Sleep
+from .._drivers.api import AsyncRunner
 from ._mapper import BatchApiItem, BatchApiResults, BatchApiStats
 from ._model import BatchRequestResult
 from ._plan import DEFAULT_PAGE_SIZE
 from ._sync import (
-    AsyncRun,
     BatchesBase,
     BatchOperation,
     Done,
@@ -35,7 +35,7 @@ __all__ = ["AsyncBatchApiResults", "AsyncBatches"]
 T = TypeVar("T")
 
 
-class AsyncBatches(BatchesBase, AsyncRun):
+class AsyncBatches(BatchesBase, AsyncRunner):
     """The Batch Jobs API of one endpoint, awaited (``AsyncEndpoint.batches``); the methods
     of :class:`~runpod_facade.Batches`, as coroutines, and :meth:`results` an async iterator."""
 
@@ -76,7 +76,7 @@ class AsyncBatches(BatchesBase, AsyncRun):
             while isinstance(step := await self._step(http, operation), Emit):
                 yield step.value
 
-    async def _run(self, operation: BatchOperation[T]) -> T:
+    async def _perform(self, operation: BatchOperation[T]) -> T:
         async with self._http() as http:
             step = await self._step(http, operation)
         assert isinstance(step, Done), "only results() emits"

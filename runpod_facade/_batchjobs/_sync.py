@@ -13,17 +13,16 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import inspect
 import ssl
 import time
-from collections.abc import Callable, Coroutine, Generator, Iterable, Iterator
-from types import MethodType
-from typing import Any, Concatenate, Generic, ParamSpec, Self, TypeVar, cast, overload
+from collections.abc import Callable, Generator, Iterable, Iterator
+from typing import Any, ParamSpec, Self, TypeVar, cast
 
 import httpx
 
 from .._config import Settings
 from .._core.effects import Emit, Sleep
+from .._drivers.api import SyncRunner, api
 from .._exceptions import APIConnectionError, APITimeoutError, WaitTimeout
 from . import _plan
 from ._model import (
@@ -38,7 +37,6 @@ from ._model import (
 from ._plan import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Call
 
 __all__ = [
-    "AsyncRun",
     "BatchOperation",
     "Batches",
     "BatchesBase",
@@ -95,53 +93,11 @@ def advance(operation: BatchOperation[Any], outcome: Any) -> Call | Sleep | Emit
         return Done(end.value)
 
 
-class AsyncRun:
-    """Runs operations on the running asyncio loop (:class:`~._async.AsyncBatches`)."""
+class batch_api(api[P, T]):
+    """:class:`~runpod_facade._drivers.api.api` for ``ep.batches``: an awaitable method's
+    signature shows the operation's result, as an ``async def``'s does."""
 
-    async def _run(self, operation: BatchOperation[T]) -> T:
-        raise NotImplementedError
-
-
-class batch_api(Generic[P, T]):
-    """Turn ``def name(self, ...) -> BatchOperation[T]`` into a blocking or awaitable method
-    (as ``runpod_facade._clients.api.api`` does for the endpoint's)."""
-
-    def __init__(self, build: Callable[Concatenate[Any, P], BatchOperation[T]]) -> None:
-        #: The function written on the base class (checks, then the operation).
-        self.build = build
-        functools.update_wrapper(self, build)
-
-        async def run_async(self: AsyncRun, /, *args: P.args, **kwargs: P.kwargs) -> T:
-            return await self._run(build(self, *args, **kwargs))
-
-        def run(self: Batches, /, *args: P.args, **kwargs: P.kwargs) -> T:
-            return self._run(build(self, *args, **kwargs))
-
-        # Shown as written, returning the operation's result (``async def``'s too).
-        signature = inspect.signature(build)
-        returns = str(signature.return_annotation).removeprefix("BatchOperation[")[:-1]
-        for method in (run, run_async):
-            functools.update_wrapper(method, build)  # type: ignore[arg-type]
-            method.__signature__ = signature.replace(return_annotation=returns)  # type: ignore[union-attr]
-        self._run_async, self._run = run_async, run
-
-    @overload
-    def __get__(self, obj: None, owner: type[Any]) -> batch_api[P, T]: ...
-
-    @overload
-    def __get__(self, obj: Batches, owner: type[Any]) -> Callable[P, T]: ...
-
-    @overload
-    def __get__(self, obj: AsyncRun, owner: type[Any]) -> Callable[P, Coroutine[Any, Any, T]]: ...
-
-    def __get__(self, obj: object, owner: type[Any]) -> Any:
-        if obj is None:
-            return self
-        return MethodType(self._run_async if isinstance(obj, AsyncRun) else self._run, obj)
-
-    def __call__(self, obj: Any, *args: Any, **kwargs: Any) -> Any:
-        """``Batches.get(batches, batch_id)``: the method called through the class."""
-        return self.__get__(obj, type(obj))(*args, **kwargs)
+    awaitable_returns = "{}"
 
 
 class BatchesBase:
@@ -302,7 +258,7 @@ class BatchesBase:
             pause = _plan.next_pause(pause, interval)
 
 
-class Batches(BatchesBase):
+class Batches(BatchesBase, SyncRunner):
     """The Batch Jobs API of one endpoint (``ep.batches``): batches that RunPod runs on its
     own batch workers. Sequence: :meth:`create` (DRAFT), :meth:`add` more, :meth:`finalize`,
     then :meth:`wait` and :meth:`results`. ``ep.map(inputs, via="batch-api")`` does all of
@@ -347,7 +303,7 @@ class Batches(BatchesBase):
             while isinstance(step := self._step(http, operation), Emit):
                 yield step.value
 
-    def _run(self, operation: BatchOperation[T]) -> T:
+    def _perform(self, operation: BatchOperation[T]) -> T:
         with self._http() as http:
             step = self._step(http, operation)
         assert isinstance(step, Done), "only results() emits"

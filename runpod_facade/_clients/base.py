@@ -17,6 +17,7 @@ from .._core.effects import Operation
 from .._core.engine import EndpointCore
 from .._core.pacing import Pacer, RouteStats
 from .._core.retry import PollPolicy, RetryPolicy
+from .._drivers.api import api
 from .._exceptions import InvalidInputError
 from .._options import ExecutionPolicy, S3Config
 from .._rate_limits import RateLimitsOption, rate_limits_from
@@ -24,7 +25,7 @@ from .._timeout import Timeout
 from .._types import Health, JobState, PurgeResult
 from .._validation import check_callback, check_id, check_retry_failed, optional_seconds
 from .._wire.requests import encode_job
-from .api import EndpointLink, api
+from .api import EndpointLink
 
 __all__ = [
     "DEFAULT_RUN_SYNC_TIMEOUT",

@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .._core.effects import Operation
+from .._drivers.api import api
 from .._types import JobState
-from .api import api
 
 if TYPE_CHECKING:
     from .._wire.requests import OperationInfo

@@ -11,10 +11,11 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from .._core import streaming as _streaming
 from .._core.effects import Operation
 from .._core.streaming import StreamProgress
+from .._drivers.api import api
 from .._status import JobStatus
 from .._types import JobState
 from .._validation import check_callback, check_retry_failed, optional_seconds
-from .api import EndpointLink, api
+from .api import EndpointLink
 from .base import EndpointBase, OnStatus
 from .derived import derive_job_methods
 

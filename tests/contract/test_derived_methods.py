@@ -14,8 +14,8 @@ import pytest
 
 from runpod_facade import AsyncEndpoint, AsyncJob, Endpoint, Job, JobState, JobStatus
 from runpod_facade._clients import derived
-from runpod_facade._clients.api import api
 from runpod_facade._core.effects import Operation
+from runpod_facade._drivers.api import api
 from tests._support.fakeapi import FakeApi
 from tests._support.operations import OPERATIONS, public_args
 

@@ -8,8 +8,8 @@ import inspect
 import pytest
 
 from runpod_facade import AsyncEndpoint, Endpoint
-from runpod_facade._clients.api import api
 from runpod_facade._clients.base import EndpointBase
+from runpod_facade._drivers.api import api
 from tests._support.fakeapi import API_KEY, FakeApi, job
 
 
