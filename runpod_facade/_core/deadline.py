@@ -33,6 +33,10 @@ class Deadline:
         self._clock = clock
         self._expires_at = None if timeout is None else clock() + timeout
 
+    def now(self) -> float:
+        """The deadline's clock, read now (how long something took, on the same clock)."""
+        return self._clock()
+
     def remaining(self) -> float | None:
         """Seconds left (never negative), or ``None`` without a limit."""
         if self._expires_at is None:

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from .._core.deadline import Deadline
 from .._exceptions import (
     APIConnectionError,
     APIError,
@@ -20,7 +21,7 @@ from .._exceptions import (
 )
 from .._logging import logger, redact
 from .affinity import Affinity, AffinityMode, worker_id
-from .core import CLASSIFY_BODY_LIMIT, Action, Attempts, Deadline, Failure, ReadyPoll, classify
+from .core import CLASSIFY_BODY_LIMIT, Action, Attempts, Failure, ReadyPoll, classify
 from .errors import MESSAGES, PLATFORM_ERRORS, NotReadyError, PlatformError
 from .prepare import Prepared, RequestOptions, _Timeout, prepare
 from .settings import CONNECT_TIMEOUT, LBSettings
@@ -189,7 +190,7 @@ class EndpointBase:
 
     def _send(self, prep: Prepared, *, stream: bool) -> Operation[httpx.Response]:
         """One call: sent again as :class:`Attempts` decides, within one deadline."""
-        deadline = Deadline(prep.timeout, self._clock)
+        deadline = Deadline(prep.timeout, clock=self._clock)
         attempts = Attempts(self._settings.policy, deadline, repeatable=prep.repeatable)
         while True:
             attempts.start()
@@ -222,7 +223,7 @@ class EndpointBase:
         """One ``GET /ping``: no body, no affinity, never resent."""
         prep = self._prepare("GET", "/ping", {"timeout": timeout, "idempotent": False})
         attempts = Attempts(
-            self._settings.policy, Deadline(prep.timeout, self._clock), repeatable=False
+            self._settings.policy, Deadline(prep.timeout, clock=self._clock), repeatable=False
         )
         attempts.start()
         try:
@@ -236,7 +237,7 @@ class EndpointBase:
     def _wait_ready(self, timeout: float | None) -> Operation[httpx.Response]:
         """``/ping`` polled as :class:`ReadyPoll` decides, until a worker answers 200."""
         prep = self._prepare("GET", "/ping", {"timeout": timeout, "idempotent": False})
-        poll = ReadyPoll(self._settings.policy, Deadline(prep.timeout, self._clock))
+        poll = ReadyPoll(self._settings.policy, Deadline(prep.timeout, clock=self._clock))
         while True:
             try:
                 response: httpx.Response = yield Send(self._build(prep, poll.attempt_timeout()))

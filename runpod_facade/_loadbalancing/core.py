@@ -2,19 +2,20 @@
 
 No I/O and no sleeping here: the clients report what happened (a reply's status, a transport
 error) and are told what to do next (return, raise, or send again after a delay), against one
-:class:`Deadline` on an injectable clock, so every rule is tested with a fake clock. The rules
-(cold starts, maybe-processed requests, connections never made) are those of
-``docs/load-balancing.md``; :class:`Attempts` states the details.
+deadline (the core's ``Deadline``) on an injectable clock, so every rule is tested with a
+fake clock. The rules (cold starts, maybe-processed requests, connections never made) are
+those of ``docs/load-balancing.md``; :class:`Attempts` states the details.
 """
 
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
+from .._core.deadline import Deadline
+from .._core.retry import jittered_backoff
 from .._exceptions import InvalidInputError
 
 __all__ = [
@@ -22,7 +23,6 @@ __all__ = [
     "MAX_PAYLOAD_BYTES",
     "Action",
     "Attempts",
-    "Deadline",
     "Decision",
     "Failure",
     "LBRetryPolicy",
@@ -91,30 +91,6 @@ def _worker_retryable(status: int) -> bool:
     return status == 429 or status >= 500
 
 
-class Deadline:
-    """One monotonic deadline for a whole call (``None``: no limit)."""
-
-    __slots__ = ("_clock", "_expires_at", "timeout")
-
-    def __init__(self, timeout: float | None, clock: Callable[[], float] = time.monotonic):
-        self.timeout = timeout
-        self._clock = clock
-        self._expires_at = None if timeout is None else clock() + timeout
-
-    def now(self) -> float:
-        return self._clock()
-
-    def remaining(self) -> float | None:
-        """Seconds left, never negative; ``None`` without a limit."""
-        if self._expires_at is None:
-            return None
-        return max(0.0, self._expires_at - self._clock())
-
-    def expired(self) -> bool:
-        left = self.remaining()
-        return left is not None and left <= 0.0
-
-
 @dataclass(frozen=True)
 class LBRetryPolicy:
     """Retry and polling settings of a load-balancing client.
@@ -151,8 +127,9 @@ class LBRetryPolicy:
 
     def backoff(self, index: int) -> float:
         """``initial_delay * 2**index`` capped at ``max_delay``, less a random jitter share."""
-        base = min(self.max_delay, self.initial_delay * 2.0 ** min(index, 60))
-        return float(base * (1.0 - self.jitter * self.rng()))
+        return jittered_backoff(
+            index, self.initial_delay, 2.0, self.max_delay, self.jitter, self.rng
+        )
 
 
 class Action(Enum):

@@ -61,3 +61,5 @@ def test_the_deadline_starts_when_it_is_made(clock: FakeClock) -> None:
     clock.advance(10.0)
     deadline = Deadline(1.0, clock=clock)
     assert deadline.remaining() == 1.0
+    clock.advance(0.25)
+    assert deadline.now() == clock()  # what the deadline counts on, for the caller's timings

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from runpod_facade._core.deadline import Deadline
 from runpod_facade._loadbalancing.core import (
     Action,
     Attempts,
-    Deadline,
     Failure,
     LBRetryPolicy,
     ReadyPoll,
@@ -35,7 +35,7 @@ def attempts(
     timeout: float | None, *, repeatable: bool, clock: FakeClock | None = None
 ) -> tuple[Attempts, FakeClock]:
     clock = clock or FakeClock()
-    return Attempts(POLICY, Deadline(timeout, clock), repeatable=repeatable), clock
+    return Attempts(POLICY, Deadline(timeout, clock=clock), repeatable=repeatable), clock
 
 
 @pytest.mark.parametrize(
@@ -203,7 +203,7 @@ def test_attempt_timeout_is_what_is_left_of_the_deadline() -> None:
 
 def test_ready_poll_polls_an_initializing_worker_fast_and_stops_at_the_deadline() -> None:
     clock = FakeClock()
-    poll = ReadyPoll(POLICY, Deadline(1.0, clock))
+    poll = ReadyPoll(POLICY, Deadline(1.0, clock=clock))
     decision = poll.on_reply(204, None)
     assert decision.action is Action.RETRY and decision.delay == POLICY.ready_interval
     # Not ready and no worker: back off, but never sleep past the deadline.
@@ -219,7 +219,7 @@ def test_ready_poll_polls_an_initializing_worker_fast_and_stops_at_the_deadline(
 
 
 def test_ready_poll_raises_on_refused_key() -> None:
-    poll = ReadyPoll(POLICY, Deadline(10.0, FakeClock()))
+    poll = ReadyPoll(POLICY, Deadline(10.0, clock=FakeClock()))
     assert poll.on_reply(401, Failure.AUTH).action is Action.RAISE
 
 
