@@ -21,6 +21,7 @@ from .._batchjobs._mapper import map_via
 from .._constants import DEFAULT_MAX_RETRIES, HTTP_BACKENDS
 from .._core.retry import PollPolicy, RetryPolicy
 from .._drivers.aio import AsyncDriver
+from .._drivers.api import AsyncClosing
 from .._exceptions import InvalidInputError, RunpodError
 from .._options import ExecutionPolicy, S3Config
 from .._rate_limits import RateLimitsOption
@@ -29,7 +30,7 @@ from .._transports.async_httpx import AsyncHttpxTransport
 from .._transports.base import AsyncTransport
 from .._types import JobState
 from .._wire.requests import encode_job
-from .api import AsyncClosing, AsyncRunner, EndpointLink
+from .api import AsyncRunner, EndpointLink
 from .base import BatchApiMapOptions, EndpointBase, MapOptions, RunManyErrorsInPlace, RunManyOptions
 from .handles import JobBase, StreamBase
 

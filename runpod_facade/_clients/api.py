@@ -1,4 +1,4 @@
-"""What the clients' and handles' runners share: the endpoint's link and ``with`` blocks.
+"""What the clients' and handles' runners share: the endpoint's link.
 
 Their public methods are written once, on the shared base classes, as ``@api`` operations
 (:mod:`runpod_facade._drivers.api`); the runners here perform them with the link's driver.
@@ -7,8 +7,7 @@ Their public methods are written once, on the shared base classes, as ``@api`` o
 from __future__ import annotations
 
 from dataclasses import dataclass
-from types import TracebackType
-from typing import TYPE_CHECKING, Generic, Self, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from .._core.effects import Operation
 from .._core.engine import EndpointCore
@@ -18,7 +17,7 @@ if TYPE_CHECKING:  # the blocking client never imports the asyncio driver
     from .._drivers.aio import AsyncDriver
     from .._drivers.sync import SyncDriver
 
-__all__ = ["AsyncClosing", "AsyncRunner", "Closing", "EndpointLink", "SyncRunner"]
+__all__ = ["AsyncRunner", "EndpointLink", "SyncRunner"]
 
 T = TypeVar("T")
 D = TypeVar("D")
@@ -65,41 +64,3 @@ class AsyncRunner(_api.AsyncRunner):
 
     async def _perform(self, operation: Operation[T]) -> T:
         return await self._link.driver.run(operation)
-
-
-class Closing:
-    """A ``with`` block calls :meth:`close` on the way out (clients and streams)."""
-
-    __slots__ = ()
-
-    def close(self) -> None: ...
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-class AsyncClosing:
-    """An ``async with`` block awaits :meth:`aclose` on the way out."""
-
-    __slots__ = ()
-
-    async def aclose(self) -> None: ...
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()

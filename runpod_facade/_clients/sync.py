@@ -19,6 +19,7 @@ from .._batchjobs import Batches
 from .._batchjobs._mapper import BatchApiResults, map_via
 from .._constants import DEFAULT_MAX_RETRIES
 from .._core.retry import PollPolicy, RetryPolicy
+from .._drivers.api import Closing
 from .._drivers.sync import SyncDriver
 from .._exceptions import InvalidInputError, RunpodError
 from .._options import ExecutionPolicy, S3Config
@@ -27,7 +28,7 @@ from .._timeout import DEFAULT_TIMEOUT, Timeout
 from .._transports.httpx import HttpxTransport
 from .._types import JobState
 from .._wire.requests import encode_job
-from .api import Closing, EndpointLink, SyncRunner
+from .api import EndpointLink, SyncRunner
 from .base import BatchApiMapOptions, EndpointBase, MapOptions, RunManyErrorsInPlace, RunManyOptions
 from .handles import JobBase, StreamBase
 

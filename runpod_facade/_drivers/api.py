@@ -1,4 +1,5 @@
-"""One definition per public method, for the blocking and the asyncio class alike.
+"""What a public client class is built from: one definition per method for the blocking and
+the asyncio class alike, and its ``with`` block.
 
 A public method is written once, on a shared base class, as a function that checks its
 arguments and returns an operation (a generator of effects). :class:`api` makes it a method
@@ -22,10 +23,10 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Coroutine, Generator
-from types import MethodType
+from types import MethodType, TracebackType
 from typing import Any, ClassVar, Concatenate, Generic, ParamSpec, Self, TypeVar, overload
 
-__all__ = ["AsyncRunner", "SyncRunner", "api"]
+__all__ = ["AsyncClosing", "AsyncRunner", "Closing", "SyncRunner", "api"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -48,6 +49,44 @@ class AsyncRunner:
 
     async def _perform(self, operation: Generator[Any, Any, T]) -> T:
         raise NotImplementedError
+
+
+class Closing:
+    """A ``with`` block calls :meth:`close` on the way out (clients and streams)."""
+
+    __slots__ = ()
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class AsyncClosing:
+    """An ``async with`` block awaits :meth:`aclose` on the way out."""
+
+    __slots__ = ()
+
+    async def aclose(self) -> None: ...
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
 
 
 class api(Generic[P, T]):

@@ -7,12 +7,12 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from types import TracebackType
 from typing import Any, Self, TypeVar, Unpack
 
 import httpx
 
 from .._constants import DEFAULT_LIMITS
+from .._drivers.api import AsyncClosing
 from .affinity import AffinityMode
 from .base import Discard, EndpointBase, Operation, PinnedBase, Send, must_read
 from .core import LBRetryPolicy
@@ -48,7 +48,7 @@ class _AsyncVerbs:
         return await self.request("DELETE", path, **options)
 
 
-class AsyncLoadBalancedEndpoint(EndpointBase, _AsyncVerbs):
+class AsyncLoadBalancedEndpoint(EndpointBase, _AsyncVerbs, AsyncClosing):
     """The asyncio twin of :class:`LoadBalancedEndpoint` (same arguments and rules).
 
     A RunPod load-balancing endpoint: HTTP straight to a worker's own server.
@@ -191,14 +191,6 @@ class AsyncLoadBalancedEndpoint(EndpointBase, _AsyncVerbs):
     async def __aenter__(self) -> Self:
         self._check_not_closed()
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
 
 class AsyncPinnedSession(PinnedBase, _AsyncVerbs):

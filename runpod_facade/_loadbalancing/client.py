@@ -5,12 +5,12 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterator
-from types import TracebackType
 from typing import Any, Self, TypeVar, Unpack
 
 import httpx
 
 from .._constants import DEFAULT_LIMITS
+from .._drivers.api import Closing
 from .affinity import AffinityMode
 from .base import Discard, EndpointBase, Operation, PinnedBase, Send, must_read
 from .core import LBRetryPolicy
@@ -44,7 +44,7 @@ class _Verbs:
         return self.request("DELETE", path, **options)
 
 
-class LoadBalancedEndpoint(EndpointBase, _Verbs):
+class LoadBalancedEndpoint(EndpointBase, _Verbs, Closing):
     """A RunPod load-balancing endpoint: HTTP straight to a worker's own server.
 
     ``LoadBalancedEndpoint("ENDPOINT_ID")`` sends to ``https://ENDPOINT_ID.api.runpod.ai``
@@ -181,14 +181,6 @@ class LoadBalancedEndpoint(EndpointBase, _Verbs):
     def __enter__(self) -> Self:
         self._check_not_closed()
         return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 class PinnedSession(PinnedBase, _Verbs):
