@@ -24,6 +24,7 @@ from .._config import Settings
 from .._core.effects import Emit, Sleep
 from .._drivers.api import SyncRunner, api
 from .._exceptions import APIConnectionError, APITimeoutError, WaitTimeout
+from .._transports.httpx import NEVER_SENT
 from . import _plan
 from ._model import (
     BatchRequestResult,
@@ -62,7 +63,7 @@ def tls_context() -> ssl.SSLContext:
 
 def transport_error(call: Call, exc: httpx.TransportError) -> APIConnectionError:
     """The SDK's error for an HTTP exchange that got no answer."""
-    sent = not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout))
+    sent = not isinstance(exc, NEVER_SENT)
     kind = APITimeoutError if isinstance(exc, httpx.TimeoutException) else APIConnectionError
     return kind(
         f"{type(exc).__name__}: {exc}", operation=call.operation, job_id=call.batch_id,

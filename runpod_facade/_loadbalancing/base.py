@@ -20,6 +20,7 @@ from .._exceptions import (
     InvalidInputError,
 )
 from .._logging import logger, redact
+from .._transports.httpx import NEVER_SENT
 from .affinity import Affinity, AffinityMode, worker_id
 from .core import CLASSIFY_BODY_LIMIT, Action, Attempts, Failure, ReadyPoll, classify
 from .errors import MESSAGES, PLATFORM_ERRORS, NotReadyError, PlatformError
@@ -54,11 +55,6 @@ def attempt_timeout(seconds: float | None) -> httpx.Timeout:
     """httpx's timeouts for one attempt that may take ``seconds`` (``None``: no limit)."""
     connect = CONNECT_TIMEOUT if seconds is None else min(CONNECT_TIMEOUT, seconds)
     return httpx.Timeout(seconds, connect=connect)
-
-
-def is_sent(exc: httpx.TransportError) -> bool:
-    """False only when the request provably never reached the router."""
-    return not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
 
 
 def must_read(response: httpx.Response) -> bool:
@@ -105,7 +101,7 @@ def timeout_error(prep: Prepared, attempts: Attempts, *, sent: bool) -> APITimeo
 def connection_error(
     exc: httpx.TransportError, prep: Prepared, attempts: Attempts
 ) -> APIConnectionError:
-    sent = is_sent(exc)
+    sent = not isinstance(exc, NEVER_SENT)
     what = "the reply was lost" if sent else "could not connect"
     detail = redact(str(exc)) or type(exc).__name__
     tried = f" after {attempts.sent} attempts" if attempts.sent > 1 else ""
@@ -199,7 +195,7 @@ class EndpointBase:
                     self._build(prep, attempts.attempt_timeout()), stream
                 )
             except httpx.TransportError as exc:
-                sent = is_sent(exc)
+                sent = not isinstance(exc, NEVER_SENT)
                 timed_out = isinstance(exc, httpx.TimeoutException)
                 decision = attempts.on_transport_error(sent=sent, timed_out=timed_out)
                 if decision.action is Action.TIMEOUT:
@@ -229,7 +225,7 @@ class EndpointBase:
         try:
             response: httpx.Response = yield Send(self._build(prep, attempts.attempt_timeout()))
         except httpx.TimeoutException as exc:
-            raise timeout_error(prep, attempts, sent=is_sent(exc)) from exc
+            raise timeout_error(prep, attempts, sent=not isinstance(exc, NEVER_SENT)) from exc
         except httpx.TransportError as exc:
             raise connection_error(exc, prep, attempts) from exc
         return response

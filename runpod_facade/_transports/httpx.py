@@ -17,15 +17,17 @@ import httpx
 from .._constants import DEFAULT_LIMITS
 from .base import ApiRequest, ApiResponse, Delivery, Timeouts, TransportFailure
 
-__all__ = ["HttpxRequests", "HttpxTransport", "classify"]
+__all__ = ["NEVER_SENT", "HttpxRequests", "HttpxTransport", "classify"]
 
 _JSON = {"Content-Type": "application/json"}
+#: The failures that prove the request never left this process: no connection could be
+#: made, or no pooled connection came free (also for the load-balancing and batch clients).
+NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 def classify(exc: httpx.TransportError) -> TransportFailure:
     """A transport exception as a failure the core's retry rules understand."""
-    # A connect failure or an exhausted pool means the request never left this process.
-    not_sent = isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
+    not_sent = isinstance(exc, NEVER_SENT)
     detail = str(exc) or "no detail"
     return TransportFailure(
         delivery=Delivery.NOT_SENT if not_sent else Delivery.MAYBE_SENT,

@@ -6,11 +6,15 @@ from __future__ import annotations
 import json
 import math
 from typing import Any
+from unittest import mock
 
+import httpx
 import pytest
 
 from runpod_facade import (
+    APIConnectionError,
     APIResponseValidationError,
+    APITimeoutError,
     AuthenticationError,
     BadRequestError,
     BatchStateError,
@@ -21,6 +25,7 @@ from runpod_facade import (
     PayloadTooLargeError,
     RateLimitError,
 )
+from runpod_facade._batchjobs import _sync
 from runpod_facade._batchjobs._model import BatchPage, parse_page, parse_summary
 from runpod_facade._batchjobs._plan import (
     FIRST_PAUSE,
@@ -228,3 +233,35 @@ def test_a_429_retry_after_is_read_as_the_job_api_reads_it() -> None:
     with pytest.raises(RateLimitError) as caught:
         decide(simple_call("batch-get", "ep", "b1"), 429, {"retry-after": "2.5"}, b"{}")
     assert caught.value.retry_after == 2.5
+
+
+@pytest.mark.parametrize(
+    ("raised", "kind", "sent"),
+    [
+        (httpx.ConnectError("refused"), APIConnectionError, False),
+        (httpx.ConnectTimeout("slow handshake"), APITimeoutError, False),
+        (httpx.PoolTimeout("no free connection"), APITimeoutError, False),
+        (httpx.ReadTimeout("no reply"), APITimeoutError, True),
+        (httpx.RemoteProtocolError("dropped"), APIConnectionError, True),
+    ],
+)
+def test_no_answer_says_whether_the_request_left(
+    raised: httpx.TransportError, kind: type[APIConnectionError], sent: bool
+) -> None:
+    """As the job API's transports say it: only a failure before sending is ``request_sent``
+    False (a create is never resent either way; the caller may, when it never left)."""
+
+    def fail(request: httpx.Request) -> httpx.Response:
+        raise raised
+
+    def client(self: _sync.Batches) -> httpx.Client:
+        return httpx.Client(base_url="https://api.example", transport=httpx.MockTransport(fail))
+
+    with (
+        mock.patch.object(_sync.Batches, "_client", client),
+        Endpoint("ep", api_key="k") as ep,
+        pytest.raises(kind) as caught,
+    ):
+        ep.batches.create([1])
+    assert caught.value.request_sent is sent
+    assert caught.value.operation == "batch-create"
