@@ -14,6 +14,7 @@ from runpod_facade import ClientClosedError, InvalidInputError, JobStatus, PollP
 from runpod_facade.testing import (
     FAST_POLL_POLICY,
     FAST_RETRY_POLICY,
+    AsyncEndpointFactory,
     AsyncServedEndpoint,
     EndpointFactory,
     MissingExtraError,
@@ -151,3 +152,73 @@ def test_unknown_attribute_of_the_package() -> None:
 
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         testing.nothing  # noqa: B018
+
+
+
+#: failing endpoints (by start order) -> what closing the factory raises: the error, or a group.
+CLOSE_FAILURES: dict[str, tuple[tuple[int, ...], type[BaseException] | None]] = {
+    "none fail": ((), None),
+    "one fails": ((1,), RuntimeError),
+    "two fail": ((0, 2), BaseExceptionGroup),
+}
+
+
+@pytest.mark.parametrize("failures", list(CLOSE_FAILURES))
+@pytest.mark.parametrize("kind", ["sync", "async"])
+async def test_factories_close_newest_first_and_raise_a_group_when_several_fail(
+    monkeypatch: pytest.MonkeyPatch, kind: str, failures: str
+) -> None:
+    # As EndpointFactory.close and AsyncEndpointFactory.aclose document: newest first, every
+    # endpoint closed even if some fail, then the one error raised or a group of them.
+    failing, raised = CLOSE_FAILURES[failures]
+    closed: list[int] = []
+    sync_factory = EndpointFactory() if kind == "sync" else None
+    async_factory = AsyncEndpointFactory() if kind == "async" else None
+    started: list[ServedEndpoint | AsyncServedEndpoint] = []
+    for index in range(3):
+        if sync_factory is not None:
+            ep: ServedEndpoint | AsyncServedEndpoint = sync_factory(echo)
+            real_close = ep.close
+
+            def close(index: int = index, real: Any = real_close) -> None:
+                closed.append(index)
+                real()
+                if index in failing:
+                    raise RuntimeError(f"close {index} failed")
+
+            monkeypatch.setattr(ep, "close", close)
+        else:
+            assert async_factory is not None
+            ep = await async_factory(echo)
+            real_aclose = ep.aclose
+
+            async def aclose(index: int = index, real: Any = real_aclose) -> None:
+                closed.append(index)
+                await real()
+                if index in failing:
+                    raise RuntimeError(f"close {index} failed")
+
+            monkeypatch.setattr(ep, "aclose", aclose)
+        started.append(ep)
+
+    async def close_factory() -> None:
+        if sync_factory is not None:
+            sync_factory.close()
+        else:
+            assert async_factory is not None
+            await async_factory.aclose()
+
+    if raised is None:
+        await close_factory()
+    else:
+        with pytest.raises(raised) as info:
+            await close_factory()
+        if isinstance(info.value, BaseExceptionGroup):
+            assert [str(e) for e in info.value.exceptions] == ["close 2 failed", "close 0 failed"]
+        else:
+            assert str(info.value) == "close 1 failed"
+    assert closed == [2, 1, 0]
+    for ep in started:
+        assert_stopped(ep)
+    await close_factory()  # idempotent: nothing is closed twice, nothing raised
+    assert closed == [2, 1, 0]
