@@ -154,7 +154,6 @@ def test_unknown_attribute_of_the_package() -> None:
         testing.nothing  # noqa: B018
 
 
-
 #: failing endpoints (by start order) -> what closing the factory raises: the error, or a group.
 CLOSE_FAILURES: dict[str, tuple[tuple[int, ...], type[BaseException] | None]] = {
     "none fail": ((), None),
