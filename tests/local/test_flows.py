@@ -9,7 +9,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import httpx
@@ -441,3 +441,44 @@ def test_status_of_unknown_job_is_404_json(client: httpx.Client, method: str) ->
     reply = client.request(method, "/status/nope-u1")
     assert reply.status_code == 404
     assert reply.json() == {"error": "job nope-u1 not found"}
+
+
+#: how the handler publishes its progress -> what it passes progress_update as ``job``.
+PROGRESS_CALLERS: dict[str, Callable[[dict[str, Any], Any], None]] = {
+    "handler thread, job dict": lambda job, value: progress_update(job, value),
+    "handler thread, job id": lambda job, value: progress_update(job["id"], value),
+    "another thread, job id": lambda job, value: _in_thread(progress_update, job["id"], value),
+}
+
+
+def _in_thread(call: Callable[..., None], *args: Any) -> None:
+    thread = threading.Thread(target=call, args=args)
+    thread.start()
+    thread.join()
+
+
+@pytest.mark.parametrize("caller", list(PROGRESS_CALLERS))
+def test_progress_update_by_dict_or_id_from_any_thread_and_a_no_op_once_finished(
+    caller: str,
+) -> None:
+    publish = PROGRESS_CALLERS[caller]
+    release = threading.Event()
+    seen_jobs: list[dict[str, Any]] = []
+
+    def handler(job: dict[str, Any]) -> str:
+        seen_jobs.append(job)
+        publish(job, {"half": True})
+        release.wait(10)
+        return "done"
+
+    with (
+        LocalEndpoint(handler, api_key=None) as ep,
+        httpx.Client(base_url=ep.url, timeout=30) as client,
+    ):
+        job_id = client.post("/run", json={"input": None}).json()["id"]
+        wait_for(lambda: client.get(f"/status/{job_id}").json().get("output") == {"half": True})
+        release.set()
+        assert client.get(f"/status-sync/{job_id}").json()["output"] == "done"
+        publish(seen_jobs[0], "too late")  # the job has finished: a no-op, not an error
+        body = client.get(f"/status/{job_id}").json()
+        assert (body["status"], body["output"]) == ("COMPLETED", "done")
