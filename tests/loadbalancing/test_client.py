@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
+import httpx
 import pytest
 
 from runpod_facade import (
@@ -291,3 +292,38 @@ def test_closed_client_refuses(lb: LocalLoadBalancer) -> None:
     ep.close()
     with pytest.raises(ClientClosedError):
         ep.get("/state")
+
+
+#: LBFault (path, method) -> which of REQUESTS it spoils, as its docstring says: ``"*"`` any,
+#: a path ending in ``*`` by prefix, anything else exactly.
+REQUESTS = [("GET", "/count"), ("POST", "/count"), ("POST", "/echo"), ("GET", "/state")]
+FAULT_MATCHES: dict[tuple[str, str], list[bool]] = {
+    ("*", "*"): [True, True, True, True],
+    ("/co*", "*"): [True, True, False, False],
+    ("/count", "*"): [True, True, False, False],
+    ("/count", "POST"): [False, True, False, False],
+    ("*", "GET"): [True, False, False, True],
+    ("/cou", "*"): [False, False, False, False],
+}
+
+
+@pytest.mark.parametrize(("path", "method"), list(FAULT_MATCHES))
+def test_a_fault_spoils_the_requests_its_path_and_method_match(
+    lb: LocalLoadBalancer, path: str, method: str
+) -> None:
+    lb.faults.add(LBFault("bad_gateway", path, method, times=None))
+    with httpx.Client(base_url=lb.url, headers={"Authorization": f"Bearer {lb.api_key}"}) as raw:
+        for verb, route in REQUESTS:
+            raw.request(verb, route, json={} if verb == "POST" else None)
+    assert [r.fault == "bad_gateway" for r in lb.requests] == FAULT_MATCHES[path, method]
+    assert [r.status_code == 502 for r in lb.requests] == FAULT_MATCHES[path, method]
+
+
+@pytest.mark.parametrize(("rate", "fewest", "most"), [(0.0, 0, 0), (0.5, 1, 39), (1.0, 40, 40)])
+def test_a_faults_rate_is_the_chance_it_fires(
+    lb: LocalLoadBalancer, rate: float, fewest: int, most: int
+) -> None:
+    lb.faults.add(LBFault("bad_gateway", "/count", times=None, rate=rate))
+    with httpx.Client(base_url=lb.url, headers={"Authorization": f"Bearer {lb.api_key}"}) as raw:
+        spoiled = [raw.get("/count").status_code for _ in range(40)].count(502)
+    assert fewest <= spoiled <= most  # the pool's faults are seeded (fault_seed=0): stable
