@@ -100,6 +100,12 @@ def test_bad_inputs_rejected_before_sending(inputs: Any, fragment: str) -> None:
         (lambda b: b.wait("b1", timeout=-1), "timeout"),
         (lambda b: b.wait("b1", interval=0), "interval"),
         (lambda b: b.list(page_size=True), "page_size"),
+        # add(): "at most 10 MiB per call", checked before sending as create() is.
+        (
+            lambda b: b.add("b1", ["x" * (MAX_PAYLOAD_BYTES // 2), "y" * (MAX_PAYLOAD_BYTES // 2)]),
+            "batch-add: the body is .* at most 10,485,760",
+        ),
+        (lambda b: b.add("b1", [math.nan]), "not JSON-serializable"),
     ],
 )
 def test_bad_arguments_rejected_before_sending(call: Any, fragment: str) -> None:
