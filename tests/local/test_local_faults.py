@@ -203,6 +203,26 @@ def test_wildcard_route_and_clear(ep: LocalEndpoint, client: httpx.Client) -> No
     assert client.get("/health").status_code == 200
 
 
+def test_faults_are_tried_in_order_the_first_that_fires_wins_and_armed_lists_the_rest(
+    ep: LocalEndpoint, client: httpx.Client
+) -> None:
+    never = Fault("health", "http_error", status=599, rate=0.0, times=None)  # never fires
+    first = Fault("health", "http_error", status=503, times=1)
+    second = Fault("*", "http_error", status=500, times=2)
+    ep.faults.add(never)
+    ep.faults.extend([first, second])
+    assert ep.faults.armed == [never, first, second]
+    seen = []
+    for _ in range(4):
+        seen.append((client.get("/health").status_code, ep.faults.armed))
+    assert seen == [
+        (503, [never, second]),  # the first armed one that fires spoils the request
+        (500, [never, second]),
+        (500, [never]),  # used up: no longer armed
+        (200, [never]),
+    ]
+
+
 def test_faults_given_at_construction() -> None:
     faults = [Fault("health", "http_error", status=429, retry_after=2, times=1)]
     with LocalEndpoint(sample_handlers.echo, api_key=None, faults=faults) as ep:
