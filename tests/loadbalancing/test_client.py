@@ -118,6 +118,19 @@ def test_pinned_session_follows_the_first_worker_and_unpins_on_exit(
     assert lb.requests[-1].affinity is None  # nothing pinned after the block
 
 
+@pytest.mark.parametrize("mode", ["strict", "soft", "strict-resume"])
+def test_pinned_session_given_a_worker_id_sends_its_first_call_there(
+    lb: LocalLoadBalancer, ep: LoadBalancedEndpoint, mode: str
+) -> None:
+    # "the first goes anywhere (or to ``worker_id``)", with ``mode`` affinity.
+    target = lb.worker_ids[1]
+    with ep.pinned(mode, worker_id=target) as session:  # type: ignore[arg-type]
+        assert session.affinity == Affinity(target, mode)  # type: ignore[arg-type]
+        assert {ep.worker_id(session.get("/state")) for _ in range(4)} == {target}
+    expected = Affinity(target, mode).header_value()  # type: ignore[arg-type]
+    assert [r.affinity for r in lb.requests] == [expected] * 4
+
+
 def test_pinned_session_refuses_an_affinity_of_its_own(ep: LoadBalancedEndpoint) -> None:
     with ep.pinned() as session, pytest.raises(InvalidInputError, match="pinned session"):
         session.get("/state", affinity="w1")
