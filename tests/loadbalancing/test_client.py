@@ -340,3 +340,16 @@ def test_a_faults_rate_is_the_chance_it_fires(
     with httpx.Client(base_url=lb.url, headers={"Authorization": f"Bearer {lb.api_key}"}) as raw:
         spoiled = [raw.get("/count").status_code for _ in range(40)].count(502)
     assert fewest <= spoiled <= most  # the pool's faults are seeded (fault_seed=0): stable
+
+
+@pytest.mark.parametrize(("timeout", "ok"), [("default", False), (None, True), (5.0, True)])
+def test_a_calls_timeout_defaults_to_the_clients_and_none_means_no_limit(
+    lb: LocalLoadBalancer, timeout: float | str | None, ok: bool
+) -> None:
+    options = {} if timeout == "default" else {"timeout": timeout}
+    with client(lb, timeout=0.2) as ep:
+        if ok:
+            assert ep.get("/slow", params={"s": "0.5"}, **options).json() == {"slept": True}
+        else:
+            with pytest.raises(APITimeoutError):
+                ep.get("/slow", params={"s": "0.5"}, **options)
