@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import socket
 import subprocess
 import sys
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -14,6 +16,7 @@ from runpod_facade import ClientClosedError, InvalidInputError, JobStatus, PollP
 from runpod_facade.testing import (
     FAST_POLL_POLICY,
     FAST_RETRY_POLICY,
+    FAST_WEBHOOK_RETRY_DELAY_S,
     AsyncEndpointFactory,
     AsyncServedEndpoint,
     EndpointFactory,
@@ -221,3 +224,26 @@ async def test_factories_close_newest_first_and_raise_a_group_when_several_fail(
         assert_stopped(ep)
     await close_factory()  # idempotent: nothing is closed twice, nothing raised
     assert closed == [2, 1, 0]
+
+
+@pytest.mark.parametrize(
+    ("options", "gap"),
+    [({}, FAST_WEBHOOK_RETRY_DELAY_S), ({"webhook_retry_delay_s": 0.3}, 0.3)],
+    ids=["default", "passed"],
+)
+def test_webhook_retries_come_fast_by_default_or_as_passed(
+    options: dict[str, float], gap: float
+) -> None:
+    # ServedEndpoint: "``webhook_retry_delay_s`` defaults to FAST_WEBHOOK_RETRY_DELAY_S".
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]  # bound, not listening: every delivery is refused
+        with ServedEndpoint(echo, **options) as ep:
+            ep.run_sync({"n": 1}, webhook=f"http://127.0.0.1:{port}/hook")
+            deadline = time.monotonic() + 10
+            while len(ep.webhook_attempts) < 3 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            attempts = ep.webhook_attempts
+    assert [a.attempt for a in attempts] == [1, 2, 3]
+    gaps = [later.timestamp - earlier.timestamp for earlier, later in itertools.pairwise(attempts)]
+    assert all(gap * 0.9 <= seen < gap + 1.0 for seen in gaps), gaps
