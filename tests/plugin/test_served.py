@@ -123,6 +123,8 @@ def test_missing_extra_modules_name_the_install_command(monkeypatch: pytest.Monk
     assert isinstance(info.value, ImportError)
     with pytest.raises(MissingExtraError):
         EndpointFactory()
+    with pytest.raises(MissingExtraError):
+        AsyncEndpointFactory()  # "Constructing one checks the local extra"
 
 
 def test_other_missing_modules_are_not_blamed_on_the_extra(
@@ -224,6 +226,12 @@ async def test_factories_close_newest_first_and_raise_a_group_when_several_fail(
         assert_stopped(ep)
     await close_factory()  # idempotent: nothing is closed twice, nothing raised
     assert closed == [2, 1, 0]
+    with pytest.raises(RuntimeError, match="closed"):
+        if sync_factory is not None:
+            sync_factory(echo)
+        else:
+            assert async_factory is not None
+            await async_factory(echo)
 
 
 @pytest.mark.parametrize(
