@@ -353,3 +353,21 @@ def test_a_calls_timeout_defaults_to_the_clients_and_none_means_no_limit(
         else:
             with pytest.raises(APITimeoutError):
                 ep.get("/slow", params={"s": "0.5"}, **options)
+
+
+@pytest.mark.parametrize("pool", ["own", "passed in"])
+def test_close_is_idempotent_and_leaves_a_passed_in_client_open(
+    lb: LocalLoadBalancer, pool: str
+) -> None:
+    http = httpx.Client() if pool == "passed in" else None
+    ep = client(lb, **({} if http is None else {"http_client": http}))
+    assert ep.get("/state").status_code == 200
+    ep.close()
+    ep.close()  # idempotent
+    with pytest.raises(ClientClosedError):
+        ep.get("/state")
+    if http is not None:
+        assert not http.is_closed and http.get(f"{lb.url}/ping").status_code in (200, 401)
+        http.close()
+    else:
+        assert ep._http.is_closed  # white-box: the pool it made itself is closed
