@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from runpod_facade.local import LocalEndpoint, progress_update, sample_handlers
+from runpod_facade.local import LocalEndpoint, create_app, progress_update, sample_handlers
 
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"}
@@ -482,3 +482,34 @@ def test_progress_update_by_dict_or_id_from_any_thread_and_a_no_op_once_finished
         publish(seen_jobs[0], "too late")  # the job has finished: a no-op, not an error
         body = client.get(f"/status/{job_id}").json()
         assert (body["status"], body["output"]) == ("COMPLETED", "done")
+
+
+@pytest.mark.parametrize("closing", ["close", "aclose"])
+def test_an_in_process_app_starts_on_its_first_request_and_closes_idempotently(
+    closing: str,
+) -> None:
+    # LocalEndpointApp: "the engine starts on the first request; call close() (or await
+    # aclose()) when done"; close() is idempotent.
+    def engines() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t.name == "runpod-local-engine"]
+
+    before = len(engines())
+    app = create_app(sample_handlers.echo)
+
+    async def scenario() -> None:
+        assert len(engines()) == before  # nothing runs until a request comes
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://local/v2/ep") as c:
+            assert (await c.post("/runsync", json={"input": 1})).json()["output"] == 1
+        assert len(engines()) == before + 1
+        if closing == "aclose":
+            await app.aclose()
+            await app.aclose()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        if closing == "close":
+            app.close()
+            app.close()
+    wait_for(lambda: len(engines()) == before, timeout=5)
