@@ -513,3 +513,25 @@ def test_an_in_process_app_starts_on_its_first_request_and_closes_idempotently(
             app.close()
             app.close()
     wait_for(lambda: len(engines()) == before, timeout=5)
+
+
+def test_request_records_name_the_operation_or_none_and_the_arrival_time() -> None:
+    # RequestRecord: ``operation`` is None for other paths; ``timestamp`` is time.time() at
+    # arrival.
+    with (
+        LocalEndpoint(sample_handlers.echo) as ep,
+        httpx.Client(headers=ep.headers, timeout=30) as client,
+    ):
+        started = time.time()
+        client.get(f"{ep.url}/health")
+        client.get(f"{ep.url}/no-such-route")
+        client.get(f"http://{ep.host}:{ep.port}/elsewhere")
+        ended = time.time()
+        records = ep.requests
+    assert [(r.operation, r.status_code) for r in records] == [
+        ("health", 200),
+        (None, 404),
+        (None, 404),
+    ]
+    stamps = [r.timestamp for r in records]
+    assert started <= stamps[0] <= stamps[1] <= stamps[2] <= ended
