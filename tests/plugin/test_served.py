@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from runpod_facade import ClientClosedError, InvalidInputError, JobStatus, PollPolicy, RetryPolicy
+from runpod_facade.local import sample_handlers
 from runpod_facade.testing import (
     FAST_POLL_POLICY,
     FAST_RETRY_POLICY,
@@ -255,3 +256,32 @@ def test_webhook_retries_come_fast_by_default_or_as_passed(
     assert [a.attempt for a in attempts] == [1, 2, 3]
     gaps = [later.timestamp - earlier.timestamp for earlier, later in itertools.pairwise(attempts)]
     assert all(gap * 0.9 <= seen < gap + 1.0 for seen in gaps), gaps
+
+
+async def _doubled(job: dict[str, Any]) -> int:
+    return int(job["input"]) * 2
+
+
+def _counted(job: dict[str, Any]) -> Any:
+    yield from range(int(job["input"]))
+
+
+#: ServedEndpoint's documented handler forms -> (input, the job's output).
+HANDLER_FORMS: dict[str, tuple[Any, Any, Any]] = {
+    "sync callable": (echo, {"a": 1}, {"a": 1}),
+    "async callable": (_doubled, 4, 8),
+    "generator": (_counted, 3, [0, 1, 2]),
+    "async generator": (
+        sample_handlers.stream_aggregate,
+        {"count": 2},
+        [{"index": 0}, {"index": 1}],
+    ),
+    "module:function": ("runpod_facade.local.sample_handlers:echo", [1, "x"], [1, "x"]),
+}
+
+
+@pytest.mark.parametrize("form", list(HANDLER_FORMS))
+def test_each_documented_handler_form_is_served(form: str) -> None:
+    handler, given, output = HANDLER_FORMS[form]
+    with ServedEndpoint(handler, return_aggregate_stream=True) as ep:
+        assert ep.run_sync(given, timeout=30).output == output
