@@ -101,6 +101,36 @@ def test_empty_body(ep: LocalEndpoint, client: httpx.Client) -> None:
         reply.json()
 
 
+#: A fault kind given no options -> the status it replies with, and what its body lacks or
+#: is, as the module docstring's defaults say.
+DEFAULTS: dict[str, tuple[int, str]] = {
+    "http_error": (500, "a JSON error"),
+    "html": (502, "an HTML page"),
+    "empty": (200, "empty"),
+    "missing_fields": (200, "no status"),
+    "unknown_status": (200, "status PAUSED"),
+}
+
+
+@pytest.mark.parametrize("kind", list(DEFAULTS))
+def test_each_fault_kind_s_documented_default(
+    ep: LocalEndpoint, client: httpx.Client, kind: str
+) -> None:
+    job_id = _job(client)
+    ep.faults.add(Fault("status", kind))  # type: ignore[arg-type]
+    reply = client.get(f"/status/{job_id}")
+    status, body = DEFAULTS[kind]
+    assert reply.status_code == status
+    shown = {
+        "a JSON error": lambda: "error" in reply.json(),
+        "an HTML page": lambda: reply.headers["content-type"].startswith("text/html"),
+        "empty": lambda: reply.content == b"",
+        "no status": lambda: "status" not in reply.json() and reply.json()["id"] == job_id,
+        "status PAUSED": lambda: reply.json()["status"] == "PAUSED",
+    }[body]
+    assert shown()
+
+
 def test_truncated_json(ep: LocalEndpoint, client: httpx.Client) -> None:
     job_id = _job(client)
     full = client.get(f"/status/{job_id}").content
