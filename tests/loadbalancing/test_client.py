@@ -371,3 +371,14 @@ def test_close_is_idempotent_and_leaves_a_passed_in_client_open(
         http.close()
     else:
         assert ep._http.is_closed  # white-box: the pool it made itself is closed
+
+
+def test_a_request_is_counted_served_once_its_reply_is_in(
+    lb: LocalLoadBalancer, ep: LoadBalancedEndpoint
+) -> None:
+    # LocalLoadBalancer.workers: "``served`` counts the requests each finished" — so a
+    # client holding the whole reply sees it counted, with no wait.
+    target = lb.worker_ids[0]
+    for count in range(1, 51):
+        ep.post("/echo", json={"i": count}, affinity=Affinity.strict(target))
+        assert lb.workers[target].served == count
