@@ -535,3 +535,16 @@ def test_request_records_name_the_operation_or_none_and_the_arrival_time() -> No
     ]
     stamps = [r.timestamp for r in records]
     assert started <= stamps[0] <= stamps[1] <= stamps[2] <= ended
+
+
+def test_the_default_key_is_random_and_none_turns_auth_off() -> None:
+    # LocalEndpoint: "``api_key`` defaults to a random key (so auth is exercised; see
+    # headers); pass ``None`` to disable auth". ``headers`` is ``{}`` when auth is off.
+    with LocalEndpoint(sample_handlers.echo) as one, LocalEndpoint(sample_handlers.echo) as two:
+        assert one.api_key and two.api_key and one.api_key != two.api_key
+        assert one.headers == {"Authorization": f"Bearer {one.api_key}"}
+        assert httpx.get(f"{one.url}/health").status_code == 401
+        assert httpx.get(f"{one.url}/health", headers=one.headers).status_code == 200
+    with LocalEndpoint(sample_handlers.echo, api_key=None) as open_:
+        assert open_.headers == {}
+        assert httpx.get(f"{open_.url}/health").status_code == 200
