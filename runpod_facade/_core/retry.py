@@ -68,7 +68,7 @@ class RetryPolicy:
         max_delay: ...up to this cap.
         jitter: fraction of each delay taken off at random, so clients do not retry in step.
         max_retry_after: the longest ``Retry-After`` honoured; a longer hint means "give up now"
-            (the error carries ``retry_after`` so the caller can decide).
+            (on a 429 the ``RateLimitError`` carries ``retry_after`` so the caller can decide).
         budget: the most seconds one call may spend sleeping between retries in total.
     """
 

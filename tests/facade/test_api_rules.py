@@ -311,3 +311,46 @@ def test_docs_api_md_has_a_row_for_every_public_method(cls: type, prefix: str) -
     calls = public - {"id", "endpoint", "endpoint_id", "base_url", "openai_base_url"}
     assert calls <= rows, sorted(calls - rows)
     assert len(calls) >= 6
+
+
+# --- docs/api.md's rows name each call's real arguments and defaults -------------------------
+
+_ROW = re.compile(r"^\| `(ep|job|Endpoint|Timeout)(?:\.(\w+))?\(([^`]*)\)`", re.MULTILINE)
+_TARGETS: dict[str, type] = {"ep": Endpoint, "job": Job, "Endpoint": Endpoint, "Timeout": Timeout}
+
+
+def _documented_calls() -> dict[tuple[str, str], dict[str, str | None]]:
+    """(prefix, method) -> the arguments its rows show, each with the default shown (or None).
+    A call shown in several rows (``map`` with and without ``via=``) gathers them all."""
+    calls: dict[tuple[str, str], dict[str, str | None]] = {}
+    for prefix, method, args in _ROW.findall(API_DOC):
+        shown = calls.setdefault((prefix, method), {})
+        for arg in (a.strip() for a in args.split(",")):
+            if arg and arg != "*":
+                name, _, default = arg.partition("=")
+                shown[name] = default or None
+    return calls
+
+
+def _parameters(prefix: str, method: str) -> dict[str, inspect.Parameter]:
+    target = getattr(_TARGETS[prefix], method) if method else _TARGETS[prefix]
+    signature = inspect.signature(target)
+    return {
+        name: p
+        for name, p in signature.parameters.items()
+        if name != "self" and p.kind is not inspect.Parameter.VAR_KEYWORD
+    }
+
+
+@pytest.mark.parametrize(
+    ("prefix", "method"), list(_documented_calls()), ids=lambda v: v or "__init__"
+)
+def test_each_row_of_docs_api_md_shows_the_calls_arguments_and_defaults(
+    prefix: str, method: str
+) -> None:
+    shown = _documented_calls()[prefix, method]
+    real = _parameters(prefix, method)
+    assert set(shown) == set(real)
+    for name, default in shown.items():
+        if default is not None and name != "via":  # via="batch-api" names the other mode
+            assert repr(real[name].default) in (default, f"{default}.0"), name

@@ -179,8 +179,9 @@ def test_the_file_the_inputs_are_read_from_is_refused_as_the_journal(
     source.write_bytes(content)
     with endpoint(server) as ep, open(source) as lines:
         for name in (source, f"{tmp_path}/./inputs.jsonl"):
-            with pytest.raises(JournalError, match="the file the inputs are read from"):
+            with pytest.raises(JournalError, match="the file the inputs are read from") as raised:
                 ep.map(lines, journal=name)
+            assert raised.value.reason == "source"  # as JournalError's docstring lists it
     assert source.read_bytes() == content and server.requests == []
 
 

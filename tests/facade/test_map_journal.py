@@ -16,6 +16,7 @@ from runpod_facade import (
     BadRequestError,
     BatchItem,
     BatchTimeout,
+    InvalidInputError,
     JournalError,
     NotFoundError,
     RetryPolicy,
@@ -133,6 +134,24 @@ def test_a_refused_input_is_final_and_not_sent_again(tmp_path: Path) -> None:
     assert isinstance(items[0].error, BadRequestError) and items[0].resumed
     assert "refused input 0" in str(items[0].error)
     assert fake.log == []
+
+
+def test_an_input_that_cannot_be_sent_is_never_journaled_and_reported_by_every_run(
+    tmp_path: Path,
+) -> None:
+    # Endpoint.map: "such an input is never journaled, so every run reports it again".
+    journal = tmp_path / "j"
+    inputs = [{"n": 0}, {"n": {1, 2}}, {"n": 2}]  # a set is not JSON
+    fake = FakeJobs(auto=completes)
+    with fake.endpoint() as ep:
+        runs = [by_index(list(ep.map(inputs, journal=journal)))]
+        fake.log.clear()
+        runs.append(by_index(list(ep.map(inputs, journal=journal))))
+    for items in runs:
+        assert isinstance(items[1].error, InvalidInputError) and items[1].job_id is None
+        assert not items[1].resumed and items[1].final
+    assert [runs[1][i].resumed for i in (0, 2)] == [True, True]
+    assert fake.log == []  # the second run sent nothing: the others came from the journal
 
 
 def test_a_result_past_retention_is_reported_with_its_job_id(tmp_path: Path) -> None:

@@ -127,6 +127,19 @@ def test_a_repeated_delivery_is_recognised_by_job_id_and_status() -> None:
     assert dedupe.first_delivery(body("job-2"))
 
 
+@pytest.mark.parametrize(
+    "delivery",
+    [
+        body("job-7", "FAILED"),
+        body("job-7", "FAILED").decode(),
+        parse_webhook(body("job-7", "FAILED")),
+    ],
+    ids=["bytes", "str", "JobState"],
+)
+def test_the_key_is_the_job_id_and_status(delivery: Any) -> None:
+    assert WebhookDeduplicator.key(delivery) == "job-7 FAILED"
+
+
 def test_forget_lets_a_redelivery_through() -> None:
     dedupe = WebhookDeduplicator()
     assert dedupe.first_delivery(body())

@@ -8,6 +8,7 @@ import asyncio
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from runpod_facade import (
     PollPolicy,
     RetryPolicy,
 )
-from runpod_facade.local import LocalEndpoint
+from runpod_facade.local import Fault, LocalEndpoint
 
 FAST_RETRY = RetryPolicy(max_retries=3, initial_delay=0.01, max_delay=0.05)
 FAST_POLL = PollPolicy(initial=0.02, maximum=0.1)
@@ -199,3 +200,43 @@ def test_the_journal_is_locked_against_another_process(
         assert len(list(results)) == 1
     free = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert free.returncode == 0, free.stdout + free.stderr
+
+
+#: how the batch is stopped -> the StopReport field that lists the jobs it left.
+STOPS: dict[str, tuple[bool, bool, str]] = {
+    "left running": (False, False, "left_running"),
+    "cancelled": (True, False, "cancelled"),
+    "cancel failed": (True, True, "cancel_failed"),
+}
+STOPS_FIELDS = ("left_running", "cancelled", "cancel_failed")
+
+
+@pytest.mark.parametrize("stop", list(STOPS))
+def test_a_stopped_batch_reports_the_jobs_it_left_in_input_order(stop: str) -> None:
+    cancel, cancel_fails, field = STOPS[stop]
+    ids: dict[int, str] = {}
+    release = threading.Event()
+
+    def blocking(job: dict[str, Any]) -> Any:
+        ids[job["input"]["i"]] = job["id"]
+        if job["input"]["i"]:
+            release.wait(10)
+        return job["input"]
+
+    with LocalEndpoint(blocking, workers=8) as local, connect(local) as ep:
+        try:
+            # cancel_on_interrupt: submitted with /run, so every id is known at once.
+            results = ep.map([{"i": i} for i in range(6)], concurrency=6, cancel_on_interrupt=True)
+            assert next(results).index == 0
+            while results.stats.running < 5:
+                time.sleep(0.01)
+            if cancel_fails:
+                local.faults.add(Fault("cancel", "http_error", status=400, times=None))
+            report = results.close(cancel=cancel)
+        finally:
+            release.set()
+    left = tuple(ids[i] for i in range(1, 6))
+    assert {name: getattr(report, name) for name in STOPS_FIELDS} == {
+        name: left if name == field else () for name in STOPS_FIELDS
+    }
+    assert report.unnamed_submits == 0

@@ -218,6 +218,44 @@ def test_map_arguments_checked_before_sending(
     assert local.requests == []
 
 
+# Checked for via="jobs", but not by map_via (_batchjobs/_mapper.py), though map's docstring
+# says every argument is checked at once with InvalidInputError. Not marked misuse: the
+# reliability report must not count a case known to fail.
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [
+        pytest.param(kwargs, fragment, marks=pytest.mark.xfail(strict=True, reason=why))
+        for kwargs, fragment, why in [
+            ({"journal": 42}, "journal must be a file path", "os.fspath raises TypeError"),
+            ({"replay": "yes"}, "replay must be True or False", "replay is not checked"),
+            ({"timeout": float("nan")}, "finite", "a NaN deadline is accepted"),
+            ({"timeout": float("inf")}, "finite", "an infinite deadline is accepted"),
+        ]
+    ],
+)
+def test_map_via_batch_api_checks_what_map_via_jobs_checks(
+    ep: Endpoint, local: LocalEndpoint, kwargs: dict[str, Any], fragment: str
+) -> None:
+    with pytest.raises(InvalidInputError, match=fragment):
+        ep.map([1], **kwargs)  # the same argument is refused job by job ...
+    with pytest.raises(InvalidInputError, match=fragment):
+        ep.map([1, 2], via="batch-api", **kwargs)  # ... and should be here
+    assert local.requests == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="map_via (_batchjobs/_mapper.py) answers \"via must be 'jobs' or 'batch-api', "
+    "got 'jobs'\": the message blames an allowed via, not batch_size",
+)
+def test_batch_size_without_via_batch_api_is_refused_naming_batch_size(
+    ep: Endpoint, local: LocalEndpoint
+) -> None:
+    with pytest.raises(InvalidInputError, match="batch_size"):
+        ep.map([1, 2], batch_size=10)
+    assert local.requests == []
+
+
 async def test_async_map_via_batch_api(local: LocalEndpoint, tmp_path: Path) -> None:
     journal = tmp_path / "async.journal"
     async with AsyncEndpoint(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+import httpx
 import pytest
 
 from runpod_facade import (
@@ -144,3 +145,19 @@ async def test_openai_async_client(lb: LocalLoadBalancer, aep: AsyncLoadBalanced
             model="m", messages=[{"role": "user", "content": "hey"}]
         )
     assert reply.choices[0].message.content == "echo: hey"
+
+
+@pytest.mark.parametrize("pool", ["own", "passed in"])
+async def test_aclose_is_idempotent_and_leaves_a_passed_in_client_open(
+    lb: LocalLoadBalancer, pool: str
+) -> None:
+    http = httpx.AsyncClient() if pool == "passed in" else None
+    ep = aclient(lb, **({} if http is None else {"http_client": http}))
+    assert (await ep.get("/state")).status_code == 200
+    await ep.aclose()
+    await ep.aclose()  # idempotent
+    with pytest.raises(ClientClosedError):
+        await ep.get("/state")
+    if http is not None:
+        assert not http.is_closed
+        await http.aclose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import Callable
 from typing import Any
@@ -169,3 +170,18 @@ def test_request_signatures_name_each_option_with_its_default(cls: type, name: s
         "affinity": None,
         "idempotent": None,
     }
+
+
+@pytest.mark.parametrize("cls", [LoadBalancedEndpoint, AsyncLoadBalancedEndpoint])
+def test_the_default_deadline_covers_the_routers_wait_and_the_processing_limit(
+    cls: type,
+) -> None:
+    # "default 480 s: the router may wait 2 min for a worker, which may then process for
+    # 5.5 min" — and None means no limit.
+    for options, timeout in (({}, 480.0), ({"timeout": None}, None)):
+        ep = cls("abc123", api_key="rpa_secret_value_1234", **options)
+        assert ep.timeout == timeout
+        if isinstance(ep, LoadBalancedEndpoint):
+            ep.close()
+        else:
+            asyncio.run(ep.aclose())

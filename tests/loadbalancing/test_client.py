@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
+import httpx
 import pytest
 
 from runpod_facade import (
@@ -115,6 +116,19 @@ def test_pinned_session_follows_the_first_worker_and_unpins_on_exit(
     assert lb.requests[-1].affinity == f"strict {first}"
     ep.get("/state")
     assert lb.requests[-1].affinity is None  # nothing pinned after the block
+
+
+@pytest.mark.parametrize("mode", ["strict", "soft", "strict-resume"])
+def test_pinned_session_given_a_worker_id_sends_its_first_call_there(
+    lb: LocalLoadBalancer, ep: LoadBalancedEndpoint, mode: str
+) -> None:
+    # "the first goes anywhere (or to ``worker_id``)", with ``mode`` affinity.
+    target = lb.worker_ids[1]
+    with ep.pinned(mode, worker_id=target) as session:  # type: ignore[arg-type]
+        assert session.affinity == Affinity(target, mode)  # type: ignore[arg-type]
+        assert {ep.worker_id(session.get("/state")) for _ in range(4)} == {target}
+    expected = Affinity(target, mode).header_value()  # type: ignore[arg-type]
+    assert [r.affinity for r in lb.requests] == [expected] * 4
 
 
 def test_pinned_session_refuses_an_affinity_of_its_own(ep: LoadBalancedEndpoint) -> None:
@@ -291,3 +305,80 @@ def test_closed_client_refuses(lb: LocalLoadBalancer) -> None:
     ep.close()
     with pytest.raises(ClientClosedError):
         ep.get("/state")
+
+
+#: LBFault (path, method) -> which of REQUESTS it spoils, as its docstring says: ``"*"`` any,
+#: a path ending in ``*`` by prefix, anything else exactly.
+REQUESTS = [("GET", "/count"), ("POST", "/count"), ("POST", "/echo"), ("GET", "/state")]
+FAULT_MATCHES: dict[tuple[str, str], list[bool]] = {
+    ("*", "*"): [True, True, True, True],
+    ("/co*", "*"): [True, True, False, False],
+    ("/count", "*"): [True, True, False, False],
+    ("/count", "POST"): [False, True, False, False],
+    ("*", "GET"): [True, False, False, True],
+    ("/cou", "*"): [False, False, False, False],
+}
+
+
+@pytest.mark.parametrize(("path", "method"), list(FAULT_MATCHES))
+def test_a_fault_spoils_the_requests_its_path_and_method_match(
+    lb: LocalLoadBalancer, path: str, method: str
+) -> None:
+    lb.faults.add(LBFault("bad_gateway", path, method, times=None))
+    with httpx.Client(base_url=lb.url, headers={"Authorization": f"Bearer {lb.api_key}"}) as raw:
+        for verb, route in REQUESTS:
+            raw.request(verb, route, json={} if verb == "POST" else None)
+    assert [r.fault == "bad_gateway" for r in lb.requests] == FAULT_MATCHES[path, method]
+    assert [r.status_code == 502 for r in lb.requests] == FAULT_MATCHES[path, method]
+
+
+@pytest.mark.parametrize(("rate", "fewest", "most"), [(0.0, 0, 0), (0.5, 1, 39), (1.0, 40, 40)])
+def test_a_faults_rate_is_the_chance_it_fires(
+    lb: LocalLoadBalancer, rate: float, fewest: int, most: int
+) -> None:
+    lb.faults.add(LBFault("bad_gateway", "/count", times=None, rate=rate))
+    with httpx.Client(base_url=lb.url, headers={"Authorization": f"Bearer {lb.api_key}"}) as raw:
+        spoiled = [raw.get("/count").status_code for _ in range(40)].count(502)
+    assert fewest <= spoiled <= most  # the pool's faults are seeded (fault_seed=0): stable
+
+
+@pytest.mark.parametrize(("timeout", "ok"), [("default", False), (None, True), (5.0, True)])
+def test_a_calls_timeout_defaults_to_the_clients_and_none_means_no_limit(
+    lb: LocalLoadBalancer, timeout: float | str | None, ok: bool
+) -> None:
+    options = {} if timeout == "default" else {"timeout": timeout}
+    with client(lb, timeout=0.2) as ep:
+        if ok:
+            assert ep.get("/slow", params={"s": "0.5"}, **options).json() == {"slept": True}
+        else:
+            with pytest.raises(APITimeoutError):
+                ep.get("/slow", params={"s": "0.5"}, **options)
+
+
+@pytest.mark.parametrize("pool", ["own", "passed in"])
+def test_close_is_idempotent_and_leaves_a_passed_in_client_open(
+    lb: LocalLoadBalancer, pool: str
+) -> None:
+    http = httpx.Client() if pool == "passed in" else None
+    ep = client(lb, **({} if http is None else {"http_client": http}))
+    assert ep.get("/state").status_code == 200
+    ep.close()
+    ep.close()  # idempotent
+    with pytest.raises(ClientClosedError):
+        ep.get("/state")
+    if http is not None:
+        assert not http.is_closed and http.get(f"{lb.url}/ping").status_code in (200, 401)
+        http.close()
+    else:
+        assert ep._http.is_closed  # white-box: the pool it made itself is closed
+
+
+def test_a_request_is_counted_served_once_its_reply_is_in(
+    lb: LocalLoadBalancer, ep: LoadBalancedEndpoint
+) -> None:
+    # LocalLoadBalancer.workers: "``served`` counts the requests each finished" — so a
+    # client holding the whole reply sees it counted, with no wait.
+    target = lb.worker_ids[0]
+    for count in range(1, 51):
+        ep.post("/echo", json={"i": count}, affinity=Affinity.strict(target))
+        assert lb.workers[target].served == count

@@ -9,13 +9,13 @@ import json
 import re
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from runpod_facade.local import LocalEndpoint, progress_update, sample_handlers
+from runpod_facade.local import LocalEndpoint, create_app, progress_update, sample_handlers
 
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"}
@@ -441,3 +441,110 @@ def test_status_of_unknown_job_is_404_json(client: httpx.Client, method: str) ->
     reply = client.request(method, "/status/nope-u1")
     assert reply.status_code == 404
     assert reply.json() == {"error": "job nope-u1 not found"}
+
+
+#: how the handler publishes its progress -> what it passes progress_update as ``job``.
+PROGRESS_CALLERS: dict[str, Callable[[dict[str, Any], Any], None]] = {
+    "handler thread, job dict": lambda job, value: progress_update(job, value),
+    "handler thread, job id": lambda job, value: progress_update(job["id"], value),
+    "another thread, job id": lambda job, value: _in_thread(progress_update, job["id"], value),
+}
+
+
+def _in_thread(call: Callable[..., None], *args: Any) -> None:
+    thread = threading.Thread(target=call, args=args)
+    thread.start()
+    thread.join()
+
+
+@pytest.mark.parametrize("caller", list(PROGRESS_CALLERS))
+def test_progress_update_by_dict_or_id_from_any_thread_and_a_no_op_once_finished(
+    caller: str,
+) -> None:
+    publish = PROGRESS_CALLERS[caller]
+    release = threading.Event()
+    seen_jobs: list[dict[str, Any]] = []
+
+    def handler(job: dict[str, Any]) -> str:
+        seen_jobs.append(job)
+        publish(job, {"half": True})
+        release.wait(10)
+        return "done"
+
+    with (
+        LocalEndpoint(handler, api_key=None) as ep,
+        httpx.Client(base_url=ep.url, timeout=30) as client,
+    ):
+        job_id = client.post("/run", json={"input": None}).json()["id"]
+        wait_for(lambda: client.get(f"/status/{job_id}").json().get("output") == {"half": True})
+        release.set()
+        assert client.get(f"/status-sync/{job_id}").json()["output"] == "done"
+        publish(seen_jobs[0], "too late")  # the job has finished: a no-op, not an error
+        body = client.get(f"/status/{job_id}").json()
+        assert (body["status"], body["output"]) == ("COMPLETED", "done")
+
+
+@pytest.mark.parametrize("closing", ["close", "aclose"])
+def test_an_in_process_app_starts_on_its_first_request_and_closes_idempotently(
+    closing: str,
+) -> None:
+    # LocalEndpointApp: "the engine starts on the first request; call close() (or await
+    # aclose()) when done"; close() is idempotent.
+    def engines() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t.name == "runpod-local-engine"]
+
+    before = len(engines())
+    app = create_app(sample_handlers.echo)
+
+    async def scenario() -> None:
+        assert len(engines()) == before  # nothing runs until a request comes
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://local/v2/ep") as c:
+            assert (await c.post("/runsync", json={"input": 1})).json()["output"] == 1
+        assert len(engines()) == before + 1
+        if closing == "aclose":
+            await app.aclose()
+            await app.aclose()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        if closing == "close":
+            app.close()
+            app.close()
+    wait_for(lambda: len(engines()) == before, timeout=5)
+
+
+def test_request_records_name_the_operation_or_none_and_the_arrival_time() -> None:
+    # RequestRecord: ``operation`` is None for other paths; ``timestamp`` is time.time() at
+    # arrival.
+    with (
+        LocalEndpoint(sample_handlers.echo) as ep,
+        httpx.Client(headers=ep.headers, timeout=30) as client,
+    ):
+        started = time.time()
+        client.get(f"{ep.url}/health")
+        client.get(f"{ep.url}/no-such-route")
+        client.get(f"http://{ep.host}:{ep.port}/elsewhere")
+        ended = time.time()
+        records = ep.requests
+    assert [(r.operation, r.status_code) for r in records] == [
+        ("health", 200),
+        (None, 404),
+        (None, 404),
+    ]
+    stamps = [r.timestamp for r in records]
+    assert started <= stamps[0] <= stamps[1] <= stamps[2] <= ended
+
+
+def test_the_default_key_is_random_and_none_turns_auth_off() -> None:
+    # LocalEndpoint: "``api_key`` defaults to a random key (so auth is exercised; see
+    # headers); pass ``None`` to disable auth". ``headers`` is ``{}`` when auth is off.
+    with LocalEndpoint(sample_handlers.echo) as one, LocalEndpoint(sample_handlers.echo) as two:
+        assert one.api_key and two.api_key and one.api_key != two.api_key
+        assert one.headers == {"Authorization": f"Bearer {one.api_key}"}
+        assert httpx.get(f"{one.url}/health").status_code == 401
+        assert httpx.get(f"{one.url}/health", headers=one.headers).status_code == 200
+    with LocalEndpoint(sample_handlers.echo, api_key=None) as open_:
+        assert open_.headers == {}
+        assert httpx.get(f"{open_.url}/health").status_code == 200

@@ -101,6 +101,36 @@ def test_empty_body(ep: LocalEndpoint, client: httpx.Client) -> None:
         reply.json()
 
 
+#: A fault kind given no options -> the status it replies with, and what its body lacks or
+#: is, as the module docstring's defaults say.
+DEFAULTS: dict[str, tuple[int, str]] = {
+    "http_error": (500, "a JSON error"),
+    "html": (502, "an HTML page"),
+    "empty": (200, "empty"),
+    "missing_fields": (200, "no status"),
+    "unknown_status": (200, "status PAUSED"),
+}
+
+
+@pytest.mark.parametrize("kind", list(DEFAULTS))
+def test_each_fault_kind_s_documented_default(
+    ep: LocalEndpoint, client: httpx.Client, kind: str
+) -> None:
+    job_id = _job(client)
+    ep.faults.add(Fault("status", kind))  # type: ignore[arg-type]
+    reply = client.get(f"/status/{job_id}")
+    status, body = DEFAULTS[kind]
+    assert reply.status_code == status
+    shown = {
+        "a JSON error": lambda: "error" in reply.json(),
+        "an HTML page": lambda: reply.headers["content-type"].startswith("text/html"),
+        "empty": lambda: reply.content == b"",
+        "no status": lambda: "status" not in reply.json() and reply.json()["id"] == job_id,
+        "status PAUSED": lambda: reply.json()["status"] == "PAUSED",
+    }[body]
+    assert shown()
+
+
 def test_truncated_json(ep: LocalEndpoint, client: httpx.Client) -> None:
     job_id = _job(client)
     full = client.get(f"/status/{job_id}").content
@@ -201,6 +231,26 @@ def test_wildcard_route_and_clear(ep: LocalEndpoint, client: httpx.Client) -> No
     assert len(ep.faults) == 1
     ep.faults.clear()
     assert client.get("/health").status_code == 200
+
+
+def test_faults_are_tried_in_order_the_first_that_fires_wins_and_armed_lists_the_rest(
+    ep: LocalEndpoint, client: httpx.Client
+) -> None:
+    never = Fault("health", "http_error", status=599, rate=0.0, times=None)  # never fires
+    first = Fault("health", "http_error", status=503, times=1)
+    second = Fault("*", "http_error", status=500, times=2)
+    ep.faults.add(never)
+    ep.faults.extend([first, second])
+    assert ep.faults.armed == [never, first, second]
+    seen = []
+    for _ in range(4):
+        seen.append((client.get("/health").status_code, ep.faults.armed))
+    assert seen == [
+        (503, [never, second]),  # the first armed one that fires spoils the request
+        (500, [never, second]),
+        (500, [never]),  # used up: no longer armed
+        (200, [never]),
+    ]
 
 
 def test_faults_given_at_construction() -> None:

@@ -98,3 +98,22 @@ def test_an_unknown_module_still_fails(tmp_path: Path) -> None:
     result = run_python(code, tmp_path, "-P")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "no_such_module"
+
+
+@pytest.mark.parametrize("target", ["worker.py", "worker.py:handler"])
+def test_a_handler_file_can_import_its_neighbours(tmp_path: Path, target: str) -> None:
+    # load_handler: "A file's directory is put on sys.path so the handler can import its
+    # neighbours" — from any current directory.
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "prompts.py").write_text("GREETING = 'hello'\n")
+    (project / "worker.py").write_text(
+        "import prompts\n\ndef handler(job):\n    return f'{prompts.GREETING} {job[\"input\"]}'\n"
+    )
+    code = f"""
+        from runpod_facade.local import load_handler
+        print(load_handler({str(project / target)!r})({{"id": "j", "input": "you"}}))
+    """
+    result = run_python(code, tmp_path, "-P")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "hello you"

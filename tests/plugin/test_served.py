@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import itertools
 import socket
 import subprocess
 import sys
 import threading
+import time
 from typing import Any
 
 import pytest
 
 from runpod_facade import ClientClosedError, InvalidInputError, JobStatus, PollPolicy, RetryPolicy
+from runpod_facade.local import sample_handlers
 from runpod_facade.testing import (
     FAST_POLL_POLICY,
     FAST_RETRY_POLICY,
+    FAST_WEBHOOK_RETRY_DELAY_S,
+    AsyncEndpointFactory,
     AsyncServedEndpoint,
     EndpointFactory,
     MissingExtraError,
@@ -119,6 +124,8 @@ def test_missing_extra_modules_name_the_install_command(monkeypatch: pytest.Monk
     assert isinstance(info.value, ImportError)
     with pytest.raises(MissingExtraError):
         EndpointFactory()
+    with pytest.raises(MissingExtraError):
+        AsyncEndpointFactory()  # "Constructing one checks the local extra"
 
 
 def test_other_missing_modules_are_not_blamed_on_the_extra(
@@ -151,3 +158,130 @@ def test_unknown_attribute_of_the_package() -> None:
 
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         testing.nothing  # noqa: B018
+
+
+#: failing endpoints (by start order) -> what closing the factory raises: the error, or a group.
+CLOSE_FAILURES: dict[str, tuple[tuple[int, ...], type[BaseException] | None]] = {
+    "none fail": ((), None),
+    "one fails": ((1,), RuntimeError),
+    "two fail": ((0, 2), BaseExceptionGroup),
+}
+
+
+@pytest.mark.parametrize("failures", list(CLOSE_FAILURES))
+@pytest.mark.parametrize("kind", ["sync", "async"])
+async def test_factories_close_newest_first_and_raise_a_group_when_several_fail(
+    monkeypatch: pytest.MonkeyPatch, kind: str, failures: str
+) -> None:
+    # As EndpointFactory.close and AsyncEndpointFactory.aclose document: newest first, every
+    # endpoint closed even if some fail, then the one error raised or a group of them.
+    failing, raised = CLOSE_FAILURES[failures]
+    closed: list[int] = []
+    sync_factory = EndpointFactory() if kind == "sync" else None
+    async_factory = AsyncEndpointFactory() if kind == "async" else None
+    started: list[ServedEndpoint | AsyncServedEndpoint] = []
+    for index in range(3):
+        if sync_factory is not None:
+            ep: ServedEndpoint | AsyncServedEndpoint = sync_factory(echo)
+            real_close = ep.close
+
+            def close(index: int = index, real: Any = real_close) -> None:
+                closed.append(index)
+                real()
+                if index in failing:
+                    raise RuntimeError(f"close {index} failed")
+
+            monkeypatch.setattr(ep, "close", close)
+        else:
+            assert async_factory is not None
+            ep = await async_factory(echo)
+            real_aclose = ep.aclose
+
+            async def aclose(index: int = index, real: Any = real_aclose) -> None:
+                closed.append(index)
+                await real()
+                if index in failing:
+                    raise RuntimeError(f"close {index} failed")
+
+            monkeypatch.setattr(ep, "aclose", aclose)
+        started.append(ep)
+
+    async def close_factory() -> None:
+        if sync_factory is not None:
+            sync_factory.close()
+        else:
+            assert async_factory is not None
+            await async_factory.aclose()
+
+    if raised is None:
+        await close_factory()
+    else:
+        with pytest.raises(raised) as info:
+            await close_factory()
+        if isinstance(info.value, BaseExceptionGroup):
+            assert [str(e) for e in info.value.exceptions] == ["close 2 failed", "close 0 failed"]
+        else:
+            assert str(info.value) == "close 1 failed"
+    assert closed == [2, 1, 0]
+    for ep in started:
+        assert_stopped(ep)
+    await close_factory()  # idempotent: nothing is closed twice, nothing raised
+    assert closed == [2, 1, 0]
+    with pytest.raises(RuntimeError, match="closed"):
+        if sync_factory is not None:
+            sync_factory(echo)
+        else:
+            assert async_factory is not None
+            await async_factory(echo)
+
+
+@pytest.mark.parametrize(
+    ("options", "gap"),
+    [({}, FAST_WEBHOOK_RETRY_DELAY_S), ({"webhook_retry_delay_s": 0.3}, 0.3)],
+    ids=["default", "passed"],
+)
+def test_webhook_retries_come_fast_by_default_or_as_passed(
+    options: dict[str, float], gap: float
+) -> None:
+    # ServedEndpoint: "``webhook_retry_delay_s`` defaults to FAST_WEBHOOK_RETRY_DELAY_S".
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]  # bound, not listening: every delivery is refused
+        with ServedEndpoint(echo, **options) as ep:
+            ep.run_sync({"n": 1}, webhook=f"http://127.0.0.1:{port}/hook")
+            deadline = time.monotonic() + 10
+            while len(ep.webhook_attempts) < 3 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            attempts = ep.webhook_attempts
+    assert [a.attempt for a in attempts] == [1, 2, 3]
+    gaps = [later.timestamp - earlier.timestamp for earlier, later in itertools.pairwise(attempts)]
+    assert all(gap * 0.9 <= seen < gap + 1.0 for seen in gaps), gaps
+
+
+async def _doubled(job: dict[str, Any]) -> int:
+    return int(job["input"]) * 2
+
+
+def _counted(job: dict[str, Any]) -> Any:
+    yield from range(int(job["input"]))
+
+
+#: ServedEndpoint's documented handler forms -> (input, the job's output).
+HANDLER_FORMS: dict[str, tuple[Any, Any, Any]] = {
+    "sync callable": (echo, {"a": 1}, {"a": 1}),
+    "async callable": (_doubled, 4, 8),
+    "generator": (_counted, 3, [0, 1, 2]),
+    "async generator": (
+        sample_handlers.stream_aggregate,
+        {"count": 2},
+        [{"index": 0}, {"index": 1}],
+    ),
+    "module:function": ("runpod_facade.local.sample_handlers:echo", [1, "x"], [1, "x"]),
+}
+
+
+@pytest.mark.parametrize("form", list(HANDLER_FORMS))
+def test_each_documented_handler_form_is_served(form: str) -> None:
+    handler, given, output = HANDLER_FORMS[form]
+    with ServedEndpoint(handler, return_aggregate_stream=True) as ep:
+        assert ep.run_sync(given, timeout=30).output == output

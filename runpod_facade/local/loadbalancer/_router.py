@@ -202,10 +202,18 @@ class LoadBalancerApp:
             await _reply(send, record, status, payload, worker)
             return
         record.worker_id = choice.id
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                self.pool.release(choice)
+
         try:
-            await self._dispatch(choice, scope, body, receive, send, record, fault)
+            await self._dispatch(choice, scope, body, receive, send, record, fault, release)
         finally:
-            self.pool.release(choice)
+            release()
 
     async def _acquire(self, pin: Affinity | None, receive: Receive) -> Worker | str:
         """A worker for the request, unless the client goes away while it waits."""
@@ -252,8 +260,10 @@ class LoadBalancerApp:
         send: Send,
         record: LBRecord,
         fault: LBFault | None,
+        finished: Callable[[], None],
     ) -> None:
-        """Run the app for one request on ``worker`` and pass its reply through."""
+        """Run the app for one request on ``worker`` and pass its reply through; call
+        ``finished`` (the worker counts it as served) just before the reply's last bytes go."""
         inner_scope = dict(scope)
         inner_scope["state"] = dict(self._lifespan.state)
         delivered = False
@@ -283,6 +293,8 @@ class LoadBalancerApp:
                     overflow = True
             if drop or overflow:
                 return  # the reply is lost; the connection is aborted below
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                finished()  # before the client can have the whole reply and read the count
             await send(message)
 
         task = asyncio.ensure_future(self.app(inner_scope, app_receive, app_send))
