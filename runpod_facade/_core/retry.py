@@ -15,15 +15,12 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from http import HTTPStatus
 
 from .._transports.base import Delivery, Safety
+from .._wire.errors import is_server_failure
 from .._wire.replies import parse_retry_after
 
 __all__ = ["PollPolicy", "RetryPolicy", "Spent", "is_retryable_status", "jittered_backoff"]
-
-
-_IANA_CODES = frozenset(s.value for s in HTTPStatus)
 
 
 def jittered_backoff(
@@ -46,7 +43,7 @@ def jittered_backoff(
 
 def is_retryable_status(status_code: int) -> bool:
     """408, 429, every 5xx, and codes outside the IANA registry (Cloudflare 520-527, nginx 499)."""
-    return status_code in (408, 429) or status_code >= 500 or status_code not in _IANA_CODES
+    return status_code in (408, 429) or is_server_failure(status_code)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@ describe (RunPod answers a failed ``/runsync`` with HTTP 400 and the failed job)
 from __future__ import annotations
 
 from collections.abc import Mapping
+from http import HTTPStatus
 from types import MappingProxyType
 from typing import Any
 
@@ -26,7 +27,7 @@ from .._types import JobState
 from .bodies import BodyShapeError, decode_object
 from .replies import _id_in_text, _preview, job_state_from_object, parse_retry_after
 
-__all__ = ["error_from_response", "job_in_error_reply"]
+__all__ = ["error_from_response", "is_server_failure", "job_in_error_reply"]
 
 
 def _error_data(response: ApiResponse) -> dict[str, Any] | None:
@@ -102,12 +103,21 @@ def status_error(
         return RateLimitError(message, retry_after=parse_retry_after(response.headers), **common)
     kind = (classes or {}).get(code) or _ERROR_CLASSES.get(code)
     if kind is None:
-        kind = InternalServerError if code >= 500 or code < 100 else APIStatusError
+        kind = InternalServerError if is_server_failure(code) else APIStatusError
     return kind(message, **common)
 
 
-# openai's classes for the statuses it names, and RunPod's 413. 499 (a proxy saw the client
-# go) and codes under 100 are no answer of the service's: treated as its failure.
+_IANA_CODES = frozenset(status.value for status in HTTPStatus)
+
+
+def is_server_failure(code: int) -> bool:
+    """Every 5xx, and codes outside the IANA registry: no answer of the service's own, but a
+    proxy's or a load balancer's (Cloudflare 520-527, nginx 444/499, AWS ELB 460/463)."""
+    return code >= 500 or code not in _IANA_CODES
+
+
+# openai's classes for the statuses it names, and RunPod's 413 (see is_server_failure for
+# the rest).
 _ERROR_CLASSES: Mapping[int, type[APIStatusError]] = MappingProxyType(
     {
         400: BadRequestError,
@@ -117,6 +127,5 @@ _ERROR_CLASSES: Mapping[int, type[APIStatusError]] = MappingProxyType(
         409: ConflictError,
         413: PayloadTooLargeError,
         422: UnprocessableEntityError,
-        499: InternalServerError,
     }
 )

@@ -128,19 +128,11 @@ def test_a_status_openai_names_no_class_for_is_a_plain_status_error(code: int) -
     assert type(error) is APIStatusError
 
 
-_NON_IANA_4XX = pytest.mark.xfail(
-    strict=True,
-    reason="_wire/errors.py _fallback_class maps only >= 500 and < 100 to InternalServerError; "
-    "a non-IANA 4xx (nginx 444, AWS ELB 460/463) is retried as a server failure "
-    "(_core/retry.is_retryable_status) but raised as a plain APIStatusError",
-)
-
-
 @pytest.mark.parametrize(
     "code",
     [
-        501, 505, 599, 520, 524, 99,
-        *(pytest.param(code, marks=_NON_IANA_4XX) for code in (444, 460, 463)),
+        501, 505, 599, 520, 524, 99, 499,
+        444, 460, 463,  # nginx, AWS ELB: retried as server failures, raised as one too
     ],
 )  # fmt: skip
 def test_every_5xx_and_non_iana_code_is_an_internal_server_error(code: int) -> None:
