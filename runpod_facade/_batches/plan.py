@@ -55,6 +55,17 @@ def encoder(
     return encode
 
 
+def check_batch_options(
+    timeout: float | timedelta | None, journal: object, replay: object
+) -> tuple[float | None, bool]:
+    """The checks of ``map``'s options that apply whatever runs the batch (job by job, or
+    RunPod's Batch Jobs API): the deadline in seconds, and ``replay``."""
+    seconds = optional_seconds(timeout, "timeout")
+    if journal is not None and not isinstance(journal, (str, os.PathLike)):
+        raise InvalidInputError(f"journal must be a file path, got {type(journal).__name__}")
+    return seconds, _check_flag(replay, "replay")
+
+
 def plan_batch(
     core: EndpointCore,
     inputs: Iterable[Any] | AsyncIterable[Any],
@@ -77,11 +88,8 @@ def plan_batch(
         raise InvalidInputError(f"concurrency must be a positive int, got {concurrency!r}")
     retry_failed = check_retry_failed(retry_failed)
     cancel_on_interrupt = _check_flag(cancel_on_interrupt, "cancel_on_interrupt")
-    replay = _check_flag(replay, "replay")
-    seconds = optional_seconds(timeout, "timeout")
+    seconds, replay = check_batch_options(timeout, journal, replay)
     encode = encoder(policy, webhook, s3_config)
-    if journal is not None and not isinstance(journal, (str, os.PathLike)):
-        raise InvalidInputError(f"journal must be a file path, got {type(journal).__name__}")
     # Last: nothing may fail between taking the journal's lock and handing the run back.
     opened = None if journal is None else Journal(journal, core.endpoint_id, source=inputs)
     run = BatchRun(

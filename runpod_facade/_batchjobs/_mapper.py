@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Final, Self
 
+from .._batches.plan import check_batch_options
 from .._exceptions import InvalidInputError, RateLimitError, WaitTimeout
 from ._journal import BatchJournal, BatchJournalError, BatchRow
 from ._plan import (
@@ -40,7 +41,6 @@ from ._plan import (
     BatchStateError,
     check_count,
     check_interval,
-    check_timeout,
     chunk_items,
     encode_items,
     next_pause,
@@ -125,8 +125,8 @@ class BatchApiResults(Iterator[BatchApiItem]):
         after_batch: Callable[[], int | None] = lambda: None,
         max_call_bytes: int = MAX_PAYLOAD_BYTES,
     ) -> None:
-        # Every argument is checked here, before anything is sent; nothing is sent before
-        # the first item is asked for.
+        # Every argument is checked before anything is sent (timeout, journal and replay by
+        # map_via, as for job-by-job batches); nothing is sent before the first item is asked for.
         size = MAX_REQUESTS_PER_BATCH if batch_size is None else batch_size
         self._batch_size = check_count(size, "batch_size", MAX_REQUESTS_PER_BATCH)
         self._max_active = check_count(max_active, "max_active", MAX_ACTIVE_BATCHES)
@@ -355,6 +355,8 @@ def map_via(
 ) -> BatchApiResults:
     """``Endpoint.map(..., via=...)`` for a ``via`` other than ``"jobs"``: checks that the
     options of job-by-job mapping were left alone (``unsupported``: name -> was it given)."""
+    if via == "jobs":
+        raise InvalidInputError("batch_size applies only with via='batch-api'")
     if via != "batch-api":
         raise InvalidInputError(f"via must be 'jobs' or 'batch-api', got {via!r}")
     given = sorted(name for name, used in unsupported.items() if used)
@@ -362,8 +364,7 @@ def map_via(
         raise InvalidInputError(
             f"{', '.join(given)} cannot be used with via='batch-api' (RunPod runs the batch)"
         )
-    if isinstance(timeout, timedelta):
-        timeout = timeout.total_seconds()
+    seconds, replay = check_batch_options(timeout, journal, replay)
     return BatchApiResults(
         batches,
         inputs,
@@ -371,5 +372,5 @@ def map_via(
         journal=None if journal is None else os.fspath(journal),
         batch_size=batch_size,
         replay=replay,
-        timeout=check_timeout(timeout),
+        timeout=seconds,
     )

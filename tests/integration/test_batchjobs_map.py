@@ -221,16 +221,15 @@ def test_map_arguments_checked_before_sending(
 # Checked for via="jobs", but not by map_via (_batchjobs/_mapper.py), though map's docstring
 # says every argument is checked at once with InvalidInputError. Not marked misuse: the
 # reliability report must not count a case known to fail.
+@pytest.mark.misuse("argument")
 @pytest.mark.parametrize(
     ("kwargs", "fragment"),
     [
-        pytest.param(kwargs, fragment, marks=pytest.mark.xfail(strict=True, reason=why))
-        for kwargs, fragment, why in [
-            ({"journal": 42}, "journal must be a file path", "os.fspath raises TypeError"),
-            ({"replay": "yes"}, "replay must be True or False", "replay is not checked"),
-            ({"timeout": float("nan")}, "finite", "a NaN deadline is accepted"),
-            ({"timeout": float("inf")}, "finite", "an infinite deadline is accepted"),
-        ]
+        ({"journal": 42}, "journal must be a file path"),
+        ({"replay": "yes"}, "replay must be True or False"),
+        ({"timeout": float("nan")}, "finite"),
+        ({"timeout": float("inf")}, "finite"),
+        ({"timeout": -1}, "must not be negative"),
     ],
 )
 def test_map_via_batch_api_checks_what_map_via_jobs_checks(
@@ -243,16 +242,14 @@ def test_map_via_batch_api_checks_what_map_via_jobs_checks(
     assert local.requests == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="map_via (_batchjobs/_mapper.py) answers \"via must be 'jobs' or 'batch-api', "
-    "got 'jobs'\": the message blames an allowed via, not batch_size",
-)
+@pytest.mark.misuse("argument")
 def test_batch_size_without_via_batch_api_is_refused_naming_batch_size(
     ep: Endpoint, local: LocalEndpoint
 ) -> None:
     with pytest.raises(InvalidInputError, match="batch_size"):
         ep.map([1, 2], batch_size=10)
+    with pytest.raises(InvalidInputError, match="batch_size applies only with via='batch-api'"):
+        ep.map([1, 2], via="jobs", batch_size=10)
     assert local.requests == []
 
 
