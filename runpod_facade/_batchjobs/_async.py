@@ -18,7 +18,7 @@ import httpx
 
 from .._config import Settings
 from .._core.effects import Emit, Sleep
-from .._drivers.api import AsyncRunner
+from .._drivers.api import AsyncClosing, AsyncRunner
 from ._mapper import BatchApiItem, BatchApiResults, BatchApiStats
 from ._model import BatchRequestResult
 from ._plan import DEFAULT_PAGE_SIZE
@@ -35,7 +35,7 @@ __all__ = ["AsyncBatchApiResults", "AsyncBatches"]
 T = TypeVar("T")
 
 
-class AsyncBatches(BatchesBase, AsyncRunner):
+class AsyncBatches(BatchesBase, AsyncRunner, AsyncClosing):
     """The Batch Jobs API of one endpoint, awaited (``AsyncEndpoint.batches``); the methods
     of :class:`~runpod_facade.Batches`, as coroutines, and :meth:`results` an async iterator."""
 
@@ -55,9 +55,6 @@ class AsyncBatches(BatchesBase, AsyncRunner):
         if self._shared is None:
             self._shared = httpx.AsyncClient(**self._client_options())
         return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Close the pool of an ``async with`` block (a no-op otherwise)."""
@@ -110,7 +107,7 @@ AsyncBatches.__module__ = "runpod_facade"
 _END: Final = object()
 
 
-class AsyncBatchApiResults(AsyncIterator[BatchApiItem]):
+class AsyncBatchApiResults(AsyncIterator[BatchApiItem], AsyncClosing):
     """``async for item in ep.map(inputs, via="batch-api")``; ``async with`` (or
     :meth:`aclose`) releases the journal. See :class:`runpod_facade.BatchApiResults`."""
 
@@ -137,12 +134,6 @@ class AsyncBatchApiResults(AsyncIterator[BatchApiItem]):
     async def aclose(self) -> None:
         async with self._lock:
             await asyncio.to_thread(self._results.close)
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
 
 
 AsyncBatchApiResults.__module__ = "runpod_facade"

@@ -30,6 +30,7 @@ from datetime import timedelta
 from typing import Any, Final, Self
 
 from .._batches.plan import check_batch_options
+from .._drivers.api import Closing
 from .._exceptions import InvalidInputError, RateLimitError, WaitTimeout
 from ._journal import BatchJournal, BatchJournalError, BatchRow
 from ._plan import (
@@ -104,7 +105,7 @@ def _digest(items: list[bytes]) -> str:
     return hashlib.sha256(b"\n".join(items)).hexdigest()
 
 
-class BatchApiResults(Iterator[BatchApiItem]):
+class BatchApiResults(Iterator[BatchApiItem], Closing):
     """The items of ``map(via="batch-api")``, batch by batch as each is done. Iterate once;
     ``with`` (or :meth:`close`) releases the journal. Leaving early leaves the batches
     running on RunPod: a rerun with the same journal picks them up by id."""
@@ -160,12 +161,6 @@ class BatchApiResults(Iterator[BatchApiItem]):
         self._iterator.close()
         self._journal.close()
         self._batches.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # ----------------------------------------------------------------- the run
 

@@ -22,7 +22,7 @@ import httpx
 
 from .._config import Settings
 from .._core.effects import Emit, Sleep
-from .._drivers.api import SyncRunner, api
+from .._drivers.api import Closing, SyncRunner, api
 from .._exceptions import APIConnectionError, APITimeoutError, WaitTimeout
 from .._transports.httpx import NEVER_SENT
 from . import _plan
@@ -259,7 +259,7 @@ class BatchesBase:
             pause = _plan.next_pause(pause, interval)
 
 
-class Batches(BatchesBase, SyncRunner):
+class Batches(BatchesBase, SyncRunner, Closing):
     """The Batch Jobs API of one endpoint (``ep.batches``): batches that RunPod runs on its
     own batch workers. Sequence: :meth:`create` (DRAFT), :meth:`add` more, :meth:`finalize`,
     then :meth:`wait` and :meth:`results`. ``ep.map(inputs, via="batch-api")`` does all of
@@ -282,9 +282,6 @@ class Batches(BatchesBase, SyncRunner):
         if self._shared is None:
             self._shared = self._client()
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def close(self) -> None:
         """Close the pool of a ``with`` block (a no-op otherwise)."""
