@@ -9,7 +9,7 @@ else the worker the request was pinned to) and ``attempts``, the times the reque
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from typing import Unpack
 
 from .._exceptions import (
     APIStatusError,
@@ -20,6 +20,7 @@ from .._exceptions import (
     InvalidInputError,
     NotFoundError,
     PayloadTooLargeError,
+    ReplyFields,
 )
 
 __all__ = [
@@ -47,21 +48,11 @@ class PlatformError(APIStatusError):
         message: str,
         *,
         status_code: int,
-        body: str = "",
-        headers: Mapping[str, str] | None = None,
-        operation: str = "",
-        job_id: str | None = None,
         worker_id: str | None = None,
         attempts: int = 1,
+        **fields: Unpack[ReplyFields],
     ) -> None:
-        super().__init__(
-            message,
-            status_code=status_code,
-            body=body,
-            headers=headers,
-            operation=operation,
-            job_id=job_id,
-        )
+        super().__init__(message, status_code=status_code, **fields)
         self.worker_id = worker_id
         self.attempts = attempts
 

@@ -3,6 +3,7 @@ requests sent, the backoff slept, and the deadline kept, with no socket and no r
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Callable, Iterator
 
 import httpx
@@ -10,6 +11,8 @@ import pytest
 
 from runpod_facade import (
     Affinity,
+    AffinityTimeoutError,
+    AffinityWorkerGoneError,
     APIConnectionError,
     APITimeoutError,
     AsyncLoadBalancedEndpoint,
@@ -17,6 +20,7 @@ from runpod_facade import (
     LoadBalancedEndpoint,
     NotReadyError,
     NoWorkersAvailableError,
+    PlatformError,
     ProcessingTimeoutError,
     WorkerUnreachableError,
 )
@@ -254,3 +258,43 @@ def test_public_names_live_in_runpod_facade() -> None:
     for name in names:
         assert name in runpod_facade.__all__, name
         assert getattr(runpod_facade, name).__module__ == "runpod_facade", name
+
+
+@pytest.mark.parametrize(
+    "cls",
+    [
+        AffinityTimeoutError,
+        AffinityWorkerGoneError,
+        NoWorkersAvailableError,
+        ProcessingTimeoutError,
+        WorkerUnreachableError,
+    ],
+)
+def test_a_platform_error_keeps_every_field_and_pickles_whole(cls: type[PlatformError]) -> None:
+    """The reply's fields and the router's worker and attempts all reach the error, and a
+    pickled copy (a worker process handing it back) carries every one of them."""
+    error = cls(
+        "router said no",
+        status_code=502,
+        body='{"error": "x"}',
+        headers={"X-Runpod-Worker-Id": "w-1"},
+        operation="POST /generate",
+        job_id="j-1",
+        worker_id="w-1",
+        attempts=3,
+    )
+    fields = {
+        "status_code": 502,
+        "body": '{"error": "x"}',
+        "headers": {"X-Runpod-Worker-Id": "w-1"},
+        "operation": "POST /generate",
+        "job_id": "j-1",
+        "worker_id": "w-1",
+        "attempts": 3,
+    }
+    copy = pickle.loads(pickle.dumps(error))
+    for found in (error, copy):
+        assert type(found) is type(error)
+        assert {name: getattr(found, name) for name in fields} == fields
+        assert str(found) == str(error)
+    assert str(error).endswith("router said no [worker w-1] after 3 attempts")
