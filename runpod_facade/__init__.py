@@ -75,10 +75,15 @@ _LAZY = {
 def __getattr__(name: str) -> Any:
     if name not in _LAZY:
         raise AttributeError(f"module 'runpod_facade' has no attribute {name!r}")
-    from importlib import import_module  # here: not a public name of the package
+    import sys  # here: not public names of the package
+    from importlib import import_module
 
     value = getattr(import_module(_LAZY[name], __name__), name)
-    _as_public(value)
+    # Name every asyncio class imported by now, not only this one: an AsyncJob or AsyncBatches
+    # reached through an AsyncEndpoint shows the public path too.
+    for other, module in _LAZY.items():
+        if (loaded := sys.modules.get(__name__ + module)) is not None:
+            _as_public(getattr(loaded, other))
     globals()[name] = value
     return value
 

@@ -101,9 +101,6 @@ class AsyncBatches(BatchesBase, AsyncRunner, AsyncClosing):
         return step
 
 
-AsyncBatches.__module__ = "runpod_facade"
-
-
 _END: Final = object()
 
 
@@ -134,6 +131,3 @@ class AsyncBatchApiResults(AsyncIterator[BatchApiItem], AsyncClosing):
     async def aclose(self) -> None:
         async with self._lock:
             await asyncio.to_thread(self._results.close)
-
-
-AsyncBatchApiResults.__module__ = "runpod_facade"

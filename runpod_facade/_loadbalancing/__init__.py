@@ -18,8 +18,6 @@ core and back), :mod:`.client` (blocking) and :mod:`.aio` (asyncio, imported on 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from .affinity import WORKER_ID_HEADER, Affinity, AffinityMode
 from .client import LoadBalancedEndpoint, PinnedSession
 from .core import MAX_PAYLOAD_BYTES, LBRetryPolicy
@@ -34,9 +32,6 @@ from .errors import (
     WorkerUnreachableError,
 )
 
-if TYPE_CHECKING:
-    from .aio import AsyncLoadBalancedEndpoint, AsyncPinnedSession
-
 __all__ = [
     "MAX_PAYLOAD_BYTES",
     "WORKER_ID_HEADER",
@@ -44,8 +39,6 @@ __all__ = [
     "AffinityMode",
     "AffinityTimeoutError",
     "AffinityWorkerGoneError",
-    "AsyncLoadBalancedEndpoint",
-    "AsyncPinnedSession",
     "LBRetryPolicy",
     "LoadBalancedEndpoint",
     "NoWorkersAvailableError",
@@ -56,20 +49,3 @@ __all__ = [
     "RequestTooLargeError",
     "WorkerUnreachableError",
 ]
-
-# The public classes show as runpod_facade's (the asyncio ones when first imported, below).
-for _name in __all__:
-    if isinstance(_cls := globals().get(_name), type):
-        _cls.__module__ = "runpod_facade"
-
-
-def __getattr__(name: str) -> Any:
-    if name in ("AsyncLoadBalancedEndpoint", "AsyncPinnedSession"):
-        from . import aio
-
-        for cls in (aio.AsyncLoadBalancedEndpoint, aio.AsyncPinnedSession):
-            cls.__module__ = "runpod_facade"
-        value = getattr(aio, name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

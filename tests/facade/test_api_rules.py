@@ -216,6 +216,31 @@ def test_the_asyncio_names_stay_lazy_and_are_named_on_first_use() -> None:
     assert done.stdout.split() == ["runpod_facade"] * 3
 
 
+@pytest.mark.parametrize("first", ["AsyncEndpoint", "AsyncLoadBalancedEndpoint"])
+def test_each_public_name_reports_runpod_facade_in_a_fresh_interpreter(first: str) -> None:
+    """Only the package's own naming (none left to import order): after one asyncio name is
+    used, the asyncio classes it brought in are named too (an ``AsyncJob`` or ``AsyncBatches``
+    reached through an endpoint shows the public path), then every public name is."""
+    code = (
+        "import inspect, sys, runpod_facade\n"
+        f"runpod_facade.{first}\n"
+        "loaded = [getattr(sys.modules['runpod_facade' + module], name)\n"
+        "          for name, module in runpod_facade._LAZY.items()\n"
+        "          if 'runpod_facade' + module in sys.modules]\n"
+        "print(len(loaded), sorted({cls.__module__ for cls in loaded}))\n"
+        "named = [getattr(runpod_facade, name) for name in runpod_facade.__all__]\n"
+        "print(sorted({value.__module__ for value in named\n"
+        "              if isinstance(value, type) or inspect.isfunction(value)}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    loaded, everyone = done.stdout.splitlines()
+    assert int(loaded.split()[0]) >= 2, loaded
+    assert loaded.split(maxsplit=1)[1] == everyone == "['runpod_facade']"
+
+
 # --- Timeout: one type for both backends -----------------------------------------------------
 
 
