@@ -40,7 +40,6 @@ __all__ = [
     "check_interval",
     "check_name",
     "check_offset",
-    "check_timeout",
     "chunk_items",
     "create_call",
     "decide",
@@ -116,14 +115,6 @@ def check_name(value: object) -> bytes:
 def check_interval(value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
         raise InvalidInputError(f"interval must be a positive number of seconds: {value!r}")
-    return float(value)
-
-
-def check_timeout(value: object) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise InvalidInputError(f"timeout must be seconds >= 0 or None: {value!r}")
     return float(value)
 
 

@@ -25,6 +25,7 @@ from .._core.effects import Emit, Sleep
 from .._drivers.api import Closing, SyncRunner, api
 from .._exceptions import APIConnectionError, APITimeoutError, WaitTimeout
 from .._transports.httpx import NEVER_SENT
+from .._validation import optional_seconds
 from . import _plan
 from ._model import (
     BatchRequestResult,
@@ -245,7 +246,7 @@ class BatchesBase:
         goes on) after ``timeout`` seconds, and InvalidInputError for a DRAFT batch."""
         batch_id = _plan.check_batch_id(batch_id)
         interval = _plan.check_interval(interval)
-        limit = _plan.check_timeout(timeout)
+        limit = optional_seconds(timeout, "timeout")
         deadline = None if limit is None else self._clock() + limit
         pause = min(_plan.FIRST_PAUSE, interval)
         while True:

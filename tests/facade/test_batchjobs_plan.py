@@ -103,6 +103,7 @@ def test_bad_inputs_rejected_before_sending(inputs: Any, fragment: str) -> None:
         (lambda b: b.results("b1", page_size=1001), "page_size"),
         (lambda b: b.results("b1", offset=-1), "offset"),
         (lambda b: b.wait("b1", timeout=-1), "timeout"),
+        (lambda b: b.wait("b1", timeout="5"), "timeout must be seconds"),
         (lambda b: b.wait("b1", interval=0), "interval"),
         (lambda b: b.list(page_size=True), "page_size"),
         # add(): "at most 10 MiB per call", checked before sending as create() is.
@@ -119,19 +120,15 @@ def test_bad_arguments_rejected_before_sending(call: Any, fragment: str) -> None
         call(ep.batches)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Batches.wait's timeout check (_batchjobs) lets NaN and infinity through, so a "
-    "request is sent; Endpoint.wait refuses both as not finite (api.md rule 4)",
-)
 @pytest.mark.parametrize("timeout", [math.nan, math.inf])
 def test_a_wait_timeout_that_is_not_finite_is_rejected_before_sending(timeout: float) -> None:
     # A closed port and no retries: a request that is sent fails at once, not as wanted.
     ep = Endpoint("ep-1", base_url="http://127.0.0.1:9/v2", api_key="k", max_retries=0)
-    with pytest.raises(InvalidInputError, match="timeout"):
-        ep.wait("job-1", timeout=timeout)  # refused, as Batches.wait should
-    with pytest.raises(InvalidInputError, match="timeout"):
+    with pytest.raises(InvalidInputError, match="timeout") as job_wait:
+        ep.wait("job-1", timeout=timeout)
+    with pytest.raises(InvalidInputError, match="finite") as batch_wait:
         ep.batches.wait("b1", timeout=timeout)
+    assert str(batch_wait.value) == str(job_wait.value)  # one rule, one message
 
 
 def test_chunks_respect_count_and_bytes() -> None:
