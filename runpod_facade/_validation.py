@@ -90,8 +90,9 @@ def check_webhook(url: object) -> str:
     return url
 
 
-def encode_body(body: dict[str, Any], *, limit: int | None, operation: str) -> bytes:
-    """Serialize the request body once, strictly, and enforce the API's payload limit."""
+def encode_body(body: dict[str, Any]) -> bytes:
+    """Serialize the request body once, strictly (the payload limit is the route's:
+    ``_wire.requests.JobBody.check_fits``)."""
     try:
         data = json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError) as exc:
@@ -101,13 +102,7 @@ def encode_body(body: dict[str, Any], *, limit: int | None, operation: str) -> b
         ) from None
     except RecursionError:
         raise InvalidInputError("input is nested too deeply (or contains a cycle)") from None
-    encoded = data.encode("utf-8")
-    if limit is not None and len(encoded) > limit:
-        raise InvalidInputError(
-            f"{operation} payload is {len(encoded):,} bytes; the API accepts at most {limit:,} "
-            f"bytes. Upload large data elsewhere (e.g. S3) and pass a URL in the input."
-        )
-    return encoded
+    return data.encode("utf-8")
 
 
 def check_retry_failed(value: object) -> int:

@@ -210,7 +210,7 @@ def encode_job(
     """The job's body, checked and encoded once (strict JSON: InvalidInputError for input
     that is not JSON, bad options). Payload limits are the route's (:meth:`JobBody.check_fits`)."""
     model = build_job_body(input, policy=policy, webhook=webhook, s3_config=s3_config)
-    return JobBody(encode_body(model.to_dict(), limit=None, operation="run"))
+    return JobBody(encode_body(model.to_dict()))
 
 
 def _check_input(value: Any) -> Any:

@@ -157,26 +157,18 @@ def test_bad_webhooks(url: Any, message: str | None) -> None:
 # --- bodies ------------------------------------------------------------------------------------
 
 
-def test_encode_body_counts_bytes_not_characters() -> None:
-    assert encode_body({"input": "é"}, limit=14, operation="run") == '{"input":"é"}'.encode()
-    with pytest.raises(InvalidInputError) as info:
-        encode_body({"input": "é"}, limit=13, operation="runsync")
-    assert str(info.value) == (
-        "runsync payload is 14 bytes; the API accepts at most 13 bytes. "
-        "Upload large data elsewhere (e.g. S3) and pass a URL in the input."
-    )
-
-
-def test_encode_body_without_a_limit() -> None:
-    assert encode_body({"input": "x" * 100}, limit=None, operation="run") == (
-        b'{"input":"' + b"x" * 100 + b'"}'
+def test_encode_body_is_compact_utf8_json() -> None:
+    # The payload limit, counted in these bytes, is the route's: tests/core/test_wire.py.
+    assert encode_body({"input": "é"}) == '{"input":"é"}'.encode()
+    assert encode_body({"input": "x" * 100, "n": [1, 2.5]}) == (
+        b'{"input":"' + b"x" * 100 + b'","n":[1,2.5]}'
     )
 
 
 @pytest.mark.parametrize("value", [math.nan, math.inf, {1, 2}, object(), b"bytes"])
 def test_encode_body_refuses_what_json_cannot_carry(value: Any) -> None:
     with pytest.raises(InvalidInputError) as info:
-        encode_body({"input": value}, limit=None, operation="run")
+        encode_body({"input": value})
     assert str(info.value).startswith(
         "input must be JSON-serializable (dicts, lists, str, int, float, bool, None; "
         "no NaN or infinity): "
@@ -189,7 +181,7 @@ def test_encode_body_refuses_deep_nesting() -> None:
     for _ in range(100_000):
         deep = [deep]
     with pytest.raises(InvalidInputError) as info:
-        encode_body({"input": deep}, limit=None, operation="run")
+        encode_body({"input": deep})
     assert str(info.value) == "input is nested too deeply (or contains a cycle)"
 
 
