@@ -10,7 +10,7 @@ from typing import Any
 from ._exceptions import InvalidInputError, WebhookPayloadError
 from ._types import JobState
 from ._validation import check_id
-from ._wire.replies import JOB_FIELD_TYPES, BodyShapeError, job_state_from_object, require_object
+from ._wire.replies import JOB_FIELD_TYPES, BodyShapeError, decode_object, job_state_from_object
 
 __all__ = ["parse_webhook"]
 
@@ -101,13 +101,8 @@ def _loads(content: bytes | str) -> tuple[dict[str, Any], str | None]:
             not_json.append("a number is too large for a float")
         return value
 
-    try:
-        data = json.loads(content, parse_constant=constant, parse_float=number)
-    except ValueError:  # also invalid UTF-8 (UnicodeDecodeError)
-        raise BodyShapeError("the body is not JSON") from None
-    except RecursionError:
-        raise BodyShapeError("the body is nested too deeply") from None
-    return require_object(data), (not_json[0] if not_json else None)
+    data = decode_object(content, parse_constant=constant, parse_float=number)
+    return data, (not_json[0] if not_json else None)
 
 
 def _dumps(body: Mapping[Any, Any]) -> str:

@@ -4,9 +4,12 @@ expected of it (:class:`BodyShapeError`), shared by every parser of a body."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["BodyShapeError", "decode_object", "require_object"]
+
+_Hook = Callable[[str], Any] | None
 
 
 class BodyShapeError(ValueError):
@@ -20,14 +23,17 @@ class BodyShapeError(ValueError):
         super().__init__(why)
 
 
-def decode_object(content: bytes | str) -> dict[str, Any]:
-    """``content`` decoded as one JSON object; BodyShapeError if it is not one."""
+def decode_object(
+    content: bytes | str, *, parse_constant: _Hook = None, parse_float: _Hook = None
+) -> dict[str, Any]:
+    """``content`` decoded as one JSON object; BodyShapeError if it is not one. The hooks are
+    ``json.loads``'s (a webhook uses them to find ``NaN`` and ``1e999``)."""
     try:
         if isinstance(content, bytes) and content[:1] == b"{" and content[1:2] != b"\0":
             # What json.loads(bytes) would detect (UTF-8: no BOM, no NUL byte), without its
             # Python-level detection on every reply.
             content = content.decode("utf-8", "surrogatepass")
-        data = json.loads(content)
+        data = json.loads(content, parse_constant=parse_constant, parse_float=parse_float)
     except ValueError:  # also invalid UTF-8 (UnicodeDecodeError)
         raise BodyShapeError("the body is not JSON") from None
     except RecursionError:
