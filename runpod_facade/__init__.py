@@ -18,7 +18,7 @@ import inspect
 from typing import TYPE_CHECKING, Any
 
 # These modules' __all__ are exactly their public names, so each list is written once, there.
-from . import _batchjobs, _exceptions, _types, _webhook_security
+from . import _batchjobs, _exceptions, _loadbalancing, _types, _webhook_security
 from ._batches.journal import JournalError
 from ._batches.threads import BatchResults
 from ._batches.types import BatchItem, BatchStats, BatchTimeout, StopReport
@@ -27,20 +27,7 @@ from ._clients.sync import Endpoint, Job, JobStream
 from ._core.pacing import RouteStats
 from ._core.retry import PollPolicy, RetryPolicy
 from ._exceptions import *  # noqa: F403
-from ._loadbalancing import (
-    Affinity,
-    AffinityTimeoutError,
-    AffinityWorkerGoneError,
-    LBRetryPolicy,
-    LoadBalancedEndpoint,
-    NotReadyError,
-    NoWorkersAvailableError,
-    PinnedSession,
-    PlatformError,
-    ProcessingTimeoutError,
-    RequestTooLargeError,
-    WorkerUnreachableError,
-)
+from ._loadbalancing import *  # noqa: F403
 from ._logging import setup_from_env as _setup_logging
 from ._options import ExecutionPolicy, Input, S3Config
 from ._rate_limits import RateLimit, RateLimits
@@ -90,9 +77,6 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "TERMINAL_STATUSES",
-    "Affinity",
-    "AffinityTimeoutError",
-    "AffinityWorkerGoneError",
     "AsyncBatchApiResults",
     "AsyncBatchResults",
     "AsyncBatches",
@@ -112,28 +96,20 @@ __all__ = [
     "JobStatus",
     "JobStream",
     "JournalError",
-    "LBRetryPolicy",
-    "LoadBalancedEndpoint",
-    "NoWorkersAvailableError",
-    "NotReadyError",
-    "PinnedSession",
-    "PlatformError",
     "PollPolicy",
-    "ProcessingTimeoutError",
     "RateLimit",
     "RateLimits",
-    "RequestTooLargeError",
     "RetryPolicy",
     "RouteStats",
     "S3Config",
     "StopReport",
     "Timeout",
-    "WorkerUnreachableError",
     "__version__",
     "parse_webhook",
 ]
 __all__ += _batchjobs.__all__
 __all__ += _exceptions.__all__
+__all__ += _loadbalancing.__all__
 __all__ += _types.__all__
 __all__ += _webhook_security.__all__
 

@@ -18,9 +18,9 @@ core and back), :mod:`.client` (blocking) and :mod:`.aio` (asyncio, imported on 
 
 from __future__ import annotations
 
-from .affinity import WORKER_ID_HEADER, Affinity, AffinityMode
+from .affinity import Affinity
 from .client import LoadBalancedEndpoint, PinnedSession
-from .core import MAX_PAYLOAD_BYTES, LBRetryPolicy
+from .core import LBRetryPolicy
 from .errors import (
     AffinityTimeoutError,
     AffinityWorkerGoneError,
@@ -32,11 +32,9 @@ from .errors import (
     WorkerUnreachableError,
 )
 
+# Exactly the public names: runpod_facade/__init__.py exports all of them.
 __all__ = [
-    "MAX_PAYLOAD_BYTES",
-    "WORKER_ID_HEADER",
     "Affinity",
-    "AffinityMode",
     "AffinityTimeoutError",
     "AffinityWorkerGoneError",
     "LBRetryPolicy",
