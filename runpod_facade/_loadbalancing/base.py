@@ -264,7 +264,8 @@ class PinnedBase:
 
     @property
     def affinity(self) -> Affinity | None:
-        """The affinity the next call carries (``None`` before the first reply)."""
+        """The affinity the next call carries: ``None`` until a reply names its worker, unless
+        the session was pinned to a ``worker_id`` from the start."""
         return None if self.worker_id is None else Affinity(self.worker_id, self.mode)
 
     def _pin(self, options: RequestOptions) -> RequestOptions:

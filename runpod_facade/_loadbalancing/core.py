@@ -31,7 +31,8 @@ __all__ = [
     "is_repeatable",
 ]
 
-#: Request and response limit of a load-balancing endpoint (30 MB, overview.mdx).
+#: Request and response limit of a load-balancing endpoint: overview.mdx's "30 MB", read as
+#: 30 MiB so that no body the platform takes is refused here.
 MAX_PAYLOAD_BYTES = 30 * 1024 * 1024
 #: Methods RFC 9110 defines as idempotent: sent again after a lost reply by default.
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})

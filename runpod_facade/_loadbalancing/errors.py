@@ -107,7 +107,7 @@ class NotReadyError(APITimeoutError):
 
 
 class RequestTooLargeError(InvalidInputError):
-    """The request body is over the platform's limit (30 MB); nothing was sent."""
+    """The request body is over the platform's limit (30 MiB); nothing was sent."""
 
     def __init__(self, size: int, limit: int) -> None:
         self.size = size

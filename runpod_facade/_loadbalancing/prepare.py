@@ -1,5 +1,5 @@
 """Checking and encoding one request before anything is sent: method, path, body (and its
-30 MB limit), headers, params, affinity and timeout. Shared by the sync and async clients."""
+30 MiB limit), headers, params, affinity and timeout. Shared by the sync and async clients."""
 
 from __future__ import annotations
 
