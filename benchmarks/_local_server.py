@@ -20,10 +20,27 @@ import argparse
 import json
 import sys
 from collections import Counter
+from typing import Any
 
-from runpod_facade.local import LocalEndpoint, _server
+import uvicorn
+
+from runpod_facade.local import LocalEndpoint
 
 from ._common import API_KEY, ENDPOINT_ID
+
+
+class _Endpoint(LocalEndpoint):
+    """The local endpoint, its keep-alive timeout replaced when ``keep_alive`` is given."""
+
+    def __init__(self, *args: Any, keep_alive: int | None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._keep_alive = keep_alive
+
+    def _config(self) -> uvicorn.Config:
+        config = super()._config()
+        if self._keep_alive is not None:
+            config.timeout_keep_alive = self._keep_alive
+        return config
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -32,10 +49,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--keep-alive", type=int, default=None)
     args = parser.parse_args(argv)
-    if args.keep_alive is not None:
-        _server.KEEP_ALIVE_S = args.keep_alive  # read when the server's config is built
-    with LocalEndpoint(
-        args.handler, workers=args.workers, api_key=API_KEY, endpoint_id=ENDPOINT_ID
+    with _Endpoint(
+        args.handler,
+        workers=args.workers,
+        api_key=API_KEY,
+        endpoint_id=ENDPOINT_ID,
+        keep_alive=args.keep_alive,
     ) as endpoint:
         print(json.dumps({"port": endpoint.port}), flush=True)
         for line in sys.stdin:
