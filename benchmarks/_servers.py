@@ -127,10 +127,12 @@ def fetch_stats(stats_url: str) -> dict[str, Any]:
 
 class LocalServer(_ServerProcess):
     """``with LocalServer("benchmarks.handlers:echo", workers=2) as server:`` — the local
-    endpoint running that handler, in a child process (:mod:`benchmarks._local_server`)."""
+    endpoint running that handler, in a child process (:mod:`benchmarks._local_server`);
+    ``keep_alive`` overrides the seconds it keeps an idle connection (a diagnostic)."""
 
-    def __init__(self, handler: str, *, workers: int = 2) -> None:
-        super().__init__("benchmarks._local_server", handler, "--workers", str(workers))
+    def __init__(self, handler: str, *, workers: int = 2, keep_alive: int | None = None) -> None:
+        extra = () if keep_alive is None else ("--keep-alive", str(keep_alive))
+        super().__init__("benchmarks._local_server", handler, "--workers", str(workers), *extra)
 
     def requests(self) -> dict[str, int]:
         """Requests received since the last :meth:`clear`, per operation."""

@@ -15,7 +15,15 @@ from typing import Self
 
 import uvicorn
 
-__all__ = ["BackgroundServer"]
+__all__ = ["KEEP_ALIVE_S", "BackgroundServer"]
+
+#: Seconds the local servers keep an idle HTTP/1.1 connection open (uvicorn's
+#: ``timeout_keep_alive``, 5 by default). Longer than the idle expiry of the clients' pools —
+#: the façade's and httpx's 5 s, aiohttp's 15 s (runpod-python's session) — so such a client
+#: always drops an idle connection before the server does. At 5 s the server closed
+#: connections exactly as a client took them from its pool to send the next request, and
+#: that request failed with a reset or "server disconnected" (benchmarks/local_resets.py).
+KEEP_ALIVE_S = 60
 
 
 class BackgroundServer:

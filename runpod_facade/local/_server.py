@@ -18,7 +18,7 @@ import uvicorn
 
 from . import _limits
 from ._app import LocalEndpointApp
-from ._background import BackgroundServer
+from ._background import KEEP_ALIVE_S, BackgroundServer
 from ._create import create_app
 from ._faults import Fault, FaultSet
 from ._handler import Handler
@@ -46,6 +46,7 @@ def _uvicorn_config(
         access_log=not quiet,
         # Requests still open at shutdown (hangs, long-polls) are cancelled after 1 s.
         timeout_graceful_shutdown=1,
+        timeout_keep_alive=KEEP_ALIVE_S,
     )
 
 

@@ -14,7 +14,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from ..._loadbalancing.core import MAX_PAYLOAD_BYTES
-from .._background import BackgroundServer
+from .._background import KEEP_ALIVE_S, BackgroundServer
 from .._protocol import AbortableH11Protocol
 from ._faults import LBFault, LBFaultSet
 from ._pool import Worker
@@ -35,6 +35,7 @@ def _config(app: LoadBalancerApp, host: str, port: int, *, quiet: bool) -> uvico
         log_config=None if quiet else uvicorn.config.LOGGING_CONFIG,
         access_log=not quiet,
         timeout_graceful_shutdown=1,
+        timeout_keep_alive=KEEP_ALIVE_S,
     )
 
 
