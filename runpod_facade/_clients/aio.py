@@ -8,7 +8,7 @@ and the methods whose return type differs.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Coroutine, Iterable
 from datetime import timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar, overload
@@ -140,8 +140,8 @@ class AsyncEndpoint(EndpointBase, AsyncRunner):
     def _driver(self) -> AsyncDriver:
         return self._link.driver
 
-    async def _perform(self, operation: Operation[T]) -> T:
-        return await self._driver.run(operation)
+    def _perform(self, operation: Operation[T]) -> Coroutine[Any, Any, T]:
+        return self._link.driver.run(operation)
 
     @property
     def batches(self) -> AsyncBatches:
@@ -375,8 +375,8 @@ class AsyncJob(JobBase, AsyncRunner):
     endpoint: AsyncEndpoint
     _link: EndpointLink[AsyncDriver]
 
-    async def _perform(self, operation: Operation[T]) -> T:
-        return await self._link.driver.run(operation)
+    def _perform(self, operation: Operation[T]) -> Coroutine[Any, Any, T]:
+        return self._link.driver.run(operation)
 
     def stream(
         self,

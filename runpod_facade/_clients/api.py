@@ -46,7 +46,9 @@ class AsyncRunner:
 
     __slots__ = ()
 
-    async def _perform(self, operation: Operation[T]) -> T:
+    def _perform(self, operation: Operation[T]) -> Coroutine[Any, Any, T]:
+        """The driver's coroutine running ``operation`` (returned, not awaited here: one
+        coroutine less per call)."""
         raise NotImplementedError
 
 

@@ -10,6 +10,7 @@ client is imported on the first request built, not with the package."""
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -87,6 +88,16 @@ class _Route:
         self.around_id = (parts[0], parts[1]) if len(parts) == 2 else None
 
 
+# What quote(text, safe="") leaves unchanged: RFC 3986's unreserved characters.
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]+")
+
+
+@functools.lru_cache(maxsize=64)
+def _wait_params(wait_ms: int) -> Mapping[str, int]:
+    """The query of a long-poll held ``wait_ms`` (read-only, so one is shared by requests)."""
+    return MappingProxyType({"wait": wait_ms})
+
+
 @functools.lru_cache(maxsize=64)
 def _route(operation: str, endpoint_id: str) -> _Route:
     return _Route(operation, endpoint_id)
@@ -151,16 +162,24 @@ def build_request(
     around = route.around_id
     if extra or (route.job_scoped and (job_id is None or around is None)):
         return _generated_request(route, operation, endpoint_id, job_id, body, wait_ms, query)
-    path = route.path if around is None else around[0] + quote(str(job_id), safe="") + around[1]
+    if around is None:
+        path = route.path
+    else:
+        text = str(job_id)
+        # An id of unreserved characters only (RunPod's are) is what quote() returns.
+        escaped = text if _UNRESERVED.fullmatch(text) else quote(text, safe="")
+        path = around[0] + escaped + around[1]
     content = None
     if route.has_body:
         if body is None:
             raise TypeError(f"{operation} needs a JobBody")
-        body.check_fits(operation)
+        limit = route.limit
+        if limit is not None and len(body.content) > limit:
+            body.check_fits(operation)  # raises, with the message
         content = body.content
     params = _EMPTY_PARAMS
     if wait_ms is not None and route.holds:
-        params = MappingProxyType({"wait": wait_ms})
+        params = _wait_params(wait_ms)
     return ApiRequest(
         operation=operation,
         method=route.info.method,
@@ -262,6 +281,10 @@ def encode_job(
 ) -> JobBody:
     """The job's body, checked and encoded once (strict JSON: InvalidInputError for input
     that is not JSON, bad options). Payload limits are the route's (:meth:`JobBody.check_fits`)."""
+    if policy is None and webhook is None and s3_config is None:
+        # The generated model's dict of a job without options is {"input": input}: built
+        # directly (tests/contract checks both agree), without the model's two passes.
+        return JobBody(encode_body({"input": _check_input(input)}, limit=None, operation="run"))
     model = build_job_body(input, policy=policy, webhook=webhook, s3_config=s3_config)
     return JobBody(encode_body(model.to_dict(), limit=None, operation="run"))
 
