@@ -4,9 +4,13 @@ expected of it (:class:`BodyShapeError`), shared by every parser of a body."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["BodyShapeError", "decode_object", "require_object"]
+
+# json.loads without its three Python-level layers, for the common case (see decode_object).
+_scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 
 class BodyShapeError(ValueError):
@@ -27,7 +31,14 @@ def decode_object(content: bytes | str) -> dict[str, Any]:
             # What json.loads(bytes) would detect (UTF-8: no BOM, no NUL byte), without its
             # Python-level detection on every reply.
             content = content.decode("utf-8", "surrogatepass")
-        data = json.loads(content)
+            try:
+                data, end = _scan(content, 0)
+            except StopIteration:
+                end = -1
+            if end != len(content):  # more after the object, or not JSON: as json decides
+                data = json.loads(content)
+        else:
+            data = json.loads(content)
     except ValueError:  # also invalid UTF-8 (UnicodeDecodeError)
         raise BodyShapeError("the body is not JSON") from None
     except RecursionError:

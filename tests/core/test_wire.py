@@ -633,6 +633,12 @@ def test_a_preview_of_exactly_200_characters_is_whole() -> None:
         b'{"a":',
         b"{\xff}",
         b"[1]",
+        b'{"a":1}  \r\n',  # whitespace after the object
+        b'{"a":1}x',  # more after the object
+        b'{"a":1}{"b":2}',
+        b'{"a":NaN, "b":[1,{}]}',
+        b'{"a":1',
+        b"{",
     ],
 )
 def test_a_body_decodes_as_json_loads_decodes_it(content: bytes) -> None:
