@@ -198,8 +198,9 @@ class AiohttpTransport(GatedTransport[aiohttp.ClientSession]):
         # The path is escaped already (one segment per id): tell yarl not to requote or
         # normalise it. Query values are ints and names plain ASCII: nothing to escape.
         url = self.base_url + request.path
-        if request.params:
-            url += "?" + "&".join(f"{name}={value}" for name, value in request.params.items())
+        params = request.params
+        if params:
+            url += "?" + "&".join([f"{name}={value}" for name, value in params.items()])
         if request.job_id is not None:
             return URL(url, encoded=True)
         # The URLs of requests about no job (run, runsync, health …) repeat: parse each once.

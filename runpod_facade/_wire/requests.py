@@ -236,6 +236,7 @@ def _generated_request(
     )
 
 
+@functools.cache
 def operation_info(operation: str) -> OperationInfo:
     from runpod_generated.operations import OPERATIONS
 
