@@ -120,13 +120,18 @@ CONNECTIONS_TARGET_FACTOR = 2  # connections opened per run <= 2 x concurrency
 
 @dataclass(frozen=True)
 class Settings:
-    jobs: int
+    jobs: int  # 200 ms jobs per run
+    noop_jobs: int  # no-op jobs per run: more, so that a run lasts seconds, not a fraction
     concurrency: int
     rounds: int
+    warmup_jobs: int  # the untimed pass of every client before the rounds (0: none)
 
     @classmethod
     def make(cls, quick: bool) -> Settings:
-        return cls(400, 100, 1) if quick else cls(2000, 100, 3)
+        return cls(400, 400, 100, 1, 0) if quick else cls(2000, 6000, 100, 3, 400)
+
+    def jobs_for(self, workload: str) -> int:
+        return self.noop_jobs if workload == "noop" else self.jobs
 
 
 # ============================================================================== child side
@@ -424,10 +429,25 @@ def run(ctx: Context) -> list[Table]:
     # Per-round ratio to the peer, so machine drift between rounds cancels out.
     round_rates: dict[tuple[str, str], list[float]] = {}
     log(
-        f"{NAME}: {cfg.jobs} jobs, concurrency {cfg.concurrency}, {cfg.rounds} round(s), "
-        f"{len(clients)} clients x {len(WORKLOADS)} workloads"
+        f"{NAME}: {cfg.noop_jobs} no-op / {cfg.jobs} 200 ms jobs, concurrency "
+        f"{cfg.concurrency}, {cfg.rounds} round(s), {len(clients)} clients x "
+        f"{len(WORKLOADS)} workloads"
     )
     with FastServer() as server:
+        if cfg.warmup_jobs:
+            # One untimed pass of every client first, so that the first round's first client
+            # does not meet a cold server and machine alone (round 1 used to read low).
+            log(f"    warm-up: {cfg.warmup_jobs} no-op jobs per client, not counted")
+            for client in clients:
+                server.reset()
+                run_child(
+                    "benchmarks.throughput",
+                    [
+                        *("--client", client.key, "--workload", "noop"),
+                        *("--jobs", str(cfg.warmup_jobs), "--concurrency", str(cfg.concurrency)),
+                        *("--port", str(server.port)),
+                    ],
+                )
         for round_index in range(cfg.rounds):
             for workload in WORKLOADS:
                 for client in rotated(clients, round_index):
@@ -443,7 +463,7 @@ def run(ctx: Context) -> list[Table]:
                             "--workload",
                             workload,
                             "--jobs",
-                            str(cfg.jobs),
+                            str(cfg.jobs_for(workload)),
                             "--concurrency",
                             str(cfg.concurrency),
                             "--port",
@@ -478,8 +498,8 @@ def run(ctx: Context) -> list[Table]:
     chart_rows: list[dict[str, Any]] = []
     for workload in WORKLOADS:
         table = Table(
-            f"Throughput, {WORKLOAD_TITLES[workload]}: {cfg.jobs} jobs at concurrency "
-            f"{cfg.concurrency}, {cfg.rounds} round(s), each client in its own process",
+            f"Throughput, {WORKLOAD_TITLES[workload]}: {cfg.jobs_for(workload)} jobs at "
+            f"concurrency {cfg.concurrency}, {cfg.rounds} round(s), each client in its own process",
             [
                 "client",
                 "jobs/s (median)",
@@ -502,7 +522,7 @@ def run(ctx: Context) -> list[Table]:
                 continue
             ratios = round_rates.get((client.key, workload), [])
             ratio_text = f"{median(ratios):.2f}×" if ratios else NA
-            jobs_total = cfg.jobs * len(found.rates)
+            jobs_total = cfg.jobs_for(workload) * len(found.rates)
             table.rows.append(
                 [
                     client.label,
@@ -623,6 +643,15 @@ def _notes(workload: str, cells: dict[tuple[str, str], Cell], cfg: Settings) -> 
             "divided by the jobs; connections are the TCP connections the server accepted in "
             "that span (the warm-up's one kept-alive connection is not among them)."
         )
+        if cfg.warmup_jobs:
+            notes.append(
+                f"Before the rounds, every client ran {cfg.warmup_jobs} no-op jobs once, "
+                "untimed and not reported, so that no client meets the server and the "
+                "machine cold in round 1. No-op runs are "
+                f"{cfg.noop_jobs} jobs ({cfg.jobs} for 200 ms jobs) so that each lasts "
+                "seconds and start-up (the first 100 connections) weighs little; the order "
+                "of the clients rotates each round."
+            )
         notes.append(
             "runpod-python's `AsyncioJob.output()` polls `/status`, sleeping 1 s "
             "(`asyncio.sleep(1)`) while the job is unfinished, then fetches `/status` once more "
@@ -714,8 +743,9 @@ def _chart(ctx: Context, rows: list[dict[str, Any]], cfg: Settings) -> str | Non
     throughput_chart(
         rows,
         path,
-        title=f"{cfg.jobs} jobs at concurrency {cfg.concurrency}, median of {cfg.rounds} "
-        "round(s), each client in its own process, server in another; (×) = ratio of medians",
+        title=f"{cfg.noop_jobs} no-op / {cfg.jobs} 200 ms jobs at concurrency {cfg.concurrency}, "
+        f"median of {cfg.rounds} round(s), each client in its own process, server in another; "
+        "(×) = ratio of medians",
         workloads=[(key, WORKLOAD_TITLES[key]) for key in WORKLOADS],
     )
     log(f"    wrote {path}")

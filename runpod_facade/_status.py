@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["TERMINAL_STATUSES", "JobStatus", "is_terminal", "parse_status"]
+__all__ = ["STATUS_BY_VALUE", "TERMINAL_STATUSES", "JobStatus", "is_terminal", "parse_status"]
 
 
 class JobStatus(StrEnum):
@@ -27,14 +27,15 @@ TERMINAL_STATUSES: frozenset[JobStatus] = frozenset(
 )
 
 
-# Every reply is parsed through here: a dict lookup, not the Enum call machinery.
-_BY_VALUE: dict[str, JobStatus] = {member.value: member for member in JobStatus}
+#: Each status's member by its wire value. Every reply is parsed through here: a dict lookup,
+#: not the Enum call machinery.
+STATUS_BY_VALUE: dict[str, JobStatus] = {member.value: member for member in JobStatus}
 
 
 def parse_status(value: object) -> JobStatus | str:
     """Map a wire value to a :class:`JobStatus`; an unknown string is returned unchanged."""
     text = value.value if isinstance(value, StrEnum) else str(value)
-    return _BY_VALUE.get(text, text)
+    return STATUS_BY_VALUE.get(text, text)
 
 
 def is_terminal(status: JobStatus | str) -> bool:

@@ -90,11 +90,15 @@ def check_webhook(url: object) -> str:
     return url
 
 
+# json.dumps with these options would build a new encoder on every call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
 def encode_body(body: dict[str, Any]) -> bytes:
     """Serialize the request body once, strictly (the payload limit is the route's:
     ``_wire.requests.JobBody.check_fits``)."""
     try:
-        data = json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        data = _ENCODER.encode(body)
     except (TypeError, ValueError) as exc:
         raise InvalidInputError(
             f"input must be JSON-serializable (dicts, lists, str, int, float, bool, None; "

@@ -87,7 +87,10 @@ class BatchRun:
         self.replay = replay
         # /run when the id is needed at once (see the module docstring); else a 1 s /runsync.
         self.submit_with_run = journal is not None or cancel_on_interrupt
-        self._lock = threading.Condition()
+        # Entered directly (`with self._mutex`): Condition.__enter__ is a Python-level call, and
+        # several are taken per item. Waits and notifications go through the condition.
+        self._mutex = threading.RLock()
+        self._lock = threading.Condition(self._mutex)
         self._next_index = 0
         self._exhausted = False
         self._timed_out = False
@@ -109,12 +112,12 @@ class BatchRun:
 
     @property
     def stats(self) -> BatchStats:
-        with self._lock:
+        with self._mutex:
             return BatchStats(**{**self._stats, "running": len(self._running)})
 
     def count(self, *names: str) -> None:
         """Add 1 to each counter named (fields of :class:`BatchStats`)."""
-        with self._lock:
+        with self._mutex:
             for name in names:
                 self._stats[name] += 1
 
@@ -239,7 +242,7 @@ class BatchRun:
     def begin_stop(self, cancel: bool) -> list[str]:
         """Stop submitting; return the jobs the scheduler is to cancel (all running ones, if
         ``cancel``). Jobs whose id arrives later are cancelled by their own operation."""
-        with self._lock:
+        with self._mutex:
             if self.stopping:
                 return []
             self.stopping, self._cancelling = True, cancel
@@ -250,7 +253,7 @@ class BatchRun:
         """A cancel sent on the batch's behalf succeeded (``ok``) or failed. ``withdrawn``:
         the reply says the job is CANCELLED (not one that had ended first), so a resumed
         batch runs its input again."""
-        with self._lock:
+        with self._mutex:
             index = self._running.pop(job_id, self._to_cancel.get(job_id, -1))
             (self._cancelled if ok else self._cancel_failed).append((index, job_id))
         if ok and withdrawn and index >= 0 and self.journal is not None:
@@ -259,7 +262,7 @@ class BatchRun:
     def wait_for_submits(self) -> None:
         """Block until every submit in flight has its reply (and, when cancelling, its job
         cancelled). Each submit is bounded by its own timeouts."""
-        with self._lock:
+        with self._mutex:
             while self._submitting:
                 self._lock.wait(0.1)
 
@@ -270,7 +273,7 @@ class BatchRun:
     def report(self, stopped_by: str = "interrupted") -> StopReport:
         """What the batch leaves behind now; ``stopped_by``: what stopped it (see
         ``stopping.stop_cause``)."""
-        with self._lock:
+        with self._mutex:
             running = sorted((index, job_id) for job_id, index in self._running.items())
             return StopReport(
                 cancelled=tuple(job_id for _, job_id in sorted(self._cancelled)),
@@ -295,7 +298,7 @@ class BatchRun:
         """Count a submit as in flight — unless the batch has stopped: then ``False``, and
         nothing is sent. One lock with :meth:`begin_stop`, so a stop either waits for this
         submit or prevents it."""
-        with self._lock:
+        with self._mutex:
             if self.stopping:
                 return False
             self._submitting += 1
@@ -305,13 +308,13 @@ class BatchRun:
 
     def submit_cut_short(self) -> None:
         """A submit was interrupted before its reply: a job may exist that has no id here."""
-        with self._lock:
+        with self._mutex:
             self._unnamed += 1
 
     def submit_ended(self, work: Work) -> None:
         """The submit of ``work`` is over, however it ended (see :meth:`wait_for_submits`)."""
         work.submitting = False
-        with self._lock:
+        with self._mutex:
             self._submitting -= 1
             self._lock.notify_all()
 
@@ -320,13 +323,13 @@ class BatchRun:
         batch is stopping and the job is to be cancelled at once, by this operation."""
         if record and self.journal is not None:
             self.journal.accepted(work.index, job_id)
-        with self._lock:
+        with self._mutex:
             self._running[job_id] = work.index
             return self.stopping and self._cancelling
 
     def ended(self, job_id: str) -> None:
         """The job is known to have ended (or to be gone): no longer running."""
-        with self._lock:
+        with self._mutex:
             self._running.pop(job_id, None)
 
     def submit_request(self, work: Work) -> ApiRequest:

@@ -93,14 +93,12 @@ class EndpointCore:
         while True:
             if pacer is not None:
                 # Wait for this route's next slot, then until its window has room.
-                wait = pacer.reserve(request.operation, self.clock(), retry=retries > 0)
-                while True:
-                    if wait > 0:
-                        yield Sleep(wait)
+                sent_at = self.clock()
+                wait = pacer.reserve_and_admit(request.operation, sent_at, retry=retries > 0)
+                while wait > 0:
+                    yield Sleep(wait)
                     sent_at = self.clock()
                     wait = pacer.admit(request.operation, sent_at)
-                    if wait <= 0:
-                        break
             remaining = None if deadline is None else deadline.remaining()
             cap = None if remaining is None else max(remaining, floor)
             timeouts = effective_timeouts(self.timeouts, request, cap)

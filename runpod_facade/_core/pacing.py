@@ -157,25 +157,35 @@ class Pacer:
         ``Retry-After`` holds back only the other requests.
         """
         with self._lock:
+            return self._reserve(self._route(route_name), now, retry)
+
+    def reserve_and_admit(self, route_name: str, now: float, *, retry: bool = False) -> float:
+        """:meth:`reserve`, and when it asks for no wait :meth:`admit` at the same ``now``, under
+        one lock (the common case: one call per request). ``0.0``: the request may go now and
+        is recorded as sent at ``now``; otherwise the seconds to wait before :meth:`admit`."""
+        with self._lock:
             route = self._route(route_name)
-            earliest = (
-                route.blocked_until if retry else max(route.blocked_until, route.hinted_until)
-            )
-            if route.rate is None:
-                start = max(now, earliest)
-            else:
-                # The next slot on the schedule, even a little in the past: a caller late for
-                # its slot (a busy machine) catches up, so the long-run rate stays the set one.
-                # Further behind (the route was idle) the schedule starts again from now.
-                slot = route.next_at
-                if slot < now - CATCH_UP * route.window:
-                    slot = now
-                slot = max(slot, earliest)
-                start = max(now, slot)
-                route.next_at = slot + 1.0 / route.rate
-            wait = start - now
-            route.waited += wait
-            return wait
+            wait = self._reserve(route, now, retry)
+            return wait if wait > 0 else self._admit(route, now)
+
+    @staticmethod
+    def _reserve(route: _Route, now: float, retry: bool) -> float:
+        earliest = route.blocked_until if retry else max(route.blocked_until, route.hinted_until)
+        if route.rate is None:
+            start = max(now, earliest)
+        else:
+            # The next slot on the schedule, even a little in the past: a caller late for
+            # its slot (a busy machine) catches up, so the long-run rate stays the set one.
+            # Further behind (the route was idle) the schedule starts again from now.
+            slot = route.next_at
+            if slot < now - CATCH_UP * route.window:
+                slot = now
+            slot = max(slot, earliest)
+            start = max(now, slot)
+            route.next_at = slot + 1.0 / route.rate
+        wait = start - now
+        route.waited += wait
+        return wait
 
     def admit(self, route_name: str, now: float) -> float:
         """Just before a request on ``route_name`` leaves: ``0.0`` when it may go now (it is
@@ -185,18 +195,21 @@ class Pacer:
         counts what was really sent. The server counts a request when it arrives, so the pacer
         counts it when it is sent, not when its reply comes back."""
         with self._lock:
-            route = self._route(route_name)
-            route.trim(now)
-            if route.known_requests is not None:
-                cap = max(1, int(route.known_requests * WINDOW_SHARE))
-                sent = route.sent
-                if len(sent) >= cap:
-                    # When the cap-th newest send leaves the window, one more fits.
-                    wait = sent[len(sent) - cap] + route.window - now
-                    route.waited += wait
-                    return max(wait, 1e-3)
-            route.sent.append(now)
-            return 0.0
+            return self._admit(self._route(route_name), now)
+
+    @staticmethod
+    def _admit(route: _Route, now: float) -> float:
+        route.trim(now)
+        if route.known_requests is not None:
+            cap = max(1, int(route.known_requests * WINDOW_SHARE))
+            sent = route.sent
+            if len(sent) >= cap:
+                # When the cap-th newest send leaves the window, one more fits.
+                wait = sent[len(sent) - cap] + route.window - now
+                route.waited += wait
+                return max(wait, 1e-3)
+        route.sent.append(now)
+        return 0.0
 
     def observe(
         self,
@@ -210,11 +223,13 @@ class Pacer:
         ``sent_at``."""
         with self._lock:
             route = self._route(route_name)
-            route.trim(now)
             if status_code != 429:
+                # The window is trimmed by the next admit(); an unpaced route has nothing to probe.
                 route.accepted_total += 1
-                self._probe(route_name, route, now)
+                if route.rate is not None:
+                    self._probe(route_name, route, now)
                 return
+            route.trim(now)
             route.refused += 1
             # Refused requests do not count against the window.
             with contextlib.suppress(ValueError):

@@ -25,14 +25,20 @@ aiohttp raises                              delivery     timeout   when
 Timeouts map onto ``aiohttp.ClientTimeout`` as closely as it allows:
 
 * ``connect`` → ``sock_connect`` (each connection attempt) and ``connect`` (DNS, attempts and
-  a wait in aiohttp's own pool — which never happens with our connector, sized to the gate;
-  with a caller's session it may, and ``pool`` seconds are added for it).
+  a wait in aiohttp's own pool). With our own session that pool never makes anyone wait (its
+  connector is sized to the gate); with a caller's session it may, and ``pool`` seconds are
+  added to ``connect`` for it.
 * ``read`` → ``sock_read``: like httpx, the longest wait for the next bytes of the reply.
 * ``pool`` → the gate's wait (``_gate``), as on httpx.
 * ``write``: aiohttp has no write timeout; its read timer starts once the body is written.
-  A request with a body therefore gets ``total = connect + write + read``, so an upload the
-  server stops reading fails (``TimeoutError``, MAYBE_SENT) instead of hanging; a request
-  without a body (a few hundred bytes of headers) has no total limit, as on httpx.
+  A body of up to ``UNSTALLABLE_BODY`` bytes is written at once whether or not the server
+  reads it (asyncio buffers a socket's writes up to its 64 KiB high-water mark before it
+  makes a writer wait, and aiohttp waits for nothing else), so the read timer starts at once
+  and a server that stops reading gets no reply out of it within ``read`` seconds
+  (``SocketTimeoutError``, MAYBE_SENT). A larger body gets ``total = connect + write + read``,
+  so an upload the server stops reading fails (``TimeoutError``, MAYBE_SENT) instead of
+  hanging. A request without a body (a few hundred bytes of headers) has no total limit, as
+  on httpx.
 
 aiohttp itself re-sends an idempotent request (GET: ``status``, ``status-sync``, ``stream``,
 ``health``) once when a connection drops before the reply (RFC 9112 §9.3.1); it never
@@ -54,7 +60,7 @@ from .._constants import KEEPALIVE_EXPIRY, MAX_IN_FLIGHT, SHORT_CALL_RESERVE
 from .base import ApiRequest, ApiResponse, Delivery, Timeouts, TransportFailure
 from .gate import GatedTransport
 
-__all__ = ["AiohttpTransport", "classify", "client_timeout", "env_proxy"]
+__all__ = ["UNSTALLABLE_BODY", "AiohttpTransport", "classify", "client_timeout", "env_proxy"]
 
 _JSON = {"Content-Type": "application/json"}
 # aiohttp labels a bodiless POST (cancel, retry, purge-queue) application/octet-stream;
@@ -62,6 +68,13 @@ _JSON = {"Content-Type": "application/json"}
 _NO_DEFAULT_TYPE = ("Content-Type",)
 # Parsed URLs kept per transport (a handful in practice: one per route and hold).
 _URL_CACHE_SIZE = 64
+# Converted timeouts kept per transport (a handful in practice: one per kind of request).
+_TIMEOUT_CACHE_SIZE = 64
+#: The largest body that needs no ``total`` timer (see the module docstring): a quarter of
+#: asyncio's 64 KiB write high-water mark, which leaves room for the headers and for event
+#: loops whose transports buffer less. Each timer costs an armed and a cancelled handle per
+#: request.
+UNSTALLABLE_BODY = 16 * 1024
 
 
 def classify(exc: BaseException) -> TransportFailure:
@@ -80,17 +93,20 @@ def classify(exc: BaseException) -> TransportFailure:
     )
 
 
-def client_timeout(timeouts: Timeouts, *, has_body: bool) -> aiohttp.ClientTimeout:
-    """``timeouts`` as aiohttp's ``ClientTimeout`` (see the module docstring)."""
+def client_timeout(
+    timeouts: Timeouts, *, big_body: bool, pool_waits: bool = True
+) -> aiohttp.ClientTimeout:
+    """``timeouts`` as aiohttp's ``ClientTimeout`` (see the module docstring). ``big_body``:
+    the request's body exceeds :data:`UNSTALLABLE_BODY`; ``pool_waits``: the session's own
+    pool may make a request wait (a caller's session)."""
     connect, read, write, pool = timeouts.connect, timeouts.read, timeouts.write, timeouts.pool
     total = None
-    if has_body and connect is not None and write is not None and read is not None:
+    if big_body and connect is not None and write is not None and read is not None:
         total = connect + write + read
+    if connect is not None and pool_waits:
+        connect += pool or 0.0
     return aiohttp.ClientTimeout(
-        total=total,
-        connect=None if connect is None else connect + (pool or 0.0),
-        sock_connect=connect,
-        sock_read=read,
+        total=total, connect=connect, sock_connect=timeouts.connect, sock_read=read
     )
 
 
@@ -133,10 +149,8 @@ class AiohttpTransport(GatedTransport[aiohttp.ClientSession]):
         self.base_url = str(URL(base_url))
         self.headers = dict(headers)
         self._json_headers = {**self.headers, **_JSON}
-        self._last: dict[bool, tuple[Timeouts, aiohttp.ClientTimeout] | None] = {
-            False: None,
-            True: None,
-        }
+        self._last: tuple[Timeouts, bool, aiohttp.ClientTimeout] | None = None
+        self._timeouts: dict[tuple[object, ...], aiohttp.ClientTimeout] = {}
         self._proxy = None if session is not None else env_proxy(self.base_url)
         self._ssl_context: ssl.SSLContext | None = None
         self._urls: dict[str, URL] = {}
@@ -155,22 +169,38 @@ class AiohttpTransport(GatedTransport[aiohttp.ClientSession]):
     async def _close_client(self, client: aiohttp.ClientSession) -> None:
         await client.close()
 
-    def _timeout_of(self, timeouts: Timeouts, has_body: bool) -> aiohttp.ClientTimeout:
-        # Most requests use the client's default timeouts, or equal ones (a deadline far
-        # off caps nothing): convert them once per kind.
-        last = self._last[has_body]
-        if last is not None and (last[0] is timeouts or last[0] == timeouts):
-            return last[1]
-        converted = client_timeout(timeouts, has_body=has_body)
-        self._last[has_body] = (timeouts, converted)
+    def _timeout_of(self, timeouts: Timeouts, big_body: bool) -> aiohttp.ClientTimeout:
+        # Most requests use the client's default timeouts (the same object each time), or
+        # timeouts that differ only where aiohttp does not look (the pool wait, decided by
+        # the gate; the write phase of a small body): convert each combination once.
+        last = self._last
+        if last is not None and last[0] is timeouts and last[1] is big_body:
+            return last[2]
+        pool_waits = not self.owns_client
+        key = (
+            timeouts.connect,
+            timeouts.read,
+            timeouts.write if big_body else None,
+            timeouts.pool if pool_waits else None,
+            big_body,
+        )
+        converted = self._timeouts.get(key)
+        if converted is None:
+            if len(self._timeouts) >= _TIMEOUT_CACHE_SIZE:
+                self._timeouts.clear()
+            converted = self._timeouts[key] = client_timeout(
+                timeouts, big_body=big_body, pool_waits=pool_waits
+            )
+        self._last = (timeouts, big_body, converted)
         return converted
 
     def _url(self, request: ApiRequest) -> URL:
         # The path is escaped already (one segment per id): tell yarl not to requote or
         # normalise it. Query values are ints and names plain ASCII: nothing to escape.
         url = self.base_url + request.path
-        if request.params:
-            url += "?" + "&".join(f"{name}={value}" for name, value in request.params.items())
+        params = request.params
+        if params:
+            url += "?" + "&".join([f"{name}={value}" for name, value in params.items()])
         if request.job_id is not None:
             return URL(url, encoded=True)
         # The URLs of requests about no job (run, runsync, health …) repeat: parse each once.
@@ -184,21 +214,24 @@ class AiohttpTransport(GatedTransport[aiohttp.ClientSession]):
     async def _exchange(
         self, client: aiohttp.ClientSession, request: ApiRequest, timeouts: Timeouts
     ) -> ApiResponse | TransportFailure:
-        has_body = request.content is not None
+        content = request.content
+        has_body = content is not None
         skip = _NO_DEFAULT_TYPE if request.method == "POST" and not has_body else None
         try:
             async with client.request(
                 request.method,
                 self._url(request),
-                data=request.content,
+                data=content,
                 headers=self._json_headers if has_body else self.headers,
-                timeout=self._timeout_of(timeouts, has_body),
+                timeout=self._timeout_of(
+                    timeouts, content is not None and len(content) > UNSTALLABLE_BODY
+                ),
                 allow_redirects=False,
                 raise_for_status=False,
                 skip_auto_headers=skip,
                 proxy=self._proxy,
             ) as response:
-                content = await response.read()
+                body = await response.read()
         except (aiohttp.ClientError, OSError) as exc:  # TimeoutError is an OSError
             return classify(exc)
-        return ApiResponse(response.status, response.headers, content)
+        return ApiResponse(response.status, response.headers, body)

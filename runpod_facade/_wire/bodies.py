@@ -10,6 +10,8 @@ from typing import Any
 __all__ = ["BodyShapeError", "decode_object", "require_object"]
 
 _Hook = Callable[[str], Any] | None
+# json.loads without its three Python-level layers, for the common case (see decode_object).
+_scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 
 class BodyShapeError(ValueError):
@@ -28,12 +30,20 @@ def decode_object(
 ) -> dict[str, Any]:
     """``content`` decoded as one JSON object; BodyShapeError if it is not one. The hooks are
     ``json.loads``'s (a webhook uses them to find ``NaN`` and ``1e999``)."""
+    data: Any = None
+    end = -1  # where json's scanner ended the object at the start of a reply (none: -1)
     try:
         if isinstance(content, bytes) and content[:1] == b"{" and content[1:2] != b"\0":
             # What json.loads(bytes) would detect (UTF-8: no BOM, no NUL byte), without its
             # Python-level detection on every reply.
             content = content.decode("utf-8", "surrogatepass")
-        data = json.loads(content, parse_constant=parse_constant, parse_float=parse_float)
+            if parse_constant is None and parse_float is None:
+                try:
+                    data, end = _scan(content, 0)
+                except StopIteration:  # not JSON: json.loads says so below
+                    end = -1
+        if end != len(content):  # more after the object, not JSON, or hooks: as json decides
+            data = json.loads(content, parse_constant=parse_constant, parse_float=parse_float)
     except ValueError:  # also invalid UTF-8 (UnicodeDecodeError)
         raise BodyShapeError("the body is not JSON") from None
     except RecursionError:

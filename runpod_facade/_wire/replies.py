@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._exceptions import APIResponseValidationError
 from .._logging import redact
-from .._status import JobStatus, parse_status
+from .._status import STATUS_BY_VALUE, JobStatus, parse_status
 from .._transports.base import ApiRequest, ApiResponse
 from .._types import Health, HealthJobs, HealthWorkers, JobState, PurgeResult, Reply
 from .bodies import BodyShapeError, decode_object, require_object
@@ -113,6 +113,9 @@ def _opt_ms(value: Any) -> timedelta | None:
     return None if ms is None else timedelta(milliseconds=ms)
 
 
+_ONE_MS = timedelta(milliseconds=1)
+
+
 #: Types the ``Job`` schema gives its optional fields (``null`` is always allowed).
 JOB_FIELD_TYPES: tuple[tuple[str, type | tuple[type, ...]], ...] = (
     ("delayTime", (int, float)),
@@ -150,19 +153,24 @@ def job_state_from_object(
         # bool is an int to Python, not to JSON Schema: `"delayTime": true` is off-contract.
         if value is not None and (value.__class__ is bool or not isinstance(value, kind)):
             raise BodyShapeError(f"`{key}` is {type(value).__name__}", job_id)
-    # Absent fields are the common case: no helper call for them.
+    # Absent fields are the common case: no helper call for them; nor for a str status, or a
+    # time in whole milliseconds (what _opt_ms does, inline). Positional: JobState's order.
     error, delay, execution = get("error"), get("delayTime"), get("executionTime")
     worker, retries = get("workerId"), get("retries")
+    if delay is not None:
+        delay = _ONE_MS * delay if delay.__class__ is int else _opt_ms(delay)
+    if execution is not None:
+        execution = _ONE_MS * execution if execution.__class__ is int else _opt_ms(execution)
     return JobState(
-        id=job_id,
-        status=parse_status(status),
-        output=get("output"),
-        error=None if error is None else _opt_str(error),
-        delay_time=None if delay is None else _opt_ms(delay),
-        execution_time=None if execution is None else _opt_ms(execution),
-        worker_id=None if worker is None else _opt_str(worker),
-        retries=None if retries is None else _opt_int(retries),
-        raw_json=raw_json,
+        job_id,
+        STATUS_BY_VALUE.get(status, status) if status.__class__ is str else parse_status(status),
+        get("output"),
+        None if error is None else _opt_str(error),
+        delay,
+        execution,
+        None if worker is None else _opt_str(worker),
+        None if retries is None else _opt_int(retries),
+        raw_json,
     )
 
 

@@ -9,6 +9,7 @@ package."""
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -68,6 +69,15 @@ class _Route:
 
 _route = functools.lru_cache(maxsize=64)(_Route)
 
+# What quote(text, safe="") leaves unchanged: RFC 3986's unreserved characters.
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]+")
+
+
+@functools.lru_cache(maxsize=64)
+def _wait_params(wait_ms: int) -> Mapping[str, int]:
+    """The query of a long-poll held ``wait_ms`` (read-only, so one is shared by requests)."""
+    return MappingProxyType({"wait": wait_ms})
+
 
 @dataclass(frozen=True, slots=True)
 class JobBody:
@@ -118,16 +128,24 @@ def build_request(
     if info.has_body:
         if body is None:
             raise TypeError(f"{operation} needs a JobBody")
-        body.check_fits(operation)
+        limit = info.max_payload_bytes
+        if limit is not None and len(body.content) > limit:
+            body.check_fits(operation)  # raises, with the message
         content = body.content
     extra = any(value is not None for value in query.values()) if query else False
     if extra or (info.job_scoped and (job_id is None or around is None)):
         path, params = _generated(info, endpoint_id, job_id, wait_ms, query)
     else:
-        path = route.path if around is None else around[0] + quote(str(job_id), safe="") + around[1]
+        if around is None:
+            path = route.path
+        else:
+            text = str(job_id)
+            # An id of unreserved characters only (RunPod's are) is what quote() returns.
+            escaped = text if _UNRESERVED.fullmatch(text) else quote(text, safe="")
+            path = around[0] + escaped + around[1]
         params = _EMPTY_PARAMS
         if wait_ms is not None and info.holds:
-            params = MappingProxyType({"wait": wait_ms})
+            params = _wait_params(wait_ms)
     return ApiRequest(
         operation=operation,
         method=info.method,
@@ -167,6 +185,7 @@ def _generated(
     return built["url"], MappingProxyType(params) if params else _EMPTY_PARAMS
 
 
+@functools.cache
 def operation_info(operation: str) -> OperationInfo:
     from runpod_generated.operations import OPERATIONS
 
@@ -209,6 +228,10 @@ def encode_job(
 ) -> JobBody:
     """The job's body, checked and encoded once (strict JSON: InvalidInputError for input
     that is not JSON, bad options). Payload limits are the route's (:meth:`JobBody.check_fits`)."""
+    if policy is None and webhook is None and s3_config is None:
+        # The generated model's dict of a job without options is {"input": input}: built
+        # directly (tests/core/test_wire.py checks both agree), without the model's two passes.
+        return JobBody(encode_body({"input": _check_input(input)}))
     model = build_job_body(input, policy=policy, webhook=webhook, s3_config=s3_config)
     return JobBody(encode_body(model.to_dict()))
 

@@ -65,6 +65,19 @@ def test_a_window_never_holds_more_than_its_share_of_n_whatever_the_spacing() ->
     assert pacer.admit("run", 6.0) == 0.0
 
 
+def test_reserve_and_admit_sends_at_once_only_when_neither_asks_for_a_wait() -> None:
+    pacer = Pacer(limits(run=(4, 1.0)))  # slots 1/3.88 s apart; at most 3 sends per window
+    interval = 1 / (4 * MARGIN)
+    assert pacer.reserve_and_admit("run", 0.0) == 0.0  # recorded as sent at 0.0
+    # The next slot is one interval away: reserve's wait, nothing recorded yet.
+    assert pacer.reserve_and_admit("run", 0.0) == pytest.approx(interval)
+    assert pacer.admit("run", interval) == 0.0
+    assert pacer.reserve_and_admit("run", 2 * interval) == 0.0
+    # A slot is free, but the window already holds its share of N: admit's wait.
+    assert pacer.reserve_and_admit("run", 3 * interval) == pytest.approx(1.0 - 3 * interval)
+    assert pacer.admit("run", 1.0) == 0.0  # the first send left the window
+
+
 def test_a_late_caller_catches_up_within_the_tolerance() -> None:
     pacer = Pacer(limits(run=(100, 1.0)))  # slots 1/97 s apart
     interval = 1 / (100 * MARGIN)

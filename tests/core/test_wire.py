@@ -224,6 +224,29 @@ def test_job_body_without_options_is_only_the_input() -> None:
     assert empty.to_dict() == {"input": 1}
 
 
+@pytest.mark.parametrize(
+    "value", [None, 0, "é", [1, 2.5, None], {"n": 1, "nested": {"t": "x"}}, Input({"input": 1})]
+)
+def test_a_job_without_options_is_encoded_as_the_generated_model_encodes_it(value: Any) -> None:
+    """encode_job builds the bare {"input": ...} itself: the same bytes as the model's dict."""
+    model = build_job_body(value, policy=None, webhook=None, s3_config=None)
+    expected = json.dumps(model.to_dict(), ensure_ascii=False, separators=(",", ":"))
+    assert encode_job(value).content == expected.encode()
+
+
+@pytest.mark.parametrize("job_id", ["job-1_a.b~c", "a/b", "a b", "é", "..x", "%41", "a?b#c"])
+def test_a_job_id_is_escaped_as_quote_escapes_it(job_id: str) -> None:
+    request = build_request("status", "ep", job_id=job_id)
+    assert request.path == f"/ep/status/{quote(job_id, safe='')}"
+
+
+def test_a_long_polls_query_is_its_hold() -> None:
+    first = build_request("status-sync", "ep", job_id="j1", wait_ms=90_000)
+    second = build_request("status-sync", "ep", job_id="j2", wait_ms=5_000)
+    assert (dict(first.params), dict(second.params)) == ({"wait": 90_000}, {"wait": 5_000})
+    assert (first.hold, second.hold) == (90.0, 5.0)
+
+
 def test_an_input_shaped_like_a_request_body_is_refused_unless_wrapped() -> None:
     with pytest.raises(InvalidInputError) as info:
         encode_job({"input": 1})
@@ -617,6 +640,12 @@ def test_a_preview_of_exactly_200_characters_is_whole() -> None:
         b'{"a":',
         b"{\xff}",
         b"[1]",
+        b'{"a":1}  \r\n',  # whitespace after the object
+        b'{"a":1}x',  # more after the object
+        b'{"a":1}{"b":2}',
+        b'{"a":NaN, "b":[1,{}]}',
+        b'{"a":1',
+        b"{",
     ],
 )
 def test_a_body_decodes_as_json_loads_decodes_it(content: bytes) -> None:

@@ -251,8 +251,57 @@ def test_aiohttp_converts_equal_timeouts_once_and_other_ones_afresh() -> None:
     transport = AiohttpTransport("http://127.0.0.1:9/v2", {})
     first = transport._timeout_of(Timeouts(connect=5.0, read=100.0, write=5.0, pool=None), False)
     again = transport._timeout_of(Timeouts(connect=5.0, read=100.0, write=5.0, pool=None), False)
-    assert again is first and (first.sock_read, first.sock_connect) == (100.0, 5.0)
+    assert again is first and (first.sock_read, first.sock_connect, first.connect) == (100, 5, 5)
+    # Our own session's pool never waits (the gate does): a pool timeout changes nothing.
+    pooled = transport._timeout_of(Timeouts(connect=5.0, read=100.0, write=5.0, pool=7.5), False)
+    assert pooled is first
     other = transport._timeout_of(Timeouts(connect=5.0, read=42.0, write=5.0, pool=None), False)
     assert other is not first and other.sock_read == 42.0
     with_body = transport._timeout_of(Timeouts(connect=5.0, read=42.0, write=5.0, pool=None), True)
     assert with_body.total == 52.0 and other.total is None
+
+
+def test_aiohttp_adds_the_pool_wait_to_connect_on_a_callers_session() -> None:
+    from runpod_facade._transports.aiohttp import AiohttpTransport
+    from runpod_facade._transports.base import Timeouts
+
+    async def convert() -> list[float | None]:
+        async with aiohttp.ClientSession() as session:
+            transport = AiohttpTransport("http://127.0.0.1:9/v2", {}, session)
+            return [
+                transport._timeout_of(
+                    Timeouts(connect=5.0, read=1.0, write=1.0, pool=pool), False
+                ).connect
+                for pool in (None, 2.5, 2.5, 4.0)
+            ]
+
+    assert asyncio.run(convert()) == [5.0, 7.5, 7.5, 9.0]
+
+
+def test_aiohttp_arms_a_total_timer_only_for_a_body_that_can_stall_the_writer() -> None:
+    from runpod_facade._transports.aiohttp import UNSTALLABLE_BODY, AiohttpTransport
+
+    with RawServer(answer) as server:
+
+        async def calls() -> list[float | None]:
+            async with endpoint(server.base_url, "aiohttp") as ep:
+                transport = ep._driver.transport
+                assert isinstance(transport, AiohttpTransport)
+                totals: list[float | None] = []
+                convert = transport._timeout_of
+
+                def spy(timeouts: Any, big_body: bool) -> Any:
+                    converted = convert(timeouts, big_body)
+                    totals.append(converted.total)
+                    return converted
+
+                transport._timeout_of = spy  # type: ignore[method-assign]
+                await ep.run({"n": 1})  # a few bytes
+                await ep.run({"blob": "x" * (UNSTALLABLE_BODY - 100)})  # just under
+                await ep.run({"blob": "x" * UNSTALLABLE_BODY})  # just over
+                await ep.status("job-a")  # no body
+                return totals
+
+        totals = asyncio.run(calls())
+    assert totals[:2] == [None, None] and totals[3] is None
+    assert totals[2] == 5.0 + 30.0 + 30.0  # connect + write + read of the default Timeout
