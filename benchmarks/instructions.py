@@ -281,6 +281,7 @@ def run(
         log(f"{NAME}: skipped: {why}")
         table = Table(title, headers)
         table.rows.append([f"{NA}: {why}", NA, NA, NA, NA, NA, NA])
+        _targets(ctx)
         return [table]
     workers = 2 if len(os.sched_getaffinity(0)) >= 2 else 1
     log(
@@ -296,7 +297,6 @@ def run(
         )
 
     table = Table(title, headers)
-    labels = {c.key: c.label for c in CLIENTS}
     for client in CLIENTS:
         if keys is not None and client.key not in keys:
             continue
@@ -343,6 +343,13 @@ def run(
         "on timing, so its per-job work is not fixed (see the throughput benchmark's pool "
         f"diagnostic). This benchmark took {elapsed:.0f} s.",
     ]
+    _targets(ctx)
+    return [table]
+
+
+def _targets(ctx: Context) -> None:
+    """Issue #17's pairs as instruction ratios; n/a when nothing was counted."""
+    labels = {c.key: c.label for c in CLIENTS}
     for key in TARGET_PAIRS:
         speed = ctx.facts.get(f"instructions.{key}.speed")
         ctx.target(
@@ -351,7 +358,6 @@ def run(
             NA if speed is None else f"{speed:.3f}×",
             None if speed is None else speed >= TARGET,
         )
-    return [table]
 
 
 def main(argv: Sequence[str] | None = None) -> None:
