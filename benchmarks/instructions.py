@@ -65,8 +65,8 @@ class Settings:
     def make(cls, quick: bool) -> Settings:
         # N1 = 2 x concurrency: both runs open the full pool and reach the steady state (a
         # full semaphore, jobs queued behind it), so only the number of jobs differs. With
-        # N1 = concurrency every job of the small run starts at once, and the raw clients
-        # then read 3-5 % lower than with N1 = 200.
+        # N1 = concurrency every job of the small run starts at once (raw aiohttp read ~3 %
+        # lower in one such run).
         return cls(200, 400, 1) if quick else cls(200, 500, 3)
 
 
