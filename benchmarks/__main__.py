@@ -25,6 +25,7 @@ BENCHMARKS: tuple[str, ...] = (
     "overhead",
     "latency",
     "throughput",
+    "instructions",
     "headofline",
     "streaming",
     "import_time",
