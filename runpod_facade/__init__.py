@@ -18,7 +18,7 @@ import inspect
 from typing import TYPE_CHECKING, Any
 
 # These modules' __all__ are exactly their public names, so each list is written once, there.
-from . import _batchjobs, _exceptions, _loadbalancing, _types, _webhook_security
+from . import _batchjobs, _exceptions, _types, _webhook_security
 from ._batches.journal import JournalError
 from ._batches.threads import BatchResults
 from ._batches.types import BatchItem, BatchStats, BatchTimeout, StopReport
@@ -27,7 +27,6 @@ from ._clients.sync import Endpoint, Job, JobStream
 from ._core.pacing import RouteStats
 from ._core.retry import PollPolicy, RetryPolicy
 from ._exceptions import *  # noqa: F403
-from ._loadbalancing import *  # noqa: F403
 from ._logging import setup_from_env as _setup_logging
 from ._options import ExecutionPolicy, Input, S3Config
 from ._rate_limits import RateLimit, RateLimits
@@ -42,12 +41,39 @@ if TYPE_CHECKING:
     from ._batches.tasks import AsyncBatchResults
     from ._batchjobs._async import AsyncBatchApiResults, AsyncBatches
     from ._clients.aio import AsyncEndpoint, AsyncJob, AsyncJobStream
+    from ._loadbalancing import (
+        Affinity,
+        AffinityTimeoutError,
+        AffinityWorkerGoneError,
+        LBRetryPolicy,
+        LoadBalancedEndpoint,
+        NotReadyError,
+        NoWorkersAvailableError,
+        PinnedSession,
+        PlatformError,
+        ProcessingTimeoutError,
+        RequestTooLargeError,
+        WorkerUnreachableError,
+    )
     from ._loadbalancing.aio import AsyncLoadBalancedEndpoint, AsyncPinnedSession
 
 _setup_logging()
 
-# Imported on first use (asyncio's cost), from these modules.
+# Imported on first use, from these modules: the asyncio classes (asyncio's cost) and the
+# load-balancing clients (a separate product; queue-endpoint code never pays for them).
 _LAZY = {
+    "Affinity": "._loadbalancing",
+    "AffinityTimeoutError": "._loadbalancing",
+    "AffinityWorkerGoneError": "._loadbalancing",
+    "LBRetryPolicy": "._loadbalancing",
+    "LoadBalancedEndpoint": "._loadbalancing",
+    "NoWorkersAvailableError": "._loadbalancing",
+    "NotReadyError": "._loadbalancing",
+    "PinnedSession": "._loadbalancing",
+    "PlatformError": "._loadbalancing",
+    "ProcessingTimeoutError": "._loadbalancing",
+    "RequestTooLargeError": "._loadbalancing",
+    "WorkerUnreachableError": "._loadbalancing",
     "AsyncBatchApiResults": "._batchjobs._async",
     "AsyncBatchResults": "._batches.tasks",
     "AsyncBatches": "._batchjobs._async",
@@ -77,6 +103,9 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "TERMINAL_STATUSES",
+    "Affinity",
+    "AffinityTimeoutError",
+    "AffinityWorkerGoneError",
     "AsyncBatchApiResults",
     "AsyncBatchResults",
     "AsyncBatches",
@@ -96,20 +125,28 @@ __all__ = [
     "JobStatus",
     "JobStream",
     "JournalError",
+    "LBRetryPolicy",
+    "LoadBalancedEndpoint",
+    "NoWorkersAvailableError",
+    "NotReadyError",
+    "PinnedSession",
+    "PlatformError",
     "PollPolicy",
+    "ProcessingTimeoutError",
     "RateLimit",
     "RateLimits",
+    "RequestTooLargeError",
     "RetryPolicy",
     "RouteStats",
     "S3Config",
     "StopReport",
     "Timeout",
+    "WorkerUnreachableError",
     "__version__",
     "parse_webhook",
 ]
 __all__ += _batchjobs.__all__
 __all__ += _exceptions.__all__
-__all__ += _loadbalancing.__all__
 __all__ += _types.__all__
 __all__ += _webhook_security.__all__
 
@@ -122,8 +159,8 @@ def _as_public(value: object) -> None:
         value.__module__ = __name__
 
 
-# The asyncio names are left alone here: touching them would import asyncio. __getattr__
-# names them on first use.
+# The lazy names are left alone here: touching them would import their modules.
+# __getattr__ names them on first use.
 for _name in __all__:
     if _name not in _LAZY:
         _as_public(globals()[_name])

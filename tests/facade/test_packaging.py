@@ -44,17 +44,18 @@ def test_importing_the_facade_does_not_import_the_server_stack() -> None:
 
 def test_importing_the_facade_leaves_what_only_requests_and_journals_need_unimported() -> None:
     # Cold import time (benchmarks/import_time.py): the generated client and its attrs models
-    # load with the first request built, sqlite3 with the first Batch Jobs journal opened.
+    # load with the first request built, sqlite3 with the first Batch Jobs journal opened, the
+    # load-balancing clients with the first of their names used.
     code = (
         "import sys, runpod_facade\n"
-        "lazy = ('runpod_generated', 'attr', 'attrs', 'sqlite3')\n"
+        "lazy = ('runpod_generated', 'attr', 'attrs', 'sqlite3', 'runpod_facade._loadbalancing')\n"
         "print(*(m in sys.modules for m in lazy))\n"
         "ep = runpod_facade.Endpoint('ep', api_key='k', base_url='http://127.0.0.1:9/v2')\n"
         "ep._core.request('status', job_id='j')  # the first request built\n"
         "print('runpod_generated' in sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["False", "False", "False", "False", "True"]
+    assert out.stdout.split() == ["False", "False", "False", "False", "False", "True"]
 
 
 def test_log_env_switch_turns_on_redacted_debug_logging() -> None:
