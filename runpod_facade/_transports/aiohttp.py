@@ -219,6 +219,7 @@ class AiohttpTransport(GatedTransport[aiohttp.ClientSession]):
         content = request.content
         has_body = content is not None
         skip = _NO_DEFAULT_TYPE if request.method == "POST" and not has_body else None
+        headers: Mapping[str, str] | None
         if has_body:
             headers = _JSON if self.owns_client else self._json_headers
         else:
