@@ -16,7 +16,7 @@ T = TypeVar("T")
 UNLIMITED = Timeouts(connect=None, read=None, write=None, pool=None)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen, for speed: see ApiRequest
 class Send:
     """Send ``request`` with ``timeouts``; the driver answers with an ``ApiResponse`` or a
     ``TransportFailure``. The core decides ``timeouts`` (``deadline.effective_timeouts``); the

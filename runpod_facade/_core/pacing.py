@@ -164,7 +164,17 @@ class Pacer:
         one lock (the common case: one call per request). ``0.0``: the request may go now and
         is recorded as sent at ``now``; otherwise the seconds to wait before :meth:`admit`."""
         with self._lock:
-            route = self._route(route_name)
+            route = self._routes.get(route_name) or self._route(route_name)
+            if (
+                route.rate is None
+                and route.known_requests is None
+                and now >= route.blocked_until
+                and now >= route.hinted_until
+            ):
+                # Every route until its first 429: no schedule and no cap, only the count.
+                route.trim(now)
+                route.sent.append(now)
+                return 0.0
             wait = self._reserve(route, now, retry)
             return wait if wait > 0 else self._admit(route, now)
 
@@ -222,7 +232,7 @@ class Pacer:
         """Report the reply to a request on ``route_name`` that :meth:`admit` let go at
         ``sent_at``."""
         with self._lock:
-            route = self._route(route_name)
+            route = self._routes.get(route_name) or self._route(route_name)
             if status_code != 429:
                 # The window is trimmed by the next admit(); an unpaced route has nothing to probe.
                 route.accepted_total += 1

@@ -164,7 +164,9 @@ class AiohttpTransport(GatedTransport[aiohttp.ClientSession]):
             keepalive_timeout=KEEPALIVE_EXPIRY,
             ssl=self._ssl_context,
         )
-        return aiohttp.ClientSession(connector=connector, trust_env=False)
+        # Our headers as the session's defaults: aiohttp copies those in C, while headers
+        # passed per request are merged one by one in Python.
+        return aiohttp.ClientSession(connector=connector, trust_env=False, headers=self.headers)
 
     async def _close_client(self, client: aiohttp.ClientSession) -> None:
         await client.close()
@@ -217,12 +219,17 @@ class AiohttpTransport(GatedTransport[aiohttp.ClientSession]):
         content = request.content
         has_body = content is not None
         skip = _NO_DEFAULT_TYPE if request.method == "POST" and not has_body else None
+        headers: Mapping[str, str] | None
+        if has_body:
+            headers = _JSON if self.owns_client else self._json_headers
+        else:
+            headers = None if self.owns_client else self.headers
         try:
             async with client.request(
                 request.method,
                 self._url(request),
                 data=content,
-                headers=self._json_headers if has_body else self.headers,
+                headers=headers,
                 timeout=self._timeout_of(
                     timeouts, content is not None and len(content) > UNSTALLABLE_BODY
                 ),

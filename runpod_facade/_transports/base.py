@@ -36,7 +36,11 @@ class Delivery(Enum):
     MAYBE_SENT = "maybe_sent"  # it may have been processed; the answer was lost
 
 
-@dataclass(frozen=True, slots=True)
+# ApiRequest, ApiResponse (and the core's Send) are built for every request and never changed
+# once built, but are not frozen: CPython builds a frozen dataclass through object.__setattr__
+# per field, which cost these three ~40k instructions per run() + wait() job (about 4% of
+# the aiohttp path's work per job; benchmarks/instructions.py).
+@dataclass(slots=True)
 class ApiRequest:
     """One HTTP request, ready to send. ``hold`` is how long the server is asked to hold it
     (a long-poll's ``wait``); ``reply`` names the schema of a 2xx body."""
@@ -52,7 +56,7 @@ class ApiRequest:
     hold: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ApiResponse:
     """An HTTP reply, fully read."""
 
