@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterable, Callable, Iterable
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from .._core.engine import EndpointCore
 from .._exceptions import InvalidInputError, RunpodError
@@ -18,7 +18,28 @@ from .journal import Journal
 from .run import BatchRun
 from .types import BatchItem, BatchTimeout, StopReport
 
-__all__ = ["Ordered", "encoder", "fail_fast_notes", "plan_batch", "prepare_bodies"]
+__all__ = ["DEFAULTS", "Ordered", "PerJob", "fail_fast_notes", "plan_batch", "prepare_bodies"]
+
+
+class PerJob(NamedTuple):
+    """The options of ``map`` and ``run_many`` that apply job by job, defaults as in their
+    signatures; ``map(via="batch-api")`` refuses each one set (:meth:`given`)."""
+
+    concurrency: int = 16
+    retry_failed: int = 0
+    policy: ExecutionPolicy | None = None
+    webhook: str | None = None
+    s3_config: S3Config | None = None
+    cancel_on_interrupt: bool = False
+
+    def given(self) -> list[str]:
+        """The names of the options set to other than their default, sorted."""
+        pairs = zip(self._fields, self, DEFAULTS, strict=True)
+        return sorted(name for name, value, default in pairs if value != default)
+
+
+#: The defaults, named by both endpoints' signatures of ``map`` and ``run_many``.
+DEFAULTS = PerJob()
 
 
 def _check_inputs(inputs: object, *, allow_async: bool = False) -> None:
@@ -37,7 +58,7 @@ def _check_flag(value: object, name: str) -> bool:
     return value
 
 
-def encoder(
+def _encoder(
     policy: ExecutionPolicy | None,
     webhook: str | None,
     s3_config: S3Config | None,
@@ -69,27 +90,23 @@ def check_batch_options(
 def plan_batch(
     core: EndpointCore,
     inputs: Iterable[Any] | AsyncIterable[Any],
+    options: PerJob,
     *,
-    concurrency: int,
     timeout: float | timedelta | None,
     journal: str | os.PathLike[str] | None,
     replay: bool,
-    retry_failed: int,
-    policy: ExecutionPolicy | None,
-    webhook: str | None,
-    s3_config: S3Config | None,
-    cancel_on_interrupt: bool,
     allow_async: bool = False,
 ) -> tuple[BatchRun, Callable[[Any], JobBody]]:
     """Check every argument of ``map`` (InvalidInputError before anything is read or sent),
     then open the journal. Returns the run and the encoder of one input."""
     _check_inputs(inputs, allow_async=allow_async)
+    concurrency, retry_failed, policy, webhook, s3_config, cancel_on_interrupt = options
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise InvalidInputError(f"concurrency must be a positive int, got {concurrency!r}")
     retry_failed = check_retry_failed(retry_failed)
     cancel_on_interrupt = _check_flag(cancel_on_interrupt, "cancel_on_interrupt")
     seconds, replay = check_batch_options(timeout, journal, replay)
-    encode = encoder(policy, webhook, s3_config)
+    encode = _encoder(policy, webhook, s3_config)
     # Last: nothing may fail between taking the journal's lock and handing the run back.
     opened = None if journal is None else Journal(journal, core.endpoint_id, source=inputs)
     run = BatchRun(
@@ -104,16 +121,11 @@ def plan_batch(
     return run, encode
 
 
-def prepare_bodies(
-    inputs: Iterable[Any],
-    policy: ExecutionPolicy | None,
-    webhook: str | None,
-    s3_config: S3Config | None,
-) -> list[JobBody]:
+def prepare_bodies(inputs: Iterable[Any], options: PerJob) -> list[JobBody]:
     """``run_many``: every input encoded and checked before the first request is sent, so a
     bad batch sends nothing."""
     _check_inputs(inputs)
-    encode = encoder(policy, webhook, s3_config)
+    encode = _encoder(options.policy, options.webhook, options.s3_config)
     return [encode(value) for value in inputs]
 
 

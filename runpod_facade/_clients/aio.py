@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal, Self, Unpack, overload
 
 import httpx
 
-from .._batches.plan import Ordered, fail_fast_notes, plan_batch, prepare_bodies
+from .._batches.plan import DEFAULTS, Ordered, PerJob, fail_fast_notes, plan_batch, prepare_bodies
 from .._batches.run import encoded_inputs
 from .._batches.tasks import AsyncBatchResults
 from .._batches.types import BatchTimeout
@@ -191,15 +191,15 @@ class AsyncEndpoint(EndpointBase, AsyncRunner, AsyncClosing):
         self,
         inputs: Iterable[Any] | AsyncIterable[Any],
         *,
-        concurrency: int = 16,
+        concurrency: int = DEFAULTS.concurrency,
         timeout: float | timedelta | None = None,
         journal: str | os.PathLike[str] | None = None,
         replay: bool = True,
-        retry_failed: int = 0,
+        retry_failed: int = DEFAULTS.retry_failed,
         policy: ExecutionPolicy | None = None,
         webhook: str | None = None,
         s3_config: S3Config | None = None,
-        cancel_on_interrupt: bool = False,
+        cancel_on_interrupt: bool = DEFAULTS.cancel_on_interrupt,
         via: Literal["jobs", "batch-api"] = "jobs",
         batch_size: int | None = None,
     ) -> AsyncBatchResults | AsyncBatchApiResults:
@@ -212,31 +212,29 @@ class AsyncEndpoint(EndpointBase, AsyncRunner, AsyncClosing):
         ``runpod_facade`` logger — on stderr when logging is not configured. For SIGTERM to
         do the same, ``loop.add_signal_handler(signal.SIGTERM, main_task.cancel)``.
         ``via="batch-api"``: see ``Endpoint.map`` (its steps run on a worker thread)."""
+        options = PerJob(concurrency, retry_failed, policy, webhook, s3_config, cancel_on_interrupt)
         if via != "jobs" or batch_size is not None:
             if isinstance(inputs, AsyncIterable):
                 raise InvalidInputError("via='batch-api' takes an iterable, not an async one")
             results = map_via(
-                Batches(self._settings), inputs, via=via, endpoint_id=self.endpoint_id,
-                journal=journal, timeout=timeout, replay=replay, batch_size=batch_size,
-                unsupported={
-                    "concurrency": concurrency != 16, "retry_failed": retry_failed != 0,
-                    "policy": policy is not None, "webhook": webhook is not None,
-                    "s3_config": s3_config is not None, "cancel_on_interrupt": cancel_on_interrupt,
-                },
-            )  # fmt: skip
+                Batches(self._settings),
+                inputs,
+                options,
+                via=via,
+                endpoint_id=self.endpoint_id,
+                journal=journal,
+                timeout=timeout,
+                replay=replay,
+                batch_size=batch_size,
+            )
             return AsyncBatchApiResults(results)
         run, encode = plan_batch(
             self._core,
             inputs,
-            concurrency=concurrency,
+            options,
             timeout=timeout,
             journal=journal,
             replay=replay,
-            retry_failed=retry_failed,
-            policy=policy,
-            webhook=webhook,
-            s3_config=s3_config,
-            cancel_on_interrupt=cancel_on_interrupt,
             allow_async=True,
         )
         if isinstance(inputs, AsyncIterable):
@@ -257,31 +255,20 @@ class AsyncEndpoint(EndpointBase, AsyncRunner, AsyncClosing):
         self,
         inputs: Iterable[Any],
         *,
-        concurrency: int = 16,
+        concurrency: int = DEFAULTS.concurrency,
         timeout: float | timedelta | None = None,
         policy: ExecutionPolicy | None = None,
         webhook: str | None = None,
         s3_config: S3Config | None = None,
-        retry_failed: int = 0,
+        retry_failed: int = DEFAULTS.retry_failed,
         return_exceptions: bool = False,
-        cancel_on_interrupt: bool = False,
+        cancel_on_interrupt: bool = DEFAULTS.cancel_on_interrupt,
     ) -> list[JobState] | list[JobState | RunpodError]:
         """Run each input as its own job, at most ``concurrency`` at a time, and return the
         final states in input order; see ``Endpoint.run_many``."""
-        bodies = prepare_bodies(inputs, policy, webhook, s3_config)
-        run, _ = plan_batch(
-            self._core,
-            bodies,
-            concurrency=concurrency,
-            timeout=timeout,
-            journal=None,
-            replay=True,
-            retry_failed=retry_failed,
-            policy=policy,
-            webhook=webhook,
-            s3_config=s3_config,
-            cancel_on_interrupt=cancel_on_interrupt,
-        )
+        options = PerJob(concurrency, retry_failed, policy, webhook, s3_config, cancel_on_interrupt)
+        bodies = prepare_bodies(inputs, options)
+        run, _ = plan_batch(self._core, bodies, options, timeout=timeout, journal=None, replay=True)
         ordered = Ordered(len(bodies), return_exceptions)
         async with AsyncBatchResults(self._driver, run, iter(bodies)) as results:
             try:

@@ -11,7 +11,7 @@ from typing import Any, Literal, Self, Unpack, overload
 
 import httpx
 
-from .._batches.plan import Ordered, fail_fast_notes, plan_batch, prepare_bodies
+from .._batches.plan import DEFAULTS, Ordered, PerJob, fail_fast_notes, plan_batch, prepare_bodies
 from .._batches.run import encoded_inputs
 from .._batches.threads import BatchResults
 from .._batches.types import BatchTimeout
@@ -161,15 +161,15 @@ class Endpoint(EndpointBase, SyncRunner, Closing):
         self,
         inputs: Iterable[Any],
         *,
-        concurrency: int = 16,
+        concurrency: int = DEFAULTS.concurrency,
         timeout: float | timedelta | None = None,
         journal: str | os.PathLike[str] | None = None,
         replay: bool = True,
-        retry_failed: int = 0,
+        retry_failed: int = DEFAULTS.retry_failed,
         policy: ExecutionPolicy | None = None,
         webhook: str | None = None,
         s3_config: S3Config | None = None,
-        cancel_on_interrupt: bool = False,
+        cancel_on_interrupt: bool = DEFAULTS.cancel_on_interrupt,
         via: Literal["jobs", "batch-api"] = "jobs",
         batch_size: int | None = None,
     ) -> BatchResults | BatchApiResults:
@@ -225,29 +225,22 @@ class Endpoint(EndpointBase, SyncRunner, Closing):
         ``retry_failed``, ``policy``, ``webhook``, ``s3_config`` and
         ``cancel_on_interrupt`` do not apply there.
         """
+        options = PerJob(concurrency, retry_failed, policy, webhook, s3_config, cancel_on_interrupt)
         if via != "jobs" or batch_size is not None:
             # RunPod's Batch Jobs API runs the batch (see runpod_facade._batchjobs._mapper).
             return map_via(
-                self.batches, inputs, via=via, endpoint_id=self.endpoint_id, journal=journal,
-                timeout=timeout, replay=replay, batch_size=batch_size,
-                unsupported={
-                    "concurrency": concurrency != 16, "retry_failed": retry_failed != 0,
-                    "policy": policy is not None, "webhook": webhook is not None,
-                    "s3_config": s3_config is not None, "cancel_on_interrupt": cancel_on_interrupt,
-                },
-            )  # fmt: skip
+                self.batches,
+                inputs,
+                options,
+                via=via,
+                endpoint_id=self.endpoint_id,
+                journal=journal,
+                timeout=timeout,
+                replay=replay,
+                batch_size=batch_size,
+            )
         run, encode = plan_batch(
-            self._core,
-            inputs,
-            concurrency=concurrency,
-            timeout=timeout,
-            journal=journal,
-            replay=replay,
-            retry_failed=retry_failed,
-            policy=policy,
-            webhook=webhook,
-            s3_config=s3_config,
-            cancel_on_interrupt=cancel_on_interrupt,
+            self._core, inputs, options, timeout=timeout, journal=journal, replay=replay
         )
         return BatchResults(self._driver, run, encoded_inputs(inputs, encode))
 
@@ -265,14 +258,14 @@ class Endpoint(EndpointBase, SyncRunner, Closing):
         self,
         inputs: Iterable[Any],
         *,
-        concurrency: int = 16,
+        concurrency: int = DEFAULTS.concurrency,
         timeout: float | timedelta | None = None,
         policy: ExecutionPolicy | None = None,
         webhook: str | None = None,
         s3_config: S3Config | None = None,
-        retry_failed: int = 0,
+        retry_failed: int = DEFAULTS.retry_failed,
         return_exceptions: bool = False,
-        cancel_on_interrupt: bool = False,
+        cancel_on_interrupt: bool = DEFAULTS.cancel_on_interrupt,
     ) -> list[JobState] | list[JobState | RunpodError]:
         """Run each input as its own job, at most ``concurrency`` in flight, and return the
         final states in input order: :meth:`map`, collected. ``timeout`` is one deadline for
@@ -285,20 +278,9 @@ class Endpoint(EndpointBase, SyncRunner, Closing):
         and each failed input's error takes its place (``BatchTimeout`` for inputs the
         deadline left unsubmitted).
         """
-        bodies = prepare_bodies(inputs, policy, webhook, s3_config)
-        run, _ = plan_batch(
-            self._core,
-            bodies,
-            concurrency=concurrency,
-            timeout=timeout,
-            journal=None,
-            replay=True,
-            retry_failed=retry_failed,
-            policy=policy,
-            webhook=webhook,
-            s3_config=s3_config,
-            cancel_on_interrupt=cancel_on_interrupt,
-        )
+        options = PerJob(concurrency, retry_failed, policy, webhook, s3_config, cancel_on_interrupt)
+        bodies = prepare_bodies(inputs, options)
+        run, _ = plan_batch(self._core, bodies, options, timeout=timeout, journal=None, replay=True)
         ordered = Ordered(len(bodies), return_exceptions)
         with BatchResults(self._driver, run, iter(bodies)) as results:
             try:
