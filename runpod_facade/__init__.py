@@ -9,7 +9,8 @@ with Endpoint("ENDPOINT_ID") as ep:            # api key from RUNPOD_API_KEY
 ```
 
 The asyncio classes (``AsyncEndpoint``, ``AsyncJob``, ``AsyncJobStream``) are imported on
-first use, so blocking code never pays for asyncio.
+first use, so blocking code never pays for asyncio; so are the Batch Jobs API and the
+load-balancing clients.
 """
 
 from __future__ import annotations
@@ -18,11 +19,10 @@ import inspect
 from typing import TYPE_CHECKING, Any
 
 # These modules' __all__ are exactly their public names, so each list is written once, there.
-from . import _batchjobs, _exceptions, _types, _webhook_security
+from . import _exceptions, _types, _webhook_security
 from ._batches.journal import JournalError
 from ._batches.threads import BatchResults
 from ._batches.types import BatchItem, BatchStats, BatchTimeout, StopReport
-from ._batchjobs import *  # noqa: F403
 from ._clients.sync import Endpoint, Job, JobStream
 from ._core.pacing import RouteStats
 from ._core.retry import PollPolicy, RetryPolicy
@@ -39,6 +39,17 @@ from ._webhook_security import *  # noqa: F403
 
 if TYPE_CHECKING:
     from ._batches.tasks import AsyncBatchResults
+    from ._batchjobs import (
+        BatchApiItem,
+        BatchApiResults,
+        BatchApiStats,
+        Batches,
+        BatchJournalError,
+        BatchRequestResult,
+        BatchStateError,
+        BatchSummary,
+        CreatedBatch,
+    )
     from ._batchjobs._async import AsyncBatchApiResults, AsyncBatches
     from ._clients.aio import AsyncEndpoint, AsyncJob, AsyncJobStream
     from ._loadbalancing import (
@@ -59,9 +70,19 @@ if TYPE_CHECKING:
 
 _setup_logging()
 
-# Imported on first use, from these modules: the asyncio classes (asyncio's cost) and the
-# load-balancing clients (a separate product; queue-endpoint code never pays for them).
+# Imported on first use, from these modules: the asyncio classes (asyncio's cost), the Batch
+# Jobs API client and the load-balancing clients (separate products: queue-endpoint code never
+# pays for them).
 _LAZY = {
+    "BatchApiItem": "._batchjobs",
+    "BatchApiResults": "._batchjobs",
+    "BatchApiStats": "._batchjobs",
+    "BatchJournalError": "._batchjobs",
+    "BatchRequestResult": "._batchjobs",
+    "BatchStateError": "._batchjobs",
+    "BatchSummary": "._batchjobs",
+    "Batches": "._batchjobs",
+    "CreatedBatch": "._batchjobs",
     "Affinity": "._loadbalancing",
     "AffinityTimeoutError": "._loadbalancing",
     "AffinityWorkerGoneError": "._loadbalancing",
@@ -114,10 +135,19 @@ __all__ = [
     "AsyncJobStream",
     "AsyncLoadBalancedEndpoint",
     "AsyncPinnedSession",
+    "BatchApiItem",
+    "BatchApiResults",
+    "BatchApiStats",
     "BatchItem",
+    "BatchJournalError",
+    "BatchRequestResult",
     "BatchResults",
+    "BatchStateError",
     "BatchStats",
+    "BatchSummary",
     "BatchTimeout",
+    "Batches",
+    "CreatedBatch",
     "Endpoint",
     "ExecutionPolicy",
     "Input",
@@ -145,7 +175,6 @@ __all__ = [
     "__version__",
     "parse_webhook",
 ]
-__all__ += _batchjobs.__all__
 __all__ += _exceptions.__all__
 __all__ += _types.__all__
 __all__ += _webhook_security.__all__

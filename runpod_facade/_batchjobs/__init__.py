@@ -14,8 +14,6 @@ from ._model import BatchRequestResult, BatchSummary, CreatedBatch
 from ._plan import BatchStateError
 from ._sync import Batches
 
-# runpod_facade/__init__.py names these classes' module "runpod_facade" (they are public there).
-
 __all__ = [
     "BatchApiItem",
     "BatchApiResults",
@@ -27,3 +25,10 @@ __all__ = [
     "Batches",
     "CreatedBatch",
 ]
+
+# Public as runpod_facade.<name>, whose __getattr__ imports this package on first use. It may
+# be reached through an endpoint first (ep.batches, ep.map(via=...)): so it names its classes'
+# module "runpod_facade" itself, for reprs, tracebacks and pickles (as runpod_facade does).
+for _name in __all__:
+    globals()[_name].__module__ = "runpod_facade"
+del _name

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator
 from datetime import timedelta
-from typing import Any, Literal, Self, Unpack, overload
+from typing import TYPE_CHECKING, Any, Literal, Self, Unpack, overload
 
 import httpx
 
@@ -15,8 +15,6 @@ from .._batches.plan import DEFAULTS, Ordered, PerJob, fail_fast_notes, plan_bat
 from .._batches.run import encoded_inputs
 from .._batches.threads import BatchResults
 from .._batches.types import BatchTimeout
-from .._batchjobs import Batches
-from .._batchjobs._mapper import BatchApiResults, map_via
 from .._constants import DEFAULT_MAX_RETRIES
 from .._core.retry import PollPolicy, RetryPolicy
 from .._drivers.api import Closing
@@ -31,6 +29,9 @@ from .._wire.requests import encode_job
 from .api import EndpointLink, SyncRunner
 from .base import BatchApiMapOptions, EndpointBase, MapOptions, RunManyErrorsInPlace, RunManyOptions
 from .handles import JobBase, StreamBase
+
+if TYPE_CHECKING:  # the Batch Jobs API client is imported on first use (ep.batches, map)
+    from .._batchjobs import BatchApiResults, Batches
 
 __all__ = ["Endpoint", "Job", "JobStream"]
 
@@ -99,6 +100,8 @@ class Endpoint(EndpointBase, SyncRunner, Closing):
     def batches(self) -> Batches:
         """The Batch Jobs API of this endpoint: ``create``, ``add``, ``finalize``, ``wait``,
         ``results`` … (RunPod runs the batch on its own batch workers)."""
+        from .._batchjobs import Batches
+
         return Batches(self._settings)
 
     def close(self) -> None:
@@ -228,6 +231,8 @@ class Endpoint(EndpointBase, SyncRunner, Closing):
         options = PerJob(concurrency, retry_failed, policy, webhook, s3_config, cancel_on_interrupt)
         if via != "jobs" or batch_size is not None:
             # RunPod's Batch Jobs API runs the batch (see runpod_facade._batchjobs._mapper).
+            from .._batchjobs._mapper import map_via
+
             return map_via(
                 self.batches,
                 inputs,
