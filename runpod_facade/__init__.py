@@ -9,8 +9,8 @@ with Endpoint("ENDPOINT_ID") as ep:            # api key from RUNPOD_API_KEY
 ```
 
 The asyncio classes (``AsyncEndpoint``, ``AsyncJob``, ``AsyncJobStream``) are imported on
-first use, so blocking code never pays for asyncio; so are the Batch Jobs API and the
-load-balancing clients.
+first use, so blocking code never pays for asyncio; so are the batch machinery (with the
+first ``map`` or ``run_many``), the Batch Jobs API and the load-balancing clients.
 """
 
 from __future__ import annotations
@@ -20,9 +20,6 @@ from typing import TYPE_CHECKING, Any
 
 # These modules' __all__ are exactly their public names, so each list is written once, there.
 from . import _exceptions, _types, _webhook_security
-from ._batches.journal import JournalError
-from ._batches.threads import BatchResults
-from ._batches.types import BatchItem, BatchStats, BatchTimeout, StopReport
 from ._clients.sync import Endpoint, Job, JobStream
 from ._core.pacing import RouteStats
 from ._core.retry import PollPolicy, RetryPolicy
@@ -38,7 +35,10 @@ from ._webhook import parse_webhook
 from ._webhook_security import *  # noqa: F403
 
 if TYPE_CHECKING:
+    from ._batches.journal import JournalError
     from ._batches.tasks import AsyncBatchResults
+    from ._batches.threads import BatchResults
+    from ._batches.types import BatchItem, BatchStats, BatchTimeout, StopReport
     from ._batchjobs import (
         BatchApiItem,
         BatchApiResults,
@@ -70,10 +70,16 @@ if TYPE_CHECKING:
 
 _setup_logging()
 
-# Imported on first use, from these modules: the asyncio classes (asyncio's cost), the Batch
-# Jobs API client and the load-balancing clients (separate products: queue-endpoint code never
-# pays for them).
+# Imported on first use, from these modules: the asyncio classes (asyncio's cost), what map
+# and run_many hand out (with the first batch), the Batch Jobs API client and the
+# load-balancing clients (separate products: queue-endpoint code never pays for them).
 _LAZY = {
+    "BatchItem": "._batches.types",
+    "BatchResults": "._batches.threads",
+    "BatchStats": "._batches.types",
+    "BatchTimeout": "._batches.types",
+    "JournalError": "._batches.journal",
+    "StopReport": "._batches.types",
     "BatchApiItem": "._batchjobs",
     "BatchApiResults": "._batchjobs",
     "BatchApiStats": "._batchjobs",

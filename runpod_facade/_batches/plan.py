@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterable, Callable, Iterable
 from datetime import timedelta
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .._core.engine import EndpointCore
 from .._exceptions import InvalidInputError, RunpodError
@@ -14,9 +14,10 @@ from .._options import ExecutionPolicy, S3Config
 from .._types import JobState
 from .._validation import check_retry_failed, optional_seconds
 from .._wire.requests import JobBody, encode_job
-from .journal import Journal
-from .run import BatchRun
-from .types import BatchItem, BatchTimeout, StopReport
+
+if TYPE_CHECKING:  # the rest of the map machinery is imported by the first batch (cold import)
+    from .run import BatchRun
+    from .types import BatchItem, BatchTimeout, StopReport
 
 __all__ = ["DEFAULTS", "Ordered", "PerJob", "fail_fast_notes", "plan_batch", "prepare_bodies"]
 
@@ -107,6 +108,9 @@ def plan_batch(
     cancel_on_interrupt = _check_flag(cancel_on_interrupt, "cancel_on_interrupt")
     seconds, replay = check_batch_options(timeout, journal, replay)
     encode = _encoder(policy, webhook, s3_config)
+    from .journal import Journal
+    from .run import BatchRun
+
     # Last: nothing may fail between taking the journal's lock and handing the run back.
     opened = None if journal is None else Journal(journal, core.endpoint_id, source=inputs)
     run = BatchRun(

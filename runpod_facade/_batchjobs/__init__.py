@@ -26,9 +26,8 @@ __all__ = [
     "CreatedBatch",
 ]
 
-# Public as runpod_facade.<name>, whose __getattr__ imports this package on first use. It may
-# be reached through an endpoint first (ep.batches, ep.map(via=...)): so it names its classes'
-# module "runpod_facade" itself, for reprs, tracebacks and pickles (as runpod_facade does).
+# Public as runpod_facade.<name>, which imports this on first use (runpod_facade._LAZY),
+# perhaps through an endpoint first: so their module is named here (reprs, tracebacks, pickles).
 for _name in __all__:
     globals()[_name].__module__ = "runpod_facade"
 del _name

@@ -12,9 +12,6 @@ from typing import TYPE_CHECKING, Any, Literal, Self, Unpack, overload
 import httpx
 
 from .._batches.plan import DEFAULTS, Ordered, PerJob, fail_fast_notes, plan_batch, prepare_bodies
-from .._batches.run import encoded_inputs
-from .._batches.threads import BatchResults
-from .._batches.types import BatchTimeout
 from .._constants import DEFAULT_MAX_RETRIES
 from .._core.retry import PollPolicy, RetryPolicy
 from .._drivers.api import Closing
@@ -30,7 +27,8 @@ from .api import EndpointLink, SyncRunner
 from .base import BatchApiMapOptions, EndpointBase, MapOptions, RunManyErrorsInPlace, RunManyOptions
 from .handles import JobBase, StreamBase
 
-if TYPE_CHECKING:  # the Batch Jobs API client is imported on first use (ep.batches, map)
+if TYPE_CHECKING:  # the batch machinery and the Batch Jobs API are imported on first use
+    from .._batches.threads import BatchResults
     from .._batchjobs import BatchApiResults, Batches
 
 __all__ = ["Endpoint", "Job", "JobStream"]
@@ -247,6 +245,9 @@ class Endpoint(EndpointBase, SyncRunner, Closing):
         run, encode = plan_batch(
             self._core, inputs, options, timeout=timeout, journal=journal, replay=replay
         )
+        from .._batches.run import encoded_inputs
+        from .._batches.threads import BatchResults
+
         return BatchResults(self._driver, run, encoded_inputs(inputs, encode))
 
     @overload
@@ -286,6 +287,9 @@ class Endpoint(EndpointBase, SyncRunner, Closing):
         options = PerJob(concurrency, retry_failed, policy, webhook, s3_config, cancel_on_interrupt)
         bodies = prepare_bodies(inputs, options)
         run, _ = plan_batch(self._core, bodies, options, timeout=timeout, journal=None, replay=True)
+        from .._batches.threads import BatchResults
+        from .._batches.types import BatchTimeout
+
         ordered = Ordered(len(bodies), return_exceptions)
         with BatchResults(self._driver, run, iter(bodies)) as results:
             try:
