@@ -19,15 +19,27 @@ if TYPE_CHECKING:  # the rest of the map machinery is imported by the first batc
     from .run import BatchRun
     from .types import BatchItem, BatchTimeout, StopReport
 
-__all__ = ["DEFAULTS", "Ordered", "PerJob", "fail_fast_notes", "plan_batch", "prepare_bodies"]
+__all__ = [
+    "DEFAULT_CONCURRENCY",
+    "DEFAULT_RETRY_FAILED",
+    "Ordered",
+    "PerJob",
+    "fail_fast_notes",
+    "plan_batch",
+    "prepare_bodies",
+]
+
+#: ``map``'s and ``run_many``'s defaults, named by both endpoints' signatures.
+DEFAULT_CONCURRENCY = 16
+DEFAULT_RETRY_FAILED = 0
 
 
 class PerJob(NamedTuple):
-    """The options of ``map`` and ``run_many`` that apply job by job, defaults as in their
-    signatures; ``map(via="batch-api")`` refuses each one set (:meth:`given`)."""
+    """``map``'s and ``run_many``'s options that apply job by job, with their signatures'
+    defaults; ``map(via="batch-api")`` refuses each one set (:meth:`given`)."""
 
-    concurrency: int = 16
-    retry_failed: int = 0
+    concurrency: int = DEFAULT_CONCURRENCY
+    retry_failed: int = DEFAULT_RETRY_FAILED
     policy: ExecutionPolicy | None = None
     webhook: str | None = None
     s3_config: S3Config | None = None
@@ -35,12 +47,7 @@ class PerJob(NamedTuple):
 
     def given(self) -> list[str]:
         """The names of the options set to other than their default, sorted."""
-        pairs = zip(self._fields, self, DEFAULTS, strict=True)
-        return sorted(name for name, value, default in pairs if value != default)
-
-
-#: The defaults, named by both endpoints' signatures of ``map`` and ``run_many``.
-DEFAULTS = PerJob()
+        return sorted(k for k, v in self._asdict().items() if v != self._field_defaults[k])
 
 
 def _check_inputs(inputs: object, *, allow_async: bool = False) -> None:
@@ -59,14 +66,11 @@ def _check_flag(value: object, name: str) -> bool:
     return value
 
 
-def _encoder(
-    policy: ExecutionPolicy | None,
-    webhook: str | None,
-    s3_config: S3Config | None,
-) -> Callable[[Any], JobBody]:
+def _encoder(options: PerJob) -> Callable[[Any], JobBody]:
     """A function encoding one input as its job's body (InvalidInputError if it cannot be
     sent: not JSON, or over ``/run``'s payload limit — the stricter of the two routes a
     batch submits by). The job options are checked here, once, before any input is read."""
+    policy, webhook, s3_config = options.policy, options.webhook, options.s3_config
     encode_job(None, policy=policy, webhook=webhook, s3_config=s3_config)
 
     def encode(value: Any) -> JobBody:
@@ -101,13 +105,13 @@ def plan_batch(
     """Check every argument of ``map`` (InvalidInputError before anything is read or sent),
     then open the journal. Returns the run and the encoder of one input."""
     _check_inputs(inputs, allow_async=allow_async)
-    concurrency, retry_failed, policy, webhook, s3_config, cancel_on_interrupt = options
+    concurrency, retry_failed, *_, cancel_on_interrupt = options
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise InvalidInputError(f"concurrency must be a positive int, got {concurrency!r}")
     retry_failed = check_retry_failed(retry_failed)
     cancel_on_interrupt = _check_flag(cancel_on_interrupt, "cancel_on_interrupt")
     seconds, replay = check_batch_options(timeout, journal, replay)
-    encode = _encoder(policy, webhook, s3_config)
+    encode = _encoder(options)
     from .journal import Journal
     from .run import BatchRun
 
@@ -129,7 +133,7 @@ def prepare_bodies(inputs: Iterable[Any], options: PerJob) -> list[JobBody]:
     """``run_many``: every input encoded and checked before the first request is sent, so a
     bad batch sends nothing."""
     _check_inputs(inputs)
-    encode = _encoder(options.policy, options.webhook, options.s3_config)
+    encode = _encoder(options)
     return [encode(value) for value in inputs]
 
 

@@ -11,7 +11,15 @@ from typing import TYPE_CHECKING, Any, Literal, Self, Unpack, overload
 
 import httpx
 
-from .._batches.plan import DEFAULTS, Ordered, PerJob, fail_fast_notes, plan_batch, prepare_bodies
+from .._batches.plan import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_RETRY_FAILED,
+    Ordered,
+    PerJob,
+    fail_fast_notes,
+    plan_batch,
+    prepare_bodies,
+)
 from .._constants import DEFAULT_MAX_RETRIES
 from .._core.retry import PollPolicy, RetryPolicy
 from .._drivers.api import Closing
@@ -162,15 +170,15 @@ class Endpoint(EndpointBase, SyncRunner, Closing):
         self,
         inputs: Iterable[Any],
         *,
-        concurrency: int = DEFAULTS.concurrency,
+        concurrency: int = DEFAULT_CONCURRENCY,
         timeout: float | timedelta | None = None,
         journal: str | os.PathLike[str] | None = None,
         replay: bool = True,
-        retry_failed: int = DEFAULTS.retry_failed,
+        retry_failed: int = DEFAULT_RETRY_FAILED,
         policy: ExecutionPolicy | None = None,
         webhook: str | None = None,
         s3_config: S3Config | None = None,
-        cancel_on_interrupt: bool = DEFAULTS.cancel_on_interrupt,
+        cancel_on_interrupt: bool = False,
         via: Literal["jobs", "batch-api"] = "jobs",
         batch_size: int | None = None,
     ) -> BatchResults | BatchApiResults:
@@ -264,14 +272,14 @@ class Endpoint(EndpointBase, SyncRunner, Closing):
         self,
         inputs: Iterable[Any],
         *,
-        concurrency: int = DEFAULTS.concurrency,
+        concurrency: int = DEFAULT_CONCURRENCY,
         timeout: float | timedelta | None = None,
         policy: ExecutionPolicy | None = None,
         webhook: str | None = None,
         s3_config: S3Config | None = None,
-        retry_failed: int = DEFAULTS.retry_failed,
+        retry_failed: int = DEFAULT_RETRY_FAILED,
         return_exceptions: bool = False,
-        cancel_on_interrupt: bool = DEFAULTS.cancel_on_interrupt,
+        cancel_on_interrupt: bool = False,
     ) -> list[JobState] | list[JobState | RunpodError]:
         """Run each input as its own job, at most ``concurrency`` in flight, and return the
         final states in input order: :meth:`map`, collected. ``timeout`` is one deadline for

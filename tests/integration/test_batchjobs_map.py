@@ -256,16 +256,20 @@ async def test_each_job_by_job_option_is_refused_by_name_with_via_batch_api(
     assert local.requests == []
 
 
+@pytest.mark.parametrize(
+    "method", [Endpoint.map, AsyncEndpoint.map, Endpoint.run_many, AsyncEndpoint.run_many]
+)
+def test_the_signatures_show_the_defaults_that_decide_what_was_set(method: Any) -> None:
+    parameters = inspect.signature(method).parameters
+    shown = {name: parameters[name].default for name in PerJob._fields}
+    assert shown == PerJob()._asdict()  # values, though the source names the constants
+    assert shown["concurrency"] == 16 and shown["retry_failed"] == 0
+
+
 def test_job_by_job_options_left_at_their_defaults_are_accepted_with_via_batch_api(
     ep: Endpoint, local: LocalEndpoint
 ) -> None:
-    defaults = {
-        name: parameter.default
-        for name, parameter in inspect.signature(Endpoint.map).parameters.items()
-        if name in PerJob._fields
-    }
-    assert defaults == PerJob()._asdict()  # the signature shows the values, not names
-    assert defaults["concurrency"] == 16 and defaults["retry_failed"] == 0
+    defaults = PerJob()._asdict()
     with ep.map([], via="batch-api", **defaults) as results:  # type: ignore[call-overload]
         assert list(results) == []
     assert local.requests == []
