@@ -119,8 +119,9 @@ def __getattr__(name: str) -> Any:
     from importlib import import_module
 
     value = getattr(import_module(_LAZY[name], __name__), name)
-    # Name every asyncio class imported by now, not only this one: an AsyncJob or AsyncBatches
-    # reached through an AsyncEndpoint shows the public path too.
+    # Name every lazy class imported by now, not only this one: an AsyncJob reached through an
+    # AsyncEndpoint shows the public path too. (The modules an endpoint imports on first use,
+    # the batch machinery and the Batch Jobs API, name their own classes.)
     for other, module in _LAZY.items():
         if (loaded := sys.modules.get(__name__ + module)) is not None:
             _as_public(getattr(loaded, other))

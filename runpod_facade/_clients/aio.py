@@ -20,12 +20,6 @@ from .._batches.plan import (
     plan_batch,
     prepare_bodies,
 )
-from .._batches.run import encoded_inputs
-from .._batches.tasks import AsyncBatchResults
-from .._batches.types import BatchTimeout
-from .._batchjobs import Batches
-from .._batchjobs._async import AsyncBatchApiResults, AsyncBatches
-from .._batchjobs._mapper import map_via
 from .._constants import DEFAULT_MAX_RETRIES, HTTP_BACKENDS
 from .._core.retry import PollPolicy, RetryPolicy
 from .._drivers.aio import AsyncDriver
@@ -42,8 +36,11 @@ from .api import AsyncRunner, EndpointLink
 from .base import BatchApiMapOptions, EndpointBase, MapOptions, RunManyErrorsInPlace, RunManyOptions
 from .handles import JobBase, StreamBase
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the batch machinery and the Batch Jobs API are imported on first use
     import aiohttp
+
+    from .._batches.tasks import AsyncBatchResults
+    from .._batchjobs._async import AsyncBatchApiResults, AsyncBatches
 
 __all__ = ["AsyncEndpoint", "AsyncJob", "AsyncJobStream", "HttpBackend"]
 
@@ -139,6 +136,8 @@ class AsyncEndpoint(EndpointBase, AsyncRunner, AsyncClosing):
     def batches(self) -> AsyncBatches:
         """The Batch Jobs API of this endpoint: ``create``, ``add``, ``finalize``, ``wait``,
         ``results`` … (RunPod runs the batch on its own batch workers)."""
+        from .._batchjobs._async import AsyncBatches
+
         return AsyncBatches(self._settings)
 
     async def aclose(self) -> None:
@@ -224,6 +223,10 @@ class AsyncEndpoint(EndpointBase, AsyncRunner, AsyncClosing):
         if via != "jobs" or batch_size is not None:
             if isinstance(inputs, AsyncIterable):
                 raise InvalidInputError("via='batch-api' takes an iterable, not an async one")
+            from .._batchjobs import Batches
+            from .._batchjobs._async import AsyncBatchApiResults
+            from .._batchjobs._mapper import map_via
+
             results = map_via(
                 Batches(self._settings),
                 inputs,
@@ -245,6 +248,9 @@ class AsyncEndpoint(EndpointBase, AsyncRunner, AsyncClosing):
             replay=replay,
             allow_async=True,
         )
+        from .._batches.run import encoded_inputs
+        from .._batches.tasks import AsyncBatchResults
+
         if isinstance(inputs, AsyncIterable):
             return AsyncBatchResults(self._driver, run, None, aiter(inputs), encode)
         return AsyncBatchResults(self._driver, run, encoded_inputs(inputs, encode))
@@ -277,6 +283,9 @@ class AsyncEndpoint(EndpointBase, AsyncRunner, AsyncClosing):
         options = PerJob(concurrency, retry_failed, policy, webhook, s3_config, cancel_on_interrupt)
         bodies = prepare_bodies(inputs, options)
         run, _ = plan_batch(self._core, bodies, options, timeout=timeout, journal=None, replay=True)
+        from .._batches.tasks import AsyncBatchResults
+        from .._batches.types import BatchTimeout
+
         ordered = Ordered(len(bodies), return_exceptions)
         async with AsyncBatchResults(self._driver, run, iter(bodies)) as results:
             try:

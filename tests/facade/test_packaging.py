@@ -47,6 +47,11 @@ def test_importing_the_facade_does_not_import_the_server_stack() -> None:
 # and what that code prints (a public class reached first through an endpoint still reports
 # runpod_facade as its module).
 _EP = "ep = runpod_facade.Endpoint('ep', api_key='k', base_url='http://127.0.0.1:9/v2')\n"
+# The asyncio client imports neither the batch machinery nor the Batch Jobs API either.
+_AEP = (
+    "aep = runpod_facade.AsyncEndpoint('ep', api_key='k', base_url='http://127.0.0.1:9/v2')\n"
+    "assert MODULE not in sys.modules, 'imported with AsyncEndpoint'\n"
+)
 _REQUEST = _EP + "ep._core.request('status', job_id='j')\nprint('built')"
 
 
@@ -75,6 +80,11 @@ LAZY_IMPORTS = {
         + "\n"
         + _name_of("type(results.stats)"),
         "runpod_facade.BatchResults\nrunpod_facade.BatchStats",
+    ),
+    "batches, async map": (
+        "runpod_facade._batches.run",
+        _AEP + _name_of("type(aep.map([]))"),
+        "runpod_facade.AsyncBatchResults",
     ),
     "batches, a journal refused": (
         "runpod_facade._batches.journal",
@@ -105,6 +115,16 @@ LAZY_IMPORTS = {
         _EP + _name_of("type(ep.map([], via='batch-api'))"),
         "runpod_facade.BatchApiResults",
     ),
+    "Batch Jobs API, aep.batches": (
+        "runpod_facade._batchjobs",
+        _AEP + _name_of("type(aep.batches)"),
+        "runpod_facade.AsyncBatches",
+    ),
+    "Batch Jobs API, aep.map(via='batch-api')": (
+        "runpod_facade._batchjobs",
+        _AEP + _name_of("type(aep.map([], via='batch-api'))"),
+        "runpod_facade.AsyncBatchApiResults",
+    ),
     # The asyncio client, and asyncio: with its first name used.
     "asyncio": ("asyncio", _name_of("runpod_facade.AsyncEndpoint"), "runpod_facade.AsyncEndpoint"),
 }
@@ -118,8 +138,8 @@ def test_import_leaves_unimported_what_only_some_calls_need_and_the_first_import
 ) -> None:
     code = (
         f"import sys, runpod_facade\nJOURNAL = {str(tmp_path / 'map.journal')!r}\n"
-        f"assert {module!r} not in sys.modules, 'imported by import runpod_facade'\n"
-        f"{use}\nassert {module!r} in sys.modules, 'not what this needs'\n"
+        f"MODULE = {module!r}\nassert MODULE not in sys.modules, 'imported by the package'\n"
+        f"{use}\nassert MODULE in sys.modules, 'not what this needs'\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stderr
