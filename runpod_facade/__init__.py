@@ -19,7 +19,7 @@ import inspect
 from typing import TYPE_CHECKING, Any
 
 # These modules' __all__ are exactly their public names, so each list is written once, there.
-from . import _exceptions, _types, _webhook_security
+from . import _exceptions, _types
 from ._clients.sync import Endpoint, Job, JobStream
 from ._core.pacing import RouteStats
 from ._core.retry import PollPolicy, RetryPolicy
@@ -32,7 +32,6 @@ from ._timeout import Timeout
 from ._types import *  # noqa: F403
 from ._version import __version__
 from ._webhook import parse_webhook
-from ._webhook_security import *  # noqa: F403
 
 if TYPE_CHECKING:
     from ._batches.journal import JournalError
@@ -67,6 +66,14 @@ if TYPE_CHECKING:
         WorkerUnreachableError,
     )
     from ._loadbalancing.aio import AsyncLoadBalancedEndpoint, AsyncPinnedSession
+    from ._webhook_security import (
+        MemorySeenStore,
+        SeenStore,
+        WebhookDeduplicator,
+        new_webhook_secret,
+        verify_webhook_url,
+        webhook_url,
+    )
 
 _setup_logging()
 
@@ -109,6 +116,12 @@ _LAZY = {
     "AsyncJobStream": "._clients.aio",
     "AsyncLoadBalancedEndpoint": "._loadbalancing.aio",
     "AsyncPinnedSession": "._loadbalancing.aio",
+    "MemorySeenStore": "._webhook_security",
+    "SeenStore": "._webhook_security",
+    "WebhookDeduplicator": "._webhook_security",
+    "new_webhook_secret": "._webhook_security",
+    "verify_webhook_url": "._webhook_security",
+    "webhook_url": "._webhook_security",
 }
 
 
@@ -164,6 +177,7 @@ __all__ = [
     "JournalError",
     "LBRetryPolicy",
     "LoadBalancedEndpoint",
+    "MemorySeenStore",
     "NoWorkersAvailableError",
     "NotReadyError",
     "PinnedSession",
@@ -176,15 +190,19 @@ __all__ = [
     "RetryPolicy",
     "RouteStats",
     "S3Config",
+    "SeenStore",
     "StopReport",
     "Timeout",
+    "WebhookDeduplicator",
     "WorkerUnreachableError",
     "__version__",
+    "new_webhook_secret",
     "parse_webhook",
+    "verify_webhook_url",
+    "webhook_url",
 ]
 __all__ += _exceptions.__all__
 __all__ += _types.__all__
-__all__ += _webhook_security.__all__
 
 
 def _as_public(value: object) -> None:

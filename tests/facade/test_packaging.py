@@ -125,6 +125,17 @@ LAZY_IMPORTS = {
         _AEP + _name_of("type(aep.map([], via='batch-api'))"),
         "runpod_facade.AsyncBatchApiResults",
     ),
+    # Webhook security (hmac, secrets): with the first of its names used.
+    "webhook security, a class": (
+        "runpod_facade._webhook_security",
+        _name_of("runpod_facade.WebhookDeduplicator"),
+        "runpod_facade.WebhookDeduplicator",
+    ),
+    "webhook security, a function": (
+        "hmac",
+        _name_of("runpod_facade.verify_webhook_url"),
+        "runpod_facade.verify_webhook_url",
+    ),
     # The asyncio client, and asyncio: with its first name used.
     "asyncio": ("asyncio", _name_of("runpod_facade.AsyncEndpoint"), "runpod_facade.AsyncEndpoint"),
 }
