@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from importlib import metadata, resources
+from importlib import import_module, metadata, resources
 from pathlib import Path
 
 import pytest
@@ -64,6 +64,7 @@ LAZY_IMPORTS = {
     # The generated client and its attrs models: with the first request built.
     "generated client": ("runpod_generated", _REQUEST, "built"),
     "attrs models": ("attrs", _REQUEST, "built"),
+    "attrs models, old name": ("attr", _REQUEST, "built"),
     # sqlite3: with the first journal opened.
     "sqlite3": ("sqlite3", _EP + "ep.map([], journal=JOURNAL).close()\nprint('opened')", "opened"),
     # The batch machinery: with the first batch, or the first of its names used.
@@ -157,12 +158,12 @@ def test_import_leaves_unimported_what_only_some_calls_need_and_the_first_import
     assert out.stdout.splitlines() == printed.splitlines()
 
 
-def test_the_lazy_batch_jobs_api_names_are_the_packages_public_names() -> None:
-    # runpod_facade lists them without importing runpod_facade._batchjobs: the two must agree.
-    from runpod_facade import _batchjobs
-
-    lazy = {name for name, module in runpod_facade._LAZY.items() if module == "._batchjobs"}
-    assert lazy == set(_batchjobs.__all__) <= set(runpod_facade.__all__)
+@pytest.mark.parametrize("module", ["._batchjobs", "._webhook_security"])
+def test_the_lazy_names_of_a_module_are_its_public_names(module: str) -> None:
+    # runpod_facade lists them without importing the module: the two lists must agree.
+    lazy = {name for name, where in runpod_facade._LAZY.items() if where == module}
+    public = import_module(module, "runpod_facade").__all__
+    assert lazy == set(public) <= set(runpod_facade.__all__)
 
 
 def test_log_env_switch_turns_on_redacted_debug_logging() -> None:
