@@ -9,7 +9,9 @@ with Endpoint("ENDPOINT_ID") as ep:            # api key from RUNPOD_API_KEY
 ```
 
 The asyncio classes (``AsyncEndpoint``, ``AsyncJob``, ``AsyncJobStream``) are imported on
-first use, so blocking code never pays for asyncio.
+first use, so blocking code never pays for asyncio; so are the batch machinery (with the
+first ``map`` or ``run_many``), webhook security, the Batch Jobs API and the load-balancing
+clients.
 """
 
 from __future__ import annotations
@@ -18,11 +20,7 @@ import inspect
 from typing import TYPE_CHECKING, Any
 
 # These modules' __all__ are exactly their public names, so each list is written once, there.
-from . import _batchjobs, _exceptions, _types, _webhook_security
-from ._batches.journal import JournalError
-from ._batches.threads import BatchResults
-from ._batches.types import BatchItem, BatchStats, BatchTimeout, StopReport
-from ._batchjobs import *  # noqa: F403
+from . import _exceptions, _types
 from ._clients.sync import Endpoint, Job, JobStream
 from ._core.pacing import RouteStats
 from ._core.retry import PollPolicy, RetryPolicy
@@ -35,10 +33,23 @@ from ._timeout import Timeout
 from ._types import *  # noqa: F403
 from ._version import __version__
 from ._webhook import parse_webhook
-from ._webhook_security import *  # noqa: F403
 
 if TYPE_CHECKING:
+    from ._batches.journal import JournalError
     from ._batches.tasks import AsyncBatchResults
+    from ._batches.threads import BatchResults
+    from ._batches.types import BatchItem, BatchStats, BatchTimeout, StopReport
+    from ._batchjobs import (
+        BatchApiItem,
+        BatchApiResults,
+        BatchApiStats,
+        Batches,
+        BatchJournalError,
+        BatchRequestResult,
+        BatchStateError,
+        BatchSummary,
+        CreatedBatch,
+    )
     from ._batchjobs._async import AsyncBatchApiResults, AsyncBatches
     from ._clients.aio import AsyncEndpoint, AsyncJob, AsyncJobStream
     from ._loadbalancing import (
@@ -56,12 +67,36 @@ if TYPE_CHECKING:
         WorkerUnreachableError,
     )
     from ._loadbalancing.aio import AsyncLoadBalancedEndpoint, AsyncPinnedSession
+    from ._webhook_security import (
+        MemorySeenStore,
+        SeenStore,
+        WebhookDeduplicator,
+        new_webhook_secret,
+        verify_webhook_url,
+        webhook_url,
+    )
 
 _setup_logging()
 
-# Imported on first use, from these modules: the asyncio classes (asyncio's cost) and the
-# load-balancing clients (a separate product; queue-endpoint code never pays for them).
+# Imported on first use, from these modules: the asyncio classes (asyncio's cost), what map
+# and run_many hand out (with the first batch), webhook security, the Batch Jobs API client
+# and the load-balancing clients (separate products: queue-endpoint code never pays for them).
 _LAZY = {
+    "BatchItem": "._batches.types",
+    "BatchResults": "._batches.threads",
+    "BatchStats": "._batches.types",
+    "BatchTimeout": "._batches.types",
+    "JournalError": "._batches.journal",
+    "StopReport": "._batches.types",
+    "BatchApiItem": "._batchjobs",
+    "BatchApiResults": "._batchjobs",
+    "BatchApiStats": "._batchjobs",
+    "BatchJournalError": "._batchjobs",
+    "BatchRequestResult": "._batchjobs",
+    "BatchStateError": "._batchjobs",
+    "BatchSummary": "._batchjobs",
+    "Batches": "._batchjobs",
+    "CreatedBatch": "._batchjobs",
     "Affinity": "._loadbalancing",
     "AffinityTimeoutError": "._loadbalancing",
     "AffinityWorkerGoneError": "._loadbalancing",
@@ -82,6 +117,12 @@ _LAZY = {
     "AsyncJobStream": "._clients.aio",
     "AsyncLoadBalancedEndpoint": "._loadbalancing.aio",
     "AsyncPinnedSession": "._loadbalancing.aio",
+    "MemorySeenStore": "._webhook_security",
+    "SeenStore": "._webhook_security",
+    "WebhookDeduplicator": "._webhook_security",
+    "new_webhook_secret": "._webhook_security",
+    "verify_webhook_url": "._webhook_security",
+    "webhook_url": "._webhook_security",
 }
 
 
@@ -92,8 +133,9 @@ def __getattr__(name: str) -> Any:
     from importlib import import_module
 
     value = getattr(import_module(_LAZY[name], __name__), name)
-    # Name every asyncio class imported by now, not only this one: an AsyncJob or AsyncBatches
-    # reached through an AsyncEndpoint shows the public path too.
+    # Name every lazy class imported by now, not only this one: an AsyncJob reached through an
+    # AsyncEndpoint shows the public path too. (The modules an endpoint imports on first use,
+    # the batch machinery and the Batch Jobs API, name their own classes.)
     for other, module in _LAZY.items():
         if (loaded := sys.modules.get(__name__ + module)) is not None:
             _as_public(getattr(loaded, other))
@@ -114,10 +156,19 @@ __all__ = [
     "AsyncJobStream",
     "AsyncLoadBalancedEndpoint",
     "AsyncPinnedSession",
+    "BatchApiItem",
+    "BatchApiResults",
+    "BatchApiStats",
     "BatchItem",
+    "BatchJournalError",
+    "BatchRequestResult",
     "BatchResults",
+    "BatchStateError",
     "BatchStats",
+    "BatchSummary",
     "BatchTimeout",
+    "Batches",
+    "CreatedBatch",
     "Endpoint",
     "ExecutionPolicy",
     "Input",
@@ -127,6 +178,7 @@ __all__ = [
     "JournalError",
     "LBRetryPolicy",
     "LoadBalancedEndpoint",
+    "MemorySeenStore",
     "NoWorkersAvailableError",
     "NotReadyError",
     "PinnedSession",
@@ -139,16 +191,19 @@ __all__ = [
     "RetryPolicy",
     "RouteStats",
     "S3Config",
+    "SeenStore",
     "StopReport",
     "Timeout",
+    "WebhookDeduplicator",
     "WorkerUnreachableError",
     "__version__",
+    "new_webhook_secret",
     "parse_webhook",
+    "verify_webhook_url",
+    "webhook_url",
 ]
-__all__ += _batchjobs.__all__
 __all__ += _exceptions.__all__
 __all__ += _types.__all__
-__all__ += _webhook_security.__all__
 
 
 def _as_public(value: object) -> None:

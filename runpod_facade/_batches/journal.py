@@ -440,3 +440,8 @@ class Journal:
                 return
             self._closed = True
             self._db.close()
+
+
+# Public as runpod_facade.JournalError, which imports this on first use (runpod_facade._LAZY),
+# perhaps through an endpoint first: so its module is named here (reprs, tracebacks, pickles).
+JournalError.__module__ = "runpod_facade"

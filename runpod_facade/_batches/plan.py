@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterable, Callable, Iterable
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .._core.engine import EndpointCore
 from .._exceptions import InvalidInputError, RunpodError
@@ -14,11 +14,40 @@ from .._options import ExecutionPolicy, S3Config
 from .._types import JobState
 from .._validation import check_retry_failed, optional_seconds
 from .._wire.requests import JobBody, encode_job
-from .journal import Journal
-from .run import BatchRun
-from .types import BatchItem, BatchTimeout, StopReport
 
-__all__ = ["Ordered", "encoder", "fail_fast_notes", "plan_batch", "prepare_bodies"]
+if TYPE_CHECKING:  # the rest of the map machinery is imported by the first batch (cold import)
+    from .run import BatchRun
+    from .types import BatchItem, BatchTimeout, StopReport
+
+__all__ = [
+    "DEFAULT_CONCURRENCY",
+    "DEFAULT_RETRY_FAILED",
+    "Ordered",
+    "PerJob",
+    "fail_fast_notes",
+    "plan_batch",
+    "prepare_bodies",
+]
+
+#: ``map``'s and ``run_many``'s defaults, named by both endpoints' signatures.
+DEFAULT_CONCURRENCY = 16
+DEFAULT_RETRY_FAILED = 0
+
+
+class PerJob(NamedTuple):
+    """``map``'s and ``run_many``'s options that apply job by job, with their signatures'
+    defaults; ``map(via="batch-api")`` refuses each one set (:meth:`given`)."""
+
+    concurrency: int = DEFAULT_CONCURRENCY
+    retry_failed: int = DEFAULT_RETRY_FAILED
+    policy: ExecutionPolicy | None = None
+    webhook: str | None = None
+    s3_config: S3Config | None = None
+    cancel_on_interrupt: bool = False
+
+    def given(self) -> list[str]:
+        """The names of the options set to other than their default, sorted."""
+        return sorted(k for k, v in self._asdict().items() if v != self._field_defaults[k])
 
 
 def _check_inputs(inputs: object, *, allow_async: bool = False) -> None:
@@ -37,14 +66,11 @@ def _check_flag(value: object, name: str) -> bool:
     return value
 
 
-def encoder(
-    policy: ExecutionPolicy | None,
-    webhook: str | None,
-    s3_config: S3Config | None,
-) -> Callable[[Any], JobBody]:
+def _encoder(options: PerJob) -> Callable[[Any], JobBody]:
     """A function encoding one input as its job's body (InvalidInputError if it cannot be
     sent: not JSON, or over ``/run``'s payload limit — the stricter of the two routes a
     batch submits by). The job options are checked here, once, before any input is read."""
+    policy, webhook, s3_config = options.policy, options.webhook, options.s3_config
     encode_job(None, policy=policy, webhook=webhook, s3_config=s3_config)
 
     def encode(value: Any) -> JobBody:
@@ -69,27 +95,26 @@ def check_batch_options(
 def plan_batch(
     core: EndpointCore,
     inputs: Iterable[Any] | AsyncIterable[Any],
+    options: PerJob,
     *,
-    concurrency: int,
     timeout: float | timedelta | None,
     journal: str | os.PathLike[str] | None,
     replay: bool,
-    retry_failed: int,
-    policy: ExecutionPolicy | None,
-    webhook: str | None,
-    s3_config: S3Config | None,
-    cancel_on_interrupt: bool,
     allow_async: bool = False,
 ) -> tuple[BatchRun, Callable[[Any], JobBody]]:
     """Check every argument of ``map`` (InvalidInputError before anything is read or sent),
     then open the journal. Returns the run and the encoder of one input."""
     _check_inputs(inputs, allow_async=allow_async)
+    concurrency, retry_failed, *_, cancel_on_interrupt = options
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise InvalidInputError(f"concurrency must be a positive int, got {concurrency!r}")
     retry_failed = check_retry_failed(retry_failed)
     cancel_on_interrupt = _check_flag(cancel_on_interrupt, "cancel_on_interrupt")
     seconds, replay = check_batch_options(timeout, journal, replay)
-    encode = encoder(policy, webhook, s3_config)
+    encode = _encoder(options)
+    from .journal import Journal
+    from .run import BatchRun
+
     # Last: nothing may fail between taking the journal's lock and handing the run back.
     opened = None if journal is None else Journal(journal, core.endpoint_id, source=inputs)
     run = BatchRun(
@@ -104,16 +129,11 @@ def plan_batch(
     return run, encode
 
 
-def prepare_bodies(
-    inputs: Iterable[Any],
-    policy: ExecutionPolicy | None,
-    webhook: str | None,
-    s3_config: S3Config | None,
-) -> list[JobBody]:
+def prepare_bodies(inputs: Iterable[Any], options: PerJob) -> list[JobBody]:
     """``run_many``: every input encoded and checked before the first request is sent, so a
     bad batch sends nothing."""
     _check_inputs(inputs)
-    encode = encoder(policy, webhook, s3_config)
+    encode = _encoder(options)
     return [encode(value) for value in inputs]
 
 

@@ -175,3 +175,8 @@ class _Tasks(Scheduler):
             task.cancel()
         self.tasks.clear()
         self.run.close()
+
+
+# Public as runpod_facade.AsyncBatchResults, which imports this on first use (runpod_facade._LAZY),
+# perhaps through an endpoint first: so its module is named here (reprs, tracebacks, pickles).
+AsyncBatchResults.__module__ = "runpod_facade"

@@ -202,3 +202,8 @@ class _Threads(Scheduler):
             except BaseException as exc:  # a bug: the consumer re-raises it
                 outcome = exc
             self.done.put((work, outcome))
+
+
+# Public as runpod_facade.BatchResults, which imports this on first use (runpod_facade._LAZY),
+# perhaps through an endpoint first: so its module is named here (reprs, tracebacks, pickles).
+BatchResults.__module__ = "runpod_facade"

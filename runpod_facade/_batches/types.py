@@ -153,3 +153,10 @@ class StopReport:
                 stopped=self.stopped_by if stopped_by is None else stopped_by,
             )
         ]
+
+
+# Public as runpod_facade.<name>, which imports this on first use (runpod_facade._LAZY),
+# perhaps through an endpoint first: so their module is named here (reprs, tracebacks, pickles).
+for _name in __all__:
+    globals()[_name].__module__ = "runpod_facade"
+del _name

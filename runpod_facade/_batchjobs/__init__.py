@@ -14,8 +14,6 @@ from ._model import BatchRequestResult, BatchSummary, CreatedBatch
 from ._plan import BatchStateError
 from ._sync import Batches
 
-# runpod_facade/__init__.py names these classes' module "runpod_facade" (they are public there).
-
 __all__ = [
     "BatchApiItem",
     "BatchApiResults",
@@ -27,3 +25,9 @@ __all__ = [
     "Batches",
     "CreatedBatch",
 ]
+
+# Public as runpod_facade.<name>, which imports this on first use (runpod_facade._LAZY),
+# perhaps through an endpoint first: so their module is named here (reprs, tracebacks, pickles).
+for _name in __all__:
+    globals()[_name].__module__ = "runpod_facade"
+del _name

@@ -131,3 +131,10 @@ class AsyncBatchApiResults(AsyncIterator[BatchApiItem], AsyncClosing):
     async def aclose(self) -> None:
         async with self._lock:
             await asyncio.to_thread(self._results.close)
+
+
+# Public as runpod_facade.<name>, which imports this on first use (runpod_facade._LAZY),
+# perhaps through an endpoint first: so their module is named here (reprs, tracebacks, pickles).
+for _name in __all__:
+    globals()[_name].__module__ = "runpod_facade"
+del _name

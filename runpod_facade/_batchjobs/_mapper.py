@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Final, Self
 
-from .._batches.plan import check_batch_options
+from .._batches.plan import PerJob, check_batch_options
 from .._drivers.api import Closing
 from .._exceptions import InvalidInputError, RateLimitError, WaitTimeout
 from ._journal import BatchJournal, BatchJournalError, BatchRow
@@ -339,6 +339,7 @@ class BatchApiResults(Iterator[BatchApiItem], Closing):
 def map_via(
     batches: Batches,
     inputs: Iterable[Any],
+    options: PerJob,
     *,
     via: str,
     endpoint_id: str,
@@ -346,16 +347,14 @@ def map_via(
     timeout: float | timedelta | None,
     replay: bool,
     batch_size: int | None,
-    unsupported: dict[str, bool],
 ) -> BatchApiResults:
     """``Endpoint.map(..., via=...)`` for a ``via`` other than ``"jobs"``: checks that the
-    options of job-by-job mapping were left alone (``unsupported``: name -> was it given)."""
+    ``options`` of job-by-job mapping were left at their defaults."""
     if via == "jobs":
         raise InvalidInputError("batch_size applies only with via='batch-api'")
     if via != "batch-api":
         raise InvalidInputError(f"via must be 'jobs' or 'batch-api', got {via!r}")
-    given = sorted(name for name, used in unsupported.items() if used)
-    if given:
+    if given := options.given():
         raise InvalidInputError(
             f"{', '.join(given)} cannot be used with via='batch-api' (RunPod runs the batch)"
         )

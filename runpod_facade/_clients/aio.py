@@ -11,13 +11,15 @@ from typing import TYPE_CHECKING, Any, Literal, Self, Unpack, overload
 
 import httpx
 
-from .._batches.plan import Ordered, fail_fast_notes, plan_batch, prepare_bodies
-from .._batches.run import encoded_inputs
-from .._batches.tasks import AsyncBatchResults
-from .._batches.types import BatchTimeout
-from .._batchjobs import Batches
-from .._batchjobs._async import AsyncBatchApiResults, AsyncBatches
-from .._batchjobs._mapper import map_via
+from .._batches.plan import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_RETRY_FAILED,
+    Ordered,
+    PerJob,
+    fail_fast_notes,
+    plan_batch,
+    prepare_bodies,
+)
 from .._constants import DEFAULT_MAX_RETRIES, HTTP_BACKENDS
 from .._core.retry import PollPolicy, RetryPolicy
 from .._drivers.aio import AsyncDriver
@@ -34,8 +36,11 @@ from .api import AsyncRunner, EndpointLink
 from .base import BatchApiMapOptions, EndpointBase, MapOptions, RunManyErrorsInPlace, RunManyOptions
 from .handles import JobBase, StreamBase
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the batch machinery and the Batch Jobs API are imported on first use
     import aiohttp
+
+    from .._batches.tasks import AsyncBatchResults
+    from .._batchjobs._async import AsyncBatchApiResults, AsyncBatches
 
 __all__ = ["AsyncEndpoint", "AsyncJob", "AsyncJobStream", "HttpBackend"]
 
@@ -131,6 +136,8 @@ class AsyncEndpoint(EndpointBase, AsyncRunner, AsyncClosing):
     def batches(self) -> AsyncBatches:
         """The Batch Jobs API of this endpoint: ``create``, ``add``, ``finalize``, ``wait``,
         ``results`` … (RunPod runs the batch on its own batch workers)."""
+        from .._batchjobs._async import AsyncBatches
+
         return AsyncBatches(self._settings)
 
     async def aclose(self) -> None:
@@ -191,11 +198,11 @@ class AsyncEndpoint(EndpointBase, AsyncRunner, AsyncClosing):
         self,
         inputs: Iterable[Any] | AsyncIterable[Any],
         *,
-        concurrency: int = 16,
+        concurrency: int = DEFAULT_CONCURRENCY,
         timeout: float | timedelta | None = None,
         journal: str | os.PathLike[str] | None = None,
         replay: bool = True,
-        retry_failed: int = 0,
+        retry_failed: int = DEFAULT_RETRY_FAILED,
         policy: ExecutionPolicy | None = None,
         webhook: str | None = None,
         s3_config: S3Config | None = None,
@@ -212,33 +219,38 @@ class AsyncEndpoint(EndpointBase, AsyncRunner, AsyncClosing):
         ``runpod_facade`` logger — on stderr when logging is not configured. For SIGTERM to
         do the same, ``loop.add_signal_handler(signal.SIGTERM, main_task.cancel)``.
         ``via="batch-api"``: see ``Endpoint.map`` (its steps run on a worker thread)."""
+        options = PerJob(concurrency, retry_failed, policy, webhook, s3_config, cancel_on_interrupt)
         if via != "jobs" or batch_size is not None:
             if isinstance(inputs, AsyncIterable):
                 raise InvalidInputError("via='batch-api' takes an iterable, not an async one")
+            from .._batchjobs import Batches
+            from .._batchjobs._async import AsyncBatchApiResults
+            from .._batchjobs._mapper import map_via
+
             results = map_via(
-                Batches(self._settings), inputs, via=via, endpoint_id=self.endpoint_id,
-                journal=journal, timeout=timeout, replay=replay, batch_size=batch_size,
-                unsupported={
-                    "concurrency": concurrency != 16, "retry_failed": retry_failed != 0,
-                    "policy": policy is not None, "webhook": webhook is not None,
-                    "s3_config": s3_config is not None, "cancel_on_interrupt": cancel_on_interrupt,
-                },
-            )  # fmt: skip
+                Batches(self._settings),
+                inputs,
+                options,
+                via=via,
+                endpoint_id=self.endpoint_id,
+                journal=journal,
+                timeout=timeout,
+                replay=replay,
+                batch_size=batch_size,
+            )
             return AsyncBatchApiResults(results)
         run, encode = plan_batch(
             self._core,
             inputs,
-            concurrency=concurrency,
+            options,
             timeout=timeout,
             journal=journal,
             replay=replay,
-            retry_failed=retry_failed,
-            policy=policy,
-            webhook=webhook,
-            s3_config=s3_config,
-            cancel_on_interrupt=cancel_on_interrupt,
             allow_async=True,
         )
+        from .._batches.run import encoded_inputs
+        from .._batches.tasks import AsyncBatchResults
+
         if isinstance(inputs, AsyncIterable):
             return AsyncBatchResults(self._driver, run, None, aiter(inputs), encode)
         return AsyncBatchResults(self._driver, run, encoded_inputs(inputs, encode))
@@ -257,31 +269,23 @@ class AsyncEndpoint(EndpointBase, AsyncRunner, AsyncClosing):
         self,
         inputs: Iterable[Any],
         *,
-        concurrency: int = 16,
+        concurrency: int = DEFAULT_CONCURRENCY,
         timeout: float | timedelta | None = None,
         policy: ExecutionPolicy | None = None,
         webhook: str | None = None,
         s3_config: S3Config | None = None,
-        retry_failed: int = 0,
+        retry_failed: int = DEFAULT_RETRY_FAILED,
         return_exceptions: bool = False,
         cancel_on_interrupt: bool = False,
     ) -> list[JobState] | list[JobState | RunpodError]:
         """Run each input as its own job, at most ``concurrency`` at a time, and return the
         final states in input order; see ``Endpoint.run_many``."""
-        bodies = prepare_bodies(inputs, policy, webhook, s3_config)
-        run, _ = plan_batch(
-            self._core,
-            bodies,
-            concurrency=concurrency,
-            timeout=timeout,
-            journal=None,
-            replay=True,
-            retry_failed=retry_failed,
-            policy=policy,
-            webhook=webhook,
-            s3_config=s3_config,
-            cancel_on_interrupt=cancel_on_interrupt,
-        )
+        options = PerJob(concurrency, retry_failed, policy, webhook, s3_config, cancel_on_interrupt)
+        bodies = prepare_bodies(inputs, options)
+        run, _ = plan_batch(self._core, bodies, options, timeout=timeout, journal=None, replay=True)
+        from .._batches.tasks import AsyncBatchResults
+        from .._batches.types import BatchTimeout
+
         ordered = Ordered(len(bodies), return_exceptions)
         async with AsyncBatchResults(self._driver, run, iter(bodies)) as results:
             try:

@@ -7,16 +7,19 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator
 from datetime import timedelta
-from typing import Any, Literal, Self, Unpack, overload
+from typing import TYPE_CHECKING, Any, Literal, Self, Unpack, overload
 
 import httpx
 
-from .._batches.plan import Ordered, fail_fast_notes, plan_batch, prepare_bodies
-from .._batches.run import encoded_inputs
-from .._batches.threads import BatchResults
-from .._batches.types import BatchTimeout
-from .._batchjobs import Batches
-from .._batchjobs._mapper import BatchApiResults, map_via
+from .._batches.plan import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_RETRY_FAILED,
+    Ordered,
+    PerJob,
+    fail_fast_notes,
+    plan_batch,
+    prepare_bodies,
+)
 from .._constants import DEFAULT_MAX_RETRIES
 from .._core.retry import PollPolicy, RetryPolicy
 from .._drivers.api import Closing
@@ -31,6 +34,10 @@ from .._wire.requests import encode_job
 from .api import EndpointLink, SyncRunner
 from .base import BatchApiMapOptions, EndpointBase, MapOptions, RunManyErrorsInPlace, RunManyOptions
 from .handles import JobBase, StreamBase
+
+if TYPE_CHECKING:  # the batch machinery and the Batch Jobs API are imported on first use
+    from .._batches.threads import BatchResults
+    from .._batchjobs import BatchApiResults, Batches
 
 __all__ = ["Endpoint", "Job", "JobStream"]
 
@@ -99,6 +106,8 @@ class Endpoint(EndpointBase, SyncRunner, Closing):
     def batches(self) -> Batches:
         """The Batch Jobs API of this endpoint: ``create``, ``add``, ``finalize``, ``wait``,
         ``results`` … (RunPod runs the batch on its own batch workers)."""
+        from .._batchjobs import Batches
+
         return Batches(self._settings)
 
     def close(self) -> None:
@@ -161,11 +170,11 @@ class Endpoint(EndpointBase, SyncRunner, Closing):
         self,
         inputs: Iterable[Any],
         *,
-        concurrency: int = 16,
+        concurrency: int = DEFAULT_CONCURRENCY,
         timeout: float | timedelta | None = None,
         journal: str | os.PathLike[str] | None = None,
         replay: bool = True,
-        retry_failed: int = 0,
+        retry_failed: int = DEFAULT_RETRY_FAILED,
         policy: ExecutionPolicy | None = None,
         webhook: str | None = None,
         s3_config: S3Config | None = None,
@@ -225,30 +234,28 @@ class Endpoint(EndpointBase, SyncRunner, Closing):
         ``retry_failed``, ``policy``, ``webhook``, ``s3_config`` and
         ``cancel_on_interrupt`` do not apply there.
         """
+        options = PerJob(concurrency, retry_failed, policy, webhook, s3_config, cancel_on_interrupt)
         if via != "jobs" or batch_size is not None:
             # RunPod's Batch Jobs API runs the batch (see runpod_facade._batchjobs._mapper).
+            from .._batchjobs._mapper import map_via
+
             return map_via(
-                self.batches, inputs, via=via, endpoint_id=self.endpoint_id, journal=journal,
-                timeout=timeout, replay=replay, batch_size=batch_size,
-                unsupported={
-                    "concurrency": concurrency != 16, "retry_failed": retry_failed != 0,
-                    "policy": policy is not None, "webhook": webhook is not None,
-                    "s3_config": s3_config is not None, "cancel_on_interrupt": cancel_on_interrupt,
-                },
-            )  # fmt: skip
+                self.batches,
+                inputs,
+                options,
+                via=via,
+                endpoint_id=self.endpoint_id,
+                journal=journal,
+                timeout=timeout,
+                replay=replay,
+                batch_size=batch_size,
+            )
         run, encode = plan_batch(
-            self._core,
-            inputs,
-            concurrency=concurrency,
-            timeout=timeout,
-            journal=journal,
-            replay=replay,
-            retry_failed=retry_failed,
-            policy=policy,
-            webhook=webhook,
-            s3_config=s3_config,
-            cancel_on_interrupt=cancel_on_interrupt,
+            self._core, inputs, options, timeout=timeout, journal=journal, replay=replay
         )
+        from .._batches.run import encoded_inputs
+        from .._batches.threads import BatchResults
+
         return BatchResults(self._driver, run, encoded_inputs(inputs, encode))
 
     @overload
@@ -265,12 +272,12 @@ class Endpoint(EndpointBase, SyncRunner, Closing):
         self,
         inputs: Iterable[Any],
         *,
-        concurrency: int = 16,
+        concurrency: int = DEFAULT_CONCURRENCY,
         timeout: float | timedelta | None = None,
         policy: ExecutionPolicy | None = None,
         webhook: str | None = None,
         s3_config: S3Config | None = None,
-        retry_failed: int = 0,
+        retry_failed: int = DEFAULT_RETRY_FAILED,
         return_exceptions: bool = False,
         cancel_on_interrupt: bool = False,
     ) -> list[JobState] | list[JobState | RunpodError]:
@@ -285,20 +292,12 @@ class Endpoint(EndpointBase, SyncRunner, Closing):
         and each failed input's error takes its place (``BatchTimeout`` for inputs the
         deadline left unsubmitted).
         """
-        bodies = prepare_bodies(inputs, policy, webhook, s3_config)
-        run, _ = plan_batch(
-            self._core,
-            bodies,
-            concurrency=concurrency,
-            timeout=timeout,
-            journal=None,
-            replay=True,
-            retry_failed=retry_failed,
-            policy=policy,
-            webhook=webhook,
-            s3_config=s3_config,
-            cancel_on_interrupt=cancel_on_interrupt,
-        )
+        options = PerJob(concurrency, retry_failed, policy, webhook, s3_config, cancel_on_interrupt)
+        bodies = prepare_bodies(inputs, options)
+        run, _ = plan_batch(self._core, bodies, options, timeout=timeout, journal=None, replay=True)
+        from .._batches.threads import BatchResults
+        from .._batches.types import BatchTimeout
+
         ordered = Ordered(len(bodies), return_exceptions)
         with BatchResults(self._driver, run, iter(bodies)) as results:
             try:

@@ -5,6 +5,7 @@ agree) and every input's result handed out."""
 
 from __future__ import annotations
 
+import inspect
 import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,7 +14,15 @@ from unittest import mock
 
 import pytest
 
-from runpod_facade import AsyncEndpoint, BatchJournalError, Endpoint, InvalidInputError
+from runpod_facade import (
+    AsyncEndpoint,
+    BatchJournalError,
+    Endpoint,
+    ExecutionPolicy,
+    InvalidInputError,
+    S3Config,
+)
+from runpod_facade._batches.plan import PerJob
 from runpod_facade._batchjobs._journal import APPLICATION_ID
 from runpod_facade._batchjobs._mapper import BatchApiResults
 from runpod_facade._batchjobs._sync import Batches
@@ -215,6 +224,54 @@ def test_map_arguments_checked_before_sending(
         ep.map([1, 2], via="batch-api", **kwargs)
     with pytest.raises(InvalidInputError, match="via must be"):
         ep.map([1], via="batch")  # type: ignore[call-overload]
+    assert local.requests == []
+
+
+# Each option of job-by-job mapping, set, is refused by name with the same message by both
+# endpoints; left at its default (passed explicitly or not) it is not.
+@pytest.mark.misuse("argument")
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("concurrency", 4),
+        ("retry_failed", 1),
+        ("policy", ExecutionPolicy(ttl=600)),
+        ("webhook", "https://example.com/hook"),
+        ("s3_config", S3Config("a", "b", "c", "https://s3.example.com")),
+        ("cancel_on_interrupt", True),
+    ],
+)
+async def test_each_job_by_job_option_is_refused_by_name_with_via_batch_api(
+    ep: Endpoint, local: LocalEndpoint, name: str, value: object
+) -> None:
+    message = f"{name} cannot be used with via='batch-api' (RunPod runs the batch)"
+    with pytest.raises(InvalidInputError) as sync_error:
+        ep.map([1], via="batch-api", **{name: value})  # type: ignore[call-overload]
+    async with AsyncEndpoint(
+        local.endpoint_id, base_url=local.base_url, api_key=local.api_key
+    ) as aep:
+        with pytest.raises(InvalidInputError) as async_error:
+            aep.map([1], via="batch-api", **{name: value})  # type: ignore[call-overload]
+    assert str(sync_error.value) == str(async_error.value) == message
+    assert local.requests == []
+
+
+@pytest.mark.parametrize(
+    "method", [Endpoint.map, AsyncEndpoint.map, Endpoint.run_many, AsyncEndpoint.run_many]
+)
+def test_the_signatures_show_the_defaults_that_decide_what_was_set(method: Any) -> None:
+    parameters = inspect.signature(method).parameters
+    shown = {name: parameters[name].default for name in PerJob._fields}
+    assert shown == PerJob()._asdict()  # values, though the source names the constants
+    assert shown["concurrency"] == 16 and shown["retry_failed"] == 0
+
+
+def test_job_by_job_options_left_at_their_defaults_are_accepted_with_via_batch_api(
+    ep: Endpoint, local: LocalEndpoint
+) -> None:
+    defaults = PerJob()._asdict()
+    with ep.map([], via="batch-api", **defaults) as results:  # type: ignore[call-overload]
+        assert list(results) == []
     assert local.requests == []
 
 
