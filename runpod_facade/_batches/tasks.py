@@ -8,6 +8,7 @@ the jobs, or to journal them.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from types import TracebackType
 from typing import Any, Self
@@ -98,7 +99,18 @@ class _Tasks(Scheduler):
         self.inputs = inputs
         self.encode = encode
         self.tasks: dict[asyncio.Task[BatchItem], Work] = {}
+        # Tasks that ended, in the order they ended, and the future the iteration sleeps on
+        # while none has: one done-callback per task, where asyncio.wait(FIRST_COMPLETED)
+        # would add and remove one on every running task at each wake.
+        self.ended: deque[asyncio.Task[BatchItem]] = deque()
+        self.waiter: asyncio.Future[None] | None = None
         self.started = False
+
+    def task_done(self, task: asyncio.Task[BatchItem]) -> None:
+        self.ended.append(task)
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     async def next_body(self) -> JobBody | InvalidInputError | None:
         if self.bodies is not None:
@@ -115,25 +127,32 @@ class _Tasks(Scheduler):
 
     async def iterate(self) -> AsyncGenerator[BatchItem, None]:
         self.started = True
-        run, tasks = self.run, self.tasks
+        run, tasks, ended, bodies = self.run, self.tasks, self.ended, self.bodies
+        loop = asyncio.get_running_loop()
+        perform, task_done = self.driver.run, self.task_done
         try:
             while True:
                 while len(tasks) < run.concurrency and run.may_read():
                     self.reading = True
-                    prepared = await self.next_body()
+                    prepared = next(bodies, None) if bodies is not None else await self.next_body()
                     self.reading = False
                     taken = run.take(prepared)
                     if isinstance(taken, Work):
-                        task = asyncio.ensure_future(self.driver.run(run.operation(taken)))
+                        task = loop.create_task(perform(run.operation(taken)))
+                        task.add_done_callback(task_done)
                         tasks[task] = taken
                     elif taken is not None:
                         yield taken
                 if not tasks:
                     break
-                done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
-                    work = tasks.pop(task)
-                    yield run.deliver(work, task.result())
+                if not ended:
+                    self.waiter = loop.create_future()
+                    try:
+                        await self.waiter
+                    finally:
+                        self.waiter = None
+                task = ended.popleft()
+                yield run.deliver(tasks.pop(task), task.result())
             run.finish()
         except GeneratorExit:
             self.tell_closed(await self.stop(self.close_cancel, self.close_cause))
@@ -174,4 +193,5 @@ class _Tasks(Scheduler):
         for task in self.tasks:
             task.cancel()
         self.tasks.clear()
+        self.ended.clear()
         self.run.close()
