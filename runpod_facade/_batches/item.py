@@ -89,8 +89,14 @@ def stoppable(run: BatchRun, operation: Operation[T]) -> Operation[T]:
             pending = exc
 
 
-def _item(work: Work, **fields: Any) -> BatchItem:
-    return BatchItem(index=work.index, possibly_duplicated=work.duplicate, **fields)
+def _item(
+    work: Work,
+    job_id: str | None,
+    state: JobState | None,
+    error: RunpodError | None,
+    final: bool = True,
+) -> BatchItem:
+    return BatchItem(work.index, job_id, state, error, final, work.duplicate)
 
 
 def _lost(job_id: str, cause: NotFoundError) -> NotFoundError:
@@ -130,6 +136,11 @@ def run_item(run: BatchRun, work: Work) -> Operation[BatchItem]:
         # Reattached just as the batch stopped with cancelling: cancel it like the others.
         yield from cancel_job(run, job_id)
         raise BatchStopped
+    if state is not None and state.status == JobStatus.COMPLETED:
+        # The submit's reply is the job's end (a short job's /runsync): what settle() would
+        # return, without a wait to set up.
+        run.ended(job_id)
+        return _item(work, job_id, state, None)
     return (yield from _wait(run, work, job_id, state))
 
 
@@ -190,7 +201,7 @@ def _submit_failed(run: BatchRun, work: Work, error: RunpodError) -> BatchItem:
         run.journal.unsent(work.index)
     # Otherwise the row stays SENDING: a 5xx or a lost reply may hide a created job, and a
     # later run resubmits it as possibly duplicated. A 400/413 is this input's final answer.
-    return _item(work, job_id=None, state=None, error=error, final=refused)
+    return _item(work, None, None, error, refused)
 
 
 def _wait(run: BatchRun, work: Work, job_id: str, known: JobState | None) -> Operation[BatchItem]:
@@ -202,12 +213,12 @@ def _wait(run: BatchRun, work: Work, job_id: str, known: JobState | None) -> Ope
         )
     except JobError as exc:
         run.ended(job_id)
-        return _item(work, job_id=job_id, state=exc.state, error=exc)
+        return _item(work, job_id, exc.state, exc)
     except NotFoundError as exc:
         run.ended(job_id)
-        return _item(work, job_id=job_id, state=None, error=_lost(job_id, exc))
+        return _item(work, job_id, None, _lost(job_id, exc))
     except RunpodError as exc:
         last = getattr(exc, "last_state", None)
-        return _item(work, job_id=job_id, state=last, error=exc, final=False)
+        return _item(work, job_id, last, exc, False)
     run.ended(job_id)
-    return _item(work, job_id=job_id, state=state, error=None)
+    return _item(work, job_id, state, None)
