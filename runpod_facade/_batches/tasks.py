@@ -45,6 +45,12 @@ class AsyncBatchResults(AsyncIterator[BatchItem]):
     def __aiter__(self) -> Self:
         return self
 
+    @property
+    def items(self) -> AsyncIterator[BatchItem]:
+        """The iteration itself, for ``run_many``: the items without :meth:`__anext__`'s
+        extra coroutine per item."""
+        return self._iterator
+
     async def __anext__(self) -> BatchItem:
         return await self._iterator.__anext__()
 
