@@ -114,33 +114,29 @@ def _lost(job_id: str, cause: NotFoundError) -> NotFoundError:
 
 
 def run_item(run: BatchRun, work: Work) -> Operation[BatchItem]:
-    """Submit (unless a job of an earlier run is reattached), then wait for the end."""
+    """Submit, then wait for the end; or reattach to the job of an earlier run."""
+    if work.job_id is not None:
+        return _reattach(run, work, work.job_id)
+    return _submit_and_wait(run, work)
+
+
+def _reattach(run: BatchRun, work: Work, job_id: str) -> Operation[BatchItem]:
     state: JobState | None = None
-    job_id = work.job_id
-    if job_id is not None and work.withdrawn:
+    if work.withdrawn:
         # An earlier run cancelled this job when it stopped: keep an outcome it reached
         # anyway, else run the input again.
         try:
             state = yield from run.core.status(job_id)
         except NotFoundError:
             state = None
-        if state is None or state.status == JobStatus.CANCELLED:
-            job_id, state = None, None
-        run.count("reattached" if job_id is not None else "resubmitted")
-    if job_id is None:
-        submitted = yield from _submit(run, work)
-        if isinstance(submitted, BatchItem):
-            return submitted
-        job_id, state = submitted
-    elif run.accepted(work, job_id, record=False):
+        resubmit = state is None or state.status == JobStatus.CANCELLED
+        run.count("resubmitted" if resubmit else "reattached")
+        if resubmit:
+            return (yield from _submit_and_wait(run, work))
+    if run.accepted(work, job_id):
         # Reattached just as the batch stopped with cancelling: cancel it like the others.
         yield from cancel_job(run, job_id)
         raise BatchStopped
-    if state is not None and state.status == JobStatus.COMPLETED:
-        # The submit's reply is the job's end (a short job's /runsync): what settle() would
-        # return, without a wait to set up.
-        run.ended(job_id)
-        return _item(work, job_id, state, None)
     return (yield from _wait(run, work, job_id, state))
 
 
@@ -159,7 +155,7 @@ def cancel_job(run: BatchRun, job_id: str) -> Operation[None]:
     run.cancelled(job_id, True, withdrawn=state.status == JobStatus.CANCELLED)
 
 
-def _submit(run: BatchRun, work: Work) -> Operation[tuple[str, JobState | None] | BatchItem]:
+def _submit_and_wait(run: BatchRun, work: Work) -> Operation[BatchItem]:
     request = run.submit_request(work)
     if not run.submit_started(work):
         raise BatchStopped
@@ -169,8 +165,9 @@ def _submit(run: BatchRun, work: Work) -> Operation[tuple[str, JobState | None] 
             # that says "a job may exist".
             run.journal.sending(work.index, work.digest, duplicate=work.unknown_fate)
             work.unknown_fate = False
+        known: JobState | None
         try:
-            state: JobState = yield from run.core.call(request, run.deadline, floor=LOOK_FLOOR)
+            known = yield from run.core.call(request, run.deadline, floor=LOOK_FLOOR)
         except DeadlineReached as reached:
             return _submit_failed(run, work, reached.error)
         except RunpodError as exc:
@@ -183,13 +180,19 @@ def _submit(run: BatchRun, work: Work) -> Operation[tuple[str, JobState | None] 
             run.submit_cut_short()
             raise
         else:
-            job_id, known = state.id, state
-        if run.accepted(work, job_id):
+            assert known is not None
+            job_id = known.id
+        if run.submit_accepted(work, job_id, known):
             yield from cancel_job(run, job_id)
             raise BatchStopped
-        return job_id, known
     finally:
-        run.submit_ended(work)
+        if work.submitting:  # (submit_accepted ends it, unless the job is to be cancelled)
+            run.submit_ended(work)
+    if known is not None and known.status == JobStatus.COMPLETED:
+        # The submit's reply is the job's end (a short job's /runsync): what settle() would
+        # return, without a wait to set up.
+        return _item(work, job_id, known, None)
+    return (yield from _wait(run, work, job_id, known))
 
 
 def _submit_failed(run: BatchRun, work: Work, error: RunpodError) -> BatchItem:
