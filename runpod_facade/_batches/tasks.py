@@ -106,17 +106,26 @@ class _Tasks(Scheduler):
         self.encode = encode
         self.tasks: dict[asyncio.Task[BatchItem], Work] = {}
         # Tasks that ended, in the order they ended, and the future the iteration sleeps on
-        # while none has: one done-callback per task, where asyncio.wait(FIRST_COMPLETED)
-        # would add and remove one on every running task at each wake.
-        self.ended: deque[asyncio.Task[BatchItem]] = deque()
+        # while none has (asyncio.wait(FIRST_COMPLETED) would add and remove a done-callback
+        # on every running task at each wake).
+        self.ended: deque[asyncio.Task[Any]] = deque()
         self.waiter: asyncio.Future[None] | None = None
         self.started = False
 
-    def task_done(self, task: asyncio.Task[BatchItem]) -> None:
-        self.ended.append(task)
-        waiter = self.waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+    async def perform(self, work: Work) -> BatchItem:
+        """Run ``work``'s operation (the body of its task); at its end, queue the task for
+        the iteration — from the task itself: a done-callback is a scheduled call more per
+        item. The task's last step ends before the iteration runs again, so the iteration
+        only ever finds done tasks there."""
+        try:
+            return await self.driver.run(self.run.operation(work))
+        finally:
+            task = asyncio.current_task()
+            if task is not None:  # (always: this runs as a task)
+                self.ended.append(task)
+            waiter = self.waiter
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
 
     async def next_body(self) -> JobBody | InvalidInputError | None:
         if self.bodies is not None:
@@ -135,7 +144,7 @@ class _Tasks(Scheduler):
         self.started = True
         run, tasks, ended, bodies = self.run, self.tasks, self.ended, self.bodies
         loop = asyncio.get_running_loop()
-        perform, task_done = self.driver.run, self.task_done
+        perform = self.perform
         try:
             while True:
                 while len(tasks) < run.concurrency and run.may_read():
@@ -144,9 +153,7 @@ class _Tasks(Scheduler):
                     self.reading = False
                     taken = run.take(prepared)
                     if isinstance(taken, Work):
-                        task = loop.create_task(perform(run.operation(taken)))
-                        task.add_done_callback(task_done)
-                        tasks[task] = taken
+                        tasks[loop.create_task(perform(taken))] = taken
                     elif taken is not None:
                         yield taken
                 if not tasks:
