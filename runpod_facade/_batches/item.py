@@ -46,9 +46,10 @@ class BatchStopped(BaseException):
     ``Exception``, so nothing on the way catches it)."""
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class Work:
-    """One input on its way: its job's encoded body and what the journal knows."""
+    """One input on its way: its job's encoded body and what the journal knows. Equal only
+    to itself (and hashed so): the asyncio scheduler keys its tasks by it."""
 
     index: int
     body: JobBody

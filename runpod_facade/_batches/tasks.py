@@ -104,25 +104,23 @@ class _Tasks(Scheduler):
         self.bodies = bodies
         self.inputs = inputs
         self.encode = encode
-        self.tasks: dict[asyncio.Task[BatchItem], Work] = {}
-        # Tasks that ended, in the order they ended, and the future the iteration sleeps on
-        # while none has (asyncio.wait(FIRST_COMPLETED) would add and remove a done-callback
-        # on every running task at each wake).
-        self.ended: deque[asyncio.Task[Any]] = deque()
+        self.tasks: dict[Work, asyncio.Task[BatchItem]] = {}  # (a Work hashes by identity)
+        # The inputs whose tasks ended, in the order they ended, and the future the iteration
+        # sleeps on while none has (asyncio.wait(FIRST_COMPLETED) would add and remove a
+        # done-callback on every running task at each wake).
+        self.ended: deque[Work] = deque()
         self.waiter: asyncio.Future[None] | None = None
         self.started = False
 
     async def perform(self, work: Work) -> BatchItem:
-        """Run ``work``'s operation (the body of its task); at its end, queue the task for
+        """Run ``work``'s operation (the body of its task); at its end, queue ``work`` for
         the iteration — from the task itself: a done-callback is a scheduled call more per
         item. The task's last step ends before the iteration runs again, so the iteration
-        only ever finds done tasks there."""
+        only ever finds the tasks of queued inputs done."""
         try:
             return await self.driver.run(self.run.operation(work))
         finally:
-            task = asyncio.current_task()
-            if task is not None:  # (always: this runs as a task)
-                self.ended.append(task)
+            self.ended.append(work)
             waiter = self.waiter
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)
@@ -153,7 +151,7 @@ class _Tasks(Scheduler):
                     self.reading = False
                     taken = run.take(prepared)
                     if isinstance(taken, Work):
-                        tasks[loop.create_task(perform(taken))] = taken
+                        tasks[taken] = loop.create_task(perform(taken))
                     elif taken is not None:
                         yield taken
                 if not tasks:
@@ -164,8 +162,8 @@ class _Tasks(Scheduler):
                         await self.waiter
                     finally:
                         self.waiter = None
-                task = ended.popleft()
-                yield run.deliver(tasks.pop(task), task.result())
+                work = ended.popleft()
+                yield run.deliver(work, tasks.pop(work).result())
             run.finish()
         except GeneratorExit:
             self.tell_closed(await self.stop(self.close_cancel, self.close_cause))
@@ -191,19 +189,19 @@ class _Tasks(Scheduler):
         run = self.run
         job_ids = run.begin_stop(cancel)
         keep_submits = cancel or run.journal is not None
-        for task, work in self.tasks.items():
+        for work, task in self.tasks.items():
             if not (keep_submits and work.submitting):
                 task.cancel()
         await asyncio.gather(
             *(self.driver.run(cancel_job(run, j)) for j in job_ids), return_exceptions=True
         )
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await asyncio.gather(*self.tasks.values(), return_exceptions=True)
         self.report = run.report(stopped_by)
         return self.report
 
     def shutdown(self) -> None:
         self.run.stopping = True
-        for task in self.tasks:
+        for task in self.tasks.values():
             task.cancel()
         self.tasks.clear()
         self.ended.clear()
