@@ -8,13 +8,15 @@ from typing import Any
 
 from .._core.interrupts import NOTE_PREFIX, job_notes
 from .._exceptions import RunpodError
+from .._frozen import slot_init
 from .._status import JobStatus
 from .._types import JobState
 
 __all__ = ["BatchItem", "BatchStats", "BatchTimeout", "StopReport"]
 
 
-@dataclass(frozen=True, slots=True, init=False)
+@slot_init  # (one per job: see _frozen)
+@dataclass(frozen=True, slots=True)
 class BatchItem:
     """The outcome of one input of a batch (``Endpoint.map``), yielded as it is known.
 
@@ -48,27 +50,6 @@ class BatchItem:
     possibly_duplicated: bool = False
     resumed: bool = False
 
-    def __init__(
-        self,
-        index: int,
-        job_id: str | None,
-        state: JobState | None,
-        error: RunpodError | None,
-        final: bool = True,
-        possibly_duplicated: bool = False,
-        resumed: bool = False,
-    ) -> None:
-        # The generated __init__ of a frozen dataclass sets each field through
-        # object.__setattr__, the generic path; the slots' own descriptors set them directly
-        # (about 5k instructions less per item, and a batch builds one per job).
-        _set_index(self, index)
-        _set_job_id(self, job_id)
-        _set_state(self, state)
-        _set_error(self, error)
-        _set_final(self, final)
-        _set_possibly_duplicated(self, possibly_duplicated)
-        _set_resumed(self, resumed)
-
     @property
     def ok(self) -> bool:
         """The job COMPLETED."""
@@ -90,15 +71,6 @@ class BatchItem:
             raise self.error
         assert self.state is not None
         return self.state
-
-
-_set_index = BatchItem.__dict__["index"].__set__
-_set_job_id = BatchItem.__dict__["job_id"].__set__
-_set_state = BatchItem.__dict__["state"].__set__
-_set_error = BatchItem.__dict__["error"].__set__
-_set_final = BatchItem.__dict__["final"].__set__
-_set_possibly_duplicated = BatchItem.__dict__["possibly_duplicated"].__set__
-_set_resumed = BatchItem.__dict__["resumed"].__set__
 
 
 class BatchTimeout(RunpodError, TimeoutError):
