@@ -17,6 +17,7 @@ from datetime import timedelta
 from types import MappingProxyType
 from typing import Any, NoReturn
 
+from ._frozen import slot_init
 from ._status import JobStatus, is_terminal
 
 __all__ = ["Health", "HealthJobs", "HealthWorkers", "JobState", "PurgeResult", "Reply"]
@@ -41,6 +42,7 @@ class _RawReply:
         return value if isinstance(value, dict) else {}
 
 
+@slot_init  # (one or more per request: see _frozen)
 @dataclass(frozen=True, slots=True)
 class JobState(_RawReply):
     """One snapshot of a job, as ``/status``, ``/runsync``, ``/cancel`` or a webhook sent it.

@@ -46,9 +46,10 @@ class BatchStopped(BaseException):
     ``Exception``, so nothing on the way catches it)."""
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class Work:
-    """One input on its way: its job's encoded body and what the journal knows."""
+    """One input on its way: its job's encoded body and what the journal knows. Equal only
+    to itself (and hashed so): the asyncio scheduler keys its tasks by it."""
 
     index: int
     body: JobBody
@@ -89,8 +90,14 @@ def stoppable(run: BatchRun, operation: Operation[T]) -> Operation[T]:
             pending = exc
 
 
-def _item(work: Work, **fields: Any) -> BatchItem:
-    return BatchItem(index=work.index, possibly_duplicated=work.duplicate, **fields)
+def _item(
+    work: Work,
+    job_id: str | None,
+    state: JobState | None,
+    error: RunpodError | None,
+    final: bool = True,
+) -> BatchItem:
+    return BatchItem(work.index, job_id, state, error, final, work.duplicate)
 
 
 def _lost(job_id: str, cause: NotFoundError) -> NotFoundError:
@@ -108,25 +115,26 @@ def _lost(job_id: str, cause: NotFoundError) -> NotFoundError:
 
 
 def run_item(run: BatchRun, work: Work) -> Operation[BatchItem]:
-    """Submit (unless a job of an earlier run is reattached), then wait for the end."""
+    """Submit, then wait for the end; or reattach to the job of an earlier run."""
+    if work.job_id is not None:
+        return _reattach(run, work, work.job_id)
+    return _submit_and_wait(run, work)
+
+
+def _reattach(run: BatchRun, work: Work, job_id: str) -> Operation[BatchItem]:
     state: JobState | None = None
-    job_id = work.job_id
-    if job_id is not None and work.withdrawn:
+    if work.withdrawn:
         # An earlier run cancelled this job when it stopped: keep an outcome it reached
         # anyway, else run the input again.
         try:
             state = yield from run.core.status(job_id)
         except NotFoundError:
             state = None
-        if state is None or state.status == JobStatus.CANCELLED:
-            job_id, state = None, None
-        run.count("reattached" if job_id is not None else "resubmitted")
-    if job_id is None:
-        submitted = yield from _submit(run, work)
-        if isinstance(submitted, BatchItem):
-            return submitted
-        job_id, state = submitted
-    elif run.accepted(work, job_id, record=False):
+        resubmit = state is None or state.status == JobStatus.CANCELLED
+        run.count("resubmitted" if resubmit else "reattached")
+        if resubmit:
+            return (yield from _submit_and_wait(run, work))
+    if run.accepted(work, job_id):
         # Reattached just as the batch stopped with cancelling: cancel it like the others.
         yield from cancel_job(run, job_id)
         raise BatchStopped
@@ -148,7 +156,7 @@ def cancel_job(run: BatchRun, job_id: str) -> Operation[None]:
     run.cancelled(job_id, True, withdrawn=state.status == JobStatus.CANCELLED)
 
 
-def _submit(run: BatchRun, work: Work) -> Operation[tuple[str, JobState | None] | BatchItem]:
+def _submit_and_wait(run: BatchRun, work: Work) -> Operation[BatchItem]:
     request = run.submit_request(work)
     if not run.submit_started(work):
         raise BatchStopped
@@ -158,8 +166,9 @@ def _submit(run: BatchRun, work: Work) -> Operation[tuple[str, JobState | None] 
             # that says "a job may exist".
             run.journal.sending(work.index, work.digest, duplicate=work.unknown_fate)
             work.unknown_fate = False
+        known: JobState | None
         try:
-            state: JobState = yield from run.core.call(request, run.deadline, floor=LOOK_FLOOR)
+            known = yield from run.core.call(request, run.deadline, floor=LOOK_FLOOR)
         except DeadlineReached as reached:
             return _submit_failed(run, work, reached.error)
         except RunpodError as exc:
@@ -172,13 +181,19 @@ def _submit(run: BatchRun, work: Work) -> Operation[tuple[str, JobState | None] 
             run.submit_cut_short()
             raise
         else:
-            job_id, known = state.id, state
-        if run.accepted(work, job_id):
+            assert known is not None
+            job_id = known.id
+        if run.submit_accepted(work, job_id, known):
             yield from cancel_job(run, job_id)
             raise BatchStopped
-        return job_id, known
     finally:
-        run.submit_ended(work)
+        if work.submitting:  # (submit_accepted ends it, unless the job is to be cancelled)
+            run.submit_ended(work)
+    if known is not None and known.status == JobStatus.COMPLETED:
+        # The submit's reply is the job's end (a short job's /runsync): what settle() would
+        # return, without a wait to set up.
+        return _item(work, job_id, known, None)
+    return (yield from _wait(run, work, job_id, known))
 
 
 def _submit_failed(run: BatchRun, work: Work, error: RunpodError) -> BatchItem:
@@ -190,7 +205,7 @@ def _submit_failed(run: BatchRun, work: Work, error: RunpodError) -> BatchItem:
         run.journal.unsent(work.index)
     # Otherwise the row stays SENDING: a 5xx or a lost reply may hide a created job, and a
     # later run resubmits it as possibly duplicated. A 400/413 is this input's final answer.
-    return _item(work, job_id=None, state=None, error=error, final=refused)
+    return _item(work, None, None, error, refused)
 
 
 def _wait(run: BatchRun, work: Work, job_id: str, known: JobState | None) -> Operation[BatchItem]:
@@ -202,12 +217,12 @@ def _wait(run: BatchRun, work: Work, job_id: str, known: JobState | None) -> Ope
         )
     except JobError as exc:
         run.ended(job_id)
-        return _item(work, job_id=job_id, state=exc.state, error=exc)
+        return _item(work, job_id, exc.state, exc)
     except NotFoundError as exc:
         run.ended(job_id)
-        return _item(work, job_id=job_id, state=None, error=_lost(job_id, exc))
+        return _item(work, job_id, None, _lost(job_id, exc))
     except RunpodError as exc:
         last = getattr(exc, "last_state", None)
-        return _item(work, job_id=job_id, state=last, error=exc, final=False)
+        return _item(work, job_id, last, exc, False)
     run.ended(job_id)
-    return _item(work, job_id=job_id, state=state, error=None)
+    return _item(work, job_id, state, None)

@@ -40,6 +40,7 @@ from .._exceptions import (
     PayloadTooLargeError,
     RunpodError,
 )
+from .._status import JobStatus
 from .._transports.base import ApiRequest
 from .._types import JobState
 from .._wire.bodies import BodyShapeError, decode_object
@@ -62,7 +63,8 @@ class BatchRun:
     operations (``item.py``), run on worker threads or tasks, use only :attr:`core`,
     :attr:`deadline`, :attr:`journal`, :attr:`retry_failed`, :attr:`stopping`, and report
     through the locked methods of "the item operations' side" (:meth:`submit_request`,
-    :meth:`submit_started`, :meth:`accepted`, :meth:`ended`, :meth:`count` …)."""
+    :meth:`submit_started`, :meth:`submit_accepted`, :meth:`accepted`, :meth:`ended`,
+    :meth:`count` …)."""
 
     def __init__(
         self,
@@ -116,7 +118,9 @@ class BatchRun:
             return BatchStats(**{**self._stats, "running": len(self._running)})
 
     def count(self, *names: str) -> None:
-        """Add 1 to each counter named (fields of :class:`BatchStats`)."""
+        """Add 1 to each counter named (fields of :class:`BatchStats`). ``read`` and
+        ``yielded`` are written by the scheduler's side alone, one thread, and are added to
+        directly there: a lost update needs two writers of one key."""
         with self._mutex:
             for name in names:
                 self._stats[name] += 1
@@ -140,7 +144,7 @@ class BatchRun:
             return None
         index = self._next_index
         self._next_index += 1
-        self.count("read")
+        self._stats["read"] += 1  # (written by the scheduler alone: no lock, see count)
         entry = None if self.journal is None else self.journal.entry(index)
         if isinstance(prepared, InvalidInputError):
             if entry is not None:
@@ -211,7 +215,7 @@ class BatchRun:
 
     def deliver(self, work: Work, item: BatchItem) -> BatchItem:
         """Journal ``item``'s outcome if final, then hand it back to be yielded."""
-        self.count("yielded")
+        self._stats["yielded"] += 1
         if self.journal is None or not item.final:
             return item
         if item.state is not None and item.job_id is not None and item.state.is_terminal:
@@ -313,16 +317,35 @@ class BatchRun:
 
     def submit_ended(self, work: Work) -> None:
         """The submit of ``work`` is over, however it ended (see :meth:`wait_for_submits`)."""
-        work.submitting = False
         with self._mutex:
-            self._submitting -= 1
+            self._end_submit(work)
+
+    def _end_submit(self, work: Work) -> None:
+        work.submitting = False
+        self._submitting -= 1
+        if not self._submitting:  # the only waiter waits for none in flight
             self._lock.notify_all()
 
-    def accepted(self, work: Work, job_id: str, *, record: bool = True) -> bool:
-        """Count the job as running (and journal its id, if ``record``); ``True`` if the
-        batch is stopping and the job is to be cancelled at once, by this operation."""
-        if record and self.journal is not None:
+    def submit_accepted(self, work: Work, job_id: str, state: JobState | None) -> bool:
+        """The submit of ``work`` named its job (``state``: its reply, if it had one): journal
+        the id, count the job as running unless the reply shows it COMPLETED, and end the
+        submit — one lock for all. ``True`` if the batch is stopping with cancelling: the job
+        is to be cancelled at once, by this operation, and its submit stays in flight (see
+        :meth:`wait_for_submits`) until :meth:`submit_ended`."""
+        if self.journal is not None:
             self.journal.accepted(work.index, job_id)
+        with self._mutex:
+            if self.stopping and self._cancelling:
+                self._running[job_id] = work.index
+                return True
+            if state is None or state.status != JobStatus.COMPLETED:
+                self._running[job_id] = work.index
+            self._end_submit(work)
+            return False
+
+    def accepted(self, work: Work, job_id: str) -> bool:
+        """Count the reattached job of ``work`` as running; ``True`` if the batch is stopping
+        with cancelling and the job is to be cancelled at once, by this operation."""
         with self._mutex:
             self._running[job_id] = work.index
             return self.stopping and self._cancelling

@@ -8,6 +8,7 @@ the jobs, or to journal them.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from types import TracebackType
 from typing import Any, Self
@@ -43,6 +44,12 @@ class AsyncBatchResults(AsyncIterator[BatchItem]):
 
     def __aiter__(self) -> Self:
         return self
+
+    @property
+    def items(self) -> AsyncIterator[BatchItem]:
+        """The iteration itself, for ``run_many``: the items without :meth:`__anext__`'s
+        extra coroutine per item."""
+        return self._iterator
 
     async def __anext__(self) -> BatchItem:
         return await self._iterator.__anext__()
@@ -97,8 +104,26 @@ class _Tasks(Scheduler):
         self.bodies = bodies
         self.inputs = inputs
         self.encode = encode
-        self.tasks: dict[asyncio.Task[BatchItem], Work] = {}
+        self.tasks: dict[Work, asyncio.Task[BatchItem]] = {}  # (a Work hashes by identity)
+        # The inputs whose tasks ended, in the order they ended, and the future the iteration
+        # sleeps on while none has (asyncio.wait(FIRST_COMPLETED) would add and remove a
+        # done-callback on every running task at each wake).
+        self.ended: deque[Work] = deque()
+        self.waiter: asyncio.Future[None] | None = None
         self.started = False
+
+    async def perform(self, work: Work) -> BatchItem:
+        """Run ``work``'s operation (the body of its task); at its end, queue ``work`` for
+        the iteration — from the task itself: a done-callback is a scheduled call more per
+        item. The task's last step ends before the iteration runs again, so the iteration
+        only ever finds the tasks of queued inputs done."""
+        try:
+            return await self.driver.run(self.run.operation(work))
+        finally:
+            self.ended.append(work)
+            waiter = self.waiter
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
 
     async def next_body(self) -> JobBody | InvalidInputError | None:
         if self.bodies is not None:
@@ -115,25 +140,30 @@ class _Tasks(Scheduler):
 
     async def iterate(self) -> AsyncGenerator[BatchItem, None]:
         self.started = True
-        run, tasks = self.run, self.tasks
+        run, tasks, ended, bodies = self.run, self.tasks, self.ended, self.bodies
+        loop = asyncio.get_running_loop()
+        perform = self.perform
         try:
             while True:
                 while len(tasks) < run.concurrency and run.may_read():
                     self.reading = True
-                    prepared = await self.next_body()
+                    prepared = next(bodies, None) if bodies is not None else await self.next_body()
                     self.reading = False
                     taken = run.take(prepared)
                     if isinstance(taken, Work):
-                        task = asyncio.ensure_future(self.driver.run(run.operation(taken)))
-                        tasks[task] = taken
+                        tasks[taken] = loop.create_task(perform(taken))
                     elif taken is not None:
                         yield taken
                 if not tasks:
                     break
-                done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
-                    work = tasks.pop(task)
-                    yield run.deliver(work, task.result())
+                if not ended:
+                    self.waiter = loop.create_future()
+                    try:
+                        await self.waiter
+                    finally:
+                        self.waiter = None
+                work = ended.popleft()
+                yield run.deliver(work, tasks.pop(work).result())
             run.finish()
         except GeneratorExit:
             self.tell_closed(await self.stop(self.close_cancel, self.close_cause))
@@ -159,21 +189,22 @@ class _Tasks(Scheduler):
         run = self.run
         job_ids = run.begin_stop(cancel)
         keep_submits = cancel or run.journal is not None
-        for task, work in self.tasks.items():
+        for work, task in self.tasks.items():
             if not (keep_submits and work.submitting):
                 task.cancel()
         await asyncio.gather(
             *(self.driver.run(cancel_job(run, j)) for j in job_ids), return_exceptions=True
         )
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await asyncio.gather(*self.tasks.values(), return_exceptions=True)
         self.report = run.report(stopped_by)
         return self.report
 
     def shutdown(self) -> None:
         self.run.stopping = True
-        for task in self.tasks:
+        for task in self.tasks.values():
             task.cancel()
         self.tasks.clear()
+        self.ended.clear()
         self.run.close()
 
 

@@ -8,12 +8,14 @@ from typing import Any
 
 from .._core.interrupts import NOTE_PREFIX, job_notes
 from .._exceptions import RunpodError
+from .._frozen import slot_init
 from .._status import JobStatus
 from .._types import JobState
 
 __all__ = ["BatchItem", "BatchStats", "BatchTimeout", "StopReport"]
 
 
+@slot_init  # (one per job: see _frozen)
 @dataclass(frozen=True, slots=True)
 class BatchItem:
     """The outcome of one input of a batch (``Endpoint.map``), yielded as it is known.

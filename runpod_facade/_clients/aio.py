@@ -289,7 +289,7 @@ class AsyncEndpoint(EndpointBase, AsyncRunner, AsyncClosing):
         ordered = Ordered(len(bodies), return_exceptions)
         async with AsyncBatchResults(self._driver, run, iter(bodies)) as results:
             try:
-                async for item in results:
+                async for item in results.items:
                     error = ordered.add(item)
                     if error is not None:
                         raise fail_fast_notes(error, await results.aclose(cancel=True))
