@@ -6,6 +6,7 @@ perform them."""
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 
@@ -78,7 +79,7 @@ def effective_timeouts(default: Timeouts, request: ApiRequest, cap: float | None
     pool = default.pool if long_read is None else None
     connect, write = default.connect, default.write
     if cap is None:
-        return Timeouts(connect=connect, read=read, write=write, pool=pool)
+        return _long_poll(default, read)
     # Every phase at most `limit` (the deadline's remainder, but never below the minimum);
     # a phase without a limit gets exactly that.
     limit = cap if cap > MIN_REQUEST_TIMEOUT else MIN_REQUEST_TIMEOUT
@@ -96,3 +97,10 @@ def effective_timeouts(default: Timeouts, request: ApiRequest, cap: float | None
         write=limit if write is None or write > limit else write,
         pool=limit if pool is None or pool > limit else pool,
     )
+
+
+@functools.lru_cache(maxsize=64)
+def _long_poll(default: Timeouts, read: float | None) -> Timeouts:
+    """A long-poll's timeouts without a deadline: one object per client timeouts and hold
+    (a handful), which a transport then converts to its library's form once."""
+    return Timeouts(connect=default.connect, read=read, write=default.write, pool=None)

@@ -237,7 +237,7 @@ def _wait(
         if on_state is not None:
             on_state(state)
         if state.is_terminal:
-            return check_terminal(state)
+            return state  # settle() raises for an end other than COMPLETED
         if polled:
             yield Sleep(deadline.cap(core.poll.interval(polls)))
             polls += 1

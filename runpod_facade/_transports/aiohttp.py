@@ -149,7 +149,7 @@ class AiohttpTransport(GatedTransport[aiohttp.ClientSession]):
         self.base_url = str(URL(base_url))
         self.headers = dict(headers)
         self._json_headers = {**self.headers, **_JSON}
-        self._last: tuple[Timeouts, bool, aiohttp.ClientTimeout] | None = None
+        self._seen_timeouts: dict[int, tuple[Timeouts, bool, aiohttp.ClientTimeout]] = {}
         self._timeouts: dict[tuple[object, ...], aiohttp.ClientTimeout] = {}
         self._proxy = None if session is not None else env_proxy(self.base_url)
         self._ssl_context: ssl.SSLContext | None = None
@@ -175,9 +175,11 @@ class AiohttpTransport(GatedTransport[aiohttp.ClientSession]):
         # Most requests use the client's default timeouts (the same object each time), or
         # timeouts that differ only where aiohttp does not look (the pool wait, decided by
         # the gate; the write phase of a small body): convert each combination once.
-        last = self._last
-        if last is not None and last[0] is timeouts and last[1] is big_body:
-            return last[2]
+        # Looked up by identity first (the entry holds the object, so its id is not reused
+        # while cached): the default's and a long-poll's, as a wait alternates them.
+        seen = self._seen_timeouts.get(id(timeouts))
+        if seen is not None and seen[0] is timeouts and seen[1] is big_body:
+            return seen[2]
         pool_waits = not self.owns_client
         key = (
             timeouts.connect,
@@ -193,7 +195,9 @@ class AiohttpTransport(GatedTransport[aiohttp.ClientSession]):
             converted = self._timeouts[key] = client_timeout(
                 timeouts, big_body=big_body, pool_waits=pool_waits
             )
-        self._last = (timeouts, big_body, converted)
+        if len(self._seen_timeouts) >= _TIMEOUT_CACHE_SIZE:
+            self._seen_timeouts.clear()
+        self._seen_timeouts[id(timeouts)] = (timeouts, big_body, converted)
         return converted
 
     def _url(self, request: ApiRequest) -> URL:

@@ -48,7 +48,7 @@ def decode_object(
         raise BodyShapeError("the body is not JSON") from None
     except RecursionError:
         raise BodyShapeError("the body is nested too deeply") from None
-    return require_object(data)
+    return data if data.__class__ is dict else require_object(data)
 
 
 def require_object(data: Any) -> dict[str, Any]:

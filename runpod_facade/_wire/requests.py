@@ -57,11 +57,12 @@ class _Route:
     generated builder: the path (split around the job id, when the id fills exactly one place
     of it) and the safety."""
 
-    __slots__ = ("around_id", "info", "path", "safety")
+    __slots__ = ("around_id", "info", "job_scoped", "path", "safety")
 
     def __init__(self, operation: str, endpoint_id: str) -> None:
         info = self.info = operation_info(operation)
         self.safety = _SAFETY[info.safety]
+        self.job_scoped = info.job_scoped  # a property of the generated table: read once
         self.path = _generated(info, endpoint_id, _JOB_ID_MARK, None, {})[0]
         parts = self.path.split(_JOB_ID_MARK)
         self.around_id = (parts[0], parts[1]) if len(parts) == 2 else None
@@ -133,7 +134,7 @@ def build_request(
             body.check_fits(operation)  # raises, with the message
         content = body.content
     extra = any(value is not None for value in query.values()) if query else False
-    if extra or (info.job_scoped and (job_id is None or around is None)):
+    if extra or (route.job_scoped and (job_id is None or around is None)):
         path, params = _generated(info, endpoint_id, job_id, wait_ms, query)
     else:
         if around is None:

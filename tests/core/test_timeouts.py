@@ -37,6 +37,16 @@ def test_a_long_poll_reads_its_hold_plus_ten_seconds_and_may_queue_for_the_pool(
     assert phases(effective_timeouts(CLIENT, LONG_POLL, None)) == (5.0, 11.5, 30.0, None)
 
 
+def test_long_polls_without_a_deadline_share_one_timeouts_per_client_timeouts_and_hold() -> None:
+    # The same object each time, so a transport converts it once; another hold or other
+    # client timeouts get their own.
+    first = effective_timeouts(CLIENT, LONG_POLL, None)
+    assert effective_timeouts(CLIENT, LONG_POLL, None) is first
+    longer = build_request("status-sync", "ep-1", job_id="job-2", wait_ms=2500)
+    assert phases(effective_timeouts(CLIENT, longer, None)) == (5.0, 12.5, 30.0, None)
+    assert phases(effective_timeouts(UNLIMITED, LONG_POLL, None)) == (None, 11.5, None, None)
+
+
 @pytest.mark.parametrize(
     ("cap", "expected"),
     [

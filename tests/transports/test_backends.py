@@ -261,6 +261,26 @@ def test_aiohttp_converts_equal_timeouts_once_and_other_ones_afresh() -> None:
     assert with_body.total == 52.0 and other.total is None
 
 
+def test_aiohttp_remembers_conversions_by_identity_while_the_objects_live() -> None:
+    from runpod_facade._transports.aiohttp import AiohttpTransport
+    from runpod_facade._transports.base import Timeouts
+
+    transport = AiohttpTransport("http://127.0.0.1:9/v2", {})
+    default = Timeouts(connect=5.0, read=30.0, write=30.0, pool=30.0)
+    long_poll = Timeouts(connect=5.0, read=100.0, write=30.0, pool=None)
+    # A wait alternates the two: each is converted once, then found by identity.
+    converted = [transport._timeout_of(t, False) for t in (default, long_poll) * 3]
+    assert [c.sock_read for c in converted] == [30.0, 100.0] * 3
+    assert converted[0::2] == [converted[0]] * 3 and converted[1::2] == [converted[1]] * 3
+    # Objects made and dropped one after another may share an id: each still gets its own
+    # values, as the cache keeps every object it remembers alive.
+    reads = [
+        transport._timeout_of(Timeouts(5.0, float(n), 30.0, None), False).sock_read
+        for n in range(1, 200)
+    ]
+    assert reads == [float(n) for n in range(1, 200)]
+
+
 def test_aiohttp_adds_the_pool_wait_to_connect_on_a_callers_session() -> None:
     from runpod_facade._transports.aiohttp import AiohttpTransport
     from runpod_facade._transports.base import Timeouts
