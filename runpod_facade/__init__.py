@@ -16,7 +16,6 @@ clients.
 
 from __future__ import annotations
 
-import inspect
 from typing import TYPE_CHECKING, Any
 
 # These modules' __all__ are exactly their public names, so each list is written once, there.
@@ -27,6 +26,7 @@ from ._core.retry import PollPolicy, RetryPolicy
 from ._exceptions import *  # noqa: F403
 from ._logging import setup_from_env as _setup_logging
 from ._options import ExecutionPolicy, Input, S3Config
+from ._public import name_public as _name_public
 from ._rate_limits import RateLimit, RateLimits
 from ._status import TERMINAL_STATUSES, JobStatus
 from ._timeout import Timeout
@@ -136,9 +136,11 @@ def __getattr__(name: str) -> Any:
     # Name every lazy class imported by now, not only this one: an AsyncJob reached through an
     # AsyncEndpoint shows the public path too. (The modules an endpoint imports on first use,
     # the batch machinery and the Batch Jobs API, name their own classes.)
-    for other, module in _LAZY.items():
-        if (loaded := sys.modules.get(__name__ + module)) is not None:
-            _as_public(getattr(loaded, other))
+    _name_public(
+        getattr(loaded, other)
+        for other, module in _LAZY.items()
+        if (loaded := sys.modules.get(__name__ + module)) is not None
+    )
     globals()[name] = value
     return value
 
@@ -206,17 +208,6 @@ __all__ += _exceptions.__all__
 __all__ += _types.__all__
 
 
-def _as_public(value: object) -> None:
-    """Name ``value``'s module ``runpod_facade``, where users import it from (as httpx and
-    openai do): reprs, tracebacks, help() and pickles then show ``runpod_facade.JobFailed``,
-    not the private module that defines it."""
-    if isinstance(value, type) or inspect.isfunction(value):
-        value.__module__ = __name__
-
-
 # The lazy names are left alone here: touching them would import their modules.
 # __getattr__ names them on first use.
-for _name in __all__:
-    if _name not in _LAZY:
-        _as_public(globals()[_name])
-del _name
+_name_public(globals()[name] for name in __all__ if name not in _LAZY)

@@ -44,6 +44,7 @@ from enum import IntEnum
 from typing import Literal
 
 from .._exceptions import RunpodError
+from .._public import name_public
 
 __all__ = [
     "APPLICATION_ID",
@@ -442,6 +443,4 @@ class Journal:
             self._db.close()
 
 
-# Public as runpod_facade.JournalError, which imports this on first use (runpod_facade._LAZY),
-# perhaps through an endpoint first: so its module is named here (reprs, tracebacks, pickles).
-JournalError.__module__ = "runpod_facade"
+name_public([JournalError])  # public, imported on first use

@@ -15,6 +15,7 @@ from typing import Any, Self
 
 from .._drivers.aio import AsyncDriver
 from .._exceptions import InvalidInputError
+from .._public import name_public
 from .._wire.requests import JobBody
 from .item import Work, cancel_job
 from .run import BatchRun, Bodies
@@ -208,6 +209,4 @@ class _Tasks(Scheduler):
         self.run.close()
 
 
-# Public as runpod_facade.AsyncBatchResults, which imports this on first use (runpod_facade._LAZY),
-# perhaps through an endpoint first: so its module is named here (reprs, tracebacks, pickles).
-AsyncBatchResults.__module__ = "runpod_facade"
+name_public([AsyncBatchResults])  # public, imported on first use

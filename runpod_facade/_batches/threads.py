@@ -21,6 +21,7 @@ from typing import Self
 
 from .._core.interrupts import is_interrupt
 from .._drivers.sync import SyncDriver
+from .._public import name_public
 from .item import BatchStopped, Work, cancel_job
 from .run import BatchRun, Bodies
 from .stopping import Scheduler, annotate, stop_cause
@@ -204,6 +205,4 @@ class _Threads(Scheduler):
             self.done.put((work, outcome))
 
 
-# Public as runpod_facade.BatchResults, which imports this on first use (runpod_facade._LAZY),
-# perhaps through an endpoint first: so its module is named here (reprs, tracebacks, pickles).
-BatchResults.__module__ = "runpod_facade"
+name_public([BatchResults])  # public, imported on first use

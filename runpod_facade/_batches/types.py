@@ -9,6 +9,7 @@ from typing import Any
 from .._core.interrupts import NOTE_PREFIX, job_notes
 from .._exceptions import RunpodError
 from .._frozen import slot_init
+from .._public import name_public
 from .._status import JobStatus
 from .._types import JobState
 
@@ -157,8 +158,4 @@ class StopReport:
         ]
 
 
-# Public as runpod_facade.<name>, which imports this on first use (runpod_facade._LAZY),
-# perhaps through an endpoint first: so their module is named here (reprs, tracebacks, pickles).
-for _name in __all__:
-    globals()[_name].__module__ = "runpod_facade"
-del _name
+name_public(globals()[name] for name in __all__)  # public, imported on first use

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from .._public import name_public
 from ._journal import BatchJournalError
 from ._mapper import BatchApiItem, BatchApiResults, BatchApiStats
 from ._model import BatchRequestResult, BatchSummary, CreatedBatch
@@ -26,8 +27,4 @@ __all__ = [
     "CreatedBatch",
 ]
 
-# Public as runpod_facade.<name>, which imports this on first use (runpod_facade._LAZY),
-# perhaps through an endpoint first: so their module is named here (reprs, tracebacks, pickles).
-for _name in __all__:
-    globals()[_name].__module__ = "runpod_facade"
-del _name
+name_public(globals()[name] for name in __all__)  # public, imported on first use

@@ -19,6 +19,7 @@ import httpx
 from .._config import Settings
 from .._core.effects import Emit, Sleep
 from .._drivers.api import AsyncClosing, AsyncRunner
+from .._public import name_public
 from ._mapper import BatchApiItem, BatchApiResults, BatchApiStats
 from ._model import BatchRequestResult
 from ._plan import DEFAULT_PAGE_SIZE
@@ -133,8 +134,4 @@ class AsyncBatchApiResults(AsyncIterator[BatchApiItem], AsyncClosing):
             await asyncio.to_thread(self._results.close)
 
 
-# Public as runpod_facade.<name>, which imports this on first use (runpod_facade._LAZY),
-# perhaps through an endpoint first: so their module is named here (reprs, tracebacks, pickles).
-for _name in __all__:
-    globals()[_name].__module__ = "runpod_facade"
-del _name
+name_public(globals()[name] for name in __all__)  # public, imported on first use
