@@ -161,6 +161,12 @@ def test_a_result_past_retention_is_reported_not_rerun(
     with connect(local) as ep:
         results = ep.map([{"echo": 0}, {"sleep": 30}], concurrency=2, journal=journal)
         assert next(results).index == 0
+        # On a loaded machine the slow job's submit may not have left yet: close() submits
+        # nothing more, so wait until the server has it (close() waits for its reply).
+        for _ in range(400):
+            if sum(r.operation == "run" for r in local.requests) == 2:
+                break
+            time.sleep(0.01)
         report = results.close()  # the slow job is left running, its id journaled
         (job_id,) = report.left_running
         handler.release.set()
