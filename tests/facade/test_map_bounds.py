@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from runpod_facade import APIConnectionError, AsyncEndpoint, BatchItem, Endpoint, PollPolicy
+from runpod_facade import AsyncEndpoint, BatchItem, Endpoint, PollPolicy
 from runpod_facade._constants import MAX_IN_FLIGHT
 from runpod_facade.local import LocalEndpoint
 
@@ -102,14 +102,19 @@ def quick() -> Iterator[LocalEndpoint]:
 
 
 def check_items(items: list[BatchItem]) -> None:
-    """Every input yielded once, each completed one with its own output. Over loopback, on
-    a loaded machine, the local server may reset a connection now and then: such an item is
-    an honest APIConnectionError, never a lost or a wrong result."""
+    """Every input yielded once, and every item completed with its own output.
+
+    Over loopback nothing may fail, however loaded the machine: the local server keeps an
+    idle connection longer than the client's pool does (``KEEP_ALIVE_S``, checked by
+    tests/local/test_keep_alive.py), so it never closes one a client is about to reuse. At
+    uvicorn's 5 s it did: a /runsync written into a connection the server had just closed
+    came back "connection reset by peer", and as a submit that may have reached the server
+    it is rightly not re-sent, so its item failed.
+    """
     assert sorted(item.index for item in items) == list(range(COUNT))
-    done = [item for item in items if item.ok]
-    assert all(item.output == item.index for item in done)
-    assert all(isinstance(item.error, APIConnectionError) for item in items if not item.ok)
-    assert len(done) >= COUNT // 2
+    failed = {item.index: repr(item.error) for item in items if not item.ok}
+    assert not failed, f"{len(failed)} items failed: {list(failed.items())[:3]}"
+    assert all(item.output == item.index for item in items)
 
 
 def test_loopback_huge_concurrency_is_bounded(quick: LocalEndpoint) -> None:

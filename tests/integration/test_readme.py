@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from runpod_facade._core.pacing import MARGIN, PROBE_STEP, PROBE_WINDOWS
 from runpod_facade.testing import EndpointFactory
 from tests._support import docblocks
 from tests._support.asgi import serve_asgi
@@ -69,14 +70,47 @@ def test_openai_snippet_talks_to_a_local_openai_worker(
     assert capsys.readouterr().out == "You said: Hello there\nYou said: Hello there"
 
 
+#: The rate-limits snippet's numbers: its server's /runsync limit per window, the window (s),
+#: its jobs, and ``map``'s default concurrency (the most requests in flight at a 429).
+SNIPPET_LIMIT, SNIPPET_WINDOW, SNIPPET_JOBS, SNIPPET_IN_FLIGHT = 100, 1.0, 500, 16
+
+
 def test_rate_limits_snippet_maps_at_the_limit_without_failures(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    exec(docblocks.named("rate-limits").compiled(), {})
+    """What the snippet promises, whatever the load: no item fails; the client learns a rate
+    exactly when the server refused something; it then paces instead of bouncing, never
+    faster than the 429 taught and its probes allow.
+
+    A machine too busy to send 100 requests a second never meets the limit: no 429, no rate
+    (with 3 busy threads in the process, 6 runs of 6; the snippet then raised TypeError on
+    the None rate). How far under the limit the rate settles is not asserted here: under
+    load the client's count of its window lags the server's, and a 429 that count does not
+    explain slows the route by ``SLOW_DOWN``. That the pacer runs at the limit is
+    tests/core/test_pacing.py's, on a fake clock.
+    """
+    namespace: dict[str, Any] = {}
+    started = time.monotonic()
+    exec(docblocks.named("rate-limits").compiled(), namespace)
+    seconds = time.monotonic() - started
     out = capsys.readouterr().out
+    limiter = namespace["local"].app.rate_limiter
+    refused = limiter.refused["runsync"]
+    stats = namespace["ep"].pacing()["runsync"]
+    assert (stats.accepted, stats.refused) == (SNIPPET_JOBS, refused)
+    if not refused:
+        assert (out, stats.rate) == ("0 failed; never limited\n", None)
+        return
     assert re.fullmatch(r"0 failed; /runsync paced at \d+/s\n", out), out
-    rate = int(out.split(" at ")[1].split("/")[0])
-    assert 80 <= rate <= 110  # learned from the 100-per-second window
+    # The refusals while learning (about one per request in flight) and a few more.
+    assert refused <= SNIPPET_IN_FLIGHT + 0.05 * SNIPPET_JOBS, refused
+    # The first 429 counts the window's N plus at most the requests then in flight (each
+    # refused one is taken off again) and sets MARGIN of that; only a probe, one per
+    # PROBE_WINDOWS clean windows, goes faster.
+    probes = seconds // (PROBE_WINDOWS * SNIPPET_WINDOW)
+    most = (SNIPPET_LIMIT + SNIPPET_IN_FLIGHT) / SNIPPET_WINDOW * MARGIN * PROBE_STEP**probes
+    assert stats.rate is not None
+    assert 0 < stats.rate <= most, (stats.rate, most)
 
 
 def test_safe_webhook_snippet_refuses_forgeries_and_handles_a_repeat_once(
