@@ -105,11 +105,11 @@ def plan_batch(
     """Check every argument of ``map`` (InvalidInputError before anything is read or sent),
     then open the journal. Returns the run and the encoder of one input."""
     _check_inputs(inputs, allow_async=allow_async)
-    concurrency, retry_failed, *_, cancel_on_interrupt = options
+    concurrency = options.concurrency
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise InvalidInputError(f"concurrency must be a positive int, got {concurrency!r}")
-    retry_failed = check_retry_failed(retry_failed)
-    cancel_on_interrupt = _check_flag(cancel_on_interrupt, "cancel_on_interrupt")
+    retry_failed = check_retry_failed(options.retry_failed)
+    cancel_on_interrupt = _check_flag(options.cancel_on_interrupt, "cancel_on_interrupt")
     seconds, replay = check_batch_options(timeout, journal, replay)
     encode = _encoder(options)
     from .journal import Journal
