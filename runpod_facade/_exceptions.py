@@ -157,6 +157,11 @@ class ReplyFields(TypedDict, total=False):
     job_id: str | None
 
 
+#: The class of each status that has one (``class NotFoundError(APIStatusError, status=404)``):
+#: openai's classes for the statuses it names, and RunPod's 413.
+STATUS_CLASSES: dict[int, type[APIStatusError]] = {}
+
+
 class APIStatusError(_Reply):
     """The API answered with an HTTP error status.
 
@@ -167,36 +172,41 @@ class APIStatusError(_Reply):
         message, operation, job_id: as on :class:`APIError`.
     """
 
+    def __init_subclass__(cls, *, status: int | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if status is not None:
+            STATUS_CLASSES[status] = cls
 
-class BadRequestError(APIStatusError):
+
+class BadRequestError(APIStatusError, status=400):
     """400: the API rejected the request."""
 
 
-class AuthenticationError(APIStatusError):
+class AuthenticationError(APIStatusError, status=401):
     """401: the API key is missing or wrong."""
 
 
-class PermissionDeniedError(APIStatusError):
+class PermissionDeniedError(APIStatusError, status=403):
     """403: the API key is valid but not allowed on this endpoint."""
 
 
-class NotFoundError(APIStatusError):
+class NotFoundError(APIStatusError, status=404):
     """404: unknown endpoint or job, or a job whose result expired (TTL or retention)."""
 
 
-class ConflictError(APIStatusError):
+class ConflictError(APIStatusError, status=409):
     """409: the request conflicts with the job's current state."""
 
 
-class PayloadTooLargeError(APIStatusError):
+class PayloadTooLargeError(APIStatusError, status=413):
     """413: the request body is over the API's limit."""
 
 
-class UnprocessableEntityError(APIStatusError):
+class UnprocessableEntityError(APIStatusError, status=422):
     """422: the request was well-formed but its content was refused."""
 
 
-class RateLimitError(APIStatusError):
+class RateLimitError(APIStatusError, status=429):
     """429: too many requests. ``retry_after`` is the server's hint in seconds, if any."""
 
     def __init__(
