@@ -1,31 +1,9 @@
-"""The exception tree. Every error the SDK raises derives from :class:`RunpodError`.
-
-```
-RunpodError
-├── InvalidInputError (also ValueError)   bad input, raised before any request is sent
-│   └── WebhookPayloadError               a webhook body that is not a RunPod job
-├── ClientClosedError                     the client was closed
-├── APIError                              a request went wrong (``except APIError``: all)
-│   ├── APIConnectionError                no HTTP answer (``request_sent`` says if it left)
-│   │   └── APITimeoutError (also TimeoutError)
-│   ├── APIStatusError                    an error status: ``status_code``, ``body``, ``headers``
-│   │   ├── BadRequestError           400
-│   │   ├── AuthenticationError       401
-│   │   ├── PermissionDeniedError     403
-│   │   ├── NotFoundError             404 (unknown job, expired result, unknown endpoint)
-│   │   ├── ConflictError             409
-│   │   ├── PayloadTooLargeError      413
-│   │   ├── UnprocessableEntityError  422
-│   │   ├── RateLimitError            429 (``retry_after`` in seconds, when the server said)
-│   │   └── InternalServerError       5xx, 499 and non-IANA codes (Cloudflare 520/524 …)
-│   └── APIResponseValidationError        a 2xx whose body is not what the contract says
-├── JobError                              the job reached a terminal state other than COMPLETED
-│   ├── JobFailed      FAILED (``error``, ``error_details``)
-│   ├── JobCancelled   CANCELLED
-│   └── JobTimedOut    TIMED_OUT (server-side execution timeout or TTL)
-└── WaitTimeout (also TimeoutError)       the client-side deadline passed; the job goes on
-    └── StreamIdleTimeout                 no chunk arrived within ``idle_timeout``
-```
+"""The exception tree. Every error the SDK raises derives from :class:`RunpodError`; the
+README's "Errors" section draws the whole tree, with the status of each class (and
+tests/facade/test_error_tree.py checks the drawing against these classes). It follows
+openai's: ``except APIError`` catches every failed request, whether no answer came
+(:class:`APIConnectionError`), an error status (:class:`APIStatusError`) or an unusable reply
+(:class:`APIResponseValidationError`).
 
 Every error tied to a job carries ``job_id``: once the server has issued an id the caller
 always gets it back, in the return value or on the exception.
