@@ -11,7 +11,7 @@ with Endpoint("ENDPOINT_ID") as ep:            # api key from RUNPOD_API_KEY
 The asyncio classes (``AsyncEndpoint``, ``AsyncJob``, ``AsyncJobStream``) are imported on
 first use, so blocking code never pays for asyncio; so are the batch machinery (with the
 first ``map`` or ``run_many``), webhook security, the Batch Jobs API and the load-balancing
-clients.
+clients (separate products: queue-endpoint code never pays for them).
 """
 
 from __future__ import annotations
@@ -78,9 +78,7 @@ if TYPE_CHECKING:
 
 _setup_logging()
 
-# Imported on first use, from these modules: the asyncio classes (asyncio's cost), what map
-# and run_many hand out (with the first batch), webhook security, the Batch Jobs API client
-# and the load-balancing clients (separate products: queue-endpoint code never pays for them).
+# The names imported on first use (see the module's docstring), and the module of each.
 _LAZY = {
     "BatchItem": "._batches.types",
     "BatchResults": "._batches.threads",

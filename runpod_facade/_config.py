@@ -118,7 +118,8 @@ def resolve_settings(
     long_poll: bool,
     allow_insecure_http: bool,
 ) -> Settings:
-    """Arguments win over ``RUNPOD_ENDPOINT_ID``, ``RUNPOD_API_KEY`` and ``RUNPOD_BASE_URL``."""
+    """Arguments win over ``RUNPOD_ENDPOINT_ID``, ``RUNPOD_API_KEY`` and ``RUNPOD_BASE_URL``;
+    ``max_retries`` applies only without a ``retry_policy``."""
     if endpoint_id is None:
         endpoint_id = os.environ.get(ENV_ENDPOINT_ID)
         if not endpoint_id:
@@ -138,7 +139,7 @@ def resolve_settings(
     if retry_policy is not None and not isinstance(retry_policy, RetryPolicy):
         raise InvalidInputError("retry_policy must be a RetryPolicy")
     retry = retry_policy or RetryPolicy()
-    if max_retries is not None:
+    if max_retries is not None and retry_policy is None:
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
             raise InvalidInputError(f"max_retries must be a non-negative int, got {max_retries!r}")
         retry = dataclasses.replace(retry, max_retries=max_retries)

@@ -1,31 +1,9 @@
-"""The exception tree. Every error the SDK raises derives from :class:`RunpodError`.
-
-```
-RunpodError
-├── InvalidInputError (also ValueError)   bad input, raised before any request is sent
-│   └── WebhookPayloadError               a webhook body that is not a RunPod job
-├── ClientClosedError                     the client was closed
-├── APIError                              a request went wrong (``except APIError``: all)
-│   ├── APIConnectionError                no HTTP answer (``request_sent`` says if it left)
-│   │   └── APITimeoutError (also TimeoutError)
-│   ├── APIStatusError                    an error status: ``status_code``, ``body``, ``headers``
-│   │   ├── BadRequestError           400
-│   │   ├── AuthenticationError       401
-│   │   ├── PermissionDeniedError     403
-│   │   ├── NotFoundError             404 (unknown job, expired result, unknown endpoint)
-│   │   ├── ConflictError             409
-│   │   ├── PayloadTooLargeError      413
-│   │   ├── UnprocessableEntityError  422
-│   │   ├── RateLimitError            429 (``retry_after`` in seconds, when the server said)
-│   │   └── InternalServerError       5xx, 499 and non-IANA codes (Cloudflare 520/524 …)
-│   └── APIResponseValidationError        a 2xx whose body is not what the contract says
-├── JobError                              the job reached a terminal state other than COMPLETED
-│   ├── JobFailed      FAILED (``error``, ``error_details``)
-│   ├── JobCancelled   CANCELLED
-│   └── JobTimedOut    TIMED_OUT (server-side execution timeout or TTL)
-└── WaitTimeout (also TimeoutError)       the client-side deadline passed; the job goes on
-    └── StreamIdleTimeout                 no chunk arrived within ``idle_timeout``
-```
+"""The exception tree. Every error the SDK raises derives from :class:`RunpodError`; the
+README's "Errors" section draws the whole tree, with the status of each class (and
+tests/facade/test_error_tree.py checks the drawing against these classes). It follows
+openai's: ``except APIError`` catches every failed request, whether no answer came
+(:class:`APIConnectionError`), an error status (:class:`APIStatusError`) or an unusable reply
+(:class:`APIResponseValidationError`).
 
 Every error tied to a job carries ``job_id``: once the server has issued an id the caller
 always gets it back, in the return value or on the exception.
@@ -157,6 +135,11 @@ class ReplyFields(TypedDict, total=False):
     job_id: str | None
 
 
+#: The class of each status that has one (``class NotFoundError(APIStatusError, status=404)``):
+#: openai's classes for the statuses it names, and RunPod's 413.
+STATUS_CLASSES: dict[int, type[APIStatusError]] = {}
+
+
 class APIStatusError(_Reply):
     """The API answered with an HTTP error status.
 
@@ -167,36 +150,41 @@ class APIStatusError(_Reply):
         message, operation, job_id: as on :class:`APIError`.
     """
 
+    def __init_subclass__(cls, *, status: int | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if status is not None:
+            STATUS_CLASSES[status] = cls
 
-class BadRequestError(APIStatusError):
+
+class BadRequestError(APIStatusError, status=400):
     """400: the API rejected the request."""
 
 
-class AuthenticationError(APIStatusError):
+class AuthenticationError(APIStatusError, status=401):
     """401: the API key is missing or wrong."""
 
 
-class PermissionDeniedError(APIStatusError):
+class PermissionDeniedError(APIStatusError, status=403):
     """403: the API key is valid but not allowed on this endpoint."""
 
 
-class NotFoundError(APIStatusError):
+class NotFoundError(APIStatusError, status=404):
     """404: unknown endpoint or job, or a job whose result expired (TTL or retention)."""
 
 
-class ConflictError(APIStatusError):
+class ConflictError(APIStatusError, status=409):
     """409: the request conflicts with the job's current state."""
 
 
-class PayloadTooLargeError(APIStatusError):
+class PayloadTooLargeError(APIStatusError, status=413):
     """413: the request body is over the API's limit."""
 
 
-class UnprocessableEntityError(APIStatusError):
+class UnprocessableEntityError(APIStatusError, status=422):
     """422: the request was well-formed but its content was refused."""
 
 
-class RateLimitError(APIStatusError):
+class RateLimitError(APIStatusError, status=429):
     """429: too many requests. ``retry_after`` is the server's hint in seconds, if any."""
 
     def __init__(

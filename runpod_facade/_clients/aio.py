@@ -20,6 +20,7 @@ from .._batches.plan import (
     plan_batch,
     prepare_bodies,
 )
+from .._config import resolve_settings
 from .._constants import DEFAULT_MAX_RETRIES, HTTP_BACKENDS
 from .._core.retry import PollPolicy, RetryPolicy
 from .._drivers.aio import AsyncDriver
@@ -115,7 +116,7 @@ class AsyncEndpoint(EndpointBase, AsyncRunner, AsyncClosing):
         rate_limits: RateLimitsOption = "learn",
         http_backend: HttpBackend = "httpx",
     ) -> None:
-        core = self._configure(
+        self._settings = resolve_settings(
             endpoint_id,
             api_key=api_key,
             base_url=base_url,
@@ -125,8 +126,8 @@ class AsyncEndpoint(EndpointBase, AsyncRunner, AsyncClosing):
             poll_policy=poll_policy,
             long_poll=long_poll,
             allow_insecure_http=allow_insecure_http,
-            rate_limits=rate_limits,
         )
+        core = self._new_core(rate_limits)  # checked before a transport is made
         transport = _transport(
             http_backend, self._settings.base_url, self._settings.headers(), http_client
         )

@@ -9,19 +9,15 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, Literal, NoReturn, Required, TypedDict
 
-import httpx
-
-from .._config import Settings, resolve_settings
+from .._config import Settings
 from .._core import waiting as _waiting
 from .._core.effects import Operation
 from .._core.engine import EndpointCore
 from .._core.pacing import Pacer, RouteStats
-from .._core.retry import PollPolicy, RetryPolicy
 from .._drivers.api import api
 from .._exceptions import InvalidInputError
 from .._options import ExecutionPolicy, S3Config
 from .._rate_limits import RateLimitsOption, rate_limits_from
-from .._timeout import Timeout
 from .._types import Health, JobState, PurgeResult
 from .._validation import check_callback, check_id, check_retry_failed, optional_seconds
 from .._wire.requests import encode_job
@@ -96,33 +92,10 @@ class EndpointBase:
     def _core(self) -> EndpointCore:
         return self._link.core
 
-    def _configure(
-        self,
-        endpoint_id: str | None,
-        *,
-        api_key: str | None,
-        base_url: str | None,
-        timeout: float | Timeout | httpx.Timeout | None,
-        max_retries: int,
-        retry_policy: RetryPolicy | None,
-        poll_policy: PollPolicy | None,
-        long_poll: bool,
-        allow_insecure_http: bool,
-        rate_limits: RateLimitsOption,
-    ) -> EndpointCore:
-        """Resolve the settings; return the core, for the subclass to link to its driver."""
+    def _new_core(self, rate_limits: RateLimitsOption) -> EndpointCore:
+        """The core of ``_settings`` (resolved by the subclass), its requests paced by
+        ``rate_limits``; the subclass links it to its driver."""
         limits = rate_limits_from(rate_limits)
-        self._settings = resolve_settings(
-            endpoint_id,
-            api_key=api_key,
-            base_url=base_url,
-            timeout=timeout,
-            max_retries=max_retries if retry_policy is None else None,
-            retry_policy=retry_policy,
-            poll_policy=poll_policy,
-            long_poll=long_poll,
-            allow_insecure_http=allow_insecure_http,
-        )
         return EndpointCore(
             self._settings.endpoint_id,
             retry=self._settings.retry,

@@ -20,6 +20,7 @@ from .._batches.plan import (
     plan_batch,
     prepare_bodies,
 )
+from .._config import resolve_settings
 from .._constants import DEFAULT_MAX_RETRIES
 from .._core.retry import PollPolicy, RetryPolicy
 from .._drivers.api import Closing
@@ -83,7 +84,7 @@ class Endpoint(EndpointBase, SyncRunner, Closing):
         allow_insecure_http: bool = False,
         rate_limits: RateLimitsOption = "learn",
     ) -> None:
-        core = self._configure(
+        self._settings = resolve_settings(
             endpoint_id,
             api_key=api_key,
             base_url=base_url,
@@ -93,8 +94,8 @@ class Endpoint(EndpointBase, SyncRunner, Closing):
             poll_policy=poll_policy,
             long_poll=long_poll,
             allow_insecure_http=allow_insecure_http,
-            rate_limits=rate_limits,
         )
+        core = self._new_core(rate_limits)  # checked before a transport is made
         if http_client is not None and not isinstance(http_client, httpx.Client):
             raise InvalidInputError(
                 "http_client must be an httpx.Client (use AsyncEndpoint for httpx.AsyncClient)"

@@ -5,21 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from http import HTTPStatus
-from types import MappingProxyType
 from typing import Any
 
-from .._exceptions import (
-    APIStatusError,
-    AuthenticationError,
-    BadRequestError,
-    ConflictError,
-    InternalServerError,
-    NotFoundError,
-    PayloadTooLargeError,
-    PermissionDeniedError,
-    RateLimitError,
-    UnprocessableEntityError,
-)
+from .._exceptions import STATUS_CLASSES, APIStatusError, InternalServerError, RateLimitError
 from .._logging import redact
 from .._status import is_terminal
 from .._transports.base import ApiRequest, ApiResponse
@@ -101,7 +89,7 @@ def status_error(
     }
     if code == 429:
         return RateLimitError(message, retry_after=parse_retry_after(response.headers), **common)
-    kind = (classes or {}).get(code) or _ERROR_CLASSES.get(code)
+    kind = (classes or {}).get(code) or STATUS_CLASSES.get(code)
     if kind is None:
         kind = InternalServerError if is_server_failure(code) else APIStatusError
     return kind(message, **common)
@@ -114,18 +102,3 @@ def is_server_failure(code: int) -> bool:
     """Every 5xx, and codes outside the IANA registry: no answer of the service's own, but a
     proxy's or a load balancer's (Cloudflare 520-527, nginx 444/499, AWS ELB 460/463)."""
     return code >= 500 or code not in _IANA_CODES
-
-
-# openai's classes for the statuses it names, and RunPod's 413 (see is_server_failure for
-# the rest).
-_ERROR_CLASSES: Mapping[int, type[APIStatusError]] = MappingProxyType(
-    {
-        400: BadRequestError,
-        401: AuthenticationError,
-        403: PermissionDeniedError,
-        404: NotFoundError,
-        409: ConflictError,
-        413: PayloadTooLargeError,
-        422: UnprocessableEntityError,
-    }
-)

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 import pytest
 
 import runpod_facade
-import runpod_facade._exceptions
 from runpod_facade import (
     APIConnectionError,
     APIError,
@@ -68,9 +67,6 @@ def _diagram(text: str) -> list[Node]:
 
 
 DIAGRAM = _diagram(docblocks.named("error-tree").code)
-# The module's docstring draws the same tree (without the batch errors, defined elsewhere).
-_DOCSTRING = runpod_facade._exceptions.__doc__ or ""
-MODULE_DIAGRAM = _diagram(_DOCSTRING.split("```\n")[1])
 
 
 def _class(name: str) -> type[BaseException]:
@@ -79,11 +75,7 @@ def _class(name: str) -> type[BaseException]:
     return cls
 
 
-@pytest.mark.parametrize(
-    "node",
-    [*DIAGRAM, *MODULE_DIAGRAM],
-    ids=[f"README-{n.name}" for n in DIAGRAM] + [f"module-{n.name}" for n in MODULE_DIAGRAM],
-)
+@pytest.mark.parametrize("node", DIAGRAM, ids=[f"README-{n.name}" for n in DIAGRAM])
 def test_each_class_of_the_diagram_derives_from_the_one_above_it(node: Node) -> None:
     cls = _class(node.name)
     if node.parent is None:
@@ -113,7 +105,7 @@ STATUS = build_request("status", "ep-1", job_id="job-1")
 
 @pytest.mark.parametrize(
     ("node", "code"),
-    [(node, code) for node in [*DIAGRAM, *MODULE_DIAGRAM] for code in node.codes],
+    [(node, code) for node in DIAGRAM for code in node.codes],
     ids=lambda value: value.name if isinstance(value, Node) else str(value),
 )
 def test_each_status_the_diagram_names_raises_that_class(node: Node, code: int) -> None:
