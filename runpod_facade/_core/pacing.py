@@ -104,8 +104,17 @@ class _Route:
     changed_at: float = -math.inf
     # The last change of rate came from counting the window.
     counted: bool = False
+    # Probing: the start of the window being judged, whether the route pressed its limit in
+    # it, and how many windows in a row it did (see Pacer._probe).
+    probe_from: float = -math.inf
+    pressed: bool = False
+    pressed_windows: int = 0
     # Send times in the window of the requests not refused (in flight or accepted).
     sent: deque[float] = field(default_factory=deque)
+    # (reply time, send time) of the accepted requests, in the order their replies came;
+    # trimmed in batches once longer than ``replies_kept`` (see :meth:`replied`).
+    replies: deque[tuple[float, float]] = field(default_factory=deque)
+    replies_kept: int = 64
     accepted_total: int = 0
     refused: int = 0
     waited: float = 0.0
@@ -115,6 +124,40 @@ class _Route:
         sent = self.sent
         while sent and (sent[0] <= horizon or len(sent) > _MAX_KEPT):
             sent.popleft()
+
+    def trim_replies(self, now: float) -> None:
+        """Drop the replies that came a window ago or more (their requests were sent earlier
+        still), then the oldest past :data:`_MAX_KEPT`; the next trim waits until the
+        deque has doubled, so a reply costs one append and one length test."""
+        horizon = now - self.window
+        replies = self.replies
+        while replies and (replies[0][0] <= horizon or len(replies) > _MAX_KEPT):
+            replies.popleft()
+        self.replies_kept = min(2 * len(replies) + 64, _MAX_KEPT)
+
+    def first_free(self, now: float) -> float:
+        """After a 429 at ``now`` that fills the window: the latest time the request the
+        server counted first could have arrived, so the window frees a window later.
+
+        The server counts a request when it arrives, which may be long after it was sent (a
+        transport queue, a busy event loop), but never after its reply: any accepted request
+        sent within the window bounds the server's oldest arrival by its reply time, and the
+        earliest such reply is the best bound known. One still in flight was, if the server
+        counted it, there before the 429 was answered, so by ``now``."""
+        horizon = now - self.window
+        for reply_at, sent_at in self.replies:
+            if sent_at > horizon:
+                return min(reply_at, now)
+        return now
+
+    def presses(self, now: float) -> bool:
+        """Whether the window now holds nearly all the pace lets in: :data:`_SATURATED` of
+        its rate × window, or of the cap :meth:`Pacer.admit` keeps (which a small N reaches
+        first). A client whose demand is below the rate never does, whatever the time."""
+        self.trim(now)
+        assert self.rate is not None and self.known_requests is not None
+        cap = max(1, int(self.known_requests * WINDOW_SHARE))
+        return len(self.sent) >= min(_SATURATED * self.rate * self.window, cap)
 
     def set_rate(self, rate: float, now: float) -> None:
         self.rate = min(rate, self.ceiling)
@@ -236,6 +279,10 @@ class Pacer:
             if status_code != 429:
                 # The window is trimmed by the next admit(); an unpaced route has nothing to probe.
                 route.accepted_total += 1
+                replies = route.replies
+                replies.append((now, sent_at))
+                if len(replies) > route.replies_kept:
+                    route.trim_replies(now)
                 if route.rate is not None:
                     self._probe(route_name, route, now)
                 return
@@ -261,12 +308,13 @@ class Pacer:
             if count >= route.floor * route.window and (
                 known is None or count >= _SATURATED * known
             ):
-                # The window is full: N is what it holds, and it frees as its oldest leaves.
+                # The window is full: N is what it holds, and it frees as the request the
+                # server counted first leaves it, timed from its reply, not its send.
                 route.known_requests = float(count if known is None else min(count, known))
                 route.set_rate(route.known_requests / route.window * MARGIN, now)
                 route.counted = True
                 if hint is None:
-                    free_at = route.sent[0] + route.window
+                    free_at = route.first_free(now) + route.window
                     route.blocked_until = max(route.blocked_until, free_at)
             elif route.rate is not None:
                 route.set_rate(route.rate * SLOW_DOWN, now)
@@ -282,21 +330,46 @@ class Pacer:
             )
 
     def _probe(self, route_name: str, route: _Route, now: float) -> None:
+        """On an accepted reply of a paced route: judge the window under way, and step the
+        rate up after :data:`PROBE_WINDOWS` windows in a row that pressed the limit without a
+        429. Only they are evidence: a light client's windows say nothing about a higher
+        rate, so a window that did not press it (or passed with no reply) starts the count
+        again."""
         if route.rate is None:
             return
         if route.changed_at == -math.inf:
             route.changed_at = now  # a configured rate: its first window starts now
+        if route.probe_from < route.changed_at:
+            # A new rate, or a 429: count from there.
+            route.probe_from = route.changed_at
+            route.pressed = False
+            route.pressed_windows = 0
+        if not route.pressed:
+            route.pressed = route.presses(now)
+        elapsed = now - route.probe_from
+        if elapsed < route.window:
             return
-        if now - route.changed_at < PROBE_WINDOWS * route.window:
+        if route.pressed and elapsed < 2 * route.window:
+            route.pressed_windows += 1
+        else:
+            route.pressed_windows = 0
+        route.probe_from = now
+        route.pressed = False
+        if route.pressed_windows < PROBE_WINDOWS:
             return
+        route.pressed_windows = 0
         if route.rate >= route.ceiling:
-            route.changed_at = now
             return
         route.set_rate(route.rate * PROBE_STEP, now)
         route.counted = False
         if route.known_requests is not None:
             route.known_requests *= PROBE_STEP
-        logger.debug("%s: no 429 for a window; pacing at %.1f requests/s", route_name, route.rate)
+        logger.debug(
+            "%s: %d windows at the limit without a 429; pacing at %.1f requests/s",
+            route_name,
+            PROBE_WINDOWS,
+            route.rate,
+        )
 
     def stats(self) -> dict[str, RouteStats]:
         """Each route's pacing so far."""
