@@ -98,7 +98,7 @@ def test_unconfigured_route_is_not_paced_until_a_429() -> None:
     assert pacer.stats()["status"].rate is None
 
 
-def test_a_429_teaches_n_as_the_requests_in_the_window_and_waits_for_its_oldest() -> None:
+def test_a_429_teaches_n_as_the_requests_in_the_window_and_waits_for_its_first_reply() -> None:
     pacer = Pacer(RateLimits.learned(time_scale=0.1))  # a 1 s window
     for i in range(300):
         at = send(pacer, "run", 2.0 + i * 0.001)
@@ -108,8 +108,53 @@ def test_a_429_teaches_n_as_the_requests_in_the_window_and_waits_for_its_oldest(
     stats = pacer.stats()["run"]
     assert stats.rate == pytest.approx(300 * MARGIN)  # 300 per 1 s, less the margin
     assert stats.refused == 1
-    # Nothing goes until the first of the 300 leaves the window (2.0 + 1 s).
-    assert pacer.reserve("run", 2.31) == pytest.approx(3.0 - 2.31)
+    # Nothing goes until the first of the 300 leaves the window, counted from its reply (it
+    # reached the server by then): 2.01 + 1 s.
+    assert pacer.reserve("run", 2.31) == pytest.approx(3.01 - 2.31)
+
+
+# 150 requests sent at 0.000 … 0.149 on a route learning its rate (10 s windows); which were
+# answered (200) and when before a 429 at t=3 fills the window; when the route frees.
+SENT_AT = [i * 0.001 for i in range(150)]
+
+
+@pytest.mark.parametrize(
+    ("replied", "free_at"),
+    [
+        # All arrived late (a stalled event loop, a transport queue): the window frees a
+        # window after their replies, not after their sends (it was 10.0).
+        pytest.param({at: 3.0 for at in SENT_AT}, 13.0, id="all-replied-late"),
+        # None answered yet: each arrived before the 429 was answered, if the server counted it.
+        pytest.param({}, 13.0, id="all-in-flight"),
+        # The oldest still in flight: the earliest reply bounds the server's first arrival.
+        pytest.param({at: 2.0 for at in SENT_AT[1:]}, 12.0, id="oldest-in-flight"),
+        pytest.param({at: 1.0 for at in SENT_AT[100:]}, 11.0, id="newest-replied-first"),
+        # Replies that came quickly: as before, a window after the oldest send (plus its trip).
+        pytest.param({at: at + 0.01 for at in SENT_AT}, 10.01, id="prompt-replies"),
+    ],
+)
+def test_after_a_full_window_429_nothing_goes_until_the_earliest_reply_left_the_window(
+    replied: dict[float, float], free_at: float
+) -> None:
+    pacer = Pacer()
+    for at in SENT_AT:
+        send(pacer, "run", at)
+    for at, reply_at in sorted(replied.items(), key=lambda item: item[1]):
+        pacer.observe("run", at, reply_at, 200, NO_HEADERS)
+    pacer.observe("run", send(pacer, "run", 0.15), 3.0, 429, NO_HEADERS)
+    assert pacer.stats()["run"].rate == pytest.approx(15 * MARGIN)  # 150 per 10 s
+    assert pacer.reserve_and_admit("run", 3.0) == pytest.approx(free_at - 3.0)
+    assert pacer.admit("run", free_at) == 0.0
+
+
+def test_replies_kept_for_the_window_stay_bounded() -> None:
+    pacer = Pacer(limits(status=(100, 1.0)))
+    for i in range(10_000):  # 100 windows at the route's rate
+        at = i / 97
+        pacer.observe("status", at, at + 0.005, 200, NO_HEADERS)
+    kept = pacer._routes["status"].replies
+    assert len(kept) <= 2 * 97 + 64
+    assert kept[-1][0] - kept[0][0] <= 3.0  # about a window, two at most between trims
 
 
 def test_retry_after_holds_back_the_other_requests_but_not_the_retry_itself() -> None:
@@ -158,15 +203,59 @@ def test_replies_to_requests_sent_before_a_change_do_not_cut_again() -> None:
     assert pacer.stats()["run"].refused == 50
 
 
-def test_rate_probes_up_after_clean_windows_unless_told_not_to() -> None:
-    assert PROBE_WINDOWS == 3  # the times below: steps at 3.0 and 6.1
+def drive(pacer: Pacer, route: str, start: float, end: float, gap: float) -> None:
+    """A client asking for a request on ``route`` every ``gap`` seconds (``0``: as fast as
+    the pacer lets it) from ``start`` to ``end``; each goes when the pacer lets it and is
+    accepted at once."""
+    at = start
+    while at < end:
+        wait = pacer.reserve_and_admit(route, at)
+        while wait > 0:
+            at += wait
+            wait = pacer.admit(route, at)
+        pacer.observe(route, at, at, 200, NO_HEADERS)
+        at += gap
+
+
+def test_rate_probes_up_after_windows_at_the_limit_unless_told_not_to() -> None:
+    assert PROBE_WINDOWS == 3  # as fast as allowed: steps at 3.0 and 6.0
     learning = Pacer(limits(run=(10, 1.0)))
     fixed_rate = Pacer(RateLimits({"run": RateLimit(10, 1.0)}, learn=False))
     for pacer in (learning, fixed_rate):
-        for t in (0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.1):
-            pacer.observe("run", send(pacer, "run", t), t, 200, NO_HEADERS)
+        drive(pacer, "run", 0.0, 2.5, gap=0.0)
+        assert pacer.stats()["run"].rate == pytest.approx(10 * MARGIN)
+        drive(pacer, "run", 2.5, 6.5, gap=0.0)
     assert learning.stats()["run"].rate == pytest.approx(10 * MARGIN * PROBE_STEP**2)
     assert fixed_rate.stats()["run"].rate == pytest.approx(10 * MARGIN)
+
+
+def test_a_client_below_the_rate_never_probes_up() -> None:
+    # 10 requests per window where 100 are allowed, for 10 windows: no evidence of more room.
+    pacer = Pacer(limits(run=(100, 1.0)))
+    drive(pacer, "run", 0.0, 10.0, gap=0.1)
+    assert pacer.stats()["run"].rate == pytest.approx(100 * MARGIN)
+    assert pacer.stats()["run"].waited == 0.0
+
+
+def test_a_window_below_the_limit_starts_the_count_again() -> None:
+    pacer = Pacer(limits(run=(100, 1.0)))
+    drive(pacer, "run", 0.0, 2.0, gap=0.0)  # two windows at the limit
+    drive(pacer, "run", 2.0, 3.5, gap=0.1)  # then a light one
+    drive(pacer, "run", 3.5, 5.9, gap=0.0)  # two more: still no three in a row
+    assert pacer.stats()["run"].rate == pytest.approx(100 * MARGIN)
+    drive(pacer, "run", 5.9, 7.2, gap=0.0)  # the third
+    assert pacer.stats()["run"].rate == pytest.approx(100 * MARGIN * PROBE_STEP)
+
+
+def test_a_route_slowed_by_a_429_probes_back_up_when_held_to_its_pace() -> None:
+    # After a slow-down the window holds well under N, but a client the pacer holds back
+    # presses the slower pace, which is evidence enough.
+    pacer = Pacer(limits(status=(100, 1.0)))
+    pacer.observe("status", send(pacer, "status", 0.0), 0.0, 429, NO_HEADERS)
+    slowed = 100 * MARGIN * SLOW_DOWN
+    assert pacer.stats()["status"].rate == pytest.approx(slowed)
+    drive(pacer, "status", 0.0, 3.5, gap=0.0)
+    assert pacer.stats()["status"].rate == pytest.approx(slowed * PROBE_STEP)
 
 
 def test_routes_are_paced_apart() -> None:
