@@ -104,10 +104,9 @@ class _Route:
     changed_at: float = -math.inf
     # The last change of rate came from counting the window.
     counted: bool = False
-    # Probing: the start of the window being judged, whether the route pressed its limit in
-    # it, and how many windows in a row it did (see Pacer._probe).
+    # Probing: the start of the window being judged, and how many windows in a row pressed
+    # the limit (see Pacer._probe).
     probe_from: float = -math.inf
-    pressed: bool = False
     pressed_windows: int = 0
     # Send times in the window of the requests not refused (in flight or accepted).
     sent: deque[float] = field(default_factory=deque)
@@ -152,8 +151,9 @@ class _Route:
 
     def presses(self, now: float) -> bool:
         """Whether the window now holds nearly all the pace lets in: :data:`_SATURATED` of
-        its rate × window, or of the cap :meth:`Pacer.admit` keeps (which a small N reaches
-        first). A client whose demand is below the rate never does, whatever the time."""
+        its rate × window, or the cap :meth:`Pacer.admit` keeps (which a small N reaches
+        first). A client whose demand is below the rate never does; one the pacer holds back
+        always does, also after a slow-down left the rate well under N."""
         self.trim(now)
         assert self.rate is not None and self.known_requests is not None
         cap = max(1, int(self.known_requests * WINDOW_SHARE))
@@ -342,19 +342,16 @@ class Pacer:
         if route.probe_from < route.changed_at:
             # A new rate, or a 429: count from there.
             route.probe_from = route.changed_at
-            route.pressed = False
             route.pressed_windows = 0
-        if not route.pressed:
-            route.pressed = route.presses(now)
         elapsed = now - route.probe_from
         if elapsed < route.window:
             return
-        if route.pressed and elapsed < 2 * route.window:
+        # The first reply a window on: the sends of the last window are the judged window's.
+        if elapsed < 2 * route.window and route.presses(now):
             route.pressed_windows += 1
         else:
             route.pressed_windows = 0
         route.probe_from = now
-        route.pressed = False
         if route.pressed_windows < PROBE_WINDOWS:
             return
         route.pressed_windows = 0
