@@ -73,6 +73,8 @@ _FLOOR_SHARE: Final = 0.1
 _MIN_FLOOR: Final = 10.0
 # Accepted-request times kept per route; at 100k a window's count is a floor, which is safe.
 _MAX_KEPT: Final = 100_000
+# The share of the window in which only the first reply is kept (for Pacer.observe's 429).
+_REPLY_GRAIN: Final = 1 / 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,10 +112,10 @@ class _Route:
     pressed_windows: int = 0
     # Send times in the window of the requests not refused (in flight or accepted).
     sent: deque[float] = field(default_factory=deque)
-    # (reply time, send time) of the accepted requests, in the order their replies came;
-    # trimmed in batches once longer than ``replies_kept`` (see :meth:`replied`).
+    # (reply time, send time) of the first accepted reply of each grain of the window that
+    # had one, oldest first, and when the next grain starts (see record_reply).
     replies: deque[tuple[float, float]] = field(default_factory=deque)
-    replies_kept: int = 64
+    record_at: float = -math.inf
     accepted_total: int = 0
     refused: int = 0
     waited: float = 0.0
@@ -124,15 +126,17 @@ class _Route:
         while sent and (sent[0] <= horizon or len(sent) > _MAX_KEPT):
             sent.popleft()
 
-    def trim_replies(self, now: float) -> None:
-        """Drop the replies that came a window ago or more (their requests were sent earlier
-        still), then the oldest past :data:`_MAX_KEPT`; the next trim waits until the
-        deque has doubled, so a reply costs one append and one length test."""
+    def record_reply(self, sent_at: float, now: float) -> None:
+        """Keep the reply to a request sent at ``sent_at``, the first of its grain
+        (:data:`_REPLY_GRAIN` of the window): a window holds at most that many, and a reply
+        costs one comparison until the next grain. Skipping the others only ever makes
+        :meth:`first_free` later, by about a grain."""
+        self.record_at = now + _REPLY_GRAIN * self.window
         horizon = now - self.window
         replies = self.replies
-        while replies and (replies[0][0] <= horizon or len(replies) > _MAX_KEPT):
-            replies.popleft()
-        self.replies_kept = min(2 * len(replies) + 64, _MAX_KEPT)
+        while replies and replies[0][0] <= horizon:
+            replies.popleft()  # sent earlier still: out of any window to come
+        replies.append((now, sent_at))
 
     def first_free(self, now: float) -> float:
         """After a 429 at ``now`` that fills the window: the latest time the request the
@@ -141,8 +145,8 @@ class _Route:
         The server counts a request when it arrives, which may be long after it was sent (a
         transport queue, a busy event loop), but never after its reply: any accepted request
         sent within the window bounds the server's oldest arrival by its reply time, and the
-        earliest such reply is the best bound known. One still in flight was, if the server
-        counted it, there before the 429 was answered, so by ``now``."""
+        earliest such reply kept is the best bound known. One still in flight was, if the
+        server counted it, there before the 429 was answered, so by ``now``."""
         horizon = now - self.window
         for reply_at, sent_at in self.replies:
             if sent_at > horizon:
@@ -279,10 +283,8 @@ class Pacer:
             if status_code != 429:
                 # The window is trimmed by the next admit(); an unpaced route has nothing to probe.
                 route.accepted_total += 1
-                replies = route.replies
-                replies.append((now, sent_at))
-                if len(replies) > route.replies_kept:
-                    route.trim_replies(now)
+                if now >= route.record_at:
+                    route.record_reply(sent_at, now)
                 if route.rate is not None:
                     self._probe(route_name, route, now)
                 return
