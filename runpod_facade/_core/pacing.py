@@ -13,13 +13,18 @@ seconds (10 s documented). Configured numbers (``RateLimits``) give N and W at o
 them a route is not paced until its first 429, which says "N requests within the last W": the
 pacer counts the requests it sent in the last W seconds that were not refused (those in flight
 included: the server counted them on arrival) and takes that count as N. After a 429 it sends
-nothing until the oldest of those requests has left the window (or for the server's
-``Retry-After``, which wins when given). A route is paced a little under its rate
-(:data:`MARGIN`) so that network jitter cannot put N + 1 requests in one window. While no 429
-comes the rate creeps up (:data:`PROBE_STEP` per :data:`PROBE_WINDOWS` clean windows) to find
-limits that grew — RunPod raises them with the number of running workers. A 429 while fewer
-than 90 % of the known N were sent (another client on the same endpoint, or the concurrency
-limit) slows the route by :data:`SLOW_DOWN` instead.
+nothing until the first of those the server counted has left the window (or for the server's
+``Retry-After``, which wins when given), timed from its reply, not its send: the server's
+window counts a request from its arrival, which under load (a transport queue, a busy event
+loop) can be long after the pacer let it go, but never after its reply. A route is paced a
+little under its rate (:data:`MARGIN`) so that network jitter cannot put N + 1 requests in one
+window. The rate creeps up (:data:`PROBE_STEP` after :data:`PROBE_WINDOWS` windows in a row)
+to find limits that grew — RunPod raises them with the number of running workers — but only
+on evidence: windows without a 429 that held nearly all the pace lets in (90 % of it). A
+lighter window starts the count again, so a client whose demand stays below the rate keeps
+it, instead of drifting past a limit it never tested. A 429 while fewer than 90 % of the known
+N were sent (another client on the same endpoint, or the concurrency limit) slows the route by
+:data:`SLOW_DOWN` instead.
 """
 
 from __future__ import annotations
@@ -56,14 +61,15 @@ MARGIN: Final = 0.97
 CATCH_UP: Final = 0.015
 #: The most of a route's N the pacer lets into one window, counting real send times.
 WINDOW_SHARE: Final = 0.985
-#: How much faster a route may go after :data:`PROBE_WINDOWS` windows without a 429.
+#: How much faster a route may go after :data:`PROBE_WINDOWS` windows at its limit.
 PROBE_STEP: Final = 1.02
-#: Windows without a 429 before each step up: limits grow rarely (more running workers), and
-#: each probe past the limit costs a 429 or two.
+#: Windows in a row at the limit without a 429 before each step up: limits grow rarely (more
+#: running workers), and each probe past the limit costs a 429 or two.
 PROBE_WINDOWS: Final = 3
 #: How much slower a route goes after a 429 that its own count does not explain.
 SLOW_DOWN: Final = 0.8
-# A 429 with fewer than this share of the known N in the window is not "the window is full".
+# A 429 with fewer than this share of the known N in the window is not "the window is full";
+# a window with fewer than this share of what the pace lets in did not press the limit.
 _SATURATED: Final = 0.9
 # A 429 teaches no rate below this share of the route's documented rate (or of _MIN_FLOOR
 # requests per 10 s for an undocumented route): a 429 after a handful of requests has another
