@@ -164,10 +164,12 @@ class _Route:
         its rate × window, or the cap :meth:`Pacer.admit` keeps (which a small N reaches
         first). A client whose demand is below the rate never does; one the pacer holds back
         always does, also after a slow-down left the rate well under N."""
+        rate, known = self.rate, self.known_requests
+        if rate is None or known is None:
+            return False  # not paced: nothing to press
         self.trim(now)
-        assert self.rate is not None and self.known_requests is not None
-        cap = max(1, int(self.known_requests * WINDOW_SHARE))
-        return len(self.sent) >= min(_SATURATED * self.rate * self.window, cap)
+        cap = max(1, int(known * WINDOW_SHARE))
+        return len(self.sent) >= min(_SATURATED * rate * self.window, cap)
 
     def set_rate(self, rate: float, now: float) -> None:
         self.rate = min(rate, self.ceiling)
