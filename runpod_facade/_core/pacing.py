@@ -13,13 +13,18 @@ seconds (10 s documented). Configured numbers (``RateLimits``) give N and W at o
 them a route is not paced until its first 429, which says "N requests within the last W": the
 pacer counts the requests it sent in the last W seconds that were not refused (those in flight
 included: the server counted them on arrival) and takes that count as N. After a 429 it sends
-nothing until the oldest of those requests has left the window (or for the server's
-``Retry-After``, which wins when given). A route is paced a little under its rate
-(:data:`MARGIN`) so that network jitter cannot put N + 1 requests in one window. While no 429
-comes the rate creeps up (:data:`PROBE_STEP` per :data:`PROBE_WINDOWS` clean windows) to find
-limits that grew — RunPod raises them with the number of running workers. A 429 while fewer
-than 90 % of the known N were sent (another client on the same endpoint, or the concurrency
-limit) slows the route by :data:`SLOW_DOWN` instead.
+nothing until the first of those the server counted has left the window (or for the server's
+``Retry-After``, which wins when given), timed from its reply, not its send: the server's
+window counts a request from its arrival, which under load (a transport queue, a busy event
+loop) can be long after the pacer let it go, but never after its reply. A route is paced a
+little under its rate (:data:`MARGIN`) so that network jitter cannot put N + 1 requests in one
+window. The rate creeps up (:data:`PROBE_STEP` after :data:`PROBE_WINDOWS` windows in a row)
+to find limits that grew — RunPod raises them with the number of running workers — but only
+on evidence: windows without a 429 that held nearly all the pace lets in (90 % of it). A
+lighter window starts the count again, so a client whose demand stays below the rate keeps
+it, instead of drifting past a limit it never tested. A 429 while fewer than 90 % of the known
+N were sent (another client on the same endpoint, or the concurrency limit) slows the route by
+:data:`SLOW_DOWN` instead.
 """
 
 from __future__ import annotations
@@ -56,14 +61,15 @@ MARGIN: Final = 0.97
 CATCH_UP: Final = 0.015
 #: The most of a route's N the pacer lets into one window, counting real send times.
 WINDOW_SHARE: Final = 0.985
-#: How much faster a route may go after :data:`PROBE_WINDOWS` windows without a 429.
+#: How much faster a route may go after :data:`PROBE_WINDOWS` windows at its limit.
 PROBE_STEP: Final = 1.02
-#: Windows without a 429 before each step up: limits grow rarely (more running workers), and
-#: each probe past the limit costs a 429 or two.
+#: Windows in a row at the limit without a 429 before each step up: limits grow rarely (more
+#: running workers), and each probe past the limit costs a 429 or two.
 PROBE_WINDOWS: Final = 3
 #: How much slower a route goes after a 429 that its own count does not explain.
 SLOW_DOWN: Final = 0.8
-# A 429 with fewer than this share of the known N in the window is not "the window is full".
+# A 429 with fewer than this share of the known N in the window is not "the window is full";
+# a window with fewer than this share of what the pace lets in did not press the limit.
 _SATURATED: Final = 0.9
 # A 429 teaches no rate below this share of the route's documented rate (or of _MIN_FLOOR
 # requests per 10 s for an undocumented route): a 429 after a handful of requests has another
@@ -73,6 +79,8 @@ _FLOOR_SHARE: Final = 0.1
 _MIN_FLOOR: Final = 10.0
 # Accepted-request times kept per route; at 100k a window's count is a floor, which is safe.
 _MAX_KEPT: Final = 100_000
+# The share of the window in which only the first reply is kept (for Pacer.observe's 429).
+_REPLY_GRAIN: Final = 1 / 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,8 +112,16 @@ class _Route:
     changed_at: float = -math.inf
     # The last change of rate came from counting the window.
     counted: bool = False
+    # Probing: the start of the window being judged, and how many windows in a row pressed
+    # the limit (see Pacer._probe).
+    probe_from: float = -math.inf
+    pressed_windows: int = 0
     # Send times in the window of the requests not refused (in flight or accepted).
     sent: deque[float] = field(default_factory=deque)
+    # (reply time, send time) of the first accepted reply of each grain of the window that
+    # had one, oldest first, and when the next grain starts (see record_reply).
+    replies: deque[tuple[float, float]] = field(default_factory=deque)
+    record_at: float = -math.inf
     accepted_total: int = 0
     refused: int = 0
     waited: float = 0.0
@@ -115,6 +131,45 @@ class _Route:
         sent = self.sent
         while sent and (sent[0] <= horizon or len(sent) > _MAX_KEPT):
             sent.popleft()
+
+    def record_reply(self, sent_at: float, now: float) -> None:
+        """Keep the reply to a request sent at ``sent_at``, the first of its grain
+        (:data:`_REPLY_GRAIN` of the window): a window holds at most that many, and a reply
+        costs one comparison until the next grain. Skipping the others only ever makes
+        :meth:`first_free` later, by about a grain."""
+        self.record_at = now + _REPLY_GRAIN * self.window
+        horizon = now - self.window
+        replies = self.replies
+        while replies and replies[0][0] <= horizon:
+            replies.popleft()  # sent earlier still: out of any window to come
+        replies.append((now, sent_at))
+
+    def first_free(self, now: float) -> float:
+        """After a 429 at ``now`` that fills the window: the latest time the request the
+        server counted first could have arrived, so the window frees a window later.
+
+        The server counts a request when it arrives, which may be long after it was sent (a
+        transport queue, a busy event loop), but never after its reply: any accepted request
+        sent within the window bounds the server's oldest arrival by its reply time, and the
+        earliest such reply kept is the best bound known. One still in flight was, if the
+        server counted it, there before the 429 was answered, so by ``now``."""
+        horizon = now - self.window
+        for reply_at, sent_at in self.replies:
+            if sent_at > horizon:
+                return min(reply_at, now)
+        return now
+
+    def presses(self, now: float) -> bool:
+        """Whether the window now holds nearly all the pace lets in: :data:`_SATURATED` of
+        its rate × window, or the cap :meth:`Pacer.admit` keeps (which a small N reaches
+        first). A client whose demand is below the rate never does; one the pacer holds back
+        always does, also after a slow-down left the rate well under N."""
+        rate, known = self.rate, self.known_requests
+        if rate is None or known is None:
+            return False  # not paced: nothing to press
+        self.trim(now)
+        cap = max(1, int(known * WINDOW_SHARE))
+        return len(self.sent) >= min(_SATURATED * rate * self.window, cap)
 
     def set_rate(self, rate: float, now: float) -> None:
         self.rate = min(rate, self.ceiling)
@@ -236,6 +291,8 @@ class Pacer:
             if status_code != 429:
                 # The window is trimmed by the next admit(); an unpaced route has nothing to probe.
                 route.accepted_total += 1
+                if now >= route.record_at:
+                    route.record_reply(sent_at, now)
                 if route.rate is not None:
                     self._probe(route_name, route, now)
                 return
@@ -261,12 +318,13 @@ class Pacer:
             if count >= route.floor * route.window and (
                 known is None or count >= _SATURATED * known
             ):
-                # The window is full: N is what it holds, and it frees as its oldest leaves.
+                # The window is full: N is what it holds, and it frees as the request the
+                # server counted first leaves it, timed from its reply, not its send.
                 route.known_requests = float(count if known is None else min(count, known))
                 route.set_rate(route.known_requests / route.window * MARGIN, now)
                 route.counted = True
                 if hint is None:
-                    free_at = route.sent[0] + route.window
+                    free_at = route.first_free(now) + route.window
                     route.blocked_until = max(route.blocked_until, free_at)
             elif route.rate is not None:
                 route.set_rate(route.rate * SLOW_DOWN, now)
@@ -282,21 +340,43 @@ class Pacer:
             )
 
     def _probe(self, route_name: str, route: _Route, now: float) -> None:
+        """On an accepted reply of a paced route: judge the window under way, and step the
+        rate up after :data:`PROBE_WINDOWS` windows in a row that pressed the limit without a
+        429. Only they are evidence: a light client's windows say nothing about a higher
+        rate, so a window that did not press it (or passed with no reply) starts the count
+        again."""
         if route.rate is None:
             return
         if route.changed_at == -math.inf:
             route.changed_at = now  # a configured rate: its first window starts now
+        if route.probe_from < route.changed_at:
+            # A new rate, or a 429: count from there.
+            route.probe_from = route.changed_at
+            route.pressed_windows = 0
+        elapsed = now - route.probe_from
+        if elapsed < route.window:
             return
-        if now - route.changed_at < PROBE_WINDOWS * route.window:
+        # The first reply a window on: the sends of the last window are the judged window's.
+        if elapsed < 2 * route.window and route.presses(now):
+            route.pressed_windows += 1
+        else:
+            route.pressed_windows = 0
+        route.probe_from = now
+        if route.pressed_windows < PROBE_WINDOWS:
             return
+        route.pressed_windows = 0
         if route.rate >= route.ceiling:
-            route.changed_at = now
             return
         route.set_rate(route.rate * PROBE_STEP, now)
         route.counted = False
         if route.known_requests is not None:
             route.known_requests *= PROBE_STEP
-        logger.debug("%s: no 429 for a window; pacing at %.1f requests/s", route_name, route.rate)
+        logger.debug(
+            "%s: %d windows at the limit without a 429; pacing at %.1f requests/s",
+            route_name,
+            PROBE_WINDOWS,
+            route.rate,
+        )
 
     def stats(self) -> dict[str, RouteStats]:
         """Each route's pacing so far."""
