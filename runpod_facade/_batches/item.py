@@ -6,12 +6,11 @@ running, whether the batch has stopped — is the :class:`~runpod_facade._batche
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._core.effects import Operation, Send
-from .._core.engine import CANCEL_TIMEOUT, DeadlineReached
+from .._core.engine import DeadlineReached
 from .._core.interrupts import JobTracker
 from .._core.waiting import LOOK_FLOOR, settle
 from .._exceptions import (
@@ -33,7 +32,6 @@ if TYPE_CHECKING:
 
 __all__ = ["BatchStopped", "Work", "cancel_job", "run_item", "stoppable"]
 
-logger = logging.getLogger("runpod_facade")
 T = TypeVar("T")
 
 # Requests an item's operation must be let finish once the batch stops: a submit (its reply
@@ -142,18 +140,9 @@ def _reattach(run: BatchRun, work: Work, job_id: str) -> Operation[BatchItem]:
 
 
 def cancel_job(run: BatchRun, job_id: str) -> Operation[None]:
-    """Cancel a job on the batch's behalf (bounded by ``CANCEL_TIMEOUT``) and tell the run
+    """Cancel a job on the batch's behalf (``EndpointCore.cancel_quietly``) and tell the run
     how it went: a job the reply shows ended anyway keeps its outcome for a resume."""
-    core = run.core
-    try:
-        state: JobState = yield from core.perform(
-            "cancel", core.deadline(CANCEL_TIMEOUT), job_id=job_id
-        )
-    except (RunpodError, DeadlineReached) as exc:
-        logger.warning("could not cancel job %s: %s", job_id, exc)
-        run.cancelled(job_id, False)
-        return
-    run.cancelled(job_id, True, withdrawn=state.status == JobStatus.CANCELLED)
+    run.cancelled(job_id, (yield from run.core.cancel_quietly(job_id)))
 
 
 def _submit_and_wait(run: BatchRun, work: Work) -> Operation[BatchItem]:

@@ -253,14 +253,15 @@ class BatchRun:
             self._to_cancel = dict(self._running) if cancel else {}
             return list(self._to_cancel)
 
-    def cancelled(self, job_id: str, ok: bool, *, withdrawn: bool = True) -> None:
-        """A cancel sent on the batch's behalf succeeded (``ok``) or failed. ``withdrawn``:
-        the reply says the job is CANCELLED (not one that had ended first), so a resumed
-        batch runs its input again."""
+    def cancelled(self, job_id: str, state: JobState | None) -> None:
+        """A cancel sent on the batch's behalf replied ``state`` (``None``: it failed). A job
+        the reply shows CANCELLED (not one that had ended first) is withdrawn: a resumed batch
+        runs its input again."""
         with self._mutex:
             index = self._running.pop(job_id, self._to_cancel.get(job_id, -1))
-            (self._cancelled if ok else self._cancel_failed).append((index, job_id))
-        if ok and withdrawn and index >= 0 and self.journal is not None:
+            (self._cancel_failed if state is None else self._cancelled).append((index, job_id))
+        withdrawn = state is not None and state.status == JobStatus.CANCELLED
+        if withdrawn and index >= 0 and self.journal is not None:
             self.journal.withdrawn(index)
 
     def wait_for_submits(self) -> None:

@@ -127,8 +127,7 @@ class _Tasks(Scheduler):
                 waiter.set_result(None)
 
     async def next_body(self) -> JobBody | InvalidInputError | None:
-        if self.bodies is not None:
-            return next(self.bodies, None)
+        """The next async input, encoded (``iterate`` reads ``bodies`` itself, inline)."""
         assert self.inputs is not None and self.encode is not None
         try:
             value = await anext(self.inputs)
