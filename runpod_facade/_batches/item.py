@@ -9,10 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from .._constants import MIN_WAIT_MS
 from .._core.effects import Operation, Send
 from .._core.engine import DeadlineReached
 from .._core.interrupts import JobTracker
-from .._core.waiting import LOOK_FLOOR, settle
+from .._core.waiting import LOOK_FLOOR, settle, submit_request
 from .._exceptions import (
     APIConnectionError,
     APIStatusError,
@@ -146,7 +147,15 @@ def cancel_job(run: BatchRun, job_id: str) -> Operation[None]:
 
 
 def _submit_and_wait(run: BatchRun, work: Work) -> Operation[BatchItem]:
-    request = run.submit_request(work)
+    # /run, or /runsync with the server's minimum hold when that fits the deadline (see
+    # "Submitting" in the docstring of ``_batches.run``).
+    request = submit_request(
+        run.core,
+        work.body,
+        run.deadline,
+        id_at_once=run.submit_with_run,
+        longest=MIN_WAIT_MS / 1000,
+    )
     if not run.submit_started(work):
         raise BatchStopped
     try:

@@ -25,11 +25,11 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from .._constants import MAX_IN_FLIGHT, MIN_WAIT_MS
+from .._constants import MAX_IN_FLIGHT
 from .._core.deadline import Deadline
 from .._core.effects import Operation
 from .._core.engine import EndpointCore
-from .._core.waiting import check_terminal, submit_request
+from .._core.waiting import check_terminal
 from .._exceptions import (
     APIResponseValidationError,
     APIStatusError,
@@ -41,7 +41,6 @@ from .._exceptions import (
     RunpodError,
 )
 from .._status import JobStatus
-from .._transports.base import ApiRequest
 from .._types import JobState
 from .._wire.bodies import BodyShapeError, decode_object
 from .._wire.replies import job_state_from_object
@@ -61,9 +60,9 @@ class BatchRun:
     """One batch run: its settings, the journal, and what is in flight. The reading side
     (:meth:`take`, :meth:`deliver`, :meth:`finish`) belongs to the scheduler; the item
     operations (``item.py``), run on worker threads or tasks, use only :attr:`core`,
-    :attr:`deadline`, :attr:`journal`, :attr:`retry_failed`, :attr:`stopping`, and report
-    through the locked methods of "the item operations' side" (:meth:`submit_request`,
-    :meth:`submit_started`, :meth:`submit_accepted`, :meth:`accepted`, :meth:`ended`,
+    :attr:`deadline`, :attr:`journal`, :attr:`retry_failed`, :attr:`stopping`,
+    :attr:`submit_with_run`, and report through the locked methods of "the item operations'
+    side" (:meth:`submit_started`, :meth:`submit_accepted`, :meth:`accepted`, :meth:`ended`,
     :meth:`count` …)."""
 
     def __init__(
@@ -355,17 +354,6 @@ class BatchRun:
         """The job is known to have ended (or to be gone): no longer running."""
         with self._mutex:
             self._running.pop(job_id, None)
-
-    def submit_request(self, work: Work) -> ApiRequest:
-        """``/run``, or ``/runsync`` with the server's minimum hold when that fits the
-        deadline (see the module docstring)."""
-        return submit_request(
-            self.core,
-            work.body,
-            self.deadline,
-            id_at_once=self.submit_with_run,
-            longest=MIN_WAIT_MS / 1000,
-        )
 
 
 def encoded_inputs(inputs: Iterable[Any], encode: Callable[[Any], JobBody]) -> Bodies:
