@@ -270,10 +270,6 @@ class BatchRun:
             while self._submitting:
                 self._lock.wait(0.1)
 
-    @property
-    def submits_in_flight(self) -> int:
-        return self._submitting
-
     def report(self, stopped_by: str = "interrupted") -> StopReport:
         """What the batch leaves behind now; ``stopped_by``: what stopped it (see
         ``stopping.stop_cause``)."""
