@@ -167,6 +167,7 @@ def _submit_and_wait(run: BatchRun, work: Work) -> Operation[BatchItem]:
         known: JobState | None
         try:
             known = yield from run.core.call(request, run.deadline, floor=LOOK_FLOOR)
+            job_id = known.id
         except DeadlineReached as reached:
             return _submit_failed(run, work, reached.error)
         except RunpodError as exc:
@@ -178,9 +179,6 @@ def _submit_and_wait(run: BatchRun, work: Work) -> Operation[BatchItem]:
             # Interrupted (a task cancelled) before the reply: a job may exist, unnamed.
             run.submit_cut_short()
             raise
-        else:
-            assert known is not None
-            job_id = known.id
         if run.submit_accepted(work, job_id, known):
             yield from cancel_job(run, job_id)
             raise BatchStopped
