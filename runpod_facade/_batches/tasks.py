@@ -184,8 +184,7 @@ class _Tasks(Scheduler):
 
     async def stop(self, cancel: bool, stopped_by: str) -> StopReport:
         """Stop the batch (``stopped_by``: why, for its notes); with ``cancel``, cancel its
-        jobs. Tasks in a submit are let finish
-        when their ids are needed (to cancel or to journal them); the others are cancelled."""
+        jobs. Its tasks end as the module docstring says."""
         run = self.run
         job_ids = run.begin_stop(cancel)
         keep_submits = cancel or run.journal is not None
