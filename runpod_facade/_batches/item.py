@@ -6,14 +6,14 @@ running, whether the batch has stopped — is the :class:`~runpod_facade._batche
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from .._constants import MIN_WAIT_MS
 from .._core.effects import Operation, Send
-from .._core.engine import CANCEL_TIMEOUT, DeadlineReached
+from .._core.engine import DeadlineReached
 from .._core.interrupts import JobTracker
-from .._core.waiting import LOOK_FLOOR, settle
+from .._core.waiting import LOOK_FLOOR, settle, submit_request
 from .._exceptions import (
     APIConnectionError,
     APIStatusError,
@@ -33,7 +33,6 @@ if TYPE_CHECKING:
 
 __all__ = ["BatchStopped", "Work", "cancel_job", "run_item", "stoppable"]
 
-logger = logging.getLogger("runpod_facade")
 T = TypeVar("T")
 
 # Requests an item's operation must be let finish once the batch stops: a submit (its reply
@@ -142,22 +141,21 @@ def _reattach(run: BatchRun, work: Work, job_id: str) -> Operation[BatchItem]:
 
 
 def cancel_job(run: BatchRun, job_id: str) -> Operation[None]:
-    """Cancel a job on the batch's behalf (bounded by ``CANCEL_TIMEOUT``) and tell the run
+    """Cancel a job on the batch's behalf (``EndpointCore.cancel_quietly``) and tell the run
     how it went: a job the reply shows ended anyway keeps its outcome for a resume."""
-    core = run.core
-    try:
-        state: JobState = yield from core.perform(
-            "cancel", core.deadline(CANCEL_TIMEOUT), job_id=job_id
-        )
-    except (RunpodError, DeadlineReached) as exc:
-        logger.warning("could not cancel job %s: %s", job_id, exc)
-        run.cancelled(job_id, False)
-        return
-    run.cancelled(job_id, True, withdrawn=state.status == JobStatus.CANCELLED)
+    run.cancelled(job_id, (yield from run.core.cancel_quietly(job_id)))
 
 
 def _submit_and_wait(run: BatchRun, work: Work) -> Operation[BatchItem]:
-    request = run.submit_request(work)
+    # /run, or /runsync with the server's minimum hold when that fits the deadline (see
+    # "Submitting" in the docstring of ``_batches.run``).
+    request = submit_request(
+        run.core,
+        work.body,
+        run.deadline,
+        id_at_once=run.submit_with_run,
+        longest=MIN_WAIT_MS / 1000,
+    )
     if not run.submit_started(work):
         raise BatchStopped
     try:
@@ -169,6 +167,7 @@ def _submit_and_wait(run: BatchRun, work: Work) -> Operation[BatchItem]:
         known: JobState | None
         try:
             known = yield from run.core.call(request, run.deadline, floor=LOOK_FLOOR)
+            job_id = known.id
         except DeadlineReached as reached:
             return _submit_failed(run, work, reached.error)
         except RunpodError as exc:
@@ -180,9 +179,6 @@ def _submit_and_wait(run: BatchRun, work: Work) -> Operation[BatchItem]:
             # Interrupted (a task cancelled) before the reply: a job may exist, unnamed.
             run.submit_cut_short()
             raise
-        else:
-            assert known is not None
-            job_id = known.id
         if run.submit_accepted(work, job_id, known):
             yield from cancel_job(run, job_id)
             raise BatchStopped

@@ -176,6 +176,10 @@ def probe(path: str | os.PathLike[str], *, purpose: str = "the batch") -> Found:
     path = os.fspath(path)
     try:
         info = os.stat(path)
+        header = b""
+        if stat.S_ISREG(info.st_mode) and info.st_size:  # (a FIFO is never opened)
+            with open(path, "rb") as handle:
+                header = handle.read(100)
     except FileNotFoundError:
         _writable(path, purpose)
         return "missing"
@@ -189,13 +193,6 @@ def probe(path: str | os.PathLike[str], *, purpose: str = "the batch") -> Found:
     if info.st_size == 0:
         _writable(path, purpose)
         return "empty"
-    try:
-        with open(path, "rb") as handle:
-            header = handle.read(100)
-    except OSError as exc:
-        raise JournalError(
-            f"cannot read the journal {path!r}: {exc.strerror or exc}", reason="unusable"
-        ) from None
     if len(header) < 100 or not header.startswith(_MAGIC):
         raise JournalError(
             f"{path!r} is not a batch journal (not an SQLite database): it is left as it is; "
@@ -263,7 +260,7 @@ def _check_source(path: str, source: object) -> None:
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """One row of the journal."""
+    """One row of the journal (the columns of ``_SCHEMA``'s ``items``, in order)."""
 
     index: int
     fingerprint: bytes
@@ -372,12 +369,8 @@ class Journal:
 
     def entry(self, index: int) -> Entry | None:
         with self._lock:
-            row = self._db.execute(
-                "SELECT idx, fingerprint, phase, job_id, status, raw_json, error_kind, "
-                "error_code, error_text, duplicates FROM items WHERE idx = ?",
-                (index,),
-            ).fetchone()
-        # Columns in Entry's order; SQLite hands BLOBs back as bytes.
+            row = self._db.execute("SELECT * FROM items WHERE idx = ?", (index,)).fetchone()
+        # The table's columns are Entry's fields, in order; SQLite hands BLOBs back as bytes.
         return None if row is None else Entry(row[0], row[1], Phase(row[2]), *row[3:])
 
     def has_entries_from(self, index: int) -> bool:

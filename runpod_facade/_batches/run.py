@@ -25,11 +25,11 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from .._constants import MAX_IN_FLIGHT, MIN_WAIT_MS
+from .._constants import MAX_IN_FLIGHT
 from .._core.deadline import Deadline
 from .._core.effects import Operation
 from .._core.engine import EndpointCore
-from .._core.waiting import check_terminal, submit_request
+from .._core.waiting import check_terminal
 from .._exceptions import (
     APIResponseValidationError,
     APIStatusError,
@@ -41,7 +41,6 @@ from .._exceptions import (
     RunpodError,
 )
 from .._status import JobStatus
-from .._transports.base import ApiRequest
 from .._types import JobState
 from .._wire.bodies import BodyShapeError, decode_object
 from .._wire.replies import job_state_from_object
@@ -61,9 +60,9 @@ class BatchRun:
     """One batch run: its settings, the journal, and what is in flight. The reading side
     (:meth:`take`, :meth:`deliver`, :meth:`finish`) belongs to the scheduler; the item
     operations (``item.py``), run on worker threads or tasks, use only :attr:`core`,
-    :attr:`deadline`, :attr:`journal`, :attr:`retry_failed`, :attr:`stopping`, and report
-    through the locked methods of "the item operations' side" (:meth:`submit_request`,
-    :meth:`submit_started`, :meth:`submit_accepted`, :meth:`accepted`, :meth:`ended`,
+    :attr:`deadline`, :attr:`journal`, :attr:`retry_failed`, :attr:`stopping`,
+    :attr:`submit_with_run`, and report through the locked methods of "the item operations'
+    side" (:meth:`submit_started`, :meth:`submit_accepted`, :meth:`accepted`, :meth:`ended`,
     :meth:`count` …)."""
 
     def __init__(
@@ -253,14 +252,15 @@ class BatchRun:
             self._to_cancel = dict(self._running) if cancel else {}
             return list(self._to_cancel)
 
-    def cancelled(self, job_id: str, ok: bool, *, withdrawn: bool = True) -> None:
-        """A cancel sent on the batch's behalf succeeded (``ok``) or failed. ``withdrawn``:
-        the reply says the job is CANCELLED (not one that had ended first), so a resumed
-        batch runs its input again."""
+    def cancelled(self, job_id: str, state: JobState | None) -> None:
+        """A cancel sent on the batch's behalf replied ``state`` (``None``: it failed). A job
+        the reply shows CANCELLED (not one that had ended first) is withdrawn: a resumed batch
+        runs its input again."""
         with self._mutex:
             index = self._running.pop(job_id, self._to_cancel.get(job_id, -1))
-            (self._cancelled if ok else self._cancel_failed).append((index, job_id))
-        if ok and withdrawn and index >= 0 and self.journal is not None:
+            (self._cancel_failed if state is None else self._cancelled).append((index, job_id))
+        withdrawn = state is not None and state.status == JobStatus.CANCELLED
+        if withdrawn and index >= 0 and self.journal is not None:
             self.journal.withdrawn(index)
 
     def wait_for_submits(self) -> None:
@@ -269,10 +269,6 @@ class BatchRun:
         with self._mutex:
             while self._submitting:
                 self._lock.wait(0.1)
-
-    @property
-    def submits_in_flight(self) -> int:
-        return self._submitting
 
     def report(self, stopped_by: str = "interrupted") -> StopReport:
         """What the batch leaves behind now; ``stopped_by``: what stopped it (see
@@ -354,17 +350,6 @@ class BatchRun:
         """The job is known to have ended (or to be gone): no longer running."""
         with self._mutex:
             self._running.pop(job_id, None)
-
-    def submit_request(self, work: Work) -> ApiRequest:
-        """``/run``, or ``/runsync`` with the server's minimum hold when that fits the
-        deadline (see the module docstring)."""
-        return submit_request(
-            self.core,
-            work.body,
-            self.deadline,
-            id_at_once=self.submit_with_run,
-            longest=MIN_WAIT_MS / 1000,
-        )
 
 
 def encoded_inputs(inputs: Iterable[Any], encode: Callable[[Any], JobBody]) -> Bodies:

@@ -127,8 +127,7 @@ class _Tasks(Scheduler):
                 waiter.set_result(None)
 
     async def next_body(self) -> JobBody | InvalidInputError | None:
-        if self.bodies is not None:
-            return next(self.bodies, None)
+        """The next async input, encoded (``iterate`` reads ``bodies`` itself, inline)."""
         assert self.inputs is not None and self.encode is not None
         try:
             value = await anext(self.inputs)
@@ -185,8 +184,7 @@ class _Tasks(Scheduler):
 
     async def stop(self, cancel: bool, stopped_by: str) -> StopReport:
         """Stop the batch (``stopped_by``: why, for its notes); with ``cancel``, cancel its
-        jobs. Tasks in a submit are let finish
-        when their ids are needed (to cancel or to journal them); the others are cancelled."""
+        jobs. Its tasks end as the module docstring says."""
         run = self.run
         job_ids = run.begin_stop(cancel)
         keep_submits = cancel or run.journal is not None

@@ -129,9 +129,7 @@ class _Threads(Scheduler):
         except BaseException as exc:
             cancel = self.cancels(exc)
             cause = stop_cause(exc, reading=self.reading)
-            report = self.stop(cancel, cause, interrupted=is_interrupt(exc))
-            for note in report.notes(cancel=cancel):
-                exc.add_note(note)
+            annotate(exc, self.stop(cancel, cause, interrupted=is_interrupt(exc)), cancel)
             raise
         finally:
             self.shutdown()

@@ -132,8 +132,12 @@ def test_an_interrupt_raised_while_reading_inputs_stops_the_batch() -> None:
 def test_ctrl_c_in_the_loop_body_is_noted_by_the_with_block() -> None:
     fake = FakeJobs()
     with fake.endpoint() as ep:
+        # j0 too: the three submits race, and finish(0) needs job 0 to exist.
         threading.Thread(
-            target=lambda: (fake.wait_until(lambda f: f.waiting_on("j1", "j2")), fake.finish(0)),
+            target=lambda: (
+                fake.wait_until(lambda f: f.waiting_on("j0", "j1", "j2")),
+                fake.finish(0),
+            ),
             daemon=True,
         ).start()
         with (

@@ -63,9 +63,11 @@ def emit(item: BatchItem) -> None:
 
 
 def settled(run: BatchRun, running: int) -> bool:
-    """``running`` jobs known by id and no submit in flight. (Reads the batch's internals:
-    a test's way to know where the batch stands.)"""
-    return len(run.report().left_running) >= running and run.submits_in_flight == 0
+    """``running`` jobs known by id and no submit in flight (none unnamed: before a stop, a
+    submit is unnamed only while in flight). (Reads the batch's internals: a test's way to
+    know where the batch stands.)"""
+    report = run.report()
+    return len(report.left_running) >= running and report.unnamed_submits == 0
 
 
 def announce_when(run: BatchRun, phase: str) -> None:
