@@ -167,8 +167,9 @@ class EndpointCore:
     def perform(
         self, operation: str, deadline: Deadline | None = None, **args: Any
     ) -> Operation[Any]:
-        """Build and :meth:`call` one operation."""
-        return (yield from self.call(self.request(operation, **args), deadline))
+        """Build and :meth:`call` one operation. Not a generator itself: it hands back
+        ``call``'s, one layer less per request (and bad arguments raise here, at once)."""
+        return self.call(self.request(operation, **args), deadline)
 
     def cancel_quietly(self, job_id: str) -> Operation[JobState | None]:
         """Cancel on the caller's behalf, within :data:`CANCEL_TIMEOUT`: the job's state as the
