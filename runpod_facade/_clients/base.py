@@ -35,12 +35,35 @@ __all__ = [
     "OnStatus",
     "RunManyErrorsInPlace",
     "RunManyOptions",
+    "wait_operation",
 ]
 
 #: ``run_sync``'s default deadline: the server's default ``/runsync`` hold.
 DEFAULT_RUN_SYNC_TIMEOUT = 90.0
 
 OnStatus = Callable[[JobState], None]
+
+
+def wait_operation(
+    core: EndpointCore,
+    job_id: str,
+    timeout: float | timedelta | None,
+    cancel_on_timeout: bool,
+    cancel_on_interrupt: bool,
+    on_state: OnStatus | None,
+    retry_failed: int,
+) -> Operation[JobState]:
+    """``ep.wait``'s and ``job.wait``'s operation, from their arguments once the job id and
+    the callback are checked (by each: a handle's id was checked when the handle was made)."""
+    return _waiting.wait(
+        core,
+        job_id,
+        timeout=optional_seconds(timeout, "timeout"),
+        cancel_on_timeout=cancel_on_timeout,
+        cancel_on_interrupt=cancel_on_interrupt,
+        on_state=on_state,
+        retry_failed=check_retry_failed(retry_failed),
+    )
 
 
 class _BatchOptions(TypedDict, total=False):
@@ -240,14 +263,14 @@ class EndpointBase:
         """Wait for the job to finish and return its COMPLETED state:
         ``ep.job(job_id).wait(...)``."""
         check_callback(on_status, "on_status")
-        return _waiting.wait(
+        return wait_operation(
             self._core,
             self._job_id(job_id),
-            timeout=optional_seconds(timeout, "timeout"),
-            cancel_on_timeout=cancel_on_timeout,
-            cancel_on_interrupt=cancel_on_interrupt,
-            on_state=on_status,
-            retry_failed=check_retry_failed(retry_failed),
+            timeout,
+            cancel_on_timeout,
+            cancel_on_interrupt,
+            on_status,
+            retry_failed,
         )
 
     @api
