@@ -21,7 +21,7 @@ from .._transports.base import ApiRequest, ApiResponse, Delivery, Timeouts, Tran
 from .._types import Health, JobState, PurgeResult
 from .._wire.errors import error_from_response, job_in_error_reply
 from .._wire.replies import parse_reply
-from .._wire.requests import JobBody, build_request
+from .._wire.requests import JobBody, build_request, route
 from .deadline import Deadline, effective_timeouts
 from .effects import UNLIMITED, Operation, Send, Sleep
 from .pacing import Pacer
@@ -64,9 +64,22 @@ class EndpointCore:
     def deadline(self, timeout: float | None) -> Deadline:
         return Deadline(timeout, clock=self.clock)
 
-    def request(self, operation: str, **args: Any) -> ApiRequest:
+    def request(
+        self,
+        operation: str,
+        *,
+        job_id: str | None = None,
+        body: JobBody | None = None,
+        wait_ms: int | None = None,
+        **query: int | None,
+    ) -> ApiRequest:
         """The request for ``operation`` on this endpoint (see ``build_request``)."""
-        return build_request(operation, self.endpoint_id, **args)
+        if query:
+            return build_request(
+                operation, self.endpoint_id, job_id=job_id, body=body, wait_ms=wait_ms, **query
+            )
+        # The usual request, straight from its route (made once per operation).
+        return route(operation, self.endpoint_id).request(job_id, body, wait_ms)
 
     def call(
         self,

@@ -127,7 +127,9 @@ _TEXT_OR_NONE = frozenset({str, type(None)})
 
 
 def _check_field_types(
-    data: Mapping[str, Any], field_types: tuple[tuple[str, type | tuple[type, ...]], ...], job_id: str
+    data: Mapping[str, Any],
+    field_types: tuple[tuple[str, type | tuple[type, ...]], ...],
+    job_id: str,
 ) -> None:
     for key, kind in field_types:
         value = data.get(key)
