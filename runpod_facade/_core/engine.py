@@ -112,12 +112,13 @@ class EndpointCore:
                     yield Sleep(wait)
                     sent_at = self.clock()
                     wait = pacer.admit(request.operation, sent_at)
-            remaining = None if deadline is None else deadline.remaining()
+            # A deadline without a limit (`timeout=None`) caps nothing: no need to ask it.
+            remaining = (
+                None if deadline is None or deadline.timeout is None else deadline.remaining()
+            )
             cap = None if remaining is None else max(remaining, floor)
             timeouts = effective_timeouts(self.timeouts, request, cap)
-            outcome: ApiResponse | TransportFailure = yield Send(
-                request, cap=cap, attempt=retries, timeouts=timeouts
-            )
+            outcome: ApiResponse | TransportFailure = yield Send(request, cap, retries, timeouts)
             if pacer is not None and isinstance(outcome, ApiResponse):
                 pacer.observe(
                     request.operation, sent_at, self.clock(), outcome.status_code, outcome.headers
