@@ -55,14 +55,17 @@ def wait_operation(
 ) -> Operation[JobState]:
     """``ep.wait``'s and ``job.wait``'s operation, from their arguments once the job id and
     the callback are checked (by each: a handle's id was checked when the handle was made)."""
+    # The defaults (no timeout, no requeue) need no call to check them.
     return _waiting.wait(
         core,
         job_id,
-        timeout=optional_seconds(timeout, "timeout"),
+        timeout=None if timeout is None else optional_seconds(timeout, "timeout"),
         cancel_on_timeout=cancel_on_timeout,
         cancel_on_interrupt=cancel_on_interrupt,
         on_state=on_state,
-        retry_failed=check_retry_failed(retry_failed),
+        retry_failed=0
+        if retry_failed.__class__ is int and retry_failed == 0
+        else check_retry_failed(retry_failed),
     )
 
 

@@ -71,9 +71,9 @@ class JobBase:
         return state
 
     def _observer(self, on_status: OnStatus | None) -> Callable[[JobState], None]:
-        check_callback(on_status, "on_status")
         if on_status is None:
             return self._seen
+        check_callback(on_status, "on_status")
 
         def seen(state: JobState) -> None:
             self._seen(state)

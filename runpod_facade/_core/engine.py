@@ -21,7 +21,7 @@ from .._transports.base import ApiRequest, ApiResponse, Delivery, Timeouts, Tran
 from .._types import Health, JobState, PurgeResult
 from .._wire.errors import error_from_response, job_in_error_reply
 from .._wire.replies import parse_reply
-from .._wire.requests import JobBody, build_request, route
+from .._wire.requests import JobBody, Route, build_request, route
 from .deadline import Deadline, effective_timeouts
 from .effects import UNLIMITED, Operation, Send, Sleep
 from .pacing import Pacer
@@ -80,6 +80,11 @@ class EndpointCore:
             )
         # The usual request, straight from its route (made once per operation).
         return route(operation, self.endpoint_id).request(job_id, body, wait_ms)
+
+    def route(self, operation: str) -> Route:
+        """``operation``'s route on this endpoint, which builds its requests positionally
+        (``route.request(job_id, body, wait_ms)``): for the calls made once per job."""
+        return route(operation, self.endpoint_id)
 
     def call(
         self,
@@ -199,7 +204,7 @@ class EndpointCore:
         return state
 
     def run(self, body: JobBody) -> Operation[JobState]:
-        return self.perform("run", body=body)
+        return self.call(self.route("run").request(None, body, None))
 
     def status(self, job_id: str, *, ttl_ms: int | None = None) -> Operation[JobState]:
         return self.perform("status", job_id=job_id, ttl=ttl_ms)

@@ -190,7 +190,7 @@ def settle(
         try:
             if known is None or not known.is_terminal:
                 known = yield from _wait(core, job_id, deadline, known, cancel_on_timeout, on_state)
-            state = check_terminal(known)
+            state = known if known.status is JobStatus.COMPLETED else check_terminal(known)
         except (JobFailed, JobTimedOut) as exc:
             attempts.append(exc.state)
             exc.attempts = tuple(attempts)
@@ -238,7 +238,10 @@ def _wait(
                     request,
                     deadline,
                     floor=LOOK_FLOOR if first and request.hold is None else 0.0,
-                    refit=functools.partial(_state_request, core, job_id, deadline),
+                    # Without a deadline a retry would rebuild the very same request.
+                    refit=None
+                    if deadline.timeout is None
+                    else functools.partial(_state_request, core, job_id, deadline),
                 )
             except APIStatusError as exc:
                 state = yield from _without_long_poll(core, job_id, deadline, exc)
@@ -289,7 +292,7 @@ def _state_request(core: EndpointCore, job_id: str, deadline: Deadline) -> ApiRe
     """A long-poll whose hold fits in what remains of the deadline, or a ``/status`` poll."""
     if core.long_poll and not core.long_poll_unavailable:
         if deadline.timeout is None:  # no deadline: the longest hold, as hold_for gives it
-            return core.request("status-sync", job_id=job_id, wait_ms=LONG_POLL_WAIT_MS)
+            return core.route("status-sync").request(job_id, None, LONG_POLL_WAIT_MS)
         hold = hold_for(deadline)
         if hold is not None:
             return core.request("status-sync", job_id=job_id, wait_ms=wait_ms(hold))

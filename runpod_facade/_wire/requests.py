@@ -30,10 +30,12 @@ __all__ = [
     "OPERATIONS",
     "JobBody",
     "OperationInfo",
+    "Route",
     "build_job_body",
     "build_request",
     "encode_job",
     "operation_info",
+    "route",
 ]
 
 
@@ -53,7 +55,7 @@ _SAFETY = {"repeatable": Safety.REPEATABLE, "submit": Safety.SUBMIT}
 _JOB_ID_MARK = "0runpodFacadeJobId0"
 
 
-class _Route:
+class Route:
     """What every request of one operation on one endpoint shares, worked out once from its
     generated builder — the path (split around the job id, when the id fills exactly one
     place of it), method, safety, reply schema, payload limit — and the builder of its
@@ -126,7 +128,7 @@ class _Route:
 
 
 #: The route of an operation on an endpoint, made once.
-route = functools.lru_cache(maxsize=64)(_Route)
+route = functools.lru_cache(maxsize=64)(Route)
 
 # What quote(text, safe="") leaves unchanged: RFC 3986's unreserved characters.
 _UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]+")
@@ -178,7 +180,7 @@ def build_request(
     ``wait_ms`` is the server-side hold of an operation that takes ``wait``; ``query`` the
     other query parameters (``None`` leaves one out). ``body`` (an operation that has one)
     is checked against the operation's payload limit: InvalidInputError before any I/O.
-    Only the job id is escaped into the route (:meth:`_Route.request`); a request with other
+    Only the job id is escaped into the route (:meth:`Route.request`); a request with other
     query parameters (``ttl``), or whose ids the route cannot take apart, is built by the
     generated builder itself.
     """
