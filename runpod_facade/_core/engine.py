@@ -21,7 +21,7 @@ from .._transports.base import ApiRequest, ApiResponse, Delivery, Timeouts, Tran
 from .._types import Health, JobState, PurgeResult
 from .._wire.errors import error_from_response, job_in_error_reply
 from .._wire.replies import parse_reply
-from .._wire.requests import JobBody, Route, build_request, route
+from .._wire.requests import JobBody, build_request, route
 from .deadline import Deadline, effective_timeouts
 from .effects import UNLIMITED, Operation, Send, Sleep
 from .pacing import Pacer
@@ -81,11 +81,6 @@ class EndpointCore:
         # The usual request, straight from its route (made once per operation).
         return route(operation, self.endpoint_id).request(job_id, body, wait_ms)
 
-    def route(self, operation: str) -> Route:
-        """``operation``'s route on this endpoint, which builds its requests positionally
-        (``route.request(job_id, body, wait_ms)``): for the calls made once per job."""
-        return route(operation, self.endpoint_id)
-
     def call(
         self,
         request: ApiRequest,
@@ -122,7 +117,13 @@ class EndpointCore:
                 None if deadline is None or deadline.timeout is None else deadline.remaining()
             )
             cap = None if remaining is None else max(remaining, floor)
-            timeouts = effective_timeouts(self.timeouts, request, cap)
+            # Without a cap or a hold, the client's own timeouts as they are (effective_timeouts'
+            # first case, without its call).
+            timeouts = (
+                self.timeouts
+                if cap is None and request.hold is None
+                else effective_timeouts(self.timeouts, request, cap)
+            )
             outcome: ApiResponse | TransportFailure = yield Send(request, cap, retries, timeouts)
             if pacer is not None and isinstance(outcome, ApiResponse):
                 pacer.observe(
@@ -204,7 +205,7 @@ class EndpointCore:
         return state
 
     def run(self, body: JobBody) -> Operation[JobState]:
-        return self.call(self.route("run").request(None, body, None))
+        return self.call(route("run", self.endpoint_id).request(None, body, None))
 
     def status(self, job_id: str, *, ttl_ms: int | None = None) -> Operation[JobState]:
         return self.perform("status", job_id=job_id, ttl=ttl_ms)

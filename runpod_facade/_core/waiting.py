@@ -27,7 +27,7 @@ from .._exceptions import (
 from .._status import JobStatus
 from .._transports.base import ApiRequest
 from .._types import JobState
-from .._wire.requests import JobBody
+from .._wire.requests import JobBody, route
 from .deadline import Deadline
 from .effects import Operation, Sleep
 from .engine import DeadlineReached, EndpointCore
@@ -95,7 +95,7 @@ def wait(
 ) -> Operation[JobState]:
     """Wait until the job is terminal; return it if COMPLETED, raise JobError otherwise."""
     tracker = JobTracker(job_id)
-    deadline = core.deadline(timeout)
+    deadline = Deadline(timeout, clock=core.clock)  # core.deadline's, without its call
     try:
         return (
             yield from settle(
@@ -292,7 +292,7 @@ def _state_request(core: EndpointCore, job_id: str, deadline: Deadline) -> ApiRe
     """A long-poll whose hold fits in what remains of the deadline, or a ``/status`` poll."""
     if core.long_poll and not core.long_poll_unavailable:
         if deadline.timeout is None:  # no deadline: the longest hold, as hold_for gives it
-            return core.route("status-sync").request(job_id, None, LONG_POLL_WAIT_MS)
+            return route("status-sync", core.endpoint_id).request(job_id, None, LONG_POLL_WAIT_MS)
         hold = hold_for(deadline)
         if hold is not None:
             return core.request("status-sync", job_id=job_id, wait_ms=wait_ms(hold))

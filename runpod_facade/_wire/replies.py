@@ -365,7 +365,10 @@ def parse_reply(
     if parser is None:
         parser = PARSERS.get(request.reply, parse_generic)
     try:
-        return parser.body(decode_object(response.content), response, request)
+        data = decode_object(response.content)
+        if parser is parse_job:  # the reply of every submit and wait: parse_job's body, inline
+            return job_state_from_object(data, response.content, expected_id=request.job_id)
+        return parser.body(data, response, request)
     except BodyShapeError as exc:
         raise _invalid(response, request, exc.why, exc.job_id) from None
 
