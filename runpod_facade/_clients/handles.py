@@ -70,15 +70,13 @@ class JobBase:
         self._seen(state)
         return state
 
-    def _observer(self, on_status: OnStatus | None) -> Callable[[JobState], None]:
-        if on_status is None:
-            return self._seen
+    def _observer(self, on_status: OnStatus) -> Callable[[JobState], None]:
+        """What a wait calls with each state: record it, then ``on_status`` (checked here)."""
         check_callback(on_status, "on_status")
 
         def seen(state: JobState) -> None:
             self._seen(state)
-            if on_status is not None:
-                on_status(state)
+            on_status(state)
 
         return seen
 
@@ -119,7 +117,7 @@ class JobBase:
             timeout,
             cancel_on_timeout,
             cancel_on_interrupt,
-            self._observer(on_status),
+            self._seen if on_status is None else self._observer(on_status),  # no closure if None
             retry_failed,
         )
 

@@ -94,16 +94,17 @@ def wait(
     retry_failed: int = 0,
 ) -> Operation[JobState]:
     """Wait until the job is terminal; return it if COMPLETED, raise JobError otherwise."""
-    tracker = JobTracker(job_id)
     deadline = Deadline(timeout, clock=core.clock)  # core.deadline's, without its call
     try:
         return (
             yield from settle(
-                core, job_id, deadline, None, cancel_on_timeout, on_state, retry_failed, tracker
+                core, job_id, deadline, None, cancel_on_timeout, on_state, retry_failed, None
             )
         )
     except BaseException as exc:  # as `interruptible` does, without its generator
-        yield from on_interrupt(core, exc, tracker, cancel=cancel_on_interrupt)
+        # Wherever an interrupt finds this wait, its one job has not ended (settle returns or
+        # raises as soon as it has): the tracker is made only now.
+        yield from on_interrupt(core, exc, JobTracker(job_id), cancel=cancel_on_interrupt)
         raise
 
 
@@ -179,12 +180,13 @@ def settle(
     cancel_on_timeout: bool,
     on_state: OnState | None,
     retry_failed: int,
-    tracker: JobTracker,
+    tracker: JobTracker | None,
 ) -> Operation[JobState]:
     """Wait for the end; on FAILED/TIMED_OUT requeue with ``/retry`` up to ``retry_failed``
     times within the same deadline. The error raised at last lists every attempt. ``known``
     is a state already in hand (a submit's reply), so a job that ended in it costs nothing.
-    Batches (``_batches.item``) wait for each of their jobs with it too."""
+    ``tracker`` (if any) is told when the job has ended. Batches (``_batches.item``) wait for
+    each of their jobs with it too."""
     attempts: list[JobState] = []
     while True:
         try:
@@ -195,7 +197,8 @@ def settle(
             attempts.append(exc.state)
             exc.attempts = tuple(attempts)
             if len(attempts) > retry_failed or deadline.expired():
-                tracker.ended(job_id)
+                if tracker is not None:
+                    tracker.ended(job_id)
                 raise
             logger.info(
                 "job %s ended %s; requeueing it (retry %d of %d)",
@@ -210,9 +213,11 @@ def settle(
                 raise exc from retry_error
             continue
         except JobCancelled:
-            tracker.ended(job_id)
+            if tracker is not None:
+                tracker.ended(job_id)
             raise
-        tracker.ended(job_id)
+        if tracker is not None:
+            tracker.ended(job_id)
         return state
 
 
