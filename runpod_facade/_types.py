@@ -18,7 +18,7 @@ from types import MappingProxyType
 from typing import Any, NoReturn
 
 from ._frozen import slot_init
-from ._status import JobStatus, is_terminal
+from ._status import TERMINAL_STATUSES, JobStatus
 
 __all__ = ["Health", "HealthJobs", "HealthWorkers", "JobState", "PurgeResult", "Reply"]
 
@@ -77,7 +77,7 @@ class JobState(_RawReply):
     @property
     def is_terminal(self) -> bool:
         """True for COMPLETED, FAILED, CANCELLED and TIMED_OUT."""
-        return is_terminal(self.status)
+        return self.status in TERMINAL_STATUSES  # _status.is_terminal, without its call
 
     @property
     def is_completed(self) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -94,11 +95,32 @@ def check_webhook(url: object) -> str:
 _ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
+# What _ENCODER.encode(body) runs for a dict, made once: it makes this C encoder anew on every
+# call (two Python-level layers and a closure). Without `markers`, its cycle check, a cycle
+# ends in RecursionError, and encode_body asks _ENCODER which of the two it was. The C
+# encoder keeps no state between calls (threads may share it).
+_make_encoder: Callable[..., Callable[[Any, int], list[str]]] | None = getattr(
+    json.encoder,
+    "c_make_encoder",
+    None,  # None: an interpreter without the C accelerator
+)
+_encode_dict = (
+    None
+    if _make_encoder is None
+    else _make_encoder(
+        None, _ENCODER.default, json.encoder.encode_basestring, None, ":", ",", False, False, False
+    )
+)
+
+
 def encode_body(body: dict[str, Any]) -> bytes:
     """Serialize the request body once, strictly (the payload limit is the route's:
     ``_wire.requests.JobBody.check_fits``)."""
     try:
-        data = _ENCODER.encode(body)
+        try:
+            data = _ENCODER.encode(body) if _encode_dict is None else "".join(_encode_dict(body, 0))
+        except RecursionError:
+            data = _ENCODER.encode(body)  # "Circular reference detected", or nested too deeply
     except (TypeError, ValueError) as exc:
         raise InvalidInputError(
             f"input must be JSON-serializable (dicts, lists, str, int, float, bool, None; "

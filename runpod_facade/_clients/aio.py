@@ -160,8 +160,9 @@ class AsyncEndpoint(EndpointBase, AsyncRunner, AsyncClosing):
     ) -> AsyncJob:
         """Queue a job (``/run``) and return its handle at once; see ``Endpoint.run``."""
         body = encode_job(input, policy=policy, webhook=webhook, s3_config=s3_config)
-        state = await self._perform(self._core.run(body))
-        return AsyncJob(self, state.id, state, link=self._link)
+        link = self._link  # its core and driver, as a handle's method reads them
+        state = await link.driver.run(link.core.run(body))
+        return AsyncJob(self, state.id, state, link=link)
 
     def job(self, job_id: str) -> AsyncJob:
         """A handle to an existing job, e.g. one submitted by another process."""

@@ -31,12 +31,38 @@ __all__ = [
     "OnStatus",
     "RunManyErrorsInPlace",
     "RunManyOptions",
+    "wait_operation",
 ]
 
 #: ``run_sync``'s default deadline: the server's default ``/runsync`` hold.
 DEFAULT_RUN_SYNC_TIMEOUT = 90.0
 
 OnStatus = Callable[[JobState], None]
+
+
+def wait_operation(
+    core: EndpointCore,
+    job_id: str,
+    timeout: float | timedelta | None,
+    cancel_on_timeout: bool,
+    cancel_on_interrupt: bool,
+    on_state: OnStatus | None,
+    retry_failed: int,
+) -> Operation[JobState]:
+    """``ep.wait``'s and ``job.wait``'s operation, from their arguments once the job id and
+    the callback are checked (by each: a handle's id was checked when the handle was made)."""
+    # The defaults (no timeout, no requeue) need no call to check them.
+    return _waiting.wait(
+        core,
+        job_id,
+        timeout=None if timeout is None else optional_seconds(timeout, "timeout"),
+        cancel_on_timeout=cancel_on_timeout,
+        cancel_on_interrupt=cancel_on_interrupt,
+        on_state=on_state,
+        retry_failed=0
+        if retry_failed.__class__ is int and retry_failed == 0
+        else check_retry_failed(retry_failed),
+    )
 
 
 class _BatchOptions(TypedDict, total=False):
@@ -213,14 +239,14 @@ class EndpointBase:
         """Wait for the job to finish and return its COMPLETED state:
         ``ep.job(job_id).wait(...)``."""
         check_callback(on_status, "on_status")
-        return _waiting.wait(
+        return wait_operation(
             self._core,
             self._job_id(job_id),
-            timeout=optional_seconds(timeout, "timeout"),
-            cancel_on_timeout=cancel_on_timeout,
-            cancel_on_interrupt=cancel_on_interrupt,
-            on_state=on_status,
-            retry_failed=check_retry_failed(retry_failed),
+            timeout,
+            cancel_on_timeout,
+            cancel_on_interrupt,
+            on_status,
+            retry_failed,
         )
 
     @api

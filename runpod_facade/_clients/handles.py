@@ -14,9 +14,9 @@ from .._core.streaming import StreamProgress
 from .._drivers.api import api
 from .._status import JobStatus
 from .._types import JobState
-from .._validation import check_callback, check_retry_failed, optional_seconds
+from .._validation import check_callback, optional_seconds
 from .api import EndpointLink
-from .base import EndpointBase, OnStatus
+from .base import EndpointBase, OnStatus, wait_operation
 from .derived import derive_job_methods
 
 __all__ = ["JobBase", "StreamBase"]
@@ -70,13 +70,13 @@ class JobBase:
         self._seen(state)
         return state
 
-    def _observer(self, on_status: OnStatus | None) -> Callable[[JobState], None]:
+    def _observer(self, on_status: OnStatus) -> Callable[[JobState], None]:
+        """What a wait calls with each state: record it, then ``on_status`` (checked here)."""
         check_callback(on_status, "on_status")
 
         def seen(state: JobState) -> None:
             self._seen(state)
-            if on_status is not None:
-                on_status(state)
+            on_status(state)
 
         return seen
 
@@ -111,14 +111,14 @@ class JobBase:
             KeyboardInterrupt / CancelledError: re-raised with a note naming the job; with
                 ``cancel_on_interrupt`` the job is cancelled first.
         """
-        return EndpointBase.wait.build(
-            self.endpoint,
+        return wait_operation(
+            self._link.core,
             self.id,
-            timeout=timeout,
-            cancel_on_timeout=cancel_on_timeout,
-            cancel_on_interrupt=cancel_on_interrupt,
-            on_status=self._observer(on_status),
-            retry_failed=check_retry_failed(retry_failed),
+            timeout,
+            cancel_on_timeout,
+            cancel_on_interrupt,
+            self._seen if on_status is None else self._observer(on_status),  # no closure if None
+            retry_failed,
         )
 
     @api

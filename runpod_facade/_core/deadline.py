@@ -6,7 +6,6 @@ perform them."""
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Callable
 
@@ -99,8 +98,21 @@ def effective_timeouts(default: Timeouts, request: ApiRequest, cap: float | None
     )
 
 
-@functools.lru_cache(maxsize=64)
+#: Long-poll timeouts without a deadline, by the identity of the client's timeouts and the
+#: read: each entry holds its ``default``, so that id is not reused while it is cached.
+_LONG_POLLS: dict[tuple[int, float | None], tuple[Timeouts, Timeouts]] = {}
+
+
 def _long_poll(default: Timeouts, read: float | None) -> Timeouts:
     """A long-poll's timeouts without a deadline: one object per client timeouts and hold
-    (a handful), which a transport then converts to its library's form once."""
-    return Timeouts(connect=default.connect, read=read, write=default.write, pool=None)
+    (a handful), which a transport then converts to its library's form once. Found by
+    identity, not hashed: a hash of ``Timeouts`` is a Python-level call."""
+    key = (id(default), read)
+    seen = _LONG_POLLS.get(key)
+    if seen is not None and seen[0] is default:
+        return seen[1]
+    if len(_LONG_POLLS) >= 64:
+        _LONG_POLLS.clear()
+    made = Timeouts(connect=default.connect, read=read, write=default.write, pool=None)
+    _LONG_POLLS[key] = (default, made)
+    return made

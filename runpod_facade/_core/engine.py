@@ -21,7 +21,7 @@ from .._transports.base import ApiRequest, ApiResponse, Delivery, Timeouts, Tran
 from .._types import Health, JobState, PurgeResult
 from .._wire.errors import error_from_response, job_in_error_reply
 from .._wire.replies import parse_reply
-from .._wire.requests import JobBody, build_request
+from .._wire.requests import JobBody, build_request, route
 from .deadline import Deadline, effective_timeouts
 from .effects import UNLIMITED, Operation, Send, Sleep
 from .pacing import Pacer
@@ -64,9 +64,22 @@ class EndpointCore:
     def deadline(self, timeout: float | None) -> Deadline:
         return Deadline(timeout, clock=self.clock)
 
-    def request(self, operation: str, **args: Any) -> ApiRequest:
+    def request(
+        self,
+        operation: str,
+        *,
+        job_id: str | None = None,
+        body: JobBody | None = None,
+        wait_ms: int | None = None,
+        **query: int | None,
+    ) -> ApiRequest:
         """The request for ``operation`` on this endpoint (see ``build_request``)."""
-        return build_request(operation, self.endpoint_id, **args)
+        if query:
+            return build_request(
+                operation, self.endpoint_id, job_id=job_id, body=body, wait_ms=wait_ms, **query
+            )
+        # The usual request, straight from its route (made once per operation).
+        return route(operation, self.endpoint_id).request(job_id, body, wait_ms)
 
     def call(
         self,
@@ -99,12 +112,19 @@ class EndpointCore:
                     yield Sleep(wait)
                     sent_at = self.clock()
                     wait = pacer.admit(request.operation, sent_at)
-            remaining = None if deadline is None else deadline.remaining()
-            cap = None if remaining is None else max(remaining, floor)
-            timeouts = effective_timeouts(self.timeouts, request, cap)
-            outcome: ApiResponse | TransportFailure = yield Send(
-                request, cap=cap, attempt=retries, timeouts=timeouts
+            # A deadline without a limit (`timeout=None`) caps nothing: no need to ask it.
+            remaining = (
+                None if deadline is None or deadline.timeout is None else deadline.remaining()
             )
+            cap = None if remaining is None else max(remaining, floor)
+            # Without a cap or a hold, the client's own timeouts as they are (effective_timeouts'
+            # first case, without its call).
+            timeouts = (
+                self.timeouts
+                if cap is None and request.hold is None
+                else effective_timeouts(self.timeouts, request, cap)
+            )
+            outcome: ApiResponse | TransportFailure = yield Send(request, cap, retries, timeouts)
             if pacer is not None and isinstance(outcome, ApiResponse):
                 pacer.observe(
                     request.operation, sent_at, self.clock(), outcome.status_code, outcome.headers
@@ -167,8 +187,9 @@ class EndpointCore:
     def perform(
         self, operation: str, deadline: Deadline | None = None, **args: Any
     ) -> Operation[Any]:
-        """Build and :meth:`call` one operation."""
-        return (yield from self.call(self.request(operation, **args), deadline))
+        """Build and :meth:`call` one operation. Not a generator itself: it hands back
+        ``call``'s, one layer less per request (and bad arguments raise here, at once)."""
+        return self.call(self.request(operation, **args), deadline)
 
     def cancel_quietly(self, job_id: str) -> Operation[JobState | None]:
         """Cancel on the caller's behalf, within :data:`CANCEL_TIMEOUT`: the job's state as the
@@ -184,7 +205,7 @@ class EndpointCore:
         return state
 
     def run(self, body: JobBody) -> Operation[JobState]:
-        return self.perform("run", body=body)
+        return self.call(route("run", self.endpoint_id).request(None, body, None))
 
     def status(self, job_id: str, *, ttl_ms: int | None = None) -> Operation[JobState]:
         return self.perform("status", job_id=job_id, ttl=ttl_ms)

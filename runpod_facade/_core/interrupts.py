@@ -10,7 +10,6 @@ submit was in flight and the server had not sent its id yet.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from typing import TypeVar
 
 from .._status import JobStatus
@@ -25,6 +24,7 @@ __all__ = [
     "is_cancellation",
     "is_interrupt",
     "job_notes",
+    "on_interrupt",
     "tell",
 ]
 
@@ -83,13 +83,16 @@ def _configured(log: logging.Logger) -> bool:
     return False
 
 
-@dataclass
 class JobTracker:
-    """The jobs an operation has started and not yet seen end."""
+    """The jobs an operation has started and not yet seen end (``job_id``: one already)."""
 
-    running: dict[str, None] = field(default_factory=dict)  # insertion-ordered set
-    #: Submits in flight whose reply — and job id — has not arrived.
-    awaiting_id: int = 0
+    __slots__ = ("awaiting_id", "running")
+
+    def __init__(self, job_id: str | None = None) -> None:
+        #: An insertion-ordered set of job ids.
+        self.running: dict[str, None] = {} if job_id is None else {job_id: None}
+        #: Submits in flight whose reply — and job id — has not arrived.
+        self.awaiting_id = 0
 
     def started(self, job_id: str) -> None:
         self.running[job_id] = None
@@ -102,34 +105,44 @@ def interruptible(
     core: EndpointCore, operation: Operation[T], tracker: JobTracker, *, cancel: bool
 ) -> Operation[T]:
     """Run ``operation``; on an interrupt, cancel the tracked jobs if ``cancel``, then re-raise
-    the interrupt with notes saying what was left running."""
+    the interrupt with notes saying what was left running (see :func:`on_interrupt`)."""
     try:
         return (yield from operation)
     except BaseException as exc:
-        if not is_interrupt(exc):
-            raise
-        cancelled: list[str] = []
-        failed: list[str] = []
-        notes: list[str] = []  # first the jobs that ended on their own just before the cancel
-        if cancel:
-            for job_id in list(tracker.running):
-                state = yield from core.cancel_quietly(job_id)
-                if state is None:
-                    failed.append(job_id)
-                elif state.status == JobStatus.CANCELLED:
-                    cancelled.append(job_id)
-                else:
-                    notes.append(f"job {job_id} had already ended {state.status}")
-        left = failed if cancel else list(tracker.running)
-        rest = job_notes(left, tracker.awaiting_id, cancelled, failed, cancel=cancel)
-        if not notes or rest != [NOTHING_LEFT]:
-            notes += rest
-        notes = [NOTE_PREFIX + note for note in notes]
-        for note in notes:
-            exc.add_note(note)
-        if (left or tracker.awaiting_id) and is_cancellation(exc):
-            tell(notes)  # asyncio may replace the CancelledError (see tell)
+        yield from on_interrupt(core, exc, tracker, cancel=cancel)
         raise
+
+
+def on_interrupt(
+    core: EndpointCore, exc: BaseException, tracker: JobTracker, *, cancel: bool
+) -> Operation[None]:
+    """What an operation does with ``exc``, raised where it stood, before re-raising it: if it
+    is an interrupt, cancel the tracked jobs if ``cancel`` and add notes to ``exc`` saying what
+    was left running; else nothing. A generator's own ``except BaseException`` calls it (as
+    :func:`interruptible` does), so a wait needs no wrapping generator of its own."""
+    if not is_interrupt(exc):
+        return
+    cancelled: list[str] = []
+    failed: list[str] = []
+    notes: list[str] = []  # first the jobs that ended on their own just before the cancel
+    if cancel:
+        for job_id in list(tracker.running):
+            state = yield from core.cancel_quietly(job_id)
+            if state is None:
+                failed.append(job_id)
+            elif state.status == JobStatus.CANCELLED:
+                cancelled.append(job_id)
+            else:
+                notes.append(f"job {job_id} had already ended {state.status}")
+    left = failed if cancel else list(tracker.running)
+    rest = job_notes(left, tracker.awaiting_id, cancelled, failed, cancel=cancel)
+    if not notes or rest != [NOTHING_LEFT]:
+        notes += rest
+    notes = [NOTE_PREFIX + note for note in notes]
+    for note in notes:
+        exc.add_note(note)
+    if (left or tracker.awaiting_id) and is_cancellation(exc):
+        tell(notes)  # asyncio may replace the CancelledError (see tell)
 
 
 NOTHING_LEFT = "no job was left running"

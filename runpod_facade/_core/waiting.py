@@ -27,11 +27,11 @@ from .._exceptions import (
 from .._status import JobStatus
 from .._transports.base import ApiRequest
 from .._types import JobState
-from .._wire.requests import JobBody
+from .._wire.requests import JobBody, route
 from .deadline import Deadline
 from .effects import Operation, Sleep
 from .engine import DeadlineReached, EndpointCore
-from .interrupts import JobTracker, interruptible
+from .interrupts import JobTracker, on_interrupt
 
 logger = logging.getLogger("runpod_facade")
 
@@ -94,13 +94,18 @@ def wait(
     retry_failed: int = 0,
 ) -> Operation[JobState]:
     """Wait until the job is terminal; return it if COMPLETED, raise JobError otherwise."""
-    tracker = JobTracker()
-    tracker.started(job_id)
-    deadline = core.deadline(timeout)
-    operation = settle(
-        core, job_id, deadline, None, cancel_on_timeout, on_state, retry_failed, tracker
-    )
-    return (yield from interruptible(core, operation, tracker, cancel=cancel_on_interrupt))
+    deadline = Deadline(timeout, clock=core.clock)  # core.deadline's, without its call
+    try:
+        return (
+            yield from settle(
+                core, job_id, deadline, None, cancel_on_timeout, on_state, retry_failed, None
+            )
+        )
+    except BaseException as exc:  # as `interruptible` does, without its generator
+        # Wherever an interrupt finds this wait, its one job has not ended (settle returns or
+        # raises as soon as it has): the tracker is made only now.
+        yield from on_interrupt(core, exc, JobTracker(job_id), cancel=cancel_on_interrupt)
+        raise
 
 
 def run_sync(
@@ -142,8 +147,11 @@ def run_sync(
             )
         )
 
-    operation = submit_then_settle()
-    return (yield from interruptible(core, operation, tracker, cancel=cancel_on_interrupt))
+    try:
+        return (yield from submit_then_settle())
+    except BaseException as exc:  # as `interruptible` does, without its generator
+        yield from on_interrupt(core, exc, tracker, cancel=cancel_on_interrupt)
+        raise
 
 
 def submit_request(
@@ -172,23 +180,25 @@ def settle(
     cancel_on_timeout: bool,
     on_state: OnState | None,
     retry_failed: int,
-    tracker: JobTracker,
+    tracker: JobTracker | None,
 ) -> Operation[JobState]:
     """Wait for the end; on FAILED/TIMED_OUT requeue with ``/retry`` up to ``retry_failed``
     times within the same deadline. The error raised at last lists every attempt. ``known``
     is a state already in hand (a submit's reply), so a job that ended in it costs nothing.
-    Batches (``_batches.item``) wait for each of their jobs with it too."""
+    ``tracker`` (if any) is told when the job has ended. Batches (``_batches.item``) wait for
+    each of their jobs with it too."""
     attempts: list[JobState] = []
     while True:
         try:
             if known is None or not known.is_terminal:
                 known = yield from _wait(core, job_id, deadline, known, cancel_on_timeout, on_state)
-            state = check_terminal(known)
+            state = known if known.status is JobStatus.COMPLETED else check_terminal(known)
         except (JobFailed, JobTimedOut) as exc:
             attempts.append(exc.state)
             exc.attempts = tuple(attempts)
             if len(attempts) > retry_failed or deadline.expired():
-                tracker.ended(job_id)
+                if tracker is not None:
+                    tracker.ended(job_id)
                 raise
             logger.info(
                 "job %s ended %s; requeueing it (retry %d of %d)",
@@ -203,9 +213,11 @@ def settle(
                 raise exc from retry_error
             continue
         except JobCancelled:
-            tracker.ended(job_id)
+            if tracker is not None:
+                tracker.ended(job_id)
             raise
-        tracker.ended(job_id)
+        if tracker is not None:
+            tracker.ended(job_id)
         return state
 
 
@@ -222,8 +234,26 @@ def _wait(
     cause: RunpodError | None = None
     # Look at least once, also with nothing left of the deadline.
     while first or not deadline.expired():
+        # One step: a long-poll when one fits in the deadline, else one /status poll.
+        request = _state_request(core, job_id, deadline)
+        started = core.clock()
         try:
-            state, polled = yield from _next_state(core, job_id, deadline, first)
+            try:
+                state: JobState = yield from core.call(
+                    request,
+                    deadline,
+                    floor=LOOK_FLOOR if first and request.hold is None else 0.0,
+                    # Without a deadline a retry would rebuild the very same request.
+                    refit=None
+                    if deadline.timeout is None
+                    else functools.partial(_state_request, core, job_id, deadline),
+                )
+            except APIStatusError as exc:
+                state = yield from _without_long_poll(core, job_id, deadline, exc)
+                polled = True
+            else:
+                # A poll, or a long-poll answered at once (not held): back off before the next.
+                polled = request.hold is None or core.clock() - started < NOT_HELD
         except DeadlineReached as reached:
             cause = reached.error
             break
@@ -250,32 +280,25 @@ def _wait(
     ) from cause
 
 
-def _next_state(
-    core: EndpointCore, job_id: str, deadline: Deadline, first: bool
-) -> Operation[tuple[JobState, bool]]:
-    """One step of waiting: a long-poll when one fits in the deadline, else one ``/status``
-    poll. Returns the state and whether the caller should sleep before the next step."""
-    request = _state_request(core, job_id, deadline)
-    started = core.clock()
-    refit = functools.partial(_state_request, core, job_id, deadline)
-    try:
-        floor = LOOK_FLOOR if first and request.hold is None else 0.0
-        state: JobState = yield from core.call(request, deadline, floor=floor, refit=refit)
-    except APIStatusError as exc:
-        if exc.operation != "status-sync" or exc.status_code not in (404, 405):
-            raise
-        # Either the route is gone or the job is: /status tells which.
-        state = yield from core.perform("status", deadline, job_id=job_id)
-        core.long_poll_unavailable = True
-        logger.info("/status-sync unavailable (HTTP %d); polling /status", exc.status_code)
-        return state, True
-    held = request.hold is not None and core.clock() - started >= NOT_HELD
-    return state, not held
+def _without_long_poll(
+    core: EndpointCore, job_id: str, deadline: Deadline, error: APIStatusError
+) -> Operation[JobState]:
+    """After ``error`` on a long-poll: a 404/405 means the route is gone or the job is, and
+    ``/status`` tells which (the route's absence is remembered); any other error is raised."""
+    if error.operation != "status-sync" or error.status_code not in (404, 405):
+        raise error
+    state: JobState = yield from core.perform("status", deadline, job_id=job_id)
+    core.long_poll_unavailable = True
+    logger.info("/status-sync unavailable (HTTP %d); polling /status", error.status_code)
+    return state
 
 
 def _state_request(core: EndpointCore, job_id: str, deadline: Deadline) -> ApiRequest:
     """A long-poll whose hold fits in what remains of the deadline, or a ``/status`` poll."""
-    hold = hold_for(deadline)
-    if core.long_poll and not core.long_poll_unavailable and hold is not None:
-        return core.request("status-sync", job_id=job_id, wait_ms=wait_ms(hold))
+    if core.long_poll and not core.long_poll_unavailable:
+        if deadline.timeout is None:  # no deadline: the longest hold, as hold_for gives it
+            return route("status-sync", core.endpoint_id).request(job_id, None, LONG_POLL_WAIT_MS)
+        hold = hold_for(deadline)
+        if hold is not None:
+            return core.request("status-sync", job_id=job_id, wait_ms=wait_ms(hold))
     return core.request("status", job_id=job_id)

@@ -10,7 +10,7 @@ from .._core.effects import Send
 from .._exceptions import ClientClosedError
 from .._transports.base import ApiResponse, TransportFailure
 
-__all__ = ["DriverBase", "log_outcome"]
+__all__ = ["DriverBase", "log_outcome", "logger"]
 
 T = TypeVar("T")
 logger = logging.getLogger("runpod_facade")

@@ -154,6 +154,7 @@ class AiohttpTransport(GatedTransport[aiohttp.ClientSession]):
         self._proxy = None if session is not None else env_proxy(self.base_url)
         self._ssl_context: ssl.SSLContext | None = None
         self._urls: dict[str, URL] = {}
+        self._queries: dict[int, tuple[Mapping[str, int], str]] = {}
 
     def _new_client(self) -> aiohttp.ClientSession:
         if self._ssl_context is None:
@@ -206,7 +207,15 @@ class AiohttpTransport(GatedTransport[aiohttp.ClientSession]):
         url = self.base_url + request.path
         params = request.params
         if params:
-            url += "?" + "&".join([f"{name}={value}" for name, value in params.items()])
+            # A long-poll's query is one shared mapping per hold (see _wire.requests): write
+            # each once. Looked up by identity (the entry holds it, so its id is not reused).
+            seen = self._queries.get(id(params))
+            if seen is None or seen[0] is not params:
+                if len(self._queries) >= _URL_CACHE_SIZE:
+                    self._queries.clear()
+                query = "?" + "&".join([f"{name}={value}" for name, value in params.items()])
+                seen = self._queries[id(params)] = (params, query)
+            url += seen[1]
         if request.job_id is not None:
             return URL(url, encoded=True)
         # The URLs of requests about no job (run, runsync, health …) repeat: parse each once.

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from .._exceptions import APIResponseValidationError
 from .._logging import redact
@@ -53,20 +53,17 @@ __all__ = [
 _T = TypeVar("_T")
 
 
-def _parser(
-    parse: Callable[[dict[str, Any], ApiResponse, ApiRequest], _T],
-) -> Callable[[ApiResponse, ApiRequest], _T]:
-    """A parser of a reply's decoded body as the parser of the reply: a body that is no JSON
-    object, or that ``parse`` refuses (BodyShapeError), is an APIResponseValidationError."""
+class _Parser(Generic[_T]):
+    """A parser of a reply's decoded body (``body``), called as the parser of the whole reply
+    (``parser(response, request)``): see :func:`parse_reply`."""
 
-    @functools.wraps(parse)
-    def parse_reply(response: ApiResponse, request: ApiRequest) -> _T:
-        try:
-            return parse(decode_object(response.content), response, request)
-        except BodyShapeError as exc:
-            raise _invalid(response, request, exc.why, exc.job_id) from None
+    def __init__(self, body: Callable[[dict[str, Any], ApiResponse, ApiRequest], _T]) -> None:
+        self.body = body
+        functools.update_wrapper(self, body)
 
-    return parse_reply
+    def __call__(self, response: ApiResponse, request: ApiRequest) -> _T:
+        result: _T = parse_reply(response, request, self)
+        return result
 
 
 def _invalid(
@@ -125,6 +122,22 @@ JOB_FIELD_TYPES: tuple[tuple[str, type | tuple[type, ...]], ...] = (
 )
 
 
+_NUMBER_OR_NONE = frozenset({int, float, type(None)})
+_TEXT_OR_NONE = frozenset({str, type(None)})
+
+
+def _check_field_types(
+    data: Mapping[str, Any],
+    field_types: tuple[tuple[str, type | tuple[type, ...]], ...],
+    job_id: str,
+) -> None:
+    for key, kind in field_types:
+        value = data.get(key)
+        # bool is an int to Python, not to JSON Schema: `"delayTime": true` is off-contract.
+        if value is not None and (value.__class__ is bool or not isinstance(value, kind)):
+            raise BodyShapeError(f"`{key}` is {type(value).__name__}", job_id)
+
+
 def job_state_from_object(
     data: Mapping[str, Any],
     raw_json: bytes,
@@ -148,15 +161,20 @@ def job_state_from_object(
     status = get("status")
     if not isinstance(status, str) or not status:
         raise BodyShapeError("no job status", job_id)
-    for key, kind in field_types:
-        value = get(key)
-        # bool is an int to Python, not to JSON Schema: `"delayTime": true` is off-contract.
-        if value is not None and (value.__class__ is bool or not isinstance(value, kind)):
-            raise BodyShapeError(f"`{key}` is {type(value).__name__}", job_id)
-    # Absent fields are the common case: no helper call for them; nor for a str status, or a
-    # time in whole milliseconds (what _opt_ms does, inline). Positional: JobState's order.
     error, delay, execution = get("error"), get("delayTime"), get("executionTime")
     worker, retries = get("workerId"), get("retries")
+    # The usual body passes JOB_FIELD_TYPES by the class of each value alone (a set lookup
+    # each); anything else — other field types, a bool, a subclass — is checked field by field.
+    if (
+        field_types is not JOB_FIELD_TYPES
+        or delay.__class__ not in _NUMBER_OR_NONE
+        or execution.__class__ not in _NUMBER_OR_NONE
+        or retries.__class__ not in _NUMBER_OR_NONE
+        or worker.__class__ not in _TEXT_OR_NONE
+    ):
+        _check_field_types(data, field_types, job_id)
+    # Absent fields are the common case: no helper call for them; nor for a str status, or a
+    # time in whole milliseconds (what _opt_ms does, inline). Positional: JobState's order.
     if delay is not None:
         delay = _ONE_MS * delay if delay.__class__ is int else _opt_ms(delay)
     if execution is not None:
@@ -168,13 +186,13 @@ def job_state_from_object(
         None if error is None else _opt_str(error),
         delay,
         execution,
-        None if worker is None else _opt_str(worker),
+        worker if worker is None or worker.__class__ is str else _opt_str(worker),
         None if retries is None else _opt_int(retries),
         raw_json,
     )
 
 
-@_parser
+@_Parser
 def parse_job(data: dict[str, Any], response: ApiResponse, request: ApiRequest) -> JobState:
     """A ``Job``, ``CancelResponse`` (status, runsync, status-sync, cancel) or ``JobSubmitted``
     reply (run, retry: at least the id and the status)."""
@@ -192,7 +210,7 @@ class StreamBatch:
     raw_json: bytes
 
 
-@_parser
+@_Parser
 def parse_stream(data: dict[str, Any], response: ApiResponse, request: ApiRequest) -> StreamBatch:
     status = data.get("status")
     if not isinstance(status, str) or not status:
@@ -232,7 +250,7 @@ def _counters(kind: type[_Group], data: dict[str, Any], key: str) -> _Group:
     return kind(**counts)
 
 
-@_parser
+@_Parser
 def parse_health(data: dict[str, Any], response: ApiResponse, request: ApiRequest) -> Health:
     return Health(
         jobs=_counters(HealthJobs, data, "jobs"),
@@ -241,7 +259,7 @@ def parse_health(data: dict[str, Any], response: ApiResponse, request: ApiReques
     )
 
 
-@_parser
+@_Parser
 def parse_purge(data: dict[str, Any], response: ApiResponse, request: ApiRequest) -> PurgeResult:
     removed = _opt_int(data.get("removed"))
     if removed is None or removed < 0:
@@ -313,7 +331,7 @@ def reply_from_object(
     return Reply(schema.name, values, raw_json)
 
 
-@_parser
+@_Parser
 def parse_generic(data: dict[str, Any], response: ApiResponse, request: ApiRequest) -> Reply:
     """A reply of a schema with no parser in :data:`PARSERS`, checked against the spec's
     table of its fields."""
@@ -325,7 +343,7 @@ def parse_generic(data: dict[str, Any], response: ApiResponse, request: ApiReque
 
 #: The hand-written parser of each 2xx reply schema that has a façade type of its own; any
 #: other reply schema of the spec is parsed by :func:`parse_generic`.
-PARSERS: Mapping[str, Callable[[ApiResponse, ApiRequest], Any]] = MappingProxyType(
+PARSERS: Mapping[str, _Parser[Any]] = MappingProxyType(
     {
         "Job": parse_job,
         "JobSubmitted": parse_job,
@@ -337,10 +355,22 @@ PARSERS: Mapping[str, Callable[[ApiResponse, ApiRequest], Any]] = MappingProxyTy
 )
 
 
-def parse_reply(response: ApiResponse, request: ApiRequest) -> Any:
-    """The façade value of a 2xx reply to ``request``; APIResponseValidationError if the body
-    breaks the contract."""
-    return PARSERS.get(request.reply, parse_generic)(response, request)
+def parse_reply(
+    response: ApiResponse, request: ApiRequest, parser: _Parser[Any] | None = None
+) -> Any:
+    """The façade value of a 2xx reply to ``request``, by ``parser`` or else the parser of its
+    reply schema: a body that is no JSON object, or that the parser refuses (BodyShapeError),
+    is an APIResponseValidationError. Every reply passes here: the body's parser is called
+    directly, one call per reply."""
+    if parser is None:
+        parser = PARSERS.get(request.reply, parse_generic)
+    try:
+        data = decode_object(response.content)
+        if parser is parse_job:  # the reply of every submit and wait: parse_job's body, inline
+            return job_state_from_object(data, response.content, expected_id=request.job_id)
+        return parser.body(data, response, request)
+    except BodyShapeError as exc:
+        raise _invalid(response, request, exc.why, exc.job_id) from None
 
 
 def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:

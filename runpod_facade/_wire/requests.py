@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from .._exceptions import InvalidInputError
+from .._frozen import slot_init
 from .._options import ExecutionPolicy, Input, S3Config, is_request_body
 from .._transports.base import ApiRequest, Safety
 from .._validation import check_webhook, encode_body
@@ -29,10 +30,12 @@ __all__ = [
     "OPERATIONS",
     "JobBody",
     "OperationInfo",
+    "Route",
     "build_job_body",
     "build_request",
     "encode_job",
     "operation_info",
+    "route",
 ]
 
 
@@ -52,23 +55,80 @@ _SAFETY = {"repeatable": Safety.REPEATABLE, "submit": Safety.SUBMIT}
 _JOB_ID_MARK = "0runpodFacadeJobId0"
 
 
-class _Route:
+class Route:
     """What every request of one operation on one endpoint shares, worked out once from its
-    generated builder: the path (split around the job id, when the id fills exactly one place
-    of it) and the safety."""
+    generated builder — the path (split around the job id, when the id fills exactly one
+    place of it), method, safety, reply schema, payload limit — and the builder of its
+    requests (:meth:`request`)."""
 
-    __slots__ = ("around_id", "info", "job_scoped", "path", "safety")
+    __slots__ = (
+        "around_id",
+        "endpoint_id",
+        "has_body",
+        "holds",
+        "info",
+        "job_scoped",
+        "limit",
+        "method",
+        "operation",
+        "path",
+        "reply",
+        "safety",
+    )
 
     def __init__(self, operation: str, endpoint_id: str) -> None:
         info = self.info = operation_info(operation)
-        self.safety = _SAFETY[info.safety]
-        self.job_scoped = info.job_scoped  # a property of the generated table: read once
+        self.operation, self.endpoint_id = operation, endpoint_id
+        # Read once from the generated table (some are properties there).
+        self.method, self.reply, self.safety = info.method, info.reply_schema, _SAFETY[info.safety]
+        self.job_scoped, self.has_body, self.holds = info.job_scoped, info.has_body, info.holds
+        self.limit = info.max_payload_bytes
         self.path = _generated(info, endpoint_id, _JOB_ID_MARK, None, {})[0]
         parts = self.path.split(_JOB_ID_MARK)
         self.around_id = (parts[0], parts[1]) if len(parts) == 2 else None
 
+    def request(
+        self,
+        job_id: str | None,
+        body: JobBody | None,
+        wait_ms: int | None,
+        query: Mapping[str, int | None] | None = None,
+    ) -> ApiRequest:
+        """The request with these arguments (see :func:`build_request`)."""
+        content = None
+        if self.has_body:
+            if body is None:
+                raise TypeError(f"{self.operation} needs a JobBody")
+            content = body.content
+            if self.limit is not None and len(content) > self.limit:
+                body.check_fits(self.operation)  # raises, with the message
+        around = self.around_id
+        if query or (self.job_scoped and (job_id is None or around is None)):
+            path, params = _generated(self.info, self.endpoint_id, job_id, wait_ms, query or {})
+        else:
+            if around is None:
+                path = self.path
+            else:
+                # An id of unreserved characters only (RunPod's are) is what quote() returns.
+                text = str(job_id)
+                escaped = text if _UNRESERVED.fullmatch(text) else quote(text, safe="")
+                path = around[0] + escaped + around[1]
+            params = _EMPTY_PARAMS if wait_ms is None or not self.holds else _wait_params(wait_ms)
+        return ApiRequest(
+            self.operation,
+            self.method,
+            path,
+            self.safety,
+            self.reply,
+            params,
+            content,
+            job_id,
+            None if wait_ms is None else wait_ms / 1000,
+        )
 
-_route = functools.lru_cache(maxsize=64)(_Route)
+
+#: The route of an operation on an endpoint, made once.
+route = functools.lru_cache(maxsize=64)(Route)
 
 # What quote(text, safe="") leaves unchanged: RFC 3986's unreserved characters.
 _UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]+")
@@ -80,6 +140,7 @@ def _wait_params(wait_ms: int) -> Mapping[str, int]:
     return MappingProxyType({"wait": wait_ms})
 
 
+@slot_init  # one per job: see _frozen
 @dataclass(frozen=True, slots=True)
 class JobBody:
     """A job's ``/run`` / ``/runsync`` body — its input and job options — encoded once, at
@@ -119,45 +180,12 @@ def build_request(
     ``wait_ms`` is the server-side hold of an operation that takes ``wait``; ``query`` the
     other query parameters (``None`` leaves one out). ``body`` (an operation that has one)
     is checked against the operation's payload limit: InvalidInputError before any I/O.
-    Only the job id is escaped into the route (:class:`_Route`); a request with other query
-    parameters (``ttl``), or whose ids the route cannot take apart, is built by the generated
-    builder itself.
+    Only the job id is escaped into the route (:meth:`Route.request`); a request with other
+    query parameters (``ttl``), or whose ids the route cannot take apart, is built by the
+    generated builder itself.
     """
-    route = _route(operation, endpoint_id)
-    info, around = route.info, route.around_id
-    content = None
-    if info.has_body:
-        if body is None:
-            raise TypeError(f"{operation} needs a JobBody")
-        limit = info.max_payload_bytes
-        if limit is not None and len(body.content) > limit:
-            body.check_fits(operation)  # raises, with the message
-        content = body.content
-    extra = any(value is not None for value in query.values()) if query else False
-    if extra or (route.job_scoped and (job_id is None or around is None)):
-        path, params = _generated(info, endpoint_id, job_id, wait_ms, query)
-    else:
-        if around is None:
-            path = route.path
-        else:
-            text = str(job_id)
-            # An id of unreserved characters only (RunPod's are) is what quote() returns.
-            escaped = text if _UNRESERVED.fullmatch(text) else quote(text, safe="")
-            path = around[0] + escaped + around[1]
-        params = _EMPTY_PARAMS
-        if wait_ms is not None and info.holds:
-            params = _wait_params(wait_ms)
-    return ApiRequest(
-        operation=operation,
-        method=info.method,
-        path=path,
-        safety=route.safety,
-        reply=info.reply_schema,
-        params=params,
-        content=content,
-        job_id=job_id,
-        hold=None if wait_ms is None else wait_ms / 1000,
-    )
+    extra = query if query and any(value is not None for value in query.values()) else None
+    return route(operation, endpoint_id).request(job_id, body, wait_ms, extra)
 
 
 def _generated(

@@ -281,6 +281,28 @@ def test_aiohttp_remembers_conversions_by_identity_while_the_objects_live() -> N
     assert reads == [float(n) for n in range(1, 200)]
 
 
+def test_aiohttp_writes_each_shared_query_once_and_every_query_right() -> None:
+    from runpod_facade._transports.aiohttp import AiohttpTransport
+    from runpod_facade._wire.requests import build_request
+
+    transport = AiohttpTransport("http://127.0.0.1:9/v2", {})
+
+    def url(job_id: str, wait_ms: int) -> str:
+        request = build_request("status-sync", "ep", job_id=job_id, wait_ms=wait_ms)
+        return str(transport._url(request))
+
+    # A long-poll's query is one shared mapping per hold: written once, found by identity.
+    assert url("j-1", 90_000) == "http://127.0.0.1:9/v2/ep/status-sync/j-1?wait=90000"
+    assert url("j-2", 90_000) == "http://127.0.0.1:9/v2/ep/status-sync/j-2?wait=90000"
+    assert len(transport._queries) == 1
+    # Queries made and dropped one after another may share an id: each still gets its own
+    # text, as the cache keeps every mapping it remembers alive (and is cleared when full).
+    for n in range(1_000, 1_200):
+        request = build_request("status", "ep", job_id="j-3", ttl=n)
+        assert str(transport._url(request)).endswith(f"/ep/status/j-3?ttl={n}")
+    assert url("j-4", 2_000) == "http://127.0.0.1:9/v2/ep/status-sync/j-4?wait=2000"
+
+
 def test_aiohttp_adds_the_pool_wait_to_connect_on_a_callers_session() -> None:
     from runpod_facade._transports.aiohttp import AiohttpTransport
     from runpod_facade._transports.base import Timeouts
