@@ -104,13 +104,23 @@ _make_encoder: Callable[..., Callable[[Any, int], list[str]]] | None = getattr(
     "c_make_encoder",
     None,  # None: an interpreter without the C accelerator
 )
-_encode_dict = (
-    None
-    if _make_encoder is None
-    else _make_encoder(
-        None, _ENCODER.default, json.encoder.encode_basestring, None, ":", ",", False, False, False
-    )
+# Its arguments: markers, default, encoder, indent, key_separator, item_separator, sort_keys,
+# skipkeys, allow_nan — _ENCODER's options.
+_C_ARGS = (
+    None,
+    _ENCODER.default,
+    json.encoder.encode_basestring,
+    None,
+    ":",
+    ",",
+    False,
+    False,
+    False,
 )
+try:
+    _encode_dict = None if _make_encoder is None else _make_encoder(*_C_ARGS)
+except TypeError:  # another interpreter's private signature: the public encoder does it all
+    _encode_dict = None
 
 
 def encode_body(body: dict[str, Any]) -> bytes:

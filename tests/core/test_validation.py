@@ -3,12 +3,14 @@ the exact message that says what to fix, and the bounds of the execution policy.
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
+import runpod_facade._validation as validation
 from runpod_facade._exceptions import InvalidInputError
 from runpod_facade._options import ExecutionPolicy, Input, S3Config, to_seconds
 from runpod_facade._validation import (
@@ -303,3 +305,41 @@ def test_bad_s3_config(args: tuple[Any, ...], message: str) -> None:
 def test_input_wraps_any_value() -> None:
     assert Input({"input": 1}).value == {"input": 1}
     assert Input(None) == Input(None)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        'é \u2028 \x00 "quoted" \\ / \n',
+        [1, -2, 10**30, 2.5, 1e-7, 1e22, True, False, None],
+        {"nested": {"b": [1, {"c": []}], "a": {}}, "1": 0},
+        {1: "int key", 2.5: "float key", False: "bool key", None: "none key"},
+        "x" * 10_000,
+    ],
+)
+def test_encode_body_writes_what_the_public_encoder_writes(
+    value: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The C encoder made once (see _validation) must give json's bytes, byte for byte, and the
+    # fallback without it must too.
+    expected = json.dumps(
+        {"input": value}, ensure_ascii=False, allow_nan=False, separators=(",", ":")
+    ).encode()
+    assert encode_body({"input": value}) == expected
+    monkeypatch.setattr(validation, "_encode_dict", None)
+    assert encode_body({"input": value}) == expected
+
+
+def test_encode_body_names_a_cycle_as_json_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Without json's cycle check the C encoder made once recurses until RecursionError;
+    # encode_body then asks the public encoder, so the message is the one it always gave.
+    cycle: list[Any] = []
+    cycle.append(cycle)
+    messages = []
+    for encode_dict in (validation._encode_dict, None):
+        monkeypatch.setattr(validation, "_encode_dict", encode_dict)
+        with pytest.raises(InvalidInputError) as info:
+            encode_body({"input": cycle})
+        messages.append(str(info.value))
+    assert messages[0] == messages[1]
+    assert messages[0].endswith("): Circular reference detected")
