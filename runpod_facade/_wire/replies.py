@@ -196,6 +196,7 @@ def job_state_from_object(
 def parse_job(data: dict[str, Any], response: ApiResponse, request: ApiRequest) -> JobState:
     """A ``Job``, ``CancelResponse`` (status, runsync, status-sync, cancel) or ``JobSubmitted``
     reply (run, retry: at least the id and the status)."""
+    # parse_reply runs this line itself for the usual reply (one call less): keep both alike.
     return job_state_from_object(data, response.content, expected_id=request.job_id)
 
 
