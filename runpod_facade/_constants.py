@@ -30,11 +30,19 @@ MIN_REQUEST_TIMEOUT = 0.05
 
 DEFAULT_MAX_RETRIES = 3
 
-# Requests one client sends at once; an AsyncEndpoint queues the others itself (``_gate``).
-MAX_IN_FLIGHT = 100
-# Of those, slots a long-poll may never take, so that short calls (status, run, cancel ...)
+# Long requests (long-polls, ``/runsync`` holds, streams) one client runs at once, and so the
+# most jobs a batch runs at once: ``map``'s and ``run_many``'s ``concurrency`` cap.
+MAX_CONCURRENCY = 100
+# Slots beyond those that only short calls (status, run, cancel ...) may take, so that they
 # always find one free however many waits are pending.
 SHORT_CALL_RESERVE = 10
+# Requests one client sends at once, the size of the pool it makes; an AsyncEndpoint queues
+# the others itself (``_transports.gate``).
+MAX_IN_FLIGHT = MAX_CONCURRENCY + SHORT_CALL_RESERVE
+# The same through a caller's http_client, whose pool is most likely httpx's and aiohttp's
+# default of 100 connections: no more in flight than it holds, so the library never queues
+# (and so at most 90 long requests).
+CALLER_CLIENT_IN_FLIGHT = 100
 # An idle pooled connection is closed after this long (httpx's default).
 KEEPALIVE_EXPIRY = 5.0
 # Every connection may stay pooled while idle: with fewer keep-alive slots than connections,

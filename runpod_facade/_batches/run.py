@@ -25,7 +25,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from .._constants import MAX_IN_FLIGHT
+from .._constants import MAX_CONCURRENCY
 from .._core.deadline import Deadline
 from .._core.effects import Operation
 from .._core.engine import EndpointCore
@@ -77,10 +77,10 @@ class BatchRun:
         replay: bool,
     ) -> None:
         self.core = core
-        # The client sends at most MAX_IN_FLIGHT requests at once (its pool's size): more
-        # items at a time would only wait for a connection, each holding a thread or task
-        # and its input. So the scheduler never runs more, whatever was asked for.
-        self.concurrency = min(concurrency, MAX_IN_FLIGHT)
+        # The client runs at most MAX_CONCURRENCY long requests (a /runsync hold, a long-poll)
+        # at once: more items at a time would only wait for a slot, each holding a thread or
+        # task and its input. So the scheduler never runs more, whatever was asked for.
+        self.concurrency = min(concurrency, MAX_CONCURRENCY)
         self.deadline = deadline
         self.retry_failed = retry_failed
         self.journal = journal

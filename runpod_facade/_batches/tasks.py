@@ -1,5 +1,5 @@
 """The asyncio scheduler of a batch: item operations as up to ``concurrency`` tasks on the
-running loop (``BatchRun`` caps it at ``MAX_IN_FLIGHT``); apart from ``threads`` so that
+running loop (``BatchRun`` caps it at ``MAX_CONCURRENCY``); apart from ``threads`` so that
 blocking users never import asyncio. Stopping cancels the tasks that wait (a long-poll is
 simply abandoned) and lets those in a submit finish when their ids are needed — to cancel
 the jobs, or to journal them.

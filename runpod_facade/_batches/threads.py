@@ -1,5 +1,5 @@
 """The blocking scheduler of a batch: item operations on up to ``concurrency`` daemon threads
-(``BatchRun`` caps it at ``MAX_IN_FLIGHT``, the requests the client's pool sends at once),
+(``BatchRun`` caps it at ``MAX_CONCURRENCY``, the long requests a client runs at once),
 sharing one ``Endpoint`` (thread-safe over ``httpx.Client``).
 
 The consumer's thread reads the inputs — one only when a slot is free — and yields items as

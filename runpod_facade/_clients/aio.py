@@ -91,9 +91,11 @@ class AsyncEndpoint(EndpointBase, AsyncRunner, AsyncClosing):
         http_client: an ``httpx.AsyncClient``, or with ``http_backend="aiohttp"`` an
             ``aiohttp.ClientSession``, to send with (its TLS, proxies); not closed by us.
 
-    Use ``async with`` or ``await aclose()``. At most 100 requests are in flight at once
-    (more calls queue in the client), of which at most 90 long-polls (waits, ``run_sync``,
-    streams), so short calls such as ``status`` never queue behind pending waits.
+    Use ``async with`` or ``await aclose()``. At most 110 requests are in flight at once
+    (more calls queue in the client), of which at most 100 long ones (waits, ``run_sync``,
+    streams, a batch's ``/runsync``), so short calls such as ``status`` never queue behind
+    pending waits. Through your own ``http_client`` (most likely a pool of 100): 100, of which
+    90 long.
 
     It may be used from one event loop after another (each ``asyncio.run()``): its own
     connections are closed when a loop shuts down and made anew on the next. A caller's

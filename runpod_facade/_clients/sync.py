@@ -184,7 +184,7 @@ class Endpoint(EndpointBase, SyncRunner, Closing):
         batch_size: int | None = None,
     ) -> BatchResults | BatchApiResults:
         """Run each input as its own job, at most ``concurrency`` at a time (100 at most: the
-        requests the client sends at once), and yield a :class:`BatchItem` per input as its
+        long requests a client runs at once), and yield a :class:`BatchItem` per input as its
         job ends (completion order; ``item.index`` is its position in ``inputs``)::
 
             with ep.map(read_lines(), journal="out.journal") as results:

@@ -56,7 +56,7 @@ import aiohttp
 import httpx
 from yarl import URL
 
-from .._constants import KEEPALIVE_EXPIRY, MAX_IN_FLIGHT, SHORT_CALL_RESERVE
+from .._constants import KEEPALIVE_EXPIRY, SHORT_CALL_RESERVE
 from .base import ApiRequest, ApiResponse, Delivery, Timeouts, TransportFailure
 from .gate import GatedTransport
 
@@ -141,7 +141,7 @@ class AiohttpTransport(GatedTransport[aiohttp.ClientSession]):
         headers: Mapping[str, str],
         session: aiohttp.ClientSession | None = None,
         *,
-        max_in_flight: int = MAX_IN_FLIGHT,
+        max_in_flight: int | None = None,
         reserve: int = SHORT_CALL_RESERVE,
     ) -> None:
         super().__init__(session, max_in_flight=max_in_flight, reserve=reserve)

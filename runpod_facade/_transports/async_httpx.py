@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 import httpx
 
-from .._constants import KEEPALIVE_EXPIRY, MAX_IN_FLIGHT, SHORT_CALL_RESERVE
+from .._constants import KEEPALIVE_EXPIRY, SHORT_CALL_RESERVE
 from .base import ApiRequest, ApiResponse, Timeouts, TransportFailure
 from .gate import GatedTransport
 from .httpx import HttpxRequests, classify
@@ -38,7 +38,7 @@ class AsyncHttpxTransport(GatedTransport[httpx.AsyncClient]):
         headers: Mapping[str, str],
         client: httpx.AsyncClient | None = None,
         *,
-        max_in_flight: int = MAX_IN_FLIGHT,
+        max_in_flight: int | None = None,
         reserve: int = SHORT_CALL_RESERVE,
     ) -> None:
         super().__init__(client, max_in_flight=max_in_flight, reserve=reserve)

@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import AsyncGenerator
 from typing import Generic, TypeVar
 
-from .._constants import MAX_IN_FLIGHT, SHORT_CALL_RESERVE
+from .._constants import CALLER_CLIENT_IN_FLIGHT, MAX_IN_FLIGHT, SHORT_CALL_RESERVE
 from .._exceptions import RunpodError
 from .base import ApiRequest, ApiResponse, Delivery, Timeouts, TransportFailure
 
@@ -128,10 +128,12 @@ class GatedTransport(ABC, Generic[C]):
         self,
         client: C | None,
         *,
-        max_in_flight: int = MAX_IN_FLIGHT,
+        max_in_flight: int | None = None,
         reserve: int = SHORT_CALL_RESERVE,
     ) -> None:
         self.owns_client = client is None
+        if max_in_flight is None:  # what the pool holds: ours, or most likely the caller's
+            max_in_flight = MAX_IN_FLIGHT if client is None else CALLER_CLIENT_IN_FLIGHT
         self.max_in_flight = max_in_flight
         self.reserve = reserve
         #: The client in use on the current loop (``None`` before the first request).

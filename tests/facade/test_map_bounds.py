@@ -1,5 +1,5 @@
 """A batch holds no more threads, tasks or inputs than the client can really have in flight
-(``MAX_IN_FLIGHT``), whatever ``concurrency`` the caller asks for — and still yields every
+(``MAX_CONCURRENCY``), whatever ``concurrency`` the caller asks for — and still yields every
 item."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from runpod_facade import AsyncEndpoint, BatchItem, Endpoint, PollPolicy
-from runpod_facade._constants import MAX_IN_FLIGHT
+from runpod_facade._constants import MAX_CONCURRENCY
 from runpod_facade.local import LocalEndpoint
 
 from .mapfake import FakeJobs, completes
@@ -76,8 +76,8 @@ def test_threads_stay_at_the_in_flight_limit() -> None:
             most_ahead = max(most_ahead, len(read) - len(outputs))
             outputs.append(item.output)
     assert sorted(outputs) == list(range(COUNT))
-    assert 0 < max(seen) <= MAX_IN_FLIGHT
-    assert most_ahead <= MAX_IN_FLIGHT  # inputs are read no faster than slots free up
+    assert 0 < max(seen) <= MAX_CONCURRENCY
+    assert most_ahead <= MAX_CONCURRENCY  # inputs are read no faster than slots free up
 
 
 async def test_async_tasks_stay_at_the_in_flight_limit() -> None:
@@ -91,8 +91,8 @@ async def test_async_tasks_stay_at_the_in_flight_limit() -> None:
             most_ahead = max(most_ahead, len(read) - len(outputs))
             outputs.append(item.output)
     assert sorted(outputs) == list(range(COUNT))
-    assert 0 < max(seen) <= MAX_IN_FLIGHT
-    assert most_ahead <= MAX_IN_FLIGHT
+    assert 0 < max(seen) <= MAX_CONCURRENCY
+    assert most_ahead <= MAX_CONCURRENCY
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +128,7 @@ def test_loopback_huge_concurrency_is_bounded(quick: LocalEndpoint) -> None:
             most = max(most, batch_threads())
             items.append(item)
     check_items(items)
-    assert 0 < most <= MAX_IN_FLIGHT
+    assert 0 < most <= MAX_CONCURRENCY
 
 
 async def test_async_loopback_huge_concurrency_is_bounded(quick: LocalEndpoint) -> None:
@@ -143,4 +143,4 @@ async def test_async_loopback_huge_concurrency_is_bounded(quick: LocalEndpoint) 
             most = max(most, len(asyncio.all_tasks()) - baseline)
             items.append(item)
     check_items(items)
-    assert 0 < most <= MAX_IN_FLIGHT
+    assert 0 < most <= MAX_CONCURRENCY

@@ -2,7 +2,8 @@
 
 * short calls never queue behind long-polls: with 150 waits pending, ``status`` reaches the
   server while every long-poll it holds is still held, and no more long-polls than the
-  gate's share are ever at the server at once;
+  gate's share are ever at the server at once (100 through the client's own pool, 90
+  through a caller's ``http_client`` with the library's default pool of 100);
 * connections are reused: a run opens at most about one connection per concurrent request
   (counted by a proxy that counts the connections it accepts), not one per request.
 
@@ -12,13 +13,15 @@ Only ordering and counting facts are asserted, never speed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
 
 import pytest
 
 from runpod_facade import AsyncEndpoint, AsyncJob, JobStatus, PollPolicy, RetryPolicy
-from runpod_facade._constants import MAX_IN_FLIGHT, SHORT_CALL_RESERVE
+from runpod_facade._constants import CALLER_CLIENT_IN_FLIGHT, MAX_IN_FLIGHT, SHORT_CALL_RESERVE
 from runpod_facade.local import LocalEndpoint
 from tests._support.backends import BACKENDS
 from tests._support.handlers import dispatch
@@ -42,18 +45,40 @@ async def until(condition: Callable[[], bool], seconds: float = 60.0) -> None:
         await asyncio.sleep(0.02)
 
 
+@contextlib.asynccontextmanager
+async def callers_client(backend: str) -> AsyncIterator[Any]:
+    """The library's client with its default pool (100 connections), as a caller makes it."""
+    if backend == "aiohttp":
+        import aiohttp
+
+        async with aiohttp.ClientSession() as session:
+            yield session
+    else:
+        import httpx
+
+        async with httpx.AsyncClient() as client:
+            yield client
+
+
+@pytest.mark.parametrize("own_pool", [True, False], ids=["own pool", "caller's client"])
 @pytest.mark.parametrize("backend", BACKENDS)
 async def test_status_does_not_queue_behind_pending_long_polls(
-    backend: str, one_worker: LocalEndpoint
+    backend: str, own_pool: bool, one_worker: LocalEndpoint
 ) -> None:
     local = one_worker
-    async with AsyncEndpoint(
-        local.endpoint_id,
-        base_url=local.base_url,
-        api_key=local.api_key,
-        retry_policy=FAST_RETRY,
-        http_backend=backend,  # type: ignore[arg-type]
-    ) as ep:
+    share = LONG_POLL_SHARE if own_pool else CALLER_CLIENT_IN_FLIGHT - SHORT_CALL_RESERVE
+    async with contextlib.AsyncExitStack() as stack:
+        client = None if own_pool else await stack.enter_async_context(callers_client(backend))
+        ep = await stack.enter_async_context(
+            AsyncEndpoint(
+                local.endpoint_id,
+                base_url=local.base_url,
+                api_key=local.api_key,
+                retry_policy=FAST_RETRY,
+                http_backend=backend,  # type: ignore[arg-type]
+                http_client=client,
+            )
+        )
         blocker = await ep.run({"task": "sleep", "seconds": 60})  # the only worker is busy
         jobs = await asyncio.gather(*(ep.run({"task": "echo", "i": i}) for i in range(WAITS)))
         waits = [asyncio.create_task(job.wait(timeout=60)) for job in jobs]
@@ -64,9 +89,9 @@ async def test_status_does_not_queue_behind_pending_long_polls(
             ]
 
         try:
-            await until(lambda: len(held()) >= LONG_POLL_SHARE)
+            await until(lambda: len(held()) >= share)
             await asyncio.sleep(0.2)  # time for any long-poll beyond the share to arrive
-            assert len(held()) == LONG_POLL_SHARE  # the other waits queue in the client
+            assert len(held()) == share  # the other waits queue in the client
             seen = len(local.requests)
             state = await ep.status(jobs[-1].id)
             assert state.status is JobStatus.IN_QUEUE
