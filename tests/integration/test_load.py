@@ -24,11 +24,12 @@ from pathlib import Path
 import pytest
 
 from runpod_facade import AsyncEndpoint, AsyncJob, RetryPolicy
+from runpod_facade._constants import MAX_IN_FLIGHT
 from tests._support.reliability.store import record_load
 
 JOBS = 5_000
 WORKERS = 32
-POOL_LIMIT = 100  # runpod_facade._constants.DEFAULT_LIMITS.max_connections
+POOL_LIMIT = MAX_IN_FLIGHT  # the pool an AsyncEndpoint makes (DEFAULT_LIMITS)
 ROOT = Path(__file__).resolve().parents[2]
 
 
