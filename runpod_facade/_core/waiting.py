@@ -31,7 +31,7 @@ from .._wire.requests import JobBody, route
 from .deadline import Deadline
 from .effects import Operation, Sleep
 from .engine import DeadlineReached, EndpointCore
-from .interrupts import JobTracker, on_interrupt
+from .interrupts import JobTracker, interruptible, on_interrupt
 
 logger = logging.getLogger("runpod_facade")
 
@@ -147,11 +147,9 @@ def run_sync(
             )
         )
 
-    try:
-        return (yield from submit_then_settle())
-    except BaseException as exc:  # as `interruptible` does, without its generator
-        yield from on_interrupt(core, exc, tracker, cancel=cancel_on_interrupt)
-        raise
+    return (
+        yield from interruptible(core, submit_then_settle(), tracker, cancel=cancel_on_interrupt)
+    )
 
 
 def submit_request(
