@@ -38,6 +38,9 @@ MAX_PAYLOAD_BYTES = 30 * 1024 * 1024
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 # The platform's error bodies are short JSON; longer bodies are a worker's.
 CLASSIFY_BODY_LIMIT = 4096
+# A cold-start resend must leave room for its refusal to take this much longer than the
+# slowest one so far (a share, plus seconds): a loaded host or network stretches them.
+REFUSAL_HEADROOM = (0.25, 0.05)
 
 
 class Failure(Enum):
@@ -164,10 +167,11 @@ class Attempts(_Timed):
     """The attempts of one request, and what follows each outcome.
 
     A cold start (no worker saw the request) is resent whatever the method while the deadline
-    leaves at least what the router took to refuse (without a deadline, ``max_retries``
-    times); a request that may have reached a worker only when ``repeatable``, at most
-    ``max_retries`` times; a connection never made within ``max_retries``. The platform's
-    affinity errors are raised at once; any other reply is the worker's and is returned.
+    leaves room for the backoff and a refusal slower than the slowest so far by
+    :data:`REFUSAL_HEADROOM` (without a deadline, ``max_retries`` times); a request that may
+    have reached a worker only when ``repeatable``, at most ``max_retries`` times; a
+    connection never made within ``max_retries``. The platform's affinity errors are raised
+    at once; any other reply is the worker's and is returned.
     """
 
     def __init__(self, policy: LBRetryPolicy, deadline: Deadline, *, repeatable: bool) -> None:
@@ -177,6 +181,7 @@ class Attempts(_Timed):
         self.cold_starts = 0  # resends because no worker saw the request
         self.resends = 0  # resends counted against max_retries
         self._started: float | None = None  # when the current attempt was sent
+        self._slowest_refusal = 0.0  # seconds the router took to refuse, at most
 
     def start(self) -> None:
         self.sent += 1
@@ -207,10 +212,15 @@ class Attempts(_Timed):
         if left is None and self.cold_starts >= self.policy.max_retries:
             return Decision(Action.RAISE, failure=failure)
         delay = self.policy.backoff(self.cold_starts)
-        # The router took this long to refuse: a resend that cannot get as long before the
-        # deadline would most likely end in a timeout, which says less than the refusal.
-        took = 0.0 if self._started is None else self.deadline.now() - self._started
-        if left is not None and delay + took >= left:
+        # A resend that cannot get as long as the router took to refuse, and some more, would
+        # most likely end in a timeout, which says less than the refusal. Without the headroom
+        # the same endpoint raised one or the other by a few ms of scheduling.
+        if self._started is not None:
+            took = self.deadline.now() - self._started
+            self._slowest_refusal = max(self._slowest_refusal, took)
+        share, seconds = REFUSAL_HEADROOM
+        needed = delay + self._slowest_refusal * (1 + share) + seconds
+        if left is not None and needed >= left:
             return Decision(Action.RAISE, failure=failure)
         self.cold_starts += 1
         return Decision(Action.RETRY, delay, failure)

@@ -29,13 +29,18 @@ class FakeClock:
 
 
 POLICY = LBRetryPolicy(max_retries=2, initial_delay=0.5, max_delay=4.0, jitter=0.0)
+FAST_POLICY = LBRetryPolicy(initial_delay=0.01, jitter=0.0)
 
 
 def attempts(
-    timeout: float | None, *, repeatable: bool, clock: FakeClock | None = None
+    timeout: float | None,
+    *,
+    repeatable: bool,
+    clock: FakeClock | None = None,
+    policy: LBRetryPolicy = POLICY,
 ) -> tuple[Attempts, FakeClock]:
     clock = clock or FakeClock()
-    return Attempts(POLICY, Deadline(timeout, clock=clock), repeatable=repeatable), clock
+    return Attempts(policy, Deadline(timeout, clock=clock), repeatable=repeatable), clock
 
 
 @pytest.mark.parametrize(
@@ -226,3 +231,18 @@ def test_ready_poll_raises_on_refused_key() -> None:
 def test_backoff_jitter_takes_off_at_most_its_share() -> None:
     policy = LBRetryPolicy(initial_delay=1.0, max_delay=8.0, jitter=0.25, rng=lambda: 1.0)
     assert [policy.backoff(i) for i in range(5)] == [0.75, 1.5, 3.0, 6.0, 6.0]
+
+
+def test_a_resend_leaves_room_for_a_slower_refusal_than_the_slowest_so_far() -> None:
+    # 0.06 s refusals and 0.3 s left after the first: a resend fits (0.01 + 0.075 + 0.05).
+    state, clock = attempts(0.36, repeatable=False, policy=FAST_POLICY)
+    state.start()
+    clock.advance(0.06)
+    assert state.on_reply(400, Failure.NO_WORKERS).action is Action.RETRY
+    clock.advance(0.01)
+    state.start()
+    clock.advance(0.1)  # slower: 0.19 s left, and 0.02 + 0.125 + 0.05 does not fit
+    decision = state.on_reply(400, Failure.NO_WORKERS)
+    assert decision.action is Action.RAISE and state.sent == 2
+    # Without the headroom, 0.02 + 0.1 < 0.19 would resend, and a refusal 0.07 s slower
+    # than the slowest would end in a timeout instead of NoWorkersAvailableError.
