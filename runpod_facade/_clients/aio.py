@@ -51,7 +51,7 @@ def _transport(
     backend: object, base_url: str, headers: dict[str, str], http_client: object
 ) -> AsyncTransport:
     # Each backend's library is imported by the first endpoint that sends with it: an aiohttp
-    # user never imports httpx (its objects would only lengthen the garbage collector's passes).
+    # user never pays httpx's import nor has its objects in the garbage collector's passes.
     if backend == "httpx":
         import httpx
 

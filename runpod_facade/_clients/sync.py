@@ -96,7 +96,8 @@ class Endpoint(EndpointBase, SyncRunner, Closing):
         )
         core = self._new_core(rate_limits)  # checked before a transport is made
         # httpx with the first Endpoint, not with the package: asyncio code on aiohttp never
-        # imports it (its objects would only lengthen each full pass of the garbage collector).
+        # pays its import (a third of the package's) nor has its objects in every full
+        # pass of the garbage collector.
         import httpx
 
         from .._transports.httpx import HttpxTransport
