@@ -5,7 +5,7 @@ pytest loads it through the ``pytest11`` entry point named ``runpod_facade`` (tu
 disabled). The fixtures are documented in :mod:`runpod_facade.testing`, which holds the code.
 
 This is a top-level module, not part of the ``runpod_facade`` package, on purpose: importing
-anything inside that package first imports the package itself (the SDK and httpx). Here,
+anything inside that package first imports the package itself (the SDK). Here,
 registering the plugin imports only pytest; the SDK and the local endpoint (Starlette,
 uvicorn) load when a test first asks for a fixture. Without the ``local`` extra the plugin
 still loads, does nothing, and a test using a fixture fails with the install command.

@@ -11,7 +11,9 @@ with Endpoint("ENDPOINT_ID") as ep:            # api key from RUNPOD_API_KEY
 The asyncio classes (``AsyncEndpoint``, ``AsyncJob``, ``AsyncJobStream``) are imported on
 first use, so blocking code never pays for asyncio; so are the batch machinery (with the
 first ``map`` or ``run_many``), webhook security, the Batch Jobs API and the load-balancing
-clients (separate products: queue-endpoint code never pays for them).
+clients (separate products: queue-endpoint code never pays for them). httpx is imported by the
+first client that sends with it (``Endpoint``, ``AsyncEndpoint`` on its default backend, the
+load-balancing and Batch Jobs clients): ``AsyncEndpoint(http_backend="aiohttp")`` never does.
 """
 
 from __future__ import annotations

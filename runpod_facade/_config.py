@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn, TypeGuard
 from urllib.parse import urlsplit
-
-import httpx
 
 from ._constants import DEFAULT_BASE_URL
 from ._core.retry import PollPolicy, RetryPolicy
@@ -19,6 +18,9 @@ from ._timeout import DEFAULT_TIMEOUT, Timeout
 from ._transports.base import Timeouts
 from ._validation import check_base_url, check_id, is_loopback_host
 from ._version import __version__
+
+if TYPE_CHECKING:  # imported by the clients that send with it, not by this module
+    import httpx
 
 __all__ = [
     "ENV_API_KEY",
@@ -86,11 +88,18 @@ def _check_api_key(value: object) -> str:
     return value
 
 
+def _is_httpx_timeout(value: object) -> TypeGuard[httpx.Timeout]:
+    """Whether ``value`` is an ``httpx.Timeout``, without importing httpx: no such object
+    exists before something has imported httpx."""
+    module = sys.modules.get("httpx")
+    return module is not None and isinstance(value, module.Timeout)
+
+
 def _check_timeout(value: object) -> Timeouts:
     """A client's ``timeout=`` as the core's per-phase seconds. Seconds cap connecting at the
     default's 5 s too; an ``httpx.Timeout`` (what ``Endpoint`` took before ``Timeout``) is
     read phase by phase."""
-    if isinstance(value, httpx.Timeout | Timeout):
+    if isinstance(value, Timeout) or _is_httpx_timeout(value):
         return Timeouts(connect=value.connect, read=value.read, write=value.write, pool=value.pool)
     if value is None:
         return Timeouts(connect=None, read=None, write=None, pool=None)

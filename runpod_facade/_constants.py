@@ -3,8 +3,6 @@ table, the others schema bounds), and tests/contract checks that they still agre
 
 from __future__ import annotations
 
-import httpx
-
 DEFAULT_BASE_URL = "https://api.runpod.ai/v2"
 
 # Payload limits of the request body (the spec's x-runpod-max-payload-bytes; tests/contract
@@ -45,13 +43,5 @@ MAX_IN_FLIGHT = MAX_CONCURRENCY + SHORT_CALL_RESERVE
 CALLER_CLIENT_IN_FLIGHT = 100
 # An idle pooled connection is closed after this long (httpx's default).
 KEEPALIVE_EXPIRY = 5.0
-# Every connection may stay pooled while idle: with fewer keep-alive slots than connections,
-# httpcore closes each connection that becomes idle while more are open (counting busy ones),
-# so a steady load opened a new connection for almost every request.
-DEFAULT_LIMITS = httpx.Limits(
-    max_connections=MAX_IN_FLIGHT,
-    max_keepalive_connections=MAX_IN_FLIGHT,
-    keepalive_expiry=KEEPALIVE_EXPIRY,
-)
 # The HTTP libraries an AsyncEndpoint can send with (``http_backend=``).
 HTTP_BACKENDS = ("httpx", "aiohttp")

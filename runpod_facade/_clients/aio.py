@@ -9,8 +9,6 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal, Self, Unpack, overload
 
-import httpx
-
 from .._batches.plan import (
     DEFAULT_CONCURRENCY,
     DEFAULT_RETRY_FAILED,
@@ -29,7 +27,6 @@ from .._exceptions import InvalidInputError, RunpodError
 from .._options import ExecutionPolicy, S3Config
 from .._rate_limits import RateLimitsOption
 from .._timeout import DEFAULT_TIMEOUT, Timeout
-from .._transports.async_httpx import AsyncHttpxTransport
 from .._transports.base import AsyncTransport
 from .._types import JobState
 from .._wire.requests import encode_job
@@ -37,8 +34,9 @@ from .api import AsyncRunner, EndpointLink
 from .base import BatchApiMapOptions, EndpointBase, MapOptions, RunManyErrorsInPlace, RunManyOptions
 from .handles import JobBase, StreamBase
 
-if TYPE_CHECKING:  # the batch machinery and the Batch Jobs API are imported on first use
+if TYPE_CHECKING:  # the backends, the batch machinery and the Batch Jobs API: on first use
     import aiohttp
+    import httpx
 
     from .._batches.tasks import AsyncBatchResults
     from .._batchjobs._async import AsyncBatchApiResults, AsyncBatches
@@ -52,7 +50,13 @@ HttpBackend = Literal["httpx", "aiohttp"]
 def _transport(
     backend: object, base_url: str, headers: dict[str, str], http_client: object
 ) -> AsyncTransport:
+    # Each backend's library is imported by the first endpoint that sends with it: an aiohttp
+    # user never pays httpx's import nor has its objects in the garbage collector's passes.
     if backend == "httpx":
+        import httpx
+
+        from .._transports.async_httpx import AsyncHttpxTransport
+
         if http_client is not None and not isinstance(http_client, httpx.AsyncClient):
             raise InvalidInputError(
                 "http_client must be an httpx.AsyncClient (use Endpoint for httpx.Client; "

@@ -9,8 +9,6 @@ from collections.abc import Iterable, Iterator
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal, Self, Unpack, overload
 
-import httpx
-
 from .._batches.plan import (
     DEFAULT_CONCURRENCY,
     DEFAULT_RETRY_FAILED,
@@ -29,14 +27,15 @@ from .._exceptions import InvalidInputError, RunpodError
 from .._options import ExecutionPolicy, S3Config
 from .._rate_limits import RateLimitsOption
 from .._timeout import DEFAULT_TIMEOUT, Timeout
-from .._transports.httpx import HttpxTransport
 from .._types import JobState
 from .._wire.requests import encode_job
 from .api import EndpointLink, SyncRunner
 from .base import BatchApiMapOptions, EndpointBase, MapOptions, RunManyErrorsInPlace, RunManyOptions
 from .handles import JobBase, StreamBase
 
-if TYPE_CHECKING:  # the batch machinery and the Batch Jobs API are imported on first use
+if TYPE_CHECKING:  # httpx, the batch machinery and the Batch Jobs API: imported on first use
+    import httpx
+
     from .._batches.threads import BatchResults
     from .._batchjobs import BatchApiResults, Batches
 
@@ -96,6 +95,13 @@ class Endpoint(EndpointBase, SyncRunner, Closing):
             allow_insecure_http=allow_insecure_http,
         )
         core = self._new_core(rate_limits)  # checked before a transport is made
+        # httpx with the first Endpoint, not with the package: asyncio code on aiohttp never
+        # pays its import (a third of the package's) nor has its objects in every full
+        # pass of the garbage collector.
+        import httpx
+
+        from .._transports.httpx import HttpxTransport
+
         if http_client is not None and not isinstance(http_client, httpx.Client):
             raise InvalidInputError(
                 "http_client must be an httpx.Client (use AsyncEndpoint for httpx.AsyncClient)"

@@ -9,8 +9,8 @@ from typing import Any, Self, TypeVar, Unpack
 
 import httpx
 
-from .._constants import DEFAULT_LIMITS
 from .._drivers.api import Closing
+from .._transports.httpx import DEFAULT_LIMITS
 from .affinity import AffinityMode
 from .base import Discard, EndpointBase, Operation, PinnedBase, Send, must_read
 from .core import LBRetryPolicy

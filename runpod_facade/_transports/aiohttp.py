@@ -53,12 +53,12 @@ import urllib.request
 from collections.abc import Mapping
 
 import aiohttp
-import httpx
 from yarl import URL
 
 from .._constants import KEEPALIVE_EXPIRY, SHORT_CALL_RESERVE
 from .base import ApiRequest, ApiResponse, Delivery, Timeouts, TransportFailure
 from .gate import GatedTransport
+from .tls import default_tls_context
 
 __all__ = ["UNSTALLABLE_BODY", "AiohttpTransport", "classify", "client_timeout", "env_proxy"]
 
@@ -127,7 +127,7 @@ class AiohttpTransport(GatedTransport[aiohttp.ClientSession]):
     renewed on a new loop; a session passed in by the caller is used on its loop only and
     never closed here, nor told which proxy to use. Ours behaves as httpx's client does:
     every idle connection kept for ``KEEPALIVE_EXPIRY`` seconds, certificates checked against
-    the same roots (httpx's ``create_ssl_context``: certifi, or ``SSL_CERT_FILE``), a proxy
+    the same roots (``tls``: certifi, or ``SSL_CERT_FILE``/``SSL_CERT_DIR``), a proxy
     named by the environment (``HTTPS_PROXY``, ``ALL_PROXY``, minus ``NO_PROXY``) used, and
     cookies the API sets kept. Unlike aiohttp's ``trust_env=True`` it reads no ``.netrc``
     (a thread hop per request, and a Basic-auth header that would clash with the API key).
@@ -158,7 +158,7 @@ class AiohttpTransport(GatedTransport[aiohttp.ClientSession]):
 
     def _new_client(self) -> aiohttp.ClientSession:
         if self._ssl_context is None:
-            self._ssl_context = httpx.create_ssl_context()
+            self._ssl_context = default_tls_context()
         connector = aiohttp.TCPConnector(
             limit=self.max_in_flight,
             limit_per_host=0,

@@ -14,15 +14,24 @@ from collections.abc import Mapping
 
 import httpx
 
-from .._constants import DEFAULT_LIMITS
+from .._constants import KEEPALIVE_EXPIRY, MAX_IN_FLIGHT
 from .base import ApiRequest, ApiResponse, Delivery, Timeouts, TransportFailure
 
-__all__ = ["NEVER_SENT", "HttpxRequests", "HttpxTransport", "classify"]
+__all__ = ["DEFAULT_LIMITS", "NEVER_SENT", "HttpxRequests", "HttpxTransport", "classify"]
 
 _JSON = {"Content-Type": "application/json"}
 #: The failures that prove the request never left this process: no connection could be
 #: made, or no pooled connection came free (also for the load-balancing and batch clients).
 NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+#: The pool of the clients we make (also the load-balancing clients'). Every connection may
+#: stay pooled while idle: with fewer keep-alive slots than connections, httpcore closes each
+#: connection that becomes idle while more are open (counting busy ones), so a steady load
+#: opened a new connection for almost every request.
+DEFAULT_LIMITS = httpx.Limits(
+    max_connections=MAX_IN_FLIGHT,
+    max_keepalive_connections=MAX_IN_FLIGHT,
+    keepalive_expiry=KEEPALIVE_EXPIRY,
+)
 
 
 def classify(exc: httpx.TransportError) -> TransportFailure:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import ssl
 import struct
 import threading
 import urllib.parse
@@ -94,10 +95,12 @@ class Exchange:
 
 @dataclass
 class RawServer:
-    """``rcvbuf`` shrinks the receive buffer of accepted sockets (so an unread upload stalls)."""
+    """``rcvbuf`` shrinks the receive buffer of accepted sockets (so an unread upload stalls);
+    ``tls`` serves HTTPS with that server context."""
 
     behaviour: Behaviour
     rcvbuf: int | None = None
+    tls: ssl.SSLContext | None = None
     accepts: int = 0
     heads: list[Request] = field(default_factory=list)
     bodies: int = 0
@@ -111,7 +114,8 @@ class RawServer:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v2"
+        scheme = "http" if self.tls is None else "https"
+        return f"{scheme}://127.0.0.1:{self.port}/v2"
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.accepts += 1
@@ -133,7 +137,7 @@ class RawServer:
         if self.rcvbuf is not None:  # inherited by accepted sockets
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.rcvbuf)
         sock.bind(("127.0.0.1", 0))
-        self._server = await asyncio.start_server(self._handle, sock=sock)
+        self._server = await asyncio.start_server(self._handle, sock=sock, ssl=self.tls)
         self.port = sock.getsockname()[1]
 
     def __enter__(self) -> RawServer:

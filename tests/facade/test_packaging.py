@@ -139,6 +139,21 @@ LAZY_IMPORTS = {
     ),
     # The asyncio client, and asyncio: with its first name used.
     "asyncio": ("asyncio", _name_of("runpod_facade.AsyncEndpoint"), "runpod_facade.AsyncEndpoint"),
+    # httpx: with the first client that sends with it (an AsyncEndpoint on aiohttp never
+    # does: tests/transports/test_lazy_httpx.py).
+    "httpx, Endpoint": ("httpx", _EP + _name_of("type(ep)"), "runpod_facade.Endpoint"),
+    "httpx, AsyncEndpoint's default backend": (
+        "httpx",
+        "aep = runpod_facade.AsyncEndpoint('ep', api_key='k', base_url='http://127.0.0.1:9/v2')\n"
+        + _name_of("type(aep)"),
+        "runpod_facade.AsyncEndpoint",
+    ),
+    "httpx, load balancing": (
+        "httpx",
+        _name_of("runpod_facade.LoadBalancedEndpoint"),
+        "runpod_facade.LoadBalancedEndpoint",
+    ),
+    "httpx, Batch Jobs API": ("httpx", _name_of("runpod_facade.Batches"), "runpod_facade.Batches"),
 }
 
 
