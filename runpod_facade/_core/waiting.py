@@ -24,7 +24,7 @@ from .._exceptions import (
     RunpodError,
     WaitTimeout,
 )
-from .._status import JobStatus
+from .._status import TERMINAL_STATUSES, JobStatus
 from .._transports.base import ApiRequest
 from .._types import JobState
 from .._wire.requests import JobBody, route
@@ -274,7 +274,7 @@ def _wait(
         last = state
         if on_state is not None:
             on_state(state)
-        if state.is_terminal:
+        if state.status in TERMINAL_STATUSES:  # state.is_terminal, without its call
             return state  # settle() raises for an end other than COMPLETED
         if polled:
             yield Sleep(deadline.cap(core.poll.interval(polls)))
