@@ -4,6 +4,7 @@ handle, each written once (see ``api``)."""
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from datetime import timedelta
@@ -39,6 +40,9 @@ DEFAULT_RUN_SYNC_TIMEOUT = 90.0
 
 OnStatus = Callable[[JobState], None]
 
+# Seconds that need no conversion beyond float() (bool is an int, but not seconds).
+_PLAIN_SECONDS = (int, float)
+
 
 def wait_operation(
     core: EndpointCore,
@@ -51,11 +55,17 @@ def wait_operation(
 ) -> Operation[JobState]:
     """``ep.wait``'s and ``job.wait``'s operation, from their arguments once the job id and
     the callback are checked (by each: a handle's id was checked when the handle was made)."""
-    # The defaults (no timeout, no requeue) need no call to check them.
+    # The defaults (no timeout, no requeue) need no call to check them, nor does a finite,
+    # non-negative int or float (NaN and infinities fail the comparison: checked, refused).
+    if timeout is not None:
+        if timeout.__class__ in _PLAIN_SECONDS and 0 <= timeout < math.inf:
+            timeout = float(timeout)
+        else:
+            timeout = optional_seconds(timeout, "timeout")
     return _waiting.wait(
         core,
         job_id,
-        timeout=None if timeout is None else optional_seconds(timeout, "timeout"),
+        timeout=timeout,
         cancel_on_timeout=cancel_on_timeout,
         cancel_on_interrupt=cancel_on_interrupt,
         on_state=on_state,

@@ -105,13 +105,17 @@ class EndpointCore:
         pacer = self.pacer
         while True:
             if pacer is not None:
-                # Wait for this route's next slot, then until its window has room.
                 sent_at = self.clock()
-                wait = pacer.reserve_and_admit(request.operation, sent_at, retry=retries > 0)
-                while wait > 0:
-                    yield Sleep(wait)
-                    sent_at = self.clock()
-                    wait = pacer.admit(request.operation, sent_at)
+                record = pacer.unpaced.get(request.operation)
+                if record is not None:
+                    record(sent_at)  # not paced: the send is only counted
+                else:
+                    # Wait for this route's next slot, then until its window has room.
+                    wait = pacer.reserve_and_admit(request.operation, sent_at, retry=retries > 0)
+                    while wait > 0:
+                        yield Sleep(wait)
+                        sent_at = self.clock()
+                        wait = pacer.admit(request.operation, sent_at)
             # A deadline without a limit (`timeout=None`) caps nothing: no need to ask it.
             remaining = (
                 None if deadline is None or deadline.timeout is None else deadline.remaining()

@@ -6,7 +6,8 @@ One :class:`Pacer` belongs to one client and is shared by all its calls (a ``map
 lock, asyncio tasks never wait on it). Before a request the core asks :meth:`Pacer.reserve`
 how long to wait, which also books the next slot, so concurrent callers are spread one
 interval apart instead of released together; after the reply it reports it with
-:meth:`Pacer.observe`.
+:meth:`Pacer.observe`. A route that is not paced (every route until its first 429) only counts
+its sends: the core records each through :attr:`Pacer.unpaced`, with no call into the pacer.
 
 How a route's rate is known. RunPod limits a route to N requests per sliding window of W
 seconds (10 s documented). Configured numbers (``RateLimits``) give N and W at once; without
@@ -34,7 +35,7 @@ import logging
 import math
 import threading
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -77,7 +78,8 @@ _SATURATED: Final = 0.9
 # backoff covers it.
 _FLOOR_SHARE: Final = 0.1
 _MIN_FLOOR: Final = 10.0
-# Accepted-request times kept per route; at 100k a window's count is a floor, which is safe.
+# Send times kept per route (the oldest drop out); at 100k a window's count is a floor, which
+# is safe.
 _MAX_KEPT: Final = 100_000
 # The share of the window in which only the first reply is kept (for Pacer.observe's 429).
 _REPLY_GRAIN: Final = 1 / 64
@@ -116,8 +118,9 @@ class _Route:
     # the limit (see Pacer._probe).
     probe_from: float = -math.inf
     pressed_windows: int = 0
-    # Send times in the window of the requests not refused (in flight or accepted).
-    sent: deque[float] = field(default_factory=deque)
+    # Send times in the window of the requests not refused (in flight or accepted), and
+    # older ones until the next trim.
+    sent: deque[float] = field(default_factory=lambda: deque(maxlen=_MAX_KEPT))
     # (reply time, send time) of the first accepted reply of each grain of the window that
     # had one, oldest first, and when the next grain starts (see record_reply).
     replies: deque[tuple[float, float]] = field(default_factory=deque)
@@ -129,7 +132,7 @@ class _Route:
     def trim(self, now: float) -> None:
         horizon = now - self.window
         sent = self.sent
-        while sent and (sent[0] <= horizon or len(sent) > _MAX_KEPT):
+        while sent and sent[0] <= horizon:
             sent.popleft()
 
     def record_reply(self, sent_at: float, now: float) -> None:
@@ -187,6 +190,12 @@ class Pacer:
         self._limits = limits if limits is not None else RateLimits.learned()
         self._routes: dict[str, _Route] = {}
         self._lock = threading.Lock()
+        #: The routes sent freely now (not paced, not held back after a 429), each with the
+        #: recorder of its sends: a request on one goes at once, recorded by calling this
+        #: with its send time (then :meth:`observe` as usual), without the lock or a call of
+        #: :meth:`reserve_and_admit` (a deque's C ``append``: one per request of every call).
+        #: A route joins when :meth:`reserve_and_admit` finds it free and leaves on a 429.
+        self.unpaced: dict[str, Callable[[float], None]] = {}
 
     def _route(self, name: str) -> _Route:
         route = self._routes.get(name)
@@ -226,9 +235,11 @@ class Pacer:
                 and now >= route.blocked_until
                 and now >= route.hinted_until
             ):
-                # Every route until its first 429: no schedule and no cap, only the count.
+                # Every route until its first 429: no schedule and no cap, only the count; its
+                # next sends are recorded through `unpaced`.
                 route.trim(now)
                 route.sent.append(now)
+                self.unpaced[route_name] = route.sent.append
                 return 0.0
             wait = self._reserve(route, now, retry)
             return wait if wait > 0 else self._admit(route, now)
@@ -289,13 +300,16 @@ class Pacer:
         with self._lock:
             route = self._routes.get(route_name) or self._route(route_name)
             if status_code != 429:
-                # The window is trimmed by the next admit(); an unpaced route has nothing to probe.
+                # The window is trimmed by the next admit(), and an unpaced route's (which has
+                # none) once a grain, here; an unpaced route has nothing to probe.
                 route.accepted_total += 1
                 if now >= route.record_at:
+                    route.trim(now)
                     route.record_reply(sent_at, now)
                 if route.rate is not None:
                     self._probe(route_name, route, now)
                 return
+            self.unpaced.pop(route_name, None)  # paced, or held back, from now on
             route.trim(now)
             route.refused += 1
             # Refused requests do not count against the window.

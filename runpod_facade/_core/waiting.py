@@ -24,7 +24,7 @@ from .._exceptions import (
     RunpodError,
     WaitTimeout,
 )
-from .._status import JobStatus
+from .._status import TERMINAL_STATUSES, JobStatus
 from .._transports.base import ApiRequest
 from .._types import JobState
 from .._wire.requests import JobBody, route
@@ -57,6 +57,9 @@ LOOK_FLOOR = 1.0
 NOT_HELD = 0.05
 
 OnState = Callable[[JobState], None]
+
+# The least that remains of a deadline when a long-poll can be held its longest.
+_LONGEST_FITS = LONG_POLL_WAIT_MS / 1000 + REPLY_GRACE
 
 
 def check_terminal(state: JobState) -> JobState:
@@ -95,10 +98,17 @@ def wait(
 ) -> Operation[JobState]:
     """Wait until the job is terminal; return it if COMPLETED, raise JobError otherwise."""
     deadline = Deadline(timeout, clock=core.clock)  # core.deadline's, without its call
+    state: JobState | None = None
     try:
+        if retry_failed == 0:
+            # settle's usual case, one generator less: waited for, then COMPLETED. An end
+            # other than that is settle's to raise (with its attempts), as a known state.
+            state = yield from _wait(core, job_id, deadline, None, cancel_on_timeout, on_state)
+            if state.status is JobStatus.COMPLETED:
+                return state
         return (
             yield from settle(
-                core, job_id, deadline, None, cancel_on_timeout, on_state, retry_failed, None
+                core, job_id, deadline, state, cancel_on_timeout, on_state, retry_failed, None
             )
         )
     except BaseException as exc:  # as `interruptible` does, without its generator
@@ -264,7 +274,7 @@ def _wait(
         last = state
         if on_state is not None:
             on_state(state)
-        if state.is_terminal:
+        if state.status in TERMINAL_STATUSES:  # state.is_terminal, without its call
             return state  # settle() raises for an end other than COMPLETED
         if polled:
             yield Sleep(deadline.cap(core.poll.interval(polls)))
@@ -294,9 +304,13 @@ def _without_long_poll(
 def _state_request(core: EndpointCore, job_id: str, deadline: Deadline) -> ApiRequest:
     """A long-poll whose hold fits in what remains of the deadline, or a ``/status`` poll."""
     if core.long_poll and not core.long_poll_unavailable:
-        if deadline.timeout is None:  # no deadline: the longest hold, as hold_for gives it
+        # hold_for and wait_ms, inline (once per long-poll), and the request straight from its
+        # route: no deadline gets the longest hold.
+        remaining = deadline.remaining()
+        if remaining is None:
             return route("status-sync", core.endpoint_id).request(job_id, None, LONG_POLL_WAIT_MS)
-        hold = hold_for(deadline)
-        if hold is not None:
-            return core.request("status-sync", job_id=job_id, wait_ms=wait_ms(hold))
-    return core.request("status", job_id=job_id)
+        hold = LONG_POLL_WAIT_MS / 1000 if remaining > _LONGEST_FITS else remaining - REPLY_GRACE
+        if hold >= MIN_WAIT_MS / 1000:
+            held_ms = math.floor(hold * 1000)
+            return route("status-sync", core.endpoint_id).request(job_id, None, held_ms)
+    return route("status", core.endpoint_id).request(job_id, None, None)

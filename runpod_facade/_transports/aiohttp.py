@@ -190,12 +190,15 @@ class AiohttpTransport(GatedTransport[aiohttp.ClientSession]):
             big_body,
         )
         converted = self._timeouts.get(key)
-        if converted is None:
-            if len(self._timeouts) >= _TIMEOUT_CACHE_SIZE:
-                self._timeouts.clear()
-            converted = self._timeouts[key] = client_timeout(
-                timeouts, big_body=big_body, pool_waits=pool_waits
-            )
+        if converted is not None:
+            # Most likely timeouts made for one request (capped by its deadline): not kept by
+            # identity, where they would only push out the ones that recur.
+            return converted
+        if len(self._timeouts) >= _TIMEOUT_CACHE_SIZE:
+            self._timeouts.clear()
+        converted = self._timeouts[key] = client_timeout(
+            timeouts, big_body=big_body, pool_waits=pool_waits
+        )
         if len(self._seen_timeouts) >= _TIMEOUT_CACHE_SIZE:
             self._seen_timeouts.clear()
         self._seen_timeouts[id(timeouts)] = (timeouts, big_body, converted)

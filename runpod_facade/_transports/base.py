@@ -1,7 +1,8 @@
 """What every transport is built from, and nothing else of the package: one request ready to send
 (``ApiRequest``), its reply (``ApiResponse``) or the failure that replaced it (``TransportFailure``,
 with its ``Delivery``), the per-phase ``Timeouts``, and the ``SyncTransport``/``AsyncTransport``
-protocols the drivers send through. Transports move bytes; every decision is the core's."""
+protocols the drivers send through. Transports move bytes; every decision is the core's. Of
+the package it imports only ``_frozen`` (how a frozen dataclass is built cheaply)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol
+
+from .._frozen import slot_init
 
 __all__ = [
     "ApiRequest",
@@ -78,6 +81,7 @@ class TransportFailure:
     message: str
 
 
+@slot_init  # one per request with a deadline: see _frozen
 @dataclass(frozen=True, slots=True)
 class Timeouts:
     """Seconds per phase of one request; ``None`` waits without limit."""

@@ -15,6 +15,7 @@ import pytest
 from runpod_facade import JobState
 from runpod_facade._batches.types import BatchItem
 from runpod_facade._frozen import slot_init
+from runpod_facade._transports.base import Timeouts
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +110,7 @@ def test_the_signature_is_the_dataclass_one() -> None:
     assert FAST.__init__.__qualname__ == "FastPoint.__init__"
 
 
-@pytest.mark.parametrize("cls", [JobState, BatchItem])
+@pytest.mark.parametrize("cls", [JobState, BatchItem, Timeouts])
 def test_the_package_classes_built_per_job_use_it(cls: type[Any]) -> None:
     assert "__set_0" in cls.__init__.__globals__  # (the generated __init__'s namespace)
 

@@ -113,6 +113,42 @@ def test_a_429_teaches_n_as_the_requests_in_the_window_and_waits_for_its_first_r
     assert pacer.reserve("run", 2.31) == pytest.approx(3.01 - 2.31)
 
 
+def test_an_unpaced_route_counts_its_sends_through_its_recorder_until_a_429() -> None:
+    pacer = Pacer(RateLimits.learned(time_scale=0.1))  # a 1 s window
+    assert "run" not in pacer.unpaced
+    assert pacer.reserve_and_admit("run", 2.0) == 0.0  # the route's first send joins it
+    record = pacer.unpaced["run"]
+    sent = [2.0 + i * 0.001 for i in range(1, 301)]
+    for at in sent:
+        record(at)  # what the core does instead of reserve_and_admit
+    pacer.observe("run", 2.0, 2.01, 200, NO_HEADERS)
+    pacer.observe("run", sent[-1], 2.31, 429, NO_HEADERS)  # refused: not counted
+    # The recorded sends are the count: as if each had gone through reserve_and_admit.
+    assert pacer.stats()["run"].rate == pytest.approx(300 * MARGIN)
+    assert "run" not in pacer.unpaced
+    assert pacer.reserve_and_admit("run", 2.31) == pytest.approx(3.01 - 2.31)
+
+
+def test_a_route_held_back_by_a_429_it_learned_nothing_from_is_free_again_after() -> None:
+    pacer = Pacer()
+    at = send(pacer, "cancel", 0.0)
+    pacer.reserve_and_admit("cancel", 0.05)
+    pacer.observe("cancel", at, 0.1, 429, {"retry-after": "3"})
+    assert "cancel" not in pacer.unpaced  # held back: every request asks the pacer
+    assert pacer.reserve_and_admit("cancel", 1.0) == pytest.approx(2.1)
+    assert pacer.reserve_and_admit("cancel", 3.1) == 0.0
+    assert "cancel" in pacer.unpaced
+
+
+def test_an_unpaced_route_keeps_at_most_100k_send_times() -> None:
+    pacer = Pacer()
+    pacer.reserve_and_admit("status", 0.0)
+    record = pacer.unpaced["status"]
+    for i in range(150_000):  # no reply ever trims them
+        record(i * 1e-6)
+    assert len(pacer._routes["status"].sent) == 100_000
+
+
 # 150 requests sent at 0.000 … 0.149 on a route learning its rate (10 s windows); which were
 # answered (200) and when before a 429 at t=3 fills the window; when the route frees.
 SENT_AT = [i * 0.001 for i in range(150)]

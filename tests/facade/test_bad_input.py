@@ -117,6 +117,8 @@ CALLS: list[Case] = [
     ("wait timeout negative", lambda ep: ep.job("j").wait(timeout=-1), "must not be negative"),
     ("wait timeout NaN", lambda ep: ep.job("j").wait(timeout=math.nan), "finite"),
     ("wait timeout string", lambda ep: ep.job("j").wait(timeout="10"), "seconds"),  # type: ignore[arg-type]
+    ("wait timeout inf", lambda ep: ep.job("j").wait(timeout=math.inf), "finite"),
+    ("wait timeout bool", lambda ep: ep.job("j").wait(timeout=True), "seconds"),
     ("run_sync timeout inf", lambda ep: ep.run_sync({}, timeout=math.inf), "finite"),
     (
         "stream idle timeout negative",

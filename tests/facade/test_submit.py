@@ -59,7 +59,9 @@ def test_run_sends_body_policy_webhook_s3_and_auth() -> None:
     ]
 
 
-@pytest.mark.parametrize("value", [None, 0, "text", [1, 2], {"input": {}, "other": 1}])
+@pytest.mark.parametrize(
+    "value", [None, 0, "text", [1, 2], {}, {"i": 1}, {"input": {}, "other": 1}]
+)
 def test_run_sends_input_verbatim_never_rewrapped(value: object) -> None:
     api = FakeApi().on("run", job("IN_QUEUE"))
     api.endpoint().run(value)

@@ -272,6 +272,11 @@ def test_aiohttp_remembers_conversions_by_identity_while_the_objects_live() -> N
     converted = [transport._timeout_of(t, False) for t in (default, long_poll) * 3]
     assert [c.sock_read for c in converted] == [30.0, 100.0] * 3
     assert converted[0::2] == [converted[0]] * 3 and converted[1::2] == [converted[1]] * 3
+    # Timeouts made per request (a deadline caps the pool wait, which our session does not
+    # read) are converted by their values and not remembered one by one.
+    remembered = dict(transport._seen_timeouts)
+    capped = [transport._timeout_of(Timeouts(5.0, 100.0, 30.0, 600.0 - n), False) for n in range(9)]
+    assert capped == [converted[1]] * 9 and transport._seen_timeouts == remembered
     # Objects made and dropped one after another may share an id: each still gets its own
     # values, as the cache keeps every object it remembers alive.
     reads = [
