@@ -38,10 +38,9 @@ class Gate:
     """At most ``limit`` requests in flight, of which at most ``limit - reserve`` long-polls.
     Waiters queue in arrival order, short calls ahead of long-polls; a freed slot is handed to
     the next admissible waiter directly (its count taken on its behalf), so no one else can
-    take it in between. The counts and the queues are read by :meth:`GatedTransport.send`,
-    which takes and gives back a slot inline when no one queues (the usual case)."""
+    take it in between."""
 
-    __slots__ = ("in_flight", "limit", "long_in_flight", "long_limit", "long_queue", "short_queue")
+    __slots__ = ("_long", "_short", "in_flight", "limit", "long_in_flight", "long_limit")
 
     def __init__(self, limit: int = MAX_IN_FLIGHT, reserve: int = SHORT_CALL_RESERVE) -> None:
         if not 0 < reserve < limit:
@@ -50,18 +49,18 @@ class Gate:
         self.long_limit = limit - reserve
         self.in_flight = 0
         self.long_in_flight = 0
-        self.short_queue: deque[asyncio.Future[None]] = deque()
-        self.long_queue: deque[asyncio.Future[None]] = deque()
+        self._short: deque[asyncio.Future[None]] = deque()
+        self._long: deque[asyncio.Future[None]] = deque()
 
     def try_enter(self, long: bool) -> bool:
         """Take a slot now if one is free and nobody of the same kind queues for it."""
         if self.in_flight >= self.limit:
             return False
         if long:
-            if self.long_queue or self.long_in_flight >= self.long_limit:
+            if self._long or self.long_in_flight >= self.long_limit:
                 return False
             self.long_in_flight += 1
-        elif self.short_queue:
+        elif self._short:
             return False
         self.in_flight += 1
         return True
@@ -70,7 +69,7 @@ class Gate:
         """Queue for a slot; ``False`` if ``timeout`` seconds passed first (call this only
         after :meth:`try_enter` failed: the fast path needs no coroutine or timer)."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        (self.long_queue if long else self.short_queue).append(future)
+        (self._long if long else self._short).append(future)
         try:
             async with asyncio.timeout(timeout):  # None: no limit
                 await future
@@ -88,17 +87,16 @@ class Gate:
         self.in_flight -= 1
         if long:
             self.long_in_flight -= 1
-        if self.short_queue or self.long_queue:
-            self.wake()
+        if self._short or self._long:
+            self._wake()
 
-    def wake(self) -> None:
-        """Hand the free slots to the next admissible waiters."""
+    def _wake(self) -> None:
         # Abandoned waiters (timed out, cancelled) stay queued until they are reached here.
         while self.in_flight < self.limit:
-            long = not self.short_queue
-            if long and not (self.long_queue and self.long_in_flight < self.long_limit):
+            long = not self._short
+            if long and not (self._long and self.long_in_flight < self.long_limit):
                 return
-            future = (self.long_queue if long else self.short_queue).popleft()
+            future = (self._long if long else self._short).popleft()
             if future.done():
                 continue
             self.in_flight += 1
@@ -179,27 +177,13 @@ class GatedTransport(ABC, Generic[C]):
         gate, client = self._gate, self.client
         assert client is not None
         long = request.hold is not None
-        if (
-            not (gate.short_queue or gate.long_queue)
-            and gate.in_flight < gate.limit
-            and (not long or gate.long_in_flight < gate.long_limit)
-        ):
-            # Gate.try_enter's usual case, inline (once per request): a slot free, no one queued.
-            gate.in_flight += 1
-            if long:
-                gate.long_in_flight += 1
-        elif not gate.try_enter(long) and not await gate.enter(long, timeouts.pool):
+        if not gate.try_enter(long) and not await gate.enter(long, timeouts.pool):
             return POOL_TIMEOUT
         # The request is built only now: a call queued above holds no request object.
         try:
             return await self._exchange(client, request, timeouts)
         finally:
-            # Gate.leave, inline.
-            gate.in_flight -= 1
-            if long:
-                gate.long_in_flight -= 1
-            if gate.short_queue or gate.long_queue:
-                gate.wake()
+            gate.leave(long)
 
     async def aclose(self) -> None:
         closer, self._closer = self._closer, None
