@@ -12,10 +12,11 @@ server holds every request (a long-poll for up to 90 s), there may be none for t
 batch under ``asyncio.run`` once ignored Ctrl-C for 30 s that way (the signal test of
 ``tests/integration/test_map_signals.py``).
 
-So while a request is in flight, a loop run by the main thread has a timer due at most
-:data:`WAKE_EVERY` seconds ahead, and a Ctrl-C is acted on within that time at worst: the
-blocking scheduler (``_batches.threads``) waits in slices of the same length for the same
-reason. A loop on another thread needs none: signal handlers run only in the main thread.
+So while a request is in flight (``gate.GatedTransport``, the asyncio load-balancing
+client), a loop run by the main thread has a timer due at most :data:`WAKE_EVERY` seconds
+ahead, and a Ctrl-C is acted on within that time at worst: the blocking scheduler
+(``_batches.threads``) waits in slices of the same length for the same reason. A loop on
+another thread needs none: signal handlers run only in the main thread.
 """
 
 from __future__ import annotations
