@@ -13,6 +13,7 @@ import httpx
 
 from .._drivers.api import AsyncClosing
 from .._transports.httpx import DEFAULT_LIMITS
+from .._transports.wakeup import Waker, waker_for
 from .affinity import AffinityMode
 from .base import Discard, EndpointBase, Operation, PinnedBase, Send, must_read
 from .core import LBRetryPolicy
@@ -95,6 +96,20 @@ class AsyncLoadBalancedEndpoint(EndpointBase, _AsyncVerbs, AsyncClosing):
         self._http = http_client or httpx.AsyncClient(
             base_url=self.url, limits=DEFAULT_LIMITS, follow_redirects=False
         )
+        # Requests awaited now, and what keeps the main thread's loop waking meanwhile, so
+        # a Ctrl-C is not left waiting for a worker's reply (see ``_transports.wakeup``).
+        self._in_flight = 0
+        self._waker: Waker | None = None
+        self._waker_loop: asyncio.AbstractEventLoop | None = None
+
+    def _keep_awake(self) -> None:
+        loop = asyncio.get_running_loop()
+        if loop is not self._waker_loop:
+            self._waker_loop = loop
+            self._waker = waker_for(loop, lambda: self._in_flight > 0)
+        waker = self._waker
+        if waker is not None and not waker.armed:
+            waker.arm()
 
     async def _run(self, operation: Operation[T]) -> T:
         """Perform ``operation``'s I/O on the running loop and return what it returns."""
@@ -107,12 +122,16 @@ class AsyncLoadBalancedEndpoint(EndpointBase, _AsyncVerbs, AsyncClosing):
                 return stop.value  # type: ignore[no-any-return]
             reply, error = None, None
             if isinstance(effect, Send):
+                self._in_flight += 1
+                self._keep_awake()
                 try:
                     reply = await self._http.send(effect.request, stream=effect.stream)
                     if effect.stream and must_read(reply):
                         await reply.aread()
                 except httpx.TransportError as exc:
                     error = exc
+                finally:
+                    self._in_flight -= 1
             elif isinstance(effect, Discard):
                 async with contextlib.aclosing(effect.response):
                     with contextlib.suppress(httpx.TransportError):

@@ -23,6 +23,7 @@ from typing import Generic, TypeVar
 from .._constants import CALLER_CLIENT_IN_FLIGHT, MAX_IN_FLIGHT, SHORT_CALL_RESERVE
 from .._exceptions import RunpodError
 from .base import ApiRequest, ApiResponse, Delivery, Timeouts, TransportFailure
+from .wakeup import Waker, waker_for
 
 __all__ = ["POOL_TIMEOUT", "Gate", "GatedTransport"]
 
@@ -141,6 +142,8 @@ class GatedTransport(ABC, Generic[C]):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._gate = Gate(max_in_flight, reserve)  # checks the sizes now
         self._closer: AsyncGenerator[None, None] | None = None
+        # Wakes the main thread's loop while requests are in flight (see ``wakeup``).
+        self._waker: Waker | None = None
 
     @abstractmethod
     def _new_client(self) -> C: ...
@@ -161,7 +164,8 @@ class GatedTransport(ABC, Generic[C]):
                 "asyncio.run()), or let the AsyncEndpoint make its own"
             )
         self._loop = loop
-        self._gate = Gate(self.max_in_flight, self.reserve)
+        self._gate = gate = Gate(self.max_in_flight, self.reserve)
+        self._waker = waker_for(loop, lambda: gate.in_flight > 0)
         if self.owns_client:
             # The previous loop's client (if any) was closed at that loop's shutdown, or its
             # connections died with the loop: start afresh on this one.
@@ -179,6 +183,9 @@ class GatedTransport(ABC, Generic[C]):
         long = request.hold is not None
         if not gate.try_enter(long) and not await gate.enter(long, timeouts.pool):
             return POOL_TIMEOUT
+        waker = self._waker
+        if waker is not None and not waker.armed:
+            waker.arm()  # a Ctrl-C is not left waiting for the server's reply
         # The request is built only now: a call queued above holds no request object.
         try:
             return await self._exchange(client, request, timeouts)

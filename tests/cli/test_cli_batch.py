@@ -347,10 +347,13 @@ def test_a_result_past_retention_is_a_lost_line(
     # An endpoint that forgets a /run result half a second after its job ends (RunPod: 30 min).
     with LocalEndpoint(demo_handler, workers=2, run_retention_s=0.5) as forgetful:
         point_env_at(monkeypatch, forgetful)
-        inputs = [{"n": 1}, {"task": "sleep", "seconds": 0.5}]
+        # Line 1 must end within the first run's deadline and line 2 outlast it: a loaded host
+        # once took over 0.3 s for line 1 alone, so the deadline leaves room and line 2 a
+        # margin (it cannot end before its 2 s sleep, whatever the load).
+        inputs = [{"n": 1}, {"task": "sleep", "seconds": 2.0}]
         source, output = write_lines(tmp_path / "in.jsonl", inputs), tmp_path / "out.jsonl"
         args = (str(source), "-o", str(output), "--json")
-        code, out, _ = batch(capsys, *args, "--timeout", "0.3")
+        code, out, _ = batch(capsys, *args, "--timeout", "1.5")
         assert code == 1 and summary_json(out)["unfinished"] == 1
         # The two submits race: either may be the last sent, so wait until both are forgotten.
         job_ids = set(submits(forgetful))

@@ -86,6 +86,16 @@ def announce_when(run: BatchRun, phase: str) -> None:
         threading.Thread(target=watch, daemon=True).start()
 
 
+def busy(seconds: float) -> None:
+    """Sleep in short slices, as a loop body that does work would run bytecode: a SIGINT whose
+    C handler runs just before one long time.sleep() enters the kernel (the main thread
+    descheduled there, as right after printing PHASE on a loaded machine) is seen only when
+    the sleep ends, and the test would wait out its 30 s for Python's race, not the SDK's."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        time.sleep(0.1)
+
+
 def blocking(base_url: str, endpoint_id: str, journal: str, phase: str, rerun: bool) -> None:
     with Endpoint(endpoint_id, base_url=base_url, api_key="rp_unused", poll_policy=POLL) as ep:
         results = ep.map(inputs(phase, Path(journal).stem), concurrency=3, journal=journal)
@@ -97,7 +107,7 @@ def blocking(base_url: str, endpoint_id: str, journal: str, phase: str, rerun: b
                 while not settled(results._threads.run, 2):
                     time.sleep(0.01)
                 print("PHASE", flush=True)
-                time.sleep(60)  # the loop body, busy when the signal lands
+                busy(60)  # the loop body, busy when the signal lands
         print(json.dumps({"stats": dataclasses.asdict(results.stats)}), flush=True)
 
 

@@ -36,6 +36,7 @@ from runpod_facade import (
     StreamIdleTimeout,
     WaitTimeout,
 )
+from runpod_facade._transports.wakeup import WAKE_EVERY
 from runpod_facade.local import Fault, LocalEndpoint
 from tests._support.handlers import dispatch, streamer
 from tests._support.reliability.store import record_deadline
@@ -296,6 +297,45 @@ def test_ctrl_c_during_a_stream_names_the_job(streaming: LocalEndpoint) -> None:
             list(job.stream())
         assert job.id in notes(caught.value)
         ep.cancel(job.id)
+
+
+def test_ctrl_c_under_asyncio_run_is_not_left_waiting_for_a_held_reply(
+    local: LocalEndpoint,
+) -> None:
+    """asyncio.run acts on Ctrl-C in a Python handler, which runs once the main thread runs
+    bytecode. A SIGINT whose C handler ran outside the selector's wait — just before it (a
+    thread descheduled there) or, as here, on another thread — is seen at the loop's next
+    event: without the transport's waker, the end of the held long-poll (the job's 10 s)."""
+    pressed: list[float] = []
+    job_ids: list[str] = []
+
+    def press() -> None:
+        # Once the long-poll is held and the loop asleep, SIGINT handled by this thread.
+        def held() -> bool:
+            waits = [r for r in local.requests if r.operation == "status-sync"]
+            return any(job_ids[0] in r.path for r in waits)
+
+        end = time.monotonic() + 10
+        while not held():
+            assert time.monotonic() < end, "the wait never reached the server"
+            time.sleep(0.01)
+        time.sleep(0.2)
+        pressed.append(time.monotonic())
+        signal.pthread_kill(threading.get_ident(), signal.SIGINT)
+
+    async def main() -> None:
+        async with connect_async(local) as ep:
+            job = await ep.run({"task": "sleep", "seconds": 10})
+            job_ids.append(job.id)
+            threading.Thread(target=press, daemon=True).start()
+            await job.wait(timeout=30)
+
+    with asyncio.Runner() as runner, pytest.raises(KeyboardInterrupt):
+        runner.run(main())
+    late = time.monotonic() - pressed[0]
+    with connect(local) as ep:
+        ep.cancel(job_ids[0])
+    assert late < WAKE_EVERY + 1.5, f"Ctrl-C acted on {late:.2f} s after it was pressed"
 
 
 async def test_task_cancellation_names_and_can_cancel_the_job(local: LocalEndpoint) -> None:

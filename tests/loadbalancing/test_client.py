@@ -29,6 +29,10 @@ from runpod_facade.local import LBFault, LocalLoadBalancer
 from .apps import make_app
 from .conftest import client
 
+# The deadline of the calls that count resends of refusals: long enough that a first refusal
+# of up to ~0.85 s (a loaded host) still leaves room for a resend (see REFUSAL_HEADROOM).
+REFUSALS_TIMEOUT = 2.0
+
 
 def test_reply_is_the_workers_httpx_response(ep: LoadBalancedEndpoint) -> None:
     reply = ep.post("/echo", json={"prompt": "hi"}, params={"q": "1"}, headers={"X-Trace": "t"})
@@ -217,7 +221,9 @@ def test_replies_no_worker_saw_are_retried_for_a_post(
     refused = 400 if kind == "no_workers" else 502
     assert [r.status_code for r in lb.requests] == [refused, refused, 200]
     lb.faults.add(LBFault(kind, "/count", times=None))  # type: ignore[arg-type]
-    with client(lb, timeout=0.5) as short, pytest.raises(error) as info:
+    # A resend needs room for a refusal slower than the slowest so far (REFUSAL_HEADROOM):
+    # at 0.5 s a first refusal of 0.2 s, common on a loaded host, allowed none at all.
+    with client(lb, timeout=REFUSALS_TIMEOUT) as short, pytest.raises(error) as info:
         short.post("/count", json={})
     assert info.value.attempts > 2  # type: ignore[attr-defined]
     assert lb.count("POST", "/count") == 1
@@ -225,7 +231,10 @@ def test_replies_no_worker_saw_are_retried_for_a_post(
 
 def test_no_workers_available_after_the_routers_wait() -> None:
     with LocalLoadBalancer(make_app(), workers=0, no_worker_wait=0.05) as lb:
-        with client(lb, timeout=0.5) as ep, pytest.raises(NoWorkersAvailableError) as info:
+        with (
+            client(lb, timeout=REFUSALS_TIMEOUT) as ep,
+            pytest.raises(NoWorkersAvailableError) as info,
+        ):
             ep.post("/echo", json={})
         assert info.value.status_code == 400 and info.value.worker_id is None
         assert info.value.attempts >= 2

@@ -1,11 +1,12 @@
 """The edges a user hits with a load-balancing endpoint: ``timeout=0`` and sub-second
-deadlines, a task cancelled mid-call, and the pool stopped mid-request — over real sockets,
-sync and async."""
+deadlines, a task cancelled mid-call, Ctrl-C under asyncio.run, and the pool stopped
+mid-request — over real sockets, sync and async."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import threading
 import time
 from typing import Any
@@ -18,6 +19,7 @@ from runpod_facade import (
     InvalidInputError,
     LoadBalancedEndpoint,
 )
+from runpod_facade._transports.wakeup import WAKE_EVERY
 from runpod_facade.local import LocalLoadBalancer
 
 from .conftest import aclient, client
@@ -56,6 +58,33 @@ async def test_a_task_cancelled_mid_call_leaves_the_client_usable(lb: LocalLoadB
             await task
         reply = await aep.post("/echo", json={"after": "cancel"})
         assert reply.json()["echo"] == {"after": "cancel"}
+
+
+def test_ctrl_c_under_asyncio_run_is_not_left_waiting_for_a_worker(lb: LocalLoadBalancer) -> None:
+    """asyncio.run acts on Ctrl-C in a Python handler, run once the main thread runs bytecode;
+    a SIGINT whose C handler ran outside the selector's wait (here: on another thread) is
+    seen at the loop's next event — without the client's waker, the worker's reply (3 s)."""
+    pressed: list[float] = []
+
+    def press() -> None:
+        # Once the request is at the worker and the loop asleep, SIGINT handled by this thread.
+        end = time.monotonic() + 10
+        while not any(record.path == "/slow" for record in lb.requests):
+            assert time.monotonic() < end, "the request never reached the router"
+            time.sleep(0.01)
+        time.sleep(0.2)
+        pressed.append(time.monotonic())
+        signal.pthread_kill(threading.get_ident(), signal.SIGINT)
+
+    async def main() -> None:
+        async with aclient(lb) as aep:
+            threading.Thread(target=press, daemon=True).start()
+            await aep.get("/slow", params={"s": "3"})
+
+    with asyncio.Runner() as runner, pytest.raises(KeyboardInterrupt):
+        runner.run(main())
+    late = time.monotonic() - pressed[0]
+    assert late < WAKE_EVERY + 1.5, f"Ctrl-C acted on {late:.2f} s after it was pressed"
 
 
 async def _hangs(scope: Any, receive: Any, send: Any) -> None:

@@ -1,0 +1,67 @@
+"""A timer that wakes the main thread's event loop while requests are in flight, so that a
+Ctrl-C under ``asyncio.run`` is acted on even when the signal's wake-up was lost.
+
+``asyncio.run`` turns Ctrl-C into a cancellation of its main task from a Python-level signal
+handler, and Python runs that handler only once the main thread executes bytecode again. On
+Unix the loop's selector is woken by a signal through a wakeup fd, which asyncio sets only
+for ``loop.add_signal_handler``; without one, the selector returns early only if the signal
+interrupts its ``epoll_wait`` itself. When the C-level handler runs just before that call
+(the thread descheduled between its last look at pending signals and the call, as on a
+loaded machine) or on another thread, the loop sleeps until its next event — and while the
+server holds every request (a long-poll for up to 90 s), there may be none for that long. A
+batch under ``asyncio.run`` once ignored Ctrl-C for 30 s that way (the signal test of
+``tests/integration/test_map_signals.py``).
+
+So while a request is in flight (``gate.GatedTransport``, the asyncio load-balancing
+client), a loop run by the main thread has a timer due at most :data:`WAKE_EVERY` seconds
+ahead, and a Ctrl-C is acted on within that time at worst: the blocking scheduler
+(``_batches.threads``) waits in slices of the same length for the same reason. A loop on
+another thread needs none: signal handlers run only in the main thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+
+__all__ = ["WAKE_EVERY", "Waker", "waker_for"]
+
+#: The longest the main thread's loop sleeps while a request is in flight (seconds): one
+#: timer this often costs a few microseconds, and a Ctrl-C lost this long goes unnoticed.
+WAKE_EVERY = 0.2
+
+
+class Waker:
+    """Keeps a timer armed on ``loop`` while ``busy()`` holds, re-armed each time it fires.
+    :meth:`arm` once a request starts; the timer stops by itself once none is in flight."""
+
+    __slots__ = ("_busy", "_loop", "armed")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, busy: Callable[[], bool]) -> None:
+        self._loop = loop
+        self._busy = busy
+        self.armed = False
+
+    def arm(self) -> None:
+        """Start the timer, unless it runs already (callers check :attr:`armed` first: the
+        common case costs no call)."""
+        if not self.armed:
+            self.armed = True
+            self._loop.call_later(WAKE_EVERY, self._tick)
+
+    def _tick(self) -> None:
+        # Firing is the point: the selector returned, and any signal handler Python has
+        # pending runs before the next callback does.
+        if self._busy():
+            self._loop.call_later(WAKE_EVERY, self._tick)
+        else:
+            self.armed = False
+
+
+def waker_for(loop: asyncio.AbstractEventLoop, busy: Callable[[], bool]) -> Waker | None:
+    """A :class:`Waker` for ``loop`` if it runs in the main thread (call from the loop's own
+    thread), else ``None``."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return Waker(loop, busy)
