@@ -39,6 +39,7 @@ from runpod_facade import (
 from runpod_facade._transports.wakeup import WAKE_EVERY
 from runpod_facade.local import Fault, LocalEndpoint
 from tests._support.handlers import dispatch, streamer
+from tests._support.lost_wakeup import seconds_to_act_on_ctrl_c
 from tests._support.reliability.store import record_deadline
 
 FAST_RETRY = RetryPolicy(max_retries=3, initial_delay=0.01, max_delay=0.05)
@@ -306,33 +307,20 @@ def test_ctrl_c_under_asyncio_run_is_not_left_waiting_for_a_held_reply(
     bytecode. A SIGINT whose C handler ran outside the selector's wait — just before it (a
     thread descheduled there) or, as here, on another thread — is seen at the loop's next
     event: without the transport's waker, the end of the held long-poll (the job's 10 s)."""
-    pressed: list[float] = []
     job_ids: list[str] = []
 
-    def press() -> None:
-        # Once the long-poll is held and the loop asleep, SIGINT handled by this thread.
-        def held() -> bool:
-            waits = [r for r in local.requests if r.operation == "status-sync"]
-            return any(job_ids[0] in r.path for r in waits)
+    def held() -> bool:
+        waits = [r for r in local.requests if r.operation == "status-sync"]
+        return bool(job_ids) and any(job_ids[0] in r.path for r in waits)
 
-        end = time.monotonic() + 10
-        while not held():
-            assert time.monotonic() < end, "the wait never reached the server"
-            time.sleep(0.01)
-        time.sleep(0.2)
-        pressed.append(time.monotonic())
-        signal.pthread_kill(threading.get_ident(), signal.SIGINT)
-
-    async def main() -> None:
+    async def main(press: Callable[[], None]) -> None:
         async with connect_async(local) as ep:
             job = await ep.run({"task": "sleep", "seconds": 10})
             job_ids.append(job.id)
-            threading.Thread(target=press, daemon=True).start()
+            press()
             await job.wait(timeout=30)
 
-    with asyncio.Runner() as runner, pytest.raises(KeyboardInterrupt):
-        runner.run(main())
-    late = time.monotonic() - pressed[0]
+    late = seconds_to_act_on_ctrl_c(main, held)
     with connect(local) as ep:
         ep.cancel(job_ids[0])
     assert late < WAKE_EVERY + 1.5, f"Ctrl-C acted on {late:.2f} s after it was pressed"

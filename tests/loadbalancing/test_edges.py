@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -21,6 +21,7 @@ from runpod_facade import (
 )
 from runpod_facade._transports.wakeup import WAKE_EVERY
 from runpod_facade.local import LocalLoadBalancer
+from tests._support.lost_wakeup import seconds_to_act_on_ctrl_c
 
 from .conftest import aclient, client
 
@@ -64,26 +65,13 @@ def test_ctrl_c_under_asyncio_run_is_not_left_waiting_for_a_worker(lb: LocalLoad
     """asyncio.run acts on Ctrl-C in a Python handler, run once the main thread runs bytecode;
     a SIGINT whose C handler ran outside the selector's wait (here: on another thread) is
     seen at the loop's next event — without the client's waker, the worker's reply (3 s)."""
-    pressed: list[float] = []
 
-    def press() -> None:
-        # Once the request is at the worker and the loop asleep, SIGINT handled by this thread.
-        end = time.monotonic() + 10
-        while not any(record.path == "/slow" for record in lb.requests):
-            assert time.monotonic() < end, "the request never reached the router"
-            time.sleep(0.01)
-        time.sleep(0.2)
-        pressed.append(time.monotonic())
-        signal.pthread_kill(threading.get_ident(), signal.SIGINT)
-
-    async def main() -> None:
+    async def main(press: Callable[[], None]) -> None:
         async with aclient(lb) as aep:
-            threading.Thread(target=press, daemon=True).start()
+            press()
             await aep.get("/slow", params={"s": "3"})
 
-    with asyncio.Runner() as runner, pytest.raises(KeyboardInterrupt):
-        runner.run(main())
-    late = time.monotonic() - pressed[0]
+    late = seconds_to_act_on_ctrl_c(main, lambda: any(r.path == "/slow" for r in lb.requests))
     assert late < WAKE_EVERY + 1.5, f"Ctrl-C acted on {late:.2f} s after it was pressed"
 
 
