@@ -16,9 +16,14 @@ __all__ = ["Duration", "ExecutionPolicy", "Input", "S3Config", "is_request_body"
 Duration = float | int | timedelta
 """Seconds as a number, or a :class:`datetime.timedelta`."""
 
+# Seconds that need no conversion beyond float() (bool is an int, but not seconds).
+_PLAIN_SECONDS = (int, float)
+
 
 def to_seconds(value: Duration, name: str) -> float:
     """Normalise a duration to seconds, rejecting bools, NaN, infinities and negatives."""
+    if value.__class__ in _PLAIN_SECONDS and 0 <= value < math.inf:
+        return float(value)  # the usual case (NaN fails the comparison, bool its class)
     if isinstance(value, bool) or not isinstance(value, (int, float, timedelta)):
         raise InvalidInputError(
             f"{name} must be seconds (int or float) or a timedelta, got {type(value).__name__}"

@@ -4,7 +4,6 @@ handle, each written once (see ``api``)."""
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable
 from datetime import timedelta
@@ -17,7 +16,7 @@ from .._core.engine import EndpointCore
 from .._core.pacing import Pacer, RouteStats
 from .._drivers.api import api
 from .._exceptions import InvalidInputError
-from .._options import ExecutionPolicy, S3Config
+from .._options import ExecutionPolicy, S3Config, to_seconds
 from .._rate_limits import RateLimitsOption, rate_limits_from
 from .._types import Health, JobState, PurgeResult
 from .._validation import check_callback, check_id, check_retry_failed, optional_seconds
@@ -40,9 +39,6 @@ DEFAULT_RUN_SYNC_TIMEOUT = 90.0
 
 OnStatus = Callable[[JobState], None]
 
-# Seconds that need no conversion beyond float() (bool is an int, but not seconds).
-_PLAIN_SECONDS = (int, float)
-
 
 def wait_operation(
     core: EndpointCore,
@@ -55,17 +51,11 @@ def wait_operation(
 ) -> Operation[JobState]:
     """``ep.wait``'s and ``job.wait``'s operation, from their arguments once the job id and
     the callback are checked (by each: a handle's id was checked when the handle was made)."""
-    # The defaults (no timeout, no requeue) need no call to check them, nor does a finite,
-    # non-negative int or float (NaN and infinities fail the comparison: checked, refused).
-    if timeout is not None:
-        if timeout.__class__ in _PLAIN_SECONDS and 0 <= timeout < math.inf:
-            timeout = float(timeout)
-        else:
-            timeout = optional_seconds(timeout, "timeout")
+    # The defaults (no timeout, no requeue) need no call to check them.
     return _waiting.wait(
         core,
         job_id,
-        timeout=timeout,
+        timeout=None if timeout is None else to_seconds(timeout, "timeout"),
         cancel_on_timeout=cancel_on_timeout,
         cancel_on_interrupt=cancel_on_interrupt,
         on_state=on_state,

@@ -58,9 +58,6 @@ NOT_HELD = 0.05
 
 OnState = Callable[[JobState], None]
 
-# The least that remains of a deadline when a long-poll can be held its longest.
-_LONGEST_FITS = LONG_POLL_WAIT_MS / 1000 + REPLY_GRACE
-
 
 def check_terminal(state: JobState) -> JobState:
     """Return a COMPLETED state; raise the matching JobError for the other terminal states."""
@@ -304,13 +301,9 @@ def _without_long_poll(
 def _state_request(core: EndpointCore, job_id: str, deadline: Deadline) -> ApiRequest:
     """A long-poll whose hold fits in what remains of the deadline, or a ``/status`` poll."""
     if core.long_poll and not core.long_poll_unavailable:
-        # hold_for and wait_ms, inline (once per long-poll), and the request straight from its
-        # route: no deadline gets the longest hold.
-        remaining = deadline.remaining()
-        if remaining is None:
+        if deadline.timeout is None:  # no deadline: the longest hold, as hold_for gives it
             return route("status-sync", core.endpoint_id).request(job_id, None, LONG_POLL_WAIT_MS)
-        hold = LONG_POLL_WAIT_MS / 1000 if remaining > _LONGEST_FITS else remaining - REPLY_GRACE
-        if hold >= MIN_WAIT_MS / 1000:
-            held_ms = math.floor(hold * 1000)
-            return route("status-sync", core.endpoint_id).request(job_id, None, held_ms)
+        hold = hold_for(deadline)
+        if hold is not None:
+            return route("status-sync", core.endpoint_id).request(job_id, None, wait_ms(hold))
     return route("status", core.endpoint_id).request(job_id, None, None)

@@ -260,15 +260,14 @@ def encode_job(
     if policy is None and webhook is None and s3_config is None:
         # The generated model's dict of a job without options is {"input": input}: built
         # directly (tests/core/test_wire.py checks both agree), without the model's two passes.
-        # A plain dict without an "input" key needs no call to check (the usual input).
-        if input.__class__ is not dict or "input" in input:
-            input = _check_input(input)
-        return JobBody(encode_body({"input": input}))
+        return JobBody(encode_body({"input": _check_input(input)}))
     model = build_job_body(input, policy=policy, webhook=webhook, s3_config=s3_config)
     return JobBody(encode_body(model.to_dict()))
 
 
 def _check_input(value: Any) -> Any:
+    if value.__class__ is dict and "input" not in value:
+        return value  # the usual input: neither an Input nor a whole request body
     if isinstance(value, Input):
         return value.value
     if is_request_body(value):
