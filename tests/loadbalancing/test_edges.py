@@ -75,6 +75,26 @@ def test_ctrl_c_under_asyncio_run_is_not_left_waiting_for_a_worker(lb: LocalLoad
     assert late < WAKE_EVERY + 1.5, f"Ctrl-C acted on {late:.2f} s after it was pressed"
 
 
+def test_ctrl_c_under_asyncio_run_is_not_left_waiting_for_a_streamed_body(
+    lb: LocalLoadBalancer,
+) -> None:
+    """The same while the call has returned and its streamed body is read: the loop waits on
+    the worker's next bytes (4 s), and nothing else is in flight to keep it waking."""
+
+    async def main(press: Callable[[], None]) -> None:
+        async with aclient(lb) as aep, aep.stream("GET", "/drip", params={"s": "4"}) as reply:
+            chunks = reply.aiter_bytes()
+            assert await anext(chunks) == b"first;"
+            # Past the tick that, with the body not counted, stops the timer.
+            await asyncio.sleep(WAKE_EVERY * 1.5)
+            press()
+            async for _ in chunks:
+                pass
+
+    late = seconds_to_act_on_ctrl_c(main, lambda: True)
+    assert late < WAKE_EVERY + 1.5, f"Ctrl-C acted on {late:.2f} s after it was pressed"
+
+
 async def _hangs(scope: Any, receive: Any, send: Any) -> None:
     """/ping answers; /before hangs before replying; /after starts a reply, then hangs."""
     if scope["type"] == "lifespan":
