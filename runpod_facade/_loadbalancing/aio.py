@@ -13,7 +13,7 @@ import httpx
 
 from .._drivers.api import AsyncClosing
 from .._transports.httpx import DEFAULT_LIMITS
-from .._transports.wakeup import Waker, waker_for
+from .._transports.wakeup import InFlight
 from .affinity import AffinityMode
 from .base import Discard, EndpointBase, Operation, PinnedBase, Send, must_read
 from .core import LBRetryPolicy
@@ -117,38 +117,26 @@ class AsyncLoadBalancedEndpoint(EndpointBase, _AsyncVerbs, AsyncClosing):
         self._http = http_client or httpx.AsyncClient(
             base_url=self.url, limits=DEFAULT_LIMITS, follow_redirects=False
         )
-        # Requests awaited now (a streamed body until it ends), and what keeps the main
-        # thread's loop waking meanwhile, so a Ctrl-C is not left waiting for a worker's
-        # reply (see ``_transports.wakeup``).
-        self._in_flight = 0
-        self._waker: Waker | None = None
-        self._waker_loop: asyncio.AbstractEventLoop | None = None
-
-    def _keep_awake(self) -> None:
-        loop = asyncio.get_running_loop()
-        if loop is not self._waker_loop:
-            self._waker_loop = loop
-            self._waker = waker_for(loop, lambda: self._in_flight > 0)
-        waker = self._waker
-        if waker is not None and not waker.armed:
-            waker.arm()
+        # Requests awaited now (a streamed body until it ends): while any is, the main
+        # thread's loop keeps waking, so a Ctrl-C is not left waiting for a worker's reply
+        # (see ``_transports.wakeup``).
+        self._in_flight = InFlight()
 
     async def _exchange(self, send: Send) -> httpx.Response:
         """``send``'s reply, counted in flight while awaited; a streamed body (read later, by
         the caller) stays counted until it is read to its end or closed, for the loop waits
         on it just as it waited on the reply."""
-        self._in_flight += 1
-        self._keep_awake()
+        self._in_flight.enter()
         try:
             reply = await self._http.send(send.request, stream=send.stream)
         except BaseException:
-            self._in_flight -= 1
+            self._in_flight.leave()
             raise
         if not send.stream or reply.is_closed:
-            self._in_flight -= 1  # the body came with it (or, mocked, was given whole)
+            self._in_flight.leave()  # the body came with it (or, mocked, was given whole)
             return reply
         assert isinstance(reply.stream, httpx.AsyncByteStream)
-        reply.stream = _CountedBody(reply.stream, self._body_ended)
+        reply.stream = _CountedBody(reply.stream, self._in_flight.leave)
         if must_read(reply):
             try:
                 await reply.aread()
@@ -156,9 +144,6 @@ class AsyncLoadBalancedEndpoint(EndpointBase, _AsyncVerbs, AsyncClosing):
                 await reply.aclose()
                 raise
         return reply
-
-    def _body_ended(self) -> None:
-        self._in_flight -= 1
 
     async def _run(self, operation: Operation[T]) -> T:
         """Perform ``operation``'s I/O on the running loop and return what it returns."""

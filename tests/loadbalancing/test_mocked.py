@@ -248,20 +248,20 @@ async def test_a_streamed_body_counts_in_flight_until_it_ends(fake: FakeTime, le
         clock=fake.clock, sleep=fake.asleep,
     ) as ep:  # fmt: skip
         async with ep.stream("POST", "/gen", json={}) as reply:
-            assert ep._in_flight == 1
+            assert ep._in_flight.count == 1
             chunks = reply.aiter_raw()
             assert await anext(chunks) == b"one;"
-            assert ep._in_flight == 1
+            assert ep._in_flight.count == 1
             if leave == "read to the end":
                 assert [chunk async for chunk in chunks] == [b"two"]
-                assert ep._in_flight == 0  # before the block ends
-        assert ep._in_flight == 0
+                assert ep._in_flight.count == 0  # before the block ends
+        assert ep._in_flight.count == 0
         await reply.aclose()  # closed already: counted once
-        assert ep._in_flight == 0
+        assert ep._in_flight.count == 0
         with pytest.raises(APIConnectionError):
             async with ep.stream("GET", "/gone"):
                 pass
-        assert ep._in_flight == 0
+        assert ep._in_flight.count == 0
 
 
 def test_resends_are_logged_without_secrets(make: Make, caplog: pytest.LogCaptureFixture) -> None:
