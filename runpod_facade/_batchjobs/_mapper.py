@@ -144,6 +144,9 @@ class BatchApiResults(Iterator[BatchApiItem], Closing):
         #: Called once a batch's items were all handed out, before the journal marks it
         #: written; what it returns (a results file's size, flushed) is journaled with it.
         self.after_batch = after_batch
+        #: How the run pauses between polls (the asyncio map's pause ends early, raising,
+        #: once the task awaiting the step is cancelled).
+        self.sleep: Callable[[float], None] = time.sleep
         self.stats = BatchApiStats()
         self._pause_s = min(FIRST_PAUSE, self._interval)
         self._journal = BatchJournal(":memory:" if journal is None else journal, endpoint_id)
@@ -209,7 +212,7 @@ class BatchApiResults(Iterator[BatchApiItem], Closing):
         if self._expired():
             summary = self._batches.get(batch_id)
             raise WaitTimeout(batch_id, timeout=self._timeout, reason=progress(summary))
-        time.sleep(self._pause_s)
+        self.sleep(self._pause_s)
         self._pause_s = next_pause(self._pause_s, self._interval)
 
     def _checked_row(self, seq: int, first: int, items: list[bytes]) -> BatchRow | None:
@@ -275,7 +278,7 @@ class BatchApiResults(Iterator[BatchApiItem], Closing):
                 # of other clients): nothing was created, so trying again later is safe.
                 if self._expired():
                     raise
-                time.sleep(exc.retry_after or self._interval)
+                self.sleep(exc.retry_after or self._interval)
                 continue
             self.stats.batches_created += 1
             self.stats.requests_created += len(items)
