@@ -117,9 +117,9 @@ class AsyncLoadBalancedEndpoint(EndpointBase, _AsyncVerbs, AsyncClosing):
         self._http = http_client or httpx.AsyncClient(
             base_url=self.url, limits=DEFAULT_LIMITS, follow_redirects=False
         )
-        # Requests awaited now (a streamed body until it ends): while any is, the main
-        # thread's loop keeps waking, so a Ctrl-C is not left waiting for a worker's reply
-        # (see ``_transports.wakeup``).
+        # Waits now (a request, a backoff, a streamed body until it ends): while any is,
+        # the main thread's loop keeps waking, so a Ctrl-C is not left waiting for a
+        # worker's reply or the next attempt (see ``_transports.wakeup``).
         self._in_flight = InFlight()
 
     async def _exchange(self, send: Send) -> httpx.Response:
@@ -165,7 +165,8 @@ class AsyncLoadBalancedEndpoint(EndpointBase, _AsyncVerbs, AsyncClosing):
                     with contextlib.suppress(httpx.TransportError):
                         await effect.response.aread()
             else:
-                await self._sleep(effect)
+                with self._in_flight:  # a backoff, up to seconds long, is awaited as well
+                    await self._sleep(effect)
 
     # ------------------------------------------------------------------ requests
 

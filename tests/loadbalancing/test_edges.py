@@ -17,6 +17,7 @@ from runpod_facade import (
     APIConnectionError,
     APITimeoutError,
     InvalidInputError,
+    LBRetryPolicy,
     LoadBalancedEndpoint,
 )
 from runpod_facade._transports.wakeup import WAKE_EVERY
@@ -92,6 +93,22 @@ def test_ctrl_c_under_asyncio_run_is_not_left_waiting_for_a_streamed_body(
                 pass
 
     late = seconds_to_act_on_ctrl_c(main, lambda: True)
+    assert late < WAKE_EVERY + 1.5, f"Ctrl-C acted on {late:.2f} s after it was pressed"
+
+
+def test_ctrl_c_under_asyncio_run_is_not_left_waiting_for_a_backoff(
+    lb: LocalLoadBalancer,
+) -> None:
+    """The same between attempts: after a 503 the client sleeps (4 s here) before sending
+    again, and the timer of that sleep is the loop's only event."""
+    slow = LBRetryPolicy(max_retries=1, initial_delay=4, max_delay=4, jitter=0)
+
+    async def main(press: Callable[[], None]) -> None:
+        async with aclient(lb, retry_policy=slow) as aep:
+            press()
+            await aep.get("/status/503")
+
+    late = seconds_to_act_on_ctrl_c(main, lambda: any(r.path == "/status/503" for r in lb.requests))
     assert late < WAKE_EVERY + 1.5, f"Ctrl-C acted on {late:.2f} s after it was pressed"
 
 
