@@ -12,11 +12,18 @@ server holds every request (a long-poll for up to 90 s), there may be none for t
 batch under ``asyncio.run`` once ignored Ctrl-C for 30 s that way (the signal test of
 ``tests/integration/test_map_signals.py``).
 
-So while a request is in flight (``gate.GatedTransport``, the asyncio load-balancing
-client), a loop run by the main thread has a timer due at most :data:`WAKE_EVERY` seconds
-ahead, and a Ctrl-C is acted on within that time at worst: the blocking scheduler
-(``_batches.threads``) waits in slices of the same length for the same reason. A loop on
-another thread needs none: signal handlers run only in the main thread.
+So while a client waits, a loop run by the main thread has a timer due at most
+:data:`WAKE_EVERY` seconds ahead, and a Ctrl-C is acted on within that time at worst:
+
+* ``gate.GatedTransport`` (every ``AsyncEndpoint`` request) while requests are in flight;
+* the asyncio load-balancing client (``_loadbalancing.aio``, through :class:`InFlight`)
+  while a request, a backoff or a streamed body not yet read to its end or closed is open;
+* the asyncio Batch Jobs API (``_batchjobs._async``, through :class:`InFlight`) while an
+  ``ep.batches`` call runs (its own HTTP client, past the gate) and while a
+  ``map(via="batch-api")`` step runs on its worker thread.
+
+The blocking scheduler (``_batches.threads``) waits in slices of the same length for the
+same reason. A loop on another thread needs none: signal handlers run only in the main thread.
 """
 
 from __future__ import annotations
