@@ -128,14 +128,14 @@ class AsyncBatchApiResults(AsyncIterator[BatchApiItem], AsyncClosing):
     stops at its next pause (an API call under way ends first) and is awaited to its end:
     the run never goes on alone, nor does ``asyncio.run``'s shutdown wait for the batch."""
 
-    def __init__(self, results: BatchApiResults) -> None:
-        self._results = results
+    def __init__(self, start: Callable[[Callable[[float], None]], BatchApiResults]) -> None:
+        """``start(pause)``: the blocking run, made to pause with ``pause``."""
+        self._stop = threading.Event()
+        self._stopped = False
+        self._results = start(self._pause)
         # One step at a time: the run is a generator, not safe to resume from two threads.
         self._lock = asyncio.Lock()
         self._in_flight = InFlight()
-        self._stop = threading.Event()
-        self._stopped = False
-        results.sleep = self._pause
 
     @property
     def stats(self) -> BatchApiStats:
