@@ -4,12 +4,15 @@
 runs :mod:`._mapper`'s run one step at a time on a worker thread (``asyncio.to_thread``):
 its steps are few and far between, each a blocking SQLite write then an HTTP call, so a
 second copy of the run is not worth it. Items, journal and resume are the blocking run's.
+Both keep the main thread's loop waking while they wait (``_transports.wakeup``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Final, Self, TypeVar, cast
@@ -19,7 +22,9 @@ import httpx
 from .._config import Settings
 from .._core.effects import Emit, Sleep
 from .._drivers.api import AsyncClosing, AsyncRunner
+from .._exceptions import RunpodError
 from .._public import name_public
+from .._transports.wakeup import InFlight
 from ._mapper import BatchApiItem, BatchApiResults, BatchApiStats
 from ._model import BatchRequestResult
 from ._plan import DEFAULT_PAGE_SIZE
@@ -50,6 +55,9 @@ class AsyncBatches(BatchesBase, AsyncRunner, AsyncClosing):
         super().__init__(settings, clock)
         self._sleep = sleep
         self._shared: httpx.AsyncClient | None = None
+        # Its calls go around the transport's gate: they keep the main loop waking on their
+        # own, so that a Ctrl-C is not left waiting for the API (see ``_transports.wakeup``).
+        self._in_flight = InFlight()
 
     async def __aenter__(self) -> Self:
         """See :meth:`runpod_facade.Batches.__enter__`."""
@@ -90,29 +98,44 @@ class AsyncBatches(BatchesBase, AsyncRunner, AsyncClosing):
     async def _step(self, http: httpx.AsyncClient, operation: BatchOperation[Any]) -> Emit | Done:
         """Run ``operation`` until it emits a value or ends."""
         outcome: Any = None
-        while not isinstance(step := advance(operation, outcome), Emit | Done):
-            outcome = None
-            if isinstance(step, Sleep):
-                await self._sleep(step.seconds)
-                continue
-            try:
-                outcome = await http.request(step.method, step.path, **request_options(step))
-            except httpx.TransportError as exc:
-                outcome = exc
+        with self._in_flight:  # its pauses too: a poll of wait() may be long
+            while not isinstance(step := advance(operation, outcome), Emit | Done):
+                outcome = None
+                if isinstance(step, Sleep):
+                    await self._sleep(step.seconds)
+                    continue
+                try:
+                    outcome = await http.request(step.method, step.path, **request_options(step))
+                except httpx.TransportError as exc:
+                    outcome = exc
         return step
 
 
 _END: Final = object()
 
 
+class _StepStopped(BaseException):
+    """Raised on the run's thread at its pause once the task awaiting the step is cancelled
+    (a BaseException, as KeyboardInterrupt is in the blocking run: nothing in it catches it)."""
+
+
 class AsyncBatchApiResults(AsyncIterator[BatchApiItem], AsyncClosing):
     """``async for item in ep.map(inputs, via="batch-api")``; ``async with`` (or
-    :meth:`aclose`) releases the journal. See :class:`runpod_facade.BatchApiResults`."""
+    :meth:`aclose`) releases the journal. See :class:`runpod_facade.BatchApiResults`.
 
-    def __init__(self, results: BatchApiResults) -> None:
-        self._results = results
+    Each step runs on a worker thread while the main loop awaits it, kept waking (a Ctrl-C
+    under ``asyncio.run`` is acted on at once, see ``_transports.wakeup``). A cancelled step
+    stops at its next pause (an API call under way ends first) and is awaited to its end:
+    the run never goes on alone, nor does ``asyncio.run``'s shutdown wait for the batch."""
+
+    def __init__(self, start: Callable[[Callable[[float], None]], BatchApiResults]) -> None:
+        """``start(pause)``: the blocking run, made to pause with ``pause``."""
+        self._stop = threading.Event()
+        self._stopped = False
+        self._results = start(self._pause)
         # One step at a time: the run is a generator, not safe to resume from two threads.
         self._lock = asyncio.Lock()
+        self._in_flight = InFlight()
 
     @property
     def stats(self) -> BatchApiStats:
@@ -122,16 +145,38 @@ class AsyncBatchApiResults(AsyncIterator[BatchApiItem], AsyncClosing):
         return self
 
     async def __anext__(self) -> BatchApiItem:
-        async with self._lock:
-            item = await asyncio.to_thread(next, self._results, _END)
+        if self._stopped:
+            raise RunpodError(
+                "this map was stopped by a cancellation and hands out nothing more; its "
+                "batches run on: map() again with the same journal picks them up"
+            )
+        item = await self._in_thread(functools.partial(next, self._results, _END))
         if item is _END:
             raise StopAsyncIteration
         assert isinstance(item, BatchApiItem)
         return item
 
     async def aclose(self) -> None:
+        await self._in_thread(self._results.close)
+
+    def _pause(self, seconds: float) -> None:
+        if self._stop.wait(seconds):
+            raise _StepStopped
+
+    async def _in_thread(self, step: Callable[[], T]) -> T:
         async with self._lock:
-            await asyncio.to_thread(self._results.close)
+            with self._in_flight:
+                self._stop.clear()
+                work = asyncio.ensure_future(asyncio.to_thread(step))
+                try:
+                    return await asyncio.shield(work)
+                except asyncio.CancelledError:
+                    self._stop.set()
+                    await asyncio.wait([work])
+                    # The cancellation wins over what the step ended with; a stopped one
+                    # ended the run.
+                    self._stopped = isinstance(work.exception(), _StepStopped)
+                    raise
 
 
 name_public(globals()[name] for name in __all__)  # public, imported on first use

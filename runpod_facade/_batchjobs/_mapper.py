@@ -125,6 +125,7 @@ class BatchApiResults(Iterator[BatchApiItem], Closing):
         timeout: float | None = None,
         after_batch: Callable[[], int | None] = lambda: None,
         max_call_bytes: int = MAX_PAYLOAD_BYTES,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         # Every argument is checked before anything is sent (timeout, journal and replay by
         # map_via, as for job-by-job batches); nothing is sent before the first item is asked for.
@@ -144,6 +145,9 @@ class BatchApiResults(Iterator[BatchApiItem], Closing):
         #: Called once a batch's items were all handed out, before the journal marks it
         #: written; what it returns (a results file's size, flushed) is journaled with it.
         self.after_batch = after_batch
+        # How the run pauses between polls (the asyncio map's pause ends early, raising,
+        # once the task awaiting the step is cancelled).
+        self._sleep = sleep
         self.stats = BatchApiStats()
         self._pause_s = min(FIRST_PAUSE, self._interval)
         self._journal = BatchJournal(":memory:" if journal is None else journal, endpoint_id)
@@ -209,7 +213,7 @@ class BatchApiResults(Iterator[BatchApiItem], Closing):
         if self._expired():
             summary = self._batches.get(batch_id)
             raise WaitTimeout(batch_id, timeout=self._timeout, reason=progress(summary))
-        time.sleep(self._pause_s)
+        self._sleep(self._pause_s)
         self._pause_s = next_pause(self._pause_s, self._interval)
 
     def _checked_row(self, seq: int, first: int, items: list[bytes]) -> BatchRow | None:
@@ -275,7 +279,7 @@ class BatchApiResults(Iterator[BatchApiItem], Closing):
                 # of other clients): nothing was created, so trying again later is safe.
                 if self._expired():
                     raise
-                time.sleep(exc.retry_after or self._interval)
+                self._sleep(exc.retry_after or self._interval)
                 continue
             self.stats.batches_created += 1
             self.stats.requests_created += len(items)
@@ -347,6 +351,7 @@ def map_via(
     timeout: float | timedelta | None,
     replay: bool,
     batch_size: int | None,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> BatchApiResults:
     """``Endpoint.map(..., via=...)`` for a ``via`` other than ``"jobs"``: checks that the
     ``options`` of job-by-job mapping were left at their defaults."""
@@ -367,4 +372,5 @@ def map_via(
         batch_size=batch_size,
         replay=replay,
         timeout=seconds,
+        sleep=sleep,
     )

@@ -235,18 +235,20 @@ class AsyncEndpoint(EndpointBase, AsyncRunner, AsyncClosing):
             from .._batchjobs._async import AsyncBatchApiResults
             from .._batchjobs._mapper import map_via
 
-            results = map_via(
-                Batches(self._settings),
-                inputs,
-                options,
-                via=via,
-                endpoint_id=self.endpoint_id,
-                journal=journal,
-                timeout=timeout,
-                replay=replay,
-                batch_size=batch_size,
+            return AsyncBatchApiResults(
+                lambda pause: map_via(
+                    Batches(self._settings),
+                    inputs,
+                    options,
+                    via=via,
+                    endpoint_id=self.endpoint_id,
+                    journal=journal,
+                    timeout=timeout,
+                    replay=replay,
+                    batch_size=batch_size,
+                    sleep=pause,
+                )
             )
-            return AsyncBatchApiResults(results)
         run, encode = plan_batch(
             self._core,
             inputs,

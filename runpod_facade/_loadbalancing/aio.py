@@ -13,7 +13,7 @@ import httpx
 
 from .._drivers.api import AsyncClosing
 from .._transports.httpx import DEFAULT_LIMITS
-from .._transports.wakeup import Waker, waker_for
+from .._transports.wakeup import InFlight
 from .affinity import AffinityMode
 from .base import Discard, EndpointBase, Operation, PinnedBase, Send, must_read
 from .core import LBRetryPolicy
@@ -47,6 +47,27 @@ class _AsyncVerbs:
 
     async def delete(self, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
         return await self.request("DELETE", path, **options)
+
+
+class _CountedBody(httpx.AsyncByteStream):
+    """A streamed reply's body that calls ``ended`` once, when it is closed: httpx closes it
+    when it is read to its end, ``aclose()`` (or leaving ``ep.stream()``) otherwise."""
+
+    def __init__(self, body: httpx.AsyncByteStream, ended: Callable[[], None]) -> None:
+        self._body = body
+        self._ended: Callable[[], None] | None = ended
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._body:
+            yield chunk
+
+    async def aclose(self) -> None:
+        ended, self._ended = self._ended, None
+        try:
+            await self._body.aclose()
+        finally:
+            if ended is not None:
+                ended()
 
 
 class AsyncLoadBalancedEndpoint(EndpointBase, _AsyncVerbs, AsyncClosing):
@@ -96,20 +117,33 @@ class AsyncLoadBalancedEndpoint(EndpointBase, _AsyncVerbs, AsyncClosing):
         self._http = http_client or httpx.AsyncClient(
             base_url=self.url, limits=DEFAULT_LIMITS, follow_redirects=False
         )
-        # Requests awaited now, and what keeps the main thread's loop waking meanwhile, so
-        # a Ctrl-C is not left waiting for a worker's reply (see ``_transports.wakeup``).
-        self._in_flight = 0
-        self._waker: Waker | None = None
-        self._waker_loop: asyncio.AbstractEventLoop | None = None
+        # Waits now (a request, a backoff, a streamed body until it ends): while any is,
+        # the main thread's loop keeps waking, so a Ctrl-C is not left waiting for a
+        # worker's reply or the next attempt (see ``_transports.wakeup``).
+        self._in_flight = InFlight()
 
-    def _keep_awake(self) -> None:
-        loop = asyncio.get_running_loop()
-        if loop is not self._waker_loop:
-            self._waker_loop = loop
-            self._waker = waker_for(loop, lambda: self._in_flight > 0)
-        waker = self._waker
-        if waker is not None and not waker.armed:
-            waker.arm()
+    async def _exchange(self, send: Send) -> httpx.Response:
+        """``send``'s reply, counted in flight while awaited; a streamed body (read later, by
+        the caller) stays counted until it is read to its end or closed, for the loop waits
+        on it just as it waited on the reply."""
+        self._in_flight.enter()
+        try:
+            reply = await self._http.send(send.request, stream=send.stream)
+        except BaseException:
+            self._in_flight.leave()
+            raise
+        if not send.stream or reply.is_closed:
+            self._in_flight.leave()  # the body came with it (or, mocked, was given whole)
+            return reply
+        assert isinstance(reply.stream, httpx.AsyncByteStream)
+        reply.stream = _CountedBody(reply.stream, self._in_flight.leave)
+        if must_read(reply):
+            try:
+                await reply.aread()
+            except BaseException:
+                await reply.aclose()
+                raise
+        return reply
 
     async def _run(self, operation: Operation[T]) -> T:
         """Perform ``operation``'s I/O on the running loop and return what it returns."""
@@ -122,22 +156,17 @@ class AsyncLoadBalancedEndpoint(EndpointBase, _AsyncVerbs, AsyncClosing):
                 return stop.value  # type: ignore[no-any-return]
             reply, error = None, None
             if isinstance(effect, Send):
-                self._in_flight += 1
-                self._keep_awake()
                 try:
-                    reply = await self._http.send(effect.request, stream=effect.stream)
-                    if effect.stream and must_read(reply):
-                        await reply.aread()
+                    reply = await self._exchange(effect)
                 except httpx.TransportError as exc:
                     error = exc
-                finally:
-                    self._in_flight -= 1
             elif isinstance(effect, Discard):
                 async with contextlib.aclosing(effect.response):
                     with contextlib.suppress(httpx.TransportError):
                         await effect.response.aread()
             else:
-                await self._sleep(effect)
+                with self._in_flight:  # a backoff, up to seconds long, is awaited as well
+                    await self._sleep(effect)
 
     # ------------------------------------------------------------------ requests
 

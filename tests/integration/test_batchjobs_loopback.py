@@ -4,8 +4,9 @@ removal, the errors of the state machine and the limits."""
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -21,9 +22,11 @@ from runpod_facade import (
     WaitTimeout,
 )
 from runpod_facade._batchjobs import Batches
+from runpod_facade._transports.wakeup import WAKE_EVERY
 from runpod_facade.local import LocalEndpoint
 from runpod_facade.local._batchjobs import BatchLimits
 from tests._support.handlers import dispatch
+from tests._support.lost_wakeup import seconds_to_act_on_ctrl_c
 
 
 @pytest.fixture
@@ -143,6 +146,36 @@ async def test_async_sequence(local: LocalEndpoint) -> None:
         assert (await aep.batches.get(other.id)).status == "CANCELLED"
         assert (await aep.batches.update(other.id, name="x")).name == "x"
     assert _creations(local) == (2, 4)
+
+
+def test_ctrl_c_under_asyncio_run_is_not_left_waiting_for_a_batch_reply(
+    local: LocalEndpoint, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """asyncio.run acts on Ctrl-C in a Python handler, run once the main thread runs bytecode;
+    a SIGINT whose C handler ran outside the selector's wait (here: on another thread) is
+    seen at the loop's next event. ``aep.batches`` sends without the transport's gate: without
+    a waker of its own, that event is the API's reply (held 4 s here)."""
+    held: list[str] = []
+    serve = local.app.batches.serve
+
+    async def slow_gets(exchange: Any, authorized: bool, endpoint_id: str | None) -> None:
+        if exchange.record.method == "GET":
+            held.append(exchange.record.path)
+            await asyncio.sleep(4)
+        await serve(exchange, authorized, endpoint_id)
+
+    monkeypatch.setattr(local.app.batches, "serve", slow_gets)
+
+    async def main(press: Callable[[], None]) -> None:
+        async with AsyncEndpoint(
+            local.endpoint_id, base_url=local.base_url, api_key=local.api_key
+        ) as aep:
+            created = await aep.batches.create([])
+            press()
+            await aep.batches.get(created.id)
+
+    late = seconds_to_act_on_ctrl_c(main, lambda: bool(held))
+    assert late < WAKE_EVERY + 1.5, f"Ctrl-C acted on {late:.2f} s after it was pressed"
 
 
 async def _first_id(aep: AsyncEndpoint, batch_id: str) -> str:

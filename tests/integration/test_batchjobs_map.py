@@ -5,8 +5,10 @@ agree) and every input's result handed out."""
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,14 +22,17 @@ from runpod_facade import (
     Endpoint,
     ExecutionPolicy,
     InvalidInputError,
+    RunpodError,
     S3Config,
 )
 from runpod_facade._batches.plan import PerJob
 from runpod_facade._batchjobs._journal import APPLICATION_ID
 from runpod_facade._batchjobs._mapper import BatchApiResults
 from runpod_facade._batchjobs._sync import Batches
+from runpod_facade._transports.wakeup import WAKE_EVERY
 from runpod_facade.local import LocalEndpoint
 from tests._support.handlers import dispatch
+from tests._support.lost_wakeup import seconds_to_act_on_ctrl_c
 
 COUNT = 11
 SIZE = 4  # batches of 4, 4, 3
@@ -324,6 +329,61 @@ async def test_async_map_via_batch_api(local: LocalEndpoint, tmp_path: Path) -> 
         with pytest.raises(InvalidInputError, match="async one"):
             aep.map(_agen(), via="batch-api")
     assert _server_records(local) == (3, list(range(COUNT)))
+
+
+def test_ctrl_c_under_asyncio_run_stops_a_batch_api_map_at_once(
+    local: LocalEndpoint, tmp_path: Path
+) -> None:
+    """The asyncio map's steps run on a worker thread, and while one polls the batch (4 s of
+    work here) the main loop waits on that thread alone: a Ctrl-C whose wake-up was lost (see
+    ``_transports.wakeup``) was acted on only when the step ended. Acted on, it also stops
+    the step at its next pause, or asyncio.run's shutdown would wait for the batch."""
+
+    def finalized() -> bool:
+        return any(r.operation == "batch-finalize" for r in local.requests)
+
+    async def main(press: Callable[[], None]) -> None:
+        async with AsyncEndpoint(
+            local.endpoint_id, base_url=local.base_url, api_key=local.api_key
+        ) as aep:
+            inputs = [{"task": "sleep", "seconds": 4}]
+            async with aep.map(inputs, via="batch-api", journal=tmp_path / "j") as run:
+                press()
+                async for _ in run:
+                    raise AssertionError("the batch ended before Ctrl-C")
+
+    late = seconds_to_act_on_ctrl_c(main, finalized)
+    assert late < WAKE_EVERY + 1.5, f"Ctrl-C acted on {late:.2f} s after it was pressed"
+
+
+async def test_a_cancelled_step_stops_and_the_journal_resumes_the_run(
+    local: LocalEndpoint, tmp_path: Path
+) -> None:
+    """Cancelling the task stops the step polling on its thread at once (it is not left to
+    run on until the batch ends); the run hands out nothing more, and says why, and a rerun
+    with the journal picks the finalized batch up by id and creates nothing."""
+    journal = tmp_path / "j"
+    inputs = [{"task": "sleep", "seconds": 1.5, "n": 0}]
+    async with AsyncEndpoint(
+        local.endpoint_id, base_url=local.base_url, api_key=local.api_key
+    ) as aep:
+        async with aep.map(inputs, via="batch-api", journal=journal) as run:
+            task = asyncio.create_task(anext(run))
+            while not any(r.operation == "batch-finalize" for r in local.requests):
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.2)  # the step pauses between polls now
+            cancelled = time.monotonic()
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert time.monotonic() - cancelled < 0.5  # not the batch's 1.5 s
+            with pytest.raises(RunpodError, match="same journal"):
+                await anext(run)
+        async with aep.map(inputs, via="batch-api", journal=journal) as again:
+            items = [item async for item in again]
+            assert again.stats.batches_created == 0
+    assert [(i.index, i.ok) for i in items] == [(0, True)]
+    assert _server_records(local) == (1, [0])
 
 
 async def _agen() -> Any:

@@ -18,7 +18,8 @@ __all__ = ["make_app"]
 
 def make_app() -> Starlette:
     """/ping, /echo (POST), /count (POST or GET, counts per method), /slow?s=, /status/{code},
-    /sse (three events), /big?n= (n bytes), /state (lifespan state), /v1/chat/completions."""
+    /sse (three events), /drip?s= (one chunk, the last s seconds later), /big?n= (n bytes),
+    /state (lifespan state), /v1/chat/completions."""
     counts: collections.Counter[str] = collections.Counter()
 
     @contextlib.asynccontextmanager
@@ -52,6 +53,14 @@ def make_app() -> Starlette:
                 await asyncio.sleep(0.01)
 
         return StreamingResponse(events(), media_type="text/event-stream")
+
+    async def drip(request: Request) -> Response:
+        async def chunks() -> AsyncIterator[bytes]:
+            yield b"first;"
+            await asyncio.sleep(float(request.query_params.get("s", "0.2")))
+            yield b"last"
+
+        return StreamingResponse(chunks(), media_type="text/plain")
 
     async def big(request: Request) -> Response:
         return Response(b"x" * int(request.query_params["n"]), media_type="text/plain")
@@ -87,6 +96,7 @@ def make_app() -> Starlette:
             Route("/slow", slow, methods=["GET", "POST"]),
             Route("/status/{code}", status, methods=["GET", "POST"]),
             Route("/sse", sse, methods=["GET", "POST"]),
+            Route("/drip", drip),
             Route("/big", big),
             Route("/state", state),
             Route("/v1/chat/completions", chat, methods=["POST"]),

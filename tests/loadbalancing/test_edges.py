@@ -17,6 +17,7 @@ from runpod_facade import (
     APIConnectionError,
     APITimeoutError,
     InvalidInputError,
+    LBRetryPolicy,
     LoadBalancedEndpoint,
 )
 from runpod_facade._transports.wakeup import WAKE_EVERY
@@ -72,6 +73,42 @@ def test_ctrl_c_under_asyncio_run_is_not_left_waiting_for_a_worker(lb: LocalLoad
             await aep.get("/slow", params={"s": "3"})
 
     late = seconds_to_act_on_ctrl_c(main, lambda: any(r.path == "/slow" for r in lb.requests))
+    assert late < WAKE_EVERY + 1.5, f"Ctrl-C acted on {late:.2f} s after it was pressed"
+
+
+def test_ctrl_c_under_asyncio_run_is_not_left_waiting_for_a_streamed_body(
+    lb: LocalLoadBalancer,
+) -> None:
+    """The same while the call has returned and its streamed body is read: the loop waits on
+    the worker's next bytes (4 s), and nothing else is in flight to keep it waking."""
+
+    async def main(press: Callable[[], None]) -> None:
+        async with aclient(lb) as aep, aep.stream("GET", "/drip", params={"s": "4"}) as reply:
+            chunks = reply.aiter_bytes()
+            assert await anext(chunks) == b"first;"
+            # Past the tick that, with the body not counted, stops the timer.
+            await asyncio.sleep(WAKE_EVERY * 1.5)
+            press()
+            async for _ in chunks:
+                pass
+
+    late = seconds_to_act_on_ctrl_c(main, lambda: True)
+    assert late < WAKE_EVERY + 1.5, f"Ctrl-C acted on {late:.2f} s after it was pressed"
+
+
+def test_ctrl_c_under_asyncio_run_is_not_left_waiting_for_a_backoff(
+    lb: LocalLoadBalancer,
+) -> None:
+    """The same between attempts: after a 503 the client sleeps (4 s here) before sending
+    again, and the timer of that sleep is the loop's only event."""
+    slow = LBRetryPolicy(max_retries=1, initial_delay=4, max_delay=4, jitter=0)
+
+    async def main(press: Callable[[], None]) -> None:
+        async with aclient(lb, retry_policy=slow) as aep:
+            press()
+            await aep.get("/status/503")
+
+    late = seconds_to_act_on_ctrl_c(main, lambda: any(r.path == "/status/503" for r in lb.requests))
     assert late < WAKE_EVERY + 1.5, f"Ctrl-C acted on {late:.2f} s after it was pressed"
 
 

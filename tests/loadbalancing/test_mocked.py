@@ -4,7 +4,7 @@ requests sent, the backoff slept, and the deadline kept, with no socket and no r
 from __future__ import annotations
 
 import pickle
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import httpx
 import pytest
@@ -223,6 +223,45 @@ async def test_async_client_follows_the_same_rules(fake: FakeTime) -> None:
         with pytest.raises(APIConnectionError):
             await ep.post("/x", json={})
         assert len(script.sent) == 2 and fake.slept == [0.1]
+
+
+async def _body() -> AsyncIterator[bytes]:
+    yield b"one;"
+    yield b"two"
+
+
+@pytest.mark.parametrize("leave", ["read to the end", "closed early", "after a cold start"])
+async def test_a_streamed_body_counts_in_flight_until_it_ends(fake: FakeTime, leave: str) -> None:
+    """While a streamed body is open the loop waits on it as on a reply: the client counts
+    it in flight (what keeps the waker armed, ``_transports.wakeup``) until httpx closes it
+    at its end or the caller does, whichever comes first; a discarded reply ends too."""
+    replies = [no_workers] if leave == "after a cold start" else []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/gone":
+            raise httpx.ConnectError("refused", request=request)
+        return replies.pop(0)() if replies else httpx.Response(200, content=_body())
+
+    http = httpx.AsyncClient(base_url=URL, transport=httpx.MockTransport(answer))
+    async with AsyncLoadBalancedEndpoint(
+        "abc123", api_key=KEY, retry_policy=POLICY, http_client=http,
+        clock=fake.clock, sleep=fake.asleep,
+    ) as ep:  # fmt: skip
+        async with ep.stream("POST", "/gen", json={}) as reply:
+            assert ep._in_flight.count == 1
+            chunks = reply.aiter_raw()
+            assert await anext(chunks) == b"one;"
+            assert ep._in_flight.count == 1
+            if leave == "read to the end":
+                assert [chunk async for chunk in chunks] == [b"two"]
+                assert ep._in_flight.count == 0  # before the block ends
+        assert ep._in_flight.count == 0
+        await reply.aclose()  # closed already: counted once
+        assert ep._in_flight.count == 0
+        with pytest.raises(APIConnectionError):
+            async with ep.stream("GET", "/gone"):
+                pass
+        assert ep._in_flight.count == 0
 
 
 def test_resends_are_logged_without_secrets(make: Make, caplog: pytest.LogCaptureFixture) -> None:
