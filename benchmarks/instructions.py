@@ -49,6 +49,14 @@ PAIRS: dict[str, str] = {
     "facade-aiohttp-many": "aiohttp-runsync",
     "facade-httpx": "httpx",
 }
+#: Façade client -> a raw client sending the same requests with the same timeouts as the
+#: façade gives its HTTP library: what of the façade's cost is its own code, and what is the
+#: read timeout raw aiohttp's defaults do not have (measured with its façade, not a target).
+SAME_TIMEOUTS: dict[str, str] = {"facade-aiohttp": "aiohttp-read-timeouts"}
+SAME_TIMEOUTS_LABEL = (
+    "raw `aiohttp.ClientSession` `/run` + `/status-sync` with the façade's timeouts "
+    "(`sock_read` 30 s / hold + 10 s, no `total`)"
+)
 #: Issue #17's floor on raw / façade (the "×" speed figure), applied here to instructions.
 TARGET = 0.9
 TARGET_PAIRS = ("facade-aiohttp", "facade-aiohttp-many")
@@ -288,8 +296,10 @@ def run(
         f"{NAME}: {counter.name}, {len(clients)} clients x {cfg.repeats} repeat(s) x "
         f"{cfg.small}/{cfg.large} jobs, {workers} at a time"
     )
+    keys_counted = [c.key for c in clients]
+    keys_counted += [SAME_TIMEOUTS[key] for key in keys_counted if key in SAME_TIMEOUTS]
     started = time.perf_counter()
-    per_job, unavailable = measure(counter, [c.key for c in clients], cfg, workers)
+    per_job, unavailable = measure(counter, keys_counted, cfg, workers)
     elapsed = time.perf_counter() - started
     if not ctx.runpod:
         unavailable.update(
@@ -323,6 +333,21 @@ def run(
                 speed_text,
             ]
         )
+    for facade, raw_key in SAME_TIMEOUTS.items():
+        values, facade_values = per_job.get(raw_key), per_job.get(facade)
+        if values and facade_values:
+            ratio = median(facade_values) / median(values)
+            table.rows.append(
+                [
+                    SAME_TIMEOUTS_LABEL,
+                    _k(median(values)),
+                    _k(min(values)),
+                    _k(max(values)),
+                    f"{(max(values) - min(values)) / median(values):.1%}",
+                    f"{ratio:.3f}",
+                    f"{1 / ratio:.3f}×",
+                ]
+            )
     tool = (
         "`perf stat -e instructions:u`"
         if counter is PERF
@@ -336,6 +361,10 @@ def run(
         "Pairs send the same requests per job: façade `run()` + `wait()` vs raw `/run` + "
         "`/status-sync`, façade `run_many()` vs raw aiohttp `/runsync`. Raw / façade is the "
         f"speed figure of issue #17's targets (≥ {TARGET}×) if client CPU were the only cost.",
+        "The row with the façade's timeouts is raw aiohttp given the `ClientTimeout` the façade "
+        "gives aiohttp by default (its ratios are to the façade's `run()` + `wait()`): aiohttp "
+        "re-arms `sock_read` on every chunk it receives, one timer more per request than raw "
+        "aiohttp's default `total`; the difference between the two raw rows is that timer.",
         "User-space instructions only: not latency, not kernel time (system calls, loopback "
         "TCP), not time waiting for the server.",
         "Spread is (max − min) / median over the repeats. Raw httpx's is large: its default "

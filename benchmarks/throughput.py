@@ -94,6 +94,8 @@ CLIENTS = (
     ),
 )
 PEER = "runpod"
+#: Clients a benchmark may name besides CLIENTS (not part of the throughput rounds).
+EXTRA_CLIENTS = ("httpx-keepalive", "aiohttp-read-timeouts")
 
 # Targets of issue #11: (client, workload) -> minimum ratio to runpod-python jobs/s.
 #: Issue #11's floors, checked for both façade paths: ``run()`` + ``wait()`` (two requests per
@@ -217,19 +219,36 @@ async def _raw_httpx(base_url: str, concurrency: int, keepalive: int | None = No
 
 
 @contextlib.asynccontextmanager
-async def _raw_aiohttp(base_url: str, concurrency: int) -> Any:
+async def _raw_aiohttp(base_url: str, concurrency: int, read_timeouts: bool = False) -> Any:
+    """aiohttp's defaults (one 5-minute ``total`` per request), or with ``read_timeouts`` the
+    façade's default timeouts as the façade gives them to aiohttp: no ``total``, a 5 s
+    connect and a ``sock_read`` (the longest wait for the next bytes) of 30 s on ``/run``
+    and of the hold plus 10 s on the long-poll. aiohttp re-arms ``sock_read`` on every chunk
+    it receives: one timer more per request than ``total``."""
     import aiohttp
 
     url = f"{base_url}/{ENDPOINT_ID}"
     headers = {"Authorization": f"Bearer {API_KEY}"}
+    submit: dict[str, Any] = {}  # aiohttp's default timeout unless given
+    poll: dict[str, Any] = {}
+    if read_timeouts:
+        for options, read in ((submit, 30.0), (poll, 100.0)):
+            options["timeout"] = aiohttp.ClientTimeout(
+                total=None, connect=5.0, sock_connect=5.0, sock_read=read
+            )
     async with aiohttp.ClientSession() as session:
 
         async def one(item: Any) -> Any:
-            async with session.post(f"{url}/run", json={"input": item}, headers=headers) as reply:
+            async with session.post(
+                f"{url}/run", json={"input": item}, headers=headers, **submit
+            ) as reply:
                 job_id = (await reply.json())["id"]
             while True:
                 async with session.get(
-                    f"{url}/status-sync/{job_id}", params={"wait": "90000"}, headers=headers
+                    f"{url}/status-sync/{job_id}",
+                    params={"wait": "90000"},
+                    headers=headers,
+                    **poll,
                 ) as reply:
                     state = await reply.json()
                 if state["status"] in TERMINAL:
@@ -298,6 +317,7 @@ def _factory(
         "httpx": lambda: _raw_httpx(base_url, concurrency),
         "httpx-keepalive": lambda: _raw_httpx(base_url, concurrency, keepalive=concurrency),
         "aiohttp": lambda: _raw_aiohttp(base_url, concurrency),
+        "aiohttp-read-timeouts": lambda: _raw_aiohttp(base_url, concurrency, read_timeouts=True),
         "aiohttp-runsync": lambda: _raw_aiohttp_runsync(base_url, concurrency),
         "runpod": lambda: _runpod(base_url, concurrency),
     }
@@ -361,7 +381,7 @@ async def measure(
 def child(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="one throughput cell (a child process)")
     parser.add_argument(
-        "--client", required=True, choices=[*(c.key for c in CLIENTS), "httpx-keepalive"]
+        "--client", required=True, choices=[*(c.key for c in CLIENTS), *EXTRA_CLIENTS]
     )
     parser.add_argument("--workload", required=True, choices=list(WORKLOADS))
     parser.add_argument("--jobs", type=int, default=2000)
