@@ -11,6 +11,7 @@ from typing import Any
 
 from .._core.effects import Emit, Operation, Send, Sleep
 from .._transports.base import AsyncTransport
+from .._transports.wakeup import InFlight
 from .base import DriverBase, T, log_outcome, logger
 
 __all__ = ["AsyncDriver"]
@@ -30,6 +31,9 @@ class AsyncDriver(DriverBase):
     sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep
     what: str = "AsyncEndpoint"
     closed: bool = field(default=False, init=False)
+    # A pause (a poll interval, a retry's backoff, a Retry-After: up to a minute) keeps the
+    # main thread's loop waking, as a request in flight does (see ``_transports.wakeup``).
+    _pausing: InFlight = field(default_factory=InFlight, init=False)
 
     async def aclose(self) -> None:
         if not self.closed:
@@ -46,7 +50,8 @@ class AsyncDriver(DriverBase):
             return outcome
         if isinstance(effect, Sleep):
             if effect.seconds > 0:
-                await self.sleep(effect.seconds)
+                with self._pausing:
+                    await self.sleep(effect.seconds)
             return None
         raise TypeError(f"unexpected effect {effect!r}")
 

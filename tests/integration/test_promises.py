@@ -326,6 +326,31 @@ def test_ctrl_c_under_asyncio_run_is_not_left_waiting_for_a_held_reply(
     assert late < WAKE_EVERY + 1.5, f"Ctrl-C acted on {late:.2f} s after it was pressed"
 
 
+def test_ctrl_c_under_asyncio_run_is_not_left_waiting_for_a_poll_interval(
+    local: LocalEndpoint,
+) -> None:
+    """The same lost wake-up between two polls: no request is in flight while the driver
+    sleeps, so without its own waker the Ctrl-C waited for the next poll (here 5 s)."""
+    job_ids: list[str] = []
+
+    def pausing() -> bool:
+        polls = [r for r in local.requests if r.operation == "status"]
+        return bool(job_ids) and any(job_ids[0] in r.path for r in polls)
+
+    async def main(press: Callable[[], None]) -> None:
+        polling = PollPolicy(initial=5.0, maximum=5.0, jitter=0.0)
+        async with connect_async(local, long_poll=False, poll_policy=polling) as ep:
+            job = await ep.run({"task": "sleep", "seconds": 10})
+            job_ids.append(job.id)
+            press()
+            await job.wait(timeout=30)
+
+    late = seconds_to_act_on_ctrl_c(main, pausing)
+    with connect(local) as ep:
+        ep.cancel(job_ids[0])
+    assert late < WAKE_EVERY + 1.5, f"Ctrl-C acted on {late:.2f} s after it was pressed"
+
+
 async def test_task_cancellation_names_and_can_cancel_the_job(local: LocalEndpoint) -> None:
     async with connect_async(local) as ep:
         job = await ep.run(SLOW)
