@@ -33,6 +33,10 @@ class _DeferredModule:
         self._name = name
 
     def __getattr__(self, attribute: str) -> Any:
+        # A dunder is asked by what walks a module's globals (doctest, pydoc, inspect.unwrap's
+        # __wrapped__), never by an annotation: answered without importing the module.
+        if attribute.startswith("__") and attribute.endswith("__"):
+            raise AttributeError(attribute)
         # Read only when annotations are evaluated: a lookup in sys.modules is cheap enough.
         return getattr(importlib.import_module(self._name), attribute)
 

@@ -57,9 +57,9 @@ def slot_init(cls: type[T]) -> type[T]:
     # typing.get_type_hints evaluates the annotations (as for dataclasses' own __init__).
     source = (
         f"def __make_init__({', '.join(namespace)}):\n"
-        f"  def __init__(self, {', '.join(arguments)}):\n"
-        + "\n".join("  " + line for line in lines or ["    pass"])
-        + "\n  return __init__"
+        f"    def __init__(self, {', '.join(arguments)}):\n"
+        + "\n".join("    " + line for line in lines or ["    pass"])
+        + "\n    return __init__"
     )
     made: dict[str, Any] = {}
     module = sys.modules.get(cls.__module__)

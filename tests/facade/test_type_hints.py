@@ -161,6 +161,15 @@ IMPORTS: dict[str, tuple[str, str, list[str], str]] = {
         [],
         "http_client: 'httpx.AsyncClient | aiohttp.ClientSession | None' = None",
     ),
+    "doctest and pydoc walking the modules' globals": (
+        "import doctest, importlib, pydoc\n"
+        "MODULES = ['runpod_facade._clients.sync', 'runpod_facade._clients.aio', "
+        "'runpod_facade._clients.api', 'runpod_facade._exceptions', 'runpod_facade._config']",
+        "[pydoc.render_doc(m) and doctest.DocTestFinder().find(m) "
+        "for m in map(importlib.import_module, MODULES)] and 'walked'",
+        [],
+        "'walked'",
+    ),
     "AsyncEndpoint.__init__'s hints without aiohttp": (
         "sys.modules['aiohttp'] = None  # as if not installed",
         _HINTS.format("AsyncEndpoint.__init__"),
