@@ -10,6 +10,7 @@ the Batch Jobs API) are imported by that evaluation and by nothing before it
 from __future__ import annotations
 
 import functools
+import importlib
 import inspect
 import json
 import subprocess
@@ -24,20 +25,29 @@ import httpx
 import pytest
 
 import runpod_facade
+import runpod_facade.testing
 from runpod_facade import JobState, JobStatus, Timeout
 
+#: Every public name: the package's, and its pytest plugin's (runpod_facade.testing).
+PUBLIC = [f"runpod_facade.{name}" for name in runpod_facade.__all__] + [
+    f"runpod_facade.testing.{name}" for name in runpod_facade.testing.__all__
+]
 
-def _annotated(name: str) -> Iterator[tuple[str, Any]]:
-    """What of the public ``name`` has annotations a tool evaluates: a function; a class (its
-    attributes), its ``__init__`` and each public method and property, inherited ones too."""
-    value = getattr(runpod_facade, name)
+
+def _annotated(public: str) -> Iterator[tuple[str, Any]]:
+    """What of the public name has annotations a tool evaluates: a function; a class (its
+    attributes), its ``__init__``, ``__call__`` and each public method and property, inherited
+    ones too."""
+    module, _, name = public.rpartition(".")
+    value = getattr(importlib.import_module(module), name)
     if not isinstance(value, type):
         if inspect.isfunction(value):
             yield name, value
         return
     yield name, value
-    for attribute in ["__init__", *(a for a in dir(value) if not a.startswith("_"))]:
-        member = inspect.getattr_static(value, attribute)
+    methods = ["__init__", "__call__", *(a for a in dir(value) if not a.startswith("_"))]
+    for attribute in methods:
+        member = inspect.getattr_static(value, attribute, None)
         if isinstance(member, staticmethod | classmethod):
             member = member.__func__
         elif isinstance(member, property):
@@ -60,9 +70,9 @@ def _has_signature(value: Any) -> bool:
     return True
 
 
-def _evaluation_errors(name: str) -> dict[str, str]:
+def _evaluation_errors(public: str) -> dict[str, str]:
     errors = {}
-    for label, value in _annotated(name):
+    for label, value in _annotated(public):
         try:
             typing.get_type_hints(value)
             if _has_signature(value):
@@ -72,16 +82,18 @@ def _evaluation_errors(name: str) -> dict[str, str]:
     return errors
 
 
-@pytest.mark.parametrize("name", runpod_facade.__all__)
-def test_the_annotations_of_each_public_name_evaluate(name: str) -> None:
-    assert _evaluation_errors(name) == {}
+@pytest.mark.parametrize("public", PUBLIC)
+def test_the_annotations_of_each_public_name_evaluate(public: str) -> None:
+    assert _evaluation_errors(public) == {}
 
 
 def test_the_table_covers_the_clients_and_their_methods() -> None:
     # The table above is over something: the public classes' methods, inherited ones too.
-    labels = {label for name in ["Endpoint", "AsyncJob"] for label, _ in _annotated(name)}
+    names = ["Endpoint", "AsyncJob", "testing.EndpointFactory"]
+    labels = {label for name in names for label, _ in _annotated(f"runpod_facade.{name}")}
     assert {"Endpoint.__init__", "Endpoint.map", "Endpoint.batches", "Endpoint.run"} <= labels
     assert {"AsyncJob.wait", "AsyncJob.stream", "AsyncJob.cancel"} <= labels
+    assert {"EndpointFactory.__call__", "EndpointFactory.started"} <= labels
 
 
 def _hint(target: str, parameter: str) -> Any:
