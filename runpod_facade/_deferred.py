@@ -13,6 +13,8 @@ that name instead, type checkers still seeing the real import::
         httpx = deferred_module("httpx")
 
 Evaluating ``httpx.Client`` then imports httpx and gives the real class; nothing else does.
+A class of the package's own imported on first use is named the same way, through its module
+(``batchjobs.Batches``): ``eval`` reads a bare name from the module's dict, with no hook.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ __all__ = ["deferred_module"]
 
 
 class _DeferredModule:
-    """Stands for the module named ``name``: imports it on first attribute access."""
+    """Stands for the module named ``name``: reading an attribute imports it (once: then
+    ``import_module`` finds it in ``sys.modules``) and reads the module's own."""
 
     __slots__ = ("_name",)
 
@@ -37,7 +40,6 @@ class _DeferredModule:
         # __wrapped__), never by an annotation: answered without importing the module.
         if attribute.startswith("__") and attribute.endswith("__"):
             raise AttributeError(attribute)
-        # Read only when annotations are evaluated: a lookup in sys.modules is cheap enough.
         return getattr(importlib.import_module(self._name), attribute)
 
     def __repr__(self) -> str:

@@ -207,8 +207,8 @@ def test_evaluating_the_annotations_is_what_imports_their_modules(case: str) -> 
 
 @pytest.mark.parametrize("name", ["Endpoint", "AsyncEndpoint", "LoadBalancedEndpoint", "Batches"])
 def test_pydantic_validates_a_call_of_a_client_init(name: str) -> None:
-    # It also resolves the field types of the dataclasses the parameters name (RetryPolicy's
-    # ``rng: Callable[[], float]``), in the package's namespace unless they say their module.
+    # It also evaluates the field types of the dataclasses the parameters name (RetryPolicy's
+    # ``rng: Callable[[], float]``), in the package's namespace unless a type names its module.
     import pydantic
 
     init = getattr(runpod_facade, name).__init__
