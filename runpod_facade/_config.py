@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from ._constants import DEFAULT_BASE_URL
 from ._core.retry import PollPolicy, RetryPolicy
+from ._deferred import deferred_module
 from ._exceptions import InvalidInputError
 from ._logging import register_secret
 from ._options import to_seconds
@@ -21,6 +22,8 @@ from ._version import __version__
 
 if TYPE_CHECKING:  # imported by the clients that send with it, not by this module
     import httpx
+else:  # (or by what evaluates the annotations that name it)
+    httpx = deferred_module("httpx")
 
 __all__ = [
     "ENV_API_KEY",

@@ -14,8 +14,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
+from ._deferred import deferred_module
+
+# ._types imports this module; the annotations that name its JobState import it when evaluated.
 if TYPE_CHECKING:
-    from ._types import JobState
+    from . import _types
+else:
+    _types = deferred_module("runpod_facade._types")
 
 __all__ = [
     "APIConnectionError",
@@ -243,10 +248,10 @@ class JobError(RunpodError):
     """The job ended in a terminal state other than COMPLETED. ``state`` is the whole snapshot;
     ``attempts`` every terminal state seen, oldest first, when ``retry_failed`` requeued it."""
 
-    def __init__(self, state: JobState) -> None:
+    def __init__(self, state: _types.JobState) -> None:
         self.state = state
         self.job_id = state.id
-        self.attempts: tuple[JobState, ...] = (state,)
+        self.attempts: tuple[_types.JobState, ...] = (state,)
         super().__init__(self._describe())
 
     def _describe(self) -> str:
@@ -308,7 +313,7 @@ class WaitTimeout(RunpodError, TimeoutError):
         job_id: str,
         *,
         timeout: float | None,
-        last_state: JobState | None = None,
+        last_state: _types.JobState | None = None,
         cancelled: bool = False,
         reason: str = "did not finish",
     ) -> None:

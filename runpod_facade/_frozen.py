@@ -13,6 +13,7 @@ the class stays a frozen dataclass in every other way (fields, repr, eq, hash, p
 from __future__ import annotations
 
 import dataclasses
+import sys
 from types import MemberDescriptorType
 from typing import Any, TypeVar
 
@@ -51,9 +52,19 @@ def slot_init(cls: type[T]) -> type[T]:
         else:
             arguments.append(f.name)
         lines.append(f"    {setter}(self, {f.name})")
-    source = f"def __init__(self, {', '.join(arguments)}):\n" + "\n".join(lines or ["    pass"])
-    exec(source, namespace)  # noqa: S102 - as dataclasses builds its own __init__
-    init = namespace["__init__"]
+    # Built inside a function of the setters and defaults, run in the class's module: the
+    # __init__ gets them as closure cells and the module as its globals, where
+    # typing.get_type_hints evaluates the annotations (as for dataclasses' own __init__).
+    source = (
+        f"def __make_init__({', '.join(namespace)}):\n"
+        f"    def __init__(self, {', '.join(arguments)}):\n"
+        + "\n".join("    " + line for line in lines or ["    pass"])
+        + "\n    return __init__"
+    )
+    made: dict[str, Any] = {}
+    module = sys.modules.get(cls.__module__)
+    exec(source, vars(module) if module else {}, made)  # noqa: S102 - as dataclasses does
+    init = made["__make_init__"](**namespace)
     init.__qualname__ = f"{cls.__qualname__}.__init__"
     init.__module__ = cls.__module__
     init.__annotations__ = {f.name: f.type for f in fields} | {"return": None}

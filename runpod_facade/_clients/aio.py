@@ -21,6 +21,7 @@ from .._batches.plan import (
 from .._config import resolve_settings
 from .._constants import DEFAULT_MAX_RETRIES, HTTP_BACKENDS
 from .._core.retry import PollPolicy, RetryPolicy
+from .._deferred import deferred_module
 from .._drivers.aio import AsyncDriver
 from .._drivers.api import AsyncClosing
 from .._exceptions import InvalidInputError, RunpodError
@@ -34,12 +35,19 @@ from .api import AsyncRunner, EndpointLink
 from .base import BatchApiMapOptions, EndpointBase, MapOptions, RunManyErrorsInPlace, RunManyOptions
 from .handles import JobBase, StreamBase
 
-if TYPE_CHECKING:  # the backends, the batch machinery and the Batch Jobs API: on first use
+# The backends, the batch machinery and the Batch Jobs API: imported on first use, or when
+# something evaluates the annotations that name them (hence those name the module, not the class).
+if TYPE_CHECKING:
     import aiohttp
     import httpx
 
-    from .._batches.tasks import AsyncBatchResults
-    from .._batchjobs._async import AsyncBatchApiResults, AsyncBatches
+    from .._batches import tasks as batch_tasks
+    from .._batchjobs import _async as batchjobs_async
+else:
+    aiohttp = deferred_module("aiohttp")
+    httpx = deferred_module("httpx")
+    batch_tasks = deferred_module("runpod_facade._batches.tasks")
+    batchjobs_async = deferred_module("runpod_facade._batchjobs._async")
 
 __all__ = ["AsyncEndpoint", "AsyncJob", "AsyncJobStream", "HttpBackend"]
 
@@ -140,7 +148,7 @@ class AsyncEndpoint(EndpointBase, AsyncRunner, AsyncClosing):
         self._link = EndpointLink(core, AsyncDriver(transport))
 
     @property
-    def batches(self) -> AsyncBatches:
+    def batches(self) -> batchjobs_async.AsyncBatches:
         """The Batch Jobs API of this endpoint: ``create``, ``add``, ``finalize``, ``wait``,
         ``results`` … (RunPod runs the batch on its own batch workers)."""
         from .._batchjobs._async import AsyncBatches
@@ -195,12 +203,12 @@ class AsyncEndpoint(EndpointBase, AsyncRunner, AsyncClosing):
     @overload
     def map(
         self, inputs: Iterable[Any], **options: Unpack[BatchApiMapOptions]
-    ) -> AsyncBatchApiResults: ...
+    ) -> batchjobs_async.AsyncBatchApiResults: ...
 
     @overload
     def map(
         self, inputs: Iterable[Any] | AsyncIterable[Any], **options: Unpack[MapOptions]
-    ) -> AsyncBatchResults: ...
+    ) -> batch_tasks.AsyncBatchResults: ...
 
     def map(
         self,
@@ -217,7 +225,7 @@ class AsyncEndpoint(EndpointBase, AsyncRunner, AsyncClosing):
         cancel_on_interrupt: bool = False,
         via: Literal["jobs", "batch-api"] = "jobs",
         batch_size: int | None = None,
-    ) -> AsyncBatchResults | AsyncBatchApiResults:
+    ) -> batch_tasks.AsyncBatchResults | batchjobs_async.AsyncBatchApiResults:
         """``async for item in ep.map(inputs): ...`` — each input as its own job, at most
         ``concurrency`` tasks at a time, items in the order the jobs end; see
         ``Endpoint.map``. ``inputs`` may also be an async iterable. Cancelling the task that

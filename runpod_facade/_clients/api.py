@@ -12,11 +12,16 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from .._core.effects import Operation
 from .._core.engine import EndpointCore
+from .._deferred import deferred_module
 from .._drivers import api as _api
+from .._drivers.sync import SyncDriver  # (the blocking client, imported with the package, has it)
 
-if TYPE_CHECKING:  # the blocking client never imports the asyncio driver
-    from .._drivers.aio import AsyncDriver
-    from .._drivers.sync import SyncDriver
+# The blocking client never imports the asyncio driver; what evaluates the annotations that name
+# it does (hence they name the module).
+if TYPE_CHECKING:
+    from .._drivers import aio as aio_driver
+else:
+    aio_driver = deferred_module("runpod_facade._drivers.aio")
 
 __all__ = ["AsyncRunner", "EndpointLink", "SyncRunner"]
 
@@ -57,10 +62,10 @@ class AsyncRunner(_api.AsyncRunner):
     """Runs operations with its link's driver on the running asyncio loop."""
 
     __slots__ = ()
-    _link: EndpointLink[AsyncDriver]
+    _link: EndpointLink[aio_driver.AsyncDriver]
 
     @property
-    def _driver(self) -> AsyncDriver:
+    def _driver(self) -> aio_driver.AsyncDriver:
         return self._link.driver
 
     def _perform(self, operation: Operation[T]) -> Coroutine[Any, Any, T]:

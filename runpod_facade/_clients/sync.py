@@ -21,6 +21,7 @@ from .._batches.plan import (
 from .._config import resolve_settings
 from .._constants import DEFAULT_MAX_RETRIES
 from .._core.retry import PollPolicy, RetryPolicy
+from .._deferred import deferred_module
 from .._drivers.api import Closing
 from .._drivers.sync import SyncDriver
 from .._exceptions import InvalidInputError, RunpodError
@@ -33,11 +34,17 @@ from .api import EndpointLink, SyncRunner
 from .base import BatchApiMapOptions, EndpointBase, MapOptions, RunManyErrorsInPlace, RunManyOptions
 from .handles import JobBase, StreamBase
 
-if TYPE_CHECKING:  # httpx, the batch machinery and the Batch Jobs API: imported on first use
+# httpx, the batch machinery and the Batch Jobs API: imported on first use, or when something
+# evaluates the annotations that name them (hence those name the module, not the class).
+if TYPE_CHECKING:
     import httpx
 
-    from .._batches.threads import BatchResults
-    from .._batchjobs import BatchApiResults, Batches
+    from .. import _batchjobs as batchjobs
+    from .._batches import threads as batch_threads
+else:
+    httpx = deferred_module("httpx")
+    batchjobs = deferred_module("runpod_facade._batchjobs")
+    batch_threads = deferred_module("runpod_facade._batches.threads")
 
 __all__ = ["Endpoint", "Job", "JobStream"]
 
@@ -110,7 +117,7 @@ class Endpoint(EndpointBase, SyncRunner, Closing):
         self._link = EndpointLink(core, SyncDriver(transport))
 
     @property
-    def batches(self) -> Batches:
+    def batches(self) -> batchjobs.Batches:
         """The Batch Jobs API of this endpoint: ``create``, ``add``, ``finalize``, ``wait``,
         ``results`` … (RunPod runs the batch on its own batch workers)."""
         from .._batchjobs import Batches
@@ -168,10 +175,12 @@ class Endpoint(EndpointBase, SyncRunner, Closing):
     @overload
     def map(
         self, inputs: Iterable[Any], **options: Unpack[BatchApiMapOptions]
-    ) -> BatchApiResults: ...
+    ) -> batchjobs.BatchApiResults: ...
 
     @overload
-    def map(self, inputs: Iterable[Any], **options: Unpack[MapOptions]) -> BatchResults: ...
+    def map(
+        self, inputs: Iterable[Any], **options: Unpack[MapOptions]
+    ) -> batch_threads.BatchResults: ...
 
     def map(
         self,
@@ -188,7 +197,7 @@ class Endpoint(EndpointBase, SyncRunner, Closing):
         cancel_on_interrupt: bool = False,
         via: Literal["jobs", "batch-api"] = "jobs",
         batch_size: int | None = None,
-    ) -> BatchResults | BatchApiResults:
+    ) -> batch_threads.BatchResults | batchjobs.BatchApiResults:
         """Run each input as its own job, at most ``concurrency`` at a time (100 at most: the
         long requests a client runs at once), and yield a :class:`BatchItem` per input as its
         job ends (completion order; ``item.index`` is its position in ``inputs``)::

@@ -9,13 +9,19 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from .._core.retry import PollPolicy, RetryPolicy
+from .._deferred import deferred_module
 from .._timeout import DEFAULT_TIMEOUT, Timeout
 from ._defaults import FAST_POLL_POLICY, FAST_RETRY_POLICY, Handler
 from ._extra import require_local
 
+# The served endpoints (the local server's stack) and the asyncio client: imported on first
+# use, or when something evaluates the annotations that name them (hence those name the module).
 if TYPE_CHECKING:
-    from .._clients.aio import HttpBackend
-    from ._served import AsyncServedEndpoint, ServedEndpoint
+    from .._clients import aio as aio_client
+    from . import _served as served
+else:
+    aio_client = deferred_module("runpod_facade._clients.aio")
+    served = deferred_module("runpod_facade.testing._served")
 
 __all__ = ["AsyncEndpointFactory", "EndpointFactory"]
 
@@ -42,7 +48,7 @@ class EndpointFactory:
     def __init__(self) -> None:
         require_local()
         self._lock = threading.Lock()
-        self._started: list[ServedEndpoint] = []
+        self._started: list[served.ServedEndpoint] = []
         self._closed = False
 
     def __call__(
@@ -56,7 +62,7 @@ class EndpointFactory:
         poll_policy: PollPolicy = FAST_POLL_POLICY,
         long_poll: bool = True,
         **local_options: Any,
-    ) -> ServedEndpoint:
+    ) -> served.ServedEndpoint:
         """A started :class:`ServedEndpoint` running ``handler``, closed by :meth:`close`."""
         from ._served import ServedEndpoint
 
@@ -76,7 +82,7 @@ class EndpointFactory:
         return endpoint
 
     @property
-    def started(self) -> tuple[ServedEndpoint, ...]:
+    def started(self) -> tuple[served.ServedEndpoint, ...]:
         """The endpoints started so far, oldest first."""
         with self._lock:
             return tuple(self._started)
@@ -104,7 +110,7 @@ class AsyncEndpointFactory:
 
     def __init__(self) -> None:
         require_local()
-        self._started: list[AsyncServedEndpoint] = []
+        self._started: list[served.AsyncServedEndpoint] = []
         self._closed = False
 
     async def __call__(
@@ -117,9 +123,9 @@ class AsyncEndpointFactory:
         retry_policy: RetryPolicy = FAST_RETRY_POLICY,
         poll_policy: PollPolicy = FAST_POLL_POLICY,
         long_poll: bool = True,
-        http_backend: HttpBackend = "httpx",
+        http_backend: aio_client.HttpBackend = "httpx",
         **local_options: Any,
-    ) -> AsyncServedEndpoint:
+    ) -> served.AsyncServedEndpoint:
         """A started :class:`AsyncServedEndpoint` running ``handler``, closed by
         :meth:`aclose`."""
         from ._served import AsyncServedEndpoint
@@ -140,7 +146,7 @@ class AsyncEndpointFactory:
         return endpoint
 
     @property
-    def started(self) -> tuple[AsyncServedEndpoint, ...]:
+    def started(self) -> tuple[served.AsyncServedEndpoint, ...]:
         """The endpoints started so far, oldest first."""
         return tuple(self._started)
 

@@ -7,6 +7,7 @@ import copy
 import dataclasses
 import inspect
 import pickle
+import typing
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -112,7 +113,28 @@ def test_the_signature_is_the_dataclass_one() -> None:
 
 @pytest.mark.parametrize("cls", [JobState, BatchItem, Timeouts])
 def test_the_package_classes_built_per_job_use_it(cls: type[Any]) -> None:
-    assert "__set_0" in cls.__init__.__globals__  # (the generated __init__'s namespace)
+    assert "__set_0" in cls.__init__.__code__.co_freevars  # (the generated __init__'s cells)
+
+
+@dataclass(frozen=True, slots=True)
+class PlainPair:
+    first: Base  # a name of this module, not a builtin
+    rest: tuple[Base, ...] = ()
+
+
+@slot_init
+@dataclass(frozen=True, slots=True)
+class FastPair:
+    first: Base
+    rest: tuple[Base, ...] = ()
+
+
+def test_the_annotations_evaluate_in_the_class_module_as_the_dataclass_ones() -> None:
+    # What FastAPI, pydantic and sphinx do with a signature.
+    fast: Any = FastPair
+    assert typing.get_type_hints(fast.__init__) == typing.get_type_hints(PlainPair.__init__)
+    assert typing.get_type_hints(fast.__init__)["first"] is Base
+    assert inspect.signature(fast, eval_str=True) == inspect.signature(PlainPair, eval_str=True)
 
 
 def _not_frozen() -> type[Any]:
