@@ -51,6 +51,7 @@ from __future__ import annotations
 import ssl
 import urllib.request
 from collections.abc import Mapping
+from io import BytesIO
 
 import aiohttp
 from yarl import URL
@@ -75,6 +76,9 @@ _TIMEOUT_CACHE_SIZE = 64
 #: loops whose transports buffer less. Each timer costs an armed and a cancelled handle per
 #: request.
 UNSTALLABLE_BODY = 16 * 1024
+# Above this size aiohttp warns (a ResourceWarning) that raw bytes are written in one piece,
+# and writes an io.BytesIO in chunks, letting the loop run between them: its own threshold.
+_CHUNKED_BODY = 1024 * 1024
 
 
 def classify(exc: BaseException) -> TransportFailure:
@@ -240,11 +244,14 @@ class AiohttpTransport(GatedTransport[aiohttp.ClientSession]):
             headers = _JSON if self.owns_client else self._json_headers
         else:
             headers = None if self.owns_client else self.headers
+        data: bytes | BytesIO | None = content
+        if content is not None and len(content) > _CHUNKED_BODY:
+            data = BytesIO(content)
         try:
             async with client.request(
                 request.method,
                 self._url(request),
-                data=content,
+                data=data,
                 headers=headers,
                 timeout=self._timeout_of(
                     timeouts, content is not None and len(content) > UNSTALLABLE_BODY
