@@ -300,52 +300,36 @@ def test_ctrl_c_during_a_stream_names_the_job(streaming: LocalEndpoint) -> None:
         ep.cancel(job.id)
 
 
-def test_ctrl_c_under_asyncio_run_is_not_left_waiting_for_a_held_reply(
-    local: LocalEndpoint,
+@pytest.mark.parametrize(
+    ("waiting_on", "options"),
+    [
+        ("status-sync", {}),
+        ("status", {"long_poll": False, "poll_policy": PollPolicy(5.0, maximum=5.0, jitter=0.0)}),
+    ],
+    ids=["a-held-reply", "a-poll-interval"],
+)
+def test_ctrl_c_under_asyncio_run_is_not_left_waiting(
+    local: LocalEndpoint, waiting_on: str, options: dict[str, Any]
 ) -> None:
     """asyncio.run acts on Ctrl-C in a Python handler, which runs once the main thread runs
     bytecode. A SIGINT whose C handler ran outside the selector's wait — just before it (a
     thread descheduled there) or, as here, on another thread — is seen at the loop's next
-    event: without the transport's waker, the end of the held long-poll (the job's 10 s)."""
+    event: without a waker, the end of the held long-poll (the job's 10 s) or, between two
+    polls, when no request is in flight, the end of the driver's pause (5 s)."""
     job_ids: list[str] = []
 
-    def held() -> bool:
-        waits = [r for r in local.requests if r.operation == "status-sync"]
-        return bool(job_ids) and any(job_ids[0] in r.path for r in waits)
+    def waiting() -> bool:
+        requests = [r for r in local.requests if r.operation == waiting_on]
+        return bool(job_ids) and any(job_ids[0] in r.path for r in requests)
 
     async def main(press: Callable[[], None]) -> None:
-        async with connect_async(local) as ep:
+        async with connect_async(local, **options) as ep:
             job = await ep.run({"task": "sleep", "seconds": 10})
             job_ids.append(job.id)
             press()
             await job.wait(timeout=30)
 
-    late = seconds_to_act_on_ctrl_c(main, held)
-    with connect(local) as ep:
-        ep.cancel(job_ids[0])
-    assert late < WAKE_EVERY + 1.5, f"Ctrl-C acted on {late:.2f} s after it was pressed"
-
-
-def test_ctrl_c_under_asyncio_run_is_not_left_waiting_for_a_poll_interval(
-    local: LocalEndpoint,
-) -> None:
-    """The same lost wake-up between two polls: no request is in flight while the driver
-    sleeps, so without its own waker the Ctrl-C waited for the next poll (here 5 s)."""
-    job_ids: list[str] = []
-
-    def pausing() -> bool:
-        polls = [r for r in local.requests if r.operation == "status"]
-        return bool(job_ids) and any(job_ids[0] in r.path for r in polls)
-
-    async def main(press: Callable[[], None]) -> None:
-        polling = PollPolicy(initial=5.0, maximum=5.0, jitter=0.0)
-        async with connect_async(local, long_poll=False, poll_policy=polling) as ep:
-            job = await ep.run({"task": "sleep", "seconds": 10})
-            job_ids.append(job.id)
-            press()
-            await job.wait(timeout=30)
-
-    late = seconds_to_act_on_ctrl_c(main, pausing)
+    late = seconds_to_act_on_ctrl_c(main, waiting)
     with connect(local) as ep:
         ep.cancel(job_ids[0])
     assert late < WAKE_EVERY + 1.5, f"Ctrl-C acted on {late:.2f} s after it was pressed"
