@@ -291,13 +291,13 @@ def run(
         table.rows.append([f"{NA}: {why}", NA, NA, NA, NA, NA, NA])
         _targets(ctx)
         return [table]
-    workers = 2 if len(os.sched_getaffinity(0)) >= 2 else 1
-    log(
-        f"{NAME}: {counter.name}, {len(clients)} clients x {cfg.repeats} repeat(s) x "
-        f"{cfg.small}/{cfg.large} jobs, {workers} at a time"
-    )
     keys_counted = [c.key for c in clients]
     keys_counted += [SAME_TIMEOUTS[key] for key in keys_counted if key in SAME_TIMEOUTS]
+    workers = 2 if len(os.sched_getaffinity(0)) >= 2 else 1
+    log(
+        f"{NAME}: {counter.name}, {len(keys_counted)} clients x {cfg.repeats} repeat(s) x "
+        f"{cfg.small}/{cfg.large} jobs, {workers} at a time"
+    )
     started = time.perf_counter()
     per_job, unavailable = measure(counter, keys_counted, cfg, workers)
     elapsed = time.perf_counter() - started
