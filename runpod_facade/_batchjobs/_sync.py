@@ -105,9 +105,16 @@ class batch_api(api[P, T]):
 class BatchesBase:
     """What the blocking and the asyncio ``ep.batches`` share: the methods, as operations."""
 
-    def __init__(self, settings: Settings, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Callable[[], float] = time.monotonic,
+        check_open: Callable[[], None] | None = None,
+    ) -> None:
         self._settings = settings
         self._clock = clock
+        # The endpoint's: its own clients are not this resource's, so its close must be asked.
+        self._check_open = check_open
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(endpoint_id={self._settings.endpoint_id!r})"
@@ -126,6 +133,8 @@ class BatchesBase:
         retry = self._settings.retry
         attempt = 0
         while True:
+            if self._check_open is not None:
+                self._check_open()  # ClientClosedError once the endpoint is closed
             try:
                 try:
                     reply: httpx.Response = yield call
@@ -272,8 +281,9 @@ class Batches(BatchesBase, SyncRunner, Closing):
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        check_open: Callable[[], None] | None = None,
     ) -> None:
-        super().__init__(settings, clock)
+        super().__init__(settings, clock, check_open)
         self._sleep = sleep
         self._shared: httpx.Client | None = None
 

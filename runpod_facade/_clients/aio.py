@@ -145,7 +145,7 @@ class AsyncEndpoint(EndpointBase, AsyncRunner, AsyncClosing):
         ``results`` … (RunPod runs the batch on its own batch workers)."""
         from .._batchjobs._async import AsyncBatches
 
-        return AsyncBatches(self._settings)
+        return AsyncBatches(self._settings, check_open=self._driver.check_open)
 
     async def aclose(self) -> None:
         """Release pooled connections (not those of an ``http_client`` you passed in). Any
@@ -236,7 +236,7 @@ class AsyncEndpoint(EndpointBase, AsyncRunner, AsyncClosing):
             from .._batchjobs._mapper import map_via
 
             results = map_via(
-                Batches(self._settings),
+                Batches(self._settings, check_open=self._driver.check_open),
                 inputs,
                 options,
                 via=via,

@@ -115,7 +115,7 @@ class Endpoint(EndpointBase, SyncRunner, Closing):
         ``results`` … (RunPod runs the batch on its own batch workers)."""
         from .._batchjobs import Batches
 
-        return Batches(self._settings)
+        return Batches(self._settings, check_open=self._driver.check_open)
 
     def close(self) -> None:
         """Release pooled connections (not those of an ``http_client`` you passed in). Any
