@@ -16,7 +16,7 @@ from ._logging import register_secret
 from ._options import to_seconds
 from ._timeout import DEFAULT_TIMEOUT, Timeout
 from ._transports.base import Timeouts
-from ._validation import check_base_url, check_id, is_loopback_host
+from ._validation import check_base_url, check_flag, check_id, is_loopback_host
 from ._version import __version__
 
 if TYPE_CHECKING:  # imported by the clients that send with it, not by this module
@@ -129,6 +129,8 @@ def resolve_settings(
 ) -> Settings:
     """Arguments win over ``RUNPOD_ENDPOINT_ID``, ``RUNPOD_API_KEY`` and ``RUNPOD_BASE_URL``;
     ``max_retries`` applies only without a ``retry_policy``."""
+    long_poll = check_flag(long_poll, "long_poll")
+    allow_insecure_http = check_flag(allow_insecure_http, "allow_insecure_http")
     if endpoint_id is None:
         endpoint_id = os.environ.get(ENV_ENDPOINT_ID)
         if not endpoint_id:
@@ -161,5 +163,5 @@ def resolve_settings(
         timeout=_check_timeout(timeout),
         retry=retry,
         poll=poll_policy or PollPolicy(),
-        long_poll=bool(long_poll),
+        long_poll=long_poll,
     )

@@ -147,6 +147,13 @@ def check_retry_failed(value: object) -> int:
     return value
 
 
+def check_flag(value: object, name: str) -> bool:
+    """``value`` if it is a bool: a truthy ``"no"`` must not switch an option on."""
+    if value is True or value is False:
+        return value
+    raise InvalidInputError(f"{name} must be True or False, got {value!r}")
+
+
 def check_callback(value: object, name: str) -> None:
     if value is not None and not callable(value):
         raise InvalidInputError(f"{name} must be callable, got {type(value).__name__}")
