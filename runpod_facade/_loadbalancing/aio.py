@@ -186,7 +186,8 @@ class AsyncLoadBalancedEndpoint(EndpointBase, _AsyncVerbs, AsyncClosing):
         """Poll ``/ping`` until a worker answers 200 and return that reply (its worker id
         names the ready worker). 204 (initializing) is polled again every few tens of ms,
         other answers with backoff. Raises :class:`NotReadyError` (a ``TimeoutError``) when
-        ``timeout`` passes, :class:`AuthenticationError` when the key is refused."""
+        ``timeout`` passes, :class:`AuthenticationError` (401) or
+        :class:`PermissionDeniedError` (403) when the key is refused."""
         return await self._run(self._wait_ready(timeout))
 
     # ------------------------------------------------------------------ affinity

@@ -13,6 +13,7 @@ import httpx
 
 from .._core.deadline import Deadline
 from .._exceptions import (
+    STATUS_CLASSES,
     APIConnectionError,
     APIError,
     APITimeoutError,
@@ -75,7 +76,10 @@ def reply_error(
     failure: Failure, response: httpx.Response, prep: Prepared, attempts: int
 ) -> APIError:
     """The typed error of a platform reply (its body must have been read)."""
-    error = PLATFORM_ERRORS[failure.value](
+    kind = PLATFORM_ERRORS[failure.value]
+    if failure is Failure.AUTH:  # 401 or 403: the classes the queue API raises for them
+        kind = STATUS_CLASSES[response.status_code]
+    error = kind(
         MESSAGES[failure.value],
         status_code=response.status_code,
         body=redact(response.text[:2000]),

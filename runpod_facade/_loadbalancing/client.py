@@ -157,7 +157,8 @@ class LoadBalancedEndpoint(EndpointBase, _Verbs, Closing):
         """Poll ``/ping`` until a worker answers 200 and return that reply (its worker id
         names the ready worker). 204 (initializing) is polled again every few tens of ms,
         other answers with backoff. Raises :class:`NotReadyError` (a ``TimeoutError``) when
-        ``timeout`` passes, :class:`AuthenticationError` when the key is refused."""
+        ``timeout`` passes, :class:`AuthenticationError` (401) or
+        :class:`PermissionDeniedError` (403) when the key is refused."""
         return self._run(self._wait_ready(timeout))
 
     # ------------------------------------------------------------------ affinity

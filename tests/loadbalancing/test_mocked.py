@@ -14,12 +14,15 @@ from runpod_facade import (
     AffinityTimeoutError,
     AffinityWorkerGoneError,
     APIConnectionError,
+    APIStatusError,
     APITimeoutError,
     AsyncLoadBalancedEndpoint,
+    AuthenticationError,
     LBRetryPolicy,
     LoadBalancedEndpoint,
     NotReadyError,
     NoWorkersAvailableError,
+    PermissionDeniedError,
     PlatformError,
     ProcessingTimeoutError,
     WorkerUnreachableError,
@@ -186,6 +189,23 @@ def test_headers_sent(make: Make, affinity: Affinity | str | None, header: str |
     assert sent.headers["Authorization"] == f"Bearer {KEY}"
     assert sent.url == httpx.URL(f"{URL}/x")  # the endpoint URL, whatever the client's base
     assert KEY not in repr(ep)
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [(401, AuthenticationError), (403, PermissionDeniedError)],
+    ids=["401", "403"],
+)
+def test_the_router_s_auth_refusals_raise_the_error_of_their_status(
+    make: Make, status: int, error: type[APIStatusError]
+) -> None:
+    """The error tree of the queue API: 401 AuthenticationError, 403 PermissionDeniedError
+    (which is not an AuthenticationError); neither is resent."""
+    ep, script = make([httpx.Response(status, json={"error": "refused"})])
+    with pytest.raises(APIStatusError) as info:
+        ep.get("/x")
+    assert type(info.value) is error and info.value.status_code == status
+    assert len(script.sent) == 1 and KEY not in str(info.value)
 
 
 def test_ping_is_one_request_whatever_the_reply(make: Make) -> None:
