@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any, Self, TypeVar, Unpack
 
 import httpx
 
 from .._drivers.api import AsyncClosing
+from .._exceptions import RunpodError
 from .._transports.httpx import DEFAULT_LIMITS
 from .._transports.wakeup import Waker, waker_for
 from .affinity import AffinityMode
@@ -23,6 +24,14 @@ from .settings import DEFAULT_LB_TIMEOUT, resolve
 __all__ = ["AsyncLoadBalancedEndpoint", "AsyncPinnedSession"]
 
 T = TypeVar("T")
+
+
+async def _closed_with_loop(client: httpx.AsyncClient) -> AsyncGenerator[None, None]:
+    # An async generator the loop knows about: asyncio.run() closes it at shutdown.
+    try:
+        yield
+    finally:
+        await client.aclose()
 
 
 class _AsyncVerbs:
@@ -93,14 +102,37 @@ class AsyncLoadBalancedEndpoint(EndpointBase, _AsyncVerbs, AsyncClosing):
         self._clock = clock or time.monotonic
         self._sleep = sleep or asyncio.sleep
         self._owns_client = http_client is None
-        self._http = http_client or httpx.AsyncClient(
-            base_url=self.url, limits=DEFAULT_LIMITS, follow_redirects=False
-        )
+        self._http = http_client or self._new_client()
+        #: The loop ``_http`` is used on (``None`` before the first request).
+        self._http_loop: asyncio.AbstractEventLoop | None = None
+        self._closer: AsyncGenerator[None, None] | None = None
         # Requests awaited now, and what keeps the main thread's loop waking meanwhile, so
         # a Ctrl-C is not left waiting for a worker's reply (see ``_transports.wakeup``).
         self._in_flight = 0
         self._waker: Waker | None = None
         self._waker_loop: asyncio.AbstractEventLoop | None = None
+
+    def _new_client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.url, limits=DEFAULT_LIMITS, follow_redirects=False)
+
+    async def _bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Use the client on ``loop``: its connections belong to the loop they were opened
+        on, so a second ``asyncio.run()`` gets a pool of its own (as ``AsyncEndpoint`` does),
+        and a client passed in, which cannot be renewed here, is refused there."""
+        if self._http_loop is not None:
+            if not self._owns_client:
+                raise RunpodError(
+                    "this AsyncLoadBalancedEndpoint's http_client was used on another event "
+                    "loop; it works on one loop only (create it and the endpoint inside the "
+                    "same asyncio.run()), or let the endpoint make its own"
+                )
+            self._http = self._new_client()
+        self._http_loop = loop
+        if self._owns_client:
+            # Closed at the loop's shutdown, while it still runs: a later loop cannot.
+            closer = _closed_with_loop(self._http)
+            await closer.__anext__()
+            self._closer = closer
 
     def _keep_awake(self) -> None:
         loop = asyncio.get_running_loop()
@@ -122,6 +154,8 @@ class AsyncLoadBalancedEndpoint(EndpointBase, _AsyncVerbs, AsyncClosing):
                 return stop.value  # type: ignore[no-any-return]
             reply, error = None, None
             if isinstance(effect, Send):
+                if (loop := asyncio.get_running_loop()) is not self._http_loop:
+                    await self._bind(loop)
                 self._in_flight += 1
                 self._keep_awake()
                 try:
@@ -205,7 +239,10 @@ class AsyncLoadBalancedEndpoint(EndpointBase, _AsyncVerbs, AsyncClosing):
     async def aclose(self) -> None:
         """Close the connection pool (unless it was passed in); idempotent."""
         self._closed = True
-        if self._owns_client:
+        closer, self._closer = self._closer, None
+        if closer is not None:
+            await closer.aclose()  # closes the pool (a no-op once its loop closed it)
+        elif self._owns_client:
             await self._http.aclose()
 
     async def __aenter__(self) -> Self:
