@@ -6,6 +6,7 @@ import dataclasses
 import os
 import sys
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, NoReturn, TypeGuard
 from urllib.parse import urlsplit
 
@@ -103,7 +104,7 @@ def _check_timeout(value: object) -> Timeouts:
         return Timeouts(connect=value.connect, read=value.read, write=value.write, pool=value.pool)
     if value is None:
         return Timeouts(connect=None, read=None, write=None, pool=None)
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
+    if isinstance(value, (int, float, timedelta)) and not isinstance(value, bool):
         seconds = to_seconds(value, "timeout")
         if seconds == 0:
             raise InvalidInputError("timeout must be positive (or None for no timeout)")
@@ -111,7 +112,8 @@ def _check_timeout(value: object) -> Timeouts:
             Timeout(seconds, connect=min(seconds, DEFAULT_TIMEOUT.connect or seconds))
         )
     raise InvalidInputError(
-        f"timeout must be seconds, a runpod_facade.Timeout or None, got {type(value).__name__}"
+        "timeout must be seconds, a timedelta, a runpod_facade.Timeout or None, got "
+        f"{type(value).__name__}"
     )
 
 
@@ -120,7 +122,7 @@ def resolve_settings(
     *,
     api_key: str | None,
     base_url: str | None,
-    timeout: float | Timeout | httpx.Timeout | None,
+    timeout: float | timedelta | Timeout | httpx.Timeout | None,
     max_retries: int | None,
     retry_policy: RetryPolicy | None,
     poll_policy: PollPolicy | None,

@@ -19,6 +19,7 @@ from .._exceptions import (
     InvalidInputError,
     RateLimitError,
 )
+from .._options import to_seconds
 from .._transports.base import ApiResponse
 from .._wire.errors import status_error
 from ._model import BatchPage, BatchSummary
@@ -113,9 +114,10 @@ def check_name(value: object) -> bytes:
 
 
 def check_interval(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+    seconds = to_seconds(value, "interval")  # type: ignore[arg-type]  # checked there
+    if not seconds > 0:
         raise InvalidInputError(f"interval must be a positive number of seconds: {value!r}")
-    return float(value)
+    return seconds
 
 
 def encode_items(inputs: Iterable[Any]) -> list[bytes]:

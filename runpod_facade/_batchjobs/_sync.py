@@ -16,6 +16,7 @@ import functools
 import ssl
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator
+from datetime import timedelta
 from typing import Any, ParamSpec, Self, TypeVar, cast
 
 import httpx
@@ -246,8 +247,8 @@ class BatchesBase:
         self,
         batch_id: str,
         *,
-        timeout: float | None = None,
-        interval: float = 2.0,
+        timeout: float | timedelta | None = None,
+        interval: float | timedelta = 2.0,
     ) -> BatchOperation[BatchSummary]:
         """Poll until every request has ended (completed + failed == total) or the batch
         is FAILED or CANCELLED, and return the last summary. Polls come quickly at first,

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from datetime import timedelta
 from typing import Any, Self, TypeVar, Unpack
 
 import httpx
@@ -82,7 +83,7 @@ class AsyncLoadBalancedEndpoint(EndpointBase, _AsyncVerbs, AsyncClosing):
         *,
         api_key: str | None = None,
         base_url: str | None = None,
-        timeout: float | None = DEFAULT_LB_TIMEOUT,
+        timeout: float | timedelta | None = DEFAULT_LB_TIMEOUT,
         max_retries: int | None = None,
         retry_policy: LBRetryPolicy | None = None,
         allow_insecure_http: bool = False,
@@ -216,7 +217,7 @@ class AsyncLoadBalancedEndpoint(EndpointBase, _AsyncVerbs, AsyncClosing):
         Raises only when no reply came (:class:`APIConnectionError`, ``APITimeoutError``)."""
         return await self._run(self._ping(timeout))
 
-    async def wait_ready(self, timeout: float | None = 120.0) -> httpx.Response:
+    async def wait_ready(self, timeout: float | timedelta | None = 120.0) -> httpx.Response:
         """Poll ``/ping`` until a worker answers 200 and return that reply (its worker id
         names the ready worker). 204 (initializing) is polled again every few tens of ms,
         other answers with backoff. Raises :class:`NotReadyError` (a ``TimeoutError``) when

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, TypeVar
 
 import httpx
@@ -234,7 +235,7 @@ class EndpointBase:
             raise connection_error(exc, prep, attempts) from exc
         return response
 
-    def _wait_ready(self, timeout: float | None) -> Operation[httpx.Response]:
+    def _wait_ready(self, timeout: float | timedelta | None) -> Operation[httpx.Response]:
         """``/ping`` polled as :class:`ReadyPoll` decides, until a worker answers 200."""
         prep = self._prepare("GET", "/ping", {"timeout": timeout, "idempotent": False})
         poll = ReadyPoll(self._settings.policy, Deadline(prep.timeout, clock=self._clock))
@@ -250,7 +251,7 @@ class EndpointBase:
                 if decision.action is Action.RAISE and decision.failure is not None:
                     raise reply_error(decision.failure, response, prep, poll.polls)
             if decision.action is Action.TIMEOUT:
-                raise NotReadyError(timeout, poll.last_status, poll.polls)
+                raise NotReadyError(prep.timeout, poll.last_status, poll.polls)
             yield decision.delay
 
     def __repr__(self) -> str:

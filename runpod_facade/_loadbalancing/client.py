@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from typing import Any, Self, TypeVar, Unpack
 
 import httpx
@@ -66,7 +67,7 @@ class LoadBalancedEndpoint(EndpointBase, _Verbs, Closing):
         *,
         api_key: str | None = None,
         base_url: str | None = None,
-        timeout: float | None = DEFAULT_LB_TIMEOUT,
+        timeout: float | timedelta | None = DEFAULT_LB_TIMEOUT,
         max_retries: int | None = None,
         retry_policy: LBRetryPolicy | None = None,
         allow_insecure_http: bool = False,
@@ -153,7 +154,7 @@ class LoadBalancedEndpoint(EndpointBase, _Verbs, Closing):
         Raises only when no reply came (:class:`APIConnectionError`, ``APITimeoutError``)."""
         return self._run(self._ping(timeout))
 
-    def wait_ready(self, timeout: float | None = 120.0) -> httpx.Response:
+    def wait_ready(self, timeout: float | timedelta | None = 120.0) -> httpx.Response:
         """Poll ``/ping`` until a worker answers 200 and return that reply (its worker id
         names the ready worker). 204 (initializing) is polled again every few tens of ms,
         other answers with backoff. Raises :class:`NotReadyError` (a ``TimeoutError``) when

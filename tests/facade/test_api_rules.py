@@ -284,6 +284,25 @@ def test_an_httpx_timeout_and_seconds_are_still_taken() -> None:
     ]
 
 
+def test_a_client_timeout_takes_a_timedelta_as_every_duration_does() -> None:
+    """README: durations are seconds or a timedelta everywhere (``Timeout`` took one already)."""
+    api = FakeApi().on("status", job("IN_QUEUE"))
+    api.endpoint(timeout=timedelta(seconds=12)).status("job-1")
+    api.endpoint(timeout=12).status("job-1")
+    first, second = (r.extensions["timeout"] for r in api.requests)
+    assert first == second == {"connect": 5.0, "read": 12.0, "write": 12.0, "pool": 12.0}
+    for make in (Endpoint, AsyncEndpoint):
+        annotation = str(inspect.signature(make).parameters["timeout"].annotation)
+        assert "timedelta" in annotation, (make, annotation)
+
+
+async def test_the_asyncio_client_timeout_takes_a_timedelta() -> None:
+    api = FakeApi().on("status", job("IN_QUEUE"))
+    async with api.async_endpoint(timeout=timedelta(milliseconds=2500)) as ep:
+        await ep.status("job-1")
+    assert api.requests[0].extensions["timeout"]["read"] == 2.5
+
+
 def test_a_timeout_is_a_value() -> None:
     timeout = Timeout(30, connect=5)
     assert timeout == Timeout(30.0, connect=timedelta(seconds=5)) != Timeout(30)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from datetime import timedelta
 from typing import Any
 from unittest import mock
 
@@ -129,6 +130,28 @@ def test_a_wait_timeout_that_is_not_finite_is_rejected_before_sending(timeout: f
     with pytest.raises(InvalidInputError, match="finite") as batch_wait:
         ep.batches.wait("b1", timeout=timeout)
     assert str(batch_wait.value) == str(job_wait.value)  # one rule, one message
+
+
+def test_wait_takes_its_interval_and_timeout_as_a_timedelta() -> None:
+    """README: durations are seconds or a timedelta everywhere; ``interval`` refused one."""
+    summaries = [{"id": "b1", "status": "FINALIZED", "requestTotal": 2, "requestCompleted": n}
+                 for n in (0, 0, 2)]  # fmt: skip
+    replies = iter(httpx.Response(200, json=summary) for summary in summaries)
+    now, slept = [0.0], []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    settings = Endpoint("ep-1", base_url="http://127.0.0.1:9/v2", api_key="k")._settings
+    batches = _sync.Batches(settings, clock=lambda: now[0], sleep=sleep)
+    transport = httpx.MockTransport(lambda request: next(replies))
+    with mock.patch.object(batches, "_client", lambda: httpx.Client(base_url="http://x", transport=transport)):
+        summary = batches.wait("b1", timeout=timedelta(minutes=1), interval=timedelta(seconds=3))
+    assert summary.request_completed == 2
+    assert slept == [FIRST_PAUSE, min(next_pause(FIRST_PAUSE, 3.0), 3.0)]
+    hints = _sync.BatchesBase.wait.__wrapped__.__annotations__  # type: ignore[attr-defined]
+    assert "timedelta" in str(hints["interval"]) and "timedelta" in str(hints["timeout"])
 
 
 def test_chunks_respect_count_and_bytes() -> None:

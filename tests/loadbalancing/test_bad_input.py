@@ -41,7 +41,7 @@ from .conftest import client
         (("GET", "/x"), {"headers": {"X-A": "a\r\nb"}}, "CR, LF"),
         (("GET", "/x"), {"headers": ["x"]}, "headers must be a mapping"),
         (("GET", "/x"), {"timeout": 0}, "positive"),
-        (("GET", "/x"), {"timeout": "5"}, "seconds or None"),
+        (("GET", "/x"), {"timeout": "5"}, "seconds, a timedelta or None"),
         (("GET", "/x"), {"affinity": "sticky w1"}, "must be '<worker-id>'"),
         (("GET", "/x"), {"affinity": 3}, "affinity must be"),
         (("GET", "/x"), {"idempotent": "yes"}, "idempotent must be"),

@@ -3,8 +3,10 @@ requests sent, the backoff slept, and the deadline kept, with no socket and no r
 
 from __future__ import annotations
 
+import inspect
 import pickle
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -206,6 +208,31 @@ def test_the_router_s_auth_refusals_raise_the_error_of_their_status(
         ep.get("/x")
     assert type(info.value) is error and info.value.status_code == status
     assert len(script.sent) == 1 and KEY not in str(info.value)
+
+
+def test_every_timeout_takes_a_timedelta(fake: FakeTime) -> None:
+    """README: durations are seconds or a timedelta everywhere, this client's included."""
+    script = Script([ok()])
+    http = httpx.Client(base_url=URL, transport=httpx.MockTransport(script))
+    with LoadBalancedEndpoint(
+        "abc123", api_key=KEY, timeout=timedelta(seconds=7), http_client=http,
+        clock=fake.clock, sleep=fake.sleep,
+    ) as ep:  # fmt: skip
+        ep.get("/a")
+        ep.get("/b", timeout=timedelta(milliseconds=1500))
+        ep.wait_ready(timeout=timedelta(seconds=2))
+    reads = [r.extensions["timeout"]["read"] for r in script.sent]
+    assert reads == [7.0, 1.5, 2.0]
+    late = Script([httpx.Response(204)])
+    http = httpx.Client(base_url=URL, transport=httpx.MockTransport(late))
+    ep = LoadBalancedEndpoint("abc123", api_key=KEY, http_client=http, clock=fake.clock,
+                              sleep=fake.sleep)  # fmt: skip
+    with ep, pytest.raises(NotReadyError, match=r"within 0\.5s"):
+        ep.wait_ready(timeout=timedelta(milliseconds=500))
+    hints = [LoadBalancedEndpoint.__init__, LoadBalancedEndpoint.wait_ready,
+             AsyncLoadBalancedEndpoint.__init__, AsyncLoadBalancedEndpoint.wait_ready]  # fmt: skip
+    for method in hints:
+        assert "timedelta" in str(inspect.signature(method).parameters["timeout"].annotation)
 
 
 def test_ping_is_one_request_whatever_the_reply(make: Make) -> None:
