@@ -217,7 +217,7 @@ class AsyncLoadBalancedEndpoint(EndpointBase, _AsyncVerbs, AsyncClosing):
         Raises only when no reply came (:class:`APIConnectionError`, ``APITimeoutError``)."""
         return await self._run(self._ping(timeout))
 
-    async def wait_ready(self, timeout: float | timedelta | None = 120.0) -> httpx.Response:
+    async def wait_ready(self, *, timeout: float | timedelta | None = 120.0) -> httpx.Response:
         """Poll ``/ping`` until a worker answers 200 and return that reply (its worker id
         names the ready worker). 204 (initializing) is polled again every few tens of ms,
         other answers with backoff. Raises :class:`NotReadyError` (a ``TimeoutError``) when

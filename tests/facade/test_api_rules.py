@@ -152,6 +152,35 @@ def test_only_the_input_or_the_job_id_is_positional(name: str, method: Any) -> N
     assert len(positional) <= 1 and set(positional) <= POSITIONAL, (name, positional)
 
 
+#: Every public class whose methods a caller calls: each one's timeouts are keyword-only too.
+CALLED_CLASSES = (
+    "Endpoint", "AsyncEndpoint", "Job", "AsyncJob", "JobStream", "AsyncJobStream",
+    "BatchResults", "AsyncBatchResults", "Batches", "AsyncBatches", "BatchApiResults",
+    "AsyncBatchApiResults", "LoadBalancedEndpoint", "AsyncLoadBalancedEndpoint",
+    "PinnedSession", "AsyncPinnedSession",
+)  # fmt: skip
+
+
+def _timeouts() -> list[tuple[str, inspect.Parameter]]:
+    found = []
+    for cls in (getattr(runpod_facade, name) for name in CALLED_CLASSES):
+        for name, member in inspect.getmembers(cls, callable):
+            if name.startswith("_") or isinstance(member, type):
+                continue
+            for p in inspect.signature(member).parameters.values():
+                if p.name == "timeout" or p.name.endswith("_timeout") or p.name == "interval":
+                    found.append((f"{cls.__name__}.{name}({p.name})", p))
+    return found
+
+
+@pytest.mark.parametrize(("name", "parameter"), _timeouts(), ids=[n for n, _ in _timeouts()])
+def test_every_timeout_of_every_public_method_is_keyword_only(
+    name: str, parameter: inspect.Parameter
+) -> None:
+    """docs/api.md: "Everything else — ``timeout`` included — is keyword-only"."""
+    assert parameter.kind is inspect.Parameter.KEYWORD_ONLY, name
+
+
 def _endpoint() -> Endpoint:
     return FakeApi().endpoint()
 
