@@ -281,11 +281,8 @@ def next_pause(pause: float, interval: float) -> float:
 
 
 def progress(summary: BatchSummary) -> str:
-    """The reason of a batch's WaitTimeout."""
-    return (
-        f"did not finish: {summary.finished} of {summary.request_total} requests done, "
-        f"batch {summary.status}"
-    )
+    """Where a batch stood when its wait ran out (its WaitTimeout's ``progress``)."""
+    return f"{summary.finished} of {summary.request_total} requests done, batch {summary.status}"
 
 
 def chunk_items(

@@ -265,7 +265,9 @@ class BatchesBase:
             if step.action == "done":
                 return summary
             if step.action == "expired":
-                raise WaitTimeout(batch_id, timeout=limit, reason=_plan.progress(summary))
+                raise WaitTimeout(
+                    batch_id, timeout=limit, subject="batch", progress=_plan.progress(summary)
+                )
             yield Sleep(step.seconds)
             pause = _plan.next_pause(pause, interval)
 

@@ -25,6 +25,7 @@ from runpod_facade import (
     NotFoundError,
     PayloadTooLargeError,
     RateLimitError,
+    WaitTimeout,
 )
 from runpod_facade._batchjobs import _sync
 from runpod_facade._batchjobs._model import BatchPage, parse_page, parse_summary
@@ -306,3 +307,44 @@ def test_no_answer_says_whether_the_request_left(
         ep.batches.create([1])
     assert caught.value.request_sent is sent
     assert caught.value.operation == "batch-create"
+
+
+def _batches_replying(*replies: httpx.Response | httpx.TransportError) -> Any:
+    """``ep.batches`` answered from ``replies`` in turn, on a fake clock that each sleep moves."""
+    answers, now = iter(replies), [0.0]
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        reply = next(answers)
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    ep = Endpoint("ep-1", base_url="http://127.0.0.1:9/v2", api_key="k", max_retries=0)
+    batches = _sync.Batches(ep._settings, clock=lambda: now[0], sleep=sleep)
+    transport = httpx.MockTransport(answer)
+    batches._client = lambda: httpx.Client(base_url="http://x", transport=transport)  # type: ignore[method-assign]
+    return batches
+
+
+def test_a_batch_s_errors_name_the_batch_not_a_job() -> None:
+    """A batch id is no job id: "(job b1)" and "(last status unknown)" misled."""
+    batches = _batches_replying(
+        httpx.Response(404, json={"error": "batch b1 not found"}),
+        httpx.ConnectError("refused"),
+        *[httpx.Response(200, json={"id": "b1", "status": "FINALIZED", "requestTotal": 2})] * 9,
+    )
+    with pytest.raises(NotFoundError) as missing:
+        batches.get("b1")
+    assert str(missing.value) == "batch-get failed with HTTP 404 (batch b1): batch b1 not found"
+    with pytest.raises(APIConnectionError) as unreached:
+        batches.cancel("b1")
+    assert str(unreached.value) == "batch-cancel: ConnectError: refused (batch b1)"
+    with pytest.raises(WaitTimeout) as late:
+        batches.wait("b1", timeout=1)
+    assert str(late.value) == (
+        "batch b1 did not finish within 1s (0 of 2 requests done, batch FINALIZED)"
+    )
+    assert late.value.job_id == "b1"
