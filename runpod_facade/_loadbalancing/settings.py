@@ -33,7 +33,7 @@ class LBSettings:
     base_url: str
     timeout: float | None
     policy: LBRetryPolicy
-    headers: dict[str, str]
+    headers: dict[str, str] = dataclasses.field(repr=False)  # Authorization: the key, whole
 
 
 def check_timeout(value: object) -> float | None:

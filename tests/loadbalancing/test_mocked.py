@@ -7,6 +7,7 @@ import inspect
 import pickle
 from collections.abc import Callable, Iterator
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -345,3 +346,15 @@ def test_a_platform_error_keeps_every_field_and_pickles_whole(cls: type[Platform
         assert {name: getattr(found, name) for name in fields} == fields
         assert str(found) == str(error)
     assert str(error).endswith("router said no [worker w-1] after 3 attempts")
+
+
+@pytest.mark.misuse("key")
+@pytest.mark.parametrize("make", [LoadBalancedEndpoint, AsyncLoadBalancedEndpoint], ids=["sync", "async"])
+def test_the_key_is_in_no_repr_of_the_client_s_state(make: Any) -> None:
+    """A traceback that shows locals (pytest -l, rich, Sentry) prints the client's
+    attributes: the settings showed the Authorization header whole, while ``Endpoint``'s
+    settings mask the key."""
+    ep = make("abc123", api_key=KEY)
+    shown = [repr(ep), repr(ep._settings), *(repr(value) for value in vars(ep).values())]
+    assert not [text for text in shown if KEY in text]
+    assert ep._settings.headers["Authorization"] == f"Bearer {KEY}"  # still sent
