@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import httpx
 
@@ -139,6 +139,13 @@ class EndpointBase:
     @property
     def endpoint_id(self) -> str:
         return self._settings.endpoint_id
+
+    def __reduce__(self) -> NoReturn:
+        # A client holds connections and the API key: neither belongs in a pickle or a copy.
+        raise TypeError(
+            f"{type(self).__name__} cannot be pickled (it holds connections and the API key); "
+            "create a client in each process"
+        )
 
     @property
     def url(self) -> str:

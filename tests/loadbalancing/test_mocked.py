@@ -3,6 +3,7 @@ requests sent, the backoff slept, and the deadline kept, with no socket and no r
 
 from __future__ import annotations
 
+import copy
 import inspect
 import pickle
 from collections.abc import Callable, Iterator
@@ -349,7 +350,9 @@ def test_a_platform_error_keeps_every_field_and_pickles_whole(cls: type[Platform
 
 
 @pytest.mark.misuse("key")
-@pytest.mark.parametrize("make", [LoadBalancedEndpoint, AsyncLoadBalancedEndpoint], ids=["sync", "async"])
+@pytest.mark.parametrize(
+    "make", [LoadBalancedEndpoint, AsyncLoadBalancedEndpoint], ids=["sync", "async"]
+)
 def test_the_key_is_in_no_repr_of_the_client_s_state(make: Any) -> None:
     """A traceback that shows locals (pytest -l, rich, Sentry) prints the client's
     attributes: the settings showed the Authorization header whole, while ``Endpoint``'s
@@ -358,3 +361,20 @@ def test_the_key_is_in_no_repr_of_the_client_s_state(make: Any) -> None:
     shown = [repr(ep), repr(ep._settings), *(repr(value) for value in vars(ep).values())]
     assert not [text for text in shown if KEY in text]
     assert ep._settings.headers["Authorization"] == f"Bearer {KEY}"  # still sent
+
+
+@pytest.mark.parametrize(
+    "make", [LoadBalancedEndpoint, AsyncLoadBalancedEndpoint], ids=["sync", "async"]
+)
+@pytest.mark.parametrize(
+    "copier", [pickle.dumps, copy.copy, copy.deepcopy], ids=lambda f: f.__name__
+)
+def test_a_client_refuses_to_be_pickled_or_copied_as_endpoint_does(
+    make: Any, copier: Callable[[object], object]
+) -> None:
+    """README: clients refuse to be pickled. This one failed on an internal lock ("cannot
+    pickle '_thread.RLock' object"), and a shallow copy shared its connection pool."""
+    ep = make("abc123", api_key=KEY)
+    with pytest.raises(TypeError, match=f"^{make.__name__} cannot be pickled") as info:
+        copier(ep)
+    assert KEY not in str(info.value)
