@@ -13,7 +13,7 @@ from typing import Any, Self, TypeVar, Unpack
 import httpx
 
 from .._drivers.api import AsyncClosing
-from .._exceptions import RunpodError
+from .._exceptions import InvalidInputError, RunpodError
 from .._transports.httpx import DEFAULT_LIMITS
 from .._transports.wakeup import Waker, waker_for
 from .affinity import AffinityMode
@@ -100,6 +100,11 @@ class AsyncLoadBalancedEndpoint(EndpointBase, _AsyncVerbs, AsyncClosing):
             retry_policy=retry_policy,
             allow_insecure_http=allow_insecure_http,
         )
+        if http_client is not None and not isinstance(http_client, httpx.AsyncClient):
+            raise InvalidInputError(
+                "http_client must be an httpx.AsyncClient (use LoadBalancedEndpoint for "
+                f"httpx.Client), got {type(http_client).__name__}"
+            )
         self._clock = clock or time.monotonic
         self._sleep = sleep or asyncio.sleep
         self._owns_client = http_client is None

@@ -11,6 +11,7 @@ from typing import Any, Self, TypeVar, Unpack
 import httpx
 
 from .._drivers.api import Closing
+from .._exceptions import InvalidInputError
 from .._transports.httpx import DEFAULT_LIMITS
 from .affinity import AffinityMode
 from .base import Discard, EndpointBase, Operation, PinnedBase, Send, must_read
@@ -84,6 +85,11 @@ class LoadBalancedEndpoint(EndpointBase, _Verbs, Closing):
             retry_policy=retry_policy,
             allow_insecure_http=allow_insecure_http,
         )
+        if http_client is not None and not isinstance(http_client, httpx.Client):
+            raise InvalidInputError(
+                "http_client must be an httpx.Client (use AsyncLoadBalancedEndpoint for "
+                f"httpx.AsyncClient), got {type(http_client).__name__}"
+            )
         self._clock = clock or time.monotonic
         self._sleep = sleep or time.sleep
         self._owns_client = http_client is None

@@ -7,6 +7,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pytest
 
 from runpod_facade import (
@@ -185,3 +186,25 @@ def test_the_default_deadline_covers_the_routers_wait_and_the_processing_limit(
             ep.close()
         else:
             asyncio.run(ep.aclose())
+
+
+@pytest.mark.misuse("argument")
+@pytest.mark.parametrize(
+    ("make", "wrong", "message"),
+    [
+        (LoadBalancedEndpoint, httpx.AsyncClient, r"http_client must be an httpx\.Client \(use "
+         r"AsyncLoadBalancedEndpoint for httpx\.AsyncClient\)"),
+        (AsyncLoadBalancedEndpoint, httpx.Client, r"http_client must be an httpx\.AsyncClient "
+         r"\(use LoadBalancedEndpoint for httpx\.Client\)"),
+        (LoadBalancedEndpoint, dict, r"http_client must be an httpx\.Client"),
+    ],
+    ids=["sync-given-async", "async-given-sync", "sync-given-dict"],
+)  # fmt: skip
+def test_an_http_client_of_the_other_kind_is_refused_when_made(
+    make: Any, wrong: type, message: str
+) -> None:
+    """As Endpoint refuses one: a sync client handed an AsyncClient failed at its first call
+    with "'coroutine' object has no attribute 'status_code'", and an async one handed a
+    blocking Client blocked its event loop on every request."""
+    with pytest.raises(InvalidInputError, match=message):
+        make("abc123", api_key="rpa_key_0123456789", http_client=wrong())
