@@ -21,6 +21,7 @@ from .._exceptions import (
 )
 from .._options import to_seconds
 from .._transports.base import ApiResponse
+from .._validation import not_a_string
 from .._wire.errors import status_error
 from ._model import BatchPage, BatchSummary
 
@@ -88,7 +89,7 @@ class Call:
 def check_batch_id(value: object, what: str = "batch_id") -> str:
     """A batch or request id: a non-empty string without ``/`` or whitespace."""
     if not isinstance(value, str):
-        raise InvalidInputError(f"{what} must be a string, got {type(value).__name__}")
+        raise not_a_string(value, what)
     if not value or value != value.strip() or "/" in value or any(c.isspace() for c in value):
         raise InvalidInputError(f"{what} must be a non-empty id without '/' or spaces: {value!r}")
     return value

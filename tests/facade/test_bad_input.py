@@ -14,9 +14,11 @@ import pytest
 
 from runpod_facade import (
     AsyncEndpoint,
+    CreatedBatch,
     Endpoint,
     ExecutionPolicy,
     InvalidInputError,
+    JobState,
     LoadBalancedEndpoint,
     S3Config,
 )
@@ -278,3 +280,34 @@ def test_a_flag_that_is_not_a_bool_is_refused_before_any_request(
 def test_a_client_flag_that_is_not_a_bool_is_refused(make: Any, flag: str) -> None:
     with pytest.raises(InvalidInputError, match=f"^{flag} must be True or False, got 'false'"):
         make("ep", api_key=API_KEY, base_url="http://10.1.2.3/v2", **{flag: "false"})
+
+
+# --- an object where its id belongs ----------------------------------------------------------
+
+_STATE = JobState(id="job-1", status="COMPLETED")
+HANDLES: list[tuple[str, Callable[[Any], Any], str]] = [
+    ("status(job)", lambda ep: ep.status(ep.job("job-1")), "job_id must be a string, got Job"),
+    ("wait(state)", lambda ep: ep.wait(_STATE), "job_id must be a string, got JobState"),
+    ("cancel(job)", lambda ep: ep.cancel(ep.job("job-1")), "job_id must be a string, got Job"),
+    ("retry(state)", lambda ep: ep.retry(_STATE), "job_id must be a string, got JobState"),
+    ("job(job)", lambda ep: ep.job(ep.job("job-1")), "job_id must be a string, got Job"),
+    ("stream(job)", lambda ep: ep.stream(ep.job("job-1")), "job_id must be a string, got Job"),
+    (
+        "batches.get(batch)",
+        lambda ep: ep.batches.get(CreatedBatch("batch-1", "DRAFT", {})),
+        "batch_id must be a string, got CreatedBatch",
+    ),
+]
+
+
+@pytest.mark.misuse("argument")
+@pytest.mark.parametrize(("name", "call", "message"), HANDLES, ids=[c[0] for c in HANDLES])
+def test_a_handle_or_snapshot_given_for_its_id_is_told_to_pass_its_id(
+    name: str, call: Callable[[Any], Any], message: str
+) -> None:
+    """The message names the fix: a handle or a snapshot is not its id."""
+    api = FakeApi()
+    with pytest.raises(InvalidInputError) as info:
+        call(api.endpoint())
+    assert str(info.value) == f"{message} (pass its .id)"
+    assert api.requests == []
