@@ -278,7 +278,10 @@ class AsyncPinnedSession(PinnedBase, _AsyncVerbs):
         async with self._endpoint.stream(method, path, **self._pin(options)) as response:
             yield self._served(response)
 
+    _block = "async with"
+
     async def __aenter__(self) -> Self:
+        self._begin()
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -266,13 +266,18 @@ class EndpointBase:
 
 
 class PinnedBase:
-    """What both pinned sessions share: the worker they pin to, and refusing after the block."""
+    """What both pinned sessions share: the worker they pin to, and refusing outside the block
+    (before it, a session would pin with no end; after it, nothing is pinned any more)."""
+
+    #: ``with`` or ``async with``: how the session is opened, for the error outside it.
+    _block = "with"
 
     def __init__(self, mode: AffinityMode, worker_id: str | None) -> None:
         self.mode: AffinityMode = mode
         Affinity("probe", mode)  # checks the mode before any call
         self.worker_id: str | None = None if worker_id is None else Affinity(worker_id).worker_id
-        self._open = True
+        self._open = False
+        self._ended = False
 
     @property
     def affinity(self) -> Affinity | None:
@@ -281,8 +286,15 @@ class PinnedBase:
         return None if self.worker_id is None else Affinity(self.worker_id, self.mode)
 
     def _pin(self, options: RequestOptions) -> RequestOptions:
+        if self._ended:
+            raise ClientClosedError(
+                f"this pinned session has ended (its {self._block} block exited)"
+            )
         if not self._open:
-            raise ClientClosedError("this pinned session has ended (its with block exited)")
+            raise ClientClosedError(
+                f"a pinned session works inside its block: {self._block} ep.pinned() as session: "
+                "session.post(...)"
+            )
         if "affinity" in options:
             raise InvalidInputError("a pinned session sets affinity itself")
         return {**options, "affinity": self.affinity}
@@ -291,6 +303,14 @@ class PinnedBase:
         self.worker_id = worker_id(response) or self.worker_id
         return response
 
+    def _begin(self) -> None:
+        if self._ended:
+            raise ClientClosedError(
+                f"this pinned session has ended (its {self._block} block exited)"
+            )
+        self._open = True
+
     def _end(self) -> None:
         self._open = False
+        self._ended = True
         self.worker_id = None

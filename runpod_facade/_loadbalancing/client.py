@@ -212,6 +212,7 @@ class PinnedSession(PinnedBase, _Verbs):
             yield self._served(response)
 
     def __enter__(self) -> Self:
+        self._begin()
         return self
 
     def __exit__(self, *exc: object) -> None:

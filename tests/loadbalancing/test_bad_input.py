@@ -13,6 +13,7 @@ import pytest
 from runpod_facade import (
     Affinity,
     AsyncLoadBalancedEndpoint,
+    ClientClosedError,
     InvalidInputError,
     LBRetryPolicy,
     LoadBalancedEndpoint,
@@ -21,7 +22,7 @@ from runpod_facade import (
 from runpod_facade._loadbalancing.core import MAX_PAYLOAD_BYTES
 from runpod_facade.local import LocalLoadBalancer
 
-from .conftest import client
+from .conftest import aclient, client
 
 
 @pytest.mark.misuse("argument")
@@ -139,7 +140,7 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
         lambda ep: ep.request("POST", "/echo", jsn={"a": 1}),
         lambda ep: ep.post("/echo", jsn={"a": 1}),
         lambda ep: ep.stream("POST", "/echo", jsn={"a": 1}).__enter__(),
-        lambda ep: ep.pinned().post("/echo", jsn={"a": 1}),
+        lambda ep: ep.pinned().__enter__().post("/echo", jsn={"a": 1}),
     ],
     ids=["request", "post", "stream", "pinned.post"],
 )
@@ -208,3 +209,32 @@ def test_an_http_client_of_the_other_kind_is_refused_when_made(
     blocking Client blocked its event loop on every request."""
     with pytest.raises(InvalidInputError, match=message):
         make("abc123", api_key="rpa_key_0123456789", http_client=wrong())
+
+
+@pytest.mark.misuse("argument")
+def test_a_pinned_session_outside_its_with_block_sends_nothing(lb: LocalLoadBalancer) -> None:
+    """Its docstring: "Outside its with block it refuses". Before the block it sent, pinned
+    with no end, which is what the block is for: the worker could never go idle."""
+    with client(lb) as ep:
+        session = ep.pinned()
+        with pytest.raises(ClientClosedError, match=r"with ep\.pinned\(\) as session"):
+            session.post("/echo", json={})
+        with session:
+            assert session.post("/echo", json={}).status_code == 200
+        with pytest.raises(ClientClosedError, match="has ended"):
+            session.post("/echo", json={})
+    assert len(lb.requests) == 1
+
+
+@pytest.mark.misuse("argument")
+def test_an_async_pinned_session_outside_its_block_sends_nothing(lb: LocalLoadBalancer) -> None:
+    async def main() -> None:
+        async with aclient(lb) as ep:
+            session = ep.pinned()
+            with pytest.raises(ClientClosedError, match=r"async with ep\.pinned\(\) as session"):
+                await session.post("/echo", json={})
+            async with session:
+                assert (await session.post("/echo", json={})).status_code == 200
+
+    asyncio.run(main())
+    assert len(lb.requests) == 1
