@@ -6,6 +6,7 @@ import dataclasses
 import os
 import sys
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, NoReturn, TypeGuard
 from urllib.parse import urlsplit
 
@@ -17,7 +18,7 @@ from ._logging import register_secret
 from ._options import to_seconds
 from ._timeout import DEFAULT_TIMEOUT, Timeout
 from ._transports.base import Timeouts
-from ._validation import check_base_url, check_id, is_loopback_host
+from ._validation import check_base_url, check_flag, check_id, is_loopback_host
 from ._version import __version__
 
 if TYPE_CHECKING:  # imported by the clients that send with it, not by this module
@@ -106,7 +107,7 @@ def _check_timeout(value: object) -> Timeouts:
         return Timeouts(connect=value.connect, read=value.read, write=value.write, pool=value.pool)
     if value is None:
         return Timeouts(connect=None, read=None, write=None, pool=None)
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
+    if isinstance(value, (int, float, timedelta)) and not isinstance(value, bool):
         seconds = to_seconds(value, "timeout")
         if seconds == 0:
             raise InvalidInputError("timeout must be positive (or None for no timeout)")
@@ -114,7 +115,8 @@ def _check_timeout(value: object) -> Timeouts:
             Timeout(seconds, connect=min(seconds, DEFAULT_TIMEOUT.connect or seconds))
         )
     raise InvalidInputError(
-        f"timeout must be seconds, a runpod_facade.Timeout or None, got {type(value).__name__}"
+        "timeout must be seconds, a timedelta, a runpod_facade.Timeout or None, got "
+        f"{type(value).__name__}"
     )
 
 
@@ -123,7 +125,7 @@ def resolve_settings(
     *,
     api_key: str | None,
     base_url: str | None,
-    timeout: float | Timeout | httpx.Timeout | None,
+    timeout: float | timedelta | Timeout | httpx.Timeout | None,
     max_retries: int | None,
     retry_policy: RetryPolicy | None,
     poll_policy: PollPolicy | None,
@@ -132,6 +134,8 @@ def resolve_settings(
 ) -> Settings:
     """Arguments win over ``RUNPOD_ENDPOINT_ID``, ``RUNPOD_API_KEY`` and ``RUNPOD_BASE_URL``;
     ``max_retries`` applies only without a ``retry_policy``."""
+    long_poll = check_flag(long_poll, "long_poll")
+    allow_insecure_http = check_flag(allow_insecure_http, "allow_insecure_http")
     if endpoint_id is None:
         endpoint_id = os.environ.get(ENV_ENDPOINT_ID)
         if not endpoint_id:
@@ -164,5 +168,5 @@ def resolve_settings(
         timeout=_check_timeout(timeout),
         retry=retry,
         poll=poll_policy or PollPolicy(),
-        long_poll=bool(long_poll),
+        long_poll=long_poll,
     )

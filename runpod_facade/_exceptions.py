@@ -64,6 +64,11 @@ class RunpodError(Exception):
         return (_rebuilt, (type(self), self.args), self.__dict__)
 
 
+def _subject(operation: str) -> str:
+    """What an error's ``job_id`` names: the Batch Jobs API's operations carry a batch id."""
+    return "batch" if operation.startswith("batch-") else "job"
+
+
 def _rebuilt(cls: type[RunpodError], args: tuple[Any, ...]) -> RunpodError:
     error = cls.__new__(cls, *args)
     error.args = args  # OSError's __new__ (TimeoutError's) leaves them to __init__
@@ -127,7 +132,7 @@ class _Reply(APIError):
 
     def __str__(self) -> str:
         where = f"{self.operation} " if self.operation else ""
-        job = f" (job {self.job_id})" if self.job_id else ""
+        job = f" ({_subject(self.operation)} {self.job_id})" if self.job_id else ""
         return f"{where}failed with HTTP {self.status_code}{job}: {self.message}"
 
 
@@ -236,7 +241,7 @@ class APIConnectionError(APIError):
 
     def __str__(self) -> str:
         where = f"{self.operation}: " if self.operation else ""
-        job = f" (job {self.job_id})" if self.job_id else ""
+        job = f" ({_subject(self.operation)} {self.job_id})" if self.job_id else ""
         return f"{where}{self.message}{job}"
 
 
@@ -300,7 +305,7 @@ class WaitTimeout(RunpodError, TimeoutError):
     (unless ``cancelled`` is true: then a cancel was sent on the caller's behalf).
 
     Attributes:
-        job_id: the job.
+        job_id: the job (the batch, from ``ep.batches.wait`` and ``map(via="batch-api")``).
         last_state: the last snapshot seen, or ``None`` if none arrived.
         timeout: the deadline in seconds.
         cancelled: whether the remote job was cancelled because of this timeout.
@@ -316,15 +321,19 @@ class WaitTimeout(RunpodError, TimeoutError):
         last_state: _types.JobState | None = None,
         cancelled: bool = False,
         reason: str = "did not finish",
+        subject: str = "job",
+        progress: str | None = None,
     ) -> None:
         self.job_id = job_id
         self.timeout = timeout
         self.last_state = last_state
         self.cancelled = cancelled
-        status = last_state.status if last_state is not None else "unknown"
+        if progress is None:
+            status = last_state.status if last_state is not None else "unknown"
+            progress = f"last status {status}"
         limit = f" within {timeout:g}s" if timeout is not None else ""
-        tail = "; the job was cancelled" if cancelled else ""
-        super().__init__(f"job {job_id} {reason}{limit} (last status {status}){tail}")
+        tail = f"; the {subject} was cancelled" if cancelled else ""
+        super().__init__(f"{subject} {job_id} {reason}{limit} ({progress}){tail}")
 
 
 class StreamIdleTimeout(WaitTimeout):

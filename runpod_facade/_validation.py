@@ -26,6 +26,12 @@ _MAX_ID_LENGTH = 512
 _BLANK_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")
 
 
+def not_a_string(value: object, what: str) -> InvalidInputError:
+    """The error for an id that is not a string; a handle or a snapshot is told to pass its id."""
+    hint = " (pass its .id)" if isinstance(getattr(value, "id", None), str) else ""
+    return InvalidInputError(f"{what} must be a string, got {type(value).__name__}{hint}")
+
+
 def check_id(value: object, what: str) -> str:
     """An endpoint or job id: a non-empty string without whitespace or control characters.
 
@@ -33,7 +39,7 @@ def check_id(value: object, what: str) -> str:
     ``/`` or ``?`` cannot change the route; blank and control characters are always mistakes.
     """
     if not isinstance(value, str):
-        raise InvalidInputError(f"{what} must be a string, got {type(value).__name__}")
+        raise not_a_string(value, what)
     if not value or not value.strip():
         raise InvalidInputError(f"{what} must not be empty")
     if len(value) > _MAX_ID_LENGTH:
@@ -145,6 +151,13 @@ def check_retry_failed(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise InvalidInputError(f"retry_failed must be a non-negative int, got {value!r}")
     return value
+
+
+def check_flag(value: object, name: str) -> bool:
+    """``value`` if it is a bool: a truthy ``"no"`` must not switch an option on."""
+    if value is True or value is False:
+        return value
+    raise InvalidInputError(f"{name} must be True or False, got {value!r}")
 
 
 def check_callback(value: object, name: str) -> None:

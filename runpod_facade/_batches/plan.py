@@ -12,7 +12,7 @@ from .._core.engine import EndpointCore
 from .._exceptions import InvalidInputError, RunpodError
 from .._options import ExecutionPolicy, S3Config
 from .._types import JobState
-from .._validation import check_retry_failed, optional_seconds
+from .._validation import check_flag, check_retry_failed, optional_seconds
 from .._wire.requests import JobBody, encode_job
 
 if TYPE_CHECKING:  # the rest of the map machinery is imported by the first batch (cold import)
@@ -60,12 +60,6 @@ def _check_inputs(inputs: object, *, allow_async: bool = False) -> None:
     )
 
 
-def _check_flag(value: object, name: str) -> bool:
-    if not isinstance(value, bool):
-        raise InvalidInputError(f"{name} must be True or False, got {value!r}")
-    return value
-
-
 def _encoder(options: PerJob) -> Callable[[Any], JobBody]:
     """A function encoding one input as its job's body (InvalidInputError if it cannot be
     sent: not JSON, or over ``/run``'s payload limit — the stricter of the two routes a
@@ -89,7 +83,7 @@ def check_batch_options(
     seconds = optional_seconds(timeout, "timeout")
     if journal is not None and not isinstance(journal, (str, os.PathLike)):
         raise InvalidInputError(f"journal must be a file path, got {type(journal).__name__}")
-    return seconds, _check_flag(replay, "replay")
+    return seconds, check_flag(replay, "replay")
 
 
 def plan_batch(
@@ -109,7 +103,7 @@ def plan_batch(
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise InvalidInputError(f"concurrency must be a positive int, got {concurrency!r}")
     retry_failed = check_retry_failed(options.retry_failed)
-    cancel_on_interrupt = _check_flag(options.cancel_on_interrupt, "cancel_on_interrupt")
+    cancel_on_interrupt = check_flag(options.cancel_on_interrupt, "cancel_on_interrupt")
     seconds, replay = check_batch_options(timeout, journal, replay)
     encode = _encoder(options)
     from .journal import Journal
@@ -142,7 +136,7 @@ class Ordered:
 
     def __init__(self, size: int, return_exceptions: bool) -> None:
         self._results: list[JobState | RunpodError | None] = [None] * size
-        self.return_exceptions = return_exceptions
+        self.return_exceptions = check_flag(return_exceptions, "return_exceptions")
 
     def add(self, item: BatchItem) -> RunpodError | None:
         """Place ``item``; return the error to raise at once (fail-fast), if any."""

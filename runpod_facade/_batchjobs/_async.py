@@ -51,8 +51,9 @@ class AsyncBatches(BatchesBase, AsyncRunner, AsyncClosing):
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        check_open: Callable[[], None] | None = None,
     ) -> None:
-        super().__init__(settings, clock)
+        super().__init__(settings, clock, check_open)
         self._sleep = sleep
         self._shared: httpx.AsyncClient | None = None
         # Its calls go around the transport's gate: they keep the main loop waking on their

@@ -212,7 +212,9 @@ class BatchApiResults(Iterator[BatchApiItem], Closing):
     def _pause(self, batch_id: str) -> None:
         if self._expired():
             summary = self._batches.get(batch_id)
-            raise WaitTimeout(batch_id, timeout=self._timeout, reason=progress(summary))
+            raise WaitTimeout(
+                batch_id, timeout=self._timeout, subject="batch", progress=progress(summary)
+            )
         self._sleep(self._pause_s)
         self._pause_s = next_pause(self._pause_s, self._interval)
 

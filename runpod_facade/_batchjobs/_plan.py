@@ -19,7 +19,9 @@ from .._exceptions import (
     InvalidInputError,
     RateLimitError,
 )
+from .._options import to_seconds
 from .._transports.base import ApiResponse
+from .._validation import not_a_string
 from .._wire.errors import status_error
 from ._model import BatchPage, BatchSummary
 
@@ -87,7 +89,7 @@ class Call:
 def check_batch_id(value: object, what: str = "batch_id") -> str:
     """A batch or request id: a non-empty string without ``/`` or whitespace."""
     if not isinstance(value, str):
-        raise InvalidInputError(f"{what} must be a string, got {type(value).__name__}")
+        raise not_a_string(value, what)
     if not value or value != value.strip() or "/" in value or any(c.isspace() for c in value):
         raise InvalidInputError(f"{what} must be a non-empty id without '/' or spaces: {value!r}")
     return value
@@ -113,9 +115,10 @@ def check_name(value: object) -> bytes:
 
 
 def check_interval(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+    seconds = to_seconds(value, "interval")  # type: ignore[arg-type]  # checked there
+    if not seconds > 0:
         raise InvalidInputError(f"interval must be a positive number of seconds: {value!r}")
-    return float(value)
+    return seconds
 
 
 def encode_items(inputs: Iterable[Any]) -> list[bytes]:
@@ -279,11 +282,8 @@ def next_pause(pause: float, interval: float) -> float:
 
 
 def progress(summary: BatchSummary) -> str:
-    """The reason of a batch's WaitTimeout."""
-    return (
-        f"did not finish: {summary.finished} of {summary.request_total} requests done, "
-        f"batch {summary.status}"
-    )
+    """Where a batch stood when its wait ran out (its WaitTimeout's ``progress``)."""
+    return f"{summary.finished} of {summary.request_total} requests done, batch {summary.status}"
 
 
 def chunk_items(

@@ -16,6 +16,7 @@ import functools
 import ssl
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator
+from datetime import timedelta
 from typing import Any, ParamSpec, Self, TypeVar, cast
 
 import httpx
@@ -105,9 +106,16 @@ class batch_api(api[P, T]):
 class BatchesBase:
     """What the blocking and the asyncio ``ep.batches`` share: the methods, as operations."""
 
-    def __init__(self, settings: Settings, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Callable[[], float] = time.monotonic,
+        check_open: Callable[[], None] | None = None,
+    ) -> None:
         self._settings = settings
         self._clock = clock
+        # The endpoint's: its own clients are not this resource's, so its close must be asked.
+        self._check_open = check_open
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(endpoint_id={self._settings.endpoint_id!r})"
@@ -126,6 +134,8 @@ class BatchesBase:
         retry = self._settings.retry
         attempt = 0
         while True:
+            if self._check_open is not None:
+                self._check_open()  # ClientClosedError once the endpoint is closed
             try:
                 try:
                     reply: httpx.Response = yield call
@@ -237,8 +247,8 @@ class BatchesBase:
         self,
         batch_id: str,
         *,
-        timeout: float | None = None,
-        interval: float = 2.0,
+        timeout: float | timedelta | None = None,
+        interval: float | timedelta = 2.0,
     ) -> BatchOperation[BatchSummary]:
         """Poll until every request has ended (completed + failed == total) or the batch
         is FAILED or CANCELLED, and return the last summary. Polls come quickly at first,
@@ -255,7 +265,9 @@ class BatchesBase:
             if step.action == "done":
                 return summary
             if step.action == "expired":
-                raise WaitTimeout(batch_id, timeout=limit, reason=_plan.progress(summary))
+                raise WaitTimeout(
+                    batch_id, timeout=limit, subject="batch", progress=_plan.progress(summary)
+                )
             yield Sleep(step.seconds)
             pause = _plan.next_pause(pause, interval)
 
@@ -272,8 +284,9 @@ class Batches(BatchesBase, SyncRunner, Closing):
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        check_open: Callable[[], None] | None = None,
     ) -> None:
-        super().__init__(settings, clock)
+        super().__init__(settings, clock, check_open)
         self._sleep = sleep
         self._shared: httpx.Client | None = None
 

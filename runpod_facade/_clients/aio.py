@@ -95,8 +95,9 @@ class AsyncEndpoint(EndpointBase, AsyncRunner, AsyncClosing):
     """A RunPod serverless endpoint, used from asyncio. Arguments as for ``Endpoint``, and:
 
     Args:
-        timeout: per-request HTTP timeouts: seconds or a :class:`Timeout` per phase, the same
-            for both backends (an ``httpx.Timeout`` is read the same way, phase by phase).
+        timeout: per-request HTTP timeouts: seconds (or a ``timedelta``) or a :class:`Timeout`
+            per phase, the same for both backends (an ``httpx.Timeout`` is read the same way,
+            phase by phase).
         http_backend: the HTTP library: ``"httpx"`` (default) or ``"aiohttp"`` (faster under
             load; ``pip install 'runpod-facade[aiohttp]'``). Both behave the same: timeouts,
             retries, what counts as a request that may have reached the server.
@@ -120,7 +121,7 @@ class AsyncEndpoint(EndpointBase, AsyncRunner, AsyncClosing):
         *,
         api_key: str | None = None,
         base_url: str | None = None,
-        timeout: float | Timeout | None = DEFAULT_TIMEOUT,
+        timeout: float | timedelta | Timeout | None = DEFAULT_TIMEOUT,
         max_retries: int = DEFAULT_MAX_RETRIES,
         retry_policy: RetryPolicy | None = None,
         poll_policy: PollPolicy | None = None,
@@ -153,7 +154,7 @@ class AsyncEndpoint(EndpointBase, AsyncRunner, AsyncClosing):
         ``results`` … (RunPod runs the batch on its own batch workers)."""
         from .._batchjobs._async import AsyncBatches
 
-        return AsyncBatches(self._settings)
+        return AsyncBatches(self._settings, check_open=self._driver.check_open)
 
     async def aclose(self) -> None:
         """Release pooled connections (not those of an ``http_client`` you passed in). Any
@@ -245,7 +246,7 @@ class AsyncEndpoint(EndpointBase, AsyncRunner, AsyncClosing):
 
             return AsyncBatchApiResults(
                 lambda pause: map_via(
-                    Batches(self._settings),
+                    Batches(self._settings, check_open=self._driver.check_open),
                     inputs,
                     options,
                     via=via,

@@ -19,7 +19,13 @@ from .._exceptions import InvalidInputError
 from .._options import ExecutionPolicy, S3Config, to_seconds
 from .._rate_limits import RateLimitsOption, rate_limits_from
 from .._types import Health, JobState, PurgeResult
-from .._validation import check_callback, check_id, check_retry_failed, optional_seconds
+from .._validation import (
+    check_callback,
+    check_flag,
+    check_id,
+    check_retry_failed,
+    optional_seconds,
+)
 from .._wire.requests import encode_job
 from .api import EndpointLink
 
@@ -56,8 +62,8 @@ def wait_operation(
         core,
         job_id,
         timeout=None if timeout is None else to_seconds(timeout, "timeout"),
-        cancel_on_timeout=cancel_on_timeout,
-        cancel_on_interrupt=cancel_on_interrupt,
+        cancel_on_timeout=check_flag(cancel_on_timeout, "cancel_on_timeout"),
+        cancel_on_interrupt=check_flag(cancel_on_interrupt, "cancel_on_interrupt"),
         on_state=on_state,
         retry_failed=0
         if retry_failed.__class__ is int and retry_failed == 0
@@ -214,8 +220,8 @@ class EndpointBase:
             self._core,
             body,
             timeout=seconds,
-            cancel_on_timeout=cancel_on_timeout,
-            cancel_on_interrupt=cancel_on_interrupt,
+            cancel_on_timeout=check_flag(cancel_on_timeout, "cancel_on_timeout"),
+            cancel_on_interrupt=check_flag(cancel_on_interrupt, "cancel_on_interrupt"),
             on_state=on_status,
             retry_failed=check_retry_failed(retry_failed),
         )

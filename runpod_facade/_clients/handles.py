@@ -14,7 +14,7 @@ from .._core.streaming import StreamProgress
 from .._drivers.api import api
 from .._status import JobStatus
 from .._types import JobState
-from .._validation import check_callback, optional_seconds
+from .._validation import check_callback, check_flag, optional_seconds
 from .api import EndpointLink
 from .base import EndpointBase, OnStatus, wait_operation
 from .derived import derive_job_methods
@@ -167,7 +167,7 @@ class StreamBase:
             timeout=timeout,
             idle_timeout=idle_timeout,
             progress=self.progress,
-            raw=bool(raw),
+            raw=check_flag(raw, "raw"),
         )
 
     def __repr__(self) -> str:

@@ -56,8 +56,9 @@ class Endpoint(EndpointBase, SyncRunner, Closing):
         endpoint_id: the endpoint's id (default: ``RUNPOD_ENDPOINT_ID``).
         api_key: the API key (default: ``RUNPOD_API_KEY``). Never logged or shown in a repr.
         base_url: the API root (default: ``RUNPOD_BASE_URL`` or ``https://api.runpod.ai/v2``).
-        timeout: per-request HTTP timeouts: seconds, a :class:`Timeout` per phase, or an
-            ``httpx.Timeout`` (long-polls get a read timeout derived from their hold).
+        timeout: per-request HTTP timeouts: seconds (or a ``timedelta``), a :class:`Timeout`
+            per phase, or an ``httpx.Timeout`` (long-polls get a read timeout derived from their
+            hold).
             Deadlines of waits are separate arguments.
         max_retries: retries per request on connection errors, 408/429/5xx (submits only
             when provably safe: see the README).
@@ -81,7 +82,7 @@ class Endpoint(EndpointBase, SyncRunner, Closing):
         *,
         api_key: str | None = None,
         base_url: str | None = None,
-        timeout: float | Timeout | httpx.Timeout | None = DEFAULT_TIMEOUT,
+        timeout: float | timedelta | Timeout | httpx.Timeout | None = DEFAULT_TIMEOUT,
         max_retries: int = DEFAULT_MAX_RETRIES,
         retry_policy: RetryPolicy | None = None,
         poll_policy: PollPolicy | None = None,
@@ -122,7 +123,7 @@ class Endpoint(EndpointBase, SyncRunner, Closing):
         ``results`` … (RunPod runs the batch on its own batch workers)."""
         from .._batchjobs import Batches
 
-        return Batches(self._settings)
+        return Batches(self._settings, check_open=self._driver.check_open)
 
     def close(self) -> None:
         """Release pooled connections (not those of an ``http_client`` you passed in). Any

@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from datetime import timedelta
 from typing import Any, Self, TypeVar, Unpack
 
 import httpx
 
 from .._drivers.api import AsyncClosing
+from .._exceptions import InvalidInputError, RunpodError
 from .._transports.httpx import DEFAULT_LIMITS
 from .._transports.wakeup import InFlight
 from .affinity import AffinityMode
@@ -23,6 +25,14 @@ from .settings import DEFAULT_LB_TIMEOUT, resolve
 __all__ = ["AsyncLoadBalancedEndpoint", "AsyncPinnedSession"]
 
 T = TypeVar("T")
+
+
+async def _closed_with_loop(client: httpx.AsyncClient) -> AsyncGenerator[None, None]:
+    # An async generator the loop knows about: asyncio.run() closes it at shutdown.
+    try:
+        yield
+    finally:
+        await client.aclose()
 
 
 class _AsyncVerbs:
@@ -94,7 +104,7 @@ class AsyncLoadBalancedEndpoint(EndpointBase, _AsyncVerbs, AsyncClosing):
         *,
         api_key: str | None = None,
         base_url: str | None = None,
-        timeout: float | None = DEFAULT_LB_TIMEOUT,
+        timeout: float | timedelta | None = DEFAULT_LB_TIMEOUT,
         max_retries: int | None = None,
         retry_policy: LBRetryPolicy | None = None,
         allow_insecure_http: bool = False,
@@ -111,16 +121,44 @@ class AsyncLoadBalancedEndpoint(EndpointBase, _AsyncVerbs, AsyncClosing):
             retry_policy=retry_policy,
             allow_insecure_http=allow_insecure_http,
         )
+        if http_client is not None and not isinstance(http_client, httpx.AsyncClient):
+            raise InvalidInputError(
+                "http_client must be an httpx.AsyncClient (use LoadBalancedEndpoint for "
+                f"httpx.Client), got {type(http_client).__name__}"
+            )
         self._clock = clock or time.monotonic
         self._sleep = sleep or asyncio.sleep
         self._owns_client = http_client is None
-        self._http = http_client or httpx.AsyncClient(
-            base_url=self.url, limits=DEFAULT_LIMITS, follow_redirects=False
-        )
+        self._http = http_client or self._new_client()
+        #: The loop ``_http`` is used on (``None`` before the first request).
+        self._http_loop: asyncio.AbstractEventLoop | None = None
+        self._closer: AsyncGenerator[None, None] | None = None
         # Waits now (a request, a backoff, a streamed body until it ends): while any is,
         # the main thread's loop keeps waking, so a Ctrl-C is not left waiting for a
         # worker's reply or the next attempt (see ``_transports.wakeup``).
         self._in_flight = InFlight()
+
+    def _new_client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.url, limits=DEFAULT_LIMITS, follow_redirects=False)
+
+    async def _bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Use the client on ``loop``: its connections belong to the loop they were opened
+        on, so a second ``asyncio.run()`` gets a pool of its own (as ``AsyncEndpoint`` does),
+        and a client passed in, which cannot be renewed here, is refused there."""
+        if self._http_loop is not None:
+            if not self._owns_client:
+                raise RunpodError(
+                    "this AsyncLoadBalancedEndpoint's http_client was used on another event "
+                    "loop; it works on one loop only (create it and the endpoint inside the "
+                    "same asyncio.run()), or let the endpoint make its own"
+                )
+            self._http = self._new_client()
+        self._http_loop = loop
+        if self._owns_client:
+            # Closed at the loop's shutdown, while it still runs: a later loop cannot.
+            closer = _closed_with_loop(self._http)
+            await closer.__anext__()
+            self._closer = closer
 
     async def _exchange(self, send: Send) -> httpx.Response:
         """``send``'s reply, counted in flight while awaited; a streamed body (read later, by
@@ -156,6 +194,8 @@ class AsyncLoadBalancedEndpoint(EndpointBase, _AsyncVerbs, AsyncClosing):
                 return stop.value  # type: ignore[no-any-return]
             reply, error = None, None
             if isinstance(effect, Send):
+                if (loop := asyncio.get_running_loop()) is not self._http_loop:
+                    await self._bind(loop)
                 try:
                     reply = await self._exchange(effect)
                 except httpx.TransportError as exc:
@@ -211,11 +251,12 @@ class AsyncLoadBalancedEndpoint(EndpointBase, _AsyncVerbs, AsyncClosing):
         Raises only when no reply came (:class:`APIConnectionError`, ``APITimeoutError``)."""
         return await self._run(self._ping(timeout))
 
-    async def wait_ready(self, timeout: float | None = 120.0) -> httpx.Response:
+    async def wait_ready(self, *, timeout: float | timedelta | None = 120.0) -> httpx.Response:
         """Poll ``/ping`` until a worker answers 200 and return that reply (its worker id
         names the ready worker). 204 (initializing) is polled again every few tens of ms,
         other answers with backoff. Raises :class:`NotReadyError` (a ``TimeoutError``) when
-        ``timeout`` passes, :class:`AuthenticationError` when the key is refused."""
+        ``timeout`` passes, :class:`AuthenticationError` (401) or
+        :class:`PermissionDeniedError` (403) when the key is refused."""
         return await self._run(self._wait_ready(timeout))
 
     # ------------------------------------------------------------------ affinity
@@ -233,7 +274,10 @@ class AsyncLoadBalancedEndpoint(EndpointBase, _AsyncVerbs, AsyncClosing):
     async def aclose(self) -> None:
         """Close the connection pool (unless it was passed in); idempotent."""
         self._closed = True
-        if self._owns_client:
+        closer, self._closer = self._closer, None
+        if closer is not None:
+            await closer.aclose()  # closes the pool (a no-op once its loop closed it)
+        elif self._owns_client:
             await self._http.aclose()
 
     async def __aenter__(self) -> Self:
@@ -263,7 +307,10 @@ class AsyncPinnedSession(PinnedBase, _AsyncVerbs):
         async with self._endpoint.stream(method, path, **self._pin(options)) as response:
             yield self._served(response)
 
+    _block = "async with"
+
     async def __aenter__(self) -> Self:
+        self._begin()
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from datetime import timedelta
+from typing import Any, NoReturn, TypeVar
 
 import httpx
 
 from .._core.deadline import Deadline
 from .._exceptions import (
+    STATUS_CLASSES,
     APIConnectionError,
     APIError,
     APITimeoutError,
@@ -75,7 +77,10 @@ def reply_error(
     failure: Failure, response: httpx.Response, prep: Prepared, attempts: int
 ) -> APIError:
     """The typed error of a platform reply (its body must have been read)."""
-    error = PLATFORM_ERRORS[failure.value](
+    kind = PLATFORM_ERRORS[failure.value]
+    if failure is Failure.AUTH:  # 401 or 403: the classes the queue API raises for them
+        kind = STATUS_CLASSES[response.status_code]
+    error = kind(
         MESSAGES[failure.value],
         status_code=response.status_code,
         body=redact(response.text[:2000]),
@@ -134,6 +139,13 @@ class EndpointBase:
     @property
     def endpoint_id(self) -> str:
         return self._settings.endpoint_id
+
+    def __reduce__(self) -> NoReturn:
+        # A client holds connections and the API key: neither belongs in a pickle or a copy.
+        raise TypeError(
+            f"{type(self).__name__} cannot be pickled (it holds connections and the API key); "
+            "create a client in each process"
+        )
 
     @property
     def url(self) -> str:
@@ -230,7 +242,7 @@ class EndpointBase:
             raise connection_error(exc, prep, attempts) from exc
         return response
 
-    def _wait_ready(self, timeout: float | None) -> Operation[httpx.Response]:
+    def _wait_ready(self, timeout: float | timedelta | None) -> Operation[httpx.Response]:
         """``/ping`` polled as :class:`ReadyPoll` decides, until a worker answers 200."""
         prep = self._prepare("GET", "/ping", {"timeout": timeout, "idempotent": False})
         poll = ReadyPoll(self._settings.policy, Deadline(prep.timeout, clock=self._clock))
@@ -246,7 +258,7 @@ class EndpointBase:
                 if decision.action is Action.RAISE and decision.failure is not None:
                     raise reply_error(decision.failure, response, prep, poll.polls)
             if decision.action is Action.TIMEOUT:
-                raise NotReadyError(timeout, poll.last_status, poll.polls)
+                raise NotReadyError(prep.timeout, poll.last_status, poll.polls)
             yield decision.delay
 
     def __repr__(self) -> str:
@@ -254,13 +266,18 @@ class EndpointBase:
 
 
 class PinnedBase:
-    """What both pinned sessions share: the worker they pin to, and refusing after the block."""
+    """What both pinned sessions share: the worker they pin to, and refusing outside the block
+    (before it, a session would pin with no end; after it, nothing is pinned any more)."""
+
+    #: ``with`` or ``async with``: how the session is opened, for the error outside it.
+    _block = "with"
 
     def __init__(self, mode: AffinityMode, worker_id: str | None) -> None:
         self.mode: AffinityMode = mode
         Affinity("probe", mode)  # checks the mode before any call
         self.worker_id: str | None = None if worker_id is None else Affinity(worker_id).worker_id
-        self._open = True
+        self._open = False
+        self._ended = False
 
     @property
     def affinity(self) -> Affinity | None:
@@ -269,8 +286,15 @@ class PinnedBase:
         return None if self.worker_id is None else Affinity(self.worker_id, self.mode)
 
     def _pin(self, options: RequestOptions) -> RequestOptions:
+        if self._ended:
+            raise ClientClosedError(
+                f"this pinned session has ended (its {self._block} block exited)"
+            )
         if not self._open:
-            raise ClientClosedError("this pinned session has ended (its with block exited)")
+            raise ClientClosedError(
+                f"a pinned session works inside its block: {self._block} ep.pinned() as session: "
+                "session.post(...)"
+            )
         if "affinity" in options:
             raise InvalidInputError("a pinned session sets affinity itself")
         return {**options, "affinity": self.affinity}
@@ -279,6 +303,14 @@ class PinnedBase:
         self.worker_id = worker_id(response) or self.worker_id
         return response
 
+    def _begin(self) -> None:
+        if self._ended:
+            raise ClientClosedError(
+                f"this pinned session has ended (its {self._block} block exited)"
+            )
+        self._open = True
+
     def _end(self) -> None:
         self._open = False
+        self._ended = True
         self.worker_id = None

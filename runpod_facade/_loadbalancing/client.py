@@ -5,11 +5,13 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from typing import Any, Self, TypeVar, Unpack
 
 import httpx
 
 from .._drivers.api import Closing
+from .._exceptions import InvalidInputError
 from .._transports.httpx import DEFAULT_LIMITS
 from .affinity import AffinityMode
 from .base import Discard, EndpointBase, Operation, PinnedBase, Send, must_read
@@ -66,7 +68,7 @@ class LoadBalancedEndpoint(EndpointBase, _Verbs, Closing):
         *,
         api_key: str | None = None,
         base_url: str | None = None,
-        timeout: float | None = DEFAULT_LB_TIMEOUT,
+        timeout: float | timedelta | None = DEFAULT_LB_TIMEOUT,
         max_retries: int | None = None,
         retry_policy: LBRetryPolicy | None = None,
         allow_insecure_http: bool = False,
@@ -83,6 +85,11 @@ class LoadBalancedEndpoint(EndpointBase, _Verbs, Closing):
             retry_policy=retry_policy,
             allow_insecure_http=allow_insecure_http,
         )
+        if http_client is not None and not isinstance(http_client, httpx.Client):
+            raise InvalidInputError(
+                "http_client must be an httpx.Client (use AsyncLoadBalancedEndpoint for "
+                f"httpx.AsyncClient), got {type(http_client).__name__}"
+            )
         self._clock = clock or time.monotonic
         self._sleep = sleep or time.sleep
         self._owns_client = http_client is None
@@ -153,11 +160,12 @@ class LoadBalancedEndpoint(EndpointBase, _Verbs, Closing):
         Raises only when no reply came (:class:`APIConnectionError`, ``APITimeoutError``)."""
         return self._run(self._ping(timeout))
 
-    def wait_ready(self, timeout: float | None = 120.0) -> httpx.Response:
+    def wait_ready(self, *, timeout: float | timedelta | None = 120.0) -> httpx.Response:
         """Poll ``/ping`` until a worker answers 200 and return that reply (its worker id
         names the ready worker). 204 (initializing) is polled again every few tens of ms,
         other answers with backoff. Raises :class:`NotReadyError` (a ``TimeoutError``) when
-        ``timeout`` passes, :class:`AuthenticationError` when the key is refused."""
+        ``timeout`` passes, :class:`AuthenticationError` (401) or
+        :class:`PermissionDeniedError` (403) when the key is refused."""
         return self._run(self._wait_ready(timeout))
 
     # ------------------------------------------------------------------ affinity
@@ -204,6 +212,7 @@ class PinnedSession(PinnedBase, _Verbs):
             yield self._served(response)
 
     def __enter__(self) -> Self:
+        self._begin()
         return self
 
     def __exit__(self, *exc: object) -> None:

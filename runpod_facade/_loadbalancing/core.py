@@ -51,7 +51,7 @@ class Failure(Enum):
     PROCESSING_TIMEOUT = "processing_timeout"  # 524
     WORKER_GONE = "affinity_worker_gone"  # 404 (strict affinity)
     WORKER_TIMEOUT = "worker_timeout"  # 400 (strict affinity)
-    AUTH = "auth"  # 401/403 from the router (no worker named)
+    AUTH = "auth"  # 401/403 from the router (no worker named), raised as the status says
     TOO_LARGE = "too_large"  # 413 from the router
 
     @property

@@ -8,6 +8,7 @@ import json as _json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from types import EllipsisType
 from typing import Any, TypedDict, TypeVar
 
@@ -21,7 +22,7 @@ from .settings import check_timeout
 
 __all__ = ["Prepared", "RequestOptions", "prepare", "spelled_out"]
 
-_Timeout = float | EllipsisType | None
+_Timeout = float | timedelta | EllipsisType | None
 F = TypeVar("F", bound=Callable[..., Any])
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")

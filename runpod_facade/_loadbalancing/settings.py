@@ -8,6 +8,7 @@ import dataclasses
 import math
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 
 from .._config import ENV_ENDPOINT_ID, resolve_settings
 from .._exceptions import InvalidInputError
@@ -32,18 +33,21 @@ class LBSettings:
     base_url: str
     timeout: float | None
     policy: LBRetryPolicy
-    headers: dict[str, str]
+    headers: dict[str, str] = dataclasses.field(repr=False)  # Authorization: the key, whole
 
 
 def check_timeout(value: object) -> float | None:
     """A deadline in seconds: a positive finite number, or ``None`` for no limit."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InvalidInputError(f"timeout must be seconds or None, got {type(value).__name__}")
-    if not math.isfinite(value) or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, (int, float, timedelta)):
+        raise InvalidInputError(
+            f"timeout must be seconds, a timedelta or None, got {type(value).__name__}"
+        )
+    seconds = value.total_seconds() if isinstance(value, timedelta) else value
+    if not math.isfinite(seconds) or seconds <= 0:
         raise InvalidInputError(f"timeout must be a positive number of seconds, got {value!r}")
-    return float(value)
+    return float(seconds)
 
 
 def resolve(
@@ -51,7 +55,7 @@ def resolve(
     *,
     api_key: str | None,
     base_url: str | None,
-    timeout: float | None,
+    timeout: float | timedelta | None,
     max_retries: int | None,
     retry_policy: LBRetryPolicy | None,
     allow_insecure_http: bool,

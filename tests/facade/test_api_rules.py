@@ -152,6 +152,35 @@ def test_only_the_input_or_the_job_id_is_positional(name: str, method: Any) -> N
     assert len(positional) <= 1 and set(positional) <= POSITIONAL, (name, positional)
 
 
+#: Every public class whose methods a caller calls: each one's timeouts are keyword-only too.
+CALLED_CLASSES = (
+    "Endpoint", "AsyncEndpoint", "Job", "AsyncJob", "JobStream", "AsyncJobStream",
+    "BatchResults", "AsyncBatchResults", "Batches", "AsyncBatches", "BatchApiResults",
+    "AsyncBatchApiResults", "LoadBalancedEndpoint", "AsyncLoadBalancedEndpoint",
+    "PinnedSession", "AsyncPinnedSession",
+)  # fmt: skip
+
+
+def _timeouts() -> list[tuple[str, inspect.Parameter]]:
+    found = []
+    for cls in (getattr(runpod_facade, name) for name in CALLED_CLASSES):
+        for name, member in inspect.getmembers(cls, callable):
+            if name.startswith("_") or isinstance(member, type):
+                continue
+            for p in inspect.signature(member).parameters.values():
+                if p.name == "timeout" or p.name.endswith("_timeout") or p.name == "interval":
+                    found.append((f"{cls.__name__}.{name}({p.name})", p))
+    return found
+
+
+@pytest.mark.parametrize(("name", "parameter"), _timeouts(), ids=[n for n, _ in _timeouts()])
+def test_every_timeout_of_every_public_method_is_keyword_only(
+    name: str, parameter: inspect.Parameter
+) -> None:
+    """docs/api.md: "Everything else — ``timeout`` included — is keyword-only"."""
+    assert parameter.kind is inspect.Parameter.KEYWORD_ONLY, name
+
+
 def _endpoint() -> Endpoint:
     return FakeApi().endpoint()
 
@@ -282,6 +311,25 @@ def test_an_httpx_timeout_and_seconds_are_still_taken() -> None:
         {"connect": 1.0, "read": 6.0, "write": 6.0, "pool": 6.0},
         {"connect": 5.0, "read": 10.0, "write": 10.0, "pool": 10.0},
     ]
+
+
+def test_a_client_timeout_takes_a_timedelta_as_every_duration_does() -> None:
+    """README: durations are seconds or a timedelta everywhere (``Timeout`` took one already)."""
+    api = FakeApi().on("status", job("IN_QUEUE"))
+    api.endpoint(timeout=timedelta(seconds=12)).status("job-1")
+    api.endpoint(timeout=12).status("job-1")
+    first, second = (r.extensions["timeout"] for r in api.requests)
+    assert first == second == {"connect": 5.0, "read": 12.0, "write": 12.0, "pool": 12.0}
+    for make in (Endpoint, AsyncEndpoint):
+        annotation = str(inspect.signature(make).parameters["timeout"].annotation)
+        assert "timedelta" in annotation, (make, annotation)
+
+
+async def test_the_asyncio_client_timeout_takes_a_timedelta() -> None:
+    api = FakeApi().on("status", job("IN_QUEUE"))
+    async with api.async_endpoint(timeout=timedelta(milliseconds=2500)) as ep:
+        await ep.status("job-1")
+    assert api.requests[0].extensions["timeout"]["read"] == 2.5
 
 
 def test_a_timeout_is_a_value() -> None:

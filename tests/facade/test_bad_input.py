@@ -3,6 +3,7 @@ message naming the problem, before any request is sent."""
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Callable
 from datetime import timedelta
@@ -11,7 +12,16 @@ from typing import Any
 import httpx
 import pytest
 
-from runpod_facade import Endpoint, ExecutionPolicy, InvalidInputError, S3Config
+from runpod_facade import (
+    AsyncEndpoint,
+    CreatedBatch,
+    Endpoint,
+    ExecutionPolicy,
+    InvalidInputError,
+    JobState,
+    LoadBalancedEndpoint,
+    S3Config,
+)
 from tests._support.fakeapi import API_KEY, FakeApi, job
 
 Case = tuple[str, Callable[[Endpoint], Any], str]
@@ -211,3 +221,93 @@ def test_bad_configuration(
 
 def test_counts() -> None:
     assert len(CALLS) + len(CONSTRUCTORS) >= 40
+
+
+# --- a flag that is not a bool ---------------------------------------------------------------
+# A truthy string read as True turned ``return_exceptions="no"`` into yes, and
+# ``allow_insecure_http="false"`` into sending the key over plain http to a remote host.
+
+FLAGS: list[tuple[str, Callable[[Any], Any], str]] = [
+    ("wait cancel_on_timeout", lambda ep: ep.wait("j", cancel_on_timeout="yes"), "cancel_on_timeout"),
+    ("job.wait cancel_on_interrupt", lambda ep: ep.job("j").wait(cancel_on_interrupt=1), "cancel_on_interrupt"),
+    ("run_sync cancel_on_timeout", lambda ep: ep.run_sync(1, cancel_on_timeout="no"), "cancel_on_timeout"),
+    ("run_sync cancel_on_interrupt", lambda ep: ep.run_sync(1, cancel_on_interrupt=None), "cancel_on_interrupt"),
+    ("stream raw", lambda ep: ep.stream("j", raw="yes"), "raw"),
+    ("job.stream raw", lambda ep: ep.job("j").stream(raw=0), "raw"),
+    ("run_many return_exceptions", lambda ep: ep.run_many([1], return_exceptions="no"), "return_exceptions"),
+]  # fmt: skip
+
+
+async def _settled(value: Any) -> None:
+    if hasattr(value, "__await__"):
+        await value
+    elif hasattr(value, "__anext__"):
+        await value.__anext__()
+
+
+@pytest.mark.misuse("argument")
+@pytest.mark.parametrize(("name", "call", "flag"), FLAGS, ids=[c[0] for c in FLAGS])
+def test_a_flag_that_is_not_a_bool_is_refused_before_any_request(
+    name: str, call: Callable[[Any], Any], flag: str
+) -> None:
+    api = FakeApi().on("runsync", job("COMPLETED")).on("status-sync", job("COMPLETED"))
+    with pytest.raises(InvalidInputError, match=f"^{flag} must be True or False, got "):
+        result = call(api.endpoint())
+        if hasattr(result, "__next__"):
+            next(result)
+
+    async def main() -> None:
+        async with api.async_endpoint() as ep:
+            with pytest.raises(InvalidInputError, match=f"^{flag} must be True or False, got "):
+                await _settled(call(ep))
+
+    asyncio.run(main())
+    assert api.requests == [], f"{name}: a request was sent"
+
+
+@pytest.mark.misuse("argument")
+@pytest.mark.parametrize(
+    ("make", "flag"),
+    [
+        (Endpoint, "allow_insecure_http"),
+        (AsyncEndpoint, "allow_insecure_http"),
+        (LoadBalancedEndpoint, "allow_insecure_http"),
+        (Endpoint, "long_poll"),
+        (AsyncEndpoint, "long_poll"),
+    ],
+    ids=lambda v: v if isinstance(v, str) else v.__name__,
+)
+def test_a_client_flag_that_is_not_a_bool_is_refused(make: Any, flag: str) -> None:
+    with pytest.raises(InvalidInputError, match=f"^{flag} must be True or False, got 'false'"):
+        make("ep", api_key=API_KEY, base_url="http://10.1.2.3/v2", **{flag: "false"})
+
+
+# --- an object where its id belongs ----------------------------------------------------------
+
+_STATE = JobState(id="job-1", status="COMPLETED")
+HANDLES: list[tuple[str, Callable[[Any], Any], str]] = [
+    ("status(job)", lambda ep: ep.status(ep.job("job-1")), "job_id must be a string, got Job"),
+    ("wait(state)", lambda ep: ep.wait(_STATE), "job_id must be a string, got JobState"),
+    ("cancel(job)", lambda ep: ep.cancel(ep.job("job-1")), "job_id must be a string, got Job"),
+    ("retry(state)", lambda ep: ep.retry(_STATE), "job_id must be a string, got JobState"),
+    ("job(job)", lambda ep: ep.job(ep.job("job-1")), "job_id must be a string, got Job"),
+    ("stream(job)", lambda ep: ep.stream(ep.job("job-1")), "job_id must be a string, got Job"),
+    (
+        "batches.get(batch)",
+        lambda ep: ep.batches.get(CreatedBatch("batch-1", "DRAFT", {})),
+        "batch_id must be a string, got CreatedBatch",
+    ),
+]
+
+
+@pytest.mark.misuse("argument")
+@pytest.mark.parametrize(("name", "call", "message"), HANDLES, ids=[c[0] for c in HANDLES])
+def test_a_handle_or_snapshot_given_for_its_id_is_told_to_pass_its_id(
+    name: str, call: Callable[[Any], Any], message: str
+) -> None:
+    """The message names the fix: a handle or a snapshot is not its id."""
+    api = FakeApi()
+    with pytest.raises(InvalidInputError) as info:
+        call(api.endpoint())
+    assert str(info.value) == f"{message} (pass its .id)"
+    assert api.requests == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from datetime import timedelta
 from typing import Any
 from unittest import mock
 
@@ -24,6 +25,7 @@ from runpod_facade import (
     NotFoundError,
     PayloadTooLargeError,
     RateLimitError,
+    WaitTimeout,
 )
 from runpod_facade._batchjobs import _sync
 from runpod_facade._batchjobs._model import BatchPage, parse_page, parse_summary
@@ -129,6 +131,30 @@ def test_a_wait_timeout_that_is_not_finite_is_rejected_before_sending(timeout: f
     with pytest.raises(InvalidInputError, match="finite") as batch_wait:
         ep.batches.wait("b1", timeout=timeout)
     assert str(batch_wait.value) == str(job_wait.value)  # one rule, one message
+
+
+def test_wait_takes_its_interval_and_timeout_as_a_timedelta() -> None:
+    """README: durations are seconds or a timedelta everywhere; ``interval`` refused one."""
+    summaries = [{"id": "b1", "status": "FINALIZED", "requestTotal": 2, "requestCompleted": n}
+                 for n in (0, 0, 2)]  # fmt: skip
+    replies = iter(httpx.Response(200, json=summary) for summary in summaries)
+    now, slept = [0.0], []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    settings = Endpoint("ep-1", base_url="http://127.0.0.1:9/v2", api_key="k")._settings
+    batches = _sync.Batches(settings, clock=lambda: now[0], sleep=sleep)
+    transport = httpx.MockTransport(lambda request: next(replies))
+    with mock.patch.object(
+        batches, "_client", lambda: httpx.Client(base_url="http://x", transport=transport)
+    ):
+        summary = batches.wait("b1", timeout=timedelta(minutes=1), interval=timedelta(seconds=3))
+    assert summary.request_completed == 2
+    assert slept == [FIRST_PAUSE, min(next_pause(FIRST_PAUSE, 3.0), 3.0)]
+    hints = _sync.BatchesBase.wait.__wrapped__.__annotations__  # type: ignore[attr-defined]
+    assert "timedelta" in str(hints["interval"]) and "timedelta" in str(hints["timeout"])
 
 
 def test_chunks_respect_count_and_bytes() -> None:
@@ -283,3 +309,44 @@ def test_no_answer_says_whether_the_request_left(
         ep.batches.create([1])
     assert caught.value.request_sent is sent
     assert caught.value.operation == "batch-create"
+
+
+def _batches_replying(*replies: httpx.Response | httpx.TransportError) -> Any:
+    """``ep.batches`` answered from ``replies`` in turn, on a fake clock that each sleep moves."""
+    answers, now = iter(replies), [0.0]
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        reply = next(answers)
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    ep = Endpoint("ep-1", base_url="http://127.0.0.1:9/v2", api_key="k", max_retries=0)
+    batches = _sync.Batches(ep._settings, clock=lambda: now[0], sleep=sleep)
+    transport = httpx.MockTransport(answer)
+    batches._client = lambda: httpx.Client(base_url="http://x", transport=transport)  # type: ignore[method-assign]
+    return batches
+
+
+def test_a_batch_s_errors_name_the_batch_not_a_job() -> None:
+    """A batch id is no job id: "(job b1)" and "(last status unknown)" misled."""
+    batches = _batches_replying(
+        httpx.Response(404, json={"error": "batch b1 not found"}),
+        httpx.ConnectError("refused"),
+        *[httpx.Response(200, json={"id": "b1", "status": "FINALIZED", "requestTotal": 2})] * 9,
+    )
+    with pytest.raises(NotFoundError) as missing:
+        batches.get("b1")
+    assert str(missing.value) == "batch-get failed with HTTP 404 (batch b1): batch b1 not found"
+    with pytest.raises(APIConnectionError) as unreached:
+        batches.cancel("b1")
+    assert str(unreached.value) == "batch-cancel: ConnectError: refused (batch b1)"
+    with pytest.raises(WaitTimeout) as late:
+        batches.wait("b1", timeout=1)
+    assert str(late.value) == (
+        "batch b1 did not finish within 1s (0 of 2 requests done, batch FINALIZED)"
+    )
+    assert late.value.job_id == "b1"

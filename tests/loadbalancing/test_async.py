@@ -19,6 +19,7 @@ from runpod_facade import (
     NoWorkersAvailableError,
     ProcessingTimeoutError,
     RequestTooLargeError,
+    RunpodError,
     WorkerUnreachableError,
 )
 from runpod_facade._loadbalancing.core import MAX_PAYLOAD_BYTES
@@ -161,3 +162,33 @@ async def test_aclose_is_idempotent_and_leaves_a_passed_in_client_open(
     if http is not None:
         assert not http.is_closed
         await http.aclose()
+
+
+def test_the_client_works_again_under_a_second_asyncio_run(lb: LocalLoadBalancer) -> None:
+    """Its own pool is made anew on a new loop, as AsyncEndpoint's is: the first loop's
+    connections died with it (this raised RuntimeError: Event loop is closed)."""
+    aep = aclient(lb)
+
+    async def call(n: int) -> object:
+        return (await aep.post("/echo", json={"n": n})).json()
+
+    assert asyncio.run(call(1)) == {"echo": {"n": 1}, "query": {}}
+    assert asyncio.run(call(2)) == {"echo": {"n": 2}, "query": {}}
+    asyncio.run(aep.aclose())
+
+
+@pytest.mark.misuse("argument")
+def test_a_passed_in_client_on_a_second_loop_is_refused_before_sending(
+    lb: LocalLoadBalancer,
+) -> None:
+    http = httpx.AsyncClient()
+    aep = aclient(lb, http_client=http)
+
+    async def call() -> object:
+        return (await aep.get("/state")).status_code
+
+    assert asyncio.run(call()) == 200
+    sent = len(lb.requests)
+    with pytest.raises(RunpodError, match=r"used on another event loop.*one loop only"):
+        asyncio.run(call())
+    assert len(lb.requests) == sent

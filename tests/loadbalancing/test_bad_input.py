@@ -7,11 +7,13 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pytest
 
 from runpod_facade import (
     Affinity,
     AsyncLoadBalancedEndpoint,
+    ClientClosedError,
     InvalidInputError,
     LBRetryPolicy,
     LoadBalancedEndpoint,
@@ -20,7 +22,7 @@ from runpod_facade import (
 from runpod_facade._loadbalancing.core import MAX_PAYLOAD_BYTES
 from runpod_facade.local import LocalLoadBalancer
 
-from .conftest import client
+from .conftest import aclient, client
 
 
 @pytest.mark.misuse("argument")
@@ -41,7 +43,7 @@ from .conftest import client
         (("GET", "/x"), {"headers": {"X-A": "a\r\nb"}}, "CR, LF"),
         (("GET", "/x"), {"headers": ["x"]}, "headers must be a mapping"),
         (("GET", "/x"), {"timeout": 0}, "positive"),
-        (("GET", "/x"), {"timeout": "5"}, "seconds or None"),
+        (("GET", "/x"), {"timeout": "5"}, "seconds, a timedelta or None"),
         (("GET", "/x"), {"affinity": "sticky w1"}, "must be '<worker-id>'"),
         (("GET", "/x"), {"affinity": 3}, "affinity must be"),
         (("GET", "/x"), {"idempotent": "yes"}, "idempotent must be"),
@@ -138,7 +140,7 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
         lambda ep: ep.request("POST", "/echo", jsn={"a": 1}),
         lambda ep: ep.post("/echo", jsn={"a": 1}),
         lambda ep: ep.stream("POST", "/echo", jsn={"a": 1}).__enter__(),
-        lambda ep: ep.pinned().post("/echo", jsn={"a": 1}),
+        lambda ep: ep.pinned().__enter__().post("/echo", jsn={"a": 1}),
     ],
     ids=["request", "post", "stream", "pinned.post"],
 )
@@ -185,3 +187,54 @@ def test_the_default_deadline_covers_the_routers_wait_and_the_processing_limit(
             ep.close()
         else:
             asyncio.run(ep.aclose())
+
+
+@pytest.mark.misuse("argument")
+@pytest.mark.parametrize(
+    ("make", "wrong", "message"),
+    [
+        (LoadBalancedEndpoint, httpx.AsyncClient, r"http_client must be an httpx\.Client \(use "
+         r"AsyncLoadBalancedEndpoint for httpx\.AsyncClient\)"),
+        (AsyncLoadBalancedEndpoint, httpx.Client, r"http_client must be an httpx\.AsyncClient "
+         r"\(use LoadBalancedEndpoint for httpx\.Client\)"),
+        (LoadBalancedEndpoint, dict, r"http_client must be an httpx\.Client"),
+    ],
+    ids=["sync-given-async", "async-given-sync", "sync-given-dict"],
+)  # fmt: skip
+def test_an_http_client_of_the_other_kind_is_refused_when_made(
+    make: Any, wrong: type, message: str
+) -> None:
+    """As Endpoint refuses one: a sync client handed an AsyncClient failed at its first call
+    with "'coroutine' object has no attribute 'status_code'", and an async one handed a
+    blocking Client blocked its event loop on every request."""
+    with pytest.raises(InvalidInputError, match=message):
+        make("abc123", api_key="rpa_key_0123456789", http_client=wrong())
+
+
+@pytest.mark.misuse("argument")
+def test_a_pinned_session_outside_its_with_block_sends_nothing(lb: LocalLoadBalancer) -> None:
+    """Its docstring: "Outside its with block it refuses". Before the block it sent, pinned
+    with no end, which is what the block is for: the worker could never go idle."""
+    with client(lb) as ep:
+        session = ep.pinned()
+        with pytest.raises(ClientClosedError, match=r"with ep\.pinned\(\) as session"):
+            session.post("/echo", json={})
+        with session:
+            assert session.post("/echo", json={}).status_code == 200
+        with pytest.raises(ClientClosedError, match="has ended"):
+            session.post("/echo", json={})
+    assert len(lb.requests) == 1
+
+
+@pytest.mark.misuse("argument")
+def test_an_async_pinned_session_outside_its_block_sends_nothing(lb: LocalLoadBalancer) -> None:
+    async def main() -> None:
+        async with aclient(lb) as ep:
+            session = ep.pinned()
+            with pytest.raises(ClientClosedError, match=r"async with ep\.pinned\(\) as session"):
+                await session.post("/echo", json={})
+            async with session:
+                assert (await session.post("/echo", json={})).status_code == 200
+
+    asyncio.run(main())
+    assert len(lb.requests) == 1

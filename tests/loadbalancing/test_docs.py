@@ -74,3 +74,38 @@ def test_demo_load_balancing_part() -> None:
     assert "pinned session: 5 calls served by ['local-worker-" in text
     assert "its worker stopped -> AffinityWorkerGoneError" in text
     assert "a lost POST reply -> APIConnectionError; POSTs the workers saw: 1" in text
+
+
+def _diagram_rows() -> list[tuple[str, str | None, tuple[int, ...]]]:
+    """docs/load-balancing.md's error diagram: (class, the class above it, statuses named)."""
+    from tests._support import docblocks  # type: ignore[attr-defined,unused-ignore]
+
+    rows: list[tuple[str, str | None, tuple[int, ...]]] = []
+    path: list[str] = []
+    for line in docblocks.named("lb-error-tree").code.splitlines():
+        found = re.match(r"^((?:[│ ]   )*(?:[├└]── )?)([A-Z]\w+)(.*)$", line)
+        assert found, f"unreadable line of the diagram: {line!r}"
+        depth = len(found[1]) // 4
+        del path[depth:]
+        statuses = tuple(int(code) for code in re.findall(r"\b([1-5]\d\d)\b", found[3]))
+        rows.append((found[2], path[-1] if path else None, statuses))
+        path.append(found[2])
+    return rows
+
+
+@pytest.mark.parametrize(("name", "parent", "statuses"), _diagram_rows(), ids=lambda v: str(v))
+def test_the_guide_s_error_diagram_names_real_classes_and_statuses(
+    name: str, parent: str | None, statuses: tuple[int, ...]
+) -> None:
+    """Each class exists, derives from the one drawn above it, and is what the statuses it
+    names raise (a router's 401 and 403 as the queue API's are)."""
+    import runpod_facade
+    from runpod_facade._exceptions import STATUS_CLASSES
+
+    cls = getattr(runpod_facade, name, None)
+    assert isinstance(cls, type) and issubclass(cls, Exception), f"{name} is not exported"
+    if parent is not None:
+        assert issubclass(cls, getattr(runpod_facade, parent)), (name, parent)
+    for status in statuses:
+        if status in STATUS_CLASSES and not issubclass(cls, runpod_facade.PlatformError):
+            assert STATUS_CLASSES[status] is cls, (name, status)

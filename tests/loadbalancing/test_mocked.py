@@ -3,8 +3,12 @@ requests sent, the backoff slept, and the deadline kept, with no socket and no r
 
 from __future__ import annotations
 
+import copy
+import inspect
 import pickle
 from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -14,12 +18,15 @@ from runpod_facade import (
     AffinityTimeoutError,
     AffinityWorkerGoneError,
     APIConnectionError,
+    APIStatusError,
     APITimeoutError,
     AsyncLoadBalancedEndpoint,
+    AuthenticationError,
     LBRetryPolicy,
     LoadBalancedEndpoint,
     NotReadyError,
     NoWorkersAvailableError,
+    PermissionDeniedError,
     PlatformError,
     ProcessingTimeoutError,
     WorkerUnreachableError,
@@ -188,6 +195,48 @@ def test_headers_sent(make: Make, affinity: Affinity | str | None, header: str |
     assert KEY not in repr(ep)
 
 
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [(401, AuthenticationError), (403, PermissionDeniedError)],
+    ids=["401", "403"],
+)
+def test_the_router_s_auth_refusals_raise_the_error_of_their_status(
+    make: Make, status: int, error: type[APIStatusError]
+) -> None:
+    """The error tree of the queue API: 401 AuthenticationError, 403 PermissionDeniedError
+    (which is not an AuthenticationError); neither is resent."""
+    ep, script = make([httpx.Response(status, json={"error": "refused"})])
+    with pytest.raises(APIStatusError) as info:
+        ep.get("/x")
+    assert type(info.value) is error and info.value.status_code == status
+    assert len(script.sent) == 1 and KEY not in str(info.value)
+
+
+def test_every_timeout_takes_a_timedelta(fake: FakeTime) -> None:
+    """README: durations are seconds or a timedelta everywhere, this client's included."""
+    script = Script([ok()])
+    http = httpx.Client(base_url=URL, transport=httpx.MockTransport(script))
+    with LoadBalancedEndpoint(
+        "abc123", api_key=KEY, timeout=timedelta(seconds=7), http_client=http,
+        clock=fake.clock, sleep=fake.sleep,
+    ) as ep:  # fmt: skip
+        ep.get("/a")
+        ep.get("/b", timeout=timedelta(milliseconds=1500))
+        ep.wait_ready(timeout=timedelta(seconds=2))
+    reads = [r.extensions["timeout"]["read"] for r in script.sent]
+    assert reads == [7.0, 1.5, 2.0]
+    late = Script([httpx.Response(204)])
+    http = httpx.Client(base_url=URL, transport=httpx.MockTransport(late))
+    ep = LoadBalancedEndpoint("abc123", api_key=KEY, http_client=http, clock=fake.clock,
+                              sleep=fake.sleep)  # fmt: skip
+    with ep, pytest.raises(NotReadyError, match=r"within 0\.5s"):
+        ep.wait_ready(timeout=timedelta(milliseconds=500))
+    hints = [LoadBalancedEndpoint.__init__, LoadBalancedEndpoint.wait_ready,
+             AsyncLoadBalancedEndpoint.__init__, AsyncLoadBalancedEndpoint.wait_ready]  # fmt: skip
+    for method in hints:
+        assert "timedelta" in str(inspect.signature(method).parameters["timeout"].annotation)
+
+
 def test_ping_is_one_request_whatever_the_reply(make: Make) -> None:
     ep, script = make([no_workers()])
     reply = ep.ping()
@@ -337,3 +386,34 @@ def test_a_platform_error_keeps_every_field_and_pickles_whole(cls: type[Platform
         assert {name: getattr(found, name) for name in fields} == fields
         assert str(found) == str(error)
     assert str(error).endswith("router said no [worker w-1] after 3 attempts")
+
+
+@pytest.mark.misuse("key")
+@pytest.mark.parametrize(
+    "make", [LoadBalancedEndpoint, AsyncLoadBalancedEndpoint], ids=["sync", "async"]
+)
+def test_the_key_is_in_no_repr_of_the_client_s_state(make: Any) -> None:
+    """A traceback that shows locals (pytest -l, rich, Sentry) prints the client's
+    attributes: the settings showed the Authorization header whole, while ``Endpoint``'s
+    settings mask the key."""
+    ep = make("abc123", api_key=KEY)
+    shown = [repr(ep), repr(ep._settings), *(repr(value) for value in vars(ep).values())]
+    assert not [text for text in shown if KEY in text]
+    assert ep._settings.headers["Authorization"] == f"Bearer {KEY}"  # still sent
+
+
+@pytest.mark.parametrize(
+    "make", [LoadBalancedEndpoint, AsyncLoadBalancedEndpoint], ids=["sync", "async"]
+)
+@pytest.mark.parametrize(
+    "copier", [pickle.dumps, copy.copy, copy.deepcopy], ids=lambda f: f.__name__
+)
+def test_a_client_refuses_to_be_pickled_or_copied_as_endpoint_does(
+    make: Any, copier: Callable[[object], object]
+) -> None:
+    """README: clients refuse to be pickled. This one failed on an internal lock ("cannot
+    pickle '_thread.RLock' object"), and a shallow copy shared its connection pool."""
+    ep = make("abc123", api_key=KEY)
+    with pytest.raises(TypeError, match=f"^{make.__name__} cannot be pickled") as info:
+        copier(ep)
+    assert KEY not in str(info.value)
