@@ -108,7 +108,7 @@ def _hint(target: str, parameter: str) -> Any:
 #: (what, its parameter, attribute or "return") -> the real type it evaluates to
 REAL: dict[tuple[str, str], Callable[[], Any]] = {
     ("Endpoint.__init__", "http_client"): lambda: httpx.Client | None,
-    ("Endpoint.__init__", "timeout"): lambda: float | Timeout | httpx.Timeout | None,
+    ("Endpoint.__init__", "timeout"): lambda: float | timedelta | Timeout | httpx.Timeout | None,
     ("AsyncEndpoint.__init__", "http_client"): (
         lambda: httpx.AsyncClient | aiohttp.ClientSession | None
     ),
