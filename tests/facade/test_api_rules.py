@@ -120,38 +120,6 @@ def test_a_cancel_by_id_reports_the_reply_as_it_came() -> None:
 
 # --- keyword-only arguments ------------------------------------------------------------------
 
-#: The one positional argument a public method may take (besides ``self``).
-POSITIONAL = {"input", "job_id", "inputs", "endpoint_id"}
-PUBLIC_CLASSES = (Endpoint, AsyncEndpoint, Job, AsyncJob)
-
-
-def _methods() -> list[tuple[str, Callable[..., Any]]]:
-    found = []
-    for cls in PUBLIC_CLASSES:
-        for name, member in inspect.getmembers(cls):
-            # A handle is made by its endpoint (ep.run, ep.job), not by the caller.
-            constructor = name == "__init__" and cls in (Endpoint, AsyncEndpoint)
-            if name.startswith("_") and not constructor:
-                continue
-            if callable(member) and not isinstance(member, type):
-                found.append((f"{cls.__name__}.{name}", member))
-    return found
-
-
-@pytest.mark.parametrize(("name", "method"), _methods(), ids=[n for n, _ in _methods()])
-def test_only_the_input_or_the_job_id_is_positional(name: str, method: Any) -> None:
-    try:
-        parameters = list(inspect.signature(method).parameters.values())
-    except ValueError:  # a builtin without a signature (object's own methods)
-        return
-    positional = [
-        p.name
-        for p in parameters
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name != "self"
-    ]
-    assert len(positional) <= 1 and set(positional) <= POSITIONAL, (name, positional)
-
-
 #: Every public class whose methods a caller calls: each one's timeouts are keyword-only too.
 CALLED_CLASSES = (
     "Endpoint", "AsyncEndpoint", "Job", "AsyncJob", "JobStream", "AsyncJobStream",
@@ -159,6 +127,43 @@ CALLED_CLASSES = (
     "AsyncBatchApiResults", "LoadBalancedEndpoint", "AsyncLoadBalancedEndpoint",
     "PinnedSession", "AsyncPinnedSession",
 )  # fmt: skip
+
+#: What a public call may take positionally (besides ``self``): what it acts on (docs/api.md,
+#: rule 4). Every other argument is keyword-only.
+POSITIONAL = {
+    ("endpoint_id",), ("input",), ("inputs",), ("items",), ("job_id",), ("batch_id",),
+    ("batch_id", "inputs"), ("batch_id", "items"), ("batch_id", "request_id"),
+    ("path",), ("method", "path"), ("response",), ("mode",),
+}  # fmt: skip
+#: The classes a caller constructs; the others are made by the package (ep.run, ep.job …).
+CONSTRUCTED = ("Endpoint", "AsyncEndpoint", "LoadBalancedEndpoint", "AsyncLoadBalancedEndpoint")
+
+
+def _methods() -> list[tuple[str, Callable[..., Any]]]:
+    found = []
+    for cls_name in CALLED_CLASSES:
+        cls = getattr(runpod_facade, cls_name)
+        for name, member in inspect.getmembers(cls):
+            constructor = name == "__init__" and cls_name in CONSTRUCTED
+            if name.startswith("_") and not constructor:
+                continue
+            if callable(member) and not isinstance(member, type):
+                found.append((f"{cls_name}.{name}", member))
+    return found
+
+
+@pytest.mark.parametrize(("name", "method"), _methods(), ids=[n for n, _ in _methods()])
+def test_only_what_the_call_acts_on_is_positional(name: str, method: Any) -> None:
+    try:
+        parameters = list(inspect.signature(method).parameters.values())
+    except ValueError:  # a builtin without a signature (object's own methods)
+        return
+    positional = tuple(
+        p.name
+        for p in parameters
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name != "self"
+    )
+    assert not positional or positional in POSITIONAL, (name, positional)
 
 
 def _timeouts() -> list[tuple[str, inspect.Parameter]]:
