@@ -109,8 +109,6 @@ class AsyncLoadBalancedEndpoint(EndpointBase, _AsyncVerbs, AsyncClosing):
         retry_policy: LBRetryPolicy | None = None,
         allow_insecure_http: bool = False,
         http_client: httpx.AsyncClient | None = None,
-        clock: Callable[[], float] | None = None,
-        sleep: Callable[[float], Awaitable[None]] | None = None,
     ) -> None:
         self._settings = resolve(
             endpoint_id,
@@ -126,8 +124,9 @@ class AsyncLoadBalancedEndpoint(EndpointBase, _AsyncVerbs, AsyncClosing):
                 "http_client must be an httpx.AsyncClient (use LoadBalancedEndpoint for "
                 f"httpx.Client), got {type(http_client).__name__}"
             )
-        self._clock = clock or time.monotonic
-        self._sleep = sleep or asyncio.sleep
+        # What waits and reads the time: tests put a fake clock here.
+        self._clock: Callable[[], float] = time.monotonic
+        self._sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
         self._owns_client = http_client is None
         self._http = http_client or self._new_client()
         #: The loop ``_http`` is used on (``None`` before the first request).

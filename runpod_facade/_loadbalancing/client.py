@@ -73,8 +73,6 @@ class LoadBalancedEndpoint(EndpointBase, _Verbs, Closing):
         retry_policy: LBRetryPolicy | None = None,
         allow_insecure_http: bool = False,
         http_client: httpx.Client | None = None,
-        clock: Callable[[], float] | None = None,
-        sleep: Callable[[float], None] | None = None,
     ) -> None:
         self._settings = resolve(
             endpoint_id,
@@ -90,8 +88,9 @@ class LoadBalancedEndpoint(EndpointBase, _Verbs, Closing):
                 "http_client must be an httpx.Client (use AsyncLoadBalancedEndpoint for "
                 f"httpx.AsyncClient), got {type(http_client).__name__}"
             )
-        self._clock = clock or time.monotonic
-        self._sleep = sleep or time.sleep
+        # What waits and reads the time: tests put a fake clock here.
+        self._clock: Callable[[], float] = time.monotonic
+        self._sleep: Callable[[float], None] = time.sleep
         self._owns_client = http_client is None
         self._http = http_client or httpx.Client(
             base_url=self.url, limits=DEFAULT_LIMITS, follow_redirects=False

@@ -8,7 +8,7 @@ import inspect
 import pickle
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -39,6 +39,9 @@ POLICY = LBRetryPolicy(max_retries=2, initial_delay=0.1, max_delay=1.0, jitter=0
 Reply = httpx.Response | type[Exception]
 
 
+E = TypeVar("E", LoadBalancedEndpoint, AsyncLoadBalancedEndpoint)
+
+
 class FakeTime:
     def __init__(self) -> None:
         self.now = 0.0
@@ -53,6 +56,15 @@ class FakeTime:
 
     async def asleep(self, seconds: float) -> None:
         self.sleep(seconds)
+
+    def drive(self, ep: E) -> E:
+        """``ep`` reading this clock and sleeping on it (a client's own test hooks)."""
+        ep._clock = self.clock
+        if isinstance(ep, AsyncLoadBalancedEndpoint):
+            ep._sleep = self.asleep
+        else:
+            ep._sleep = self.sleep
+        return ep
 
 
 def no_workers() -> httpx.Response:
@@ -93,14 +105,10 @@ def make(fake: FakeTime) -> Iterator[Make]:
     def build(replies: list[Reply]) -> tuple[LoadBalancedEndpoint, Script]:
         script = Script(replies)
         http = httpx.Client(base_url="http://elsewhere", transport=httpx.MockTransport(script))
-        ep = LoadBalancedEndpoint(
-            "abc123",
-            api_key=KEY,
-            timeout=10,
-            retry_policy=POLICY,
-            http_client=http,
-            clock=fake.clock,
-            sleep=fake.sleep,
+        ep = fake.drive(
+            LoadBalancedEndpoint(
+                "abc123", api_key=KEY, timeout=10, retry_policy=POLICY, http_client=http
+            )
         )
         clients.append(ep)
         return ep, script
@@ -216,10 +224,9 @@ def test_every_timeout_takes_a_timedelta(fake: FakeTime) -> None:
     """README: durations are seconds or a timedelta everywhere, this client's included."""
     script = Script([ok()])
     http = httpx.Client(base_url=URL, transport=httpx.MockTransport(script))
-    with LoadBalancedEndpoint(
-        "abc123", api_key=KEY, timeout=timedelta(seconds=7), http_client=http,
-        clock=fake.clock, sleep=fake.sleep,
-    ) as ep:  # fmt: skip
+    with fake.drive(
+        LoadBalancedEndpoint("abc123", api_key=KEY, timeout=timedelta(seconds=7), http_client=http)
+    ) as ep:
         ep.get("/a")
         ep.get("/b", timeout=timedelta(milliseconds=1500))
         ep.wait_ready(timeout=timedelta(seconds=2))
@@ -227,8 +234,7 @@ def test_every_timeout_takes_a_timedelta(fake: FakeTime) -> None:
     assert reads == [7.0, 1.5, 2.0]
     late = Script([httpx.Response(204)])
     http = httpx.Client(base_url=URL, transport=httpx.MockTransport(late))
-    ep = LoadBalancedEndpoint("abc123", api_key=KEY, http_client=http, clock=fake.clock,
-                              sleep=fake.sleep)  # fmt: skip
+    ep = fake.drive(LoadBalancedEndpoint("abc123", api_key=KEY, http_client=http))
     with ep, pytest.raises(NotReadyError, match=r"within 0\.5s"):
         ep.wait_ready(timeout=timedelta(milliseconds=500))
     hints = [LoadBalancedEndpoint.__init__, LoadBalancedEndpoint.wait_ready,
@@ -261,13 +267,13 @@ def test_wait_ready_on_a_fake_clock(make: Make, fake: FakeTime) -> None:
 
 async def test_async_client_follows_the_same_rules(fake: FakeTime) -> None:
     script = Script([no_workers(), httpx.ReadError])
-    async with AsyncLoadBalancedEndpoint(
-        "abc123",
-        api_key=KEY,
-        retry_policy=POLICY,
-        http_client=httpx.AsyncClient(base_url=URL, transport=httpx.MockTransport(script)),
-        clock=fake.clock,
-        sleep=fake.asleep,
+    async with fake.drive(
+        AsyncLoadBalancedEndpoint(
+            "abc123",
+            api_key=KEY,
+            retry_policy=POLICY,
+            http_client=httpx.AsyncClient(base_url=URL, transport=httpx.MockTransport(script)),
+        )
     ) as ep:
         with pytest.raises(APIConnectionError):
             await ep.post("/x", json={})
@@ -292,10 +298,9 @@ async def test_a_streamed_body_counts_in_flight_until_it_ends(fake: FakeTime, le
         return replies.pop(0)() if replies else httpx.Response(200, content=_body())
 
     http = httpx.AsyncClient(base_url=URL, transport=httpx.MockTransport(answer))
-    async with AsyncLoadBalancedEndpoint(
-        "abc123", api_key=KEY, retry_policy=POLICY, http_client=http,
-        clock=fake.clock, sleep=fake.asleep,
-    ) as ep:  # fmt: skip
+    async with fake.drive(
+        AsyncLoadBalancedEndpoint("abc123", api_key=KEY, retry_policy=POLICY, http_client=http)
+    ) as ep:
         async with ep.stream("POST", "/gen", json={}) as reply:
             assert ep._in_flight.count == 1
             chunks = reply.aiter_raw()
