@@ -103,4 +103,9 @@ def coerce_affinity(value: object) -> Affinity | None:
 
 def worker_id(reply: httpx.Response) -> str | None:
     """The worker that served ``reply`` (its ``X-Runpod-Worker-Id``), or ``None``."""
+    if not isinstance(reply, httpx.Response):
+        raise InvalidInputError(
+            "worker_id takes the reply of a request (an httpx.Response), "
+            f"got {type(reply).__name__}"
+        )
     return reply.headers.get(WORKER_ID_HEADER) or None

@@ -83,6 +83,15 @@ def test_bad_worker_ids(value: Any, message: str) -> None:
 
 
 @pytest.mark.misuse("argument")
+@pytest.mark.parametrize("reply", ["w1", None, {"X-Runpod-Worker-Id": "w1"}])
+def test_worker_id_takes_a_reply(reply: Any) -> None:
+    with pytest.raises(
+        InvalidInputError, match=r"takes the reply of a request \(an httpx.Response\)"
+    ):
+        LoadBalancedEndpoint.worker_id(reply)
+
+
+@pytest.mark.misuse("argument")
 def test_bad_affinity_mode() -> None:
     with pytest.raises(InvalidInputError, match="affinity mode"):
         Affinity("w1", "sticky")  # type: ignore[arg-type]
