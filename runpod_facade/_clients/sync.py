@@ -68,10 +68,12 @@ class Endpoint(EndpointBase, SyncRunner, Closing):
         http_client: an ``httpx.Client`` to send every call with, ``batches`` and
             ``map(via="batch-api")`` included (its pool, proxies, TLS); not closed by us.
         allow_insecure_http: allow ``http://`` to a non-loopback host.
-        rate_limits: how requests are paced per route, shared by every call of this client:
-            ``"learn"`` (default: a route is paced once a 429 taught its rate), ``"runpod"``
-            (RunPod's documented limits from the start), a ``RateLimits`` or a mapping of
-            route to ``RateLimit`` / ``(requests, per_seconds)``, or ``None`` (no pacing).
+        rate_limits: how the job routes' requests are paced per route, shared by every
+            call of this client: ``"learn"`` (default: a route is paced once a 429 taught
+            its rate), ``"runpod"`` (RunPod's documented limits from the start), a
+            ``RateLimits`` or a mapping of route to ``RateLimit`` /
+            ``(requests, per_seconds)``, or ``None`` (no pacing). The routes of ``batches``
+            are not paced: RunPod documents no rate limit for them.
 
     Use it as a context manager, or call :meth:`close`, to release connections. One
     ``Endpoint`` may be shared by many threads.
