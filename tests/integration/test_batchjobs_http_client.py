@@ -181,7 +181,7 @@ async def test_an_aiohttp_session_refuses_batch_calls_before_sending(
     proxy, its TLS), the calls that would need it are refused, naming what to do."""
     async with aiohttp.ClientSession() as session:
         async with _async_endpoint(local, session, http_backend="aiohttp") as aep:
-            with pytest.raises(InvalidInputError, match="cannot use the aiohttp.ClientSession"):
+            with pytest.raises(InvalidInputError, match=r"cannot use the aiohttp\.ClientSession"):
                 use(aep)
             assert (await aep.health()).workers is not None  # job calls use the session
         assert not session.closed
