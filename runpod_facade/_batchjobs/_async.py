@@ -4,6 +4,8 @@
 runs :mod:`._mapper`'s run one step at a time on a worker thread (``asyncio.to_thread``):
 its steps are few and far between, each a blocking SQLite write then an HTTP call, so a
 second copy of the run is not worth it. Items, journal and resume are the blocking run's.
+Through the caller's ``httpx.AsyncClient`` the thread's calls are sent on the loop, which
+awaits the step meanwhile (``_http.loop_send``): that client works on its loop only.
 Both keep the main thread's loop waking while they wait (``_transports.wakeup``).
 """
 
