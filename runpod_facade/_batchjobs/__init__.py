@@ -3,6 +3,8 @@
 * :mod:`._model` — the replies, parsed strictly; :mod:`._plan` — sans-IO checks and decisions.
 * :mod:`._sync` — the methods of ``ep.batches``, once, run blocking; :mod:`._async` awaits
   them (and holds the asyncio ``map``; imported by the asyncio client only).
+* :mod:`._http` — each call as an ``httpx.Request``, sent through the endpoint's
+  ``http_client`` (the caller's) or a client of our own.
 * :mod:`._journal` / :mod:`._mapper` — ``map(via="batch-api")``: the journal, the run.
 """
 

@@ -4,6 +4,8 @@
 runs :mod:`._mapper`'s run one step at a time on a worker thread (``asyncio.to_thread``):
 its steps are few and far between, each a blocking SQLite write then an HTTP call, so a
 second copy of the run is not worth it. Items, journal and resume are the blocking run's.
+Through the caller's ``httpx.AsyncClient`` the thread's calls are sent on the loop, which
+awaits the step meanwhile (``_http.loop_send``): that client works on its loop only.
 Both keep the main thread's loop waking while they wait (``_transports.wakeup``).
 """
 
@@ -28,13 +30,7 @@ from .._transports.wakeup import InFlight
 from ._mapper import BatchApiItem, BatchApiResults, BatchApiStats
 from ._model import BatchRequestResult
 from ._plan import DEFAULT_PAGE_SIZE
-from ._sync import (
-    BatchesBase,
-    BatchOperation,
-    Done,
-    advance,
-    request_options,
-)
+from ._sync import BatchesBase, BatchOperation, Done, advance
 
 __all__ = ["AsyncBatchApiResults", "AsyncBatches"]
 
@@ -43,18 +39,22 @@ T = TypeVar("T")
 
 class AsyncBatches(BatchesBase, AsyncRunner, AsyncClosing):
     """The Batch Jobs API of one endpoint, awaited (``AsyncEndpoint.batches``); the methods
-    of :class:`~runpod_facade.Batches`, as coroutines, and :meth:`results` an async iterator."""
+    of :class:`~runpod_facade.Batches`, as coroutines, and :meth:`results` an async iterator.
+    Its calls go through the endpoint's ``http_client`` (an ``httpx.AsyncClient``) if you
+    gave one (never closed here), else through clients of its own."""
 
     def __init__(
         self,
         settings: Settings,
         *,
+        http_client: httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         check_open: Callable[[], None] | None = None,
     ) -> None:
         super().__init__(settings, clock, check_open)
         self._sleep = sleep
+        self._caller_client = http_client
         self._shared: httpx.AsyncClient | None = None
         # Its calls go around the transport's gate: they keep the main loop waking on their
         # own, so that a Ctrl-C is not left waiting for the API (see ``_transports.wakeup``).
@@ -62,12 +62,13 @@ class AsyncBatches(BatchesBase, AsyncRunner, AsyncClosing):
 
     async def __aenter__(self) -> Self:
         """See :meth:`runpod_facade.Batches.__enter__`."""
-        if self._shared is None:
+        if self._shared is None and self._caller_client is None:
             self._shared = httpx.AsyncClient(**self._client_options())
         return self
 
     async def aclose(self) -> None:
-        """Close the pool of an ``async with`` block (a no-op otherwise)."""
+        """Close the pool of an ``async with`` block (a no-op otherwise, and never the
+        caller's)."""
         shared, self._shared = self._shared, None
         if shared is not None:
             await shared.aclose()
@@ -90,8 +91,9 @@ class AsyncBatches(BatchesBase, AsyncRunner, AsyncClosing):
         return cast(T, step.value)
 
     def _http(self) -> contextlib.AbstractAsyncContextManager[httpx.AsyncClient]:
-        """The ``async with`` block's pool, or a client of the call's own."""
-        shared = self._shared
+        """The caller's client, the ``async with`` block's pool, or a client of the call's
+        own."""
+        shared = self._caller_client or self._shared
         if shared is not None:
             return contextlib.nullcontext(shared)
         return httpx.AsyncClient(**self._client_options())
@@ -106,7 +108,7 @@ class AsyncBatches(BatchesBase, AsyncRunner, AsyncClosing):
                     await self._sleep(step.seconds)
                     continue
                 try:
-                    outcome = await http.request(step.method, step.path, **request_options(step))
+                    outcome = await http.send(self._requests.build(http, step))
                 except httpx.TransportError as exc:
                     outcome = exc
         return step

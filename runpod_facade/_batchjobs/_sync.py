@@ -4,8 +4,9 @@ A method of :class:`BatchesBase` checks its arguments (before anything is sent) 
 an operation, a generator yielding the :class:`~._plan.Call` to send (answered with the
 ``httpx.Response``, or its transport error thrown in), a ``Sleep`` or an ``Emit`` (an item
 of ``results``). :class:`batch_api` makes it a method of :class:`Batches` and a coroutine of
-:class:`~._async.AsyncBatches`; those only send, each call through a short-lived ``httpx``
-client built from the endpoint's settings (or the pool of a ``with`` block), and sleep.
+:class:`~._async.AsyncBatches`; those only send and sleep. Each call goes through the
+endpoint's ``http_client`` when the caller gave one, else through a short-lived ``httpx``
+client of ours (or the pool of a ``with`` block); :mod:`._http` builds its request.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from .._exceptions import APIConnectionError, APITimeoutError, WaitTimeout
 from .._transports.httpx import NEVER_SENT
 from .._validation import optional_seconds
 from . import _plan
+from ._http import BatchRequests, Send, client_send
 from ._model import (
     BatchRequestResult,
     BatchSummary,
@@ -46,7 +48,6 @@ __all__ = [
     "Done",
     "advance",
     "batch_api",
-    "request_options",
 ]
 
 P = ParamSpec("P")
@@ -71,12 +72,6 @@ def transport_error(call: Call, exc: httpx.TransportError) -> APIConnectionError
         f"{type(exc).__name__}: {exc}", operation=call.operation, job_id=call.batch_id,
         request_sent=sent,
     )  # fmt: skip
-
-
-def request_options(call: Call) -> dict[str, Any]:
-    """The arguments of ``httpx``'s ``request()`` after the method and the path."""
-    json_body = {"Content-Type": "application/json"} if call.body else None
-    return {"params": dict(call.params), "content": call.body, "headers": json_body}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -113,6 +108,7 @@ class BatchesBase:
         check_open: Callable[[], None] | None = None,
     ) -> None:
         self._settings = settings
+        self._requests = BatchRequests(settings)
         self._clock = clock
         # The endpoint's: its own clients are not this resource's, so its close must be asked.
         self._check_open = check_open
@@ -121,13 +117,8 @@ class BatchesBase:
         return f"{type(self).__name__}(endpoint_id={self._settings.endpoint_id!r})"
 
     def _client_options(self) -> dict[str, Any]:
-        settings = self._settings
-        return {
-            "base_url": settings.base_url,
-            "headers": settings.headers(),
-            "timeout": httpx.Timeout(**dataclasses.asdict(settings.timeout)),
-            "verify": tls_context(),
-        }
+        """Our own clients' options: the URL, headers and timeouts are set per request."""
+        return {"verify": tls_context(), "follow_redirects": False}
 
     def _send(self, call: Call) -> BatchOperation[Any]:
         """The JSON of ``call``'s reply, sent again after each failure ``retry_delay`` allows."""
@@ -276,29 +267,37 @@ class Batches(BatchesBase, SyncRunner, Closing):
     """The Batch Jobs API of one endpoint (``ep.batches``): batches that RunPod runs on its
     own batch workers. Sequence: :meth:`create` (DRAFT), :meth:`add` more, :meth:`finalize`,
     then :meth:`wait` and :meth:`results`. ``ep.map(inputs, via="batch-api")`` does all of
-    it, resumably, for you."""
+    it, resumably, for you. Its calls go through the endpoint's ``http_client`` if you gave
+    one (never closed here), else through clients of its own."""
 
     def __init__(
         self,
         settings: Settings,
         *,
+        http_client: httpx.Client | None = None,
+        send: Send | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         check_open: Callable[[], None] | None = None,
     ) -> None:
+        """``http_client``: the endpoint's caller's client; ``send``: how each call is sent
+        when the caller's client is not a blocking one (see ``_http.loop_send``)."""
         super().__init__(settings, clock, check_open)
         self._sleep = sleep
         self._shared: httpx.Client | None = None
+        if http_client is not None:
+            send = client_send(http_client, self._requests)
+        self._caller_send = send
 
     def __enter__(self) -> Self:
         """Keep one connection pool for every call until the block ends (otherwise each
-        call opens and closes its own)."""
-        if self._shared is None:
+        call opens and closes its own; through a caller's client, its pool is used)."""
+        if self._shared is None and self._caller_send is None:
             self._shared = self._client()
         return self
 
     def close(self) -> None:
-        """Close the pool of a ``with`` block (a no-op otherwise)."""
+        """Close the pool of a ``with`` block (a no-op otherwise, and never the caller's)."""
         shared, self._shared = self._shared, None
         if shared is not None:
             shared.close()
@@ -324,12 +323,18 @@ class Batches(BatchesBase, SyncRunner, Closing):
     def _client(self) -> httpx.Client:
         return httpx.Client(**self._client_options())
 
-    def _http(self) -> contextlib.AbstractContextManager[httpx.Client]:
-        """The ``with`` block's pool, or a client of the call's own."""
-        shared = self._shared
-        return contextlib.nullcontext(shared) if shared is not None else self._client()
+    @contextlib.contextmanager
+    def _http(self) -> Iterator[Send]:
+        """The caller's client, the ``with`` block's pool, or a client of the call's own."""
+        if self._caller_send is not None:
+            yield self._caller_send
+        elif self._shared is not None:
+            yield client_send(self._shared, self._requests)
+        else:
+            with self._client() as client:
+                yield client_send(client, self._requests)
 
-    def _step(self, http: httpx.Client, operation: BatchOperation[Any]) -> Emit | Done:
+    def _step(self, send: Send, operation: BatchOperation[Any]) -> Emit | Done:
         """Run ``operation`` until it emits a value or ends."""
         outcome: Any = None
         while not isinstance(step := advance(operation, outcome), Emit | Done):
@@ -338,7 +343,7 @@ class Batches(BatchesBase, SyncRunner, Closing):
                 self._sleep(step.seconds)
                 continue
             try:
-                outcome = http.request(step.method, step.path, **request_options(step))
+                outcome = send(step)
             except httpx.TransportError as exc:
                 outcome = exc
         return step

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Literal, Self, Unpack, overload
+from typing import TYPE_CHECKING, Any, Literal, Self, Unpack, cast, overload
 
 from .._batches.plan import (
     DEFAULT_CONCURRENCY,
@@ -103,6 +103,10 @@ class AsyncEndpoint(EndpointBase, AsyncRunner, AsyncClosing):
             retries, what counts as a request that may have reached the server.
         http_client: an ``httpx.AsyncClient``, or with ``http_backend="aiohttp"`` an
             ``aiohttp.ClientSession``, to send with (its TLS, proxies); not closed by us.
+            An ``httpx.AsyncClient`` sends every call, ``batches`` and
+            ``map(via="batch-api")`` included. An aiohttp session sends the job calls
+            only: the Batch Jobs API is sent with httpx, so ``batches`` and
+            ``map(via="batch-api")`` raise InvalidInputError rather than bypass it.
 
     Use ``async with`` or ``await aclose()``. At most 110 requests are in flight at once
     (more calls queue in the client), of which at most 100 long ones (waits, ``run_sync``,
@@ -147,14 +151,33 @@ class AsyncEndpoint(EndpointBase, AsyncRunner, AsyncClosing):
             http_backend, self._settings.base_url, self._settings.headers(), http_client
         )
         self._link = EndpointLink(core, AsyncDriver(transport))
+        # The Batch Jobs API sends through an httpx.AsyncClient of the caller's; it cannot
+        # use an aiohttp session (``_batch_client``).
+        self._http_client: object = http_client
+        self._http_backend = http_backend
+
+    def _batch_client(self) -> httpx.AsyncClient | None:
+        """The caller's client for the Batch Jobs API (``None``: clients of its own)."""
+        client = self._http_client
+        if client is None or self._http_backend == "httpx":
+            return cast("httpx.AsyncClient | None", client)
+        # Our own httpx clients would bypass the session's proxy and TLS settings.
+        raise InvalidInputError(
+            'ep.batches and map(via="batch-api") send with httpx and cannot use the '
+            "aiohttp.ClientSession given as http_client: use another AsyncEndpoint for them, "
+            'with an httpx.AsyncClient (http_backend="httpx") or without http_client'
+        )
 
     @property
     def batches(self) -> batchjobs_async.AsyncBatches:
         """The Batch Jobs API of this endpoint: ``create``, ``add``, ``finalize``, ``wait``,
-        ``results`` … (RunPod runs the batch on its own batch workers)."""
+        ``results`` … (RunPod runs the batch on its own batch workers). Sent through the
+        ``httpx.AsyncClient`` you passed as ``http_client``, if any; an aiohttp session
+        cannot send them (InvalidInputError)."""
+        client = self._batch_client()
         from .._batchjobs._async import AsyncBatches
 
-        return AsyncBatches(self._settings, check_open=self._driver.check_open)
+        return AsyncBatches(self._settings, http_client=client, check_open=self._driver.check_open)
 
     async def aclose(self) -> None:
         """Release pooled connections (not those of an ``http_client`` you passed in). Any
@@ -235,18 +258,23 @@ class AsyncEndpoint(EndpointBase, AsyncRunner, AsyncClosing):
         ``wait_for`` a TimeoutError), the jobs left running are also logged at WARNING on the
         ``runpod_facade`` logger — on stderr when logging is not configured. For SIGTERM to
         do the same, ``loop.add_signal_handler(signal.SIGTERM, main_task.cancel)``.
-        ``via="batch-api"``: see ``Endpoint.map`` (its steps run on a worker thread)."""
+        ``via="batch-api"``: see ``Endpoint.map`` (its steps run on a worker thread; through
+        your ``http_client`` they send on the loop map() was called in)."""
         options = PerJob(concurrency, retry_failed, policy, webhook, s3_config, cancel_on_interrupt)
         if via != "jobs" or batch_size is not None:
             if isinstance(inputs, AsyncIterable):
                 raise InvalidInputError("via='batch-api' takes an iterable, not an async one")
+            client = self._batch_client()  # the thread's steps send on this loop through it
+            from .._batchjobs._http import BatchRequests, loop_send
+
+            send = None if client is None else loop_send(client, BatchRequests(self._settings))
             from .._batchjobs import Batches
             from .._batchjobs._async import AsyncBatchApiResults
             from .._batchjobs._mapper import map_via
 
             return AsyncBatchApiResults(
                 lambda pause: map_via(
-                    Batches(self._settings, check_open=self._driver.check_open),
+                    Batches(self._settings, send=send, check_open=self._driver.check_open),
                     inputs,
                     options,
                     via=via,

@@ -65,12 +65,15 @@ class Endpoint(EndpointBase, SyncRunner, Closing):
         retry_policy: full retry settings; overrides ``max_retries``.
         poll_policy: ``/status`` polling interval when server long-poll is unavailable.
         long_poll: use ``/status-sync`` long-polls to wait (default). ``False`` polls.
-        http_client: an ``httpx.Client`` to use (its pool, proxies, TLS); not closed by us.
+        http_client: an ``httpx.Client`` to send every call with, ``batches`` and
+            ``map(via="batch-api")`` included (its pool, proxies, TLS); not closed by us.
         allow_insecure_http: allow ``http://`` to a non-loopback host.
-        rate_limits: how requests are paced per route, shared by every call of this client:
-            ``"learn"`` (default: a route is paced once a 429 taught its rate), ``"runpod"``
-            (RunPod's documented limits from the start), a ``RateLimits`` or a mapping of
-            route to ``RateLimit`` / ``(requests, per_seconds)``, or ``None`` (no pacing).
+        rate_limits: how the job routes' requests are paced per route, shared by every
+            call of this client: ``"learn"`` (default: a route is paced once a 429 taught
+            its rate), ``"runpod"`` (RunPod's documented limits from the start), a
+            ``RateLimits`` or a mapping of route to ``RateLimit`` /
+            ``(requests, per_seconds)``, or ``None`` (no pacing). The routes of ``batches``
+            are not paced: RunPod documents no rate limit for them.
 
     Use it as a context manager, or call :meth:`close`, to release connections. One
     ``Endpoint`` may be shared by many threads.
@@ -116,14 +119,18 @@ class Endpoint(EndpointBase, SyncRunner, Closing):
             )
         transport = HttpxTransport(self._settings.base_url, self._settings.headers(), http_client)
         self._link = EndpointLink(core, SyncDriver(transport))
+        self._http_client = http_client  # ep.batches sends through it too
 
     @property
     def batches(self) -> batchjobs.Batches:
         """The Batch Jobs API of this endpoint: ``create``, ``add``, ``finalize``, ``wait``,
-        ``results`` … (RunPod runs the batch on its own batch workers)."""
+        ``results`` … (RunPod runs the batch on its own batch workers). Sent through the
+        ``http_client`` you passed, if any, as every other call."""
         from .._batchjobs import Batches
 
-        return Batches(self._settings, check_open=self._driver.check_open)
+        return Batches(
+            self._settings, http_client=self._http_client, check_open=self._driver.check_open
+        )
 
     def close(self) -> None:
         """Release pooled connections (not those of an ``http_client`` you passed in). Any

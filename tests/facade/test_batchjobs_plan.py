@@ -25,6 +25,7 @@ from runpod_facade import (
     NotFoundError,
     PayloadTooLargeError,
     RateLimitError,
+    Timeout,
     WaitTimeout,
 )
 from runpod_facade._batchjobs import _sync
@@ -350,3 +351,46 @@ def test_a_batch_s_errors_name_the_batch_not_a_job() -> None:
         "batch b1 did not finish within 1s (0 of 2 requests done, batch FINALIZED)"
     )
     assert late.value.job_id == "b1"
+
+
+def test_a_callers_client_sends_each_attempt_and_its_errors_are_classified() -> None:
+    """Through a caller's client (mocked transport): the endpoint's URL, key and timeouts on
+    every request, a read retried through the same client, a create never resent and its
+    error saying it never left; ``with`` and ``close`` leave the client open."""
+    seen: list[httpx.Request] = []
+    replies: list[httpx.Response | httpx.TransportError] = [
+        httpx.ReadTimeout("no reply"),
+        httpx.Response(200, json={"id": "b1", "status": "DRAFT", "requestTotal": 1}),
+        httpx.ConnectError("refused"),
+    ]
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        reply = replies.pop(0)
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
+
+    slept: list[float] = []
+    client = httpx.Client(transport=httpx.MockTransport(answer))
+    ep = Endpoint("ep-1", base_url="https://api.example/v2", api_key="rp_k", timeout=Timeout(9))
+    batches = _sync.Batches(ep._settings, http_client=client, sleep=slept.append)
+    with batches:
+        assert batches.get("b1").request_total == 1
+    with pytest.raises(APIConnectionError) as unreached:
+        batches.create([1])
+    assert unreached.value.request_sent is False
+    assert len(slept) == 1 and not replies  # one retry of the get, none of the create
+    assert [(r.method, str(r.url)) for r in seen] == [
+        ("GET", "https://api.example/v2/ep-1/batch/b1"),
+        ("GET", "https://api.example/v2/ep-1/batch/b1"),
+        ("POST", "https://api.example/v2/ep-1/batch"),
+    ]
+    assert {r.headers["Authorization"] for r in seen} == {"Bearer rp_k"}
+    assert seen[2].headers["Content-Type"] == "application/json"
+    assert {tuple(r.extensions["timeout"].values()) for r in seen} == {(9.0, 9.0, 9.0, 9.0)}
+    assert "rp_k" not in repr(batches) + repr(batches._requests)
+    batches.close()
+    ep.close()
+    assert not client.is_closed
+    client.close()
