@@ -286,10 +286,7 @@ class PinnedBase:
         return None if self.worker_id is None else Affinity(self.worker_id, self.mode)
 
     def _pin(self, options: RequestOptions) -> RequestOptions:
-        if self._ended:
-            raise ClientClosedError(
-                f"this pinned session has ended (its {self._block} block exited)"
-            )
+        self._check_not_ended()
         if not self._open:
             raise ClientClosedError(
                 f"a pinned session works inside its block: {self._block} ep.pinned() as session: "
@@ -303,11 +300,14 @@ class PinnedBase:
         self.worker_id = worker_id(response) or self.worker_id
         return response
 
-    def _begin(self) -> None:
+    def _check_not_ended(self) -> None:
         if self._ended:
             raise ClientClosedError(
                 f"this pinned session has ended (its {self._block} block exited)"
             )
+
+    def _begin(self) -> None:
+        self._check_not_ended()
         self._open = True
 
     def _end(self) -> None:
