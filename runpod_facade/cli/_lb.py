@@ -36,6 +36,29 @@ __all__ = ["register"]
 
 _ENV_LB_BASE_URL = "RUNPOD_LB_BASE_URL"
 
+# The queue commands' epilog names their own URL variable, job outcomes and examples.
+_EPILOG = f"""\
+environment:
+  {ENV_ENDPOINT_ID}   endpoint id (or --endpoint-id)
+  RUNPOD_API_KEY       API key (or --api-key; the environment is safer)
+  {_ENV_LB_BASE_URL}   base URL (default https://ENDPOINT_ID.api.runpod.ai)
+
+exit codes:
+  0    the worker answered with a status below 400 (ping: healthy or initializing)
+  2    usage error or bad input (invalid JSON, missing endpoint id, bad option)
+  5    wait-ready: --timeout passed before a worker was healthy
+  6    an HTTP error: the worker's reply of 400 or more (its body is still printed), or
+       the platform's
+  7    no answer (connection refused, DNS, --timeout passed)
+  8    unexpected internal error (rerun with --debug and report it)
+  130  interrupted (Ctrl-C)
+
+examples:
+  runpod-facade lb wait-ready --timeout 120
+  runpod-facade lb post /generate --data '{{"prompt": "hi"}}'
+  runpod-facade lb get /stats --affinity "strict WORKER_ID" --json
+"""
+
 
 def _endpoint(ctx: Context) -> LoadBalancedEndpoint:
     args = ctx.args
@@ -235,14 +258,30 @@ def register(commands: Subparsers) -> None:
     sub = group.add_subparsers(dest="lb_command", metavar="COMMAND")
     sub.required = True
     for method in ("get", "post", "put", "delete"):
-        parser = add_command(sub, method, _call(method.upper()), f"send {method.upper()} PATH")
+        parser = add_command(
+            sub,
+            method,
+            _call(method.upper()),
+            f"send {method.upper()} PATH",
+            epilog=_EPILOG,
+            load_balancing=True,
+        )
         _request_options(parser, body=method in ("post", "put"))
-    add_command(sub, "ping", _ping, "one GET /ping: healthy (200) or initializing (204)")
+    add_command(
+        sub,
+        "ping",
+        _ping,
+        "one GET /ping: healthy (200) or initializing (204)",
+        epilog=_EPILOG,
+        load_balancing=True,
+    )
     add_command(
         sub,
         "wait-ready",
         _wait_ready,
         "wait until a worker is healthy (exit 5 when --timeout passes; default 120 s)",
+        epilog=_EPILOG,
+        load_balancing=True,
     )
     serve = add_command(
         sub,
