@@ -10,9 +10,6 @@ as the queue commands do (6, 7, 5 for ``wait-ready --timeout``).
 from __future__ import annotations
 
 import argparse
-import contextlib
-import importlib
-import importlib.util
 import json
 import os
 import sys
@@ -21,11 +18,11 @@ from typing import TYPE_CHECKING, Any
 from .._config import ENV_ENDPOINT_ID
 from .._loadbalancing import LoadBalancedEndpoint, NotReadyError
 from ._context import Context
-from ._errors import StartupError, UsageError
+from ._errors import UsageError
 from ._exit import EXIT_API_ERROR, EXIT_OK, EXIT_WAIT_TIMEOUT
+from ._lb_serve import serve_app
 from ._numbers import parallel, port, seconds
 from ._options import add_command, non_empty
-from ._serve import _check_exposure, _check_port, _cwd_on_path
 
 if TYPE_CHECKING:
     import httpx
@@ -185,39 +182,6 @@ def _wait_ready(ctx: Context) -> int:
         ctx.output.json({"status": response.status_code, "worker_id": worker})
     else:
         ctx.output.line(f"ready: worker {worker or '?'}")
-    return EXIT_OK
-
-
-def serve_app(ctx: Context) -> int:
-    """`lb serve APP` (and `serve --load-balancer APP`)."""
-    args = ctx.args
-    missing = [name for name in ("starlette", "uvicorn") if importlib.util.find_spec(name) is None]
-    if missing:
-        raise UsageError(f"serve needs {' and '.join(missing)}: pip install 'runpod-facade[local]'")
-    from ..local import serve_load_balancer
-
-    _check_exposure(args.host, getattr(args, "api_key", None), args.allow_unauthenticated)
-    _check_port(args.host, args.port)
-    _cwd_on_path()
-    module_name, _, attribute = args.app.partition(":")
-    try:
-        app = getattr(importlib.import_module(module_name), attribute or "app")
-    except Exception as exc:  # any import-time error of the user's module is a bad APP
-        raise UsageError(f"cannot load app {args.app!r}: {type(exc).__name__}: {exc}") from None
-    try:
-        with contextlib.suppress(KeyboardInterrupt):
-            serve_load_balancer(
-                app,
-                host=args.host,
-                port=args.port,
-                workers=args.workers,
-                api_key=getattr(args, "api_key", None),
-                cold_start=args.cold_start,
-            )
-    except SystemExit as exc:
-        if exc.code not in (0, None):
-            raise StartupError("the server could not start (see uvicorn's message above)") from None
-    ctx.output.note("server stopped")
     return EXIT_OK
 
 

@@ -100,10 +100,10 @@ def _serve(ctx: Context) -> int:
     args = ctx.args
     if args.load_balancer:
         # `serve --load-balancer MODULE:APP` is `lb serve MODULE:APP`.
-        from . import _lb
+        from ._lb_serve import serve_app
 
         args.app = args.handler
-        return _lb.serve_app(ctx)
+        return serve_app(ctx)
     api_key = getattr(args, "api_key", None)
     _check_exposure(args.host, api_key, args.allow_unauthenticated)
     missing = [name for name in ("starlette", "uvicorn") if importlib.util.find_spec(name) is None]
