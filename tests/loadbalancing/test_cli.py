@@ -154,6 +154,17 @@ def test_help_names_the_load_balancing_url_and_deadline(
     assert "run-sync" not in text
 
 
+def test_lb_serve_help_lists_its_own_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    # 'lb serve --help' showed the queue commands' epilog: $RUNPOD_BASE_URL, which it does
+    # not read, and job outcomes (FAILED, CANCELLED ...) a server never has.
+    assert main(["lb", "serve", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "0 stopped with Ctrl-C" in text
+    assert "bad APP or option" in text
+    assert "9 serve could not start" in text
+    assert "RUNPOD_BASE_URL" not in text and "job" not in text.lower()
+
+
 @pytest.mark.parametrize(
     "command", [("lb", "serve"), ("serve", "--load-balancer")], ids=["lb-serve", "serve-lb"]
 )
