@@ -13,6 +13,7 @@ import concurrent.futures
 import contextlib
 import itertools
 import threading
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -77,11 +78,13 @@ class _DaemonThreads(concurrent.futures.ThreadPoolExecutor):
                 thread.join()
 
     def join(self, timeout: float) -> None:
-        """Wait up to ``timeout`` for each running call; one stuck in a handler is left."""
+        """Wait up to ``timeout`` in all for the running calls; those stuck in a handler are
+        left (a deadline for all, so that many stuck handlers do not add up)."""
+        deadline = time.monotonic() + timeout
         with self._lock:
             live = list(self._live)
         for thread in live:
-            thread.join(timeout)
+            thread.join(max(0.0, deadline - time.monotonic()))
 
 
 class EngineClosed(RuntimeError):
