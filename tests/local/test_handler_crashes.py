@@ -318,3 +318,25 @@ def test_a_handler_that_never_returns_does_not_keep_the_process_alive() -> None:
     assert done.stdout == "closed\n", done.stderr
     assert done.returncode == 0, done.stderr
     assert time.monotonic() - started < 15
+
+
+def test_stopping_with_many_stuck_handlers_does_not_wait_for_each() -> None:
+    release = threading.Event()
+    started = threading.Semaphore(0)
+
+    def handler(job: dict[str, Any]) -> None:
+        started.release()
+        release.wait(60)
+
+    try:
+        ep = LocalEndpoint(handler, api_key=None, workers=8).start()
+        with httpx.Client(base_url=ep.url, timeout=30) as client:
+            for _ in range(8):
+                client.post("/run", json={"input": None})
+        for _ in range(8):
+            assert started.acquire(timeout=10)
+        began = time.monotonic()
+        ep.stop()
+        assert time.monotonic() - began < 3  # 8 x 0.5 s before
+    finally:
+        release.set()
