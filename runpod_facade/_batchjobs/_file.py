@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
 from .._exceptions import InvalidInputError
-from .._logging import redact
 from ._journal import BatchJournal
 from ._mapper import BatchApiItem, BatchApiResults
 
@@ -47,8 +46,9 @@ def read_inputs(path: str) -> Iterator[Any]:
 
 
 def _line(item: BatchApiItem) -> bytes:
-    # The server's output, re-encoded as JSON without loss; secrets never reach the file.
-    return redact(json.dumps(item.to_line(), ensure_ascii=False)).encode("utf-8") + b"\n"
+    # The server's output, re-encoded as JSON without loss. Not masked: every field is the
+    # job's data or RunPod's, and a key that also occurs in an output must not change it.
+    return json.dumps(item.to_line(), ensure_ascii=False).encode("utf-8") + b"\n"
 
 
 class ResultsFile:

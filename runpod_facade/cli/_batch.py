@@ -47,6 +47,8 @@ output (one JSON line per input line, in completion order):
   "possibly_duplicated": true is added when a submit of that line was in flight when an
   earlier run died: the job may have run twice (RunPod has no idempotency key).
   A line that is not JSON gets its error; blank lines are skipped (no job, no output line).
+  with --server: {{"line": N, "id": REQUEST_ID, "batch": BATCH_ID, "status": ...,
+  "output": ..., "error": ...}}, "error": RunPod's error text (a string) or null.
 
 --timeout S is the whole batch's deadline: then nothing more is submitted, the jobs still
 running go on, and their lines are left for the next run (exit 1).

@@ -10,9 +10,6 @@ as the queue commands do (6, 7, 5 for ``wait-ready --timeout``).
 from __future__ import annotations
 
 import argparse
-import contextlib
-import importlib
-import importlib.util
 import json
 import os
 import sys
@@ -21,11 +18,11 @@ from typing import TYPE_CHECKING, Any
 from .._config import ENV_ENDPOINT_ID
 from .._loadbalancing import LoadBalancedEndpoint, NotReadyError
 from ._context import Context
-from ._errors import StartupError, UsageError
-from ._exit import EXIT_API_ERROR, EXIT_OK, EXIT_WAIT_TIMEOUT
+from ._errors import UsageError
+from ._exit import EXIT_API_ERROR, EXIT_OK, EXIT_STARTUP_FAILED, EXIT_USAGE, EXIT_WAIT_TIMEOUT
+from ._lb_serve import serve_app
 from ._numbers import parallel, port, seconds
 from ._options import add_command, non_empty
-from ._serve import _check_exposure, _check_port, _cwd_on_path
 
 if TYPE_CHECKING:
     import httpx
@@ -35,6 +32,38 @@ if TYPE_CHECKING:
 __all__ = ["register"]
 
 _ENV_LB_BASE_URL = "RUNPOD_LB_BASE_URL"
+
+# The queue commands' epilog names their own URL variable, job outcomes and examples.
+_EPILOG = f"""\
+environment:
+  {ENV_ENDPOINT_ID}   endpoint id (or --endpoint-id)
+  RUNPOD_API_KEY       API key (or --api-key; the environment is safer)
+  {_ENV_LB_BASE_URL}   base URL (default https://ENDPOINT_ID.api.runpod.ai)
+
+exit codes:
+  0    the worker answered with a status below 400 (ping: healthy or initializing)
+  2    usage error or bad input (invalid JSON, missing endpoint id, bad option)
+  5    wait-ready: --timeout passed before a worker was healthy
+  6    an HTTP error: the worker's reply of 400 or more (its body is still printed), or
+       the platform's
+  7    no answer (connection refused, DNS, --timeout passed)
+  8    unexpected internal error (rerun with --debug and report it)
+  130  interrupted (Ctrl-C)
+
+examples:
+  runpod-facade lb wait-ready --timeout 120
+  runpod-facade lb post /generate --data '{{"prompt": "hi"}}'
+  runpod-facade lb get /stats --affinity "strict WORKER_ID" --json
+"""
+
+_SERVE_EPILOG = f"""\
+exit codes:
+  {EXIT_OK:<4} stopped with Ctrl-C
+  {EXIT_USAGE:<4} bad APP or option, or the [local] extra is missing
+  {EXIT_STARTUP_FAILED:<4} serve could not start (port already in use, address not available), or
+       would be reachable from the network with no --api-key (--allow-unauthenticated
+       means it)
+"""
 
 
 def _endpoint(ctx: Context) -> LoadBalancedEndpoint:
@@ -165,39 +194,6 @@ def _wait_ready(ctx: Context) -> int:
     return EXIT_OK
 
 
-def serve_app(ctx: Context) -> int:
-    """`lb serve APP` (and `serve --load-balancer APP`)."""
-    args = ctx.args
-    missing = [name for name in ("starlette", "uvicorn") if importlib.util.find_spec(name) is None]
-    if missing:
-        raise UsageError(f"serve needs {' and '.join(missing)}: pip install 'runpod-facade[local]'")
-    from ..local import serve_load_balancer
-
-    _check_exposure(args.host, getattr(args, "api_key", None), args.allow_unauthenticated)
-    _check_port(args.host, args.port)
-    _cwd_on_path()
-    module_name, _, attribute = args.app.partition(":")
-    try:
-        app = getattr(importlib.import_module(module_name), attribute or "app")
-    except Exception as exc:  # any import-time error of the user's module is a bad APP
-        raise UsageError(f"cannot load app {args.app!r}: {type(exc).__name__}: {exc}") from None
-    try:
-        with contextlib.suppress(KeyboardInterrupt):
-            serve_load_balancer(
-                app,
-                host=args.host,
-                port=args.port,
-                workers=args.workers,
-                api_key=getattr(args, "api_key", None),
-                cold_start=args.cold_start,
-            )
-    except SystemExit as exc:
-        if exc.code not in (0, None):
-            raise StartupError("the server could not start (see uvicorn's message above)") from None
-    ctx.output.note("server stopped")
-    return EXIT_OK
-
-
 def _request_options(parser: argparse.ArgumentParser, *, body: bool) -> None:
     parser.add_argument("path", metavar="PATH", help="the worker's route, e.g. /generate")
     if body:
@@ -235,14 +231,30 @@ def register(commands: Subparsers) -> None:
     sub = group.add_subparsers(dest="lb_command", metavar="COMMAND")
     sub.required = True
     for method in ("get", "post", "put", "delete"):
-        parser = add_command(sub, method, _call(method.upper()), f"send {method.upper()} PATH")
+        parser = add_command(
+            sub,
+            method,
+            _call(method.upper()),
+            f"send {method.upper()} PATH",
+            epilog=_EPILOG,
+            load_balancing=True,
+        )
         _request_options(parser, body=method in ("post", "put"))
-    add_command(sub, "ping", _ping, "one GET /ping: healthy (200) or initializing (204)")
+    add_command(
+        sub,
+        "ping",
+        _ping,
+        "one GET /ping: healthy (200) or initializing (204)",
+        epilog=_EPILOG,
+        load_balancing=True,
+    )
     add_command(
         sub,
         "wait-ready",
         _wait_ready,
         "wait until a worker is healthy (exit 5 when --timeout passes; default 120 s)",
+        epilog=_EPILOG,
+        load_balancing=True,
     )
     serve = add_command(
         sub,
@@ -252,6 +264,7 @@ def register(commands: Subparsers) -> None:
         "Serve an ASGI app (FastAPI, Starlette ...) as a local load-balancing endpoint of "
         "--workers simulated workers. APP is 'module:attribute' (default attribute 'app'). "
         "Ctrl-C stops it.",
+        epilog=_SERVE_EPILOG,
         global_options=False,
     )
     serve.add_argument("app", metavar="APP")

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, NoReturn
 
 from .._config import ENV_API_KEY, ENV_BASE_URL, ENV_ENDPOINT_ID
+from .._loadbalancing.settings import DEFAULT_LB_BASE_URL, DEFAULT_LB_TIMEOUT, ENV_LB_BASE_URL
 from .._logging import redact
 from ._exit import EXIT_USAGE, exit_code_table
 from ._numbers import execution_timeout, retries, ttl, wait_seconds
@@ -80,9 +81,12 @@ def non_empty(env_name: str | None) -> Callable[[str], str]:
 # --- option groups ----------------------------------------------------------------------
 
 
-def add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+def add_global_options(
+    parser: argparse.ArgumentParser, *, suppress: bool, load_balancing: bool = False
+) -> None:
     """The options every API command takes. On subcommands their default is SUPPRESS, so a
-    value given before the subcommand is not overwritten by the subcommand's default."""
+    value given before the subcommand is not overwritten by the subcommand's default.
+    ``load_balancing``: the ``lb`` commands, whose URL and deadline are not the queue API's."""
 
     def default(value: object) -> object:
         return argparse.SUPPRESS if suppress else value
@@ -102,20 +106,32 @@ def add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> No
         default=default(None),
         help=f"API key (default: ${ENV_API_KEY}, which is safer: command lines are visible)",
     )
+    if load_balancing:
+        base_env = ENV_LB_BASE_URL
+        base_url = DEFAULT_LB_BASE_URL.replace("{endpoint_id}", "ENDPOINT_ID")
+        timeout = (
+            f"a call's deadline, cold start included (default {DEFAULT_LB_TIMEOUT:g}; exit 7 "
+            "when it passes); for wait-ready, how long to wait (default 120; exit 5)"
+        )
+    else:
+        base_env, base_url = ENV_BASE_URL, "https://api.runpod.ai/v2"
+        timeout = (
+            "give up waiting after this long (exit 5; the job goes on); for commands that "
+            "do not wait, the HTTP request timeout"
+        )
     group.add_argument(
         "--base-url",
         metavar="URL",
-        type=non_empty(ENV_BASE_URL),
+        type=non_empty(base_env),
         default=default(None),
-        help=f"API base URL (default: ${ENV_BASE_URL}, then https://api.runpod.ai/v2)",
+        help=f"API base URL (default: ${base_env}, then {base_url})",
     )
     group.add_argument(
         "--timeout",
         metavar="SECONDS",
         type=wait_seconds,
         default=default(None),
-        help="give up waiting after this long (exit 5; the job goes on); for commands that "
-        "do not wait, the HTTP request timeout",
+        help=timeout,
     )
     group.add_argument(
         "--max-retries",
@@ -214,6 +230,7 @@ def add_command(
     *,
     epilog: str = EPILOG,
     global_options: bool = True,
+    load_balancing: bool = False,
 ) -> argparse.ArgumentParser:
     """A subcommand whose run calls ``run(context)``; with the global options unless told."""
     sub = commands.add_parser(
@@ -225,5 +242,5 @@ def add_command(
     )
     sub.set_defaults(run=run)
     if global_options:
-        add_global_options(sub, suppress=True)
+        add_global_options(sub, suppress=True, load_balancing=load_balancing)
     return sub

@@ -96,14 +96,38 @@ def _scale(text: str) -> float:
     return value
 
 
+def _check_kind(args: argparse.Namespace) -> None:
+    """Refuse an option of the other kind of endpoint rather than ignore it: the defaults are
+    None so that a given option is seen, and are filled in here."""
+    if args.load_balancer:
+        for given, option in (
+            (args.rate_limits, "--rate-limits"),
+            (args.rate_limit_scale, "--rate-limit-scale"),
+            (args.timeout_status, "--timeout-status"),
+        ):
+            if given is not None:
+                raise UsageError(f"{option} is for a queue endpoint, not --load-balancer")
+        args.cold_start = 0.0 if args.cold_start is None else args.cold_start
+        return
+    if args.cold_start is not None:
+        raise UsageError(
+            "--cold-start needs --load-balancer (a queue endpoint's workers start ready)"
+        )
+    if args.rate_limit_scale is not None and args.rate_limits is None:
+        raise UsageError("--rate-limit-scale needs --rate-limits")
+    args.timeout_status = args.timeout_status or "TIMED_OUT"
+    args.rate_limit_scale = 1.0 if args.rate_limit_scale is None else args.rate_limit_scale
+
+
 def _serve(ctx: Context) -> int:
     args = ctx.args
+    _check_kind(args)
     if args.load_balancer:
         # `serve --load-balancer MODULE:APP` is `lb serve MODULE:APP`.
-        from . import _lb
+        from ._lb_serve import serve_app
 
         args.app = args.handler
-        return _lb.serve_app(ctx)
+        return serve_app(ctx)
     api_key = getattr(args, "api_key", None)
     _check_exposure(args.host, api_key, args.allow_unauthenticated)
     missing = [name for name in ("starlette", "uvicorn") if importlib.util.find_spec(name) is None]
@@ -199,13 +223,13 @@ def register(commands: Subparsers) -> None:
         "--cold-start",
         metavar="SECONDS",
         type=seconds(0, 3600),
-        default=0.0,
+        default=None,
         help="with --load-balancer: seconds before the workers turn ready (default 0)",
     )
     serve.add_argument(
         "--timeout-status",
         choices=("TIMED_OUT", "FAILED"),
-        default="TIMED_OUT",
+        default=None,
         help="how a job past its execution timeout ends: TIMED_OUT (default), or FAILED after "
         "one rerun with 'job timed out after 1 retries', as live RunPod reports it",
     )
@@ -218,7 +242,7 @@ def register(commands: Subparsers) -> None:
     serve.add_argument(
         "--rate-limit-scale",
         type=_scale,
-        default=1.0,
+        default=None,
         metavar="FACTOR",
         help="multiply every rate-limit window by FACTOR (0.1: the documented counts per "
         "second instead of per 10 s; default 1)",

@@ -35,7 +35,7 @@ class BatchWorkers:
         self._store = store
         self._workers = workers
         self._aggregate = bool(getattr(handler, "return_aggregate_stream", False))
-        self._loop = EngineLoop(threads=workers + 1, boot=self._boot, shutdown=self._shutdown)
+        self._loop = EngineLoop(boot=self._boot, shutdown=self._shutdown)
         self._tasks: list[asyncio.Task[None]] = []
         self._wake: asyncio.Event | None = None
         store.on_work = self._notify

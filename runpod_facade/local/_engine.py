@@ -69,7 +69,7 @@ class Engine:
             retry_delay_s=webhook_retry_delay_s,
             timeout_s=webhook_timeout_s,
         )
-        self._loop = EngineLoop(threads=workers + 4, boot=self._boot, shutdown=self._shutdown)
+        self._loop = EngineLoop(boot=self._boot, shutdown=self._shutdown)
         self._background: set[asyncio.Task[None]] = set()
         # Replaced on the loop by each boot; never touched from another thread.
         self._store: JobStore

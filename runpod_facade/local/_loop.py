@@ -11,13 +11,80 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import itertools
 import threading
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 __all__ = ["EngineClosed", "EngineLoop"]
 
 _T = TypeVar("_T")
+
+
+class _DaemonThreads(concurrent.futures.ThreadPoolExecutor):
+    """The loop's default executor: each call runs in a daemon thread of its own.
+
+    A sync handler that never returns cannot be stopped, only abandoned. In a
+    ``ThreadPoolExecutor`` it would hold a pool thread for good (a few of them and later jobs
+    never start) and, since the pool's threads are joined at interpreter exit, keep the
+    user's process (a whole pytest run) from ever exiting. A thread per call has neither
+    problem; the engine already bounds how many handlers run at once.
+    """
+
+    def __init__(self, name: str) -> None:
+        super().__init__(max_workers=1)  # an instance for set_default_executor; never used
+        self._name = name
+        self._numbers = itertools.count()
+        self._lock = threading.Lock()
+        self._live: set[threading.Thread] = set()
+        self._closed = False
+
+    def submit(
+        self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any
+    ) -> concurrent.futures.Future[_T]:
+        future: concurrent.futures.Future[_T] = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                if future.set_running_or_notify_cancel():
+                    try:
+                        result = fn(*args, **kwargs)
+                    except BaseException as exc:  # the caller gets it, as from a pool
+                        future.set_exception(exc)
+                    else:
+                        future.set_result(result)
+            finally:
+                with self._lock:
+                    self._live.discard(threading.current_thread())
+
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("cannot schedule new futures after shutdown")
+            thread = threading.Thread(
+                target=run, name=f"{self._name}_{next(self._numbers)}", daemon=True
+            )
+            self._live.add(thread)
+        thread.start()
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        with self._lock:
+            self._closed = True
+            live = list(self._live)
+        super().shutdown(wait=False)
+        if wait:
+            for thread in live:
+                thread.join()
+
+    def join(self, timeout: float) -> None:
+        """Wait up to ``timeout`` in all for the running calls; those stuck in a handler are
+        left (a deadline for all, so that many stuck handlers do not add up)."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            live = list(self._live)
+        for thread in live:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
 
 class EngineClosed(RuntimeError):
@@ -28,23 +95,21 @@ class EngineLoop:
     """Starts, serves and stops the loop thread.
 
     ``boot`` runs on the loop each time it starts (set up fresh state there); ``shutdown`` is
-    awaited on the loop when it closes. ``threads`` sizes the pool that runs sync handlers.
+    awaited on the loop when it closes. Sync handlers run in threads of :class:`_DaemonThreads`.
     """
 
     def __init__(
         self,
         *,
-        threads: int,
         boot: Callable[[], None],
         shutdown: Callable[[], Awaitable[None]],
     ) -> None:
-        self._threads = threads
         self._boot = boot
         self._shutdown = shutdown
         self._start_lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._executor: _DaemonThreads | None = None
         self._closed = False
 
     def start(self) -> None:
@@ -59,9 +124,7 @@ class EngineLoop:
                 self._thread = self._loop = self._executor = None
             if self._thread is not None:
                 return
-            self._executor = concurrent.futures.ThreadPoolExecutor(
-                max_workers=self._threads, thread_name_prefix="runpod-local-handler"
-            )
+            self._executor = _DaemonThreads("runpod-local-handler")
             ready = threading.Event()
             self._thread = threading.Thread(
                 target=self._main, args=(ready,), name="runpod-local-engine", daemon=True
@@ -110,10 +173,8 @@ class EngineLoop:
             loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout)
         if executor is not None:
-            executor.shutdown(wait=False, cancel_futures=True)
-            # Idle pool threads exit at once; one stuck in a sync handler is left behind.
-            for worker in list(getattr(executor, "_threads", ())):
-                worker.join(0.5)
+            executor.shutdown(wait=False)
+            executor.join(0.5)
 
     async def _shutdown_coro(self) -> None:
         await self._shutdown()

@@ -104,8 +104,9 @@ def serve(
     config = _uvicorn_config(app, host=host, port=port, log_level=log_level, quiet=False)
     # To stderr, not a logger: under uvicorn's logging setup this package's logger has no
     # handler, and the address is the one line a person starting a server needs to see.
+    shown = f"[{host}]" if ":" in host else host  # an IPv6 address goes in brackets
     print(
-        f"RunPod local endpoint: http://{host}:{port}/v2/{endpoint_id or '<any-endpoint-id>'}/run "
+        f"RunPod local endpoint: http://{shown}:{port}/v2/{endpoint_id or '<any-endpoint-id>'}/run "
         f"(auth {'on' if api_key else 'off'}, {workers} workers)",
         file=sys.stderr,
         flush=True,

@@ -71,7 +71,8 @@ class WebhookSender:
         if not url.lower().startswith(("http://", "https://")):
             return
         if self._http is None:
-            self._http = httpx.AsyncClient(timeout=self._timeout_s)
+            # RunPod delivers from its own network: this process's HTTP_PROXY is not its.
+            self._http = httpx.AsyncClient(timeout=self._timeout_s, trust_env=False)
         for attempt in range(1, self._retries + 2):
             if attempt > 1:
                 await asyncio.sleep(self._retry_delay_s)

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import asyncio
+import urllib.request
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +15,7 @@ from .._clients.aio import AsyncEndpoint, HttpBackend
 from .._clients.sync import Endpoint
 from .._core.retry import PollPolicy, RetryPolicy
 from .._timeout import DEFAULT_TIMEOUT, Timeout
+from .._transports.httpx import DEFAULT_LIMITS
 from ..local import FaultSet, LocalEndpoint, RequestRecord, WebhookAttempt
 from ._defaults import FAST_POLL_POLICY, FAST_RETRY_POLICY, FAST_WEBHOOK_RETRY_DELAY_S, Handler
 
@@ -24,10 +26,28 @@ __all__ = ["AsyncServedEndpoint", "ServedEndpoint"]
 _NO_AUTH_KEY = "local-endpoint-without-auth"
 
 
+def _environment_names_a_proxy(local: LocalEndpoint) -> bool:
+    """Whether the environment (``HTTP_PROXY``, ``ALL_PROXY`` ...) would route requests to
+    ``local`` through a proxy: never right for a server this process owns on loopback, and
+    fatal in a CI runner whose proxy cannot reach the runner's own 127.0.0.1."""
+    proxies = urllib.request.getproxies()
+    return bool({"http", "all"} & proxies.keys()) and not urllib.request.proxy_bypass(local.host)
+
+
+def _direct_sync_client() -> httpx.Client:
+    return httpx.Client(limits=DEFAULT_LIMITS, follow_redirects=False, trust_env=False)
+
+
+def _direct_async_client() -> httpx.AsyncClient:
+    return httpx.AsyncClient(limits=DEFAULT_LIMITS, follow_redirects=False, trust_env=False)
+
+
 class _Served:
     """What both served clients add to their endpoint class: the server and its records."""
 
     local: LocalEndpoint
+    # Our own HTTP client, made only when the environment names a proxy (see _serve).
+    _direct_client: httpx.Client | httpx.AsyncClient | None = None
 
     def _serve(
         self,
@@ -35,12 +55,18 @@ class _Served:
         handler: Handler | str,
         workers: int,
         local_options: dict[str, Any],
+        direct_client: Callable[[], httpx.Client | httpx.AsyncClient] | None,
         **client_options: Any,
     ) -> None:
-        """Start the server, then the client on it; a client that fails stops the server."""
+        """Start the server, then the client on it; a client that fails stops the server.
+
+        When the environment names a proxy, the client gets ``direct_client()``, which
+        ignores it (the SDK's own clients honour ``HTTP_PROXY`` and the like)."""
         local_options.setdefault("webhook_retry_delay_s", FAST_WEBHOOK_RETRY_DELAY_S)
         local = LocalEndpoint(handler, workers=workers, **local_options).start()
         try:
+            if direct_client is not None and _environment_names_a_proxy(local):
+                self._direct_client = client_options["http_client"] = direct_client()
             client_init(
                 local.endpoint_id,
                 base_url=local.base_url,
@@ -115,6 +141,7 @@ class ServedEndpoint(_Served, Endpoint):
             handler,
             workers,
             local_options,
+            _direct_sync_client,
             timeout=timeout,
             retry_policy=retry_policy,
             poll_policy=poll_policy,
@@ -125,6 +152,8 @@ class ServedEndpoint(_Served, Endpoint):
         """Close the client, then stop the server (its workers, and any running job)."""
         try:
             super().close()
+            if isinstance(self._direct_client, httpx.Client):
+                self._direct_client.close()
         finally:
             self.local.stop()
 
@@ -151,11 +180,14 @@ class AsyncServedEndpoint(_Served, AsyncEndpoint):
         http_backend: HttpBackend = "httpx",
         **local_options: Any,
     ) -> None:
+        # With aiohttp a proxy is still used: its session can only be made on a running loop.
+        direct = _direct_async_client if http_backend == "httpx" else None
         self._serve(
             super().__init__,
             handler,
             workers,
             local_options,
+            direct,
             timeout=timeout,
             retry_policy=retry_policy,
             poll_policy=poll_policy,
@@ -196,5 +228,7 @@ class AsyncServedEndpoint(_Served, AsyncEndpoint):
         """Close the client, then stop the server (in a thread: stopping joins threads)."""
         try:
             await super().aclose()
+            if isinstance(self._direct_client, httpx.AsyncClient):
+                await self._direct_client.aclose()
         finally:
             await asyncio.to_thread(self.local.stop)

@@ -98,3 +98,21 @@ def test_paths_refused(
     assert code == 2
     assert ("not stdin" if case == "stdin" else "--restart") in err
     assert [r for r in env.requests if (r.operation or "").startswith("batch")] == []
+
+
+def test_help_describes_the_server_lines_as_written(
+    env: LocalEndpoint, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # --help described only the job-by-job line, whose "error" is an object; a --server line
+    # has a "batch" id and RunPod's error text, a string, as "error".
+    source = _write(tmp_path / "in.jsonl", json.dumps({"task": "fail", "message": "no"}) + "\n")
+    output = tmp_path / "out.jsonl"
+    assert cli(capsys, "batch", str(source), "-o", str(output), "--server")[0] == 1
+    (line,) = map(json.loads, output.read_text().splitlines())
+    assert sorted(line) == ["batch", "error", "id", "line", "output", "status"]
+    assert isinstance(line["error"], str)
+    code, out, _ = cli(capsys, "batch", "--help")
+    assert code == 0
+    text = " ".join(out.split())
+    assert 'with --server: {"line": N, "id": REQUEST_ID, "batch": BATCH_ID, "status": ...' in text
+    assert '"error": RunPod\'s error text (a string) or null' in text

@@ -210,8 +210,28 @@ def test_serve_refuses_a_network_host_without_a_key(
     [
         (["--host", ""], "argument --host: must not be empty"),
         (["--host", "0.0.0.0", "--allow-unauthenticated", "--workers", "0"], "--workers"),
+        # Options of the other kind of endpoint were ignored without a word (and the server
+        # started): no cold start for a queue endpoint, no rate limits or timeout status
+        # for a load-balancing one.
+        (["--port", "1", "--cold-start", "5"], "--cold-start needs --load-balancer"),
+        (
+            ["--port", "1", "--load-balancer", "--rate-limits", "runpod"],
+            "--rate-limits is for a queue endpoint, not --load-balancer",
+        ),
+        (
+            ["--port", "1", "--load-balancer", "--timeout-status", "FAILED"],
+            "--timeout-status is for a queue endpoint, not --load-balancer",
+        ),
+        (["--port", "1", "--rate-limit-scale", "0.1"], "--rate-limit-scale needs --rate-limits"),
     ],
-    ids=["empty host", "bad option still checked first"],
+    ids=[
+        "empty host",
+        "bad option still checked first",
+        "cold start of a queue endpoint",
+        "rate limits of a load balancer",
+        "timeout status of a load balancer",
+        "scale without limits",
+    ],
 )
 def test_serve_usage_errors(
     args: list[str], expected: str, capsys: pytest.CaptureFixture[str]

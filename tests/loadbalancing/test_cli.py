@@ -124,6 +124,7 @@ def test_exit_codes(
         (("lb", "get", "/x", "--param", "novalue"), "must be NAME=VALUE"),
         (("lb", "post", "/x", "--data-file", "/nonexistent/file"), "cannot read --data-file"),
         (("lb", "get", "https://evil.example/x"), "must start with a single '/'"),
+        (("lb", "get", "/x", "--base-url", ""), "leave the option out to use $RUNPOD_LB_BASE_URL"),
     ],
 )
 def test_bad_arguments_exit_2(
@@ -135,6 +136,33 @@ def test_bad_arguments_exit_2(
     code, out, err = cli(capsysbinary, *args)
     assert code == 2 and out == b"" and message in err
     assert env.requests == []
+
+
+@pytest.mark.parametrize("command", ["get", "post", "put", "delete", "ping", "wait-ready"])
+def test_help_names_the_load_balancing_url_and_deadline(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The lb commands' --help described the queue API's --base-url ($RUNPOD_BASE_URL, then
+    # https://api.runpod.ai/v2), which they never read, and a --timeout after which "the job
+    # goes on" (there is no job), and listed the queue commands' exit codes and examples.
+    assert main(["lb", command, "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "$RUNPOD_LB_BASE_URL, then https://ENDPOINT_ID.api.runpod.ai" in text
+    assert "RUNPOD_BASE_URL" not in text.replace("RUNPOD_LB_BASE_URL", "")
+    assert "api.runpod.ai/v2" not in text
+    assert "job" not in text.lower()
+    assert "run-sync" not in text
+
+
+def test_lb_serve_help_lists_its_own_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    # 'lb serve --help' showed the queue commands' epilog: $RUNPOD_BASE_URL, which it does
+    # not read, and job outcomes (FAILED, CANCELLED ...) a server never has.
+    assert main(["lb", "serve", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "0 stopped with Ctrl-C" in text
+    assert "bad APP or option" in text
+    assert "9 serve could not start" in text
+    assert "RUNPOD_BASE_URL" not in text and "job" not in text.lower()
 
 
 @pytest.mark.parametrize(

@@ -258,3 +258,85 @@ def test_handler_that_swallows_cancellation_does_not_resurrect_its_job() -> None
         assert ep.health()["workers"]["running"] == 0
         body = client.get(f"/status/{job_id}").json()
         assert body["status"] == "CANCELLED" and "output" not in body
+
+
+def test_sync_handlers_stuck_past_their_jobs_do_not_use_up_the_workers() -> None:
+    # Each cancelled job leaves its sync handler blocked in its thread (threads cannot be
+    # interrupted); a fixed pool of workers + 4 threads ran out after five of them, and later
+    # jobs stayed IN_PROGRESS forever while /health showed idle workers.
+    release = threading.Event()
+
+    def handler(job: dict[str, Any]) -> str:
+        if job["input"] == "hang":
+            release.wait(60)
+        return "done"
+
+    try:
+        with (
+            LocalEndpoint(handler, api_key=None, workers=1) as ep,
+            httpx.Client(base_url=ep.url, timeout=30) as client,
+        ):
+            for _ in range(6):
+                job_id = client.post("/run", json={"input": "hang"}).json()["id"]
+                deadline = time.monotonic() + 10
+                while client.get(f"/status/{job_id}").json()["status"] == "IN_QUEUE":
+                    assert time.monotonic() < deadline
+                    time.sleep(0.01)
+                assert client.post(f"/cancel/{job_id}").json()["status"] == "CANCELLED"
+            reply = client.post("/runsync?wait=5000", json={"input": "quick"}).json()
+            assert reply["status"] == "COMPLETED", reply
+    finally:
+        release.set()
+
+
+_HANGS_FOREVER = """
+import threading, time
+from runpod_facade import Endpoint
+from runpod_facade.local import LocalEndpoint
+
+def handler(job):
+    threading.Event().wait()
+
+with LocalEndpoint(handler) as local:
+    with Endpoint(local.endpoint_id, base_url=local.base_url, api_key=local.api_key) as ep:
+        ep.run({})
+        time.sleep(0.2)
+print("closed", flush=True)
+"""
+
+
+def test_a_handler_that_never_returns_does_not_keep_the_process_alive() -> None:
+    # A pytest run whose test left a handler hanging printed its summary and then never
+    # exited: the handler's pool thread was joined at interpreter exit.
+    import subprocess
+    import sys
+
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", _HANGS_FOREVER], capture_output=True, text=True, timeout=20
+    )
+    assert done.stdout == "closed\n", done.stderr
+    assert done.returncode == 0, done.stderr
+    assert time.monotonic() - started < 15
+
+
+def test_stopping_with_many_stuck_handlers_does_not_wait_for_each() -> None:
+    release = threading.Event()
+    started = threading.Semaphore(0)
+
+    def handler(job: dict[str, Any]) -> None:
+        started.release()
+        release.wait(60)
+
+    try:
+        ep = LocalEndpoint(handler, api_key=None, workers=8).start()
+        with httpx.Client(base_url=ep.url, timeout=30) as client:
+            for _ in range(8):
+                client.post("/run", json={"input": None})
+        for _ in range(8):
+            assert started.acquire(timeout=10)
+        began = time.monotonic()
+        ep.stop()
+        assert time.monotonic() - began < 3  # 8 x 0.5 s before
+    finally:
+        release.set()

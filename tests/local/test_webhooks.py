@@ -288,3 +288,23 @@ def test_payload_schema_rejects_what_is_not_a_delivery() -> None:
     # The schema check above can fail: a bare status body lacks the echoed fields.
     assert payload_errors({"id": "j-u1", "status": "COMPLETED"})
     assert payload_errors({"id": "j-u1", "status": "COMPLETED", "input": 1, "webhook": 5})
+
+
+def test_a_proxy_in_the_environment_does_not_carry_deliveries(
+    ep: LocalEndpoint, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # RunPod delivers from its own network; the local endpoint sent its webhooks through the
+    # HTTP_PROXY of the process it runs in, so behind a CI proxy no delivery reached a local
+    # receiver and every webhook test failed.
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.setenv(name, dead)
+    with httpx.Client(base_url=ep.url, timeout=30, trust_env=False) as client:
+        job_id = client.post("/runsync", json={"input": 1, "webhook": receiver.url}).json()["id"]
+    wait_for(lambda: len(ep.webhook_attempts) >= 1)
+    assert [(a.status_code, a.ok) for a in ep.webhook_attempts] == [(200, True)]
+    assert len(receiver.for_job(job_id)) == 1

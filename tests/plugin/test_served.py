@@ -285,3 +285,36 @@ def test_each_documented_handler_form_is_served(form: str) -> None:
     handler, given, output = HANDLER_FORMS[form]
     with ServedEndpoint(handler, return_aggregate_stream=True) as ep:
         assert ep.run_sync(given, timeout=30).output == output
+
+
+PROXY_VARIABLES = ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
+
+
+@pytest.fixture
+def dead_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A proxy in the environment, as in many company CI runners, that answers nothing."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again: connections to it are refused
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    for name in PROXY_VARIABLES:
+        monkeypatch.setenv(name, f"http://127.0.0.1:{port}")
+
+
+def test_a_proxy_in_the_environment_is_not_used_for_the_served_loopback_server(
+    dead_proxy: None,
+) -> None:
+    # The client sent its requests for the server it owns on 127.0.0.1 to the environment's
+    # proxy: every test of a suite run behind a proxy failed with APIConnectionError.
+    with ServedEndpoint(echo) as ep:
+        assert ep.run_sync({"a": 1}).output == {"a": 1}
+        assert len(ep.requests) == 1
+
+
+async def test_the_async_served_endpoint_ignores_the_environments_proxy_too(
+    dead_proxy: None,
+) -> None:
+    async with await AsyncServedEndpoint.start(echo) as ep:
+        assert (await ep.run_sync({"a": 1})).output == {"a": 1}
+        assert len(ep.requests) == 1

@@ -45,8 +45,9 @@ def serve_load_balancer(
     """Serve ``app`` as a local load-balancing endpoint until Ctrl-C; ``options`` are those
     of :class:`LocalLoadBalancer` (``workers``, ``api_key``, ``cold_start`` …)."""
     router = LoadBalancerApp(app, **options)
+    shown = f"[{host}]" if ":" in host else host  # an IPv6 address goes in brackets
     print(
-        f"RunPod local load-balancing endpoint: http://{host}:{port}/ "
+        f"RunPod local load-balancing endpoint: http://{shown}:{port}/ "
         f"(auth {'on' if router.api_key else 'off'}, {len(router.pool.workers)} workers)",
         file=sys.stderr,
         flush=True,
