@@ -434,25 +434,28 @@ def test_options_reach_the_wire(
         if request.url.path.endswith(("/run", "/runsync")):
             bodies.append(json.loads(request.content))
 
+    # The endpoint does not close a client it was given: the test closes its own.
+    client = httpx.Client(event_hooks={"request": [record]})
+
     class Recording(Endpoint):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
-            client = httpx.Client(event_hooks={"request": [record]})
             super().__init__(*args, http_client=client, **kwargs)
 
     monkeypatch.setattr("runpod_facade.cli._context.Endpoint", Recording)
-    code, _, err = cli(
-        capsys,
-        "run",
-        "--input",
-        '{"a": 1}',
-        "--policy-execution-timeout",
-        "30",
-        "--ttl",
-        "60",
-        "--low-priority",
-        "--webhook",
-        "http://127.0.0.1:9/hook",
-    )
+    with client:
+        code, _, err = cli(
+            capsys,
+            "run",
+            "--input",
+            '{"a": 1}',
+            "--policy-execution-timeout",
+            "30",
+            "--ttl",
+            "60",
+            "--low-priority",
+            "--webhook",
+            "http://127.0.0.1:9/hook",
+        )
     assert code == 0, err
     assert bodies == [
         {

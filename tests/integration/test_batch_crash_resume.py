@@ -12,6 +12,7 @@ the end. Checked against the client's output and the server's own records:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -54,15 +55,19 @@ class Server:
         return json.loads(self.proc.stdout.readline())
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                assert self.proc.stdin is not None
-                self.proc.stdin.write("quit\n")
-                self.proc.stdin.flush()
-                self.proc.wait(15)
-            except (OSError, subprocess.TimeoutExpired):
-                self.proc.kill()
-                self.proc.wait()
+        """Quit the server (kill it if it will not), and close its pipes."""
+        # Popen's exit closes stdin and stdout (left open, they warn when collected, in
+        # whatever test runs then), then waits; a server that died first leaves "quit"
+        # unflushed, which closing stdin cannot write either.
+        with contextlib.suppress(BrokenPipeError), self.proc:
+            if self.proc.poll() is None:
+                try:
+                    assert self.proc.stdin is not None
+                    self.proc.stdin.write("quit\n")
+                    self.proc.stdin.flush()
+                    self.proc.wait(15)
+                except (OSError, subprocess.TimeoutExpired):
+                    self.proc.kill()
 
 
 @pytest.fixture
@@ -109,7 +114,7 @@ def kill_after(proc: subprocess.Popen[str], output: Path, items: int) -> None:
         assert time.monotonic() < end, "the client made no progress"
         time.sleep(0.01)
     os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    proc.communicate()  # waits, and closes the stdout pipe
 
 
 def drain(server: Server) -> None:

@@ -218,8 +218,9 @@ def read_lines(stream: Any) -> queue.Queue[str]:
     lines: queue.Queue[str] = queue.Queue()
 
     def pump() -> None:
-        for line in stream:
-            lines.put(line)
+        with stream:  # closed at the child's exit (EOF), by the thread reading it
+            for line in stream:
+                lines.put(line)
 
     threading.Thread(target=pump, daemon=True).start()
     return lines
