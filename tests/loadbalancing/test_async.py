@@ -181,7 +181,9 @@ def test_the_client_works_again_under_a_second_asyncio_run(lb: LocalLoadBalancer
 def test_a_passed_in_client_on_a_second_loop_is_refused_before_sending(
     lb: LocalLoadBalancer,
 ) -> None:
-    http = httpx.AsyncClient()
+    # No keep-alive: the first loop's connection is not pooled, so none outlives that loop
+    # (left open, it warns when collected, in whatever test runs then).
+    http = httpx.AsyncClient(limits=httpx.Limits(max_keepalive_connections=0))
     aep = aclient(lb, http_client=http)
 
     async def call() -> object:
@@ -192,3 +194,4 @@ def test_a_passed_in_client_on_a_second_loop_is_refused_before_sending(
     with pytest.raises(RunpodError, match=r"used on another event loop.*one loop only"):
         asyncio.run(call())
     assert len(lb.requests) == sent
+    asyncio.run(http.aclose())  # a passed-in client is the caller's to close
