@@ -19,10 +19,11 @@ from .._config import ENV_ENDPOINT_ID
 from .._loadbalancing import LoadBalancedEndpoint, NotReadyError
 from ._context import Context
 from ._errors import UsageError
-from ._exit import EXIT_API_ERROR, EXIT_OK, EXIT_STARTUP_FAILED, EXIT_USAGE, EXIT_WAIT_TIMEOUT
+from ._exit import EXIT_API_ERROR, EXIT_OK, EXIT_WAIT_TIMEOUT
 from ._lb_serve import serve_app
 from ._numbers import parallel, port, seconds
 from ._options import add_command, non_empty
+from ._serve import serve_epilog
 
 if TYPE_CHECKING:
     import httpx
@@ -54,15 +55,6 @@ examples:
   runpod-facade lb wait-ready --timeout 120
   runpod-facade lb post /generate --data '{{"prompt": "hi"}}'
   runpod-facade lb get /stats --affinity "strict WORKER_ID" --json
-"""
-
-_SERVE_EPILOG = f"""\
-exit codes:
-  {EXIT_OK:<4} stopped with Ctrl-C
-  {EXIT_USAGE:<4} bad APP or option, or the [local] extra is missing
-  {EXIT_STARTUP_FAILED:<4} serve could not start (port already in use, address not available), or
-       would be reachable from the network with no --api-key (--allow-unauthenticated
-       means it)
 """
 
 
@@ -264,7 +256,7 @@ def register(commands: Subparsers) -> None:
         "Serve an ASGI app (FastAPI, Starlette ...) as a local load-balancing endpoint of "
         "--workers simulated workers. APP is 'module:attribute' (default attribute 'app'). "
         "Ctrl-C stops it.",
-        epilog=_SERVE_EPILOG,
+        epilog=serve_epilog("APP"),
         global_options=False,
     )
     serve.add_argument("app", metavar="APP")

@@ -10,6 +10,7 @@ import os
 import socket
 import sys
 import traceback
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .._validation import is_loopback_host
@@ -24,14 +25,38 @@ if TYPE_CHECKING:
 
 __all__ = ["register"]
 
-_EPILOG = f"""\
+
+def serve_epilog(what: str) -> str:
+    """The exit codes of a ``serve`` command whose argument is ``what`` (HANDLER, APP)."""
+    return f"""\
 exit codes:
   {EXIT_OK:<4} stopped with Ctrl-C
-  {EXIT_USAGE:<4} bad HANDLER or option, or the [local] extra is missing
+  {EXIT_USAGE:<4} bad {what} or option, or the [local] extra is missing
   {EXIT_STARTUP_FAILED:<4} serve could not start (port already in use, address not available), or
        would be reachable from the network with no --api-key (--allow-unauthenticated
        means it)
 """
+
+
+def require_server_stack() -> None:
+    """UsageError unless the [local] extra's server stack is installed."""
+    missing = [name for name in ("starlette", "uvicorn") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise UsageError(f"serve needs {' and '.join(missing)}: pip install 'runpod-facade[local]'")
+
+
+def run_until_stopped(ctx: Context, serve: Callable[[], None]) -> int:
+    """Run ``serve`` (a uvicorn server) until Ctrl-C; StartupError if it could not start."""
+    try:
+        # uvicorn re-raises the Ctrl-C it shut down on; stopping the server is not an error.
+        with contextlib.suppress(KeyboardInterrupt):
+            serve()
+    except SystemExit as exc:
+        # uvicorn exits (code 3) when it cannot start, e.g. the port was taken meanwhile.
+        if exc.code not in (0, None):
+            raise StartupError("the server could not start (see uvicorn's message above)") from None
+    ctx.output.note("server stopped")
+    return EXIT_OK
 
 
 def _cwd_on_path() -> None:
@@ -130,9 +155,7 @@ def _serve(ctx: Context) -> int:
         return serve_app(ctx)
     api_key = getattr(args, "api_key", None)
     _check_exposure(args.host, api_key, args.allow_unauthenticated)
-    missing = [name for name in ("starlette", "uvicorn") if importlib.util.find_spec(name) is None]
-    if missing:
-        raise UsageError(f"serve needs {' and '.join(missing)}: pip install 'runpod-facade[local]'")
+    require_server_stack()
     from ..local import load_handler, serve
 
     _check_port(args.host, args.port)
@@ -152,25 +175,19 @@ def _serve(ctx: Context) -> int:
         ctx.output.note(
             f"warning: no API key on {args.host}: anyone who can reach this port can run jobs"
         )
-    try:
-        # uvicorn re-raises the Ctrl-C it shut down on; stopping the server is not an error.
-        with contextlib.suppress(KeyboardInterrupt):
-            serve(
-                handler,
-                host=args.host,
-                port=args.port,
-                api_key=api_key,
-                workers=args.workers,
-                timeout_status=args.timeout_status,
-                rate_limits=args.rate_limits,
-                rate_limit_scale=args.rate_limit_scale,
-            )
-    except SystemExit as exc:
-        # uvicorn exits (code 3) when it cannot start, e.g. the port was taken meanwhile.
-        if exc.code not in (0, None):
-            raise StartupError("the server could not start (see uvicorn's message above)") from None
-    ctx.output.note("server stopped")
-    return EXIT_OK
+    return run_until_stopped(
+        ctx,
+        lambda: serve(
+            handler,
+            host=args.host,
+            port=args.port,
+            api_key=api_key,
+            workers=args.workers,
+            timeout_status=args.timeout_status,
+            rate_limits=args.rate_limits,
+            rate_limit_scale=args.rate_limit_scale,
+        ),
+    )
 
 
 def register(commands: Subparsers) -> None:
@@ -185,7 +202,7 @@ def register(commands: Subparsers) -> None:
         "looked up in the current directory too) or 'path/to/file.py[:function]'; the "
         "function defaults to 'handler'. Point a client at http://HOST:PORT/v2 with any "
         "endpoint id. Ctrl-C stops it.",
-        epilog=_EPILOG,
+        epilog=serve_epilog("HANDLER"),
         global_options=False,
     )
     serve.add_argument("handler", metavar="HANDLER")
