@@ -14,6 +14,7 @@ import httpx
 
 from .._drivers.api import AsyncClosing
 from .._exceptions import InvalidInputError, RunpodError
+from .._transports.gate import close_at_loop_shutdown
 from .._transports.httpx import DEFAULT_LIMITS
 from .._transports.wakeup import InFlight
 from .affinity import AffinityMode
@@ -25,14 +26,6 @@ from .settings import DEFAULT_LB_TIMEOUT, resolve
 __all__ = ["AsyncLoadBalancedEndpoint", "AsyncPinnedSession"]
 
 T = TypeVar("T")
-
-
-async def _closed_with_loop(client: httpx.AsyncClient) -> AsyncGenerator[None, None]:
-    # An async generator the loop knows about: asyncio.run() closes it at shutdown.
-    try:
-        yield
-    finally:
-        await client.aclose()
 
 
 class _AsyncVerbs:
@@ -155,9 +148,7 @@ class AsyncLoadBalancedEndpoint(EndpointBase, _AsyncVerbs, AsyncClosing):
         self._http_loop = loop
         if self._owns_client:
             # Closed at the loop's shutdown, while it still runs: a later loop cannot.
-            closer = _closed_with_loop(self._http)
-            await closer.__anext__()
-            self._closer = closer
+            self._closer = await close_at_loop_shutdown(self._http.aclose)
 
     async def _exchange(self, send: Send) -> httpx.Response:
         """``send``'s reply, counted in flight while awaited; a streamed body (read later, by

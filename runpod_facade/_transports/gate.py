@@ -15,9 +15,10 @@ client, and closes its own client when the loop shuts down.
 from __future__ import annotations
 
 import asyncio
+import functools
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Generic, TypeVar
 
 from .._constants import CALLER_CLIENT_IN_FLIGHT, MAX_IN_FLIGHT, SHORT_CALL_RESERVE
@@ -25,7 +26,7 @@ from .._exceptions import RunpodError
 from .base import ApiRequest, ApiResponse, Delivery, Timeouts, TransportFailure
 from .wakeup import Waker, waker_for
 
-__all__ = ["POOL_TIMEOUT", "Gate", "GatedTransport"]
+__all__ = ["POOL_TIMEOUT", "Gate", "GatedTransport", "close_at_loop_shutdown"]
 
 C = TypeVar("C")
 
@@ -106,13 +107,23 @@ class Gate:
             future.set_result(None)
 
 
-async def _close_with_loop(transport: GatedTransport[C], client: C) -> AsyncGenerator[None, None]:
-    # An async generator the loop knows about: asyncio.run() (and asyncio.Runner) close it
-    # at shutdown, while the loop still runs, so the client's connections close cleanly.
+async def _closing(close: Callable[[], Awaitable[object]]) -> AsyncGenerator[None, None]:
     try:
         yield
     finally:
-        await transport._close_client(client)
+        await close()
+
+
+async def close_at_loop_shutdown(
+    close: Callable[[], Awaitable[object]],
+) -> AsyncGenerator[None, None]:
+    """Have the running loop await ``close()`` when it shuts down. Returns an async generator
+    the loop knows about: asyncio.run() (and asyncio.Runner) close those at shutdown, while
+    the loop still runs, so a client's connections close cleanly. Keep it (the loop holds it
+    weakly) and ``aclose()`` it to close earlier."""
+    closer = _closing(close)
+    await closer.__anext__()
+    return closer
 
 
 class GatedTransport(ABC, Generic[C]):
@@ -170,9 +181,8 @@ class GatedTransport(ABC, Generic[C]):
             # The previous loop's client (if any) was closed at that loop's shutdown, or its
             # connections died with the loop: start afresh on this one.
             self.client = client = self._new_client()
-            closer = _close_with_loop(self, client)
-            await closer.__anext__()
-            self._closer = closer
+            close = functools.partial(self._close_client, client)
+            self._closer = await close_at_loop_shutdown(close)
 
     async def send(self, request: ApiRequest, timeouts: Timeouts) -> ApiResponse | TransportFailure:
         loop = asyncio.get_running_loop()
